@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("TOCSIN_REQUIRE_SERVICES") == "1"
+
+
+def need(available: bool, reason: str) -> None:
+    """Skip the test when a component is absent, or fail when CI requires it."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"TOCSIN_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    need(os.path.exists(path), "Chromium is not installed (apt-get install chromium)")
+    return path

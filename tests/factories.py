@@ -1,0 +1,70 @@
+"""Personas and objects for tests: an organizer, dispatchers, members and an outsider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from tocsin import geo
+from tocsin.committees.models import Committee, Membership, Role
+from tocsin.members.models import AlertArea, ContactEndpoint, Member
+
+# Two committees far enough apart that their areas never overlap.
+EAST = (34.0339, -118.2107)
+WEST = (34.0467, -118.3330)
+
+
+def committee(name: str, center: tuple[float, float] = EAST, radius_m: float = 2000) -> Committee:
+    c = Committee.objects.create(name=name, slug=name.lower().replace(" ", "-"), kind=Committee.Kind.NEIGHBORHOOD)
+    c.set_area(geo.cells_for_circle(*center, radius_m, settings.AREA_RESOLUTION))
+    return c
+
+
+def member(
+    name: str,
+    committee: Committee | None = None,
+    role: str = Role.MEMBER,
+    *,
+    language: str = "en",
+    area: tuple[float, float] | None = None,
+    ring: int = 1,
+    email: str | None = None,
+) -> Member:
+    m = Member.create(display_name=name, language=language)
+    if committee is not None:
+        Membership.objects.create(committee=committee, member=m, role=role)
+    if area is not None:
+        AlertArea.objects.create(member=m, cell=geo.cell_at(*area, settings.AREA_RESOLUTION), ring=ring)
+    if email is not None:
+        ContactEndpoint.create(m, "email", email, verified=True)
+    return m
+
+
+@dataclass
+class World:
+    east: Committee
+    west: Committee
+    organizer: Member
+    dispatcher: Member
+    responder: Member
+    member: Member
+    west_organizer: Member
+    west_dispatcher: Member
+    outsider: Member
+
+
+def world() -> World:
+    east = committee("East")
+    west = committee("West", WEST)
+    return World(
+        east=east,
+        west=west,
+        organizer=member("Olga", east, Role.ORGANIZER, email="olga@example.org"),
+        dispatcher=member("Diego", east, Role.DISPATCHER, email="diego@example.org"),
+        responder=member("Rosa", east, Role.RESPONDER, area=EAST, email="rosa@example.org", language="es"),
+        member=member("Mateo", east, Role.MEMBER, area=EAST, email="mateo@example.org"),
+        west_organizer=member("Wendy", west, Role.ORGANIZER, email="wendy@example.org"),
+        west_dispatcher=member("Walt", west, Role.DISPATCHER, email="walt@example.org"),
+        outsider=member("Otto"),
+    )

@@ -1,0 +1,84 @@
+"""The words of every alert, rendered in the member's language."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from tocsin import geo
+from tocsin.alerts.models import Alert, Purpose
+from tocsin.transports.base import Message
+
+LINK_SALT = "tocsin.alert-link"
+
+
+def alert_link_token(*, member_id: int, incident_id: int) -> str:
+    """Return a signed token that lets one member open one incident's alert page."""
+    return signing.dumps([member_id, incident_id], salt=LINK_SALT, compress=True)
+
+
+def read_alert_link_token(token: str) -> tuple[int, int]:
+    """Return (member_id, incident_id); raises signing.BadSignature when invalid or expired."""
+    value = signing.loads(token, salt=LINK_SALT, max_age=settings.ALERT_LINK_HOURS * 3600)
+    member_id, incident_id = value
+    return int(member_id), int(incident_id)
+
+
+def alert_url(*, member_id: int, incident_id: int) -> str:
+    token = alert_link_token(member_id=member_id, incident_id=incident_id)
+    return settings.SITE_URL + reverse("alert_page", args=[token])
+
+
+def place_text(cell: int) -> str:
+    lat, lng = geo.block_point(cell)
+    return f"{lat:.4f}, {lng:.4f}"
+
+
+def render(alert: Alert, *, member_id: int, language: str) -> Message:
+    """Return the message one member gets for ``alert``, in ``language``."""
+    incident = alert.incident
+    url = alert_url(member_id=member_id, incident_id=incident.pk)
+    with translation.override(language):
+        kind = incident.get_kind_display()
+        place = place_text(incident.cell)
+        since = timezone.localtime(incident.first_seen_at).strftime("%H:%M")
+        guidance = _("Observe, document, support. Do not interfere.")
+        if alert.purpose == Purpose.CONFIRMED:
+            subject = _("Confirmed: %(kind)s near %(place)s") % {"kind": kind, "place": place}
+            text = _(
+                "Tocsin alert. Confirmed %(kind)s near %(place)s since %(since)s. %(guidance)s "
+                "Details and “I'm on my way”: %(url)s"
+            ) % {"kind": kind.lower(), "place": place, "since": since, "guidance": guidance, "url": url}
+            if incident.summary:
+                text = f"{text}\n\n{incident.summary}"
+        elif alert.purpose == Purpose.ALL_CLEAR:
+            subject = _("All clear: %(kind)s near %(place)s") % {"kind": kind, "place": place}
+            text = _(
+                "Tocsin all clear. The %(kind)s near %(place)s has ended. Thank you to everyone "
+                "who showed up. %(url)s"
+            ) % {"kind": kind.lower(), "place": place, "url": url}
+        else:
+            subject = _("Correction: false alarm near %(place)s") % {"place": place}
+            text = _(
+                "Tocsin correction. The alert about a %(kind)s near %(place)s was a false alarm. "
+                "Nothing to do. %(url)s"
+            ) % {"kind": kind.lower(), "place": place, "url": url}
+        html = render_to_string(
+            "alerts/email.html",
+            {"subject": subject, "text": text, "url": url, "guidance": guidance, "alert": alert},
+        )
+    return Message(
+        subject=subject,
+        text=text,
+        url=url,
+        html=html,
+        extra={
+            "tag": f"incident-{incident.pk}",
+            "urgency": "high" if alert.purpose == Purpose.CONFIRMED else "normal",
+            "ttl": 6 * 3600,
+        },
+    )

@@ -1,0 +1,80 @@
+"""The worker: runs queued tasks and sweeps the delivery outbox.
+
+The sweep makes the worker self-healing: deliveries whose lease ran out (a crashed
+worker) or whose retry time came are picked up even if no task announced them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.db import close_old_connections
+from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
+
+from tocsin.alerts import outbox
+
+logger = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, *, sweep_interval: float = 1.0) -> None:
+        self.sweep_interval = sweep_interval
+        self.stop_event = threading.Event()
+        self.tasks = TaskWorker(
+            queue_names=["default"],
+            interval=0.2,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=f"tocsin-{outbox.WORKER_ID}",
+            excluded_queue_names=[],
+        )
+        self.threads: list[threading.Thread] = []
+
+    def _sweep(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                close_old_connections()
+                outbox.drain()
+            except Exception:
+                # The database may be unreachable for a while: wait and try again
+                # rather than crash-loop.
+                logger.exception("outbox sweep failed; retrying")
+                self.stop_event.wait(5)
+            self.stop_event.wait(self.sweep_interval)
+        close_old_connections()
+
+    def _tasks(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.tasks.run()
+            except Exception:
+                logger.exception("task worker failed; restarting")
+                self.stop_event.wait(5)
+
+    def start(self) -> None:
+        for target, name in ((self._sweep, "outbox-sweep"), (self._tasks, "task-worker")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self.threads.append(t)
+        logger.info("worker started")
+
+    def stop(self, timeout: float = 10) -> None:
+        self.stop_event.set()
+        self.tasks.running = False
+        deadline = time.monotonic() + timeout
+        for t in self.threads:
+            t.join(max(0.1, deadline - time.monotonic()))
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self.stop_event.wait(1):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()

@@ -1,0 +1,108 @@
+"""The `tocsin` command: demo, serve, worker, and Django's management commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _setup(*, demo: bool = False) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
+    if demo:
+        os.environ["TOCSIN_DEMO"] = "1"
+    import django
+
+    django.setup()
+
+
+def _migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def _serve(host: str, port: int, *, worker: bool) -> None:
+    import uvicorn
+
+    from tocsin.alerts.worker import Worker
+
+    background = Worker() if worker else None
+    if background is not None:
+        background.start()
+    try:
+        # access_log=False: the server's access log would hold client addresses.
+        uvicorn.run("tocsin.asgi:application", host=host, port=port, access_log=False, log_config=None, lifespan="off")
+    finally:
+        if background is not None:
+            background.stop()
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    _setup(demo=True)
+    from django.conf import settings
+
+    from tocsin.demo.data import load_demo, persona_members
+
+    _migrate()
+    created = load_demo()
+    port = args.port or settings.PORT
+    host = args.host or settings.HOST
+    print(f"\nTocsin demo {'created' if created else 'reused'} in {settings.DATA_DIR}")
+    print(f"Open http://{host}:{port}/demo/ to log in as any of these (no password in the demo):")
+    for m in persona_members():
+        print(f"  {m.persona:<12} {m.display_name:<22} {m.demo_email}")
+    print("Messages to demo members land in their demo inbox. Press Ctrl-C to stop.\n")
+    _serve(host, port, worker=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    _setup()
+    from django.conf import settings
+
+    if args.migrate:
+        _migrate()
+    _serve(args.host or settings.HOST, args.port or settings.PORT, worker=args.with_worker)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    _setup()
+    from tocsin.alerts.worker import Worker
+
+    print("Tocsin worker running. Press Ctrl-C to stop.")
+    Worker().run_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="tocsin", description="Tocsin rapid-response network")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="run everything on SQLite with demo data")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--host", default=None)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("serve", help="run the web server")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--host", default=None)
+    p.add_argument("--migrate", action="store_true", help="apply migrations first")
+    p.add_argument("--with-worker", action="store_true", help="also run a worker in this process")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("worker", help="run a delivery and task worker")
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("manage", help="run a Django management command", add_help=False)
+    p.set_defaults(func=None)
+    if argv and argv[0] == "manage":
+        _setup()
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["tocsin manage", *argv[1:]])
+        return
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

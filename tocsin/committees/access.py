@@ -1,0 +1,68 @@
+"""Access helpers: each returns the object a person may see, or raises Http404.
+
+Objects of another committee get the same 404 as objects that do not exist, so ids
+reveal nothing.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest
+
+from tocsin.committees.models import Committee, CommitteeCell, Membership, Role
+from tocsin.incidents.models import Incident
+from tocsin.intake.models import Report
+from tocsin.members.models import Member
+
+
+def member_of(request: HttpRequest) -> Member:
+    user = request.user
+    if not user.is_authenticated:
+        raise Http404
+    try:
+        return user.member  # type: ignore[union-attr]
+    except Member.DoesNotExist:
+        raise Http404 from None
+
+
+def committee_for(request: HttpRequest, slug: str, role: str) -> tuple[Committee, Membership]:
+    member = member_of(request)
+    membership = (
+        Membership.objects.select_related("committee")
+        .filter(member=member, committee__slug=slug)
+        .at_least(role)
+        .first()
+    )
+    if membership is None:
+        raise Http404
+    return membership.committee, membership
+
+
+def dispatcher_committees(member: Member) -> list[Committee]:
+    ids = Membership.objects.filter(member=member).at_least(Role.DISPATCHER).values_list("committee_id")
+    return list(Committee.objects.filter(id__in=ids).order_by("name"))
+
+
+def dispatch_cells(member: Member) -> set[int]:
+    """Return every area cell of the committees ``member`` dispatches for."""
+    ids = Membership.objects.filter(member=member).at_least(Role.DISPATCHER).values_list("committee_id")
+    return set(CommitteeCell.objects.filter(committee_id__in=ids).values_list("cell", flat=True))
+
+
+def incident_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Incident, Member]:
+    member = member_of(request)
+    incident = Incident.objects.filter(pk=pk, area_cell__in=dispatch_cells(member)).first()
+    if incident is None:
+        raise Http404
+    return incident, member
+
+
+def report_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Report, Member]:
+    member = member_of(request)
+    report = Report.objects.filter(pk=pk, area_cell__in=dispatch_cells(member)).first()
+    if report is None:
+        raise Http404
+    return report, member
+
+
+def is_dispatcher(member: Member) -> bool:
+    return Membership.objects.filter(member=member).at_least(Role.DISPATCHER).exists()

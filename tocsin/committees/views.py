@@ -1,0 +1,158 @@
+"""Organizer pages: create a committee, draw its area, invite, manage roles."""
+
+from __future__ import annotations
+
+import segno
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from tocsin import geo
+from tocsin.committees import access
+from tocsin.committees.models import Committee, Invite, Membership, Role
+
+
+class CommitteeForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=120)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=Committee.Kind.choices)
+
+
+class AreaForm(forms.Form):
+    lat = forms.FloatField(widget=forms.HiddenInput, required=False)
+    lng = forms.FloatField(widget=forms.HiddenInput, required=False)
+    radius_km = forms.FloatField(label=gettext_lazy("Radius (km)"), min_value=0.3, max_value=30, initial=2)
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        lat, lng = data.get("lat"), data.get("lng")
+        if lat is None or lng is None or not geo.valid_latlng(lat, lng):
+            raise forms.ValidationError(gettext_lazy("Tap the map to pick the centre of the area."))
+        return data
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "committee"
+    slug, n = base, 2
+    while Committee.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def create(request: HttpRequest) -> HttpResponse:
+    member = access.member_of(request)
+    form = CommitteeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            committee = Committee.objects.create(
+                name=form.cleaned_data["name"], kind=form.cleaned_data["kind"], slug=_unique_slug(form.cleaned_data["name"])
+            )
+            Membership.objects.create(committee=committee, member=member, role=Role.ORGANIZER)
+        messages.success(request, _("Committee created. Now draw its area."))
+        return redirect("committee", slug=committee.slug)
+    return render(request, "committees/create.html", {"form": form})
+
+
+def _invite_url(invite: Invite) -> str:
+    return settings.SITE_URL + reverse("join", args=[invite.token])
+
+
+@login_required
+def manage(request: HttpRequest, slug: str) -> HttpResponse:
+    committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
+    invite = committee.invites.filter(revoked=False).order_by("-created_at").first()
+    if invite is None or not invite.usable():
+        invite = Invite.objects.create(committee=committee, created_by=access.member_of(request))
+    return render(
+        request,
+        "committees/manage.html",
+        {
+            "committee": committee,
+            "memberships": committee.memberships.select_related("member").order_by("member__display_name"),
+            "roles": Role.choices,
+            "invite": invite,
+            "invite_url": _invite_url(invite),
+            "area_form": AreaForm(),
+            "cell_count": committee.area_cells.count(),
+            "map_center": settings.MAP_CENTER,
+        },
+    )
+
+
+@login_required
+def area_geojson(request: HttpRequest, slug: str) -> JsonResponse:
+    committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
+    return JsonResponse(geo.geojson_cells(committee.cells()))
+
+
+@login_required
+@require_POST
+def set_area(request: HttpRequest, slug: str) -> HttpResponse:
+    committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
+    form = AreaForm(request.POST)
+    if not form.is_valid():
+        for e in form.non_field_errors():
+            messages.error(request, e)
+        for field_errors in form.errors.values():
+            for e in field_errors:
+                messages.error(request, e)
+        return redirect("committee", slug=slug)
+    d = form.cleaned_data
+    cells = geo.cells_for_circle(d["lat"], d["lng"], d["radius_km"] * 1000, settings.AREA_RESOLUTION)
+    with transaction.atomic():
+        committee.set_area(cells)
+    messages.success(request, _("Area saved: %(n)d cells.") % {"n": len(cells)})
+    return redirect("committee", slug=slug)
+
+
+@login_required
+@require_POST
+def set_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    committee, mine = access.committee_for(request, slug, Role.ORGANIZER)
+    membership = get_object_or_404(Membership, pk=pk, committee=committee)
+    role = request.POST.get("role", "")
+    if role == "remove":
+        if membership.pk == mine.pk:
+            messages.error(request, _("You cannot remove yourself."))
+        else:
+            membership.delete()
+            messages.success(request, _("Removed from the committee."))
+        return redirect("committee", slug=slug)
+    if role not in Role.values:
+        messages.error(request, _("Unknown role."))
+    elif membership.pk == mine.pk and role != Role.ORGANIZER:
+        messages.error(request, _("Ask another organizer to change your own role."))
+    else:
+        Membership.objects.filter(pk=membership.pk).update(role=role)
+        messages.success(request, _("Role updated."))
+    return redirect("committee", slug=slug)
+
+
+@login_required
+@require_POST
+def new_invite(request: HttpRequest, slug: str) -> HttpResponse:
+    committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
+    committee.invites.update(revoked=True)
+    Invite.objects.create(committee=committee, created_by=access.member_of(request))
+    messages.success(request, _("New invite link made; the old one no longer works."))
+    return redirect("committee", slug=slug)
+
+
+@login_required
+def invite_qr(request: HttpRequest, slug: str) -> HttpResponse:
+    committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
+    invite = committee.invites.filter(revoked=False).order_by("-created_at").first()
+    if invite is None:
+        return HttpResponse(status=404)
+    svg = segno.make(_invite_url(invite), error="m").svg_inline(scale=6, dark="#111", light="#fff")
+    return HttpResponse(svg, content_type="image/svg+xml")

@@ -1,0 +1,18 @@
+"""The demo inbox: where messages go when Tocsin runs as a demo with no real channel."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class DemoMessage(models.Model):
+    member = models.ForeignKey("members.Member", models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=20)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -1,0 +1,42 @@
+"""Demo-only pages: log in as a demo persona, read a demo member's inbox."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from tocsin.demo.models import DemoMessage
+from tocsin.members.models import Member
+
+
+def _require_demo() -> None:
+    if not settings.DEMO:
+        raise Http404
+
+
+def personas(request: HttpRequest) -> HttpResponse:
+    _require_demo()
+    from tocsin.demo.data import persona_members
+
+    return render(request, "demo/personas.html", {"personas": persona_members()})
+
+
+@require_POST
+def login_as(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_demo()
+    member = get_object_or_404(Member, pk=pk)
+    login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect(request.POST.get("next") or "me")
+
+
+def inbox(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_demo()
+    member = get_object_or_404(Member, pk=pk)
+    return render(
+        request,
+        "demo/inbox.html",
+        {"member": member, "messages_list": DemoMessage.objects.filter(member=member)[:50]},
+    )

@@ -1,0 +1,120 @@
+"""The dispatcher's desk: the live queue and the incident page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from tocsin.alerts import outbox
+from tocsin.committees import access
+from tocsin.incidents import services, states
+from tocsin.incidents.models import Incident, State
+from tocsin.intake.models import Report
+from tocsin.lib import sse
+from tocsin.mobilize.services import headcount
+
+
+def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
+    cells = access.dispatch_cells(member)
+    return {
+        "reports": Report.objects.unassigned().in_cells(cells)[:100],
+        "incidents": Incident.objects.open().in_cells(cells).prefetch_related("reports")[:100],
+        "closed": Incident.objects.in_cells(cells).exclude(state__in=["reported", "verifying", "confirmed"])[:10],
+    }
+
+
+@login_required
+def desk(request: HttpRequest) -> HttpResponse:
+    member = access.member_of(request)
+    committees = access.dispatcher_committees(member)
+    if not committees:
+        return render(request, "incidents/not_dispatcher.html", status=403)
+    return render(request, "incidents/desk.html", {"committees": committees, **_queue_context(member)})
+
+
+@login_required
+def desk_live(request: HttpRequest) -> HttpResponse:
+    member = access.member_of(request)
+    committees = access.dispatcher_committees(member)
+    if not committees:
+        return HttpResponse(status=403)
+    language = request.LANGUAGE_CODE
+
+    def render_queue() -> str:
+        from django.utils import translation
+
+        with translation.override(language):
+            return render_to_string("incidents/_queue.html", _queue_context(member))
+
+    return sse.stream([f"desk:{c.pk}" for c in committees], render_queue)
+
+
+@login_required
+@require_POST
+def open_report(request: HttpRequest, pk: int) -> HttpResponse:
+    report, member = access.report_for_dispatcher(request, pk)
+    incident = services.open_incident(report, actor=member)
+    return redirect("incident", pk=incident.pk)
+
+
+@login_required
+@require_POST
+def dismiss_report(request: HttpRequest, pk: int) -> HttpResponse:
+    report, member = access.report_for_dispatcher(request, pk)
+    services.dismiss_report(report, actor=member)
+    return redirect("desk")
+
+
+def _incident_context(incident: Incident) -> dict:
+    return {
+        "incident": incident,
+        "progress": outbox.progress(incident),
+        "headcount": headcount(incident),
+        "transitions": sorted(states.TRANSITIONS[incident.state]),
+        "events": incident.events.select_related("actor").all(),
+        "reports": incident.reports.all(),
+    }
+
+
+@login_required
+def incident(request: HttpRequest, pk: int) -> HttpResponse:
+    obj, _member = access.incident_for_dispatcher(request, pk)
+    return render(request, "incidents/incident.html", _incident_context(obj))
+
+
+@login_required
+def incident_live(request: HttpRequest, pk: int) -> HttpResponse:
+    obj, _member = access.incident_for_dispatcher(request, pk)
+    language = request.LANGUAGE_CODE
+
+    def render_panel() -> str:
+        from django.utils import translation
+
+        fresh = Incident.objects.get(pk=obj.pk)
+        with translation.override(language):
+            return render_to_string("incidents/_panel.html", _incident_context(fresh))
+
+    return sse.stream([f"incident:{obj.pk}"], render_panel)
+
+
+@login_required
+@require_POST
+def change_state(request: HttpRequest, pk: int) -> HttpResponse:
+    obj, member = access.incident_for_dispatcher(request, pk)
+    wanted = request.POST.get("state", "")
+    if wanted not in State.values:
+        messages.error(request, _("Unknown state."))
+        return redirect("incident", pk=obj.pk)
+    summary = request.POST.get("summary")
+    try:
+        services.change_state(obj, wanted, actor=member, summary=summary[:500] if summary else None)
+    except states.TransitionError:
+        messages.error(request, _("That change is not possible from the incident's current state."))
+    else:
+        messages.success(request, _("Incident is now: %(state)s") % {"state": State(wanted).label})
+    return redirect("incident", pk=obj.pk)

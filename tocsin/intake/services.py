@@ -1,0 +1,61 @@
+"""Taking a report in: validation and routing, the same for every channel."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from tocsin import geo
+from tocsin.committees.models import CommitteeCell
+from tocsin.intake.models import Report
+from tocsin.lib import live
+
+
+class OutsideEveryArea(ValueError):
+    """No committee covers the place: nobody could act on the report."""
+
+
+def committees_for_cell(area_cell: int) -> list[int]:
+    return list(CommitteeCell.objects.filter(cell=area_cell).values_list("committee_id", flat=True))
+
+
+def submit_report(
+    *,
+    channel: str,
+    kind: str,
+    lat: float,
+    lng: float,
+    text: str = "",
+    nonce: str | None = None,
+    member_id: int | None = None,
+) -> Report:
+    """Store a report and tell the desks of the committees that cover it.
+
+    A repeated ``nonce`` (a double submit) returns the first report instead of a second.
+    """
+    if nonce:
+        existing = Report.objects.filter(nonce=nonce).first()
+        if existing is not None:
+            return existing
+    cell = geo.cell_at(lat, lng, geo.REPORT_RESOLUTION)
+    area_cell = geo.parent(cell, settings.AREA_RESOLUTION)
+    committees = committees_for_cell(area_cell)
+    if not committees:
+        raise OutsideEveryArea
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                channel=channel,
+                kind=kind,
+                text=text.strip(),
+                cell=cell,
+                area_cell=area_cell,
+                nonce=nonce or None,
+                member_id=member_id,
+            )
+    except IntegrityError:
+        if nonce:
+            return Report.objects.get(nonce=nonce)
+        raise
+    transaction.on_commit(lambda: live.publish(*(f"desk:{c}" for c in committees)))
+    return report

@@ -1,0 +1,104 @@
+"""Live updates: publish a channel name, and Server-Sent Event streams re-render.
+
+In the embedded setup the broker is in-process (the web server and worker share a
+process). With TOCSIN_REDIS_URL, events cross processes through Redis pub/sub. Streams
+also re-render every few seconds, so a missed event only delays an update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from functools import cache
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class InProcessBroker:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]]] = {}
+
+    def publish(self, channel: str) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers.get(channel, ()))
+        for loop, queue in subscribers:
+            with contextlib.suppress(RuntimeError):  # the loop closed
+                loop.call_soon_threadsafe(queue.put_nowait, channel)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channels: list[str]) -> AsyncIterator[asyncio.Queue[str]]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        entry = (asyncio.get_running_loop(), queue)
+        with self._lock:
+            for c in channels:
+                self._subscribers.setdefault(c, set()).add(entry)
+        try:
+            yield queue
+        finally:
+            with self._lock:
+                for c in channels:
+                    self._subscribers.get(c, set()).discard(entry)
+
+
+class RedisBroker:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.url = url
+        self._client = redis.Redis.from_url(url, socket_timeout=2)
+
+    def publish(self, channel: str) -> None:
+        try:
+            self._client.publish(f"tocsin:{channel}", "1")
+        except Exception as e:  # noqa: BLE001 - live updates must never break a write path
+            logger.warning("live update not published: %s", type(e).__name__)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channels: list[str]) -> AsyncIterator[asyncio.Queue[str]]:
+        import redis.asyncio as aioredis
+
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        client = aioredis.Redis.from_url(self.url)
+        pubsub = client.pubsub()
+
+        async def reader() -> None:
+            while True:
+                try:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+                except Exception:  # noqa: BLE001 - Redis down: streams fall back to polling
+                    await asyncio.sleep(2)
+                    continue
+                if msg:
+                    queue.put_nowait(msg["channel"].decode().removeprefix("tocsin:"))
+
+        try:
+            await pubsub.subscribe(*[f"tocsin:{c}" for c in channels])
+        except Exception:  # noqa: BLE001
+            logger.warning("live updates unavailable: Redis unreachable")
+        task = asyncio.create_task(reader())
+        try:
+            yield queue
+        finally:
+            task.cancel()
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+                await client.aclose()
+
+
+@cache
+def broker() -> InProcessBroker | RedisBroker:
+    if settings.REDIS_URL:
+        return RedisBroker(settings.REDIS_URL)
+    return InProcessBroker()
+
+
+def publish(*channels: str) -> None:
+    b = broker()
+    for c in channels:
+        b.publish(c)

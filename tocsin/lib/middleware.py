@@ -1,0 +1,36 @@
+"""Middleware that keeps people's addresses and devices out of Tocsin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+# Headers that identify a person's network or device. Nothing below this middleware
+# can read them, so nothing can store or log them by accident.
+_IDENTIFYING = (
+    "REMOTE_ADDR",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_REAL_IP",
+    "HTTP_FORWARDED",
+    "HTTP_USER_AGENT",
+    "HTTP_CF_CONNECTING_IP",
+    "HTTP_TRUE_CLIENT_IP",
+)
+
+
+class PrivacyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for key in _IDENTIFYING:
+            request.META.pop(key, None)
+        request.META["REMOTE_ADDR"] = "0.0.0.0"  # noqa: S104 - a placeholder, never a bind
+        response = self.get_response(request)
+        if getattr(request, "user", None) is not None and request.user.is_authenticated:
+            response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=(self), payment=()"
+        )
+        return response

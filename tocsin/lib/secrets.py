@@ -1,0 +1,22 @@
+"""Secrets generated once and kept in the data folder for the embedded default."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def data_dir_secret(data_dir: Path, name: str, *, nbytes: int = 48) -> str:
+    """Return the secret stored in ``data_dir/name``, creating it (mode 0600) if absent."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / name
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value

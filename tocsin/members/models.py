@@ -1,0 +1,123 @@
+"""Members, their sealed contact endpoints and their alert areas.
+
+A member is a display name and a language; nothing here says who they are. Contact
+addresses are sealed (see tocsin.vault); areas are H3 cells, never addresses.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tocsin import vault
+
+
+class Member(models.Model):
+    user = models.OneToOneField(User, models.CASCADE, related_name="member")
+    display_name = models.CharField(_("display name"), max_length=60)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @classmethod
+    def create(cls, *, display_name: str, language: str) -> Member:
+        # The auth user exists only to carry sessions: a random name, no email, no password.
+        user = User.objects.create_user(username=f"m-{secrets.token_hex(8)}")
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        return cls.objects.create(user=user, display_name=display_name, language=language)
+
+    def committee_role(self, committee_id: int) -> str | None:
+        m = self.memberships.filter(committee_id=committee_id).first()
+        return m.role if m else None
+
+
+class EndpointKind(models.TextChoices):
+    WEBPUSH = "webpush", _("Push on a device")
+    EMAIL = "email", _("Email")
+
+
+class EndpointQuerySet(models.QuerySet["ContactEndpoint"]):
+    def usable(self) -> EndpointQuerySet:
+        return self.filter(verified_at__isnull=False, disabled_at__isnull=True)
+
+
+class ContactEndpoint(models.Model):
+    member = models.ForeignKey(Member, models.CASCADE, related_name="endpoints")
+    kind = models.CharField(max_length=20, choices=EndpointKind.choices)
+    # The address (email, push subscription) sealed to the vault: web processes cannot read it.
+    sealed = models.BinaryField()
+    # HMAC of the address, for lookups by a person who types it (login, inbound messages).
+    blind_index = models.CharField(max_length=64, db_index=True)
+    label = models.CharField(_("label"), max_length=40, blank=True)
+    priority = models.PositiveSmallIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = EndpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "kind", "blind_index"], name="endpoint_unique")
+        ]
+
+    @classmethod
+    def create(
+        cls, member: Member, kind: str, address: str, *, data: dict | None = None, verified: bool = False
+    ) -> ContactEndpoint:
+        """Seal ``address`` (and any extra ``data``, such as push keys) and store it."""
+        payload = {"address": address, **(data or {})}
+        priority = member.endpoints.count()
+        endpoint, _created = cls.objects.update_or_create(
+            member=member,
+            kind=kind,
+            blind_index=vault.blind_index(kind, address),
+            defaults={
+                "sealed": vault.seal(payload),
+                "priority": priority,
+                "disabled_at": None,
+                "verified_at": timezone.now() if verified else None,
+            },
+        )
+        return endpoint
+
+    def open(self) -> dict:
+        """Return the sealed payload; only processes holding the vault private key can."""
+        return vault.unseal(self.sealed)
+
+
+class AlertArea(models.Model):
+    """A place a member cares about: an H3 cell and a ring of neighbours, never an address."""
+
+    member = models.ForeignKey(Member, models.CASCADE, related_name="areas")
+    label = models.CharField(_("label"), max_length=40, blank=True)
+    cell = models.BigIntegerField(db_index=True)
+    ring = models.PositiveSmallIntegerField(default=1, validators=[MaxValueValidator(3)])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ring__lte=3), name="area_ring_max_3"),
+        ]
+
+
+class LoginCode(models.Model):
+    """A one-time code emailed to log in. Only its hash is kept."""
+
+    member = models.ForeignKey(Member, models.CASCADE, related_name="login_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used = models.BooleanField(default=False)

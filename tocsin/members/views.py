@@ -1,0 +1,217 @@
+"""Member pages: joining, logging in, areas and channels."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from tocsin import geo
+from tocsin.committees import access
+from tocsin.committees.models import Invite, Membership
+from tocsin.members import auth
+from tocsin.members.forms import AreaForm, CodeForm, EmailForm, JoinForm, LanguageForm, LoginForm
+from tocsin.members.models import AlertArea, ContactEndpoint, EndpointKind, Member
+from tocsin.transports.vapid import application_server_key
+
+VERIFY_SALT = "tocsin.verify-email"
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        login_id = auth.send_login_code(form.cleaned_data["email"])
+        # The same answer whether or not the address is known: no enumeration.
+        request.session["login_id"] = login_id or 0
+        return redirect("login_code")
+    return render(request, "members/login.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def login_code(request: HttpRequest) -> HttpResponse:
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        member = auth.check_code(int(request.session.get("login_id") or 0), form.cleaned_data["code"])
+        if member is not None:
+            login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("me")
+        form.add_error("code", _("That code is wrong or expired. Check the newest email, or ask for a new code."))
+    return render(request, "members/code.html", {"form": form}, status=400 if request.method == "POST" else 200)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("home")
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, token: str) -> HttpResponse:
+    invite = Invite.objects.select_related("committee").filter(token=token).first()
+    if invite is None or not invite.usable():
+        return render(request, "members/invite_invalid.html", status=404)
+    if request.user.is_authenticated and hasattr(request.user, "member"):
+        member = request.user.member
+        if request.method == "POST":
+            Membership.objects.get_or_create(
+                committee=invite.committee, member=member, defaults={"role": invite.role, "vouched_by": invite.created_by}
+            )
+            Invite.objects.filter(pk=invite.pk).update(uses=invite.uses + 1)
+            messages.success(request, _("You joined %(name)s.") % {"name": invite.committee.name})
+            return redirect("me")
+        return render(request, "members/join_existing.html", {"invite": invite})
+    form = JoinForm(request.POST or None, initial={"language": request.LANGUAGE_CODE})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        with transaction.atomic():
+            member = Member.create(display_name=data["display_name"], language=data["language"])
+            Membership.objects.create(
+                committee=invite.committee, member=member, role=invite.role, vouched_by=invite.created_by
+            )
+            Invite.objects.filter(pk=invite.pk).update(uses=invite.uses + 1)
+        login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session["django_language"] = member.language
+        if data["email"]:
+            _add_email(request, member, data["email"])
+        messages.success(request, _("Welcome. Now pick the areas you want alerts for."))
+        return redirect("me")
+    return render(request, "members/join.html", {"form": form, "invite": invite})
+
+
+def _add_email(request: HttpRequest, member: Member, email: str) -> None:
+    endpoint = ContactEndpoint.create(member, EndpointKind.EMAIL, email)
+    token = signing.dumps(endpoint.pk, salt=VERIFY_SALT)
+    link = settings.SITE_URL + reverse("verify_email", args=[token])
+    auth.send_verification(member, endpoint, email, link)
+    messages.info(request, _("We sent a confirmation link to that address. Open it to get alerts there."))
+
+
+@login_required
+def me(request: HttpRequest) -> HttpResponse:
+    member = access.member_of(request)
+    return render(
+        request,
+        "members/me.html",
+        {
+            "member": member,
+            "areas": member.areas.all(),
+            "endpoints": member.endpoints.all(),
+            "memberships": member.memberships.select_related("committee"),
+            "area_form": AreaForm(),
+            "email_form": EmailForm(),
+            "vapid_key": application_server_key(),
+            "is_dispatcher": access.is_dispatcher(member),
+            "map_center": settings.MAP_CENTER,
+        },
+    )
+
+
+@login_required
+@require_POST
+def add_area(request: HttpRequest) -> HttpResponse:
+    member = access.member_of(request)
+    form = AreaForm(request.POST)
+    if not form.is_valid():
+        for error in form.non_field_errors():
+            messages.error(request, error)
+        return redirect("me")
+    if member.areas.count() >= 10:
+        messages.error(request, _("You can have up to 10 areas."))
+        return redirect("me")
+    data = form.cleaned_data
+    AlertArea.objects.create(
+        member=member,
+        label=data["label"],
+        cell=geo.cell_at(data["lat"], data["lng"], settings.AREA_RESOLUTION),
+        ring=data["ring"],
+    )
+    messages.success(request, _("Area added."))
+    return redirect("me")
+
+
+@login_required
+@require_POST
+def delete_area(request: HttpRequest, pk: int) -> HttpResponse:
+    member = access.member_of(request)
+    get_object_or_404(AlertArea, pk=pk, member=member).delete()
+    return redirect("me")
+
+
+@login_required
+@require_POST
+def add_email(request: HttpRequest) -> HttpResponse:
+    member = access.member_of(request)
+    form = EmailForm(request.POST)
+    if form.is_valid():
+        _add_email(request, member, form.cleaned_data["email"])
+    else:
+        messages.error(request, _("That does not look like an email address."))
+    return redirect("me")
+
+
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        pk = signing.loads(token, salt=VERIFY_SALT, max_age=3 * 86400)
+    except signing.BadSignature:
+        return render(request, "members/verify_failed.html", status=400)
+    updated = ContactEndpoint.objects.filter(pk=pk, verified_at__isnull=True).update(verified_at=timezone.now())
+    exists = ContactEndpoint.objects.filter(pk=pk).exists()
+    if not exists:
+        return render(request, "members/verify_failed.html", status=400)
+    return render(request, "members/verified.html", {"already": not updated})
+
+
+@login_required
+@require_POST
+def push_subscribe(request: HttpRequest) -> JsonResponse:
+    """Store this device's push subscription (sent by the page's script)."""
+    member = access.member_of(request)
+    try:
+        body = json.loads(request.body)
+        endpoint = str(body["endpoint"])
+        keys = {"p256dh": str(body["keys"]["p256dh"]), "auth": str(body["keys"]["auth"])}
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"error": _("That is not a push subscription.")}, status=400)
+    if not endpoint.startswith("https://") and not (settings.DEBUG or settings.DEMO or endpoint.startswith("http://127.0.0.1")):
+        return JsonResponse({"error": _("Push endpoints must use https.")}, status=400)
+    if len(endpoint) > 1000:
+        return JsonResponse({"error": _("That is not a push subscription.")}, status=400)
+    label = str(body.get("label") or _("This device"))[:40]
+    ep = ContactEndpoint.create(member, EndpointKind.WEBPUSH, endpoint, data={"keys": keys}, verified=True)
+    ContactEndpoint.objects.filter(pk=ep.pk).update(label=label)
+    return JsonResponse({"ok": True, "id": ep.pk})
+
+
+@login_required
+@require_POST
+def delete_endpoint(request: HttpRequest, pk: int) -> HttpResponse:
+    member = access.member_of(request)
+    get_object_or_404(ContactEndpoint, pk=pk, member=member).delete()
+    messages.success(request, _("Channel removed."))
+    return redirect("me")
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    form = LanguageForm(request.POST)
+    response = redirect(request.POST.get("next") or "home")
+    if not response.url.startswith("/") or response.url.startswith("//"):
+        response = redirect("home")
+    if form.is_valid():
+        lang = form.cleaned_data["language"]
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, lang, samesite="Lax", max_age=365 * 86400)
+        if request.user.is_authenticated and hasattr(request.user, "member"):
+            Member.objects.filter(pk=request.user.member.pk).update(language=lang)
+    return response

@@ -1,0 +1,92 @@
+"""The alert page a member opens from a push or an email link, and "I'm on my way"."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core import signing
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
+
+from tocsin import geo
+from tocsin.alerts.messages import read_alert_link_token
+from tocsin.alerts.models import Delivery
+from tocsin.committees.models import Membership, Role
+from tocsin.incidents.models import Incident, State
+from tocsin.lib import sse
+from tocsin.members.models import Member
+from tocsin.mobilize import services
+from tocsin.mobilize.models import Response, ResponderRole, ResponseState
+
+
+class ResponseForm(forms.Form):
+    role = forms.ChoiceField(label=_("As"), choices=ResponderRole.choices)
+    eta_minutes = forms.IntegerField(label=_("Minutes away"), min_value=0, max_value=600, required=False)
+    state = forms.ChoiceField(choices=ResponseState.choices, initial=ResponseState.ON_MY_WAY, widget=forms.HiddenInput)
+
+
+def _resolve(token: str) -> tuple[Member, Incident]:
+    """Return the member and incident of a signed alert link: only members who were sent
+    an alert about the incident can open it."""
+    try:
+        member_id, incident_id = read_alert_link_token(token)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise Http404 from None
+    if not Delivery.objects.filter(member_id=member_id, alert__incident_id=incident_id).exists():
+        raise Http404
+    member = Member.objects.filter(pk=member_id).first()
+    incident = Incident.objects.filter(pk=incident_id).first()
+    if member is None or incident is None:
+        raise Http404
+    return member, incident
+
+
+def _context(member: Member, incident: Incident) -> dict:
+    response = Response.objects.filter(incident=incident, member=member).first()
+    is_responder = Membership.objects.filter(member=member).at_least(Role.RESPONDER).exists()
+    return {
+        "member": member,
+        "incident": incident,
+        "place": geo.block_point(incident.cell),
+        "headcount": services.headcount(incident),
+        "response": response,
+        "can_respond": is_responder and incident.state == State.CONFIRMED,
+        "form": ResponseForm(initial={"role": response.role if response else ResponderRole.OBSERVER}),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def alert_page(request: HttpRequest, token: str) -> HttpResponse:
+    member, incident = _resolve(token)
+    translation.activate(member.language)
+    request.LANGUAGE_CODE = member.language
+    if request.method == "POST":
+        ctx = _context(member, incident)
+        form = ResponseForm(request.POST)
+        if ctx["can_respond"] and form.is_valid():
+            services.respond(
+                incident,
+                member,
+                role=form.cleaned_data["role"],
+                state=form.cleaned_data["state"],
+                eta_minutes=form.cleaned_data["eta_minutes"],
+            )
+            return redirect("alert_page", token=token)
+        ctx["form"] = form
+        return render(request, "mobilize/alert.html", {**ctx, "token": token}, status=400)
+    return render(request, "mobilize/alert.html", {**_context(member, incident), "token": token})
+
+
+def alert_live(request: HttpRequest, token: str) -> HttpResponse:
+    member, incident = _resolve(token)
+    language = member.language
+
+    def render_headcount() -> str:
+        fresh = Incident.objects.get(pk=incident.pk)
+        with translation.override(language):
+            return render_to_string("mobilize/_headcount.html", _context(member, fresh))
+
+    return sse.stream([f"incident:{incident.pk}"], render_headcount)

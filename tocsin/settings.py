@@ -1,0 +1,284 @@
+"""Tocsin settings: every value comes from a ``TOCSIN_*`` environment variable.
+
+Parsing is strict: a malformed value stops the process at start with a message that
+names the variable. Defaults run the embedded setup (SQLite in ``TOCSIN_DATA_DIR``).
+Every variable is documented in ``deploy/tocsin.env.example``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def envbool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/0/true/false/yes/no, not {raw!r}")
+
+
+def envint(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be <= {maximum}, not {value}")
+    return value
+
+
+def envstr(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def envsecret(name: str) -> str:
+    """Return a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as e:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {e}") from None
+    return os.environ.get(name, "").strip()
+
+
+DEBUG = envbool("TOCSIN_DEBUG", False)
+DEMO = envbool("TOCSIN_DEMO", False)
+DATA_DIR = Path(envstr("TOCSIN_DATA_DIR") or BASE_DIR / "data").resolve()
+SITE_URL = envstr("TOCSIN_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("TOCSIN_SITE_URL must start with http:// or https://")
+
+SECRET_KEY = envsecret("TOCSIN_SECRET_KEY")
+if not SECRET_KEY:
+    # The embedded default keeps a generated key next to the database, so a laptop
+    # install needs no configuration and restarts keep sessions and signed links valid.
+    from tocsin.lib.secrets import data_dir_secret
+
+    SECRET_KEY = data_dir_secret(DATA_DIR, "secret_key")
+
+ALLOWED_HOSTS = [h for h in envstr("TOCSIN_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [SITE_URL]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks_db",
+    "leaflet",
+    "tocsin.committees",
+    "tocsin.members",
+    "tocsin.intake",
+    "tocsin.incidents",
+    "tocsin.alerts",
+    "tocsin.mobilize",
+    "tocsin.public",
+    "tocsin.demo",
+]
+
+MIDDLEWARE = [
+    "tocsin.lib.middleware.PrivacyMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "tocsin.members.middleware.MemberLanguageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tocsin.urls"
+ASGI_APPLICATION = "tocsin.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tocsin.lib.context.tocsin",
+            ],
+        },
+    }
+]
+
+DATABASE_URL = envstr("TOCSIN_DATABASE_URL")
+if DATABASE_URL:
+    if not DATABASE_URL.startswith(("postgres://", "postgresql://", "sqlite://")):
+        raise ImproperlyConfigured("TOCSIN_DATABASE_URL must be a postgres:// or sqlite:// URL")
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "tocsin.sqlite3",
+        }
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the worker write while pages read; IMMEDIATE transactions take the write
+    # lock up front, so two writers queue on the busy timeout instead of deadlocking.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+
+REDIS_URL = envstr("TOCSIN_REDIS_URL")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("TOCSIN_REDIS_URL must be a redis:// URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
+LOGIN_URL = "login"
+SESSION_COOKIE_AGE = envint("TOCSIN_SESSION_DAYS", 30, minimum=1, maximum=365) * 86400
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE = SITE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if SECURE:
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# No third-party requests from any page: everything comes from our own origin, except
+# map tiles from the host the operator names in TOCSIN_TILE_URL.
+TILE_URL = envstr("TOCSIN_TILE_URL")
+if TILE_URL and not TILE_URL.startswith(("https://", "http://", "/")):
+    raise ImproperlyConfigured("TOCSIN_TILE_URL must be a URL template like https://tiles.example/{z}/{x}/{y}.png")
+_tile_origin = []
+if TILE_URL.startswith("http"):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(TILE_URL.replace("{s}", "a"))
+    _tile_origin = [f"{parts.scheme}://{parts.netloc}"]
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", *_tile_origin],
+    "connect-src": [CSP.SELF],
+    "worker-src": [CSP.SELF],
+    "manifest-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = envstr("TOCSIN_TIME_ZONE", "America/Los_Angeles")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Geography: member areas, committee areas and alert areas are H3 cells.
+AREA_RESOLUTION = envint("TOCSIN_AREA_RESOLUTION", 8, minimum=6, maximum=10)
+ALERT_RADIUS_M = envint("TOCSIN_ALERT_RADIUS_M", 1500, minimum=100, maximum=20000)
+MAP_CENTER = (34.05, -118.25)
+
+# Outbound channels. Each is off until configured.
+SMTP_HOST = envstr("TOCSIN_SMTP_HOST")
+EMAIL_HOST = SMTP_HOST or "localhost"
+EMAIL_PORT = envint("TOCSIN_SMTP_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = envstr("TOCSIN_SMTP_USER")
+EMAIL_HOST_PASSWORD = envsecret("TOCSIN_SMTP_PASSWORD")
+EMAIL_USE_TLS = envbool("TOCSIN_SMTP_STARTTLS", False)
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = envstr("TOCSIN_EMAIL_FROM", "Tocsin <tocsin@localhost>")
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+VAPID_PRIVATE_KEY = envsecret("TOCSIN_VAPID_PRIVATE_KEY")
+VAPID_SUBJECT = envstr("TOCSIN_VAPID_SUBJECT", "mailto:operator@localhost")
+WEBPUSH_ENABLED = envbool("TOCSIN_WEBPUSH", True)
+
+# Vault: contact endpoints are sealed to this key pair. Web processes need only the
+# public key; delivery workers need the private key.
+VAULT_PUBLIC_KEY = envsecret("TOCSIN_VAULT_PUBLIC_KEY")
+VAULT_PRIVATE_KEY = envsecret("TOCSIN_VAULT_PRIVATE_KEY")
+BLIND_INDEX_KEY = envsecret("TOCSIN_BLIND_INDEX_KEY")
+
+# Delivery engine.
+DELIVERY_BATCH = envint("TOCSIN_DELIVERY_BATCH", 200, minimum=1, maximum=10000)
+DELIVERY_LEASE_SECONDS = envint("TOCSIN_DELIVERY_LEASE_SECONDS", 60, minimum=5, maximum=3600)
+DELIVERY_MAX_ATTEMPTS = envint("TOCSIN_DELIVERY_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
+ALERT_LINK_HOURS = envint("TOCSIN_ALERT_LINK_HOURS", 48, minimum=1, maximum=720)
+
+PORT = envint("TOCSIN_PORT", 8000, minimum=1, maximum=65535)
+HOST = envstr("TOCSIN_HOST", "127.0.0.1")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"privacy": {"()": "tocsin.lib.logging.PrivacyFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["privacy"],
+            "formatter": "plain",
+        }
+    },
+    "root": {"handlers": ["console"], "level": envstr("TOCSIN_LOG_LEVEL", "INFO").upper()},
+    "loggers": {
+        # Django's request logger would log request details; keep only the message.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.server": {"handlers": [], "propagate": False},
+        "uvicorn.access": {"handlers": [], "propagate": False},
+    },
+}

@@ -1,0 +1,68 @@
+"""The transport contract: one small class per channel, one error type, one registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a person receives, already rendered in their language."""
+
+    subject: str
+    text: str
+    url: str
+    html: str = ""
+    # Extra fields a channel may use (for push: tag, urgency, ttl).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TransportError(Exception):
+    """Sending failed. ``permanent`` means retrying the same endpoint cannot succeed.
+
+    ``retry_after`` (seconds) carries a provider's request to wait. ``message`` is a short
+    text safe to show an operator; it never holds the address.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Transport:
+    """Sends a rendered message to one opened endpoint.
+
+    ``send`` is called by a delivery worker with the endpoint's unsealed payload (always
+    holding ``address``) and an idempotency key unique per (alert, endpoint). It returns
+    when the provider accepted the message and raises TransportError otherwise.
+    """
+
+    kind: ClassVar[str]
+
+    def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
+        raise NotImplementedError
+
+
+def registry() -> dict[str, type[Transport]]:
+    """Return the transports this process may use, by endpoint kind."""
+    from django.conf import settings
+
+    from tocsin.transports.email import EmailTransport
+    from tocsin.transports.webpush import WebPushTransport
+
+    transports: dict[str, type[Transport]] = {"email": EmailTransport, "webpush": WebPushTransport}
+    if settings.DEMO and not settings.SMTP_HOST:
+        from tocsin.transports.demo import DemoInboxTransport
+
+        transports["email"] = DemoInboxTransport
+    return transports
+
+
+def get(kind: str) -> Transport:
+    try:
+        return registry()[kind]()
+    except KeyError:
+        raise TransportError(f"no transport for {kind}", permanent=True) from None

@@ -1,0 +1,40 @@
+"""Email over SMTP through Django's mail."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from tocsin.transports.base import Message, Transport, TransportError
+
+
+class EmailTransport(Transport):
+    kind = "email"
+
+    def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
+        domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip("> ") or "tocsin"
+        email = EmailMultiAlternatives(
+            subject=message.subject,
+            body=message.text,
+            to=[payload["address"]],
+            headers={
+                # A stable Message-ID per (alert, endpoint) lets a receiving server
+                # drop the duplicate if a crashed worker's batch is sent twice.
+                "Message-ID": f"<{idempotency_key}@{domain}>",
+                "Auto-Submitted": "auto-generated",
+            },
+        )
+        if message.html:
+            email.attach_alternative(message.html, "text/html")
+        try:
+            email.send()
+        except smtplib.SMTPRecipientsRefused as e:
+            raise TransportError("recipient refused", permanent=True) from e
+        except smtplib.SMTPResponseException as e:
+            raise TransportError(f"SMTP {e.smtp_code}", permanent=500 <= e.smtp_code < 600) from e
+        except (smtplib.SMTPException, OSError, socket.timeout) as e:
+            raise TransportError(f"SMTP unreachable: {type(e).__name__}") from e

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import path
+
+from tocsin.committees import views as committees
+from tocsin.demo import views as demo
+from tocsin.incidents import views as incidents
+from tocsin.intake import views as intake
+from tocsin.members import views as members
+from tocsin.mobilize import views as mobilize
+from tocsin.public import views as public
+
+urlpatterns = [
+    path("", public.home, name="home"),
+    path("rights/", public.rights, name="rights"),
+    path("offline/", public.offline, name="offline"),
+    path("sw.js", public.service_worker, name="service_worker"),
+    path("manifest.webmanifest", public.manifest, name="manifest"),
+    path("language/", members.set_language, name="set_language"),
+    # Anyone: reporting.
+    path("report/", intake.report, name="report"),
+    path("report/coverage.geojson", intake.coverage, name="coverage"),
+    path("report/<str:receipt>/", intake.report_done, name="report_done"),
+    # Members.
+    path("login/", members.login_view, name="login"),
+    path("login/code/", members.login_code, name="login_code"),
+    path("logout/", members.logout_view, name="logout"),
+    path("join/<str:token>/", members.join, name="join"),
+    path("me/", members.me, name="me"),
+    path("me/areas/", members.add_area, name="add_area"),
+    path("me/areas/<int:pk>/delete/", members.delete_area, name="delete_area"),
+    path("me/email/", members.add_email, name="add_email"),
+    path("me/push/", members.push_subscribe, name="push_subscribe"),
+    path("me/channels/<int:pk>/delete/", members.delete_endpoint, name="delete_endpoint"),
+    path("verify/<str:token>/", members.verify_email, name="verify_email"),
+    # Alert links (signed, expiring).
+    path("a/<str:token>/", mobilize.alert_page, name="alert_page"),
+    path("a/<str:token>/live/", mobilize.alert_live, name="alert_live"),
+    # Dispatcher's desk.
+    path("desk/", incidents.desk, name="desk"),
+    path("desk/live/", incidents.desk_live, name="desk_live"),
+    path("desk/reports/<int:pk>/open/", incidents.open_report, name="open_report"),
+    path("desk/reports/<int:pk>/dismiss/", incidents.dismiss_report, name="dismiss_report"),
+    path("desk/incidents/<int:pk>/", incidents.incident, name="incident"),
+    path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
+    path("desk/incidents/<int:pk>/state/", incidents.change_state, name="incident_state"),
+    # Organizers.
+    path("committees/new/", committees.create, name="committee_create"),
+    path("c/<slug:slug>/", committees.manage, name="committee"),
+    path("c/<slug:slug>/area/", committees.set_area, name="committee_area"),
+    path("c/<slug:slug>/area.geojson", committees.area_geojson, name="committee_area_geojson"),
+    path("c/<slug:slug>/members/<int:pk>/role/", committees.set_role, name="committee_role"),
+    path("c/<slug:slug>/invite/", committees.new_invite, name="committee_invite"),
+    path("c/<slug:slug>/invite.svg", committees.invite_qr, name="committee_invite_qr"),
+]
+
+if settings.DEMO:
+    urlpatterns += [
+        path("demo/", demo.personas, name="demo"),
+        path("demo/login/<int:pk>/", demo.login_as, name="demo_login"),
+        path("demo/inbox/<int:pk>/", demo.inbox, name="demo_inbox"),
+    ]
