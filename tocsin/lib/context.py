@@ -7,4 +7,10 @@ from django.http import HttpRequest
 
 
 def tocsin(request: HttpRequest) -> dict[str, Any]:
-    return {"DEMO": settings.DEMO, "TILE_URL": settings.TILE_URL}
+    is_dispatcher = False
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and hasattr(user, "member"):
+        from tocsin.committees.access import is_dispatcher as check
+
+        is_dispatcher = check(user.member)
+    return {"DEMO": settings.DEMO, "TILE_URL": settings.TILE_URL, "IS_DISPATCHER": is_dispatcher}

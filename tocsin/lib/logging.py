@@ -15,7 +15,8 @@ def scrub(text: str) -> str:
     """Return ``text`` with addresses, emails and phone numbers replaced."""
     text = _EMAIL.sub("[email]", text)
     text = _PHONE.sub("[phone]", text)
-    text = _IPV4.sub("[ip]", text)
+    # Loopback and wildcard addresses are the server's own, never a person's.
+    text = _IPV4.sub(lambda m: m.group(0) if m.group(0) in ("127.0.0.1", "0.0.0.0") else "[ip]", text)
     return _IPV6.sub("[ip]", text)
 
 

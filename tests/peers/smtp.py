@@ -1,0 +1,105 @@
+"""A local SMTP server (aiosmtpd) that collects what it receives, parsed as email.
+
+It can refuse chosen recipients at RCPT TO, as a real server refuses an unknown mailbox.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+class Collector:
+    """The aiosmtpd handler: accepts mail, refuses the addresses in ``refused``."""
+
+    def __init__(self) -> None:
+        self.messages: list[Received] = []
+        self.refused: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        reply = self.refused.get(address.lower())
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._lock:
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+class _RandomPortController(Controller):
+    """Bind port 0 and learn the port the kernel chose before aiosmtpd connects to it."""
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+class SMTPPeer:
+    """An SMTP server on 127.0.0.1 and a random port; use as a context manager."""
+
+    def __init__(self) -> None:
+        self.handler = Collector()
+        self._controller = _RandomPortController(self.handler, hostname="127.0.0.1", port=0)
+
+    def __enter__(self) -> SMTPPeer:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return self._controller.port
+
+    @property
+    def messages(self) -> list[Received]:
+        with self.handler._lock:
+            return list(self.handler.messages)
+
+    def refuse(self, address: str, reply: str = "550 5.1.1 No such mailbox here") -> None:
+        """Refuse ``address`` at RCPT TO with ``reply``."""
+        self.handler.refused[address.lower()] = reply
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Return the messages whose envelope included ``address``."""
+        wanted = address.lower()
+        return [r.message for r in self.messages if wanted in (a.lower() for a in r.rcpt_tos)]
+
+
+def mail_settings(settings: Any, peer: SMTPPeer) -> None:
+    """Point Django's SMTP backend (pytest-django ``settings`` fixture) at ``peer``."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = peer.host
+    settings.EMAIL_PORT = peer.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.SMTP_HOST = peer.host

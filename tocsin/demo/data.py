@@ -1,0 +1,123 @@
+"""Demo data: a Los Angeles network with three committees and about 200 members.
+
+Loaded once; running the demo again reuses it. Every address is under the reserved
+.invalid domain, and messages go to the demo inbox.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from tocsin import geo, vault
+from tocsin.committees.models import Committee, Invite, Membership, Role
+from tocsin.incidents.models import Incident, IncidentEvent, State
+from tocsin.intake.models import Channel, Report, ReportKind
+from tocsin.members.models import AlertArea, ContactEndpoint, Member
+
+COMMITTEES = [
+    # slug, name, kind, centre, radius (m)
+    ("boyle-heights", "Boyle Heights Rapid Response", Committee.Kind.NEIGHBORHOOD, (34.0339, -118.2107), 2500),
+    ("pico-union", "Pico-Union Defense Committee", Committee.Kind.NEIGHBORHOOD, (34.0467, -118.2830), 2000),
+    ("garment-workers", "Garment District Workers", Committee.Kind.WORKPLACE, (34.0395, -118.2530), 1200),
+]
+
+PERSONAS = [
+    # key, display name, email, committee slug, role, language, start page
+    ("organizer", "Olga (organizer)", "organizer@demo.tocsin.invalid", "boyle-heights", Role.ORGANIZER, "en", "/c/boyle-heights/"),
+    ("dispatcher", "Diego (dispatcher)", "dispatcher@demo.tocsin.invalid", "boyle-heights", Role.DISPATCHER, "en", "/desk/"),
+    ("dispatcher2", "Dalia (despachadora)", "dispatcher2@demo.tocsin.invalid", "pico-union", Role.DISPATCHER, "es", "/desk/"),
+    ("responder", "Rosa (observadora)", "responder@demo.tocsin.invalid", "boyle-heights", Role.RESPONDER, "es", "/me/"),
+    ("member", "Mateo (member)", "member@demo.tocsin.invalid", "boyle-heights", Role.MEMBER, "en", "/me/"),
+]
+
+FIRST = ["Ana", "Luis", "Carmen", "José", "María", "Juan", "Lucía", "Pedro", "Elena", "Jorge", "Sofía", "Miguel",
+         "Isabel", "Carlos", "Teresa", "Raúl", "Marta", "Andrés", "Rosa", "Tomás", "Kim", "Lee", "Sam", "Alex"]
+
+
+def persona_members() -> list[Member]:
+    """Return the demo personas, each with .persona, .persona_label, .demo_email, .start."""
+    out = []
+    for key, _name, email, _slug, role, _lang, start in PERSONAS:
+        ep = ContactEndpoint.objects.filter(kind="email", blind_index=vault.blind_index("email", email)).select_related("member").first()
+        if ep is None:
+            continue
+        m = ep.member
+        m.persona = key  # type: ignore[attr-defined]
+        m.persona_label = Role(role).label  # type: ignore[attr-defined]
+        m.demo_email = email  # type: ignore[attr-defined]
+        m.start = start  # type: ignore[attr-defined]
+        out.append(m)
+    return out
+
+
+def _jitter(rng: random.Random, center: tuple[float, float], spread: float) -> tuple[float, float]:
+    return center[0] + rng.uniform(-spread, spread), center[1] + rng.uniform(-spread, spread)
+
+
+@transaction.atomic
+def load_demo(*, members: int = 200, seed: int = 7) -> bool:
+    """Create the demo network unless it exists. Return whether it was created."""
+    if Committee.objects.filter(slug="boyle-heights").exists():
+        return False
+    rng = random.Random(seed)
+    res = settings.AREA_RESOLUTION
+    committees = {}
+    for slug, name, kind, center, radius in COMMITTEES:
+        c = Committee.objects.create(slug=slug, name=name, kind=kind)
+        c.set_area(geo.cells_for_circle(*center, radius, res))
+        committees[slug] = (c, center)
+    people: list[Member] = []
+    for key, name, email, slug, role, lang, _start in PERSONAS:
+        m = Member.create(display_name=name, language=lang)
+        committee, center = committees[slug]
+        Membership.objects.create(committee=committee, member=m, role=role)
+        if key in ("responder", "member"):
+            AlertArea.objects.create(member=m, label="Home", cell=geo.cell_at(*center, res), ring=2)
+        ContactEndpoint.create(m, "email", email, verified=True)
+        people.append(m)
+    organizer = people[0]
+    for i in range(members - len(PERSONAS)):
+        slug = rng.choice(list(committees))
+        committee, center = committees[slug]
+        m = Member.create(display_name=f"{rng.choice(FIRST)} {i + 1}", language=rng.choice(["es", "es", "en"]))
+        role = rng.choices([Role.MEMBER, Role.RESPONDER], weights=[3, 1])[0]
+        Membership.objects.create(committee=committee, member=m, role=role, vouched_by=organizer)
+        for _ in range(rng.choice([1, 1, 2])):
+            AlertArea.objects.create(
+                member=m, cell=geo.cell_at(*_jitter(rng, center, 0.02), res), ring=rng.randint(0, 2)
+            )
+        ContactEndpoint.create(m, "email", f"member{i + 1:03d}@demo.tocsin.invalid", verified=True)
+    for c, _center in committees.values():
+        Invite.objects.create(committee=c, created_by=organizer)
+    _past_incidents(rng, committees["boyle-heights"][1], organizer)
+    return True
+
+
+def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Member) -> None:
+    now = timezone.now()
+    past = [
+        (ReportKind.CHECKPOINT, State.RESOLVED, 3),
+        (ReportKind.AGENTS_SEEN, State.UNFOUNDED, 2),
+        (ReportKind.WORKPLACE_RAID, State.RESOLVED, 1),
+    ]
+    for kind, state, days in past:
+        when = now - timedelta(days=days, hours=rng.randint(1, 8))
+        cell = geo.cell_at(*_jitter(rng, center, 0.01), geo.REPORT_RESOLUTION)
+        area_cell = geo.parent(cell, settings.AREA_RESOLUTION)
+        incident = Incident.objects.create(
+            kind=kind, state=state, cell=cell, area_cell=area_cell, opened_at=when, first_seen_at=when,
+            confirmed_at=when + timedelta(minutes=9) if state == State.RESOLVED else None,
+            closed_at=when + timedelta(hours=2), updated_at=when + timedelta(hours=2),
+        )
+        for n in range(rng.randint(1, 3)):
+            Report.objects.create(
+                channel=rng.choice([Channel.WEB, Channel.WEB, Channel.HOTLINE]), kind=kind, cell=cell,
+                area_cell=area_cell, received_at=when + timedelta(minutes=n), incident=incident,
+            )
+        IncidentEvent.objects.create(incident=incident, at=when, actor=actor, action="opened")
+        IncidentEvent.objects.create(incident=incident, at=when + timedelta(hours=2), actor=actor, action=state)
