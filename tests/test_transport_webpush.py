@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pywebpush import WebPushException, webpush
 
-from tests.peers.push_service import PushService
+from tests.peers.push_service import PushService, b64url
 from tocsin.transports import vapid
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.webpush import WebPushTransport
@@ -107,7 +109,7 @@ def test_it_gives_each_endpoint_its_own_valid_topic(push: PushService) -> None:
 
 
 def test_it_signs_vapid_for_the_push_service_origin(push: PushService, settings: Any) -> None:
-    sub = push.subscription()
+    sub = push.subscription(application_server_key=vapid.application_server_key())
     send(sub)
     assert push.rejections == []
     [received] = push.messages_for(sub)
@@ -224,3 +226,18 @@ def test_the_peer_refuses_a_bad_vapid_token(
     assert push.received == []
     [rejection] = push.rejections
     assert rejection["status"] == 401 and reason in rejection["reason"]
+
+
+def test_the_peer_refuses_a_key_other_than_the_one_subscribed_with(push: PushService) -> None:
+    other = b64url(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    sub = push.subscription(application_server_key=other)
+    with pytest.raises(TransportError) as info:
+        send(sub)
+    # The subscription is bound to another server key: retrying cannot help.
+    assert info.value.permanent
+    assert push.received == []
+    assert [r["status"] for r in push.rejections] == [403]

@@ -32,7 +32,14 @@ def _serve(host: str, port: int, *, worker: bool) -> None:
         background.start()
     try:
         # access_log=False: the server's access log would hold client addresses.
-        uvicorn.run("tocsin.asgi:application", host=host, port=port, access_log=False, log_config=None, lifespan="off")
+        uvicorn.run(
+            "tocsin.asgi:application",
+            host=host,
+            port=port,
+            access_log=False,
+            log_config=None,
+            lifespan="off",
+        )
     finally:
         if background is not None:
             background.stop()
@@ -51,7 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"\nTocsin demo {'created' if created else 'reused'} in {settings.DATA_DIR}")
     print(f"Open http://{host}:{port}/demo/ to log in as any of these (no password in the demo):")
     for m in persona_members():
-        print(f"  {m.persona:<12} {m.display_name:<22} {m.demo_email}")
+        print(f"  {m.persona:<12} {m.display_name:<22} {m.demo_email}")  # type: ignore[attr-defined]
     print("Messages to demo members land in their demo inbox. Press Ctrl-C to stop.\n")
     _serve(host, port, worker=True)
 

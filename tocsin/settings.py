@@ -33,7 +33,9 @@ def envbool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be one of 1/0/true/false/yes/no, not {raw!r}")
 
 
-def envint(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def envint(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -144,7 +146,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "tocsin.sqlite3",
+            "NAME": str(DATA_DIR / "tocsin.sqlite3"),
         }
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -170,7 +172,9 @@ REDIS_URL = envstr("TOCSIN_REDIS_URL")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("TOCSIN_REDIS_URL must be a redis:// URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -193,7 +197,9 @@ if SECURE:
 # map tiles from the host the operator names in TOCSIN_TILE_URL.
 TILE_URL = envstr("TOCSIN_TILE_URL")
 if TILE_URL and not TILE_URL.startswith(("https://", "http://", "/")):
-    raise ImproperlyConfigured("TOCSIN_TILE_URL must be a URL template like https://tiles.example/{z}/{x}/{y}.png")
+    raise ImproperlyConfigured(
+        "TOCSIN_TILE_URL must be a URL template like https://tiles.example/{z}/{x}/{y}.png"
+    )
 _tile_origin = []
 if TILE_URL.startswith("http"):
     from urllib.parse import urlsplit

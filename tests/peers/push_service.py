@@ -50,6 +50,8 @@ class Subscription:
     id: str
     private_key: ec.EllipticCurvePrivateKey
     auth: bytes
+    # The applicationServerKey the page subscribed with, when it gave one (base64url).
+    application_server_key: str | None = None
 
     @property
     def p256dh(self) -> bytes:
@@ -118,12 +120,17 @@ class PushService:
 
     # What a test programs and reads.
 
-    def subscription(self) -> dict[str, Any]:
-        """Return a new subscription as PushSubscription.toJSON() gives it to a page."""
+    def subscription(self, application_server_key: str | None = None) -> dict[str, Any]:
+        """Return a new subscription as PushSubscription.toJSON() gives it to a page.
+
+        With ``application_server_key`` (what the page passed to pushManager.subscribe()),
+        pushes signed with any other VAPID key are refused, as RFC 8292 section 4.3 says.
+        """
         sub = Subscription(
             id=uuid.uuid4().hex,
             private_key=ec.generate_private_key(ec.SECP256R1()),
             auth=secrets.token_bytes(16),
+            application_server_key=application_server_key,
         )
         with self._lock:
             self._subscriptions[sub.id] = sub
@@ -158,7 +165,7 @@ class PushService:
 
     # The protocol.
 
-    def _verify_vapid(self, authorization: str | None) -> dict[str, Any]:
+    def _verify_vapid(self, authorization: str | None, sub: Subscription) -> dict[str, Any]:
         """Return the VAPID claims of a valid ``Authorization`` header, else raise Refused."""
         if not authorization:
             raise Refused(401, "no Authorization header")
@@ -172,6 +179,8 @@ class PushService:
                 parts[key.strip()] = value.strip()
         if "t" not in parts or "k" not in parts:
             raise Refused(401, "vapid needs t= and k=")
+        if sub.application_server_key and parts["k"].rstrip("=") != sub.application_server_key:
+            raise Refused(403, "k is not the key this subscription was made with")
         try:
             raw_key = unb64url(parts["k"])
             public_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw_key)
@@ -216,7 +225,7 @@ class PushService:
             sub = self._subscriptions.get(match.group(1)) if match else None
         if sub is None:
             raise Refused(404, "no such subscription")
-        claims = self._verify_vapid(headers.get("authorization"))
+        claims = self._verify_vapid(headers.get("authorization"), sub)
         if "ttl" not in headers:
             raise Refused(400, "no TTL header")
         if not headers["ttl"].isdigit():

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd logs every SMTP command at INFO; keep failing tests' output readable.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass

@@ -52,7 +52,13 @@ def render(alert: Alert, *, member_id: int, language: str) -> Message:
             text = _(
                 "Tocsin alert. Confirmed %(kind)s near %(place)s since %(since)s. %(guidance)s "
                 "Details and “I'm on my way”: %(url)s"
-            ) % {"kind": kind.lower(), "place": place, "since": since, "guidance": guidance, "url": url}
+            ) % {
+                "kind": kind.lower(),
+                "place": place,
+                "since": since,
+                "guidance": guidance,
+                "url": url,
+            }
             if incident.summary:
                 text = f"{text}\n\n{incident.summary}"
         elif alert.purpose == Purpose.ALL_CLEAR:

@@ -58,7 +58,9 @@ class Delivery(models.Model):
     alert = models.ForeignKey(Alert, models.CASCADE, related_name="deliveries")
     member = models.ForeignKey("members.Member", models.CASCADE, related_name="+")
     endpoint = models.ForeignKey("members.ContactEndpoint", models.CASCADE, related_name="+")
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     lease_until = models.DateTimeField(null=True, blank=True)

@@ -69,11 +69,16 @@ def issue_alert(incident: Incident, purpose: str) -> Alert:
     )
     if purpose == Purpose.CONFIRMED:
         endpoints = _first_endpoints(targeting.matching_members(disk))
-        rows = [Delivery(alert=alert, member_id=m, endpoint_id=e, next_attempt_at=now) for m, e in endpoints.items()]
+        rows = [
+            Delivery(alert=alert, member_id=m, endpoint_id=e, next_attempt_at=now)
+            for m, e in endpoints.items()
+        ]
     else:
         # The all-clear or correction goes to exactly the endpoints that got the alert;
         # alerts still waiting in the queue are cancelled instead of sent late.
-        earlier = Delivery.objects.filter(alert__incident=incident, alert__purpose=Purpose.CONFIRMED)
+        earlier = Delivery.objects.filter(
+            alert__incident=incident, alert__purpose=Purpose.CONFIRMED
+        )
         earlier.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED]).update(
             status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None
         )
@@ -101,9 +106,9 @@ def _wake_workers(incident_id: int) -> None:
 
 def _due() -> Q:
     now = timezone.now()
-    return Q(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED], next_attempt_at__lte=now) | Q(
-        status=DeliveryStatus.SENDING, lease_until__lt=now
-    )
+    return Q(
+        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED], next_attempt_at__lte=now
+    ) | Q(status=DeliveryStatus.SENDING, lease_until__lt=now)
 
 
 def claim(limit: int | None = None) -> list[int]:
@@ -146,7 +151,9 @@ def send_one(delivery_id: int, outcome: Outcome) -> int | None:
     )
     if d is None:
         return None
-    mine = Delivery.objects.filter(id=d.pk, status=DeliveryStatus.SENDING, lease_until=d.lease_until)
+    mine = Delivery.objects.filter(
+        id=d.pk, status=DeliveryStatus.SENDING, lease_until=d.lease_until
+    )
     endpoint = d.endpoint
     try:
         if endpoint.disabled_at is not None:
@@ -155,7 +162,9 @@ def send_one(delivery_id: int, outcome: Outcome) -> int | None:
         payload.setdefault("member_id", d.member_id)
         payload.setdefault("channel", endpoint.kind)
         message = messages.render(d.alert, member_id=d.member_id, language=d.member.language)
-        transports.get(endpoint.kind).send(payload, message, idempotency_key=f"a{d.alert_id}-e{endpoint.pk}")
+        transports.get(endpoint.kind).send(
+            payload, message, idempotency_key=f"a{d.alert_id}-e{endpoint.pk}"
+        )
     except TransportError as e:
         logger.info("delivery %s failed: %s", d.pk, e.message)
         if e.permanent or d.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
@@ -178,7 +187,11 @@ def send_one(delivery_id: int, outcome: Outcome) -> int | None:
     except Exception as e:
         # A bug or a broken sealed row: keep it visible for operators, never lose the rest.
         logger.exception("delivery %s crashed", d.pk)
-        mine.update(status=DeliveryStatus.DEAD, error=f"internal error: {type(e).__name__}", lease_until=None)
+        mine.update(
+            status=DeliveryStatus.DEAD,
+            error=f"internal error: {type(e).__name__}",
+            lease_until=None,
+        )
         outcome.dead += 1
     else:
         mine.update(status=DeliveryStatus.SENT, sent_at=timezone.now(), lease_until=None, error="")
@@ -188,10 +201,16 @@ def send_one(delivery_id: int, outcome: Outcome) -> int | None:
 
 def _fall_back(d: Delivery) -> None:
     """After a permanent failure, queue the alert on the member's next usable endpoint."""
-    tried = Delivery.objects.filter(alert_id=d.alert_id, member_id=d.member_id).values_list("endpoint_id")
-    nxt = ContactEndpoint.objects.usable().filter(member_id=d.member_id).exclude(id__in=tried).first()
+    tried = Delivery.objects.filter(alert_id=d.alert_id, member_id=d.member_id).values_list(
+        "endpoint_id"
+    )
+    nxt = (
+        ContactEndpoint.objects.usable().filter(member_id=d.member_id).exclude(id__in=tried).first()
+    )
     if nxt is not None:
-        Delivery.objects.get_or_create(alert_id=d.alert_id, endpoint=nxt, defaults={"member_id": d.member_id})
+        Delivery.objects.get_or_create(
+            alert_id=d.alert_id, endpoint=nxt, defaults={"member_id": d.member_id}
+        )
 
 
 def drain(*, max_batches: int | None = None) -> Outcome:
@@ -217,19 +236,29 @@ def progress(incident: Incident) -> list[dict]:
     out = []
     for alert in incident.alerts.all():
         counts = dict(
-            Delivery.objects.filter(alert=alert).values_list("status").annotate(n=Count("id")).values_list("status", "n")
+            Delivery.objects.filter(alert=alert)
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
         )
-        done = Delivery.objects.filter(alert=alert, status=DeliveryStatus.SENT).order_by("-sent_at").first()
+        done = (
+            Delivery.objects.filter(alert=alert, status=DeliveryStatus.SENT)
+            .order_by("-sent_at")
+            .first()
+        )
         out.append(
             {
                 "alert": alert,
                 "targeted": alert.targeted,
-                "queued": counts.get(DeliveryStatus.QUEUED, 0) + counts.get(DeliveryStatus.SENDING, 0),
+                "queued": counts.get(DeliveryStatus.QUEUED, 0)
+                + counts.get(DeliveryStatus.SENDING, 0),
                 "sent": counts.get(DeliveryStatus.SENT, 0),
                 "retrying": counts.get(DeliveryStatus.FAILED, 0),
                 "failed": counts.get(DeliveryStatus.DEAD, 0),
                 "cancelled": counts.get(DeliveryStatus.CANCELLED, 0),
-                "seconds": (done.sent_at - alert.sent_at).total_seconds() if done and done.sent_at else None,
+                "seconds": (done.sent_at - alert.sent_at).total_seconds()
+                if done and done.sent_at
+                else None,
             }
         )
     return out

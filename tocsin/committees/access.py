@@ -38,13 +38,21 @@ def committee_for(request: HttpRequest, slug: str, role: str) -> tuple[Committee
 
 
 def dispatcher_committees(member: Member) -> list[Committee]:
-    ids = Membership.objects.filter(member=member).at_least(Role.DISPATCHER).values_list("committee_id")
+    ids = (
+        Membership.objects.filter(member=member)
+        .at_least(Role.DISPATCHER)
+        .values_list("committee_id")
+    )
     return list(Committee.objects.filter(id__in=ids).order_by("name"))
 
 
 def dispatch_cells(member: Member) -> set[int]:
     """Return every area cell of the committees ``member`` dispatches for."""
-    ids = Membership.objects.filter(member=member).at_least(Role.DISPATCHER).values_list("committee_id")
+    ids = (
+        Membership.objects.filter(member=member)
+        .at_least(Role.DISPATCHER)
+        .values_list("committee_id")
+    )
     return set(CommitteeCell.objects.filter(committee_id__in=ids).values_list("cell", flat=True))
 
 

@@ -42,7 +42,9 @@ class CommitteeCell(models.Model):
     cell = models.BigIntegerField(db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["committee", "cell"], name="committee_cell_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["committee", "cell"], name="committee_cell_unique")
+        ]
 
 
 class Role(models.TextChoices):
@@ -74,7 +76,9 @@ class Membership(models.Model):
     objects = MembershipQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["committee", "member"], name="membership_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["committee", "member"], name="membership_unique")
+        ]
 
     def has_role(self, role: str) -> bool:
         return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]

@@ -29,10 +29,12 @@ class CommitteeForm(forms.Form):
 class AreaForm(forms.Form):
     lat = forms.FloatField(widget=forms.HiddenInput, required=False)
     lng = forms.FloatField(widget=forms.HiddenInput, required=False)
-    radius_km = forms.FloatField(label=gettext_lazy("Radius (km)"), min_value=0.3, max_value=30, initial=2)
+    radius_km = forms.FloatField(
+        label=gettext_lazy("Radius (km)"), min_value=0.3, max_value=30, initial=2
+    )
 
     def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
+        data = super().clean() or {}
         lat, lng = data.get("lat"), data.get("lng")
         if lat is None or lng is None or not geo.valid_latlng(lat, lng):
             raise forms.ValidationError(gettext_lazy("Tap the map to pick the centre of the area."))
@@ -55,7 +57,9 @@ def create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             committee = Committee.objects.create(
-                name=form.cleaned_data["name"], kind=form.cleaned_data["kind"], slug=_unique_slug(form.cleaned_data["name"])
+                name=form.cleaned_data["name"],
+                kind=form.cleaned_data["kind"],
+                slug=_unique_slug(form.cleaned_data["name"]),
             )
             Membership.objects.create(committee=committee, member=member, role=Role.ORGANIZER)
         messages.success(request, _("Committee created. Now draw its area."))
@@ -78,7 +82,9 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
         "committees/manage.html",
         {
             "committee": committee,
-            "memberships": committee.memberships.select_related("member").order_by("member__display_name"),
+            "memberships": committee.memberships.select_related("member").order_by(
+                "member__display_name"
+            ),
             "roles": Role.choices,
             "invite": invite,
             "invite_url": _invite_url(invite),
@@ -102,13 +108,15 @@ def set_area(request: HttpRequest, slug: str) -> HttpResponse:
     form = AreaForm(request.POST)
     if not form.is_valid():
         for e in form.non_field_errors():
-            messages.error(request, e)
+            messages.error(request, str(e))
         for field_errors in form.errors.values():
             for e in field_errors:
-                messages.error(request, e)
+                messages.error(request, str(e))
         return redirect("committee", slug=slug)
     d = form.cleaned_data
-    cells = geo.cells_for_circle(d["lat"], d["lng"], d["radius_km"] * 1000, settings.AREA_RESOLUTION)
+    cells = geo.cells_for_circle(
+        d["lat"], d["lng"], d["radius_km"] * 1000, settings.AREA_RESOLUTION
+    )
     with transaction.atomic():
         committee.set_area(cells)
     messages.success(request, _("Area saved: %(n)d cells.") % {"n": len(cells)})

@@ -21,29 +21,117 @@ from tocsin.members.models import AlertArea, ContactEndpoint, Member
 
 COMMITTEES = [
     # slug, name, kind, centre, radius (m)
-    ("boyle-heights", "Boyle Heights Rapid Response", Committee.Kind.NEIGHBORHOOD, (34.0339, -118.2107), 2500),
-    ("pico-union", "Pico-Union Defense Committee", Committee.Kind.NEIGHBORHOOD, (34.0467, -118.2830), 2000),
-    ("garment-workers", "Garment District Workers", Committee.Kind.WORKPLACE, (34.0395, -118.2530), 1200),
+    (
+        "boyle-heights",
+        "Boyle Heights Rapid Response",
+        Committee.Kind.NEIGHBORHOOD,
+        (34.0339, -118.2107),
+        2500,
+    ),
+    (
+        "pico-union",
+        "Pico-Union Defense Committee",
+        Committee.Kind.NEIGHBORHOOD,
+        (34.0467, -118.2830),
+        2000,
+    ),
+    (
+        "garment-workers",
+        "Garment District Workers",
+        Committee.Kind.WORKPLACE,
+        (34.0395, -118.2530),
+        1200,
+    ),
 ]
 
 PERSONAS = [
     # key, display name, email, committee slug, role, language, start page
-    ("organizer", "Olga (organizer)", "organizer@demo.tocsin.invalid", "boyle-heights", Role.ORGANIZER, "en", "/c/boyle-heights/"),
-    ("dispatcher", "Diego (dispatcher)", "dispatcher@demo.tocsin.invalid", "boyle-heights", Role.DISPATCHER, "en", "/desk/"),
-    ("dispatcher2", "Dalia (despachadora)", "dispatcher2@demo.tocsin.invalid", "pico-union", Role.DISPATCHER, "es", "/desk/"),
-    ("responder", "Rosa (observadora)", "responder@demo.tocsin.invalid", "boyle-heights", Role.RESPONDER, "es", "/me/"),
-    ("member", "Mateo (member)", "member@demo.tocsin.invalid", "boyle-heights", Role.MEMBER, "en", "/me/"),
+    (
+        "organizer",
+        "Olga (organizer)",
+        "organizer@demo.tocsin.invalid",
+        "boyle-heights",
+        Role.ORGANIZER,
+        "en",
+        "/c/boyle-heights/",
+    ),
+    (
+        "dispatcher",
+        "Diego (dispatcher)",
+        "dispatcher@demo.tocsin.invalid",
+        "boyle-heights",
+        Role.DISPATCHER,
+        "en",
+        "/desk/",
+    ),
+    (
+        "dispatcher2",
+        "Dalia (despachadora)",
+        "dispatcher2@demo.tocsin.invalid",
+        "pico-union",
+        Role.DISPATCHER,
+        "es",
+        "/desk/",
+    ),
+    (
+        "responder",
+        "Rosa (observadora)",
+        "responder@demo.tocsin.invalid",
+        "boyle-heights",
+        Role.RESPONDER,
+        "es",
+        "/me/",
+    ),
+    (
+        "member",
+        "Mateo (member)",
+        "member@demo.tocsin.invalid",
+        "boyle-heights",
+        Role.MEMBER,
+        "en",
+        "/me/",
+    ),
 ]
 
-FIRST = ["Ana", "Luis", "Carmen", "José", "María", "Juan", "Lucía", "Pedro", "Elena", "Jorge", "Sofía", "Miguel",
-         "Isabel", "Carlos", "Teresa", "Raúl", "Marta", "Andrés", "Rosa", "Tomás", "Kim", "Lee", "Sam", "Alex"]
+FIRST = [
+    "Ana",
+    "Luis",
+    "Carmen",
+    "José",
+    "María",
+    "Juan",
+    "Lucía",
+    "Pedro",
+    "Elena",
+    "Jorge",
+    "Sofía",
+    "Miguel",
+    "Isabel",
+    "Carlos",
+    "Teresa",
+    "Raúl",
+    "Marta",
+    "Andrés",
+    "Rosa",
+    "Tomás",
+    "Kim",
+    "Lee",
+    "Sam",
+    "Alex",
+]
 
 
 def persona_members() -> list[Member]:
     """Return the demo personas, each with .persona, .persona_label, .demo_email, .start."""
     out = []
     for key, _name, email, _slug, role, _lang, start in PERSONAS:
-        ep = ContactEndpoint.objects.filter(kind="email", blind_index=vault.blind_index("email", email)).select_related("member").first()
+        ep = (
+            ContactEndpoint.objects.filter(
+                kind="email", blind_index=vault.blind_index("email", email)
+            )
+            .select_related("member")
+            .first()
+        )
         if ep is None:
             continue
         m = ep.member
@@ -84,7 +172,9 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
     for i in range(members - len(PERSONAS)):
         slug = rng.choice(list(committees))
         committee, center = committees[slug]
-        m = Member.create(display_name=f"{rng.choice(FIRST)} {i + 1}", language=rng.choice(["es", "es", "en"]))
+        m = Member.create(
+            display_name=f"{rng.choice(FIRST)} {i + 1}", language=rng.choice(["es", "es", "en"])
+        )
         role = rng.choices([Role.MEMBER, Role.RESPONDER], weights=[3, 1])[0]
         Membership.objects.create(committee=committee, member=m, role=role, vouched_by=organizer)
         for _ in range(rng.choice([1, 1, 2])):
@@ -110,14 +200,26 @@ def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Memb
         cell = geo.cell_at(*_jitter(rng, center, 0.01), geo.REPORT_RESOLUTION)
         area_cell = geo.parent(cell, settings.AREA_RESOLUTION)
         incident = Incident.objects.create(
-            kind=kind, state=state, cell=cell, area_cell=area_cell, opened_at=when, first_seen_at=when,
+            kind=kind,
+            state=state,
+            cell=cell,
+            area_cell=area_cell,
+            opened_at=when,
+            first_seen_at=when,
             confirmed_at=when + timedelta(minutes=9) if state == State.RESOLVED else None,
-            closed_at=when + timedelta(hours=2), updated_at=when + timedelta(hours=2),
+            closed_at=when + timedelta(hours=2),
+            updated_at=when + timedelta(hours=2),
         )
         for n in range(rng.randint(1, 3)):
             Report.objects.create(
-                channel=rng.choice([Channel.WEB, Channel.WEB, Channel.HOTLINE]), kind=kind, cell=cell,
-                area_cell=area_cell, received_at=when + timedelta(minutes=n), incident=incident,
+                channel=rng.choice([Channel.WEB, Channel.WEB, Channel.HOTLINE]),
+                kind=kind,
+                cell=cell,
+                area_cell=area_cell,
+                received_at=when + timedelta(minutes=n),
+                incident=incident,
             )
         IncidentEvent.objects.create(incident=incident, at=when, actor=actor, action="opened")
-        IncidentEvent.objects.create(incident=incident, at=when + timedelta(hours=2), actor=actor, action=state)
+        IncidentEvent.objects.create(
+            incident=incident, at=when + timedelta(hours=2), actor=actor, action=state
+        )

@@ -119,7 +119,9 @@ def geojson_cells(cells: set[int] | list[int]) -> dict:
 
 def block_point(cell: int) -> tuple[float, float]:
     """Return the centre of the block-level cell around ``cell``, rounded for display."""
-    lat, lng = center(parent(cell, BLOCK_RESOLUTION) if resolution(cell) > BLOCK_RESOLUTION else cell)
+    lat, lng = center(
+        parent(cell, BLOCK_RESOLUTION) if resolution(cell) > BLOCK_RESOLUTION else cell
+    )
     return round(lat, 4), round(lng, 4)
 
 

@@ -61,7 +61,9 @@ class IncidentEvent(models.Model):
 
     incident = models.ForeignKey(Incident, models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey("members.Member", models.SET_NULL, null=True, blank=True, related_name="+")
+    actor = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     action = models.CharField(max_length=40)
     detail = models.CharField(max_length=200, blank=True)
 

@@ -16,7 +16,10 @@ from tocsin.members.models import Member
 
 
 def _publish(incident: Incident) -> None:
-    channels = [f"incident:{incident.pk}", *(f"desk:{c}" for c in committees_for_cell(incident.area_cell))]
+    channels = [
+        f"incident:{incident.pk}",
+        *(f"desk:{c}" for c in committees_for_cell(incident.area_cell)),
+    ]
     transaction.on_commit(lambda: live.publish(*channels))
 
 
@@ -34,7 +37,9 @@ def open_incident(report: Report, *, actor: Member) -> Incident:
         )
         report.incident = incident
         report.save(update_fields=["incident"])
-        IncidentEvent.objects.create(incident=incident, actor=actor, action="opened", detail=f"report {report.receipt}")
+        IncidentEvent.objects.create(
+            incident=incident, actor=actor, action="opened", detail=f"report {report.receipt}"
+        )
         _publish(incident)
     return incident
 
@@ -42,7 +47,9 @@ def open_incident(report: Report, *, actor: Member) -> Incident:
 def attach_report(report: Report, incident: Incident, *, actor: Member) -> None:
     with transaction.atomic():
         Report.objects.filter(pk=report.pk).update(incident=incident)
-        IncidentEvent.objects.create(incident=incident, actor=actor, action="report_added", detail=report.receipt)
+        IncidentEvent.objects.create(
+            incident=incident, actor=actor, action="report_added", detail=report.receipt
+        )
         _publish(incident)
 
 
@@ -52,7 +59,9 @@ def dismiss_report(report: Report, *, actor: Member) -> None:
         live.publish(f"desk:{c}")
 
 
-def change_state(incident: Incident, wanted: str, *, actor: Member, summary: str | None = None) -> Incident:
+def change_state(
+    incident: Incident, wanted: str, *, actor: Member, summary: str | None = None
+) -> Incident:
     """Move the incident to ``wanted`` and, in the same transaction, queue the alerts that
     the move calls for (DESIGN.md section 3). Raises states.TransitionError."""
     with transaction.atomic():
@@ -83,6 +92,8 @@ def change_state(incident: Incident, wanted: str, *, actor: Member, summary: str
         if notice is not None:
             alert = outbox.issue_alert(incident, Purpose(notice))
             detail = f"{alert.get_purpose_display()}: {alert.targeted}"
-        IncidentEvent.objects.create(incident=incident, actor=actor, action=wanted, detail=detail[:200])
+        IncidentEvent.objects.create(
+            incident=incident, actor=actor, action=wanted, detail=detail[:200]
+        )
         _publish(incident)
     return incident

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
@@ -24,7 +25,9 @@ def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
     return {
         "reports": Report.objects.unassigned().in_cells(cells)[:100],
         "incidents": Incident.objects.open().in_cells(cells).prefetch_related("reports")[:100],
-        "closed": Incident.objects.in_cells(cells).exclude(state__in=["reported", "verifying", "confirmed"])[:10],
+        "closed": Incident.objects.in_cells(cells).exclude(
+            state__in=["reported", "verifying", "confirmed"]
+        )[:10],
     }
 
 
@@ -34,11 +37,13 @@ def desk(request: HttpRequest) -> HttpResponse:
     committees = access.dispatcher_committees(member)
     if not committees:
         return render(request, "incidents/not_dispatcher.html", status=403)
-    return render(request, "incidents/desk.html", {"committees": committees, **_queue_context(member)})
+    return render(
+        request, "incidents/desk.html", {"committees": committees, **_queue_context(member)}
+    )
 
 
 @login_required
-def desk_live(request: HttpRequest) -> HttpResponse:
+def desk_live(request: HttpRequest) -> HttpResponseBase:
     member = access.member_of(request)
     committees = access.dispatcher_committees(member)
     if not committees:
@@ -88,7 +93,7 @@ def incident(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def incident_live(request: HttpRequest, pk: int) -> HttpResponse:
+def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
     obj, _member = access.incident_for_dispatcher(request, pk)
     language = request.LANGUAGE_CODE
 

@@ -8,7 +8,9 @@ from tocsin.intake.models import Report, ReportKind
 
 
 class ReportForm(forms.Form):
-    kind = forms.ChoiceField(label=_("What do you see?"), choices=ReportKind.choices, widget=forms.RadioSelect)
+    kind = forms.ChoiceField(
+        label=_("What do you see?"), choices=ReportKind.choices, widget=forms.RadioSelect
+    )
     lat = forms.FloatField(required=False, widget=forms.HiddenInput)
     lng = forms.FloatField(required=False, widget=forms.HiddenInput)
     text = forms.CharField(
@@ -17,12 +19,16 @@ class ReportForm(forms.Form):
         max_length=Report.TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": Report.TEXT_MAX}),
         help_text=_("What, where exactly, how many vehicles. No names or photos of people."),
-        error_messages={"max_length": _("Please keep details under %(limit_value)d characters (you wrote %(show_value)d).")},
+        error_messages={
+            "max_length": _(
+                "Please keep details under %(limit_value)d characters (you wrote %(show_value)d)."
+            )
+        },
     )
     nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
+        data = super().clean() or {}
         lat, lng = data.get("lat"), data.get("lng")
         if lat is None or lng is None or not geo.valid_latlng(lat, lng):
             raise forms.ValidationError(

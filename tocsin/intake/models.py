@@ -63,7 +63,9 @@ class Report(models.Model):
     )
     dismissed = models.BooleanField(default=False)
     # Set only when a logged-in member reports; anonymous reports carry no one.
-    member = models.ForeignKey("members.Member", models.SET_NULL, null=True, blank=True, related_name="+")
+    member = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     objects = ReportQuerySet.as_manager()
 

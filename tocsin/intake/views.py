@@ -22,7 +22,9 @@ def report(request: HttpRequest) -> HttpResponse:
         form = ReportForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            member = getattr(request.user, "member", None) if request.user.is_authenticated else None
+            member = (
+                getattr(request.user, "member", None) if request.user.is_authenticated else None
+            )
             try:
                 r = services.submit_report(
                     channel=Channel.WEB,
@@ -47,7 +49,12 @@ def report(request: HttpRequest) -> HttpResponse:
     else:
         form = ReportForm(initial={"nonce": secrets.token_urlsafe(24)})
         status = 200
-    return render(request, "intake/report.html", {"form": form, "map_center": settings.MAP_CENTER}, status=status)
+    return render(
+        request,
+        "intake/report.html",
+        {"form": form, "map_center": settings.MAP_CENTER},
+        status=status,
+    )
 
 
 def report_done(request: HttpRequest, receipt: str) -> HttpResponse:
@@ -60,5 +67,3 @@ def coverage(request: HttpRequest) -> JsonResponse:
     """Return the covered cells as GeoJSON, so reporters see where someone can respond."""
     cells = set(CommitteeCell.objects.values_list("cell", flat=True).distinct())
     return JsonResponse(geo.geojson_cells(cells), json_dumps_params={"separators": (",", ":")})
-
-

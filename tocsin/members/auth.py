@@ -80,7 +80,8 @@ def send_verification(member: Member, endpoint: ContactEndpoint, email: str, lin
     with translation.override(member.language):
         message = Message(
             subject=_("Confirm your email for Tocsin alerts"),
-            text=_("Open this link to receive Tocsin alerts at this address: %(link)s") % {"link": link},
+            text=_("Open this link to receive Tocsin alerts at this address: %(link)s")
+            % {"link": link},
             url=link,
         )
     try:

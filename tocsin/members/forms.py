@@ -12,7 +12,11 @@ class LoginForm(forms.Form):
 
 
 class CodeForm(forms.Form):
-    code = forms.RegexField(label=_("Code"), regex=r"^\s*\d{6}\s*$", error_messages={"invalid": _("Enter the 6 digits from the email.")})
+    code = forms.RegexField(
+        label=_("Code"),
+        regex=r"^\s*\d{6}\s*$",
+        error_messages={"invalid": _("Enter the 6 digits from the email.")},
+    )
 
 
 class JoinForm(forms.Form):
@@ -32,12 +36,17 @@ class AreaForm(forms.Form):
     ring = forms.TypedChoiceField(
         label=_("How far around"),
         coerce=int,
-        choices=[(0, _("Just this spot")), (1, _("About 1 km")), (2, _("About 2 km")), (3, _("About 3 km"))],
+        choices=[
+            (0, _("Just this spot")),
+            (1, _("About 1 km")),
+            (2, _("About 2 km")),
+            (3, _("About 3 km")),
+        ],
         initial=1,
     )
 
     def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
+        data = super().clean() or {}
         lat, lng = data.get("lat"), data.get("lng")
         if lat is None or lng is None or not geo.valid_latlng(lat, lng):
             raise forms.ValidationError(_("Tap the map to pick the place."))

@@ -21,7 +21,9 @@ from tocsin import vault
 class Member(models.Model):
     user = models.OneToOneField(User, models.CASCADE, related_name="member")
     display_name = models.CharField(_("display name"), max_length=60)
-    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -69,12 +71,20 @@ class ContactEndpoint(models.Model):
     class Meta:
         ordering = ["priority", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["member", "kind", "blind_index"], name="endpoint_unique")
+            models.UniqueConstraint(
+                fields=["member", "kind", "blind_index"], name="endpoint_unique"
+            )
         ]
 
     @classmethod
     def create(
-        cls, member: Member, kind: str, address: str, *, data: dict | None = None, verified: bool = False
+        cls,
+        member: Member,
+        kind: str,
+        address: str,
+        *,
+        data: dict | None = None,
+        verified: bool = False,
     ) -> ContactEndpoint:
         """Seal ``address`` (and any extra ``data``, such as push keys) and store it."""
         payload = {"address": address, **(data or {})}
@@ -94,7 +104,7 @@ class ContactEndpoint(models.Model):
 
     def open(self) -> dict:
         """Return the sealed payload; only processes holding the vault private key can."""
-        return vault.unseal(self.sealed)
+        return vault.unseal(bytes(self.sealed))
 
 
 class AlertArea(models.Model):

@@ -43,12 +43,22 @@ def login_view(request: HttpRequest) -> HttpResponse:
 def login_code(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        member = auth.check_code(int(request.session.get("login_id") or 0), form.cleaned_data["code"])
+        member = auth.check_code(
+            int(request.session.get("login_id") or 0), form.cleaned_data["code"]
+        )
         if member is not None:
             login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("me")
-        form.add_error("code", _("That code is wrong or expired. Check the newest email, or ask for a new code."))
-    return render(request, "members/code.html", {"form": form}, status=400 if request.method == "POST" else 200)
+        form.add_error(
+            "code",
+            _("That code is wrong or expired. Check the newest email, or ask for a new code."),
+        )
+    return render(
+        request,
+        "members/code.html",
+        {"form": form},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_POST
@@ -66,7 +76,9 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         member = request.user.member
         if request.method == "POST":
             Membership.objects.get_or_create(
-                committee=invite.committee, member=member, defaults={"role": invite.role, "vouched_by": invite.created_by}
+                committee=invite.committee,
+                member=member,
+                defaults={"role": invite.role, "vouched_by": invite.created_by},
             )
             Invite.objects.filter(pk=invite.pk).update(uses=invite.uses + 1)
             messages.success(request, _("You joined %(name)s.") % {"name": invite.committee.name})
@@ -78,7 +90,10 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         with transaction.atomic():
             member = Member.create(display_name=data["display_name"], language=data["language"])
             Membership.objects.create(
-                committee=invite.committee, member=member, role=invite.role, vouched_by=invite.created_by
+                committee=invite.committee,
+                member=member,
+                role=invite.role,
+                vouched_by=invite.created_by,
             )
             Invite.objects.filter(pk=invite.pk).update(uses=invite.uses + 1)
         login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
@@ -95,7 +110,9 @@ def _add_email(request: HttpRequest, member: Member, email: str) -> None:
     token = signing.dumps(endpoint.pk, salt=VERIFY_SALT)
     link = settings.SITE_URL + reverse("verify_email", args=[token])
     auth.send_verification(member, endpoint, email, link)
-    messages.info(request, _("We sent a confirmation link to that address. Open it to get alerts there."))
+    messages.info(
+        request, _("We sent a confirmation link to that address. Open it to get alerts there.")
+    )
 
 
 @login_required
@@ -125,7 +142,7 @@ def add_area(request: HttpRequest) -> HttpResponse:
     form = AreaForm(request.POST)
     if not form.is_valid():
         for error in form.non_field_errors():
-            messages.error(request, error)
+            messages.error(request, str(error))
         return redirect("me")
     if member.areas.count() >= 10:
         messages.error(request, _("You can have up to 10 areas."))
@@ -166,7 +183,9 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
         pk = signing.loads(token, salt=VERIFY_SALT, max_age=3 * 86400)
     except signing.BadSignature:
         return render(request, "members/verify_failed.html", status=400)
-    updated = ContactEndpoint.objects.filter(pk=pk, verified_at__isnull=True).update(verified_at=timezone.now())
+    updated = ContactEndpoint.objects.filter(pk=pk, verified_at__isnull=True).update(
+        verified_at=timezone.now()
+    )
     exists = ContactEndpoint.objects.filter(pk=pk).exists()
     if not exists:
         return render(request, "members/verify_failed.html", status=400)
@@ -184,12 +203,16 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
         keys = {"p256dh": str(body["keys"]["p256dh"]), "auth": str(body["keys"]["auth"])}
     except (ValueError, KeyError, TypeError):
         return JsonResponse({"error": _("That is not a push subscription.")}, status=400)
-    if not endpoint.startswith("https://") and not (settings.DEBUG or settings.DEMO or endpoint.startswith("http://127.0.0.1")):
+    if not endpoint.startswith("https://") and not (
+        settings.DEBUG or settings.DEMO or endpoint.startswith("http://127.0.0.1")
+    ):
         return JsonResponse({"error": _("Push endpoints must use https.")}, status=400)
     if len(endpoint) > 1000:
         return JsonResponse({"error": _("That is not a push subscription.")}, status=400)
     label = str(body.get("label") or _("This device"))[:40]
-    ep = ContactEndpoint.create(member, EndpointKind.WEBPUSH, endpoint, data={"keys": keys}, verified=True)
+    ep = ContactEndpoint.create(
+        member, EndpointKind.WEBPUSH, endpoint, data={"keys": keys}, verified=True
+    )
     ContactEndpoint.objects.filter(pk=ep.pk).update(label=label)
     return JsonResponse({"ok": True, "id": ep.pk})
 
@@ -211,7 +234,9 @@ def set_language(request: HttpRequest) -> HttpResponse:
         response = redirect("home")
     if form.is_valid():
         lang = form.cleaned_data["language"]
-        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, lang, samesite="Lax", max_age=365 * 86400)
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, lang, samesite="Lax", max_age=365 * 86400
+        )
         if request.user.is_authenticated and hasattr(request.user, "member"):
             Member.objects.filter(pk=request.user.member.pk).update(language=lang)
     return response

@@ -24,10 +24,14 @@ class Response(models.Model):
     incident = models.ForeignKey("incidents.Incident", models.CASCADE, related_name="responses")
     member = models.ForeignKey("members.Member", models.CASCADE, related_name="responses")
     role = models.CharField(_("role"), max_length=20, choices=ResponderRole.choices)
-    state = models.CharField(max_length=20, choices=ResponseState.choices, default=ResponseState.ON_MY_WAY)
+    state = models.CharField(
+        max_length=20, choices=ResponseState.choices, default=ResponseState.ON_MY_WAY
+    )
     eta_minutes = models.PositiveSmallIntegerField(_("minutes away"), null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["incident", "member"], name="one_response_per_member")]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "member"], name="one_response_per_member")
+        ]

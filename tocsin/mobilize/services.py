@@ -8,7 +8,7 @@ from django.utils import timezone
 from tocsin.incidents.models import Incident
 from tocsin.lib import live
 from tocsin.members.models import Member
-from tocsin.mobilize.models import Response, ResponderRole, ResponseState
+from tocsin.mobilize.models import ResponderRole, Response, ResponseState
 
 
 def headcount(incident: Incident) -> list[dict]:
@@ -31,11 +31,18 @@ def headcount(incident: Incident) -> list[dict]:
     ]
 
 
-def respond(incident: Incident, member: Member, *, role: str, state: str, eta_minutes: int | None) -> Response:
+def respond(
+    incident: Incident, member: Member, *, role: str, state: str, eta_minutes: int | None
+) -> Response:
     response, _created = Response.objects.update_or_create(
         incident=incident,
         member=member,
-        defaults={"role": role, "state": state, "eta_minutes": eta_minutes, "updated_at": timezone.now()},
+        defaults={
+            "role": role,
+            "state": state,
+            "eta_minutes": eta_minutes,
+            "updated_at": timezone.now(),
+        },
     )
     live.publish(f"incident:{incident.pk}")
     return response

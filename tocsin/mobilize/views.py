@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -19,13 +20,17 @@ from tocsin.incidents.models import Incident, State
 from tocsin.lib import sse
 from tocsin.members.models import Member
 from tocsin.mobilize import services
-from tocsin.mobilize.models import Response, ResponderRole, ResponseState
+from tocsin.mobilize.models import ResponderRole, Response, ResponseState
 
 
 class ResponseForm(forms.Form):
     role = forms.ChoiceField(label=_("As"), choices=ResponderRole.choices)
-    eta_minutes = forms.IntegerField(label=_("Minutes away"), min_value=0, max_value=600, required=False)
-    state = forms.ChoiceField(choices=ResponseState.choices, initial=ResponseState.ON_MY_WAY, widget=forms.HiddenInput)
+    eta_minutes = forms.IntegerField(
+        label=_("Minutes away"), min_value=0, max_value=600, required=False
+    )
+    state = forms.ChoiceField(
+        choices=ResponseState.choices, initial=ResponseState.ON_MY_WAY, widget=forms.HiddenInput
+    )
 
 
 def _resolve(token: str) -> tuple[Member, Incident]:
@@ -54,7 +59,9 @@ def _context(member: Member, incident: Incident) -> dict:
         "headcount": services.headcount(incident),
         "response": response,
         "can_respond": is_responder and incident.state == State.CONFIRMED,
-        "form": ResponseForm(initial={"role": response.role if response else ResponderRole.OBSERVER}),
+        "form": ResponseForm(
+            initial={"role": response.role if response else ResponderRole.OBSERVER}
+        ),
     }
 
 
@@ -80,7 +87,7 @@ def alert_page(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "mobilize/alert.html", {**_context(member, incident), "token": token})
 
 
-def alert_live(request: HttpRequest, token: str) -> HttpResponse:
+def alert_live(request: HttpRequest, token: str) -> HttpResponseBase:
     member, incident = _resolve(token)
     language = member.language
 

@@ -25,7 +25,9 @@ class TransportError(Exception):
     text safe to show an operator; it never holds the address.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 from typing import Any
 
 from django.conf import settings
@@ -36,5 +35,5 @@ class EmailTransport(Transport):
             raise TransportError("recipient refused", permanent=True) from e
         except smtplib.SMTPResponseException as e:
             raise TransportError(f"SMTP {e.smtp_code}", permanent=500 <= e.smtp_code < 600) from e
-        except (smtplib.SMTPException, OSError, socket.timeout) as e:
+        except (TimeoutError, smtplib.SMTPException, OSError) as e:
             raise TransportError(f"SMTP unreachable: {type(e).__name__}") from e

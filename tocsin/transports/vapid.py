@@ -1,4 +1,4 @@
-"""The VAPID key pair (RFC 8292): from TOCSIN_VAPID_PRIVATE_KEY or created once in the data folder."""
+"""The VAPID key pair (RFC 8292): from TOCSIN_VAPID_PRIVATE_KEY, or made once in the data folder."""
 
 from __future__ import annotations
 
@@ -57,8 +57,10 @@ def signer() -> Vapid:
 
 def application_server_key() -> str:
     """Return the public key a browser passes to pushManager.subscribe()."""
-    point = _key().public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    point = (
+        _key()
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
     return _b64(point)
 

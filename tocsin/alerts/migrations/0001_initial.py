@@ -6,52 +6,139 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('incidents', '0001_initial'),
-        ('members', '0001_initial'),
+        ("incidents", "0001_initial"),
+        ("members", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('msg_type', models.CharField(choices=[('Alert', 'Alert'), ('Update', 'Update'), ('Cancel', 'Cancel')], max_length=10)),
-                ('purpose', models.CharField(choices=[('confirmed', 'Confirmed incident'), ('all_clear', 'All clear'), ('correction', 'Correction: false alarm')], max_length=20)),
-                ('certainty', models.CharField(choices=[('Observed', 'Observed'), ('Possible', 'Possible')], max_length=10)),
-                ('cell', models.BigIntegerField()),
-                ('ring', models.PositiveSmallIntegerField()),
-                ('sent_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('targeted', models.PositiveIntegerField(default=0)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='incidents.incident')),
-                ('references', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='alerts.alert')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "msg_type",
+                    models.CharField(
+                        choices=[("Alert", "Alert"), ("Update", "Update"), ("Cancel", "Cancel")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("confirmed", "Confirmed incident"),
+                            ("all_clear", "All clear"),
+                            ("correction", "Correction: false alarm"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "certainty",
+                    models.CharField(
+                        choices=[("Observed", "Observed"), ("Possible", "Possible")], max_length=10
+                    ),
+                ),
+                ("cell", models.BigIntegerField()),
+                ("ring", models.PositiveSmallIntegerField()),
+                ("sent_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("targeted", models.PositiveIntegerField(default=0)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alerts",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "references",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="alerts.alert",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['sent_at', 'id'],
+                "ordering": ["sent_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed, retrying'), ('dead', 'Failed'), ('cancelled', 'Cancelled before sending')], default='queued', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('error', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('alert', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='alerts.alert')),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='members.contactendpoint')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed, retrying"),
+                            ("dead", "Failed"),
+                            ("cancelled", "Cancelled before sending"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("error", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "alert",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="alerts.alert",
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="members.contactendpoint",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="members.member",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['status', 'next_attempt_at'], name='delivery_due')],
-                'constraints': [models.UniqueConstraint(fields=('alert', 'endpoint'), name='delivery_once_per_endpoint')],
+                "indexes": [
+                    models.Index(fields=["status", "next_attempt_at"], name="delivery_due")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("alert", "endpoint"), name="delivery_once_per_endpoint"
+                    )
+                ],
             },
         ),
     ]

@@ -2,67 +2,180 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import tocsin.committees.models
 from django.db import migrations, models
+
+import tocsin.committees.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('members', '0001_initial'),
+        ("members", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Committee',
+            name="Committee",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, verbose_name='name')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('kind', models.CharField(choices=[('neighborhood', 'Neighborhood'), ('workplace', 'Workplace')], max_length=20, verbose_name='kind')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, verbose_name="name")),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("neighborhood", "Neighborhood"), ("workplace", "Workplace")],
+                        max_length=20,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Invite',
+            name="Invite",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(default=tocsin.committees.models._invite_token, max_length=40, unique=True)),
-                ('role', models.CharField(choices=[('member', 'Member'), ('responder', 'Responder'), ('dispatcher', 'Dispatcher'), ('organizer', 'Organizer')], default='member', max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField(default=tocsin.committees.models._invite_expiry)),
-                ('max_uses', models.PositiveIntegerField(default=200)),
-                ('uses', models.PositiveIntegerField(default=0)),
-                ('revoked', models.BooleanField(default=False)),
-                ('committee', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invites', to='committees.committee')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "token",
+                    models.CharField(
+                        default=tocsin.committees.models._invite_token, max_length=40, unique=True
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("member", "Member"),
+                            ("responder", "Responder"),
+                            ("dispatcher", "Dispatcher"),
+                            ("organizer", "Organizer"),
+                        ],
+                        default="member",
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "expires_at",
+                    models.DateTimeField(default=tocsin.committees.models._invite_expiry),
+                ),
+                ("max_uses", models.PositiveIntegerField(default=200)),
+                ("uses", models.PositiveIntegerField(default=0)),
+                ("revoked", models.BooleanField(default=False)),
+                (
+                    "committee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="invites",
+                        to="committees.committee",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="members.member",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CommitteeCell',
+            name="CommitteeCell",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cell', models.BigIntegerField(db_index=True)),
-                ('committee', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='area_cells', to='committees.committee')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("cell", models.BigIntegerField(db_index=True)),
+                (
+                    "committee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="area_cells",
+                        to="committees.committee",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('committee', 'cell'), name='committee_cell_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("committee", "cell"), name="committee_cell_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('member', 'Member'), ('responder', 'Responder'), ('dispatcher', 'Dispatcher'), ('organizer', 'Organizer')], default='member', max_length=20, verbose_name='role')),
-                ('joined_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('committee', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='committees.committee')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='members.member')),
-                ('vouched_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='vouched', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("member", "Member"),
+                            ("responder", "Responder"),
+                            ("dispatcher", "Dispatcher"),
+                            ("organizer", "Organizer"),
+                        ],
+                        default="member",
+                        max_length=20,
+                        verbose_name="role",
+                    ),
+                ),
+                ("joined_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "committee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="committees.committee",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "vouched_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="vouched",
+                        to="members.member",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('committee', 'member'), name='membership_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("committee", "member"), name="membership_unique"
+                    )
+                ],
             },
         ),
     ]

@@ -6,45 +6,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('members', '0001_initial'),
+        ("members", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Incident',
+            name="Incident",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('checkpoint', 'Checkpoint'), ('workplace_raid', 'Workplace raid'), ('home_arrest', 'Arrest at a home'), ('agents_seen', 'Agents or vehicles seen'), ('detention', 'Someone detained')], max_length=30)),
-                ('state', models.CharField(choices=[('reported', 'Reported'), ('verifying', 'Verifying'), ('confirmed', 'Confirmed'), ('resolved', 'Resolved'), ('unfounded', 'False alarm')], default='reported', max_length=20)),
-                ('cell', models.BigIntegerField()),
-                ('area_cell', models.BigIntegerField(db_index=True)),
-                ('summary', models.TextField(blank=True, max_length=500, verbose_name='summary for alerts')),
-                ('opened_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("checkpoint", "Checkpoint"),
+                            ("workplace_raid", "Workplace raid"),
+                            ("home_arrest", "Arrest at a home"),
+                            ("agents_seen", "Agents or vehicles seen"),
+                            ("detention", "Someone detained"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("reported", "Reported"),
+                            ("verifying", "Verifying"),
+                            ("confirmed", "Confirmed"),
+                            ("resolved", "Resolved"),
+                            ("unfounded", "False alarm"),
+                        ],
+                        default="reported",
+                        max_length=20,
+                    ),
+                ),
+                ("cell", models.BigIntegerField()),
+                ("area_cell", models.BigIntegerField(db_index=True)),
+                (
+                    "summary",
+                    models.TextField(blank=True, max_length=500, verbose_name="summary for alerts"),
+                ),
+                ("opened_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("first_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-opened_at'],
+                "ordering": ["-opened_at"],
             },
         ),
         migrations.CreateModel(
-            name='IncidentEvent',
+            name="IncidentEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('action', models.CharField(max_length=40)),
-                ('detail', models.CharField(blank=True, max_length=200)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='members.member')),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='incidents.incident')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("action", models.CharField(max_length=40)),
+                ("detail", models.CharField(blank=True, max_length=200)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="incidents.incident",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
     ]

@@ -2,38 +2,94 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import tocsin.intake.models
 from django.db import migrations, models
+
+import tocsin.intake.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('incidents', '0001_initial'),
-        ('members', '0001_initial'),
+        ("incidents", "0001_initial"),
+        ("members", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Report',
+            name="Report",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('web', 'Web'), ('sms', 'SMS'), ('signal', 'Signal'), ('telegram', 'Telegram'), ('hotline', 'Hotline')], max_length=20)),
-                ('kind', models.CharField(choices=[('checkpoint', 'Checkpoint'), ('workplace_raid', 'Workplace raid'), ('home_arrest', 'Arrest at a home'), ('agents_seen', 'Agents or vehicles seen'), ('detention', 'Someone detained')], max_length=30, verbose_name='what you see')),
-                ('text', models.TextField(blank=True, max_length=1000, verbose_name='details')),
-                ('cell', models.BigIntegerField()),
-                ('area_cell', models.BigIntegerField(db_index=True)),
-                ('received_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('receipt', models.CharField(default=tocsin.intake.models.new_receipt, max_length=12, unique=True)),
-                ('nonce', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('dismissed', models.BooleanField(default=False)),
-                ('incident', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='reports', to='incidents.incident')),
-                ('member', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("web", "Web"),
+                            ("sms", "SMS"),
+                            ("signal", "Signal"),
+                            ("telegram", "Telegram"),
+                            ("hotline", "Hotline"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("checkpoint", "Checkpoint"),
+                            ("workplace_raid", "Workplace raid"),
+                            ("home_arrest", "Arrest at a home"),
+                            ("agents_seen", "Agents or vehicles seen"),
+                            ("detention", "Someone detained"),
+                        ],
+                        max_length=30,
+                        verbose_name="what you see",
+                    ),
+                ),
+                ("text", models.TextField(blank=True, max_length=1000, verbose_name="details")),
+                ("cell", models.BigIntegerField()),
+                ("area_cell", models.BigIntegerField(db_index=True)),
+                (
+                    "received_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "receipt",
+                    models.CharField(
+                        default=tocsin.intake.models.new_receipt, max_length=12, unique=True
+                    ),
+                ),
+                ("nonce", models.CharField(blank=True, max_length=64, null=True, unique=True)),
+                ("dismissed", models.BooleanField(default=False)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="reports",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="members.member",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
     ]

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,59 +16,133 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Member',
+            name="Member",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('display_name', models.CharField(max_length=60, verbose_name='display name')),
-                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Spanish')], default='en', max_length=8, verbose_name='language')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='member', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=60, verbose_name="display name")),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("en", "English"), ("es", "Spanish")],
+                        default="en",
+                        max_length=8,
+                        verbose_name="language",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="member",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='LoginCode',
+            name="LoginCode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code_hash', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('used', models.BooleanField(default=False)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='login_codes', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code_hash", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("used", models.BooleanField(default=False)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="login_codes",
+                        to="members.member",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ContactEndpoint',
+            name="ContactEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('webpush', 'Push on a device'), ('email', 'Email')], max_length=20)),
-                ('sealed', models.BinaryField()),
-                ('blind_index', models.CharField(db_index=True, max_length=64)),
-                ('label', models.CharField(blank=True, max_length=40, verbose_name='label')),
-                ('priority', models.PositiveSmallIntegerField(default=0)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('disabled_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='endpoints', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("webpush", "Push on a device"), ("email", "Email")], max_length=20
+                    ),
+                ),
+                ("sealed", models.BinaryField()),
+                ("blind_index", models.CharField(db_index=True, max_length=64)),
+                ("label", models.CharField(blank=True, max_length=40, verbose_name="label")),
+                ("priority", models.PositiveSmallIntegerField(default=0)),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("disabled_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="endpoints",
+                        to="members.member",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['priority', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('member', 'kind', 'blind_index'), name='endpoint_unique')],
+                "ordering": ["priority", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("member", "kind", "blind_index"), name="endpoint_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AlertArea',
+            name="AlertArea",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(blank=True, max_length=40, verbose_name='label')),
-                ('cell', models.BigIntegerField(db_index=True)),
-                ('ring', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MaxValueValidator(3)])),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='areas', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("label", models.CharField(blank=True, max_length=40, verbose_name="label")),
+                ("cell", models.BigIntegerField(db_index=True)),
+                (
+                    "ring",
+                    models.PositiveSmallIntegerField(
+                        default=1, validators=[django.core.validators.MaxValueValidator(3)]
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="areas",
+                        to="members.member",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('ring__lte', 3)), name='area_ring_max_3')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("ring__lte", 3)), name="area_ring_max_3"
+                    )
+                ],
             },
         ),
     ]

@@ -6,29 +6,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('incidents', '0001_initial'),
-        ('members', '0001_initial'),
+        ("incidents", "0001_initial"),
+        ("members", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Response',
+            name="Response",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('observer', 'Observer'), ('legal_observer', 'Legal observer'), ('interpreter', 'Interpreter'), ('family_support', 'Family support')], max_length=20, verbose_name='role')),
-                ('state', models.CharField(choices=[('on_my_way', 'On my way'), ('arrived', 'Arrived'), ('cancelled', 'Cannot come')], default='on_my_way', max_length=20)),
-                ('eta_minutes', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='minutes away')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='incidents.incident')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("observer", "Observer"),
+                            ("legal_observer", "Legal observer"),
+                            ("interpreter", "Interpreter"),
+                            ("family_support", "Family support"),
+                        ],
+                        max_length=20,
+                        verbose_name="role",
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("on_my_way", "On my way"),
+                            ("arrived", "Arrived"),
+                            ("cancelled", "Cannot come"),
+                        ],
+                        default="on_my_way",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "eta_minutes",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="minutes away"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="responses",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="responses",
+                        to="members.member",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('incident', 'member'), name='one_response_per_member')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("incident", "member"), name="one_response_per_member"
+                    )
+                ],
             },
         ),
     ]
