@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -172,6 +173,15 @@ def test_it_retries_429_after_the_time_the_service_asks(push: PushService) -> No
     assert not error.permanent
     assert error.retry_after == 30
     assert push.rejections == []
+
+
+def test_it_reads_retry_after_as_an_http_date(push: PushService) -> None:
+    # RFC 9110 section 10.2.3: Retry-After is delay-seconds or an HTTP-date.
+    sub = push.subscription()
+    push.answer(sub, 429, {"Retry-After": formatdate(time.time() + 60, usegmt=True)})
+    error = failure(sub)
+    assert not error.permanent
+    assert error.retry_after is not None and 55 <= error.retry_after <= 61
 
 
 def test_it_retries_a_server_error(push: PushService) -> None:

@@ -162,6 +162,7 @@ def send_one(delivery_id: int, outcome: Outcome) -> int | None:
         payload.setdefault("member_id", d.member_id)
         payload.setdefault("channel", endpoint.kind)
         message = messages.render(d.alert, member_id=d.member_id, language=d.member.language)
+        message.extra["topic"] = f"i{d.alert.incident_id}-e{endpoint.pk}"
         transports.get(endpoint.kind).send(
             payload, message, idempotency_key=f"a{d.alert_id}-e{endpoint.pk}"
         )

@@ -32,7 +32,12 @@ class EmailTransport(Transport):
         try:
             email.send()
         except smtplib.SMTPRecipientsRefused as e:
-            raise TransportError("recipient refused", permanent=True) from e
+            # 4xx at RCPT (greylisting, a full mailbox) is worth retrying; 5xx is not.
+            codes = [code for code, _msg in e.recipients.values()]
+            permanent = bool(codes) and all(code >= 500 for code in codes)
+            raise TransportError(
+                f"recipient refused ({', '.join(map(str, codes))})", permanent=permanent
+            ) from e
         except smtplib.SMTPResponseException as e:
             raise TransportError(f"SMTP {e.smtp_code}", permanent=500 <= e.smtp_code < 600) from e
         except (TimeoutError, smtplib.SMTPException, OSError) as e:

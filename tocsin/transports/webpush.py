@@ -8,6 +8,7 @@ from typing import Any
 import requests
 from pywebpush import WebPushException, webpush
 
+from tocsin.lib.http import retry_after_seconds
 from tocsin.transports.base import Message, Transport, TransportError
 from tocsin.transports.vapid import signer, vapid_subject
 
@@ -36,9 +37,10 @@ class WebPushTransport(Transport):
         subscription = {"endpoint": payload["address"], "keys": payload["keys"]}
         headers = {
             "Urgency": message.extra.get("urgency", "high"),
-            # Topic replaces an undelivered push with the same topic: a retry of one
-            # (alert, endpoint) never stacks up on the device. Max 32 url-safe chars.
-            "Topic": idempotency_key.replace(":", "-")[:32],
+            # Topic replaces an undelivered push with the same topic: retries never stack
+            # up on a device, and an all-clear replaces a stale alert still waiting for an
+            # offline phone. Max 32 url-safe characters.
+            "Topic": (message.extra.get("topic") or idempotency_key).replace(":", "-")[:32],
         }
         try:
             webpush(
@@ -57,16 +59,11 @@ class WebPushTransport(Transport):
                 raise TransportError(f"subscription gone ({status})", permanent=True) from e
             if status == 429:
                 retry = e.response.headers.get("Retry-After") if e.response is not None else None
-                raise TransportError("push service rate limit", retry_after=_seconds(retry)) from e
+                raise TransportError(
+                    "push service rate limit", retry_after=retry_after_seconds(retry)
+                ) from e
             if status is not None and 400 <= status < 500:
                 raise TransportError(f"push service refused ({status})", permanent=True) from e
             raise TransportError(f"push service error ({status})") from e
         except requests.RequestException as e:
             raise TransportError(f"push service unreachable: {type(e).__name__}") from e
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

@@ -1,0 +1,15 @@
+"""Settings for the test suite: the real settings, on a throwaway data folder.
+
+The environment is set here, before tocsin.settings reads it, so tests never touch a
+real install's keys or database, and concurrent runs never share a SQLite file.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("TOCSIN_DATA_DIR", tempfile.mkdtemp(prefix="tocsin-test-"))
+os.environ.setdefault("TOCSIN_SITE_URL", "http://testserver")
+os.environ["TOCSIN_ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
+os.environ.pop("TOCSIN_DEMO", None)
+
+from tocsin.settings import *  # noqa: E402, F403

@@ -1,0 +1,370 @@
+"""Who may open which page: one row per route, one column per persona.
+
+Every logged-in route is in TABLE; test_every_named_route_is_in_the_table fails when a new
+route is added without deciding who may open it. Ids of another committee's objects must
+give the same 404 as ids that do not exist, so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.test import AsyncClient, Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.factories import EAST, WEST, World, world
+from tocsin import geo
+from tocsin.committees.models import Invite, Membership
+from tocsin.incidents import services as incidents
+from tocsin.intake import services as intake
+from tocsin.intake.models import Channel, Report, ReportKind
+from tocsin.members.models import AlertArea
+
+PERSONAS = (
+    "anonymous",
+    "outsider",
+    "member",
+    "responder",
+    "dispatcher",
+    "organizer",
+    "west_dispatcher",
+    "west_organizer",
+)
+
+# Objects always belong to East (or, for /me/ routes, to Mateo, East's member). 302 for a
+# logged-in persona means the action ran and redirected; anonymous 302 goes to the login.
+# fmt: off
+TABLE: dict[str, tuple[int, ...]] = {
+    #                          anon outs memb resp disp orgn wdis worg
+    "desk":                   (302, 403, 403, 403, 200, 200, 200, 200),
+    "desk_live":              (302, 403, 403, 403, 200, 200, 200, 200),
+    "open_report":            (302, 404, 404, 404, 302, 302, 404, 404),
+    "dismiss_report":         (302, 404, 404, 404, 302, 302, 404, 404),
+    "incident":               (302, 404, 404, 404, 200, 200, 404, 404),
+    "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404),
+    "incident_state":         (302, 404, 404, 404, 302, 302, 404, 404),
+    "committee_create":       (302, 200, 200, 200, 200, 200, 200, 200),
+    "committee":              (302, 404, 404, 404, 404, 200, 404, 404),
+    "committee_area":         (302, 404, 404, 404, 404, 302, 404, 404),
+    "committee_area_geojson": (302, 404, 404, 404, 404, 200, 404, 404),
+    "committee_role":         (302, 404, 404, 404, 404, 302, 404, 404),
+    "committee_invite":       (302, 404, 404, 404, 404, 302, 404, 404),
+    "committee_invite_qr":    (302, 404, 404, 404, 404, 200, 404, 404),
+    "me":                     (302, 200, 200, 200, 200, 200, 200, 200),
+    "add_area":               (302, 302, 302, 302, 302, 302, 302, 302),
+    "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404),
+    "add_email":              (302, 302, 302, 302, 302, 302, 302, 302),
+    "push_subscribe":         (302, 200, 200, 200, 200, 200, 200, 200),
+    "delete_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404),
+}
+# fmt: on
+
+PUBLIC = {
+    "home",
+    "rights",
+    "offline",
+    "service_worker",
+    "manifest",
+    "set_language",
+    "report",
+    "coverage",
+    "report_done",
+    "login",
+    "login_code",
+    "logout",
+    "join",
+    "verify_email",
+    "alert_page",
+    "alert_live",
+}
+DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
+
+# Server-Sent Event streams never end: they are read with AsyncClient, first chunk only.
+STREAMS = {"desk_live", "incident_live"}
+
+MISSING = 987654
+
+
+@dataclass(frozen=True)
+class Objects:
+    """The ids a route is called with: East's own, West's, or ids that do not exist."""
+
+    slug: str
+    report: int
+    incident: int
+    membership: int
+    area: int
+    endpoint: int
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    data: dict[str, Any] | None = None
+    json: bool = False
+
+
+ROUTES: dict[str, Callable[[Objects], Call]] = {
+    "desk": lambda o: Call("get", reverse("desk")),
+    "desk_live": lambda o: Call("get", reverse("desk_live")),
+    "open_report": lambda o: Call("post", reverse("open_report", args=[o.report])),
+    "dismiss_report": lambda o: Call("post", reverse("dismiss_report", args=[o.report])),
+    "incident": lambda o: Call("get", reverse("incident", args=[o.incident])),
+    "incident_live": lambda o: Call("get", reverse("incident_live", args=[o.incident])),
+    "incident_state": lambda o: Call(
+        "post", reverse("incident_state", args=[o.incident]), {"state": "verifying"}
+    ),
+    "committee_create": lambda o: Call("get", reverse("committee_create")),
+    "committee": lambda o: Call("get", reverse("committee", args=[o.slug])),
+    "committee_area": lambda o: Call(
+        "post",
+        reverse("committee_area", args=[o.slug]),
+        {"lat": EAST[0], "lng": EAST[1], "radius_km": 1},
+    ),
+    "committee_area_geojson": lambda o: Call(
+        "get", reverse("committee_area_geojson", args=[o.slug])
+    ),
+    "committee_role": lambda o: Call(
+        "post", reverse("committee_role", args=[o.slug, o.membership]), {"role": "responder"}
+    ),
+    "committee_invite": lambda o: Call("post", reverse("committee_invite", args=[o.slug])),
+    "committee_invite_qr": lambda o: Call("get", reverse("committee_invite_qr", args=[o.slug])),
+    "me": lambda o: Call("get", reverse("me")),
+    "add_area": lambda o: Call(
+        "post", reverse("add_area"), {"label": "Work", "lat": EAST[0], "lng": EAST[1], "ring": 1}
+    ),
+    "delete_area": lambda o: Call("post", reverse("delete_area", args=[o.area])),
+    "add_email": lambda o: Call("post", reverse("add_email"), {"email": "new@example.org"}),
+    "push_subscribe": lambda o: Call(
+        "post",
+        reverse("push_subscribe"),
+        {"endpoint": "https://push.example/sub/1", "keys": {"p256dh": "p", "auth": "a"}},
+        json=True,
+    ),
+    "delete_endpoint": lambda o: Call("post", reverse("delete_endpoint", args=[o.endpoint])),
+}
+
+# Who owns the East objects of a route, for the "foreign id = missing id" check.
+OWNER = {
+    "open_report": "dispatcher",
+    "dismiss_report": "dispatcher",
+    "incident": "dispatcher",
+    "incident_live": "dispatcher",
+    "incident_state": "dispatcher",
+    "committee": "organizer",
+    "committee_area": "organizer",
+    "committee_area_geojson": "organizer",
+    "committee_role": "organizer",
+    "committee_invite": "organizer",
+    "committee_invite_qr": "organizer",
+    "delete_area": "member",
+    "delete_endpoint": "member",
+}
+
+
+@dataclass
+class Scene:
+    world: World
+    east: Objects
+    west: Objects
+    missing: Objects
+
+    def user(self, persona: str) -> Any:
+        return None if persona == "anonymous" else getattr(self.world, persona).user
+
+
+def _report_at(point: tuple[float, float]) -> Report:
+    return intake.submit_report(
+        channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=point[0], lng=point[1]
+    )
+
+
+@pytest.fixture
+def scene(db: None) -> Scene:
+    w = world()
+    east_incident = incidents.open_incident(_report_at(EAST), actor=w.dispatcher)
+    west_incident = incidents.open_incident(_report_at(WEST), actor=w.west_dispatcher)
+    Invite.objects.create(committee=w.east, created_by=w.organizer)
+    Invite.objects.create(committee=w.west, created_by=w.west_organizer)
+    # Walt (West) gets an area too, so /me/ routes have a foreign object to try.
+    west_area = AlertArea.objects.create(
+        member=w.west_dispatcher, cell=geo.cell_at(*WEST, settings.AREA_RESOLUTION), ring=1
+    )
+    east = Objects(
+        slug=w.east.slug,
+        report=_report_at(EAST).pk,
+        incident=east_incident.pk,
+        membership=Membership.objects.get(committee=w.east, member=w.member).pk,
+        area=w.member.areas.get().pk,
+        endpoint=w.member.endpoints.get().pk,
+    )
+    west = Objects(
+        slug=w.west.slug,
+        report=_report_at(WEST).pk,
+        incident=west_incident.pk,
+        membership=Membership.objects.get(committee=w.west, member=w.west_dispatcher).pk,
+        area=west_area.pk,
+        endpoint=w.west_dispatcher.endpoints.get().pk,
+    )
+    missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
+    return Scene(world=w, east=east, west=west, missing=missing)
+
+
+@dataclass
+class Result:
+    status: int
+    location: str
+    # The whole body, or only the first event of a stream.
+    body: bytes
+    path: str
+
+
+def _fetch(call: Call, user: Any) -> Result:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    if call.json:
+        response = client.post(call.path, call.data, content_type="application/json")
+    else:
+        response = getattr(client, call.method)(call.path, call.data or {})
+    return Result(response.status_code, response.get("Location", ""), response.content, call.path)
+
+
+def _fetch_stream(call: Call, user: Any) -> Result:
+    async def run() -> Result:
+        client = AsyncClient()
+        if user is not None:
+            await sync_to_async(client.force_login)(user)
+        response = await client.get(call.path)
+        body = b""
+        if response.streaming:
+            stream = response.streaming_content
+            try:
+                body = await anext(aiter(stream))
+            finally:
+                if hasattr(stream, "aclose"):
+                    await stream.aclose()
+        else:
+            body = response.content
+        return Result(response.status_code, response.get("Location", ""), body, call.path)
+
+    return async_to_sync(run)()
+
+
+def fetch(route: str, objects: Objects, user: Any) -> Result:
+    call = ROUTES[route](objects)
+    assert call.method == "get" or route not in STREAMS
+    return _fetch_stream(call, user) if route in STREAMS else _fetch(call, user)
+
+
+def _check(result: Result, persona: str, expected: int) -> None:
+    assert result.status == expected, (persona, result.path, result.body[:300])
+    if expected != 302:
+        return
+    login = reverse(settings.LOGIN_URL)
+    if persona == "anonymous":
+        assert result.location.startswith(f"{login}?next="), result.location
+    else:
+        # The action ran: a logged-in persona is never sent back to the login page.
+        assert not result.location.startswith(login), result.location
+
+
+CASES = [
+    (route, persona, expected)
+    for route, row in TABLE.items()
+    for persona, expected in zip(PERSONAS, row, strict=True)
+]
+PAGE_CASES = [case for case in CASES if case[0] not in STREAMS]
+STREAM_CASES = [case for case in CASES if case[0] in STREAMS]
+
+
+@pytest.mark.parametrize(("route", "persona", "expected"), PAGE_CASES)
+def test_it_answers_each_persona(scene: Scene, route: str, persona: str, expected: int) -> None:
+    _check(fetch(route, scene.east, scene.user(persona)), persona, expected)
+
+
+# The stream renders its first event in another thread: the data must be committed.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("route", "persona", "expected"), STREAM_CASES)
+def test_it_answers_each_persona_on_streams(
+    scene: Scene, route: str, persona: str, expected: int
+) -> None:
+    result = fetch(route, scene.east, scene.user(persona))
+    _check(result, persona, expected)
+    if expected == 200:
+        assert result.body.startswith(b"retry: "), result.body[:100]
+        assert b"event: update" in result.body
+
+
+def _scrub(result: Result) -> bytes:
+    """Return the body without what differs per request anyway: path, nonces, tokens."""
+    body = result.body.replace(result.path.encode(), b"<path>")
+    body = re.sub(rb'nonce="[^"]*"', b'nonce=""', body)
+    return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]*"', b"", body)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("route", sorted(OWNER))
+def test_another_committees_id_gives_the_same_404_as_a_missing_one(
+    scene: Scene, route: str
+) -> None:
+    user = scene.user(OWNER[route])
+    assert fetch(route, scene.east, user).status in (200, 302)
+    foreign = fetch(route, scene.west, user)
+    missing = fetch(route, scene.missing, user)
+    assert foreign.status == missing.status == 404
+    assert _scrub(foreign) == _scrub(missing)
+
+
+def test_a_membership_of_another_committee_gives_the_same_404_as_a_missing_one(
+    scene: Scene,
+) -> None:
+    user = scene.user("organizer")
+    foreign = fetch("committee_role", replace(scene.east, membership=scene.west.membership), user)
+    missing = fetch("committee_role", replace(scene.east, membership=MISSING), user)
+    assert foreign.status == missing.status == 404
+    assert _scrub(foreign) == _scrub(missing)
+    assert Membership.objects.get(pk=scene.west.membership).role == "dispatcher"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_desk_stream_shows_only_the_dispatchers_committee(scene: Scene) -> None:
+    east_receipt = Report.objects.get(pk=scene.east.report).receipt.encode()
+    west_receipt = Report.objects.get(pk=scene.west.report).receipt.encode()
+    east = fetch("desk_live", scene.east, scene.user("dispatcher"))
+    west = fetch("desk_live", scene.east, scene.user("west_dispatcher"))
+    assert east_receipt in east.body
+    assert west_receipt not in east.body
+    assert west_receipt in west.body
+    assert east_receipt not in west.body
+
+
+def _route_names(patterns: list[Any]) -> set[str]:
+    names: set[str] = set()
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            names |= _route_names(p.url_patterns)
+        elif isinstance(p, URLPattern) and p.name:
+            names.add(p.name)
+    return names
+
+
+def test_every_named_route_is_in_the_table() -> None:
+    names = _route_names(get_resolver().url_patterns)
+    allowed = PUBLIC | (DEMO_ONLY if settings.DEMO else set())
+    assert names - allowed - set(TABLE) == set(), "routes with no access rule in TABLE"
+    assert set(TABLE) - names == set(), "TABLE lists routes that no longer exist"
+    assert set(TABLE) == set(ROUTES)
+    assert not set(TABLE) & PUBLIC
+
+
+def test_the_demo_routes_exist_only_in_demo_mode() -> None:
+    names = _route_names(get_resolver().url_patterns)
+    assert bool(names & DEMO_ONLY) == settings.DEMO
