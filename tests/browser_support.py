@@ -7,6 +7,7 @@ marked ``django_db(transaction=True)`` so the server's threads see committed row
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import threading
@@ -17,12 +18,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from email.message import EmailMessage
-from typing import Any, TypeVar
+from typing import Any
 
 import uvicorn
 from django.db import connections
-
-T = TypeVar("T")
 
 # Every wait in the browser tests: generous, and never asserted on.
 WAIT_S = 20.0
@@ -51,11 +50,17 @@ class LiveServer:
             timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
+        self._access_logger = logging.getLogger("uvicorn.access")
+        self._access_logger_was_disabled = self._access_logger.disabled
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, name="uvicorn", daemon=True
         )
 
     def start(self) -> LiveServer:
+        # access_log=False empties uvicorn's access logger, but pytest's log capture hangs
+        # its handlers on it again, and uvicorn then logs every client address and path.
+        # Keep those out of test output as the app keeps them out of its logs.
+        self._access_logger.disabled = True
         self.thread.start()
         deadline = time.monotonic() + WAIT_S
         while True:
@@ -75,6 +80,7 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+        self._access_logger.disabled = self._access_logger_was_disabled
 
 
 @contextmanager
@@ -86,7 +92,7 @@ def live_server() -> Iterator[LiveServer]:
         server.stop()
 
 
-def orm(work: Callable[[], T]) -> T:
+def orm[T](work: Callable[[], T]) -> T:
     """Run database code in a short-lived thread and return its result.
 
     Playwright's sync API keeps an event loop running in the test's thread, and Django
@@ -105,7 +111,7 @@ def orm(work: Callable[[], T]) -> T:
         return pool.submit(run).result()
 
 
-def wait_until(
+def wait_until[T](
     check: Callable[[], T | None],
     what: str,
     *,

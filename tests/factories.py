@@ -16,7 +16,9 @@ WEST = (34.0467, -118.3330)
 
 
 def committee(name: str, center: tuple[float, float] = EAST, radius_m: float = 2000) -> Committee:
-    c = Committee.objects.create(name=name, slug=name.lower().replace(" ", "-"), kind=Committee.Kind.NEIGHBORHOOD)
+    c = Committee.objects.create(
+        name=name, slug=name.lower().replace(" ", "-"), kind=Committee.Kind.NEIGHBORHOOD
+    )
     c.set_area(geo.cells_for_circle(*center, radius_m, settings.AREA_RESOLUTION))
     return c
 
@@ -35,7 +37,9 @@ def member(
     if committee is not None:
         Membership.objects.create(committee=committee, member=m, role=role)
     if area is not None:
-        AlertArea.objects.create(member=m, cell=geo.cell_at(*area, settings.AREA_RESOLUTION), ring=ring)
+        AlertArea.objects.create(
+            member=m, cell=geo.cell_at(*area, settings.AREA_RESOLUTION), ring=ring
+        )
     if email is not None:
         ContactEndpoint.create(m, "email", email, verified=True)
     return m
@@ -62,7 +66,9 @@ def world() -> World:
         west=west,
         organizer=member("Olga", east, Role.ORGANIZER, email="olga@example.org"),
         dispatcher=member("Diego", east, Role.DISPATCHER, email="diego@example.org"),
-        responder=member("Rosa", east, Role.RESPONDER, area=EAST, email="rosa@example.org", language="es"),
+        responder=member(
+            "Rosa", east, Role.RESPONDER, area=EAST, email="rosa@example.org", language="es"
+        ),
         member=member("Mateo", east, Role.MEMBER, area=EAST, email="mateo@example.org"),
         west_organizer=member("Wendy", west, Role.ORGANIZER, email="wendy@example.org"),
         west_dispatcher=member("Walt", west, Role.DISPATCHER, email="walt@example.org"),

@@ -110,19 +110,6 @@ def test_it_only_moves_along_allowed_edges(start: str, requests: list[str]) -> N
     assert set(itertools.pairwise(path)) <= ALLOWED
 
 
-# members_alerted
-
-
-@pytest.mark.parametrize("state", [REPORTED, VERIFYING])
-def test_it_says_members_were_not_alerted_before_confirmation(state: str) -> None:
-    assert states.members_alerted(state) is False
-
-
-@pytest.mark.parametrize("state", [CONFIRMED, RESOLVED])
-def test_it_says_members_may_have_been_alerted_once_confirmed(state: str) -> None:
-    assert states.members_alerted(state) is True
-
-
 # notice_for
 
 

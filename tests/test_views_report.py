@@ -109,9 +109,18 @@ def test_two_forms_make_two_reports(client: Client, covered: None) -> None:
     assert Report.objects.count() == 2
 
 
-def test_an_anonymous_report_carries_no_member(client: Client, covered: None) -> None:
+def test_a_report_keeps_nothing_of_who_sent_it(client: Client, covered: None) -> None:
+    from django.contrib.auth.models import User
+
+    from tests.factories import member
+    from tocsin.members.models import Member
+
+    client.force_login(member("Rosa").user)
     post(client, form())
-    assert Report.objects.get().member_id is None
+    assert Report.objects.count() == 1
+    related = {f.related_model for f in Report._meta.get_fields() if f.is_relation}
+    assert Member not in related
+    assert User not in related
 
 
 def test_the_receipt_page_404s_for_an_unknown_receipt(client: Client, covered: None) -> None:

@@ -64,6 +64,9 @@ class Delivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Random per claim: a worker whose lease ran out (and whose row another worker then
+    # claimed) cannot record or send under the new claim.
+    claim_token = models.CharField(max_length=32, blank=True)
     error = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)

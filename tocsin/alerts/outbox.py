@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -111,9 +112,19 @@ def _due() -> Q:
     ) | Q(status=DeliveryStatus.SENDING, lease_until__lt=now)
 
 
-def claim(limit: int | None = None) -> list[int]:
-    """Lease up to ``limit`` due deliveries to this worker and return their ids."""
+class Batch(list[int]):
+    """The ids of claimed deliveries, with the token of the claim."""
+
+    # Django rebuilds list values with type(value)(iterable) when resolving lookups.
+    def __init__(self, ids: Iterable[int] = (), token: str = "") -> None:
+        super().__init__(ids)
+        self.token = token
+
+
+def claim(limit: int | None = None) -> Batch:
+    """Lease up to ``limit`` due deliveries to this worker and return them."""
     limit = limit or settings.DELIVERY_BATCH
+    token = uuid.uuid4().hex
     lease = timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     with transaction.atomic():
         qs = Delivery.objects.filter(_due()).order_by("next_attempt_at", "id")
@@ -124,9 +135,12 @@ def claim(limit: int | None = None) -> list[int]:
         ids = list(qs.values_list("id", flat=True)[:limit])
         if ids:
             Delivery.objects.filter(id__in=ids).update(
-                status=DeliveryStatus.SENDING, lease_until=lease, attempts=F("attempts") + 1
+                status=DeliveryStatus.SENDING,
+                lease_until=lease,
+                claim_token=token,
+                attempts=F("attempts") + 1,
             )
-    return ids
+    return Batch(ids, token)
 
 
 def backoff(attempts: int) -> float:
@@ -142,18 +156,24 @@ class Outcome:
     dead: int = 0
 
 
-def send_one(delivery_id: int, outcome: Outcome) -> int | None:
-    """Send one leased delivery and record the result. Return its incident id."""
+def send_one(delivery_id: int, outcome: Outcome, *, token: str) -> int | None:
+    """Send one delivery leased under ``token`` and record the result. Return its incident id.
+
+    A delivery whose lease this worker lost (another worker claimed it since) is skipped.
+    """
     d = (
         Delivery.objects.select_related("alert__incident", "member", "endpoint")
-        .filter(id=delivery_id, status=DeliveryStatus.SENDING)
+        .filter(
+            id=delivery_id,
+            status=DeliveryStatus.SENDING,
+            claim_token=token,
+            lease_until__gt=timezone.now(),
+        )
         .first()
     )
     if d is None:
         return None
-    mine = Delivery.objects.filter(
-        id=d.pk, status=DeliveryStatus.SENDING, lease_until=d.lease_until
-    )
+    mine = Delivery.objects.filter(id=d.pk, status=DeliveryStatus.SENDING, claim_token=token)
     endpoint = d.endpoint
     try:
         if endpoint.disabled_at is not None:
@@ -219,13 +239,13 @@ def drain(*, max_batches: int | None = None) -> Outcome:
     outcome = Outcome()
     batches = 0
     while max_batches is None or batches < max_batches:
-        ids = claim()
-        if not ids:
+        batch = claim()
+        if not batch:
             break
         batches += 1
         touched: set[int] = set()
-        for delivery_id in ids:
-            incident_id = send_one(delivery_id, outcome)
+        for delivery_id in batch:
+            incident_id = send_one(delivery_id, outcome, token=batch.token)
             if incident_id is not None:
                 touched.add(incident_id)
         live.publish(*(f"incident:{i}" for i in touched))

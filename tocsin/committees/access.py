@@ -66,7 +66,9 @@ def incident_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Incident, Me
 
 def report_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Report, Member]:
     member = member_of(request)
-    report = Report.objects.filter(pk=pk, area_cell__in=dispatch_cells(member)).first()
+    report = Report.objects.filter(
+        pk=pk, dismissed=False, area_cell__in=dispatch_cells(member)
+    ).first()
     if report is None:
         raise Http404
     return report, member

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
@@ -119,7 +119,11 @@ def set_area(request: HttpRequest, slug: str) -> HttpResponse:
     )
     with transaction.atomic():
         committee.set_area(cells)
-    messages.success(request, _("Area saved: %(n)d cells.") % {"n": len(cells)})
+    messages.success(
+        request,
+        ngettext("Area saved: %(n)d cell.", "Area saved: %(n)d cells.", len(cells))
+        % {"n": len(cells)},
+    )
     return redirect("committee", slug=slug)
 
 

@@ -86,9 +86,16 @@ def disks_intersect(a: Disk, b: Disk) -> bool:
 
 
 def ring_for_radius(radius_m: float, resolution: int) -> int:
-    """Return the smallest ring whose disk covers a circle of ``radius_m`` around a centre."""
-    spacing = _EDGE_M[resolution] * math.sqrt(3)
-    return max(0, math.ceil(radius_m / spacing))
+    """Return the smallest ring whose disk covers a circle of ``radius_m`` around any point
+    of the centre cell.
+
+    A disk of k rings reaches at least about 1.5 k edge lengths on its flat sides; one
+    edge length more allows for the point lying anywhere inside its cell.
+    """
+    if radius_m <= 0:
+        return 0  # just the cell holding the point
+    edge = _EDGE_M[resolution]
+    return math.ceil((radius_m + edge) / (1.5 * edge))
 
 
 def cells_for_circle(lat: float, lng: float, radius_m: float, resolution: int) -> set[int]:

@@ -25,11 +25,6 @@ def next_state(current: str, wanted: str) -> str:
     return wanted
 
 
-def members_alerted(state: str) -> bool:
-    """Return whether members may have been alerted by an incident in ``state``."""
-    return state in {State.CONFIRMED, State.RESOLVED}
-
-
 def notice_for(previous: str, new: str, *, members_were_alerted: bool) -> str | None:
     """Return which notice members get for a transition: confirmed, all_clear, correction, or None.
 

@@ -62,11 +62,6 @@ class Report(models.Model):
         "incidents.Incident", models.SET_NULL, null=True, blank=True, related_name="reports"
     )
     dismissed = models.BooleanField(default=False)
-    # Set only when a logged-in member reports; anonymous reports carry no one.
-    member = models.ForeignKey(
-        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-
     objects = ReportQuerySet.as_manager()
 
     class Meta:

@@ -27,7 +27,6 @@ def submit_report(
     lng: float,
     text: str = "",
     nonce: str | None = None,
-    member_id: int | None = None,
 ) -> Report:
     """Store a report and tell the desks of the committees that cover it.
 
@@ -51,7 +50,6 @@ def submit_report(
                 cell=cell,
                 area_cell=area_cell,
                 nonce=nonce or None,
-                member_id=member_id,
             )
     except IntegrityError:
         if nonce:

@@ -22,9 +22,6 @@ def report(request: HttpRequest) -> HttpResponse:
         form = ReportForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            member = (
-                getattr(request.user, "member", None) if request.user.is_authenticated else None
-            )
             try:
                 r = services.submit_report(
                     channel=Channel.WEB,
@@ -33,7 +30,6 @@ def report(request: HttpRequest) -> HttpResponse:
                     lng=data["lng"],
                     text=data["text"],
                     nonce=data["nonce"],
-                    member_id=member.pk if member else None,
                 )
             except services.OutsideEveryArea:
                 form.add_error(

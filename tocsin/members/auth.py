@@ -9,6 +9,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -66,13 +67,19 @@ def send_login_code(email: str) -> int | None:
 
 
 def check_code(login_id: int, code: str) -> Member | None:
-    login = LoginCode.objects.filter(pk=login_id, used=False, expires_at__gt=timezone.now()).first()
-    if login is None or login.attempts >= MAX_ATTEMPTS:
+    live = LoginCode.objects.filter(
+        pk=login_id, used=False, expires_at__gt=timezone.now(), attempts__lt=MAX_ATTEMPTS
+    )
+    # Count the attempt before checking it, atomically: parallel guesses cannot share
+    # one count and get past the limit.
+    if not live.update(attempts=F("attempts") + 1):
         return None
+    login = LoginCode.objects.select_related("member").get(pk=login_id)
     if not hmac.compare_digest(login.code_hash, _hash(code.strip())):
-        LoginCode.objects.filter(pk=login.pk).update(attempts=login.attempts + 1)
         return None
-    LoginCode.objects.filter(pk=login.pk).update(used=True)
+    # Only one request can turn used from False to True.
+    if not LoginCode.objects.filter(pk=login.pk, used=False).update(used=True):
+        return None
     return login.member
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.db import transaction
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -75,12 +76,13 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     if request.user.is_authenticated and hasattr(request.user, "member"):
         member = request.user.member
         if request.method == "POST":
-            Membership.objects.get_or_create(
+            _membership, created = Membership.objects.get_or_create(
                 committee=invite.committee,
                 member=member,
                 defaults={"role": invite.role, "vouched_by": invite.created_by},
             )
-            Invite.objects.filter(pk=invite.pk).update(uses=invite.uses + 1)
+            if created:
+                Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
             messages.success(request, _("You joined %(name)s.") % {"name": invite.committee.name})
             return redirect("me")
         return render(request, "members/join_existing.html", {"invite": invite})
@@ -95,7 +97,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
                 role=invite.role,
                 vouched_by=invite.created_by,
             )
-            Invite.objects.filter(pk=invite.pk).update(uses=invite.uses + 1)
+            Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
         login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
         request.session["django_language"] = member.language
         if data["email"]:
