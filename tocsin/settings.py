@@ -185,7 +185,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE = SITE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
-SECURE_REFERRER_POLICY = "no-referrer"
+# "same-origin", not "no-referrer": with no-referrer browsers send "Origin: null" on form
+# posts, which CSRF protection must refuse. Other sites never see a referrer either way.
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if SECURE:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -234,8 +235,25 @@ def _fall_back(d: Delivery) -> None:
         )
 
 
+# One drain at a time per process: the task and the sweep would otherwise only contend
+# for the same rows (and, on SQLite, for the write lock).
+_drain_lock = threading.Lock()
+
+
 def drain(*, max_batches: int | None = None) -> Outcome:
-    """Send due deliveries until none are left (or ``max_batches`` batches)."""
+    """Send due deliveries until none are left (or ``max_batches`` batches).
+
+    Returns at once, doing nothing, if this process is already draining.
+    """
+    if not _drain_lock.acquire(blocking=False):
+        return Outcome()
+    try:
+        return _drain(max_batches)
+    finally:
+        _drain_lock.release()
+
+
+def _drain(max_batches: int | None) -> Outcome:
     outcome = Outcome()
     batches = 0
     while max_batches is None or batches < max_batches:

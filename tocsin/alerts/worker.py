@@ -14,6 +14,7 @@ from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox
+from tocsin.transports import base as transports
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Worker:
                 self.stop_event.wait(5)
 
     def start(self) -> None:
+        # Import every transport now: the first alert must not wait for imports.
+        transports.registry()
         for target, name in ((self._sweep, "outbox-sweep"), (self._tasks, "task-worker")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
@@ -49,12 +50,16 @@ def desk_live(request: HttpRequest) -> HttpResponseBase:
     if not committees:
         return HttpResponse(status=403)
     language = request.LANGUAGE_CODE
+    csrf_token = get_token(request)
 
     def render_queue() -> str:
         from django.utils import translation
 
         with translation.override(language):
-            return render_to_string("incidents/_queue.html", _queue_context(member))
+            # The partial holds forms; it is rendered outside the request, so it needs
+            # the request's CSRF token passed in.
+            ctx = {**_queue_context(member), "csrf_token": csrf_token}
+            return render_to_string("incidents/_queue.html", ctx)
 
     return sse.stream([f"desk:{c.pk}" for c in committees], render_queue)
 
@@ -96,13 +101,15 @@ def incident(request: HttpRequest, pk: int) -> HttpResponse:
 def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
     obj, _member = access.incident_for_dispatcher(request, pk)
     language = request.LANGUAGE_CODE
+    csrf_token = get_token(request)
 
     def render_panel() -> str:
         from django.utils import translation
 
         fresh = Incident.objects.get(pk=obj.pk)
         with translation.override(language):
-            return render_to_string("incidents/_panel.html", _incident_context(fresh))
+            ctx = {**_incident_context(fresh), "csrf_token": csrf_token}
+            return render_to_string("incidents/_panel.html", ctx)
 
     return sse.stream([f"incident:{obj.pk}"], render_panel)
 

@@ -2,8 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import tocsin.committees.models
 from django.db import migrations, models
+
+import tocsin.committees.models
 
 
 class Migration(migrations.Migration):

@@ -2,8 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import tocsin.intake.models
 from django.db import migrations, models
+
+import tocsin.intake.models
 
 
 class Migration(migrations.Migration):
