@@ -14,9 +14,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
@@ -78,18 +77,10 @@ class LiveServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
         self.sock.close()
         self._access_logger.disabled = self._access_logger_was_disabled
-
-
-@contextmanager
-def live_server() -> Iterator[LiveServer]:
-    server = LiveServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def orm[T](work: Callable[[], T]) -> T:

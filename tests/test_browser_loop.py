@@ -406,7 +406,7 @@ def test_report_confirm_alert_respond_all_clear(
     set_state(desk, "verifying")
     assert not orm(Delivery.objects.exists), "members must not hear of an unconfirmed report"
     summary = "Near the loading dock on the east side."
-    desk.fill("#panel textarea[name=summary]", summary)
+    desk.fill("form.actions textarea[name=summary]", summary)
     set_state(desk, "confirmed")
     mark(desk, "__incidentOpenedBefore")
     place = messages.place_text(orm(lambda: Incident.objects.get(pk=incident_id).cell))

@@ -7,10 +7,26 @@ import os
 import sys
 
 
-def _setup(*, demo: bool = False) -> None:
+def _address(args: argparse.Namespace) -> tuple[str, int]:
+    """Return the host and port to listen on, from the flags or TOCSIN_HOST/TOCSIN_PORT."""
+    host = args.host or os.environ.get("TOCSIN_HOST") or "127.0.0.1"
+    raw_port = args.port or os.environ.get("TOCSIN_PORT") or 8000
+    try:
+        port = int(raw_port)
+    except ValueError:
+        sys.exit(f"TOCSIN_PORT must be an integer, not {raw_port!r}")
+    return host, port
+
+
+def _setup(*, demo: bool = False, address: tuple[str, int] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
     if demo:
         os.environ["TOCSIN_DEMO"] = "1"
+    if address is not None:
+        # Links in messages must point where this server listens, unless the operator
+        # named the public URL.
+        host = "127.0.0.1" if address[0] in ("0.0.0.0", "::") else address[0]  # noqa: S104
+        os.environ.setdefault("TOCSIN_SITE_URL", f"http://{host}:{address[1]}")
     import django
 
     django.setup()
@@ -46,15 +62,14 @@ def _serve(host: str, port: int, *, worker: bool) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    _setup(demo=True)
+    host, port = _address(args)
+    _setup(demo=True, address=(host, port))
     from django.conf import settings
 
     from tocsin.demo.data import load_demo, persona_members
 
     _migrate()
     created = load_demo()
-    port = args.port or settings.PORT
-    host = args.host or settings.HOST
     print(f"\nTocsin demo {'created' if created else 'reused'} in {settings.DATA_DIR}")
     print(f"Open http://{host}:{port}/demo/ to log in as any of these (no password in the demo):")
     for m in persona_members():
@@ -64,12 +79,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    _setup()
-    from django.conf import settings
-
+    host, port = _address(args)
+    _setup(address=(host, port))
     if args.migrate:
         _migrate()
-    _serve(args.host or settings.HOST, args.port or settings.PORT, worker=args.with_worker)
+    _serve(host, port, worker=args.with_worker)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

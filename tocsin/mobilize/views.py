@@ -12,8 +12,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from tocsin import geo
-from tocsin.alerts.messages import read_alert_link_token
+from tocsin.alerts.messages import place_text, read_alert_link_token
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import Membership, Role
 from tocsin.incidents.models import Incident, State
@@ -55,12 +54,16 @@ def _context(member: Member, incident: Incident) -> dict:
     return {
         "member": member,
         "incident": incident,
-        "place": geo.block_point(incident.cell),
+        # Preformatted: a localized decimal comma would make "34,03, -118,21" ambiguous.
+        "place": place_text(incident.cell),
         "headcount": services.headcount(incident),
         "response": response,
         "can_respond": is_responder and incident.state == State.CONFIRMED,
         "form": ResponseForm(
-            initial={"role": response.role if response else ResponderRole.OBSERVER}
+            initial={
+                "role": response.role if response else ResponderRole.OBSERVER,
+                "eta_minutes": response.eta_minutes if response else None,
+            }
         ),
     }
 
