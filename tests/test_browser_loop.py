@@ -344,7 +344,9 @@ def test_report_confirm_alert_respond_all_clear(
     me.wait_for_function("() => typeof window.tocsinSendSubscription === 'function'")
     me.evaluate("sub => window.tocsinSendSubscription({toJSON: () => sub})", subscription)
     me.reload()
-    expect(me.locator("#channels")).to_contain_text(str(EndpointKind.WEBPUSH.label))
+    with translation.override("en"):
+        push_label = str(EndpointKind.WEBPUSH.label)
+    expect(me.locator("#channels")).to_contain_text(push_label)
     kinds = orm(
         lambda: list(
             ContactEndpoint.objects.filter(member__display_name="Lupe").values_list(
