@@ -291,3 +291,9 @@ LOGGING = {
         "uvicorn.access": {"handlers": [], "propagate": False},
     },
 }
+
+# --- Uploads (report photos) ---
+
+# --- Retention ---
+
+# --- Accounts ---
