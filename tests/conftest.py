@@ -22,3 +22,11 @@ def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     need(os.path.exists(path), "Chromium is not installed (apt-get install chromium)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache: rate-limit counters never leak between tests."""
+    from django.core.cache import cache
+
+    cache.clear()

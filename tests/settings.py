@@ -11,5 +11,8 @@ os.environ.setdefault("TOCSIN_DATA_DIR", tempfile.mkdtemp(prefix="tocsin-test-")
 os.environ.setdefault("TOCSIN_SITE_URL", "http://testserver")
 os.environ["TOCSIN_ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
 os.environ.pop("TOCSIN_DEMO", None)
+# Most tests are about authorization and flows, not the second factor; tests of the
+# second factor turn it on (settings.STAFF_MFA) where they need it.
+os.environ.setdefault("TOCSIN_STAFF_MFA", "0")
 
 from tocsin.settings import *  # noqa: E402, F403

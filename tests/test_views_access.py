@@ -7,6 +7,7 @@ give the same 404 as ids that do not exist, so ids reveal nothing.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,13 +18,15 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.test import AsyncClient, Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from PIL import Image
 
 from tests.factories import EAST, WEST, World, world
 from tocsin import geo
 from tocsin.committees.models import Invite, Membership
 from tocsin.incidents import services as incidents
 from tocsin.intake import services as intake
-from tocsin.intake.models import Channel, Report, ReportKind
+from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
+from tocsin.intake.photos import scrub
 from tocsin.members.models import AlertArea
 
 PERSONAS = (
@@ -46,6 +49,7 @@ TABLE: dict[str, tuple[int, ...]] = {
     "desk_live":              (302, 403, 403, 403, 200, 200, 200, 200),
     "open_report":            (302, 404, 404, 404, 302, 302, 404, 404),
     "dismiss_report":         (302, 404, 404, 404, 302, 302, 404, 404),
+    "report_photo":           (302, 404, 404, 404, 200, 200, 404, 404),
     "incident":               (302, 404, 404, 404, 200, 200, 404, 404),
     "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404),
     "incident_state":         (302, 404, 404, 404, 302, 302, 404, 404),
@@ -62,6 +66,17 @@ TABLE: dict[str, tuple[int, ...]] = {
     "add_email":              (302, 302, 302, 302, 302, 302, 302, 302),
     "push_subscribe":         (302, 200, 200, 200, 200, 200, 200, 200),
     "delete_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404),
+    "my_data":                (302, 200, 200, 200, 200, 200, 200, 200),
+    "export_data":            (302, 200, 200, 200, 200, 200, 200, 200),
+    "delete_account":         (302, 200, 200, 200, 200, 200, 200, 200),
+    "security":               (302, 200, 200, 200, 200, 200, 200, 200),
+    "login_verify":           (302, 200, 200, 200, 200, 200, 200, 200),
+    "totp_start":             (302, 302, 302, 302, 302, 302, 302, 302),
+    "totp_confirm":           (302, 302, 302, 302, 302, 302, 302, 302),
+    "remove_factor":          (302, 404, 404, 404, 404, 404, 404, 404),
+    "passkey_register_begin": (302, 200, 200, 200, 200, 200, 200, 200),
+    "passkey_register_complete": (302, 400, 400, 400, 400, 400, 400, 400),
+    "logout_everywhere":      (302, 302, 302, 302, 302, 302, 302, 302),
 }
 # fmt: on
 
@@ -82,6 +97,8 @@ PUBLIC = {
     "verify_email",
     "alert_page",
     "alert_live",
+    "passkey_login_begin",
+    "passkey_login_complete",
 }
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
@@ -101,6 +118,7 @@ class Objects:
     membership: int
     area: int
     endpoint: int
+    photo: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -116,6 +134,7 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "desk_live": lambda o: Call("get", reverse("desk_live")),
     "open_report": lambda o: Call("post", reverse("open_report", args=[o.report])),
     "dismiss_report": lambda o: Call("post", reverse("dismiss_report", args=[o.report])),
+    "report_photo": lambda o: Call("get", reverse("report_photo", args=[o.photo])),
     "incident": lambda o: Call("get", reverse("incident", args=[o.incident])),
     "incident_live": lambda o: Call("get", reverse("incident_live", args=[o.incident])),
     "incident_state": lambda o: Call(
@@ -149,12 +168,27 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         json=True,
     ),
     "delete_endpoint": lambda o: Call("post", reverse("delete_endpoint", args=[o.endpoint])),
+    "my_data": lambda o: Call("get", reverse("my_data")),
+    "export_data": lambda o: Call("get", reverse("export_data")),
+    # Each case has its own scene, so deleting the persona's account spoils nothing.
+    "delete_account": lambda o: Call("post", reverse("delete_account"), {"confirm": "DELETE"}),
+    "security": lambda o: Call("get", reverse("security")),
+    "login_verify": lambda o: Call("get", reverse("login_verify")),
+    "totp_start": lambda o: Call("post", reverse("totp_start")),
+    "totp_confirm": lambda o: Call("post", reverse("totp_confirm"), {"code": "000000"}),
+    "remove_factor": lambda o: Call("post", reverse("remove_factor", args=[MISSING])),
+    "passkey_register_begin": lambda o: Call("post", reverse("passkey_register_begin")),
+    "passkey_register_complete": lambda o: Call(
+        "post", reverse("passkey_register_complete"), {"credential": {}}, json=True
+    ),
+    "logout_everywhere": lambda o: Call("post", reverse("logout_everywhere")),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.
 OWNER = {
     "open_report": "dispatcher",
     "dismiss_report": "dispatcher",
+    "report_photo": "dispatcher",
     "incident": "dispatcher",
     "incident_live": "dispatcher",
     "incident_state": "dispatcher",
@@ -186,6 +220,16 @@ def _report_at(point: tuple[float, float]) -> Report:
     )
 
 
+def _photo_at(point: tuple[float, float]) -> ReportPhoto:
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(image, "PNG")
+    photo = scrub(image.getvalue(), max_bytes=settings.UPLOAD_MAX_BYTES)
+    report = intake.submit_report(
+        channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=point[0], lng=point[1], photos=[photo]
+    )
+    return report.photos.get()
+
+
 @pytest.fixture
 def scene(db: None) -> Scene:
     w = world()
@@ -204,6 +248,7 @@ def scene(db: None) -> Scene:
         membership=Membership.objects.get(committee=w.east, member=w.member).pk,
         area=w.member.areas.get().pk,
         endpoint=w.member.endpoints.get().pk,
+        photo=_photo_at(EAST).pk,
     )
     west = Objects(
         slug=w.west.slug,
@@ -212,6 +257,7 @@ def scene(db: None) -> Scene:
         membership=Membership.objects.get(committee=w.west, member=w.west_dispatcher).pk,
         area=west_area.pk,
         endpoint=w.west_dispatcher.endpoints.get().pk,
+        photo=_photo_at(WEST).pk,
     )
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
     return Scene(world=w, east=east, west=west, missing=missing)

@@ -111,6 +111,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tocsin.members.middleware.SessionGuardMiddleware",
     "tocsin.members.middleware.MemberLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -151,10 +152,14 @@ else:
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the worker write while pages read; IMMEDIATE transactions take the write
     # lock up front, so two writers queue on the busy timeout instead of deadlocking.
+    # secure_delete zeroes what a delete frees: without it, purged rows stay readable in
+    # the file's free pages for anyone who copies it (tests/test_seized_database.py).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;"
+        ),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 
@@ -179,7 +184,6 @@ else:
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LOGIN_URL = "login"
-SESSION_COOKIE_AGE = envint("TOCSIN_SESSION_DAYS", 30, minimum=1, maximum=365) * 86400
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE = SITE_URL.startswith("https://")
@@ -191,8 +195,20 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if SECURE:
-    SECURE_HSTS_SECONDS = 31536000
+    # https:// means TLS ends at a proxy in front of Tocsin, which must set
+    # X-Forwarded-Proto (and strip any a client sent). Plain http is redirected; the
+    # embedded http://127.0.0.1 default never is. `manage.py check --deploy` is clean
+    # (tests/test_headers.py).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 31536000
+    # includeSubDomains covers the names under Tocsin's host name (*.tocsin.example.org;
+    # every name of example.org if Tocsin runs on the bare domain): none of them should
+    # serve plain http to the people who use Tocsin.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # No preload: once a domain is on the browsers' preload list it is https-only for
+    # months, and that is the domain owner's decision, made at hstspreload.org, not ours.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # No third-party requests from any page: everything comes from our own origin, except
 # map tiles from the host the operator names in TOCSIN_TILE_URL.
@@ -289,11 +305,58 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         "django.server": {"handlers": [], "propagate": False},
         "uvicorn.access": {"handlers": [], "propagate": False},
+        # At DEBUG urllib3 logs every URL it requests, and a push endpoint's URL is a
+        # member's contact address (tests/test_seized_database.py).
+        "urllib3": {"level": "WARNING"},
     },
 }
 
 # --- Uploads (report photos) ---
+# Reporters may attach a few photos; each is decoded and re-encoded without metadata
+# (tocsin/intake/photos.py). The original must never reach the disk (DESIGN.md section 2),
+# so uploads stay in memory: the only handler is the memory one, and a request too big to
+# hold in memory is refused (by tocsin.lib.bodylimit under ASGI; under WSGI its files are
+# dropped and the form says so), never spooled to a temporary file.
+UPLOAD_MAX_MB = envint("TOCSIN_UPLOAD_MAX_MB", 10, minimum=1, maximum=50)
+UPLOAD_MAX_BYTES = UPLOAD_MAX_MB * 1024 * 1024
+REPORT_PHOTOS_MAX = 3
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+# Form fields and JSON bodies (not file data): a report's text is 1000 characters.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# A whole report: every photo at the limit, plus the form's fields and multipart framing.
+FILE_UPLOAD_MAX_MEMORY_SIZE = REPORT_PHOTOS_MAX * UPLOAD_MAX_BYTES + DATA_UPLOAD_MAX_MEMORY_SIZE
+# More files than this in one request is not a person choosing photos: refuse it outright.
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+# Only re-encoded photos are written here, under random names. Nothing serves this folder:
+# there is no MEDIA_URL; dispatchers fetch photos through an access-checked view.
+MEDIA_ROOT = DATA_DIR / "media"
 
 # --- Retention ---
+# What the purge deletes and when (docs/data-inventory.md, tocsin/vault/retention.py).
+# Ages count from: the incident closing (reports, responses, incident summaries), the
+# report arriving (reports never attached to an incident), the alert being sent
+# (deliveries), the code expiring (login codes), the task finishing, the message arriving.
+RETAIN_REPORTS_HOURS = envint("TOCSIN_RETAIN_REPORTS_HOURS", 72, minimum=0, maximum=24 * 365)
+RETAIN_UNATTACHED_REPORTS_HOURS = envint(
+    "TOCSIN_RETAIN_UNATTACHED_REPORTS_HOURS", 72, minimum=1, maximum=24 * 365
+)
+RETAIN_DELIVERIES_DAYS = envint("TOCSIN_RETAIN_DELIVERIES_DAYS", 7, minimum=1, maximum=365)
+RETAIN_RESPONSES_DAYS = envint("TOCSIN_RETAIN_RESPONSES_DAYS", 30, minimum=0, maximum=365)
+RETAIN_LOGIN_CODES_HOURS = envint("TOCSIN_RETAIN_LOGIN_CODES_HOURS", 0, minimum=0, maximum=24 * 30)
+RETAIN_TASK_RESULTS_DAYS = envint("TOCSIN_RETAIN_TASK_RESULTS_DAYS", 1, minimum=0, maximum=365)
+RETAIN_DEMO_MESSAGES_DAYS = envint("TOCSIN_RETAIN_DEMO_MESSAGES_DAYS", 7, minimum=0, maximum=365)
+# How often each worker runs the purge (once at start, then every this many minutes).
+PURGE_INTERVAL_MINUTES = envint("TOCSIN_PURGE_INTERVAL_MINUTES", 60, minimum=1, maximum=24 * 60)
+# The purge's `manage purge` command lives in the vault app.
+INSTALLED_APPS += ["tocsin.vault"]
 
 # --- Accounts ---
+# Dispatchers and organizers must use a passkey or an authenticator app (never SMS).
+STAFF_MFA = envbool("TOCSIN_STAFF_MFA", True)
+# A session ends after this long without use, and after this long in any case.
+SESSION_IDLE_HOURS = envint("TOCSIN_SESSION_IDLE_HOURS", 24 * 7, minimum=1, maximum=24 * 90)
+SESSION_ABSOLUTE_DAYS = envint("TOCSIN_SESSION_ABSOLUTE_DAYS", 30, minimum=1, maximum=365)
+SESSION_COOKIE_AGE = SESSION_IDLE_HOURS * 3600
+SESSION_SAVE_EVERY_REQUEST = True
+# Login codes one email address may ask for per hour.
+LOGIN_CODES_PER_HOUR = envint("TOCSIN_LOGIN_CODES_PER_HOUR", 5, minimum=1, maximum=100)

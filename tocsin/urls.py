@@ -7,6 +7,8 @@ from tocsin.committees import views as committees
 from tocsin.demo import views as demo
 from tocsin.incidents import views as incidents
 from tocsin.intake import views as intake
+from tocsin.members import data_views as member_data
+from tocsin.members import security_views as security
 from tocsin.members import views as members
 from tocsin.mobilize import views as mobilize
 from tocsin.public import views as public
@@ -26,6 +28,22 @@ urlpatterns = [
     path("login/", members.login_view, name="login"),
     path("login/code/", members.login_code, name="login_code"),
     path("logout/", members.logout_view, name="logout"),
+    path("login/verify/", security.login_verify, name="login_verify"),
+    path("login/passkey/begin/", security.passkey_login_begin, name="passkey_login_begin"),
+    path("login/passkey/complete/", security.passkey_login_complete, name="passkey_login_complete"),
+    path("me/security/", security.security_page, name="security"),
+    path("me/security/totp/", security.totp_start, name="totp_start"),
+    path("me/security/totp/confirm/", security.totp_confirm, name="totp_confirm"),
+    path("me/security/factors/<int:pk>/delete/", security.remove_factor, name="remove_factor"),
+    path(
+        "me/security/passkey/begin/", security.passkey_register_begin, name="passkey_register_begin"
+    ),
+    path(
+        "me/security/passkey/complete/",
+        security.passkey_register_complete,
+        name="passkey_register_complete",
+    ),
+    path("me/security/logout-all/", security.logout_everywhere, name="logout_everywhere"),
     path("join/<str:token>/", members.join, name="join"),
     path("me/", members.me, name="me"),
     path("me/areas/", members.add_area, name="add_area"),
@@ -33,6 +51,9 @@ urlpatterns = [
     path("me/email/", members.add_email, name="add_email"),
     path("me/push/", members.push_subscribe, name="push_subscribe"),
     path("me/channels/<int:pk>/delete/", members.delete_endpoint, name="delete_endpoint"),
+    path("me/data/", member_data.my_data, name="my_data"),
+    path("me/data/export.json", member_data.export_data, name="export_data"),
+    path("me/data/delete/", member_data.delete_account, name="delete_account"),
     path("verify/<str:token>/", members.verify_email, name="verify_email"),
     # Alert links (signed, expiring).
     path("a/<str:token>/", mobilize.alert_page, name="alert_page"),
@@ -42,6 +63,7 @@ urlpatterns = [
     path("desk/live/", incidents.desk_live, name="desk_live"),
     path("desk/reports/<int:pk>/open/", incidents.open_report, name="open_report"),
     path("desk/reports/<int:pk>/dismiss/", incidents.dismiss_report, name="dismiss_report"),
+    path("desk/photos/<int:pk>/", intake.report_photo, name="report_photo"),
     path("desk/incidents/<int:pk>/", incidents.incident, name="incident"),
     path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
     path("desk/incidents/<int:pk>/state/", incidents.change_state, name="incident_state"),

@@ -1,4 +1,4 @@
-// The report form: "use my location", and no double submit.
+// The report form: "use my location", photo limits, and no double submit.
 (function () {
   const form = document.getElementById("report-form");
   if (!form) return;
@@ -13,6 +13,20 @@
         () => { status.textContent = locate.dataset.failed || "✗"; },
         { enableHighAccuracy: true, timeout: 10000 }
       );
+    });
+  }
+  // Photos the server would refuse (too many, too big) are dropped at once with the
+  // server's own words, so the report itself can still be sent.
+  const photos = document.getElementById("id_photos");
+  const photoStatus = document.getElementById("photo-status");
+  if (photos && photoStatus) {
+    photos.addEventListener("change", () => {
+      const files = Array.from(photos.files || []);
+      let problem = "";
+      if (files.length > Number(photos.dataset.maxCount)) problem = photos.dataset.tooMany;
+      else if (files.some((f) => f.size > Number(photos.dataset.maxBytes))) problem = photos.dataset.tooBig;
+      photoStatus.textContent = problem || "";
+      if (problem) photos.value = "";
     });
   }
   form.addEventListener("submit", () => {

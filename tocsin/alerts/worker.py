@@ -1,7 +1,8 @@
-"""The worker: runs queued tasks and sweeps the delivery outbox.
+"""The worker: runs queued tasks, sweeps the delivery outbox and purges old data.
 
 The sweep makes the worker self-healing: deliveries whose lease ran out (a crashed
-worker) or whose retry time came are picked up even if no task announced them.
+worker) or whose retry time came are picked up even if no task announced them. The
+purge (tocsin.vault.purge) runs at start and then every TOCSIN_PURGE_INTERVAL_MINUTES.
 """
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox
 from tocsin.transports import base as transports
+from tocsin.vault import purge
 
 logger = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, *, sweep_interval: float = 1.0) -> None:
+    def __init__(self, *, sweep_interval: float = 1.0, purge_interval: float | None = None) -> None:
         self.sweep_interval = sweep_interval
+        # Seconds between purges; its own thread, so a long VACUUM never delays alerts.
+        self.purge_interval = (
+            settings.PURGE_INTERVAL_MINUTES * 60 if purge_interval is None else purge_interval
+        )
         self.stop_event = threading.Event()
         self.tasks = TaskWorker(
             queue_names=["default"],
@@ -48,6 +55,17 @@ class Worker:
             self.stop_event.wait(self.sweep_interval)
         close_old_connections()
 
+    def _purge(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                close_old_connections()
+                purge.purge()
+            except Exception:
+                # Retried at the next interval; purging late is better than crashing.
+                logger.exception("purge failed; retrying at the next interval")
+            self.stop_event.wait(self.purge_interval)
+        close_old_connections()
+
     def _tasks(self) -> None:
         while not self.stop_event.is_set():
             try:
@@ -59,7 +77,11 @@ class Worker:
     def start(self) -> None:
         # Import every transport now: the first alert must not wait for imports.
         transports.registry()
-        for target, name in ((self._sweep, "outbox-sweep"), (self._tasks, "task-worker")):
+        for target, name in (
+            (self._sweep, "outbox-sweep"),
+            (self._tasks, "task-worker"),
+            (self._purge, "purge"),
+        ):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self.threads.append(t)

@@ -6,11 +6,18 @@ reveal nothing.
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from tocsin.committees.models import Committee, CommitteeCell, Membership, Role
 from tocsin.incidents.models import Incident
-from tocsin.intake.models import Report
+from tocsin.intake.models import Report, ReportPhoto
 from tocsin.members.models import Member
 
 
@@ -74,5 +81,43 @@ def report_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Report, Member
     return report, member
 
 
+def photo_for_dispatcher(request: HttpRequest, pk: int) -> ReportPhoto:
+    member = member_of(request)
+    photo = ReportPhoto.objects.filter(
+        pk=pk, report__dismissed=False, report__area_cell__in=dispatch_cells(member)
+    ).first()
+    if photo is None:
+        raise Http404
+    return photo
+
+
 def is_dispatcher(member: Member) -> bool:
     return Membership.objects.filter(member=member).at_least(Role.DISPATCHER).exists()
+
+
+def staff_view(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Require login and, for dispatchers and organizers, a passkey or TOTP session.
+
+    Someone who is not staff passes through (the view's own access helper answers 404);
+    staff with a weak session go to the second-factor page first.
+    """
+    from tocsin.members import security
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+        member = getattr(request.user, "member", None)
+        if (
+            member is not None
+            and security.needs_second_factor(member)
+            and not security.is_strong(request)
+        ):
+            if request.headers.get("accept") == "text/event-stream":
+                return HttpResponse(status=403)
+            return redirect(
+                f"{reverse('login_verify')}?{urlencode({'next': request.get_full_path()})}"
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -6,7 +6,6 @@ import segno
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tocsin import geo
 from tocsin.committees import access
 from tocsin.committees.models import Committee, Invite, Membership, Role
+from tocsin.committees.services import revoke
 
 
 class CommitteeForm(forms.Form):
@@ -49,7 +49,7 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
-@login_required
+@access.staff_view
 @require_http_methods(["GET", "POST"])
 def create(request: HttpRequest) -> HttpResponse:
     member = access.member_of(request)
@@ -71,7 +71,7 @@ def _invite_url(invite: Invite) -> str:
     return settings.SITE_URL + reverse("join", args=[invite.token])
 
 
-@login_required
+@access.staff_view
 def manage(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
     invite = committee.invites.filter(revoked=False).order_by("-created_at").first()
@@ -95,13 +95,13 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
+@access.staff_view
 def area_geojson(request: HttpRequest, slug: str) -> JsonResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
     return JsonResponse(geo.geojson_cells(committee.cells()))
 
 
-@login_required
+@access.staff_view
 @require_POST
 def set_area(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
@@ -127,7 +127,7 @@ def set_area(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("committee", slug=slug)
 
 
-@login_required
+@access.staff_view
 @require_POST
 def set_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     committee, mine = access.committee_for(request, slug, Role.ORGANIZER)
@@ -137,8 +137,11 @@ def set_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         if membership.pk == mine.pk:
             messages.error(request, _("You cannot remove yourself."))
         else:
-            membership.delete()
-            messages.success(request, _("Removed from the committee."))
+            revoke(membership)
+            messages.success(
+                request,
+                _("Removed from the committee. Their sessions and push subscriptions have ended."),
+            )
         return redirect("committee", slug=slug)
     if role not in Role.values:
         messages.error(request, _("Unknown role."))
@@ -150,7 +153,7 @@ def set_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return redirect("committee", slug=slug)
 
 
-@login_required
+@access.staff_view
 @require_POST
 def new_invite(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
@@ -160,7 +163,7 @@ def new_invite(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("committee", slug=slug)
 
 
-@login_required
+@access.staff_view
 def invite_qr(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
     invite = committee.invites.filter(revoked=False).order_by("-created_at").first()

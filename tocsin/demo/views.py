@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from tocsin.demo.models import DemoMessage
 from tocsin.members.models import Member
+from tocsin.members.security import start_session
 
 
 def _require_demo() -> None:
@@ -28,7 +28,8 @@ def personas(request: HttpRequest) -> HttpResponse:
 def login_as(request: HttpRequest, pk: int) -> HttpResponse:
     _require_demo()
     member = get_object_or_404(Member, pk=pk)
-    login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
+    # Demo personas skip the second factor: there is nothing real to protect.
+    start_session(request, member, strong=True)
     return redirect(request.POST.get("next") or "me")
 
 

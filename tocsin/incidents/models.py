@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -18,6 +20,7 @@ class State(models.TextChoices):
 
 
 OPEN_STATES = (State.REPORTED, State.VERIFYING, State.CONFIRMED)
+CLOSED_STATES = (State.RESOLVED, State.UNFOUNDED)
 
 
 class IncidentQuerySet(models.QuerySet["Incident"]):
@@ -29,6 +32,10 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
 
     def confirmed(self) -> IncidentQuerySet:
         return self.filter(state=State.CONFIRMED)
+
+    def closed_before(self, cutoff: datetime) -> IncidentQuerySet:
+        """Return incidents resolved or marked false alarm at or before ``cutoff``."""
+        return self.filter(state__in=CLOSED_STATES, closed_at__lte=cutoff)
 
 
 class Incident(models.Model):
@@ -42,6 +49,9 @@ class Incident(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Evidence (for a lawsuit or a complaint) keeps the raw reports and the summary past
+    # the retention period; everything else about the incident is purged as usual.
+    keep_as_evidence = models.BooleanField(_("keep as evidence"), default=False)
 
     objects = IncidentQuerySet.as_manager()
 

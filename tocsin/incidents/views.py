@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
@@ -24,7 +23,7 @@ from tocsin.mobilize.services import headcount
 def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
     cells = access.dispatch_cells(member)
     return {
-        "reports": Report.objects.unassigned().in_cells(cells)[:100],
+        "reports": Report.objects.unassigned().in_cells(cells).with_photos()[:100],
         "incidents": Incident.objects.open().in_cells(cells).prefetch_related("reports")[:100],
         "closed": Incident.objects.in_cells(cells).exclude(
             state__in=["reported", "verifying", "confirmed"]
@@ -32,7 +31,7 @@ def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-@login_required
+@access.staff_view
 def desk(request: HttpRequest) -> HttpResponse:
     member = access.member_of(request)
     committees = access.dispatcher_committees(member)
@@ -43,7 +42,7 @@ def desk(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@access.staff_view
 def desk_live(request: HttpRequest) -> HttpResponseBase:
     member = access.member_of(request)
     committees = access.dispatcher_committees(member)
@@ -64,7 +63,7 @@ def desk_live(request: HttpRequest) -> HttpResponseBase:
     return sse.stream([f"desk:{c.pk}" for c in committees], render_queue)
 
 
-@login_required
+@access.staff_view
 @require_POST
 def open_report(request: HttpRequest, pk: int) -> HttpResponse:
     report, member = access.report_for_dispatcher(request, pk)
@@ -72,7 +71,7 @@ def open_report(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("incident", pk=incident.pk)
 
 
-@login_required
+@access.staff_view
 @require_POST
 def dismiss_report(request: HttpRequest, pk: int) -> HttpResponse:
     report, member = access.report_for_dispatcher(request, pk)
@@ -87,17 +86,17 @@ def _incident_context(incident: Incident) -> dict:
         "headcount": headcount(incident),
         "transitions": sorted(states.TRANSITIONS[incident.state]),
         "events": incident.events.select_related("actor").all(),
-        "reports": incident.reports.all(),
+        "reports": incident.reports.with_photos(),
     }
 
 
-@login_required
+@access.staff_view
 def incident(request: HttpRequest, pk: int) -> HttpResponse:
     obj, _member = access.incident_for_dispatcher(request, pk)
     return render(request, "incidents/incident.html", _incident_context(obj))
 
 
-@login_required
+@access.staff_view
 def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
     obj, _member = access.incident_for_dispatcher(request, pk)
     language = request.LANGUAGE_CODE
@@ -114,7 +113,7 @@ def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
     return sse.stream([f"incident:{obj.pk}"], render_panel)
 
 
-@login_required
+@access.staff_view
 @require_POST
 def change_state(request: HttpRequest, pk: int) -> HttpResponse:
     obj, member = access.incident_for_dispatcher(request, pk)

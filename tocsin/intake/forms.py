@@ -1,10 +1,29 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 
 from tocsin import geo
 from tocsin.intake.models import Report, ReportKind
+from tocsin.intake.photos import PhotoError, Scrubbed, scrub, too_big
+
+
+class PhotoInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class PhotosField(forms.FileField):
+    """Zero or more files from one ``<input type="file" multiple>``."""
+
+    widget = PhotoInput
+
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+        files = data if isinstance(data, list | tuple) else [data]
+        return [super(PhotosField, self).clean(f, initial) for f in files if f]
 
 
 class ReportForm(forms.Form):
@@ -25,7 +44,58 @@ class ReportForm(forms.Form):
             )
         },
     )
+    photos = PhotosField(
+        label=_("Add photos"),
+        required=False,
+        widget=PhotoInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        help_text=_(
+            "Photos are optional. We remove location and camera data. "
+            "Do not photograph people's faces if you can avoid it."
+        ),
+    )
     nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args: Any, body_bytes: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The request's size: over FILE_UPLOAD_MAX_MEMORY_SIZE the memory upload handler
+        # drops its files (rather than spool them to disk), and this is how we know.
+        self.body_bytes = body_bytes
+        # The page script checks count and size before sending, in the server's own words.
+        self.fields["photos"].widget.attrs.update(
+            {
+                "aria-describedby": "photos-help",
+                "data-max-count": settings.REPORT_PHOTOS_MAX,
+                "data-max-bytes": settings.UPLOAD_MAX_BYTES,
+                "data-too-many": photos_too_many(),
+                "data-too-big": too_big(settings.UPLOAD_MAX_BYTES).message,
+            }
+        )
+
+    def clean_photos(self) -> list[Scrubbed]:
+        """Return the photos re-encoded without metadata, or refuse them all."""
+        files: list[UploadedFile] = self.cleaned_data.get("photos") or []
+        if self.body_bytes > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+            raise forms.ValidationError(photos_too_big(), code="too_big")
+        if len(files) > settings.REPORT_PHOTOS_MAX:
+            raise forms.ValidationError(photos_too_many(), code="too_many")
+        scrubbed: list[Scrubbed] = []
+        errors: list[forms.ValidationError] = []
+        for number, f in enumerate(files, start=1):
+            try:
+                if f.size is not None and f.size > settings.UPLOAD_MAX_BYTES:
+                    raise too_big(settings.UPLOAD_MAX_BYTES)
+                scrubbed.append(scrub(f.read(), max_bytes=settings.UPLOAD_MAX_BYTES))
+            except PhotoError as e:
+                errors.append(
+                    forms.ValidationError(
+                        _("Photo %(number)d: %(reason)s"),
+                        code=e.code,
+                        params={"number": number, "reason": e.message},
+                    )
+                )
+        if errors:
+            raise forms.ValidationError(errors)
+        return scrubbed
 
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean() or {}
@@ -35,3 +105,13 @@ class ReportForm(forms.Form):
                 _("Pick the place on the map, or tap “Use my location”."), code="no_place"
             )
         return data
+
+
+def photos_too_many() -> str:
+    return _("You can send up to %(count)d photos.") % {"count": settings.REPORT_PHOTOS_MAX}
+
+
+def photos_too_big() -> str:
+    return _("The photos are too large together. Each must be %(mb)d MB or smaller.") % {
+        "mb": settings.UPLOAD_MAX_MB
+    }

@@ -6,11 +6,20 @@ when. It holds nothing about who sent it.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
-from django.db import models
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, Storage
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from tocsin.intake.photos import Scrubbed
 
 
 class ReportKind(models.TextChoices):
@@ -44,6 +53,9 @@ class ReportQuerySet(models.QuerySet["Report"]):
     def unassigned(self) -> ReportQuerySet:
         return self.filter(incident__isnull=True, dismissed=False)
 
+    def with_photos(self) -> ReportQuerySet:
+        return self.prefetch_related("photos")
+
 
 class Report(models.Model):
     TEXT_MAX = 1000
@@ -66,3 +78,65 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+
+
+# No location given: the storage follows settings.MEDIA_ROOT, also when tests change it.
+# Photos are readable by the service's user only; nothing serves the folder (no MEDIA_URL).
+_photo_storage = FileSystemStorage(file_permissions_mode=0o600, directory_permissions_mode=0o700)
+
+
+def photo_storage() -> Storage:
+    return _photo_storage
+
+
+def photo_name(instance: ReportPhoto, filename: str) -> str:
+    """Return a random name: the name the reporter's file had is never kept."""
+    return f"photos/{secrets.token_hex(16)}.jpg"
+
+
+class ReportPhoto(models.Model):
+    """A photo attached to a report, as re-encoded by tocsin.intake.photos.scrub.
+
+    Only dispatchers of a committee whose area holds the report see it; it is never public
+    and never in an alert. ``sha256`` is the digest of the stored file, for the chain of
+    custody: anyone holding a copy can show it is the file Tocsin received.
+    """
+
+    report = models.ForeignKey(Report, models.CASCADE, related_name="photos")
+    file = models.FileField(upload_to=photo_name, storage=photo_storage)
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    @classmethod
+    def store(cls, report: Report, photo: Scrubbed) -> ReportPhoto:
+        """Write ``photo`` under a random name and return its saved row."""
+        obj = cls(
+            report=report,
+            sha256=hashlib.sha256(photo.data).hexdigest(),
+            width=photo.width,
+            height=photo.height,
+            size_bytes=len(photo.data),
+        )
+        obj.file.save("photo.jpg", ContentFile(photo.data), save=False)
+        try:
+            obj.save()
+        except BaseException:
+            if obj.file.name:
+                obj.file.storage.delete(obj.file.name)
+            raise
+        return obj
+
+
+@receiver(post_delete, sender=ReportPhoto)
+def _delete_photo_file(sender: type[ReportPhoto], instance: ReportPhoto, **kwargs: object) -> None:
+    # When the row goes (a retention purge, a report deleted), the file goes too; only
+    # once the deletion commits, so a rolled-back delete keeps its file.
+    name, storage = instance.file.name, instance.file.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from tocsin import geo
 from tocsin.committees.models import CommitteeCell
-from tocsin.intake.models import Report
+from tocsin.intake.models import Report, ReportPhoto
+from tocsin.intake.photos import Scrubbed
 from tocsin.lib import live
 
 
@@ -27,8 +30,10 @@ def submit_report(
     lng: float,
     text: str = "",
     nonce: str | None = None,
+    photos: Sequence[Scrubbed] = (),
 ) -> Report:
-    """Store a report and tell the desks of the committees that cover it.
+    """Store a report (with its scrubbed ``photos``) and tell the desks of the committees
+    that cover it.
 
     A repeated ``nonce`` (a double submit) returns the first report instead of a second.
     """
@@ -41,6 +46,7 @@ def submit_report(
     committees = committees_for_cell(area_cell)
     if not committees:
         raise OutsideEveryArea
+    stored: list[ReportPhoto] = []
     try:
         with transaction.atomic():
             report = Report.objects.create(
@@ -51,9 +57,20 @@ def submit_report(
                 area_cell=area_cell,
                 nonce=nonce or None,
             )
-    except IntegrityError:
-        if nonce:
+            for photo in photos:
+                stored.append(ReportPhoto.store(report, photo))
+    except BaseException as e:
+        # Nothing of a rolled-back report stays on disk.
+        _discard(stored)
+        if isinstance(e, IntegrityError) and nonce:
             return Report.objects.get(nonce=nonce)
         raise
     transaction.on_commit(lambda: live.publish(*(f"desk:{c}" for c in committees)))
     return report
+
+
+def _discard(photos: list[ReportPhoto]) -> None:
+    """Delete the files of photos whose rows were rolled back."""
+    for photo in photos:
+        if photo.file.name:
+            photo.file.storage.delete(photo.file.name)

@@ -28,8 +28,11 @@ class PrivacyMiddleware:
             request.META.pop(key, None)
         request.META["REMOTE_ADDR"] = "0.0.0.0"  # noqa: S104 - a placeholder, never a bind
         response = self.get_response(request)
-        if getattr(request, "user", None) is not None and request.user.is_authenticated:
-            response.headers.setdefault("Cache-Control", "no-store")
+        # No copy of what a person read or sent stays in a browser's cache (a phone can be
+        # seized or shared): not their pages, nor an alert opened from a link, nor a report
+        # receipt. Views that serve the same to everyone (manifest, coverage map, static
+        # files) set their own Cache-Control.
+        response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(self), payment=()"
         )

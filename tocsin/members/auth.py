@@ -9,6 +9,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -33,9 +34,17 @@ def send_login_code(email: str) -> int | None:
     Returns None, and sends nothing, when no member has the address; the caller shows the
     same page either way so addresses cannot be probed.
     """
+    index = vault.blind_index("email", email)
+    # At most LOGIN_CODES_PER_HOUR codes per address, counted by its blind index (the
+    # cache never sees the address); known and unknown addresses count alike.
+    key = f"login-codes:{index}"
+    cache.add(key, 0, timeout=3600)
+    if cache.incr(key) > settings.LOGIN_CODES_PER_HOUR:
+        logger.info("login code refused: rate limit")
+        return None
     endpoint = (
         ContactEndpoint.objects.usable()
-        .filter(kind="email", blind_index=vault.blind_index("email", email))
+        .filter(kind="email", blind_index=index)
         .select_related("member")
         .first()
     )

@@ -25,6 +25,9 @@ class Member(models.Model):
         _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Sessions carry the epoch they were made in; bumping it ends every session at once
+    # ("log out everywhere", or an organizer revoking the member).
+    session_epoch = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return self.display_name
@@ -131,3 +134,29 @@ class LoginCode(models.Model):
     expires_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     used = models.BooleanField(default=False)
+
+
+class SecondFactor(models.Model):
+    """A passkey or an authenticator app (TOTP) that proves it is really this member."""
+
+    class Kind(models.TextChoices):
+        PASSKEY = "passkey", _("Passkey")
+        TOTP = "totp", _("Authenticator app")
+
+    member = models.ForeignKey(Member, models.CASCADE, related_name="factors")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=40, blank=True)
+    # Passkeys: the credential id (for lookup) and fido2's attested credential data.
+    credential_id = models.BinaryField(null=True, blank=True)
+    credential_data = models.BinaryField(null=True, blank=True)
+    sign_count = models.PositiveBigIntegerField(default=0)
+    # TOTP: the shared secret, encrypted with a key derived from the server secret.
+    totp_secret = models.BinaryField(null=True, blank=True)
+    # The last TOTP time step used, so a code works only once.
+    totp_last_step = models.PositiveBigIntegerField(default=0)
+    confirmed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]

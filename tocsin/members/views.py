@@ -6,22 +6,23 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.db import transaction
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
 from tocsin.committees import access
 from tocsin.committees.models import Invite, Membership
-from tocsin.members import auth
+from tocsin.members import auth, security
 from tocsin.members.forms import AreaForm, CodeForm, EmailForm, JoinForm, LanguageForm, LoginForm
 from tocsin.members.models import AlertArea, ContactEndpoint, EndpointKind, Member
 from tocsin.transports.vapid import application_server_key
@@ -48,7 +49,9 @@ def login_code(request: HttpRequest) -> HttpResponse:
             int(request.session.get("login_id") or 0), form.cleaned_data["code"]
         )
         if member is not None:
-            login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
+            security.start_session(request, member)
+            if security.needs_second_factor(member):
+                return redirect(f"{reverse('login_verify')}?next={reverse('me')}")
             return redirect("me")
         form.add_error(
             "code",
@@ -98,8 +101,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
                 vouched_by=invite.created_by,
             )
             Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
-        login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
-        request.session["django_language"] = member.language
+        security.start_session(request, member)
         if data["email"]:
             _add_email(request, member, data["email"])
         messages.success(request, _("Welcome. Now pick the areas you want alerts for."))
@@ -231,13 +233,22 @@ def delete_endpoint(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def set_language(request: HttpRequest) -> HttpResponse:
     form = LanguageForm(request.POST)
-    response = redirect(request.POST.get("next") or "home")
-    if not response.url.startswith("/") or response.url.startswith("//"):
-        response = redirect("home")
+    target = request.POST.get("next") or "/"
+    # Only a path on this site: never a URL name (redirect() would try to reverse it)
+    # nor another host.
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
+        target, allowed_hosts=None
+    ):
+        target = "/"
+    response = HttpResponseRedirect(target)
     if form.is_valid():
         lang = form.cleaned_data["language"]
         response.set_cookie(
-            settings.LANGUAGE_COOKIE_NAME, lang, samesite="Lax", max_age=365 * 86400
+            settings.LANGUAGE_COOKIE_NAME,
+            lang,
+            samesite="Lax",
+            max_age=365 * 86400,
+            secure=settings.SECURE,
         )
         if request.user.is_authenticated and hasattr(request.user, "member"):
             Member.objects.filter(pk=request.user.member.pk).update(language=lang)
