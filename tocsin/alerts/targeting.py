@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import Q
 
 from tocsin import geo
 from tocsin.members.models import AlertArea
@@ -15,18 +16,37 @@ def alert_disk(incident_cell: int) -> geo.Disk:
     return geo.Disk(cell, geo.ring_for_radius(settings.ALERT_RADIUS_M, res))
 
 
-def matching_members(alert: geo.Disk) -> set[int]:
-    """Return the ids of members with an area intersecting ``alert``.
+def cells_by_reach(alert: geo.Disk) -> dict[int, set[int]]:
+    """Return, for each minimum member ring k (0..MAX_AREA_RING), the cells where a member
+    area with ring >= k intersects ``alert``.
 
-    Candidate areas are those whose cell lies within alert.ring + MAX_AREA_RING of the
-    alert cell (an indexed IN query); each is then checked exactly by grid distance.
+    An area (c, r) intersects the alert (a, R) exactly when grid_distance(a, c) <= R + r,
+    so a cell at distance d needs r >= d - R: every ring for d <= R, ring >= 1 at R + 1,
+    and so on. Distances are computed per candidate cell, never per member.
     """
-    candidates = geo.disk(alert.cell, alert.ring + geo.MAX_AREA_RING)
-    matched: set[int] = set()
-    rows = AlertArea.objects.filter(cell__in=candidates).values_list("member_id", "cell", "ring")
-    for member_id, cell, ring in rows:
-        if member_id in matched:
+    by_reach: dict[int, set[int]] = {k: set() for k in range(geo.MAX_AREA_RING + 1)}
+    for cell in geo.disk(alert.cell, alert.ring + geo.MAX_AREA_RING):
+        d = geo.distance(alert.cell, cell)
+        if d is None:
             continue
-        if geo.disks_intersect(alert, geo.Disk(cell, ring)):
-            matched.add(member_id)
-    return matched
+        by_reach[max(0, d - alert.ring)].add(cell)
+    return by_reach
+
+
+def area_filter(alert: geo.Disk) -> Q:
+    """Return the exact database condition for areas intersecting ``alert``."""
+    condition = Q(pk__in=[])
+    for min_ring, cells in cells_by_reach(alert).items():
+        if cells:
+            part = Q(cell__in=cells)
+            if min_ring:
+                part &= Q(ring__gte=min_ring)
+            condition |= part
+    return condition
+
+
+def matching_members(alert: geo.Disk) -> set[int]:
+    """Return the ids of members with an area intersecting ``alert`` (one indexed query,
+    exact: no member is checked in Python)."""
+    rows = AlertArea.objects.filter(area_filter(alert)).values_list("member_id", flat=True)
+    return set(rows)

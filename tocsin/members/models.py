@@ -115,7 +115,7 @@ class AlertArea(models.Model):
 
     member = models.ForeignKey(Member, models.CASCADE, related_name="areas")
     label = models.CharField(_("label"), max_length=40, blank=True)
-    cell = models.BigIntegerField(db_index=True)
+    cell = models.BigIntegerField()
     ring = models.PositiveSmallIntegerField(default=1, validators=[MaxValueValidator(3)])
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -123,6 +123,8 @@ class AlertArea(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(ring__lte=3), name="area_ring_max_3"),
         ]
+        # Targeting asks "cell in (...) and ring >= k": both from the index.
+        indexes = [models.Index(fields=["cell", "ring", "member"], name="area_cell_ring")]
 
 
 class LoginCode(models.Model):
