@@ -14,13 +14,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
 import uvicorn
 from django.db import connections
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 # Every wait in the browser tests: generous, and never asserted on.
 WAIT_S = 20.0
@@ -137,3 +139,35 @@ def text_of(message: EmailMessage) -> str:
 def links_in(text: str, base: str) -> list[str]:
     """Return the links to ``base`` found in ``text``."""
     return re.findall(re.escape(base) + r"/[^\s<>\"”]*", text)
+
+
+@contextmanager
+def chromium(executable_path: str) -> Iterator[Browser]:
+    """Start Debian's Chromium, headless, and close it afterwards."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=executable_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def add_virtual_authenticator(context: BrowserContext, page: Page) -> None:
+    """Give the page a platform authenticator (a phone's), through Chrome DevTools."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )

@@ -26,13 +26,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import translation
 from django.utils.translation import gettext
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests import factories
 from tests.browser_support import (
-    CHROMIUM_ARGS,
     WAIT_MS,
     LiveServer,
+    chromium,
     links_in,
     orm,
     text_of,
@@ -135,12 +135,8 @@ def live(
 
 @pytest.fixture
 def browser(chromium_path: str, live: Live) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium(chromium_path) as b:
+        yield b
 
 
 @pytest.fixture

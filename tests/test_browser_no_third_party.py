@@ -31,10 +31,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
-from playwright.sync_api import Browser, BrowserContext, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from tests import factories
-from tests.browser_support import CHROMIUM_ARGS, WAIT_MS, LiveServer, orm, wait_until
+from tests.browser_support import WAIT_MS, LiveServer, chromium, orm, wait_until
 from tests.factories import EAST
 from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
@@ -176,12 +176,8 @@ def live(transactional_db: None, settings: Any, smtp: SMTPPeer) -> Iterator[Live
 
 @pytest.fixture
 def browser(chromium_path: str, live: Live) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium(chromium_path) as b:
+        yield b
 
 
 @pytest.fixture

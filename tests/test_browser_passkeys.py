@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.browser_support import CHROMIUM_ARGS, WAIT_MS, LiveServer, orm
+from tests.browser_support import WAIT_MS, LiveServer, add_virtual_authenticator, chromium, orm
 from tests.factories import committee, member
 from tocsin.committees.models import Role
 from tocsin.members import security
@@ -38,12 +38,8 @@ def live_localhost(transactional_db: None, settings: Any) -> Iterator[str]:
 
 @pytest.fixture
 def browser(chromium_path: str, live_localhost: str) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium(chromium_path) as b:
+        yield b
 
 
 def session_cookie(user_member: Any) -> str:
@@ -74,21 +70,7 @@ def test_a_dispatcher_adds_a_passkey_and_logs_in_with_it(
     ctx = browser.new_context(base_url=url)
     ctx.set_default_timeout(WAIT_MS)
     page = ctx.new_page()
-    cdp = ctx.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )
+    add_virtual_authenticator(ctx, page)
     ctx.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": key, "url": url}])
 
     # With only an emailed code, the desk sends him to set up a second factor.
@@ -121,21 +103,7 @@ def test_a_passkey_from_another_site_is_refused(browser: Browser, live_localhost
     ctx = browser.new_context(base_url=url)
     ctx.set_default_timeout(WAIT_MS)
     page = ctx.new_page()
-    cdp = ctx.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )
+    add_virtual_authenticator(ctx, page)
     ctx.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": key, "url": url}])
     django_settings.SITE_URL = "http://localhost:1"  # the server now expects another origin
     page.goto("/me/security/")
