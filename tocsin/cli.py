@@ -38,24 +38,42 @@ def _migrate() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def _server_class():  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from tocsin.lib import sse
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            # Live pages hold Server-Sent Event streams open for ever: tell them to end,
+            # so shutting down does not wait for every browser to go away.
+            sse.SHUTDOWN.set()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    return Server
+
+
 def _serve(host: str, port: int, *, worker: bool) -> None:
     import uvicorn
 
     from tocsin.alerts.worker import Worker
 
+    _Server = _server_class()
     background = Worker() if worker else None
     if background is not None:
         background.start()
     try:
         # access_log=False: the server's access log would hold client addresses.
-        uvicorn.run(
+        config = uvicorn.Config(
             "tocsin.asgi:application",
             host=host,
             port=port,
             access_log=False,
             log_config=None,
             lifespan="off",
+            timeout_graceful_shutdown=10,
         )
+        _Server(config).run()
     finally:
         if background is not None:
             background.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 
 from asgiref.sync import sync_to_async
@@ -14,6 +15,10 @@ from tocsin.lib import live
 # process we cannot hear (no Redis between processes) still arrives.
 FALLBACK_SECONDS = 3.0
 HEARTBEAT_SECONDS = 15.0
+
+# Set when the server is stopping: open streams end at their next wake-up, so a Ctrl-C
+# does not wait for every browser to go away.
+SHUTDOWN = threading.Event()
 
 
 def _event(html: str) -> str:
@@ -30,7 +35,7 @@ def stream(channels: list[str], render: Callable[[], str]) -> StreamingHttpRespo
         yield "retry: 2000\n\n" + _event(last)
         idle = 0.0
         async with live.broker().subscribe(channels) as queue:
-            while True:
+            while not SHUTDOWN.is_set():
                 try:
                     await asyncio.wait_for(queue.get(), timeout=FALLBACK_SECONDS)
                     # Coalesce a burst of events into one render.
@@ -39,6 +44,8 @@ def stream(channels: list[str], render: Callable[[], str]) -> StreamingHttpRespo
                         queue.get_nowait()
                 except TimeoutError:
                     pass
+                if SHUTDOWN.is_set():
+                    return
                 html = await arender()
                 if html != last:
                     last = html
