@@ -62,6 +62,14 @@ class Incident(models.Model):
         return f"#{self.pk} {self.get_kind_display()}"
 
     @property
+    def place(self) -> str:
+        """The operation's place (its ~25 m cell centre) as "lat, lng", for dispatchers."""
+        from tocsin import geo
+
+        lat, lng = geo.center(self.cell)
+        return f"{lat:.5f}, {lng:.5f}"
+
+    @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 

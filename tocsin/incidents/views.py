@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from tocsin import geo
 from tocsin.alerts import outbox
 from tocsin.committees import access
 from tocsin.incidents import services, states
@@ -93,7 +94,9 @@ def _incident_context(incident: Incident) -> dict:
 @access.staff_view
 def incident(request: HttpRequest, pk: int) -> HttpResponse:
     obj, _member = access.incident_for_dispatcher(request, pk)
-    return render(request, "incidents/incident.html", _incident_context(obj))
+    lat, lng = geo.center(obj.cell)
+    context = {**_incident_context(obj), "lat": lat, "lng": lng}
+    return render(request, "incidents/incident.html", context)
 
 
 @access.staff_view

@@ -79,6 +79,14 @@ class Report(models.Model):
     class Meta:
         ordering = ["-received_at"]
 
+    @property
+    def place(self) -> str:
+        """The operation's place (its ~25 m cell centre) as "lat, lng", for dispatchers."""
+        from tocsin import geo
+
+        lat, lng = geo.center(self.cell)
+        return f"{lat:.5f}, {lng:.5f}"
+
 
 # No location given: the storage follows settings.MEDIA_ROOT, also when tests change it.
 # Photos are readable by the service's user only; nothing serves the folder (no MEDIA_URL).
