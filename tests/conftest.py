@@ -30,3 +30,20 @@ def _fresh_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_targeting_index() -> None:
+    """Each test targets through a new in-memory index, built on first use from what the
+    test's database holds (rolled-back rows of earlier tests never linger in it)."""
+    from tocsin.alerts import cellindex
+
+    cellindex.INDEX.reset(lazy=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pacing() -> None:
+    """Rate limits and provider pauses of one test never hold back the next."""
+    from tocsin.alerts import outbox
+
+    outbox.reset_pacing()

@@ -11,6 +11,7 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,16 +19,19 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.test import AsyncClient, Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from PIL import Image
 
 from tests.factories import EAST, WEST, World, world
 from tocsin import geo
+from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
 from tocsin.committees.models import Invite, Membership
 from tocsin.incidents import services as incidents
+from tocsin.incidents.models import Incident
 from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
-from tocsin.members.models import AlertArea
+from tocsin.members.models import AlertArea, Member
 
 PERSONAS = (
     "anonymous",
@@ -53,6 +57,9 @@ TABLE: dict[str, tuple[int, ...]] = {
     "incident":               (302, 404, 404, 404, 200, 200, 404, 404),
     "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404),
     "incident_state":         (302, 404, 404, 404, 302, 302, 404, 404),
+    "dead_deliveries":        (302, 403, 403, 403, 200, 200, 404, 404),
+    "retry_delivery":         (302, 404, 404, 404, 302, 302, 404, 404),
+    "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404),
     "committee_create":       (302, 200, 200, 200, 200, 200, 200, 200),
     "committee":              (302, 404, 404, 404, 404, 200, 404, 404),
     "committee_area":         (302, 404, 404, 404, 404, 302, 404, 404),
@@ -97,6 +104,7 @@ PUBLIC = {
     "verify_email",
     "alert_page",
     "alert_live",
+    "delivery_receipt",  # a signed token is the credential (tests/test_delivery_receipts.py)
     "passkey_login_begin",
     "passkey_login_complete",
 }
@@ -119,6 +127,7 @@ class Objects:
     area: int
     endpoint: int
     photo: int = MISSING
+    delivery: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,11 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "incident_live": lambda o: Call("get", reverse("incident_live", args=[o.incident])),
     "incident_state": lambda o: Call(
         "post", reverse("incident_state", args=[o.incident]), {"state": "verifying"}
+    ),
+    "dead_deliveries": lambda o: Call("get", reverse("dead_deliveries"), {"incident": o.incident}),
+    "retry_delivery": lambda o: Call("post", reverse("retry_delivery", args=[o.delivery])),
+    "retry_dead_deliveries": lambda o: Call(
+        "post", reverse("retry_dead_deliveries"), {"incident": o.incident}
     ),
     "committee_create": lambda o: Call("get", reverse("committee_create")),
     "committee": lambda o: Call("get", reverse("committee", args=[o.slug])),
@@ -192,6 +206,9 @@ OWNER = {
     "incident": "dispatcher",
     "incident_live": "dispatcher",
     "incident_state": "dispatcher",
+    "dead_deliveries": "dispatcher",
+    "retry_delivery": "dispatcher",
+    "retry_dead_deliveries": "dispatcher",
     "committee": "organizer",
     "committee_area": "organizer",
     "committee_area_geojson": "organizer",
@@ -230,6 +247,25 @@ def _photo_at(point: tuple[float, float]) -> ReportPhoto:
     return report.photos.get()
 
 
+def _dead_delivery(incident: Incident, member: Member) -> Delivery:
+    alert = Alert.objects.create(
+        incident=incident,
+        msg_type=MsgType.ALERT,
+        purpose=Purpose.CONFIRMED,
+        certainty=Certainty.OBSERVED,
+        cell=incident.cell,
+        ring=1,
+        expires_at=timezone.now() + timedelta(hours=6),
+    )
+    return Delivery.objects.create(
+        alert=alert,
+        member=member,
+        endpoint=member.endpoints.get(),
+        status=DeliveryStatus.DEAD,
+        error="mailbox busy",
+    )
+
+
 @pytest.fixture
 def scene(db: None) -> Scene:
     w = world()
@@ -249,6 +285,7 @@ def scene(db: None) -> Scene:
         area=w.member.areas.get().pk,
         endpoint=w.member.endpoints.get().pk,
         photo=_photo_at(EAST).pk,
+        delivery=_dead_delivery(east_incident, w.member).pk,
     )
     west = Objects(
         slug=w.west.slug,
@@ -258,6 +295,7 @@ def scene(db: None) -> Scene:
         area=west_area.pk,
         endpoint=w.west_dispatcher.endpoints.get().pk,
         photo=_photo_at(WEST).pk,
+        delivery=_dead_delivery(west_incident, w.west_dispatcher).pk,
     )
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
     return Scene(world=w, east=east, west=west, missing=missing)

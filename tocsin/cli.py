@@ -58,7 +58,11 @@ def _serve(host: str, port: int, *, worker: bool) -> None:
 
     from tocsin.alerts.worker import Worker
 
+    from tocsin.alerts import cellindex
+
     _Server = _server_class()
+    # Confirming an incident targets members in this process: keep their areas in memory.
+    cellindex.start()
     background = Worker() if worker else None
     if background is not None:
         background.start()

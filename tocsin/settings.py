@@ -279,9 +279,23 @@ VAULT_PRIVATE_KEY = envsecret("TOCSIN_VAULT_PRIVATE_KEY")
 BLIND_INDEX_KEY = envsecret("TOCSIN_BLIND_INDEX_KEY")
 
 # Delivery engine.
-DELIVERY_BATCH = envint("TOCSIN_DELIVERY_BATCH", 200, minimum=1, maximum=10000)
+DELIVERY_BATCH = envint("TOCSIN_DELIVERY_BATCH", 500, minimum=1, maximum=10000)
 DELIVERY_LEASE_SECONDS = envint("TOCSIN_DELIVERY_LEASE_SECONDS", 60, minimum=5, maximum=3600)
 DELIVERY_MAX_ATTEMPTS = envint("TOCSIN_DELIVERY_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
+# Per channel and per worker process: how many sends run at once (0: one after another
+# in the worker's own thread), and at most how many messages a second (0: no limit).
+# A provider's 429 with Retry-After pauses the whole channel for that long.
+DELIVERY_CONCURRENCY = {
+    "webpush": envint("TOCSIN_WEBPUSH_CONCURRENCY", 16, minimum=0, maximum=256),
+    "email": envint("TOCSIN_EMAIL_CONCURRENCY", 4, minimum=0, maximum=64),
+}
+DELIVERY_RATE = {
+    "webpush": envint("TOCSIN_WEBPUSH_RATE", 0, minimum=0, maximum=100000),
+    "email": envint("TOCSIN_EMAIL_RATE", 0, minimum=0, maximum=100000),
+}
+# A channel that confirms receipt (web push, via the app) and stays silent this long
+# after sending: the alert goes to the member's next channel too.
+DELIVERY_RECEIPT_SECONDS = envint("TOCSIN_DELIVERY_RECEIPT_SECONDS", 120, minimum=10, maximum=86400)
 ALERT_LINK_HOURS = envint("TOCSIN_ALERT_LINK_HOURS", 48, minimum=1, maximum=720)
 
 PORT = envint("TOCSIN_PORT", 8000, minimum=1, maximum=65535)

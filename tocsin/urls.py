@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import path
 
+from tocsin.alerts import receipts
+from tocsin.alerts import views as alerts
 from tocsin.committees import views as committees
 from tocsin.demo import views as demo
 from tocsin.incidents import views as incidents
@@ -58,6 +60,7 @@ urlpatterns = [
     # Alert links (signed, expiring).
     path("a/<str:token>/", mobilize.alert_page, name="alert_page"),
     path("a/<str:token>/live/", mobilize.alert_live, name="alert_live"),
+    path("r/<str:token>/", receipts.delivery_receipt, name="delivery_receipt"),
     # Dispatcher's desk.
     path("desk/", incidents.desk, name="desk"),
     path("desk/live/", incidents.desk_live, name="desk_live"),
@@ -67,6 +70,9 @@ urlpatterns = [
     path("desk/incidents/<int:pk>/", incidents.incident, name="incident"),
     path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
     path("desk/incidents/<int:pk>/state/", incidents.change_state, name="incident_state"),
+    path("desk/deliveries/", alerts.dead_deliveries, name="dead_deliveries"),
+    path("desk/deliveries/retry/", alerts.retry_dead_deliveries, name="retry_dead_deliveries"),
+    path("desk/deliveries/<int:pk>/retry/", alerts.retry_delivery, name="retry_delivery"),
     # Organizers.
     path("committees/new/", committees.create, name="committee_create"),
     path("c/<slug:slug>/", committees.manage, name="committee"),

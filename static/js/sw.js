@@ -20,13 +20,19 @@ self.addEventListener("push", (event) => {
   let data = {};
   try { data = event.data ? event.data.json() : {}; } catch (e) { data = { title: "Tocsin", body: event.data ? event.data.text() : "" }; }
   const title = data.title || "Tocsin";
-  event.waitUntil(self.registration.showNotification(title, {
+  const shown = self.registration.showNotification(title, {
     body: data.body || "",
     tag: data.tag || undefined,
     renotify: Boolean(data.tag),
     requireInteraction: true,
     data: { url: data.url || "/" },
-  }));
+  });
+  // Tell Tocsin the alert reached this device, so it does not fall back to another
+  // channel. Only our own origin's receipt links are followed.
+  const receipt = typeof data.receipt === "string" && data.receipt.startsWith(self.location.origin + "/")
+    ? fetch(data.receipt, { method: "POST", credentials: "omit", cache: "no-store" }).catch(() => {})
+    : Promise.resolve();
+  event.waitUntil(Promise.all([shown, receipt]));
 });
 
 self.addEventListener("notificationclick", (event) => {

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.conf import settings
 from django.core import signing
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from tocsin import geo
@@ -16,9 +20,24 @@ from tocsin.transports.base import Message
 LINK_SALT = "tocsin.alert-link"
 
 
-def alert_link_token(*, member_id: int, incident_id: int) -> str:
-    """Return a signed token that lets one member open one incident's alert page."""
-    return signing.dumps([member_id, incident_id], salt=LINK_SALT, compress=True)
+class _SignedAt(signing.TimestampSigner):
+    """Signs with a given time instead of now: every attempt at one alert carries the
+    same link, so a provider that checks a repeated idempotency key sees the same text."""
+
+    def __init__(self, at: datetime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.at = at
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(self.at.timestamp()))
+
+
+def alert_link_token(*, member_id: int, incident_id: int, at: datetime | None = None) -> str:
+    """Return a signed token that lets one member open one incident's alert page. Its
+    lifetime counts from ``at`` (the alert's time), or from now."""
+    if at is None:
+        return signing.dumps([member_id, incident_id], salt=LINK_SALT, compress=True)
+    return _SignedAt(at, salt=LINK_SALT).sign_object([member_id, incident_id], compress=True)
 
 
 def read_alert_link_token(token: str) -> tuple[int, int]:
@@ -28,8 +47,8 @@ def read_alert_link_token(token: str) -> tuple[int, int]:
     return int(member_id), int(incident_id)
 
 
-def alert_url(*, member_id: int, incident_id: int) -> str:
-    token = alert_link_token(member_id=member_id, incident_id=incident_id)
+def alert_url(*, member_id: int, incident_id: int, at: datetime | None = None) -> str:
+    token = alert_link_token(member_id=member_id, incident_id=incident_id, at=at)
     return settings.SITE_URL + reverse("alert_page", args=[token])
 
 
@@ -38,10 +57,40 @@ def place_text(cell: int) -> str:
     return f"{lat:.4f}, {lng:.4f}"
 
 
+# Stands in for the member's own link while a message is rendered once per language.
+_LINK = "@@tocsin-link@@"
+
+
+class Renderer:
+    """Renders each (alert, language) once and fills in each member's link: a fan-out
+    to many members costs one signature per member, not one template each."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[int, str], Message] = {}
+
+    def render(self, alert: Alert, *, member_id: int, language: str) -> Message:
+        key = (alert.pk, language)
+        shared = self._done.get(key)
+        if shared is None:
+            shared = self._done[key] = _render(alert, url=_LINK, language=language)
+        url = alert_url(member_id=member_id, incident_id=alert.incident_id, at=alert.sent_at)
+        return Message(
+            subject=shared.subject,
+            text=shared.text.replace(_LINK, url),
+            url=url,
+            html=shared.html.replace(_LINK, escape(url)),
+            extra=dict(shared.extra),
+        )
+
+
 def render(alert: Alert, *, member_id: int, language: str) -> Message:
     """Return the message one member gets for ``alert``, in ``language``."""
+    url = alert_url(member_id=member_id, incident_id=alert.incident_id, at=alert.sent_at)
+    return _render(alert, url=url, language=language)
+
+
+def _render(alert: Alert, *, url: str, language: str) -> Message:
     incident = alert.incident
-    url = alert_url(member_id=member_id, incident_id=incident.pk)
     with translation.override(language):
         kind = incident.get_kind_display()
         place = place_text(incident.cell)

@@ -34,6 +34,9 @@ class Alert(models.Model):
     sent_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     targeted = models.PositiveIntegerField(default=0)
+    # Every usable channel of each member at once, not only the first (a confirmed
+    # workplace raid): the dispatcher decides when confirming.
+    all_channels = models.BooleanField(default=False)
     references = models.ForeignKey("self", models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
@@ -50,6 +53,15 @@ class DeliveryStatus(models.TextChoices):
 
 
 TERMINAL = (DeliveryStatus.SENT, DeliveryStatus.DEAD, DeliveryStatus.CANCELLED)
+RETRYABLE = (DeliveryStatus.QUEUED, DeliveryStatus.FAILED)
+
+
+class Priority(models.IntegerChoices):
+    """Lower goes first: a confirmed raid ahead of a correction, ahead of an all-clear."""
+
+    URGENT = 0, _("Urgent")
+    CORRECTION = 1, _("Correction")
+    ROUTINE = 2, _("Routine")
 
 
 class Delivery(models.Model):
@@ -58,6 +70,9 @@ class Delivery(models.Model):
     alert = models.ForeignKey(Alert, models.CASCADE, related_name="deliveries")
     member = models.ForeignKey("members.Member", models.CASCADE, related_name="+")
     endpoint = models.ForeignKey("members.ContactEndpoint", models.CASCADE, related_name="+")
+    # The endpoint's kind, copied: workers claim per channel, each at its own pace.
+    kind = models.CharField(max_length=20, default="")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.URGENT)
     status = models.CharField(
         max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
     )
@@ -70,9 +85,31 @@ class Delivery(models.Model):
     error = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the member's device said it got the message (push receipt, provider callback).
+    receipt_at = models.DateTimeField(null=True, blank=True)
+    # Set once the member's next channel was tried because no receipt came in time.
+    fell_back = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["alert", "endpoint"], name="delivery_once_per_endpoint")
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+        indexes = [
+            # A claim reads due rows of one channel in priority order and stops at its
+            # limit: both come from these partial indexes, never a sort of the backlog.
+            models.Index(
+                fields=["kind", "priority", "next_attempt_at", "id"],
+                condition=models.Q(status__in=["queued", "failed"]),
+                name="delivery_due",
+            ),
+            models.Index(
+                fields=["kind", "lease_until"],
+                condition=models.Q(status="sending"),
+                name="delivery_lease",
+            ),
+            models.Index(
+                fields=["sent_at"],
+                condition=models.Q(status="sent", receipt_at__isnull=True, fell_back=False),
+                name="delivery_awaiting_receipt",
+            ),
+        ]

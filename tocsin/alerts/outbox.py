@@ -4,53 +4,74 @@ workers claim due rows with a lease, send them, and record the outcome.
 A crashed worker loses nothing: its leased rows become due again when the lease ends.
 The unique (alert, endpoint) key makes a second claim of the same row harmless, and
 the transport gets that key as its idempotency key.
+
+Each channel (transport kind) is claimed and paced on its own: a batch is at most what
+the channel may send in a quarter of the lease at its rate, sends run on a small pool of
+threads per channel, and a provider's Retry-After pauses the channel. Urgent alerts are
+claimed before corrections, and corrections before all-clears.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Max, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from tocsin.alerts import messages, targeting
-from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
-from tocsin.incidents.models import Incident
+from tocsin.alerts.models import (
+    RETRYABLE,
+    Alert,
+    Certainty,
+    Delivery,
+    DeliveryStatus,
+    MsgType,
+    Priority,
+    Purpose,
+)
+from tocsin.incidents.models import Incident, State
 from tocsin.lib import live
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import base as transports
-from tocsin.transports.base import TransportError
+from tocsin.transports.base import Message, Transport, TransportError
 
 logger = logging.getLogger(__name__)
 
 WORKER_ID = uuid.uuid4().hex[:12]
 
-
-def _first_endpoints(member_ids: set[int]) -> dict[int, int]:
-    """Return member id -> id of their first usable endpoint."""
-    chosen: dict[int, int] = {}
-    rows = (
-        ContactEndpoint.objects.usable()
-        .filter(member_id__in=member_ids)
-        .order_by("member_id", "priority", "id")
-        .values_list("member_id", "id")
-    )
-    for member_id, endpoint_id in rows:
-        chosen.setdefault(member_id, endpoint_id)
-    return chosen
+PRIORITY = {
+    Purpose.CONFIRMED: Priority.URGENT,
+    Purpose.CORRECTION: Priority.CORRECTION,
+    Purpose.ALL_CLEAR: Priority.ROUTINE,
+}
 
 
-def issue_alert(incident: Incident, purpose: str) -> Alert:
+# --- writing the outbox ---
+
+
+def issue_alert(incident: Incident, purpose: str, *, all_channels: bool = False) -> Alert:
     """Create an alert about ``incident`` and its deliveries. Call inside the transaction
-    that changes the incident's state, so both commit or neither does."""
+    that changes the incident's state, so both commit or neither does.
+
+    A confirmed alert goes to each matching member's first usable channel, or with
+    ``all_channels`` to every usable channel they have. An all-clear or a correction goes
+    to exactly the endpoints that got the alert; alerts still waiting in the queue are
+    cancelled instead of sent late.
+    """
     now = timezone.now()
     previous = incident.alerts.filter(purpose=Purpose.CONFIRMED).order_by("-sent_at").first()
     disk = targeting.alert_disk(incident.cell)
@@ -68,32 +89,94 @@ def issue_alert(incident: Incident, purpose: str) -> Alert:
         sent_at=now,
         expires_at=now + timedelta(hours=6),
         references=previous,
+        all_channels=all_channels,
     )
     if purpose == Purpose.CONFIRMED:
-        endpoints = _first_endpoints(targeting.matching_members(disk))
-        rows = [
-            Delivery(alert=alert, member_id=m, endpoint_id=e, next_attempt_at=now)
-            for m, e in endpoints.items()
-        ]
+        members = targeting.matching_members(disk)
+        written = _insert_for_members(alert, members, now, all_channels=all_channels)
     else:
-        # The all-clear or correction goes to exactly the endpoints that got the alert;
-        # alerts still waiting in the queue are cancelled instead of sent late.
-        earlier = Delivery.objects.filter(
-            alert__incident=incident, alert__purpose=Purpose.CONFIRMED
-        )
-        earlier.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED]).update(
-            status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None
-        )
-        got = earlier.filter(status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING])
-        rows = [
-            Delivery(alert=alert, member_id=m, endpoint_id=e, next_attempt_at=now)
-            for m, e in got.values_list("member_id", "endpoint_id").distinct()
-        ]
-    Delivery.objects.bulk_create(rows, batch_size=2000)
-    alert.targeted = len(rows)
+        Delivery.objects.filter(
+            alert__incident=incident,
+            alert__purpose=Purpose.CONFIRMED,
+            status__in=RETRYABLE,
+        ).update(status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None)
+        written = _insert_follow_up(alert, incident, now)
+    alert.targeted = written
     alert.save(update_fields=["targeted"])
     transaction.on_commit(lambda: _wake_workers(incident.pk))
     return alert
+
+
+_COLUMNS = (
+    "alert_id, member_id, endpoint_id, kind, priority, status, attempts, next_attempt_at, "
+    "claim_token, error, created_at, fell_back"
+)
+
+
+def _row_values(alert: Alert, now: datetime) -> list[Any]:
+    when = connection.ops.adapt_datetimefield_value(now)
+    return [alert.pk, PRIORITY[Purpose(alert.purpose)], DeliveryStatus.QUEUED, when, when]
+
+
+def _insert_for_members(
+    alert: Alert, members: set[int], now: datetime, *, all_channels: bool
+) -> int:
+    """Write one delivery per member (their first usable endpoint, or every one) in one
+    INSERT ... SELECT: the member ids travel as one array parameter, and the rows never
+    pass through Python."""
+    if not members:
+        return 0
+    delivery = Delivery._meta.db_table
+    endpoint = ContactEndpoint._meta.db_table
+    ids: Any
+    if connection.vendor == "postgresql":
+        in_members = "e.member_id = ANY(%s)"
+        ids = sorted(members)
+    else:
+        in_members = "e.member_id IN (SELECT value FROM json_each(%s))"
+        ids = json.dumps(sorted(members))
+    first_only = "" if all_channels else "WHERE t.rn = 1"
+    # Only table names and fixed fragments are formatted in; every value is a parameter.
+    sql = f"""
+        INSERT INTO {delivery} ({_COLUMNS})
+        SELECT %s, t.member_id, t.id, t.kind, %s, %s, 0, %s, '', '', %s, FALSE
+        FROM (
+            SELECT e.member_id, e.id, e.kind, ROW_NUMBER() OVER (
+                PARTITION BY e.member_id ORDER BY e.priority, e.id
+            ) AS rn
+            FROM {endpoint} e
+            WHERE {in_members}
+              AND e.verified_at IS NOT NULL AND e.disabled_at IS NULL
+        ) t
+        {first_only}
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*_row_values(alert, now), ids])
+        return cursor.rowcount
+
+
+def _insert_follow_up(alert: Alert, incident: Incident, now: datetime) -> int:
+    """Write the all-clear or correction for every endpoint that got (or is being sent)
+    an alert about ``incident``, in one INSERT ... SELECT."""
+    delivery = Delivery._meta.db_table
+    alerts = Alert._meta.db_table
+    sql = f"""
+        INSERT INTO {delivery} ({_COLUMNS})
+        SELECT %s, d.member_id, d.endpoint_id, MIN(d.kind), %s, %s, 0, %s, '', '', %s, FALSE
+        FROM {delivery} d JOIN {alerts} a ON a.id = d.alert_id
+        WHERE a.incident_id = %s AND a.purpose = %s AND d.status IN (%s, %s)
+        GROUP BY d.member_id, d.endpoint_id
+    """  # noqa: S608
+    params = [
+        *_row_values(alert, now),
+        incident.pk,
+        Purpose.CONFIRMED.value,
+        DeliveryStatus.SENT.value,
+        DeliveryStatus.SENDING.value,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def _wake_workers(incident_id: int) -> None:
@@ -106,11 +189,7 @@ def _wake_workers(incident_id: int) -> None:
         logger.exception("could not enqueue the outbox task")
 
 
-def _due() -> Q:
-    now = timezone.now()
-    return Q(
-        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED], next_attempt_at__lte=now
-    ) | Q(status=DeliveryStatus.SENDING, lease_until__lt=now)
+# --- claiming ---
 
 
 class Batch(list[int]):
@@ -122,18 +201,32 @@ class Batch(list[int]):
         self.token = token
 
 
-def claim(limit: int | None = None) -> Batch:
-    """Lease up to ``limit`` due deliveries to this worker and return them."""
+def claim(limit: int | None = None, *, kind: str | None = None) -> Batch:
+    """Lease up to ``limit`` due deliveries (of channel ``kind``, or of any) to this
+    worker: first those whose lease ran out (a worker crashed), then the most urgent
+    due ones. Both reads come from partial indexes in order and stop at the limit."""
     limit = limit or settings.DELIVERY_BATCH
     token = uuid.uuid4().hex
-    lease = timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
-        qs = Delivery.objects.filter(_due()).order_by("next_attempt_at", "id")
-        if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True)
-        # On SQLite the IMMEDIATE transaction holds the write lock, so no other worker
-        # can claim between this read and the update below.
-        ids = list(qs.values_list("id", flat=True)[:limit])
+        ids: list[int] = []
+        expired = Delivery.objects.filter(status=DeliveryStatus.SENDING, lease_until__lt=now)
+        due = Delivery.objects.filter(status__in=RETRYABLE, next_attempt_at__lte=now)
+        if kind is not None:
+            expired, due = expired.filter(kind=kind), due.filter(kind=kind)
+        for qs in (
+            expired.order_by("lease_until", "id"),
+            due.order_by("priority", "next_attempt_at", "id"),
+        ):
+            if len(ids) >= limit:
+                break
+            if skip_locked:
+                qs = qs.select_for_update(skip_locked=True)
+            # On SQLite the IMMEDIATE transaction holds the write lock, so no other
+            # worker can claim between this read and the update below.
+            ids += qs.values_list("id", flat=True)[: limit - len(ids)]
         if ids:
             Delivery.objects.filter(id__in=ids).update(
                 status=DeliveryStatus.SENDING,
@@ -150,90 +243,291 @@ def backoff(attempts: int) -> float:
     return base / 2 + random.random() * base / 2
 
 
+# --- pacing ---
+
+
+class RateLimiter:
+    """Messages per second for one channel in this process, and a pause for the whole
+    channel when its provider answers 429 with Retry-After."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._paused_until = 0.0
+
+    def paused_for(self) -> float:
+        """Seconds the channel stays paused (0 if it is not)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
+    def acquire(self) -> float:
+        """Wait for this send's turn. Return 0, or, if the channel is paused for longer
+        than a moment, the seconds left without waiting (the send is put back)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._paused_until - now > 1.0:
+                return self._paused_until - now
+            at = max(now, self._paused_until)
+            if self.rate:
+                at = max(at, self._next)
+                self._next = at + 1.0 / self.rate
+        if at > now:
+            time.sleep(at - now)
+        return 0.0
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            until = time.monotonic() + min(seconds, MAX_PAUSE)
+            self._paused_until = max(self._paused_until, until)
+
+
+# A provider asking for a longer pause is asked again after this long.
+MAX_PAUSE = 900.0
+
+
+_limiters: dict[str, RateLimiter] = {}
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def reset_pacing() -> None:
+    """Forget rates and pauses (tests change the settings)."""
+    with _pools_lock:
+        _limiters.clear()
+
+
+def limiter(kind: str) -> RateLimiter:
+    with _pools_lock:
+        if kind not in _limiters:
+            _limiters[kind] = RateLimiter(settings.DELIVERY_RATE.get(kind, 0))
+        return _limiters[kind]
+
+
+def _pool(kind: str) -> ThreadPoolExecutor | None:
+    size = settings.DELIVERY_CONCURRENCY.get(kind, 4)
+    if size <= 0:
+        return None
+    with _pools_lock:
+        if kind not in _pools:
+            _pools[kind] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"send-{kind}")
+        return _pools[kind]
+
+
+def batch_limit(kind: str) -> int:
+    """Claim no more than the channel can send in a quarter of the lease."""
+    rate = settings.DELIVERY_RATE.get(kind, 0)
+    if not rate:
+        return settings.DELIVERY_BATCH
+    return max(1, min(settings.DELIVERY_BATCH, int(rate * settings.DELIVERY_LEASE_SECONDS / 4)))
+
+
+# --- sending ---
+
+
 @dataclass
 class Outcome:
     sent: int = 0
     failed: int = 0
     dead: int = 0
 
+    def __iadd__(self, other: Outcome) -> Outcome:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.dead += other.dead
+        return self
 
-def send_one(delivery_id: int, outcome: Outcome, *, token: str) -> int | None:
-    """Send one delivery leased under ``token`` and record the result. Return its incident id.
 
-    A delivery whose lease this worker lost (another worker claimed it since) is skipped.
-    """
-    d = (
-        Delivery.objects.select_related("alert__incident", "member", "endpoint")
-        .filter(
-            id=delivery_id,
+@dataclass
+class _Job:
+    delivery: Delivery
+    payload: dict[str, Any]
+    message: Message
+
+
+def _send(transport: Transport, kind: str, job: _Job) -> BaseException | None:
+    """Send one job; return its error, if any. Runs on a pool thread: no database."""
+    paused = limiter(kind).acquire()
+    if paused:
+        return Deferred(paused)
+    try:
+        transport.send(
+            job.payload,
+            job.message,
+            idempotency_key=f"a{job.delivery.alert_id}-e{job.delivery.endpoint_id}",
+        )
+    except Exception as e:  # recorded by the claiming thread
+        if isinstance(e, TransportError) and e.retry_after and transport.shared_limit:
+            limiter(kind).pause(e.retry_after)
+        return e
+    return None
+
+
+class Deferred(TransportError):
+    """Not sent: the channel is paused. Put back without counting an attempt."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__("channel paused by its provider", retry_after=seconds)
+
+
+# Sent rows are recorded in small groups: a worker killed mid-batch re-sends at most
+# what it had not recorded yet, which the idempotency key lets the provider drop.
+RECORD_EVERY = 10
+RECORD_SECONDS = 0.2
+
+
+def send_batch(batch: Batch, outcome: Outcome) -> set[int]:
+    """Send the deliveries leased under ``batch.token`` and record each result. Return
+    the ids of the incidents touched. Rows whose lease this worker lost are skipped."""
+    rows = list(
+        Delivery.objects.select_related("alert__incident", "member", "endpoint").filter(
+            id__in=batch,
             status=DeliveryStatus.SENDING,
-            claim_token=token,
+            claim_token=batch.token,
             lease_until__gt=timezone.now(),
         )
-        .first()
     )
-    if d is None:
-        return None
-    mine = Delivery.objects.filter(id=d.pk, status=DeliveryStatus.SENDING, claim_token=token)
-    endpoint = d.endpoint
-    try:
-        if endpoint.disabled_at is not None:
-            raise TransportError("endpoint disabled", permanent=True)
-        payload = endpoint.open()
-        payload.setdefault("member_id", d.member_id)
-        payload.setdefault("channel", endpoint.kind)
-        message = messages.render(d.alert, member_id=d.member_id, language=d.member.language)
-        message.extra["topic"] = f"i{d.alert.incident_id}-e{endpoint.pk}"
-        transports.get(endpoint.kind).send(
-            payload, message, idempotency_key=f"a{d.alert_id}-e{endpoint.pk}"
+    mine = Delivery.objects.filter(status=DeliveryStatus.SENDING, claim_token=batch.token)
+    renderer = messages.Renderer()
+    by_kind: dict[str, list[_Job]] = {}
+    for d in rows:
+        endpoint = d.endpoint
+        try:
+            if endpoint.disabled_at is not None:
+                raise TransportError("endpoint disabled", permanent=True)
+            payload = endpoint.open()
+            payload.setdefault("member_id", d.member_id)
+            payload.setdefault("channel", endpoint.kind)
+            message = renderer.render(d.alert, member_id=d.member_id, language=d.member.language)
+            message.extra["topic"] = f"i{d.alert.incident_id}-e{endpoint.pk}"
+            if endpoint.kind in RECEIPT_KINDS:
+                message.extra["receipt"] = receipt_url(d.pk)
+        except Exception as e:
+            _record_failure(d, mine, e, outcome)
+            continue
+        by_kind.setdefault(endpoint.kind, []).append(_Job(d, payload, message))
+
+    sent: list[int] = []
+    futures: dict[Future[BaseException | None], _Job] = {}
+    for kind, jobs in by_kind.items():
+        try:
+            transport = transports.get(kind)
+        except TransportError as e:
+            for job in jobs:
+                _record_failure(job.delivery, mine, e, outcome)
+            continue
+        pool = _pool(kind) if transport.concurrent else None
+        for job in jobs:
+            if pool is None:
+                _finish(job, _send(transport, kind, job), mine, outcome, sent)
+            else:
+                futures[pool.submit(_send, transport, kind, job)] = job
+    recorded = time.monotonic()
+    for future in as_completed(futures):
+        _finish(futures[future], future.result(), mine, outcome, sent)
+        if len(sent) >= RECORD_EVERY or time.monotonic() - recorded > RECORD_SECONDS:
+            _record_sent(mine, sent)
+            recorded = time.monotonic()
+    _record_sent(mine, sent)
+    return {d.alert.incident_id for d in rows}
+
+
+def _finish(
+    job: _Job,
+    error: BaseException | None,
+    mine: QuerySet[Delivery],
+    outcome: Outcome,
+    sent: list[int],
+) -> None:
+    if error is None:
+        sent.append(job.delivery.pk)
+        outcome.sent += 1
+    else:
+        _record_failure(job.delivery, mine, error, outcome)
+
+
+def _record_sent(mine: QuerySet[Delivery], sent: list[int]) -> None:
+    if sent:
+        mine.filter(id__in=sent).update(
+            status=DeliveryStatus.SENT, sent_at=timezone.now(), lease_until=None, error=""
         )
-    except TransportError as e:
-        logger.info("delivery %s failed: %s", d.pk, e.message)
-        if e.permanent or d.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
-            mine.update(status=DeliveryStatus.DEAD, error=e.message[:200], lease_until=None)
-            outcome.dead += 1
-            if e.permanent:
-                ContactEndpoint.objects.filter(pk=endpoint.pk).update(
-                    disabled_at=timezone.now(), last_error=e.message[:200]
-                )
-            _fall_back(d)
-        else:
-            wait = max(backoff(d.attempts), e.retry_after or 0)
-            mine.update(
-                status=DeliveryStatus.FAILED,
-                error=e.message[:200],
-                lease_until=None,
-                next_attempt_at=timezone.now() + timedelta(seconds=wait),
-            )
-            outcome.failed += 1
-    except Exception as e:
+        sent.clear()
+
+
+def _record_failure(
+    d: Delivery, mine: QuerySet[Delivery], error: BaseException, outcome: Outcome
+) -> None:
+    row = mine.filter(pk=d.pk)
+    if not isinstance(error, TransportError):
         # A bug or a broken sealed row: keep it visible for operators, never lose the rest.
-        logger.exception("delivery %s crashed", d.pk)
-        mine.update(
+        logger.error("delivery %s crashed", d.pk, exc_info=error)
+        row.update(
             status=DeliveryStatus.DEAD,
-            error=f"internal error: {type(e).__name__}",
+            error=f"internal error: {type(error).__name__}",
             lease_until=None,
         )
         outcome.dead += 1
+        return
+    if isinstance(error, Deferred):
+        row.update(
+            status=DeliveryStatus.QUEUED,
+            attempts=F("attempts") - 1,
+            lease_until=None,
+            next_attempt_at=timezone.now() + timedelta(seconds=error.retry_after or 1),
+        )
+        return
+    logger.info("delivery %s failed: %s", d.pk, error.message)
+    if error.permanent or d.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+        row.update(status=DeliveryStatus.DEAD, error=error.message[:200], lease_until=None)
+        outcome.dead += 1
+        if error.permanent:
+            ContactEndpoint.objects.filter(pk=d.endpoint_id).update(
+                disabled_at=timezone.now(), last_error=error.message[:200]
+            )
+        fall_back(d)
     else:
-        mine.update(status=DeliveryStatus.SENT, sent_at=timezone.now(), lease_until=None, error="")
-        outcome.sent += 1
-    return d.alert.incident_id
+        wait = max(backoff(d.attempts), error.retry_after or 0)
+        row.update(
+            status=DeliveryStatus.FAILED,
+            error=error.message[:200],
+            lease_until=None,
+            next_attempt_at=timezone.now() + timedelta(seconds=wait),
+        )
+        outcome.failed += 1
 
 
-def _fall_back(d: Delivery) -> None:
-    """After a permanent failure, queue the alert on the member's next usable endpoint."""
+def send_one(delivery_id: int, outcome: Outcome, *, token: str) -> int | None:
+    """Send one delivery leased under ``token``; return its incident id, or None if this
+    worker no longer holds it."""
+    touched = send_batch(Batch([delivery_id], token), outcome)
+    return next(iter(touched), None)
+
+
+def fall_back(d: Delivery) -> bool:
+    """Queue the alert on the member's next usable endpoint not yet tried; return
+    whether there was one."""
+    if d.alert.all_channels:
+        return False  # every channel already has its own delivery
     tried = Delivery.objects.filter(alert_id=d.alert_id, member_id=d.member_id).values_list(
         "endpoint_id"
     )
     nxt = (
-        ContactEndpoint.objects.usable().filter(member_id=d.member_id).exclude(id__in=tried).first()
+        ContactEndpoint.objects.usable()
+        .filter(member_id=d.member_id)
+        .exclude(id__in=tried)
+        .order_by("priority", "id")
+        .first()
     )
-    if nxt is not None:
-        Delivery.objects.get_or_create(
-            alert_id=d.alert_id, endpoint=nxt, defaults={"member_id": d.member_id}
-        )
+    if nxt is None:
+        return False
+    Delivery.objects.get_or_create(
+        alert_id=d.alert_id,
+        endpoint=nxt,
+        defaults={"member_id": d.member_id, "kind": nxt.kind, "priority": d.priority},
+    )
+    return True
 
+
+# --- draining ---
 
 # One drain at a time per process: the task and the sweep would otherwise only contend
 # for the same rows (and, on SQLite, for the write lock).
@@ -241,8 +535,9 @@ _drain_lock = threading.Lock()
 
 
 def drain(*, max_batches: int | None = None) -> Outcome:
-    """Send due deliveries until none are left (or ``max_batches`` batches).
+    """Send due deliveries until none are left (or ``max_batches`` rounds).
 
+    Each round claims a batch per channel and sends the channels side by side.
     Returns at once, doing nothing, if this process is already draining.
     """
     if not _drain_lock.acquire(blocking=False):
@@ -254,24 +549,99 @@ def drain(*, max_batches: int | None = None) -> Outcome:
 
 
 def _drain(max_batches: int | None) -> Outcome:
+    # Pushes no device acknowledged in time go to the member's next channel first.
+    fall_back_unreceived()
     outcome = Outcome()
-    batches = 0
-    while max_batches is None or batches < max_batches:
-        batch = claim()
-        if not batch:
-            break
-        batches += 1
+    rounds = 0
+    kinds = list(transports.registry())
+    while max_batches is None or rounds < max_batches:
+        rounds += 1
         touched: set[int] = set()
-        for delivery_id in batch:
-            incident_id = send_one(delivery_id, outcome, token=batch.token)
-            if incident_id is not None:
-                touched.add(incident_id)
+        claimed = False
+        for kind in kinds:
+            if limiter(kind).paused_for() > 1.0:
+                continue  # its provider asked for a pause; other channels go on
+            batch = claim(batch_limit(kind), kind=kind)
+            if batch:
+                claimed = True
+                touched |= send_batch(batch, outcome)
+        if not claimed:
+            # Rows of a channel no transport handles: claimed to fail them visibly.
+            stray = claim()
+            if stray:
+                claimed = True
+                touched |= send_batch(stray, outcome)
         live.publish(*(f"incident:{i}" for i in touched))
+        if not claimed:
+            break
     return outcome
 
 
-def progress(incident: Incident) -> list[dict]:
-    """Return per-alert delivery counts for the dispatcher."""
+# --- receipts ---
+
+# Channels whose arrival the member's device confirms: the app's service worker posts
+# the receipt link when the push arrives.
+RECEIPT_KINDS = frozenset({"webpush"})
+RECEIPT_SALT = "tocsin.delivery-receipt"
+
+
+def receipt_url(delivery_id: int) -> str:
+    token = signing.dumps(delivery_id, salt=RECEIPT_SALT)
+    return settings.SITE_URL + reverse("delivery_receipt", args=[token])
+
+
+def record_receipt(token: str) -> bool:
+    """Mark the delivery in a signed receipt token received; False if the token is bad."""
+    try:
+        delivery_id = int(signing.loads(token, salt=RECEIPT_SALT, max_age=7 * 86400))
+    except (signing.BadSignature, TypeError, ValueError):
+        return False
+    if Delivery.objects.filter(pk=delivery_id, receipt_at__isnull=True).update(
+        receipt_at=timezone.now()
+    ):
+        incident_id = (
+            Delivery.objects.filter(pk=delivery_id)
+            .values_list("alert__incident_id", flat=True)
+            .first()
+        )
+        if incident_id:
+            live.publish(f"incident:{incident_id}")
+    return True
+
+
+def fall_back_unreceived(limit: int = 500) -> int:
+    """Send confirmed alerts that no device acknowledged in time to the member's next
+    channel as well. Return how many deliveries were followed up."""
+    cutoff = timezone.now() - timedelta(seconds=settings.DELIVERY_RECEIPT_SECONDS)
+    stale = list(
+        Delivery.objects.select_related("alert")
+        .filter(
+            status=DeliveryStatus.SENT,
+            receipt_at__isnull=True,
+            fell_back=False,
+            sent_at__lt=cutoff,
+            kind__in=RECEIPT_KINDS,
+            alert__purpose=Purpose.CONFIRMED,
+            alert__incident__state=State.CONFIRMED,
+        )
+        .order_by("sent_at")[:limit]
+    )
+    incidents = set()
+    for d in stale:
+        with transaction.atomic():
+            claimed = Delivery.objects.filter(pk=d.pk, fell_back=False).update(fell_back=True)
+            if claimed and fall_back(d):
+                incidents.add(d.alert.incident_id)
+    for incident_id in incidents:
+        live.publish(f"incident:{incident_id}")
+    return len(stale)
+
+
+# --- progress ---
+
+
+def progress(incident: Incident) -> list[dict[str, Any]]:
+    """Return per-alert delivery counts and timing for the dispatcher."""
     out = []
     for alert in incident.alerts.all():
         counts = dict(
@@ -280,11 +650,12 @@ def progress(incident: Incident) -> list[dict]:
             .annotate(n=Count("id"))
             .values_list("status", "n")
         )
-        done = (
-            Delivery.objects.filter(alert=alert, status=DeliveryStatus.SENT)
-            .order_by("-sent_at")
-            .first()
+        totals = Delivery.objects.filter(alert=alert).aggregate(
+            received=Count("id", filter=Q(receipt_at__isnull=False)),
+            last_sent=Max("sent_at"),
         )
+        pending = sum(counts.get(s, 0) for s in (*RETRYABLE, DeliveryStatus.SENDING))
+        last_sent = totals["last_sent"]
         out.append(
             {
                 "alert": alert,
@@ -292,12 +663,12 @@ def progress(incident: Incident) -> list[dict]:
                 "queued": counts.get(DeliveryStatus.QUEUED, 0)
                 + counts.get(DeliveryStatus.SENDING, 0),
                 "sent": counts.get(DeliveryStatus.SENT, 0),
+                "received": totals["received"],
                 "retrying": counts.get(DeliveryStatus.FAILED, 0),
                 "failed": counts.get(DeliveryStatus.DEAD, 0),
                 "cancelled": counts.get(DeliveryStatus.CANCELLED, 0),
-                "seconds": (done.sent_at - alert.sent_at).total_seconds()
-                if done and done.sent_at
-                else None,
+                "done": pending == 0,
+                "seconds": (last_sent - alert.sent_at).total_seconds() if last_sent else None,
             }
         )
     return out

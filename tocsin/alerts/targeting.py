@@ -46,7 +46,18 @@ def area_filter(alert: geo.Disk) -> Q:
 
 
 def matching_members(alert: geo.Disk) -> set[int]:
-    """Return the ids of members with an area intersecting ``alert`` (one indexed query,
-    exact: no member is checked in Python)."""
+    """Return the ids of members with an area intersecting ``alert``: from the process's
+    in-memory index when it is ready, else from one indexed query. Both are exact."""
+    from tocsin.alerts import cellindex
+
+    by_reach = cells_by_reach(alert)
+    found = cellindex.INDEX.members(by_reach)
+    if found is not None:
+        return found
+    return query_members(alert)
+
+
+def query_members(alert: geo.Disk) -> set[int]:
+    """Return the ids of matching members from the database (one indexed query)."""
     rows = AlertArea.objects.filter(area_filter(alert)).values_list("member_id", flat=True)
     return set(rows)

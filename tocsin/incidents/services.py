@@ -60,10 +60,16 @@ def dismiss_report(report: Report, *, actor: Member) -> None:
 
 
 def change_state(
-    incident: Incident, wanted: str, *, actor: Member, summary: str | None = None
+    incident: Incident,
+    wanted: str,
+    *,
+    actor: Member,
+    summary: str | None = None,
+    all_channels: bool = False,
 ) -> Incident:
     """Move the incident to ``wanted`` and, in the same transaction, queue the alerts that
-    the move calls for (DESIGN.md section 3). Raises states.TransitionError."""
+    the move calls for (DESIGN.md section 3). With ``all_channels``, a confirmation goes
+    to every channel each member has at once. Raises states.TransitionError."""
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         previous = incident.state
@@ -90,7 +96,11 @@ def change_state(
             ).update(status=DeliveryStatus.CANCELLED, error="superseded")
         detail = ""
         if notice is not None:
-            alert = outbox.issue_alert(incident, Purpose(notice))
+            alert = outbox.issue_alert(
+                incident,
+                Purpose(notice),
+                all_channels=all_channels and notice == Purpose.CONFIRMED,
+            )
             detail = f"{alert.get_purpose_display()}: {alert.targeted}"
         IncidentEvent.objects.create(
             incident=incident, actor=actor, action=wanted, detail=detail[:200]

@@ -126,7 +126,13 @@ def change_state(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("incident", pk=obj.pk)
     summary = request.POST.get("summary")
     try:
-        services.change_state(obj, wanted, actor=member, summary=summary[:500] if summary else None)
+        services.change_state(
+            obj,
+            wanted,
+            actor=member,
+            summary=summary[:500] if summary else None,
+            all_channels=request.POST.get("all_channels") == "1",
+        )
     except states.TransitionError:
         messages.error(request, _("That change is not possible from the incident's current state."))
     else:

@@ -127,6 +127,24 @@ class AlertArea(models.Model):
         indexes = [models.Index(fields=["cell", "ring", "member"], name="area_cell_ring")]
 
 
+class AreaChange(models.Model):
+    """A member whose areas changed: workers' in-memory targeting indexes read these to
+    stay exact (tocsin.alerts.cellindex). Purged after a day."""
+
+    # Not a foreign key: the change of a deleted member must outlive the member.
+    member_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class AreaLog(models.Model):
+    """One row. Every transaction that changes areas updates it first, so such
+    transactions commit one after another and AreaChange ids grow in commit order: an
+    index that read up to id N has seen every change at or below N."""
+
+    floor = models.BigIntegerField(default=0)  # AreaChange ids at or below were purged
+    generation = models.BigIntegerField(default=0)  # bumped by bulk loads: rebuild
+
+
 class LoginCode(models.Model):
     """A one-time code emailed to log in. Only its hash is kept."""
 

@@ -43,6 +43,12 @@ class Transport:
     """
 
     kind: ClassVar[str]
+    # Whether sends may run on the worker's pool of threads. A transport that writes to
+    # the database says False and runs in the worker's own thread.
+    concurrent: ClassVar[bool] = True
+    # Whether one provider account serves every endpoint of this kind (SMS, email): a
+    # 429 with Retry-After then pauses the whole channel, not only the one delivery.
+    shared_limit: ClassVar[bool] = True
 
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
         raise NotImplementedError

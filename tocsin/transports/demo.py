@@ -11,6 +11,7 @@ from tocsin.transports.base import Message, Transport, TransportError
 
 class DemoInboxTransport(Transport):
     kind = "demo"
+    concurrent = False  # it writes the inbox to the database
 
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
         if not settings.DEMO:

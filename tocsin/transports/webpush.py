@@ -23,6 +23,9 @@ def payload_for(message: Message) -> bytes:
         "url": message.url,
         "tag": message.extra.get("tag", ""),
     }
+    if message.extra.get("receipt"):
+        # The service worker posts it when the push arrives: "confirmed delivered".
+        data["receipt"] = message.extra["receipt"]
     raw = json.dumps(data, ensure_ascii=False).encode()
     if len(raw) > MAX_PAYLOAD:
         data["body"] = data["body"][:200]
@@ -32,6 +35,9 @@ def payload_for(message: Message) -> bytes:
 
 class WebPushTransport(Transport):
     kind = "webpush"
+    # Each subscription lives on its own push service (FCM, Mozilla, Apple): a 429 from
+    # one delays only that delivery.
+    shared_limit = False
 
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
         subscription = {"endpoint": payload["address"], "keys": payload["keys"]}
