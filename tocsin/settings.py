@@ -288,11 +288,40 @@ DELIVERY_MAX_ATTEMPTS = envint("TOCSIN_DELIVERY_MAX_ATTEMPTS", 8, minimum=1, max
 DELIVERY_CONCURRENCY = {
     "webpush": envint("TOCSIN_WEBPUSH_CONCURRENCY", 16, minimum=0, maximum=256),
     "email": envint("TOCSIN_EMAIL_CONCURRENCY", 4, minimum=0, maximum=64),
+    "sms": envint("TOCSIN_SMS_CONCURRENCY", 4, minimum=0, maximum=64),
+    "signal": envint("TOCSIN_SIGNAL_CONCURRENCY", 2, minimum=0, maximum=64),
+    "telegram": envint("TOCSIN_TELEGRAM_CONCURRENCY", 4, minimum=0, maximum=64),
 }
 DELIVERY_RATE = {
     "webpush": envint("TOCSIN_WEBPUSH_RATE", 0, minimum=0, maximum=100000),
     "email": envint("TOCSIN_EMAIL_RATE", 0, minimum=0, maximum=100000),
+    # A long-code SMS number sends about one message a second; a short code or a
+    # messaging service more. Per worker process.
+    "sms": envint("TOCSIN_SMS_RATE", 1, minimum=0, maximum=10000),
+    "signal": envint("TOCSIN_SIGNAL_RATE", 1, minimum=0, maximum=10000),
+    # Telegram allows about 30 messages a second per bot.
+    "telegram": envint("TOCSIN_TELEGRAM_RATE", 25, minimum=0, maximum=10000),
 }
+
+# --- Channels (each off until configured; `manage.py check` says what is missing) ---
+# SMS through a Twilio-compatible Messages API.
+TWILIO_ACCOUNT_SID = envstr("TOCSIN_TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = envsecret("TOCSIN_TWILIO_AUTH_TOKEN")
+TWILIO_FROM = envstr("TOCSIN_TWILIO_FROM")  # the sending number, or
+TWILIO_MESSAGING_SERVICE_SID = envstr("TOCSIN_TWILIO_MESSAGING_SERVICE_SID")
+TWILIO_API_URL = envstr("TOCSIN_TWILIO_API_URL", "https://api.twilio.com")
+# SMS through an HTTP gateway a group runs (an Android SMS gateway app): a URL and a
+# body template with {to} and {text}; an optional bearer token.
+SMS_GATEWAY_URL = envstr("TOCSIN_SMS_GATEWAY_URL")
+SMS_GATEWAY_BODY = envstr("TOCSIN_SMS_GATEWAY_BODY", '{"to": {to}, "message": {text}}')
+SMS_GATEWAY_TOKEN = envsecret("TOCSIN_SMS_GATEWAY_TOKEN")
+# Signal through a signal-cli REST API server the operator runs.
+SIGNAL_API_URL = envstr("TOCSIN_SIGNAL_API_URL")
+SIGNAL_NUMBER = envstr("TOCSIN_SIGNAL_NUMBER")
+# Telegram bot.
+TELEGRAM_BOT_TOKEN = envsecret("TOCSIN_TELEGRAM_BOT_TOKEN")
+TELEGRAM_WEBHOOK_SECRET = envsecret("TOCSIN_TELEGRAM_WEBHOOK_SECRET")
+TELEGRAM_API_URL = envstr("TOCSIN_TELEGRAM_API_URL", "https://api.telegram.org")
 # A channel that confirms receipt (web push, via the app) and stays silent this long
 # after sending: the alert goes to the member's next channel too.
 DELIVERY_RECEIPT_SECONDS = envint("TOCSIN_DELIVERY_RECEIPT_SECONDS", 120, minimum=10, maximum=86400)

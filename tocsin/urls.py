@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import path
+from django.urls import include, path
 
 from tocsin.alerts import receipts
 from tocsin.alerts import views as alerts
@@ -61,6 +61,9 @@ urlpatterns = [
     path("a/<str:token>/", mobilize.alert_page, name="alert_page"),
     path("a/<str:token>/live/", mobilize.alert_live, name="alert_live"),
     path("r/<str:token>/", receipts.delivery_receipt, name="delivery_receipt"),
+    # Providers calling back: inbound messages and delivery status (signatures checked).
+    path("hooks/sms/", include("tocsin.transports.sms_hooks")),
+    path("hooks/telegram/", include("tocsin.transports.telegram_hooks")),
     # Dispatcher's desk.
     path("desk/", incidents.desk, name="desk"),
     path("desk/live/", incidents.desk_live, name="desk_live"),

@@ -67,13 +67,20 @@ class Renderer:
 
     def __init__(self) -> None:
         self._done: dict[tuple[int, str], Message] = {}
+        # The alert page's URL around a token, resolved once instead of per member.
+        self._before, self._after = (settings.SITE_URL + reverse("alert_page", args=[_LINK])).split(
+            _LINK
+        )
 
     def render(self, alert: Alert, *, member_id: int, language: str) -> Message:
         key = (alert.pk, language)
         shared = self._done.get(key)
         if shared is None:
             shared = self._done[key] = _render(alert, url=_LINK, language=language)
-        url = alert_url(member_id=member_id, incident_id=alert.incident_id, at=alert.sent_at)
+        token = alert_link_token(
+            member_id=member_id, incident_id=alert.incident_id, at=alert.sent_at
+        )
+        url = f"{self._before}{token}{self._after}"
         return Message(
             subject=shared.subject,
             text=shared.text.replace(_LINK, url),

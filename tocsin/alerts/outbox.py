@@ -32,6 +32,7 @@ from django.db.models import Count, F, Max, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from tocsin import vault
 from tocsin.alerts import messages, targeting
 from tocsin.alerts.models import (
     RETRYABLE,
@@ -338,10 +339,33 @@ class Outcome:
 
 
 @dataclass
+class Row:
+    """What sending one delivery needs, read in one query per batch (no model objects:
+    a batch of 500 would otherwise build 2,500 of them)."""
+
+    pk: int
+    alert: Alert
+    member_id: int
+    endpoint_id: int
+    kind: str
+    attempts: int
+    priority: int
+    sealed: bytes
+    disabled: bool
+    language: str
+
+    @property
+    def alert_id(self) -> int:
+        return self.alert.pk
+
+
+@dataclass
 class _Job:
-    delivery: Delivery
+    delivery: Row
     payload: dict[str, Any]
     message: Message
+    mine: QuerySet[Delivery]  # the batch's rows still leased to this worker
+    token: str
 
 
 def _send(transport: Transport, kind: str, job: _Job) -> BaseException | None:
@@ -370,91 +394,157 @@ class Deferred(TransportError):
 
 
 # Sent rows are recorded in small groups: a worker killed mid-batch re-sends at most
-# what it had not recorded yet, which the idempotency key lets the provider drop.
+# what it had not recorded yet, which the idempotency key lets the provider drop. A
+# group is at least RECORD_EVERY rows, recorded at most every RECORD_SECONDS while
+# sends stream in fast (one commit per ten sends would cap a PostgreSQL worker), and
+# never more than RECORD_MAX rows.
 RECORD_EVERY = 10
-RECORD_SECONDS = 0.2
+RECORD_SECONDS = 0.05
+RECORD_MAX = 500
 
 
 def send_batch(batch: Batch, outcome: Outcome) -> set[int]:
     """Send the deliveries leased under ``batch.token`` and record each result. Return
     the ids of the incidents touched. Rows whose lease this worker lost are skipped."""
-    rows = list(
-        Delivery.objects.select_related("alert__incident", "member", "endpoint").filter(
-            id__in=batch,
-            status=DeliveryStatus.SENDING,
-            claim_token=batch.token,
-            lease_until__gt=timezone.now(),
-        )
-    )
-    mine = Delivery.objects.filter(status=DeliveryStatus.SENDING, claim_token=batch.token)
+    return send_batches([batch], outcome)
+
+
+def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
+    """Send several claimed batches (one per channel) side by side: a slow channel
+    never holds back another's sends. Return the ids of the incidents touched."""
     renderer = messages.Renderer()
     by_kind: dict[str, list[_Job]] = {}
-    for d in rows:
-        endpoint = d.endpoint
-        try:
-            if endpoint.disabled_at is not None:
-                raise TransportError("endpoint disabled", permanent=True)
-            payload = endpoint.open()
-            payload.setdefault("member_id", d.member_id)
-            payload.setdefault("channel", endpoint.kind)
-            message = renderer.render(d.alert, member_id=d.member_id, language=d.member.language)
-            message.extra["topic"] = f"i{d.alert.incident_id}-e{endpoint.pk}"
-            if endpoint.kind in RECEIPT_KINDS:
-                message.extra["receipt"] = receipt_url(d.pk)
-        except Exception as e:
-            _record_failure(d, mine, e, outcome)
-            continue
-        by_kind.setdefault(endpoint.kind, []).append(_Job(d, payload, message))
+    touched: set[int] = set()
+    for batch in batches:
+        mine = Delivery.objects.filter(status=DeliveryStatus.SENDING, claim_token=batch.token)
+        for d in _load(batch):
+            touched.add(d.alert.incident_id)
+            try:
+                if d.disabled:
+                    raise TransportError("endpoint disabled", permanent=True)
+                payload = vault.unseal(d.sealed)
+                payload.setdefault("member_id", d.member_id)
+                payload.setdefault("channel", d.kind)
+                message = renderer.render(d.alert, member_id=d.member_id, language=d.language)
+                message.extra["topic"] = f"i{d.alert.incident_id}-e{d.endpoint_id}"
+                if d.kind in RECEIPT_KINDS:
+                    message.extra["receipt"] = receipt_url(d.pk)
+            except Exception as e:
+                _record_failure(d, mine, e, outcome)
+                continue
+            by_kind.setdefault(d.kind, []).append(_Job(d, payload, message, mine, batch.token))
 
-    sent: list[int] = []
+    sent = _SentRows([b.token for b in batches])
     futures: dict[Future[BaseException | None], _Job] = {}
+    inline: list[tuple[Transport, str, _Job]] = []
     for kind, jobs in by_kind.items():
         try:
             transport = transports.get(kind)
         except TransportError as e:
             for job in jobs:
-                _record_failure(job.delivery, mine, e, outcome)
+                _record_failure(job.delivery, job.mine, e, outcome)
             continue
         pool = _pool(kind) if transport.concurrent else None
         for job in jobs:
             if pool is None:
-                _finish(job, _send(transport, kind, job), mine, outcome, sent)
+                inline.append((transport, kind, job))
             else:
                 futures[pool.submit(_send, transport, kind, job)] = job
-    recorded = time.monotonic()
+    # Sends that must stay in this thread run while the pool works on the others.
+    for transport, kind, job in inline:
+        _finish(job, _send(transport, kind, job), outcome, sent)
     for future in as_completed(futures):
-        _finish(futures[future], future.result(), mine, outcome, sent)
-        if len(sent) >= RECORD_EVERY or time.monotonic() - recorded > RECORD_SECONDS:
-            _record_sent(mine, sent)
-            recorded = time.monotonic()
-    _record_sent(mine, sent)
-    return {d.alert.incident_id for d in rows}
+        _finish(futures[future], future.result(), outcome, sent)
+    sent.record()
+    return touched
 
 
-def _finish(
-    job: _Job,
-    error: BaseException | None,
-    mine: QuerySet[Delivery],
-    outcome: Outcome,
-    sent: list[int],
-) -> None:
+class _SentRows:
+    """Sent rows not yet recorded, per claim token; recorded in groups as they come."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.ids: dict[str, list[int]] = {t: [] for t in tokens}
+        self.pending = 0
+        self.recorded = time.monotonic()
+
+    def add(self, token: str, delivery_id: int) -> None:
+        self.ids[token].append(delivery_id)
+        self.pending += 1
+        waited = time.monotonic() - self.recorded
+        if self.pending >= RECORD_MAX or (self.pending >= RECORD_EVERY and waited > RECORD_SECONDS):
+            self.record()
+
+    def record(self) -> None:
+        now = timezone.now()
+        for token, ids in self.ids.items():
+            if ids:
+                Delivery.objects.filter(
+                    id__in=ids, status=DeliveryStatus.SENDING, claim_token=token
+                ).update(status=DeliveryStatus.SENT, sent_at=now, lease_until=None, error="")
+                ids.clear()
+        self.pending = 0
+        self.recorded = time.monotonic()
+
+
+def _load(batch: Batch) -> list[Row]:
+    """Read the rows still leased under ``batch.token``, with what sending needs."""
+    values = Delivery.objects.filter(
+        id__in=batch,
+        status=DeliveryStatus.SENDING,
+        claim_token=batch.token,
+        lease_until__gt=timezone.now(),
+    ).values_list(
+        "id",
+        "alert_id",
+        "member_id",
+        "endpoint_id",
+        "endpoint__kind",
+        "attempts",
+        "priority",
+        "endpoint__sealed",
+        "endpoint__disabled_at",
+        "member__language",
+    )
+    rows = list(values)
+    alerts = Alert.objects.select_related("incident").in_bulk({r[1] for r in rows})
+    return [
+        Row(
+            pk=pk,
+            alert=alerts[alert_id],
+            member_id=member_id,
+            endpoint_id=endpoint_id,
+            kind=kind,
+            attempts=attempts,
+            priority=priority,
+            sealed=bytes(sealed),
+            disabled=disabled_at is not None,
+            language=language,
+        )
+        for (
+            pk,
+            alert_id,
+            member_id,
+            endpoint_id,
+            kind,
+            attempts,
+            priority,
+            sealed,
+            disabled_at,
+            language,
+        ) in rows
+    ]
+
+
+def _finish(job: _Job, error: BaseException | None, outcome: Outcome, sent: _SentRows) -> None:
     if error is None:
-        sent.append(job.delivery.pk)
+        sent.add(job.token, job.delivery.pk)
         outcome.sent += 1
     else:
-        _record_failure(job.delivery, mine, error, outcome)
-
-
-def _record_sent(mine: QuerySet[Delivery], sent: list[int]) -> None:
-    if sent:
-        mine.filter(id__in=sent).update(
-            status=DeliveryStatus.SENT, sent_at=timezone.now(), lease_until=None, error=""
-        )
-        sent.clear()
+        _record_failure(job.delivery, job.mine, error, outcome)
 
 
 def _record_failure(
-    d: Delivery, mine: QuerySet[Delivery], error: BaseException, outcome: Outcome
+    d: Row, mine: QuerySet[Delivery], error: BaseException, outcome: Outcome
 ) -> None:
     row = mine.filter(pk=d.pk)
     if not isinstance(error, TransportError):
@@ -502,7 +592,7 @@ def send_one(delivery_id: int, outcome: Outcome, *, token: str) -> int | None:
     return next(iter(touched), None)
 
 
-def fall_back(d: Delivery) -> bool:
+def fall_back(d: Row | Delivery) -> bool:
     """Queue the alert on the member's next usable endpoint not yet tried; return
     whether there was one."""
     if d.alert.all_channels:
@@ -556,24 +646,19 @@ def _drain(max_batches: int | None) -> Outcome:
     kinds = list(transports.registry())
     while max_batches is None or rounds < max_batches:
         rounds += 1
-        touched: set[int] = set()
-        claimed = False
-        for kind in kinds:
-            if limiter(kind).paused_for() > 1.0:
-                continue  # its provider asked for a pause; other channels go on
-            batch = claim(batch_limit(kind), kind=kind)
-            if batch:
-                claimed = True
-                touched |= send_batch(batch, outcome)
-        if not claimed:
+        batches = [
+            claim(batch_limit(kind), kind=kind)
+            for kind in kinds
+            # A channel whose provider asked for a pause waits; the others go on.
+            if limiter(kind).paused_for() <= 1.0
+        ]
+        batches = [b for b in batches if b]
+        if not batches:
             # Rows of a channel no transport handles: claimed to fail them visibly.
-            stray = claim()
-            if stray:
-                claimed = True
-                touched |= send_batch(stray, outcome)
-        live.publish(*(f"incident:{i}" for i in touched))
-        if not claimed:
+            batches = [b for b in [claim()] if b]
+        if not batches:
             break
+        live.publish(*(f"incident:{i}" for i in send_batches(batches, outcome)))
     return outcome
 
 

@@ -48,6 +48,9 @@ class Member(models.Model):
 class EndpointKind(models.TextChoices):
     WEBPUSH = "webpush", _("Push on a device")
     EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    SIGNAL = "signal", _("Signal")
+    TELEGRAM = "telegram", _("Telegram")
 
 
 class EndpointQuerySet(models.QuerySet["ContactEndpoint"]):

@@ -43,6 +43,11 @@ class Transport:
     """
 
     kind: ClassVar[str]
+
+    @classmethod
+    def problems(cls) -> list[str]:
+        """What the operator still has to configure for this channel (empty: ready)."""
+        return []
     # Whether sends may run on the worker's pool of threads. A transport that writes to
     # the database says False and runs in the worker's own thread.
     concurrent: ClassVar[bool] = True
@@ -62,6 +67,9 @@ def registry() -> dict[str, type[Transport]]:
     from tocsin.transports.webpush import WebPushTransport
 
     transports: dict[str, type[Transport]] = {"email": EmailTransport, "webpush": WebPushTransport}
+    for transport in _channels():
+        if not transport.problems():
+            transports[transport.kind] = transport
     if settings.DEMO and not settings.SMTP_HOST:
         from tocsin.transports.demo import DemoInboxTransport
 
@@ -74,3 +82,19 @@ def get(kind: str) -> Transport:
         return registry()[kind]()
     except KeyError:
         raise TransportError(f"no transport for {kind}", permanent=True) from None
+
+
+def _channels() -> list[type[Transport]]:
+    """The channels an operator turns on by configuring them (SMS, Signal, Telegram)."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    found = []
+    for module, name in (
+        ("tocsin.transports.sms", "SmsTransport"),
+        ("tocsin.transports.signal", "SignalTransport"),
+        ("tocsin.transports.telegram", "TelegramTransport"),
+    ):
+        if find_spec(module) is not None:
+            found.append(getattr(import_module(module), name))
+    return found

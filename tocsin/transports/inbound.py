@@ -1,0 +1,226 @@
+"""Messages members send back on SMS, Signal or Telegram: keywords in English and Spanish.
+
+Every channel's webhook (or poller) checks its provider's signature, then calls
+``handle(Inbound(...))`` and sends the returned reply, if any, on the same channel.
+
+    STOP / ALTO / BAJA        stop messages on this channel
+    START / INICIO / ALTA     start them again
+    HELP / AYUDA              what you can send
+    1 / SI / YES              on my way to the latest alert you got
+    2 / NO                    cannot come
+    REPORT / REPORTE <text>   a report for the dispatcher (from a member: placed at their area)
+
+A provider's message id is remembered (as a keyed hash, in the cache, one day) so a
+replayed message does nothing. The sender's address is looked up by its blind index
+and never stored. Anything else gets the help text; nothing raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from tocsin import geo, vault
+from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
+from tocsin.incidents.models import Incident, State
+from tocsin.members.models import ContactEndpoint, Member
+
+logger = logging.getLogger(__name__)
+
+# Longest text kept from an inbound message; the rest is dropped.
+MAX_TEXT = 1000
+REPLAY_SECONDS = 86400
+# "1" answers the latest alert the member got within this long.
+ANSWER_HOURS = 12
+
+STOP, START, HELP, YES, NO, REPORT = "stop", "start", "help", "yes", "no", "report"
+KEYWORDS = {
+    STOP: {"stop", "alto", "baja", "stopall", "unsubscribe", "cancel", "end", "quit", "parar"},
+    START: {"start", "inicio", "alta", "unstop", "subscribe"},
+    HELP: {"help", "ayuda", "info"},
+    YES: {"1", "si", "yes", "voy"},
+    NO: {"2", "no"},
+    REPORT: {"report", "reporte", "reportar"},
+}
+_WORDS = {word: keyword for keyword, words in KEYWORDS.items() for word in words}
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message a person sent: the channel kind, their address on it (a phone
+    number, a chat id), the text, and the provider's message id."""
+
+    kind: str
+    address: str
+    text: str
+    message_id: str = ""
+
+
+def _fold(word: str) -> str:
+    """Lower case without accents: "SÍ" -> "si"."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def parse(text: str) -> tuple[str | None, str]:
+    """Return (keyword, rest of the text) for an inbound message; keyword None if the
+    first word is not one."""
+    cleaned = text.replace("\x00", "").strip()[:MAX_TEXT]
+    if not cleaned:
+        return None, ""
+    first, _sep, rest = cleaned.partition(" ")
+    first = first.strip(".,!¡?¿:;\"'")
+    return _WORDS.get(_fold(first)), rest.strip()
+
+
+def is_replay(kind: str, message_id: str) -> bool:
+    """True if this provider message id was handled already (then it is ignored)."""
+    if not message_id:
+        return False
+    key = "inbound:" + vault.blind_index("message-id", f"{kind}:{message_id}")
+    return not cache.add(key, 1, REPLAY_SECONDS)
+
+
+def endpoint_for(kind: str, address: str) -> ContactEndpoint | None:
+    try:
+        index = vault.blind_index(kind, address)
+    except Exception:  # an address the vault cannot normalise belongs to nobody
+        return None
+    return (
+        ContactEndpoint.objects.select_related("member")
+        .filter(kind=kind, blind_index=index, verified_at__isnull=False)
+        .order_by("id")
+        .first()
+    )
+
+
+def handle(msg: Inbound) -> str | None:
+    """Act on one inbound message and return the reply to send, or None for none."""
+    if is_replay(msg.kind, msg.message_id):
+        logger.info("inbound %s message ignored: replayed message id", msg.kind)
+        return None
+    keyword, rest = parse(msg.text)
+    endpoint = endpoint_for(msg.kind, msg.address)
+    member = endpoint.member if endpoint is not None else None
+    language = member.language if member is not None else _guess_language(msg.text)
+    with translation.override(language):
+        return _act(keyword, rest, msg, endpoint, member)
+
+
+def _guess_language(text: str) -> str:
+    words = {_fold(w.strip(".,!¡?¿")) for w in text.split()[:3]}
+    spanish = {"alto", "baja", "inicio", "alta", "ayuda", "si", "reporte", "reportar", "voy"}
+    return "es" if words & spanish else "en"
+
+
+def _act(
+    keyword: str | None,
+    rest: str,
+    msg: Inbound,
+    endpoint: ContactEndpoint | None,
+    member: Member | None,
+) -> str | None:
+    if keyword == STOP:
+        if endpoint is not None:
+            ContactEndpoint.objects.filter(
+                kind=msg.kind, blind_index=endpoint.blind_index
+            ).update(disabled_at=timezone.now(), last_error="stopped by the member")
+        return _(
+            "Tocsin: you will get no more messages here. Send START to get alerts again."
+        )
+    if keyword == START:
+        if endpoint is None:
+            return _("Tocsin: this number is not linked to a member. Join with an invite link.")
+        ContactEndpoint.objects.filter(kind=msg.kind, blind_index=endpoint.blind_index).update(
+            disabled_at=None, last_error=""
+        )
+        return _("Tocsin: alerts are on again here. Send STOP to stop them.")
+    if keyword in (YES, NO):
+        if member is None:
+            return _help()
+        return _answer(member, coming=keyword == YES)
+    if keyword == REPORT:
+        return _report(rest, msg, member)
+    return _help()
+
+
+def _help() -> str:
+    return _(
+        "Tocsin raid alerts. Reply 1 (on my way) or 2 (cannot come) to an alert; "
+        "REPORT and what you see to tell the dispatcher; STOP to stop; START to restart. "
+        "Observe, document, support. Do not interfere."
+    )
+
+
+def latest_alerted_incident(member: Member) -> Incident | None:
+    since = timezone.now() - timedelta(hours=ANSWER_HOURS)
+    delivery = (
+        Delivery.objects.filter(
+            member=member,
+            alert__purpose=Purpose.CONFIRMED,
+            alert__sent_at__gte=since,
+            alert__incident__state=State.CONFIRMED,
+            status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING],
+        )
+        .select_related("alert__incident")
+        .order_by("-alert__sent_at")
+        .first()
+    )
+    return delivery.alert.incident if delivery is not None else None
+
+
+def _answer(member: Member, *, coming: bool) -> str:
+    from tocsin.mobilize import services
+    from tocsin.mobilize.models import ResponderRole, ResponseState
+
+    incident = latest_alerted_incident(member)
+    if incident is None:
+        return _("Tocsin: there is no open alert to answer.")
+    services.respond(
+        incident,
+        member,
+        role=ResponderRole.OBSERVER,
+        state=ResponseState.ON_MY_WAY if coming else ResponseState.CANCELLED,
+        eta_minutes=None,
+    )
+    if coming:
+        return _(
+            "Tocsin: thank you, the dispatcher knows you are on your way. "
+            "Observe, document, support. Do not interfere."
+        )
+    return _("Tocsin: thank you, the dispatcher knows you cannot come.")
+
+
+def _report(text: str, msg: Inbound, member: Member | None) -> str:
+    from tocsin.intake.models import ReportKind
+    from tocsin.intake.services import OutsideEveryArea, submit_report
+
+    if not text:
+        return _("Tocsin: send REPORT followed by what you see and where.")
+    area = member.areas.order_by("id").first() if member is not None else None
+    if area is None:
+        # Without a place the desk cannot route it: point to the web form.
+        return _(
+            "Tocsin: we could not place your report. Use the form at %(url)s "
+            "or call your committee's hotline."
+        ) % {"url": settings.SITE_URL + "/report/"}
+    lat, lng = geo.center(area.cell)
+    try:
+        with transaction.atomic():
+            report = submit_report(
+                channel=msg.kind, kind=ReportKind.AGENTS_SEEN, lat=lat, lng=lng, text=text
+            )
+    except OutsideEveryArea:
+        return _("Tocsin: no committee covers your area yet. Call your local hotline.")
+    return _(
+        "Tocsin: report %(receipt)s received. A dispatcher will check it. "
+        "Observe, document, support. Do not interfere."
+    ) % {"receipt": report.receipt}
