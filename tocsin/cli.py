@@ -56,9 +56,8 @@ def _server_class():  # type: ignore[no-untyped-def]
 def _serve(host: str, port: int, *, worker: bool) -> None:
     import uvicorn
 
-    from tocsin.alerts.worker import Worker
-
     from tocsin.alerts import cellindex
+    from tocsin.alerts.worker import Worker
 
     _Server = _server_class()
     # Confirming an incident targets members in this process: keep their areas in memory.

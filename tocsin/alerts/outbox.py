@@ -427,6 +427,8 @@ def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
                 payload.setdefault("channel", d.kind)
                 message = renderer.render(d.alert, member_id=d.member_id, language=d.language)
                 message.extra["topic"] = f"i{d.alert.incident_id}-e{d.endpoint_id}"
+                # For channels whose provider reports delivery back (SMS status callbacks).
+                message.extra["delivery"] = d.pk
                 if d.kind in RECEIPT_KINDS:
                     message.extra["receipt"] = receipt_url(d.pk)
             except Exception as e:
