@@ -708,3 +708,22 @@ def test_it_links_each_member_to_their_own_alert_page(w: World) -> None:
     message = messages.render(alert, member_id=w.member.pk, language="en")
     token = message.url.rstrip("/").rsplit("/", 1)[-1]
     assert messages.read_alert_link_token(token) == (w.member.pk, incident.pk)
+
+
+@pytest.mark.django_db
+def test_a_channel_the_server_no_longer_has_fails_visibly_and_falls_back_without_blaming_the_endpoint(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recording = type("Recording", (RecordingTransport,), {"sent": [], "failures": {}})
+    monkeypatch.setattr(transports_base, "registry", lambda: {"webpush": recording})
+    ContactEndpoint.create(
+        w.member, "webpush", "https://push.example/m", data=PUSH_DATA, verified=True
+    )
+    confirmed_incident(w)  # Mateo's first channel is email, which this server cannot send
+    outbox.drain()
+    email = ContactEndpoint.objects.get(member=w.member, kind="email")
+    assert email.disabled_at is None
+    dead = Delivery.objects.get(member=w.member, endpoint=email)
+    assert dead.status == DeliveryStatus.DEAD
+    assert "not configured" in dead.error
+    assert [s.address for s in recording.sent] == ["https://push.example/m"]

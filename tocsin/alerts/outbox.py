@@ -48,7 +48,7 @@ from tocsin.incidents.models import Incident, State
 from tocsin.lib import live
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import base as transports
-from tocsin.transports.base import Message, Transport, TransportError
+from tocsin.transports.base import Message, NoTransport, Transport, TransportError
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +238,28 @@ def claim(limit: int | None = None, *, kind: str | None = None) -> Batch:
     return Batch(ids, token)
 
 
+def claim_unhandled(kinds: list[str]) -> Batch:
+    """Claim due rows of channels this process has no transport for (say, a channel the
+    operator turned off after alerts were queued), so they fail visibly."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    with transaction.atomic():
+        qs = Delivery.objects.filter(status__in=RETRYABLE, next_attempt_at__lte=now).exclude(
+            kind__in=kinds
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        ids = list(qs.order_by("id").values_list("id", flat=True)[: settings.DELIVERY_BATCH])
+        if ids:
+            Delivery.objects.filter(id__in=ids).update(
+                status=DeliveryStatus.SENDING,
+                lease_until=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
+                claim_token=token,
+                attempts=F("attempts") + 1,
+            )
+    return Batch(ids, token)
+
+
 def backoff(attempts: int) -> float:
     """Return seconds to wait before attempt ``attempts + 1``: capped exponential with jitter."""
     base = min(600.0, 5.0 * (2 ** max(0, attempts - 1)))
@@ -292,9 +314,12 @@ _pools_lock = threading.Lock()
 
 
 def reset_pacing() -> None:
-    """Forget rates and pauses (tests change the settings)."""
+    """Forget rates, pauses and thread pools (tests change the settings)."""
     with _pools_lock:
         _limiters.clear()
+        for pool in _pools.values():
+            pool.shutdown(wait=False)
+        _pools.clear()
 
 
 def limiter(kind: str) -> RateLimiter:
@@ -571,7 +596,7 @@ def _record_failure(
     if error.permanent or d.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
         row.update(status=DeliveryStatus.DEAD, error=error.message[:200], lease_until=None)
         outcome.dead += 1
-        if error.permanent:
+        if error.permanent and not isinstance(error, NoTransport):
             ContactEndpoint.objects.filter(pk=d.endpoint_id).update(
                 disabled_at=timezone.now(), last_error=error.message[:200]
             )
@@ -657,7 +682,7 @@ def _drain(max_batches: int | None) -> Outcome:
         batches = [b for b in batches if b]
         if not batches:
             # Rows of a channel no transport handles: claimed to fail them visibly.
-            batches = [b for b in [claim()] if b]
+            batches = [b for b in [claim_unhandled(kinds)] if b]
         if not batches:
             break
         live.publish(*(f"incident:{i}" for i in send_batches(batches, outcome)))
@@ -699,7 +724,8 @@ def record_receipt(token: str) -> bool:
 def fall_back_unreceived(limit: int = 500) -> int:
     """Send confirmed alerts that no device acknowledged in time to the member's next
     channel as well. Return how many deliveries were followed up."""
-    cutoff = timezone.now() - timedelta(seconds=settings.DELIVERY_RECEIPT_SECONDS)
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.DELIVERY_RECEIPT_SECONDS)
     stale = list(
         Delivery.objects.select_related("alert")
         .filter(
@@ -707,6 +733,8 @@ def fall_back_unreceived(limit: int = 500) -> int:
             receipt_at__isnull=True,
             fell_back=False,
             sent_at__lt=cutoff,
+            # Alerts expire after six hours: older rows are never looked at again.
+            sent_at__gt=now - timedelta(hours=6),
             kind__in=RECEIPT_KINDS,
             alert__purpose=Purpose.CONFIRMED,
             alert__incident__state=State.CONFIRMED,
@@ -714,14 +742,16 @@ def fall_back_unreceived(limit: int = 500) -> int:
         .order_by("sent_at")[:limit]
     )
     incidents = set()
+    followed = 0
     for d in stale:
         with transaction.atomic():
             claimed = Delivery.objects.filter(pk=d.pk, fell_back=False).update(fell_back=True)
             if claimed and fall_back(d):
+                followed += 1
                 incidents.add(d.alert.incident_id)
     for incident_id in incidents:
         live.publish(f"incident:{incident_id}")
-    return len(stale)
+    return followed
 
 
 # --- progress ---

@@ -34,6 +34,14 @@ class TransportError(Exception):
         self.retry_after = retry_after
 
 
+class NoTransport(TransportError):
+    """This server has no transport for the channel (the operator turned it off): the
+    delivery cannot be sent, but the member's endpoint is not at fault."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
 class Transport:
     """Sends a rendered message to one opened endpoint.
 
@@ -48,6 +56,7 @@ class Transport:
     def problems(cls) -> list[str]:
         """What the operator still has to configure for this channel (empty: ready)."""
         return []
+
     # Whether sends may run on the worker's pool of threads. A transport that writes to
     # the database says False and runs in the worker's own thread.
     concurrent: ClassVar[bool] = True
@@ -81,7 +90,7 @@ def get(kind: str) -> Transport:
     try:
         return registry()[kind]()
     except KeyError:
-        raise TransportError(f"no transport for {kind}", permanent=True) from None
+        raise NoTransport(f"channel {kind} is not configured on this server") from None
 
 
 def _channels() -> list[type[Transport]]:
