@@ -51,7 +51,7 @@ def test_the_index_matches_exactly_the_members_whose_disks_intersect_the_alert(
     index = cellindex.CellIndex()
     index.load(areas)
     alert = geo.Disk(alert_cell, alert_ring)
-    assert index.lookup(targeting.cells_by_reach(alert)) == brute_force(areas, alert)
+    assert index.lookup(targeting.cells_by_reach(alert)).members() == brute_force(areas, alert)
 
 
 @pytest.fixture
@@ -188,12 +188,12 @@ def test_the_background_thread_builds_the_index_and_keeps_it_fresh() -> None:
         deadline = time.monotonic() + 30
         while not index.ready and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert w.member.pk in index.lookup(by_reach)
+        assert w.member.pk in index.lookup(by_reach).members()
         newcomer = Member.create(display_name="Fresh", language="en")
         AlertArea.objects.create(member=newcomer, cell=CENTER, ring=0)
-        while newcomer.pk not in index.lookup(by_reach) and time.monotonic() < deadline:
+        while newcomer.pk not in index.lookup(by_reach).members() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert newcomer.pk in index.lookup(by_reach)
+        assert newcomer.pk in index.lookup(by_reach).members()
     finally:
         stop.set()
         thread.join(10)

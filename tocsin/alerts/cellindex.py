@@ -21,6 +21,7 @@ import threading
 import time
 from array import array
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.db import close_old_connections, connection
 from django.db.models import F, Max
@@ -80,6 +81,24 @@ def purge_changes(keep_seconds: int = 86400) -> int:
         AreaLog.objects.filter(pk=1).update(floor=top)
         deleted, _ = AreaChange.objects.filter(id__lte=top).delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class Match:
+    """Members an alert reaches, as the index holds them: ``ids`` from the snapshot (a
+    member with two matching areas appears twice; no set is built, which is most of
+    the cost at a metro's size), minus every member in ``stale`` (changed since the
+    snapshot), plus ``add`` (changed members who match now)."""
+
+    ids: array[int]
+    stale: frozenset[int] = frozenset()
+    add: set[int] = field(default_factory=set)
+
+    def members(self) -> set[int]:
+        found = set(self.ids)
+        found.difference_update(self.stale)
+        found |= self.add
+        return found
 
 
 class CellIndex:
@@ -170,7 +189,7 @@ class CellIndex:
 
     # --- answering ---
 
-    def members(self, by_reach: dict[int, set[int]]) -> set[int] | None:
+    def members(self, by_reach: dict[int, set[int]]) -> Match | None:
         """Return members with an area intersecting the alert whose candidate cells are
         ``by_reach`` (see targeting.cells_by_reach), or None if the index is not ready."""
         with self._lock:
@@ -181,28 +200,30 @@ class CellIndex:
             self.refresh()
             return self.lookup(by_reach)
 
-    def lookup(self, by_reach: dict[int, set[int]]) -> set[int]:
+    def lookup(self, by_reach: dict[int, set[int]]) -> Match:
         """Answer from memory alone, without reading changes first."""
         with self._lock:
-            out: set[int] = set()
+            ids: array[int] = array("q")
             for k, cells in by_reach.items():
                 for cell in cells:
                     entry = self._cells.get(cell)
                     if entry is not None:
-                        ids, bounds = entry
+                        found, bounds = entry
                         n = bounds[k] if k < len(bounds) else 0
-                        if n:
-                            out.update(ids[:n] if n < len(ids) else ids)
+                        if n == len(found):
+                            ids.extend(found)
+                        elif n:
+                            ids.frombytes(memoryview(found)[:n].tobytes())
+            add: set[int] = set()
             if self._overlay:
                 reach = {cell: k for k, cells in by_reach.items() for cell in cells}
-                out.difference_update(self._overlay)
                 for member_id, areas in self._overlay.items():
                     for cell, ring in areas:
                         need = reach.get(cell)
                         if need is not None and ring >= need:
-                            out.add(member_id)
+                            add.add(member_id)
                             break
-            return out
+            return Match(ids, frozenset(self._overlay), add)
 
     # --- running in a process ---
 

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from tocsin import vault
 from tocsin.alerts import messages, targeting
+from tocsin.alerts.cellindex import Match
 from tocsin.alerts.models import (
     RETRYABLE,
     Alert,
@@ -93,8 +94,8 @@ def issue_alert(incident: Incident, purpose: str, *, all_channels: bool = False)
         all_channels=all_channels,
     )
     if purpose == Purpose.CONFIRMED:
-        members = targeting.matching_members(disk)
-        written = _insert_for_members(alert, members, now, all_channels=all_channels)
+        match = targeting.recipients(disk)
+        written = _insert_for_members(alert, match, now, all_channels=all_channels)
     else:
         Delivery.objects.filter(
             alert__incident=incident,
@@ -119,23 +120,36 @@ def _row_values(alert: Alert, now: datetime) -> list[Any]:
     return [alert.pk, PRIORITY[Purpose(alert.purpose)], DeliveryStatus.QUEUED, when, when]
 
 
-def _insert_for_members(
-    alert: Alert, members: set[int], now: datetime, *, all_channels: bool
-) -> int:
-    """Write one delivery per member (their first usable endpoint, or every one) in one
-    INSERT ... SELECT: the member ids travel as one array parameter, and the rows never
-    pass through Python."""
-    if not members:
+def _insert_for_members(alert: Alert, match: Match, now: datetime, *, all_channels: bool) -> int:
+    """Write one delivery per member reached (their first usable endpoint, or every one)
+    in one INSERT ... SELECT. Member ids travel as array parameters and the rows never
+    pass through Python; the database also drops the repeats of a member matched twice."""
+    if not match.ids and not match.add:
         return 0
     delivery = Delivery._meta.db_table
     endpoint = ContactEndpoint._meta.db_table
-    ids: Any
     if connection.vendor == "postgresql":
-        in_members = "e.member_id = ANY(%s)"
-        ids = sorted(members)
+        member_in = "e.member_id = ANY(%s)"
+
+        def param(ids: Iterable[int]) -> Any:
+            return list(ids)
     else:
-        in_members = "e.member_id IN (SELECT value FROM json_each(%s))"
-        ids = json.dumps(sorted(members))
+        member_in = "e.member_id IN (SELECT value FROM json_each(%s))"
+
+        def param(ids: Iterable[int]) -> Any:
+            return json.dumps(list(ids))
+
+    conditions, params = [], []
+    if match.ids:
+        if match.stale:
+            conditions.append(f"({member_in} AND NOT {member_in})")
+            params += [param(match.ids.tolist()), param(sorted(match.stale))]
+        else:
+            conditions.append(member_in)
+            params.append(param(match.ids.tolist()))
+    if match.add:
+        conditions.append(member_in)
+        params.append(param(sorted(match.add)))
     first_only = "" if all_channels else "WHERE t.rn = 1"
     # Only table names and fixed fragments are formatted in; every value is a parameter.
     sql = f"""
@@ -146,13 +160,13 @@ def _insert_for_members(
                 PARTITION BY e.member_id ORDER BY e.priority, e.id
             ) AS rn
             FROM {endpoint} e
-            WHERE {in_members}
+            WHERE ({" OR ".join(conditions)})
               AND e.verified_at IS NOT NULL AND e.disabled_at IS NULL
         ) t
         {first_only}
     """  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*_row_values(alert, now), ids])
+        cursor.execute(sql, [*_row_values(alert, now), *params])
         return cursor.rowcount
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from array import array
+
 from django.conf import settings
 from django.db.models import Q
 
 from tocsin import geo
+from tocsin.alerts import cellindex
+from tocsin.alerts.cellindex import Match
 from tocsin.members.models import AlertArea
 
 
@@ -46,15 +50,17 @@ def area_filter(alert: geo.Disk) -> Q:
 
 
 def matching_members(alert: geo.Disk) -> set[int]:
-    """Return the ids of members with an area intersecting ``alert``: from the process's
-    in-memory index when it is ready, else from one indexed query. Both are exact."""
-    from tocsin.alerts import cellindex
+    """Return the ids of members with an area intersecting ``alert`` (exact)."""
+    return recipients(alert).members()
 
-    by_reach = cells_by_reach(alert)
-    found = cellindex.INDEX.members(by_reach)
+
+def recipients(alert: geo.Disk) -> Match:
+    """Return the members ``alert`` reaches: from the process's in-memory index when it
+    is ready, else from one indexed query. Both are exact."""
+    found = cellindex.INDEX.members(cells_by_reach(alert))
     if found is not None:
         return found
-    return query_members(alert)
+    return Match(array("q"), add=query_members(alert))
 
 
 def query_members(alert: geo.Disk) -> set[int]:
