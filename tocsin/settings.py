@@ -142,6 +142,21 @@ if DATABASE_URL:
     if not DATABASE_URL.startswith(("postgres://", "postgresql://", "sqlite://")):
         raise ImproperlyConfigured("TOCSIN_DATABASE_URL must be a postgres:// or sqlite:// URL")
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Connections stay open for a minute (conn_max_age): check one before reusing it,
+        # so a connection that died with the server is replaced instead of failing a query.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        # An unreachable server must not hang a worker: give up connecting after 10 s, and
+        # find a silent connection dead after about a minute (TCP keepalives), not hours.
+        # Options in the URL's query string win.
+        _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+        for _key, _value in (
+            ("connect_timeout", 10),
+            ("keepalives_idle", 30),
+            ("keepalives_interval", 10),
+            ("keepalives_count", 3),
+        ):
+            _pg_options.setdefault(_key, _value)
 else:
     DATABASES = {
         "default": {

@@ -491,12 +491,19 @@ def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
                 inline.append((transport, kind, job))
             else:
                 futures[pool.submit(_send, transport, kind, job)] = job
-    # Sends that must stay in this thread run while the pool works on the others.
-    for transport, kind, job in inline:
-        _finish(job, _send(transport, kind, job), outcome, sent)
-    for future in as_completed(futures):
-        _finish(futures[future], future.result(), outcome, sent)
-    sent.record()
+    try:
+        # Sends that must stay in this thread run while the pool works on the others.
+        for transport, kind, job in inline:
+            _finish(job, _send(transport, kind, job), outcome, sent)
+        for future in as_completed(futures):
+            _finish(futures[future], future.result(), outcome, sent)
+        sent.record()
+    except BaseException:
+        # Recording failed (the database went away): send nothing more of these
+        # batches; their leases run out and they are sent again, once.
+        for future in futures:
+            future.cancel()
+        raise
     return touched
 
 
@@ -665,7 +672,7 @@ def fall_back(d: Row | Delivery) -> bool:
 _drain_lock = threading.Lock()
 
 
-def drain(*, max_batches: int | None = None) -> Outcome:
+def drain(*, max_batches: int | None = None, stop: threading.Event | None = None) -> Outcome:
     """Send due deliveries until none are left (or ``max_batches`` rounds).
 
     Each round claims a batch per channel and sends the channels side by side.
@@ -674,18 +681,20 @@ def drain(*, max_batches: int | None = None) -> Outcome:
     if not _drain_lock.acquire(blocking=False):
         return Outcome()
     try:
-        return _drain(max_batches)
+        return _drain(max_batches, stop)
     finally:
         _drain_lock.release()
 
 
-def _drain(max_batches: int | None) -> Outcome:
+def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outcome:
     # Pushes no device acknowledged in time go to the member's next channel first.
     fall_back_unreceived()
     outcome = Outcome()
     rounds = 0
     kinds = list(transports.registry())
     while max_batches is None or rounds < max_batches:
+        if stop is not None and stop.is_set():
+            break  # the worker is stopping: claim nothing more
         rounds += 1
         batches = [
             claim(batch_limit(kind), kind=kind)

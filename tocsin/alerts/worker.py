@@ -8,6 +8,7 @@ purge (tocsin.vault.purge) runs at start and then every TOCSIN_PURGE_INTERVAL_MI
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 
@@ -46,7 +47,7 @@ class Worker:
         while not self.stop_event.is_set():
             try:
                 close_old_connections()
-                outbox.drain()
+                outbox.drain(stop=self.stop_event)
             except Exception:
                 # The database may be unreachable for a while: wait and try again
                 # rather than crash-loop.
@@ -95,6 +96,11 @@ class Worker:
             t.join(max(0.1, deadline - time.monotonic()))
 
     def run_forever(self) -> None:
+        """Run until Ctrl-C (SIGINT) or SIGTERM, then stop the threads and return."""
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM is how a service manager stops the worker: stop as on Ctrl-C (the
+            # threads get a few seconds to finish) rather than die wherever it lands.
+            signal.signal(signal.SIGTERM, lambda signum, frame: self.stop_event.set())
         self.start()
         try:
             while not self.stop_event.wait(1):

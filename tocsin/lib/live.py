@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from functools import cache
 
@@ -47,17 +48,44 @@ class InProcessBroker:
 
 
 class RedisBroker:
+    # After a failed publish, publishing pauses: a worker publishes after every batch and a
+    # web request after every change, and neither should wait on an unreachable Redis each
+    # time. The pause doubles while Redis stays away; streams re-render every few seconds
+    # anyway, so a skipped event only delays an update.
+    PAUSE_MIN = 2.0
+    PAUSE_MAX = 30.0
+
     def __init__(self, url: str) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         self.url = url
-        self._client = redis.Redis.from_url(url, socket_timeout=2)
+        # One retry, for a pooled connection that Redis closed since (a restart), and short
+        # timeouts: redis-py's defaults wait up to half a minute for a silent server.
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 1)
+        )
+        self.paused_until = 0.0
+        self._pause = 0.0
 
     def publish(self, channel: str) -> None:
+        if time.monotonic() < self.paused_until:
+            return
         try:
             self._client.publish(f"tocsin:{channel}", "1")
         except Exception as e:  # noqa: BLE001 - live updates must never break a write path
-            logger.warning("live update not published: %s", type(e).__name__)
+            self._pause = min(self.PAUSE_MAX, max(self.PAUSE_MIN, self._pause * 2))
+            self.paused_until = time.monotonic() + self._pause
+            logger.warning(
+                "live update not published: %s; live updates paused for %.0f s",
+                type(e).__name__,
+                self._pause,
+            )
+        else:
+            if self._pause:
+                self._pause = 0.0
+                logger.info("live updates published again")
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channels: list[str]) -> AsyncIterator[asyncio.Queue[str]]:
