@@ -711,7 +711,7 @@ def test_it_links_each_member_to_their_own_alert_page(w: World) -> None:
 
 
 @pytest.mark.django_db
-def test_a_channel_the_server_no_longer_has_fails_visibly_and_falls_back_without_blaming_the_endpoint(
+def test_a_channel_the_server_lost_fails_visibly_and_falls_back_without_blaming_the_endpoint(
     w: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recording = type("Recording", (RecordingTransport,), {"sent": [], "failures": {}})

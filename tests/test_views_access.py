@@ -73,6 +73,12 @@ TABLE: dict[str, tuple[int, ...]] = {
     "add_email":              (302, 302, 302, 302, 302, 302, 302, 302),
     "push_subscribe":         (302, 200, 200, 200, 200, 200, 200, 200),
     "delete_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404),
+    "add_phone":              (302, 302, 302, 302, 302, 302, 302, 302),
+    "verify_channel":         (302, 404, 302, 404, 404, 404, 404, 404),
+    "resend_code":            (302, 404, 302, 404, 404, 404, 404, 404),
+    "move_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404),
+    "test_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404),
+    "enable_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404),
     "my_data":                (302, 200, 200, 200, 200, 200, 200, 200),
     "export_data":            (302, 200, 200, 200, 200, 200, 200, 200),
     "delete_account":         (302, 200, 200, 200, 200, 200, 200, 200),
@@ -105,8 +111,16 @@ PUBLIC = {
     "alert_page",
     "alert_live",
     "delivery_receipt",  # a signed token is the credential (tests/test_delivery_receipts.py)
+    "email_unsubscribe",  # a signed token is the credential (tests/test_email_unsubscribe.py)
+    "short_alert_link",  # a signed code is the credential (tests/test_transport_sms.py)
+    "sms_inbound",  # Twilio's X-Twilio-Signature is the credential (tests/test_transport_sms.py)
+    "sms_status",  # Twilio's signature and a signed delivery token (tests/test_transport_sms.py)
+    "sms_gateway_inbound",  # the gateway's shared token (tests/test_transport_sms.py)
     "passkey_login_begin",
     "passkey_login_complete",
+    # Telegram's webhook: the secret token header is the credential
+    # (tests/test_transport_telegram.py).
+    "telegram_update",
 }
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
@@ -182,6 +196,16 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         json=True,
     ),
     "delete_endpoint": lambda o: Call("post", reverse("delete_endpoint", args=[o.endpoint])),
+    "add_phone": lambda o: Call(
+        "post", reverse("add_phone"), {"kind": "sms", "number": "+12135550100"}
+    ),
+    "verify_channel": lambda o: Call("get", reverse("verify_channel", args=[o.endpoint])),
+    "resend_code": lambda o: Call("post", reverse("resend_code", args=[o.endpoint])),
+    "move_endpoint": lambda o: Call(
+        "post", reverse("move_endpoint", args=[o.endpoint]), {"direction": "down"}
+    ),
+    "test_endpoint": lambda o: Call("post", reverse("test_endpoint", args=[o.endpoint])),
+    "enable_endpoint": lambda o: Call("post", reverse("enable_endpoint", args=[o.endpoint])),
     "my_data": lambda o: Call("get", reverse("my_data")),
     "export_data": lambda o: Call("get", reverse("export_data")),
     # Each case has its own scene, so deleting the persona's account spoils nothing.
@@ -217,6 +241,11 @@ OWNER = {
     "committee_invite_qr": "organizer",
     "delete_area": "member",
     "delete_endpoint": "member",
+    "verify_channel": "member",
+    "resend_code": "member",
+    "move_endpoint": "member",
+    "test_endpoint": "member",
+    "enable_endpoint": "member",
 }
 
 

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "tocsin.alerts",
     "tocsin.mobilize",
     "tocsin.public",
+    "tocsin.transports",
     "tocsin.demo",
 ]
 
@@ -337,6 +338,8 @@ SIGNAL_NUMBER = envstr("TOCSIN_SIGNAL_NUMBER")
 TELEGRAM_BOT_TOKEN = envsecret("TOCSIN_TELEGRAM_BOT_TOKEN")
 TELEGRAM_WEBHOOK_SECRET = envsecret("TOCSIN_TELEGRAM_WEBHOOK_SECRET")
 TELEGRAM_API_URL = envstr("TOCSIN_TELEGRAM_API_URL", "https://api.telegram.org")
+# The bot's @username without the @, for the "Link Telegram" button members tap.
+TELEGRAM_BOT_USERNAME = envstr("TOCSIN_TELEGRAM_BOT_USERNAME").lstrip("@")
 # A channel that confirms receipt (web push, via the app) and stays silent this long
 # after sending: the alert goes to the member's next channel too.
 DELIVERY_RECEIPT_SECONDS = envint("TOCSIN_DELIVERY_RECEIPT_SECONDS", 120, minimum=10, maximum=86400)

@@ -14,6 +14,7 @@ from tocsin.members import security_views as security
 from tocsin.members import views as members
 from tocsin.mobilize import views as mobilize
 from tocsin.public import views as public
+from tocsin.transports import sms_hooks, unsubscribe
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -53,6 +54,12 @@ urlpatterns = [
     path("me/email/", members.add_email, name="add_email"),
     path("me/push/", members.push_subscribe, name="push_subscribe"),
     path("me/channels/<int:pk>/delete/", members.delete_endpoint, name="delete_endpoint"),
+    path("me/phone/", members.add_phone, name="add_phone"),
+    path("me/channels/<int:pk>/verify/", members.verify_channel, name="verify_channel"),
+    path("me/channels/<int:pk>/resend/", members.resend_code, name="resend_code"),
+    path("me/channels/<int:pk>/move/", members.move_endpoint, name="move_endpoint"),
+    path("me/channels/<int:pk>/test/", members.test_endpoint, name="test_endpoint"),
+    path("me/channels/<int:pk>/enable/", members.enable_endpoint, name="enable_endpoint"),
     path("me/data/", member_data.my_data, name="my_data"),
     path("me/data/export.json", member_data.export_data, name="export_data"),
     path("me/data/delete/", member_data.delete_account, name="delete_account"),
@@ -61,6 +68,8 @@ urlpatterns = [
     path("a/<str:token>/", mobilize.alert_page, name="alert_page"),
     path("a/<str:token>/live/", mobilize.alert_live, name="alert_live"),
     path("r/<str:token>/", receipts.delivery_receipt, name="delivery_receipt"),
+    path("unsubscribe/<str:token>/", unsubscribe.email_unsubscribe, name="email_unsubscribe"),
+    path("s/<str:code>/", sms_hooks.short_link, name="short_alert_link"),
     # Providers calling back: inbound messages and delivery status (signatures checked).
     path("hooks/sms/", include("tocsin.transports.sms_hooks")),
     path("hooks/telegram/", include("tocsin.transports.telegram_hooks")),

@@ -468,6 +468,7 @@ def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
                 message.extra["topic"] = f"i{d.alert.incident_id}-e{d.endpoint_id}"
                 # For channels whose provider reports delivery back (SMS status callbacks).
                 message.extra["delivery"] = d.pk
+                message.extra["language"] = d.language
                 if d.kind in RECEIPT_KINDS:
                     message.extra["receipt"] = receipt_url(d.pk)
             except Exception as e:

@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -77,12 +78,18 @@ class Worker:
 
     def start(self) -> None:
         # Import every transport now: the first alert must not wait for imports.
-        transports.registry()
-        for target, name in (
+        channels = transports.registry()
+        threads: list[tuple[Callable[[], None], str]] = [
             (self._sweep, "outbox-sweep"),
             (self._tasks, "task-worker"),
             (self._purge, "purge"),
-        ):
+        ]
+        if "signal" in channels:
+            # Signal has no webhook: the worker asks the signal-cli REST API for replies.
+            from tocsin.transports import signal
+
+            threads.append((lambda: signal.run(self.stop_event), "signal-inbound"))
+        for target, name in threads:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self.threads.append(t)

@@ -68,8 +68,9 @@ def export_data(member: Member) -> dict[str, Any]:
             for e in member.endpoints.all()
         ],
         "channels_note": _(
-            "Your email addresses and push subscriptions are stored sealed: only the "
-            "delivery workers hold the key that opens them, and this web server cannot. "
+            "Your email addresses, phone numbers, chat ids and push subscriptions are stored "
+            "sealed: only the delivery workers hold the key that opens them, and this web "
+            "server cannot. "
             "That is why this file lists your channels without their addresses."
         ),
         "second_factors": [

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from tocsin import geo
+from tocsin.members.models import EndpointKind
 
 
 class LoginForm(forms.Form):
@@ -59,3 +63,36 @@ class EmailForm(forms.Form):
 
 class LanguageForm(forms.Form):
     language = forms.ChoiceField(choices=settings.LANGUAGES)
+
+
+class PhoneForm(forms.Form):
+    """A phone number for SMS or Signal, on the channels this server has turned on."""
+
+    kind = forms.ChoiceField(label=_("Channel"))
+    number = forms.CharField(
+        label=_("Phone number"),
+        max_length=32,
+        help_text=_("With the country code, like +1 213 555 0100."),
+    )
+    label = forms.CharField(label=_("Name (for you)"), max_length=40, required=False)
+
+    def __init__(self, *args: Any, kinds: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = dict(EndpointKind.choices)
+        self.fields["kind"].choices = [(k, names[k]) for k in kinds]  # type: ignore[attr-defined]
+
+    def clean_number(self) -> str:
+        number = re.sub(r"[\s\-().]", "", self.cleaned_data["number"])
+        if not re.fullmatch(r"\+\d{8,15}", number):
+            raise forms.ValidationError(
+                _("Write the number with + and the country code, like +1 213 555 0100.")
+            )
+        return number
+
+
+class ChannelCodeForm(forms.Form):
+    code = forms.RegexField(
+        label=_("Code"),
+        regex=r"^\s*\d{6}\s*$",
+        error_messages={"invalid": _("Enter the 6 digits from the message.")},
+    )

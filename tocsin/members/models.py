@@ -159,6 +159,16 @@ class LoginCode(models.Model):
     used = models.BooleanField(default=False)
 
 
+class EndpointVerification(models.Model):
+    """A one-time code sent over a new phone channel (SMS, Signal) to prove it is the
+    member's. Only its hash is kept; a new code replaces the old one."""
+
+    endpoint = models.ForeignKey(ContactEndpoint, models.CASCADE, related_name="verifications")
+    code_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+
 class SecondFactor(models.Model):
     """A passkey or an authenticator app (TOTP) that proves it is really this member."""
 

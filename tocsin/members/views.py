@@ -22,8 +22,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tocsin import geo
 from tocsin.committees import access
 from tocsin.committees.models import Invite, Membership
-from tocsin.members import auth, security
-from tocsin.members.forms import AreaForm, CodeForm, EmailForm, JoinForm, LanguageForm, LoginForm
+from tocsin.members import auth, channels, security
+from tocsin.members.forms import (
+    AreaForm,
+    ChannelCodeForm,
+    CodeForm,
+    EmailForm,
+    JoinForm,
+    LanguageForm,
+    LoginForm,
+    PhoneForm,
+)
 from tocsin.members.models import AlertArea, ContactEndpoint, EndpointKind, Member
 from tocsin.transports.vapid import application_server_key
 
@@ -122,16 +131,19 @@ def _add_email(request: HttpRequest, member: Member, email: str) -> None:
 @login_required
 def me(request: HttpRequest) -> HttpResponse:
     member = access.member_of(request)
+    kinds = channels.code_kinds()
     return render(
         request,
         "members/me.html",
         {
             "member": member,
             "areas": member.areas.all(),
-            "endpoints": member.endpoints.all(),
+            "channels": channels.rows(member),
             "memberships": member.memberships.select_related("committee"),
             "area_form": AreaForm(),
             "email_form": EmailForm(),
+            "phone_form": PhoneForm(kinds=kinds) if kinds else None,
+            "telegram_link": channels.telegram_link(member),
             "vapid_key": application_server_key(),
             "is_dispatcher": access.is_dispatcher(member),
             "map_center": settings.MAP_CENTER,
@@ -227,6 +239,130 @@ def delete_endpoint(request: HttpRequest, pk: int) -> HttpResponse:
     member = access.member_of(request)
     get_object_or_404(ContactEndpoint, pk=pk, member=member).delete()
     messages.success(request, _("Channel removed."))
+    return redirect("me")
+
+
+def _my_endpoint(request: HttpRequest, pk: int) -> ContactEndpoint:
+    """Return the member's own endpoint ``pk``; anyone else's is a 404 like a missing one."""
+    return get_object_or_404(ContactEndpoint, pk=pk, member=access.member_of(request))
+
+
+@login_required
+@require_POST
+def add_phone(request: HttpRequest) -> HttpResponse:
+    member = access.member_of(request)
+    form = PhoneForm(request.POST, kinds=channels.code_kinds())
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect("me")
+    data = form.cleaned_data
+    outcome, endpoint = channels.add_phone(
+        member, data["kind"], data["number"], label=data["label"]
+    )
+    if outcome is channels.AddPhone.TOO_MANY:
+        messages.error(request, _("You can have up to 10 channels. Remove one first."))
+        return redirect("me")
+    if outcome is channels.AddPhone.RATE_LIMITED:
+        messages.error(request, _("Too many codes sent. Try again in an hour."))
+        return redirect("me")
+    assert endpoint is not None
+    if outcome is channels.AddPhone.EXISTS and endpoint.verified_at is not None:
+        messages.info(request, _("You already get alerts at that number."))
+        return redirect("me")
+    if outcome is channels.AddPhone.ADDED:
+        messages.info(request, _("We are sending a code to that number. Type it here."))
+    return redirect("verify_channel", pk=endpoint.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def verify_channel(request: HttpRequest, pk: int) -> HttpResponse:
+    endpoint = _my_endpoint(request, pk)
+    if endpoint.verified_at is not None or endpoint.kind not in channels.CODE_KINDS:
+        return redirect("me")
+    form = ChannelCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        result = channels.check_code(endpoint, form.cleaned_data["code"])
+        if result is channels.CodeCheck.OK:
+            messages.success(
+                request,
+                _("Confirmed. You will get alerts on %(channel)s.")
+                % {"channel": endpoint.get_kind_display()},
+            )
+            return redirect("me")
+        if result is channels.CodeCheck.WRONG:
+            form.add_error("code", _("That code is wrong. Check the newest message."))
+        else:
+            form.add_error(
+                "code", _("That code has expired or was tried too often. Ask for a new one.")
+            )
+    return render(
+        request,
+        "members/verify_channel.html",
+        {
+            "endpoint": endpoint,
+            "form": form,
+            "minutes": channels.CODE_MINUTES,
+            "problem": channels.error_in_plain_words(endpoint.last_error),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+@require_POST
+def resend_code(request: HttpRequest, pk: int) -> HttpResponse:
+    endpoint = _my_endpoint(request, pk)
+    if endpoint.verified_at is not None or endpoint.kind not in channels.CODE_KINDS:
+        return redirect("me")
+    if channels.resend_code(endpoint):
+        messages.info(request, _("A new code is on its way."))
+    else:
+        messages.error(request, _("Too many codes sent. Try again in an hour."))
+    return redirect("verify_channel", pk=endpoint.pk)
+
+
+@login_required
+@require_POST
+def move_endpoint(request: HttpRequest, pk: int) -> HttpResponse:
+    endpoint = _my_endpoint(request, pk)
+    channels.move(endpoint, up=request.POST.get("direction") != "down")
+    return redirect("me")
+
+
+@login_required
+@require_POST
+def test_endpoint(request: HttpRequest, pk: int) -> HttpResponse:
+    endpoint = _my_endpoint(request, pk)
+    if endpoint.verified_at is None or endpoint.disabled_at is not None:
+        messages.error(request, _("Only a confirmed, working channel can get a test message."))
+    elif not channels.may_test(endpoint.member):
+        messages.error(request, _("You sent several tests already. Try again in 10 minutes."))
+    else:
+        channels.queue_test(endpoint)
+        messages.success(
+            request,
+            _("A test message is on its way to %(channel)s.")
+            % {"channel": endpoint.get_kind_display()},
+        )
+    return redirect("me")
+
+
+@login_required
+@require_POST
+def enable_endpoint(request: HttpRequest, pk: int) -> HttpResponse:
+    endpoint = _my_endpoint(request, pk)
+    if channels.enable(endpoint):
+        messages.success(
+            request,
+            _("Alerts are on again for %(channel)s.") % {"channel": endpoint.get_kind_display()},
+        )
+    else:
+        messages.error(
+            request, _("This channel cannot be turned on from here. Remove it and add it again.")
+        )
     return redirect("me")
 
 

@@ -1,4 +1,4 @@
-"""Email over SMTP through Django's mail."""
+"""Email over SMTP through Django's mail: text and HTML parts, one-click unsubscribe."""
 
 from __future__ import annotations
 
@@ -8,7 +8,32 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
+from tocsin.transports import unsubscribe
 from tocsin.transports.base import Message, Transport, TransportError
+
+
+class _OneLine(str):
+    """A header value the email package writes on one line as it is.
+
+    A List-Unsubscribe URL is longer than the 78 characters a line should have and has
+    no space to fold at: the email package would turn it into RFC 2047 encoded words,
+    which mail providers do not decode there, and the button would not work. RFC 5322
+    allows lines of up to 998 characters. (The email policy stores a value that has a
+    ``name`` as a ready header object and writes it with its ``fold`` method.)
+    """
+
+    name: str
+
+    def fold(self, *, policy: Any) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
+def _one_line(headers: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        out[name] = header = _OneLine(value)
+        header.name = name
+    return out
 
 
 class EmailTransport(Transport):
@@ -25,6 +50,9 @@ class EmailTransport(Transport):
                 # drop the duplicate if a crashed worker's batch is sent twice.
                 "Message-ID": f"<{idempotency_key}@{domain}>",
                 "Auto-Submitted": "auto-generated",
+                # Mail providers show an "Unsubscribe" button that turns this one address
+                # off (tocsin/transports/unsubscribe.py).
+                **_one_line(unsubscribe.headers_for(payload)),
             },
         )
         if message.html:

@@ -130,12 +130,10 @@ def _act(
 ) -> str | None:
     if keyword == STOP:
         if endpoint is not None:
-            ContactEndpoint.objects.filter(
-                kind=msg.kind, blind_index=endpoint.blind_index
-            ).update(disabled_at=timezone.now(), last_error="stopped by the member")
-        return _(
-            "Tocsin: you will get no more messages here. Send START to get alerts again."
-        )
+            ContactEndpoint.objects.filter(kind=msg.kind, blind_index=endpoint.blind_index).update(
+                disabled_at=timezone.now(), last_error="stopped by the member"
+            )
+        return _("Tocsin: you will get no more messages here. Send START to get alerts again.")
     if keyword == START:
         if endpoint is None:
             return _("Tocsin: this number is not linked to a member. Join with an invite link.")

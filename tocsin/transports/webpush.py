@@ -1,19 +1,36 @@
-"""Web push (RFC 8030, 8291 aes128gcm, 8292 VAPID) to a browser's push service."""
+"""Web push (RFC 8030, 8291 aes128gcm, 8292 VAPID) to a browser's push service.
+
+Each push is one POST to the subscription's endpoint: the payload encrypted for that
+browser with a fresh sender key (RFC 8291), a VAPID token for the push service's origin
+(signed once and reused for hours, see vapid.authorization), over a connection kept
+alive to that push service. Encryption is the cost no sender avoids; the rest used to be
+a new TCP (and TLS) connection and a new signature per push (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import os
+import urllib.request
+from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
-from pywebpush import WebPushException, webpush
+import http_ece
+import urllib3
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
+from py_vapid import VapidException
 
 from tocsin.lib.http import retry_after_seconds
+from tocsin.transports import vapid
 from tocsin.transports.base import Message, Transport, TransportError
-from tocsin.transports.vapid import signer, vapid_subject
 
 # Push services cap payloads near 4 KB; stay well under it after encryption overhead.
 MAX_PAYLOAD = 3000
+TIMEOUT = urllib3.Timeout(connect=5, read=10)
 
 
 def payload_for(message: Message) -> bytes:
@@ -33,6 +50,76 @@ def payload_for(message: Message) -> bytes:
     return raw
 
 
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encrypt(data: bytes, *, p256dh: str, auth: str) -> bytes:
+    """Return ``data`` encrypted for one subscription (RFC 8291, aes128gcm, one record)
+    with a new sender key pair: no two pushes share a key. Raises ValueError when the
+    subscription's keys are not a P-256 point and a secret."""
+    try:
+        receiver, secret = _unb64(p256dh), _unb64(auth)
+    except binascii.Error as e:
+        raise ValueError("keys are not base64url") from e
+    return http_ece.encrypt(
+        data,
+        private_key=ec.generate_private_key(ec.SECP256R1()),
+        dh=receiver,
+        auth_secret=secret,
+        version="aes128gcm",
+    )
+
+
+def origin_of(endpoint: str) -> str:
+    """Return ``scheme://host[:port]`` of a push endpoint, the VAPID token's audience.
+    Raises ValueError for anything but an http(s) URL with a host."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("not an http(s) URL")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    # An origin leaves out its scheme's default port (RFC 6454).
+    default = 443 if parts.scheme == "https" else 80
+    port = f":{parts.port}" if parts.port not in (None, default) else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+@cache
+def _direct() -> urllib3.PoolManager:
+    """Return this process's connection pools, one per push service (thread-safe). Each
+    keeps up to as many connections alive as the worker has threads sending push."""
+    size = max(1, settings.DELIVERY_CONCURRENCY.get("webpush", 4))
+    return urllib3.PoolManager(num_pools=32, maxsize=size, retries=False, timeout=TIMEOUT)
+
+
+@cache
+def _proxied(proxy: str) -> urllib3.ProxyManager:
+    size = max(1, settings.DELIVERY_CONCURRENCY.get("webpush", 4))
+    return urllib3.ProxyManager(proxy, num_pools=32, maxsize=size, retries=False, timeout=TIMEOUT)
+
+
+@cache
+def _pools_for(origin: str) -> urllib3.PoolManager:
+    """Return the pools for ``origin``: through the proxy that HTTPS_PROXY / HTTP_PROXY
+    name unless NO_PROXY exempts the host (what requests did), else direct."""
+    scheme, _, host = origin.partition("://")
+    proxy = urllib.request.getproxies().get(scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        return _proxied(proxy)
+    return _direct()
+
+
+def _forget_pools() -> None:
+    _pools_for.cache_clear()
+    _proxied.cache_clear()
+    _direct.cache_clear()
+
+
+# A process forked after sending (a test's worker, a supervisor) must not share the
+# parent's open connections: it starts with pools of its own.
+os.register_at_fork(after_in_child=_forget_pools)
+
+
 class WebPushTransport(Transport):
     kind = "webpush"
     # Each subscription lives on its own push service (FCM, Mozilla, Apple): a 429 from
@@ -40,36 +127,46 @@ class WebPushTransport(Transport):
     shared_limit = False
 
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
-        subscription = {"endpoint": payload["address"], "keys": payload["keys"]}
+        endpoint = payload["address"]
+        try:
+            origin = origin_of(endpoint)
+            keys = payload["keys"]
+            body = encrypt(payload_for(message), p256dh=keys["p256dh"], auth=keys["auth"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise TransportError("not a usable push subscription", permanent=True) from e
+        try:
+            authorization = vapid.authorization(origin)
+        except VapidException as e:
+            # The operator's TOCSIN_VAPID_SUBJECT, or an origin py_vapid cannot name.
+            raise TransportError(f"VAPID token refused: {e}") from e
         headers = {
+            "TTL": str(int(message.extra.get("ttl", 3600))),
             "Urgency": message.extra.get("urgency", "high"),
             # Topic replaces an undelivered push with the same topic: retries never stack
             # up on a device, and an all-clear replaces a stale alert still waiting for an
             # offline phone. Max 32 url-safe characters.
             "Topic": (message.extra.get("topic") or idempotency_key).replace(":", "-")[:32],
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "Authorization": authorization,
         }
         try:
-            webpush(
-                subscription_info=subscription,
-                data=payload_for(message),
-                vapid_private_key=signer(),
-                vapid_claims={"sub": vapid_subject()},
-                content_encoding="aes128gcm",
-                ttl=int(message.extra.get("ttl", 3600)),
-                headers=headers,
-                timeout=10,
+            response = _pools_for(origin).urlopen(
+                "POST", endpoint, body=body, headers=headers, redirect=False
             )
-        except WebPushException as e:
-            status = e.response.status_code if e.response is not None else None
-            if status in (404, 410):
-                raise TransportError(f"subscription gone ({status})", permanent=True) from e
-            if status == 429:
-                retry = e.response.headers.get("Retry-After") if e.response is not None else None
-                raise TransportError(
-                    "push service rate limit", retry_after=retry_after_seconds(retry)
-                ) from e
-            if status is not None and 400 <= status < 500:
-                raise TransportError(f"push service refused ({status})", permanent=True) from e
-            raise TransportError(f"push service error ({status})") from e
-        except requests.RequestException as e:
+        except urllib3.exceptions.HTTPError as e:
             raise TransportError(f"push service unreachable: {type(e).__name__}") from e
+        status = response.status
+        if 200 <= status < 300:
+            return
+        if status in (404, 410):
+            raise TransportError(f"subscription gone ({status})", permanent=True)
+        if status == 429:
+            retry = retry_after_seconds(response.headers.get("Retry-After"))
+            raise TransportError("push service rate limit", retry_after=retry)
+        if status in (401, 403):
+            # Usually a subscription made for another key; sign afresh in case it was ours.
+            vapid.forget(origin)
+        if 400 <= status < 500:
+            raise TransportError(f"push service refused ({status})", permanent=True)
+        raise TransportError(f"push service error ({status})")

@@ -23,7 +23,7 @@ from tocsin.alerts.models import Delivery
 from tocsin.demo.models import DemoMessage
 from tocsin.incidents.models import Incident
 from tocsin.intake.models import Report, ReportPhoto
-from tocsin.members.models import AreaChange, LoginCode
+from tocsin.members.models import AreaChange, EndpointVerification, LoginCode
 from tocsin.mobilize.models import Response
 from tocsin.vault import retention as r
 
@@ -146,6 +146,9 @@ def purge(now: datetime | None = None, *, dry_run: bool = False) -> dict[str, in
 
     if cellindex.purge_changes():
         touched.add(AreaChange._meta.db_table)
+    # Codes to confirm a phone number that nobody typed in time.
+    if EndpointVerification.objects.filter(expires_at__lte=now).delete()[0]:
+        touched.add(EndpointVerification._meta.db_table)
     reclaim_space(touched)
     if any(counts.values()):
         logger.info("purge: %s", ", ".join(f"{k}={v}" for k, v in counts.items() if v))

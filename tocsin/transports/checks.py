@@ -1,0 +1,118 @@
+"""`manage.py check` explains, for each optional channel, whether it is on and what is missing.
+
+A channel nobody configured is an Info (off is a fine choice); a channel with some of its
+settings but not all is a Warning, because the operator meant to turn it on. Registered
+from tocsin.members.apps (transports has no app of its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+
+from tocsin.transports import base
+
+# The settings (TOCSIN_<name>) that belong to each channel. Settings with a working
+# default (an API URL, a body template) are left out: they say nothing about intent.
+CHANNEL_SETTINGS: dict[str, tuple[str, ...]] = {
+    "sms": (
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_FROM",
+        "TWILIO_MESSAGING_SERVICE_SID",
+        "SMS_GATEWAY_URL",
+        "SMS_GATEWAY_TOKEN",
+    ),
+    "signal": ("SIGNAL_API_URL", "SIGNAL_NUMBER"),
+    "telegram": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"),
+}
+NAMES = {"sms": "SMS", "signal": "Signal", "telegram": "Telegram"}
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "testserver"}
+
+
+@dataclass(frozen=True)
+class ChannelStatus:
+    kind: str
+    state: str  # "on", "off", "partly configured", "not installed"
+    problems: list[str]
+
+    @property
+    def name(self) -> str:
+        return NAMES.get(self.kind, self.kind)
+
+
+def configured_settings(kind: str) -> list[str]:
+    """Return which of the channel's own settings have a value."""
+    return [name for name in CHANNEL_SETTINGS.get(kind, ()) if getattr(settings, name, "")]
+
+
+def statuses() -> list[ChannelStatus]:
+    """Return the state of every channel an operator turns on (SMS, Signal, Telegram)."""
+    found = {transport.kind: transport for transport in base._channels()}
+    result = []
+    for kind in CHANNEL_SETTINGS:
+        transport = found.get(kind)
+        if transport is None:
+            result.append(ChannelStatus(kind, "not installed", []))
+            continue
+        problems = list(transport.problems())
+        if not problems:
+            state = "on"
+        elif configured_settings(kind):
+            state = "partly configured"
+        else:
+            state = "off"
+        result.append(ChannelStatus(kind, state, problems))
+    return result
+
+
+def _missing(status: ChannelStatus) -> str:
+    if status.problems:
+        return "; ".join(status.problems)
+    return ", ".join(f"TOCSIN_{name}" for name in CHANNEL_SETTINGS[status.kind])
+
+
+def site_is_insecure() -> bool:
+    parts = urlsplit(settings.SITE_URL)
+    host = (parts.hostname or "").lower()
+    local = host in LOCAL_HOSTS or host.startswith("127.") or host.endswith(".localhost")
+    return parts.scheme == "http" and not local
+
+
+@checks.register()
+def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    found: list[checks.CheckMessage] = []
+    for status in statuses():
+        if status.state == "off":
+            found.append(
+                checks.Info(
+                    f"{status.name} is off: {_missing(status)}.",
+                    hint="Set these TOCSIN_* variables to turn it on (see "
+                    "deploy/tocsin.env.example); until then members cannot choose it.",
+                    id="channels.I001",
+                )
+            )
+        elif status.state == "partly configured":
+            found.append(
+                checks.Warning(
+                    f"{status.name} is partly configured and stays off: {_missing(status)}.",
+                    hint="Already set: "
+                    + ", ".join(f"TOCSIN_{n}" for n in configured_settings(status.kind))
+                    + ". Finish the rest, or unset them to keep the channel off.",
+                    id="channels.W001",
+                )
+            )
+    if site_is_insecure():
+        found.append(
+            checks.Warning(
+                f"TOCSIN_SITE_URL is {settings.SITE_URL}: provider webhooks (SMS, Telegram) "
+                "and web push need https.",
+                hint="Put Tocsin behind a TLS proxy and set TOCSIN_SITE_URL=https://…",
+                id="channels.W002",
+            )
+        )
+    return found
