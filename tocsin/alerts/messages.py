@@ -67,6 +67,7 @@ class Renderer:
 
     def __init__(self) -> None:
         self._done: dict[tuple[int, str], Message] = {}
+        self._signers: dict[int, _SignedAt] = {}
         # The alert page's URL around a token, resolved once instead of per member.
         self._before, self._after = (settings.SITE_URL + reverse("alert_page", args=[_LINK])).split(
             _LINK
@@ -77,9 +78,11 @@ class Renderer:
         shared = self._done.get(key)
         if shared is None:
             shared = self._done[key] = _render(alert, url=_LINK, language=language)
-        token = alert_link_token(
-            member_id=member_id, incident_id=alert.incident_id, at=alert.sent_at
-        )
+        signer = self._signers.get(alert.pk)
+        if signer is None:
+            signer = self._signers[alert.pk] = _SignedAt(alert.sent_at, salt=LINK_SALT)
+        # The same token alert_link_token(at=alert.sent_at) makes, with one signer per alert.
+        token = signer.sign_object([member_id, alert.incident_id], compress=True)
         url = f"{self._before}{token}{self._after}"
         return Message(
             subject=shared.subject,
