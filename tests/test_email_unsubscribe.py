@@ -237,12 +237,6 @@ def test_a_later_alert_no_longer_goes_to_that_address(
     assert len(smtp.to("rosa@example.org")) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tocsin/alerts/outbox.py _record_failure overwrites the endpoint's last_error with"
-    " 'endpoint disabled' when a follow-up reaches an endpoint already turned off; it should"
-    " update only endpoints with disabled_at null. Remove this mark with that fix.",
-)
 @pytest.mark.django_db(transaction=True)
 def test_the_all_clear_keeps_the_members_reason(smtp: SMTPPeer, world: factories.World) -> None:
     # The all-clear goes to the endpoints that got the alert, this one included: it must

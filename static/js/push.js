@@ -24,7 +24,15 @@
     try {
       if (Notification.permission !== "granted" && (await Notification.requestPermission()) !== "granted") throw new Error("denied");
       const reg = await navigator.serviceWorker.ready;
-      const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(button.dataset.key) });
+      const key = keyBytes(button.dataset.key);
+      // After the server's key was rotated the browser refuses a new subscription while
+      // the old one (made for the old key) exists: drop it first.
+      const old = await reg.pushManager.getSubscription();
+      if (old) {
+        const oldKey = old.options && old.options.applicationServerKey ? new Uint8Array(old.options.applicationServerKey) : null;
+        if (!oldKey || oldKey.length !== key.length || oldKey.some((b, i) => b !== key[i])) await old.unsubscribe();
+      }
+      const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
       await send(sub);
       status.textContent = button.dataset.ok;
       setTimeout(() => location.reload(), 800);

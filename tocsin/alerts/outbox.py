@@ -619,7 +619,8 @@ def _record_failure(
         row.update(status=DeliveryStatus.DEAD, error=error.message[:200], lease_until=None)
         outcome.dead += 1
         if error.permanent and not isinstance(error, NoTransport):
-            ContactEndpoint.objects.filter(pk=d.endpoint_id).update(
+            # An endpoint already off keeps its reason (the member's STOP, an unsubscribe).
+            ContactEndpoint.objects.filter(pk=d.endpoint_id, disabled_at__isnull=True).update(
                 disabled_at=timezone.now(), last_error=error.message[:200]
             )
         fall_back(d)
