@@ -8,6 +8,8 @@ from django.conf import settings
 
 from tocsin import geo
 from tocsin.committees.models import Committee, Membership, Role
+from tocsin.incidents.models import Incident
+from tocsin.intake.models import Report
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 
 # Two committees far enough apart that their areas never overlap.
@@ -74,3 +76,15 @@ def world() -> World:
         west_dispatcher=member("Walt", west, Role.DISPATCHER, email="walt@example.org"),
         outsider=member("Otto"),
     )
+
+
+def own_incident(report: Report, actor: Member) -> Incident:
+    """Open an incident for ``report`` alone, even where clustering joined it to an
+    incident at the same place (as a dispatcher splitting it off would): for tests
+    that need several incidents in one spot."""
+    from tocsin.incidents.services import open_incident
+
+    if report.incident_id is not None:
+        Report.objects.filter(pk=report.pk).update(incident=None)
+        report.refresh_from_db()
+    return open_incident(report, actor=actor)

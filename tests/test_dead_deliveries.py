@@ -17,11 +17,11 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django.fixtures import Settings
 
-from tests.factories import EAST, WEST, World, member, world
+from tests.factories import EAST, WEST, World, member, own_incident, world
 from tocsin.alerts import outbox, views
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident, State
-from tocsin.incidents.services import change_state, open_incident
+from tocsin.incidents.services import change_state
 from tocsin.intake.services import submit_report
 from tocsin.members.models import Member
 from tocsin.transports import base as transports_base
@@ -70,9 +70,7 @@ def page(response: Any) -> str:
 
 def confirmed_at(w: World, place: tuple[float, float] = EAST) -> Incident:
     report = submit_report(channel="web", kind="checkpoint", lat=place[0], lng=place[1])
-    return change_state(
-        open_incident(report, actor=w.dispatcher), State.CONFIRMED, actor=w.dispatcher
-    )
+    return change_state(own_incident(report, w.dispatcher), State.CONFIRMED, actor=w.dispatcher)
 
 
 def delivery_to(incident: Incident, m: Member) -> Delivery:

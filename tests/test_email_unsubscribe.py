@@ -24,7 +24,7 @@ from tests.factories import EAST
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin.alerts import outbox
 from tocsin.incidents.models import Incident
-from tocsin.incidents.services import change_state, open_incident
+from tocsin.incidents.services import change_state
 from tocsin.intake.services import submit_report
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import unsubscribe
@@ -52,7 +52,7 @@ def world() -> factories.World:
 
 def confirm(w: factories.World) -> Incident:
     report = submit_report(channel="web", kind="workplace_raid", lat=EAST[0], lng=EAST[1])
-    incident = open_incident(report, actor=w.dispatcher)
+    incident = factories.own_incident(report, w.dispatcher)
     change_state(incident, "verifying", actor=w.dispatcher)
     return change_state(incident, "confirmed", actor=w.dispatcher)
 

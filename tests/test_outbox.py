@@ -20,12 +20,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from tests.factories import EAST, WEST, World, member, world
+from tests.factories import EAST, WEST, World, member, own_incident, world
 from tocsin import geo
 from tocsin.alerts import messages, outbox, targeting
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, MsgType, Purpose
 from tocsin.incidents.models import Incident, State
-from tocsin.incidents.services import change_state, open_incident
+from tocsin.incidents.services import change_state
 from tocsin.intake.services import submit_report
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.transports import base as transports_base
@@ -73,7 +73,7 @@ def incident_at(w: World, place: tuple[float, float] = EAST) -> Incident:
     report = submit_report(
         channel="web", kind="checkpoint", lat=place[0], lng=place[1], text="two vans"
     )
-    return open_incident(report, actor=w.dispatcher)
+    return own_incident(report, w.dispatcher)
 
 
 def confirmed_incident(w: World, place: tuple[float, float] = EAST) -> Incident:
@@ -475,7 +475,7 @@ def test_it_skips_a_disabled_endpoint_for_later_alerts(
     push = add_push(w.responder)
     confirmed_incident(w)
     outbox.drain()
-    later = confirmed_incident(w, (34.0345, -118.2115))
+    later = confirmed_incident(w, (34.0339, -118.2010))  # 900 m away: its own incident
     assert deliveries(later).get(member=w.responder).endpoint == push
 
 

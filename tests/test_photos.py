@@ -22,6 +22,7 @@ from django.utils import translation
 from django.utils.html import escape
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
+from tests import pow_support
 from tests.factories import EAST, WEST, World, world
 from tocsin.alerts import messages
 from tocsin.alerts.models import Alert, Purpose
@@ -327,6 +328,7 @@ def form(*files: Any, **fields: Any) -> dict[str, Any]:
         "nonce": "nonce-1",
         "lat": EAST[0],
         "lng": EAST[1],
+        "altcha": pow_support.solution(),
         **fields,
     }
     if files:
@@ -852,6 +854,13 @@ def multipart(fields: dict[str, str], files: list[tuple[str, bytes]]) -> tuple[b
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+def live_solution(opener: Any, url: str) -> str:
+    import json
+
+    with opener.open(f"{url}/report/challenge.json") as r:
+        return pow_support.solve(json.loads(r.read()))
+
+
 def test_a_photo_goes_through_the_real_server(server: Any, media: Path) -> None:
     import http.cookiejar
     import urllib.request
@@ -871,6 +880,7 @@ def test_a_photo_goes_through_the_real_server(server: Any, media: Path) -> None:
             "nonce": "live-1",
             "lat": str(EAST[0]),
             "lng": str(EAST[1]),
+            "altcha": live_solution(opener, server.url),
         },
         [("IMG_0001.jpg", camera_jpeg())],
     )

@@ -32,7 +32,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 
-from tests import factories
+from tests import factories, pow_support
 from tests.conftest import need
 from tests.factories import EAST
 from tests.peers.push_service import PushService
@@ -177,6 +177,7 @@ def report_a_raid(run: Run) -> Report:
             "lng": EAST[1],
             "text": "Two unmarked vans at the loading dock.",
             "nonce": secrets.token_urlsafe(24),
+            "altcha": pow_support.solution(client),
         },
     )
     assert response.status_code == 302, response.content[:1000]

@@ -11,15 +11,16 @@ from hypothesis import strategies as st
 from tocsin.incidents import states
 from tocsin.incidents.models import State
 
-REPORTED, VERIFYING, CONFIRMED, RESOLVED, UNFOUNDED = (
+REPORTED, VERIFYING, CONFIRMED, RESOLVED, UNFOUNDED, MERGED = (
     "reported",
     "verifying",
     "confirmed",
     "resolved",
     "unfounded",
+    "merged",  # reached only by merging (tocsin.incidents.services.merge), never a move
 )
-ALL = [REPORTED, VERIFYING, CONFIRMED, RESOLVED, UNFOUNDED]
-TERMINAL = {RESOLVED, UNFOUNDED}
+ALL = [REPORTED, VERIFYING, CONFIRMED, RESOLVED, UNFOUNDED, MERGED]
+TERMINAL = {RESOLVED, UNFOUNDED, MERGED}
 
 # Written out by hand from DESIGN.md section 3, not derived from states.TRANSITIONS.
 ALLOWED = {

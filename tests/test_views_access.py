@@ -57,6 +57,8 @@ TABLE: dict[str, tuple[int, ...]] = {
     "incident":               (302, 404, 404, 404, 200, 200, 404, 404),
     "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404),
     "incident_state":         (302, 404, 404, 404, 302, 302, 404, 404),
+    "incident_merge":         (302, 404, 404, 404, 302, 302, 404, 404),
+    "incident_split":         (302, 404, 404, 404, 302, 302, 404, 404),
     "dead_deliveries":        (302, 403, 403, 403, 200, 200, 404, 404),
     "retry_delivery":         (302, 404, 404, 404, 302, 302, 404, 404),
     "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404),
@@ -67,6 +69,9 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee_role":         (302, 404, 404, 404, 404, 302, 404, 404),
     "committee_invite":       (302, 404, 404, 404, 404, 302, 404, 404),
     "committee_invite_qr":    (302, 404, 404, 404, 404, 200, 404, 404),
+    "committee_vouching":     (302, 404, 404, 404, 404, 200, 404, 404),
+    "committee_cut_branch":   (302, 404, 404, 404, 404, 302, 404, 404),
+    "committee_vouch":        (302, 404, 404, 200, 200, 200, 404, 404),
     "me":                     (302, 200, 200, 200, 200, 200, 200, 200),
     "add_area":               (302, 302, 302, 302, 302, 302, 302, 302),
     "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404),
@@ -102,6 +107,7 @@ PUBLIC = {
     "set_language",
     "report",
     "coverage",
+    "report_challenge",  # a proof-of-work challenge, the same for everyone
     "report_done",
     "login",
     "login_code",
@@ -163,6 +169,10 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "incident_state": lambda o: Call(
         "post", reverse("incident_state", args=[o.incident]), {"state": "verifying"}
     ),
+    "incident_merge": lambda o: Call(
+        "post", reverse("incident_merge", args=[o.incident]), {"into": o.incident}
+    ),
+    "incident_split": lambda o: Call("post", reverse("incident_split", args=[o.incident])),
     "dead_deliveries": lambda o: Call("get", reverse("dead_deliveries"), {"incident": o.incident}),
     "retry_delivery": lambda o: Call("post", reverse("retry_delivery", args=[o.delivery])),
     "retry_dead_deliveries": lambda o: Call(
@@ -183,6 +193,11 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     ),
     "committee_invite": lambda o: Call("post", reverse("committee_invite", args=[o.slug])),
     "committee_invite_qr": lambda o: Call("get", reverse("committee_invite_qr", args=[o.slug])),
+    "committee_vouching": lambda o: Call("get", reverse("committee_vouching", args=[o.slug])),
+    "committee_cut_branch": lambda o: Call(
+        "post", reverse("committee_cut_branch", args=[o.slug, o.membership])
+    ),
+    "committee_vouch": lambda o: Call("get", reverse("committee_vouch", args=[o.slug])),
     "me": lambda o: Call("get", reverse("me")),
     "add_area": lambda o: Call(
         "post", reverse("add_area"), {"label": "Work", "lat": EAST[0], "lng": EAST[1], "ring": 1}
@@ -230,6 +245,8 @@ OWNER = {
     "incident": "dispatcher",
     "incident_live": "dispatcher",
     "incident_state": "dispatcher",
+    "incident_merge": "dispatcher",
+    "incident_split": "dispatcher",
     "dead_deliveries": "dispatcher",
     "retry_delivery": "dispatcher",
     "retry_dead_deliveries": "dispatcher",
@@ -239,6 +256,9 @@ OWNER = {
     "committee_role": "organizer",
     "committee_invite": "organizer",
     "committee_invite_qr": "organizer",
+    "committee_vouching": "organizer",
+    "committee_cut_branch": "organizer",
+    "committee_vouch": "responder",
     "delete_area": "member",
     "delete_endpoint": "member",
     "verify_channel": "member",
@@ -260,10 +280,14 @@ class Scene:
         return None if persona == "anonymous" else getattr(self.world, persona).user
 
 
-def _report_at(point: tuple[float, float]) -> Report:
-    return intake.submit_report(
-        channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=point[0], lng=point[1]
-    )
+def _report_at(point: tuple[float, float], kind: str = ReportKind.CHECKPOINT) -> Report:
+    return intake.submit_report(channel=Channel.WEB, kind=kind, lat=point[0], lng=point[1])
+
+
+def _loose_report_at(point: tuple[float, float]) -> Report:
+    """A report on the desk, in no incident: of a kind clustering keeps apart from the
+    scene's checkpoint incidents."""
+    return _report_at(point, ReportKind.HOME_ARREST)
 
 
 def _photo_at(point: tuple[float, float]) -> ReportPhoto:
@@ -308,7 +332,7 @@ def scene(db: None) -> Scene:
     )
     east = Objects(
         slug=w.east.slug,
-        report=_report_at(EAST).pk,
+        report=_loose_report_at(EAST).pk,
         incident=east_incident.pk,
         membership=Membership.objects.get(committee=w.east, member=w.member).pk,
         area=w.member.areas.get().pk,
@@ -318,7 +342,7 @@ def scene(db: None) -> Scene:
     )
     west = Objects(
         slug=w.west.slug,
-        report=_report_at(WEST).pk,
+        report=_loose_report_at(WEST).pk,
         incident=west_incident.pk,
         membership=Membership.objects.get(committee=w.west, member=w.west_dispatcher).pk,
         area=west_area.pk,

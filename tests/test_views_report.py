@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.html import escape
 
+from tests import pow_support
 from tests.factories import EAST, WEST, world
 from tocsin.intake.models import Report
 
@@ -29,7 +30,13 @@ def covered(db: None) -> None:
 
 
 def form(place: tuple[float, float] | None = EAST, **fields: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {"kind": "checkpoint", "text": TEXT, "nonce": "nonce-1", **fields}
+    data: dict[str, Any] = {
+        "kind": "checkpoint",
+        "text": TEXT,
+        "nonce": "nonce-1",
+        "altcha": pow_support.solution(),
+        **fields,
+    }
     if place is not None:
         data["lat"], data["lng"] = place
     return data

@@ -102,6 +102,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before PrivacyMiddleware: keeps a keyed hash of the network, drops nothing, stores nothing.
+    "tocsin.intake.ratelimit.SourceMiddleware",
     "tocsin.lib.middleware.PrivacyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -340,6 +342,10 @@ TELEGRAM_WEBHOOK_SECRET = envsecret("TOCSIN_TELEGRAM_WEBHOOK_SECRET")
 TELEGRAM_API_URL = envstr("TOCSIN_TELEGRAM_API_URL", "https://api.telegram.org")
 # The bot's @username without the @, for the "Link Telegram" button members tap.
 TELEGRAM_BOT_USERNAME = envstr("TOCSIN_TELEGRAM_BOT_USERNAME").lstrip("@")
+
+# Personal invites a responder, dispatcher or organizer may make per committee per week
+# (each vouches for the person who joins with it).
+VOUCH_INVITES_PER_WEEK = envint("TOCSIN_VOUCH_INVITES_PER_WEEK", 5, minimum=0, maximum=100)
 # A channel that confirms receipt (web push, via the app) and stays silent this long
 # after sending: the alert goes to the member's next channel too.
 DELIVERY_RECEIPT_SECONDS = envint("TOCSIN_DELIVERY_RECEIPT_SECONDS", 120, minimum=10, maximum=86400)
@@ -391,6 +397,39 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 10
 # Only re-encoded photos are written here, under random names. Nothing serves this folder:
 # there is no MEDIA_URL; dispatchers fetch photos through an access-checked view.
 MEDIA_ROOT = DATA_DIR / "media"
+
+# --- Intake guards (web form: tocsin/intake/pow.py, ratelimit.py, burst.py) ---
+# Proof of work (ALTCHA): the most numbers a browser may have to try. Rises from the floor to
+# the ceiling as the number of web reports in the last minutes grows.
+POW_MIN = envint("TOCSIN_POW_MIN", 20000, minimum=1000, maximum=10_000_000)
+POW_MAX = envint("TOCSIN_POW_MAX", 300000, minimum=1000, maximum=10_000_000)
+if POW_MAX < POW_MIN:
+    raise ImproperlyConfigured("TOCSIN_POW_MAX must be >= TOCSIN_POW_MIN")
+# Web reports one network (/24 IPv4, /48 IPv6) may send per 10 minutes. Counted in the cache
+# under a keyed hash that changes every UTC day; the address is never kept.
+REPORT_RATE_PER_10MIN = envint("TOCSIN_REPORT_RATE_PER_10MIN", 10, minimum=1, maximum=10000)
+
+
+def _networks(name: str) -> list[str]:
+    import ipaddress
+
+    found = [p.strip() for p in envstr(name).split(",") if p.strip()]
+    for network in found:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {network!r} is not an address or network"
+            ) from None
+    return found
+
+
+# Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated).
+TRUSTED_PROXIES = _networks("TOCSIN_TRUSTED_PROXIES")
+# More web reports than this from sources new today, in one committee-area cell within
+# BURST_MINUTES, go to the desk's "suspicious" lane.
+BURST_NEW_SOURCES = envint("TOCSIN_BURST_NEW_SOURCES", 5, minimum=1, maximum=10000)
+BURST_MINUTES = envint("TOCSIN_BURST_MINUTES", 10, minimum=1, maximum=24 * 60)
 
 # --- Retention ---
 # What the purge deletes and when (docs/data-inventory.md, tocsin/vault/retention.py).

@@ -26,6 +26,7 @@ urlpatterns = [
     # Anyone: reporting.
     path("report/", intake.report, name="report"),
     path("report/coverage.geojson", intake.coverage, name="coverage"),
+    path("report/challenge.json", intake.report_challenge, name="report_challenge"),
     path("report/<str:receipt>/", intake.report_done, name="report_done"),
     # Members.
     path("login/", members.login_view, name="login"),
@@ -82,6 +83,8 @@ urlpatterns = [
     path("desk/incidents/<int:pk>/", incidents.incident, name="incident"),
     path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
     path("desk/incidents/<int:pk>/state/", incidents.change_state, name="incident_state"),
+    path("desk/incidents/<int:pk>/merge/", incidents.merge_incident, name="incident_merge"),
+    path("desk/incidents/<int:pk>/split/", incidents.split_incident, name="incident_split"),
     path("desk/deliveries/", alerts.dead_deliveries, name="dead_deliveries"),
     path("desk/deliveries/retry/", alerts.retry_dead_deliveries, name="retry_dead_deliveries"),
     path("desk/deliveries/<int:pk>/retry/", alerts.retry_delivery, name="retry_delivery"),
@@ -93,6 +96,12 @@ urlpatterns = [
     path("c/<slug:slug>/members/<int:pk>/role/", committees.set_role, name="committee_role"),
     path("c/<slug:slug>/invite/", committees.new_invite, name="committee_invite"),
     path("c/<slug:slug>/invite.svg", committees.invite_qr, name="committee_invite_qr"),
+    path("c/<slug:slug>/vouching/", committees.vouching_tree, name="committee_vouching"),
+    path(
+        "c/<slug:slug>/vouching/<int:pk>/cut/", committees.cut_branch, name="committee_cut_branch"
+    ),
+    # Responders and above: personal invites that vouch for one person.
+    path("c/<slug:slug>/vouch/", committees.vouch, name="committee_vouch"),
 ]
 
 if settings.DEMO:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from tocsin import geo
 from tocsin.alerts.models import Alert, Purpose
+from tocsin.intake.screening import screen
 from tocsin.transports.base import Message
 
 LINK_SALT = "tocsin.alert-link"
@@ -118,7 +119,8 @@ def _render(alert: Alert, *, url: str, language: str) -> Message:
                 "guidance": guidance,
                 "url": url,
             }
-            if incident.summary:
+            # The note was screened when saved; screened again here, last line of defence.
+            if incident.summary and not screen(incident.summary).held:
                 text = f"{text}\n\n{incident.summary}"
         elif alert.purpose == Purpose.ALL_CLEAR:
             subject = _("All clear: %(kind)s near %(place)s") % {"kind": kind, "place": place}

@@ -1,4 +1,4 @@
-"""Committees, their areas, memberships and invites."""
+"""Committees, their areas, memberships, invites and the vouching audit trail."""
 
 from __future__ import annotations
 
@@ -102,6 +102,34 @@ class Invite(models.Model):
     max_uses = models.PositiveIntegerField(default=200)
     uses = models.PositiveIntegerField(default=0)
     revoked = models.BooleanField(default=False)
+    # A personal invite: one person vouching for one other person (single use, made by a
+    # responder or above from "Invite someone you trust"). The organizer's shared link is not.
+    personal = models.BooleanField(default=False)
 
     def usable(self) -> bool:
         return not self.revoked and self.uses < self.max_uses and self.expires_at > timezone.now()
+
+
+class VouchingEvent(models.Model):
+    """The audit trail of vouching decisions: who cut which branch, and how many it removed.
+
+    Member ids only: the names of the people removed are not kept here.
+    """
+
+    class Action(models.TextChoices):
+        CUT_BRANCH = "cut_branch", _("Cut a branch")
+
+    committee = models.ForeignKey(Committee, models.CASCADE, related_name="vouching_events")
+    actor = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    # The member at the top of the branch (an id; emptied if they delete their account).
+    root = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    target_count = models.PositiveIntegerField(default=0)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]

@@ -1,4 +1,7 @@
-"""Organizer pages: create a committee, draw its area, invite, manage roles."""
+"""Organizer pages: create a committee, draw its area, invite, manage roles, vouching.
+
+Responders and dispatchers have one page here too: personal invites that vouch for someone.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
-from tocsin.committees import access
+from tocsin.committees import access, vouching
 from tocsin.committees.models import Committee, Invite, Membership, Role
 from tocsin.committees.services import revoke
 
@@ -74,7 +77,7 @@ def _invite_url(invite: Invite) -> str:
 @access.staff_view
 def manage(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
-    invite = committee.invites.filter(revoked=False).order_by("-created_at").first()
+    invite = committee.invites.filter(revoked=False, personal=False).order_by("-created_at").first()
     if invite is None or not invite.usable():
         invite = Invite.objects.create(committee=committee, created_by=access.member_of(request))
     return render(
@@ -157,7 +160,8 @@ def set_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @require_POST
 def new_invite(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
-    committee.invites.update(revoked=True)
+    # Personal invites stay: each is someone vouching for one person.
+    committee.invites.filter(personal=False).update(revoked=True)
     Invite.objects.create(committee=committee, created_by=access.member_of(request))
     messages.success(request, _("New invite link made; the old one no longer works."))
     return redirect("committee", slug=slug)
@@ -166,8 +170,95 @@ def new_invite(request: HttpRequest, slug: str) -> HttpResponse:
 @access.staff_view
 def invite_qr(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
-    invite = committee.invites.filter(revoked=False).order_by("-created_at").first()
+    invite = committee.invites.filter(revoked=False, personal=False).order_by("-created_at").first()
     if invite is None:
         return HttpResponse(status=404)
     svg = segno.make(_invite_url(invite), error="m").svg_inline(scale=6, dark="#111", light="#fff")
     return HttpResponse(svg, content_type="image/svg+xml")
+
+
+@access.staff_view
+@require_http_methods(["GET", "POST"])
+def vouch(request: HttpRequest, slug: str) -> HttpResponse:
+    committee, mine = access.committee_for(request, slug, Role.RESPONDER)
+    if request.method == "POST":
+        if vouching.make_personal_invite(mine.member, committee) is None:
+            messages.error(
+                request,
+                ngettext(
+                    "You made %(n)d invite this week already. Try again in a few days.",
+                    "You made %(n)d invites this week already. Try again in a few days.",
+                    vouching.invites_per_week(),
+                )
+                % {"n": vouching.invites_per_week()},
+            )
+        else:
+            messages.success(request, _("New invite made. Give it to one person you trust."))
+        return redirect("committee_vouch", slug=slug)
+    invites = vouching.personal_invites(mine.member, committee)
+    return render(
+        request,
+        "committees/vouch.html",
+        {
+            "committee": committee,
+            "invites": [(i, _invite_url(i)) for i in invites],
+            "left": vouching.invites_left(mine.member, committee),
+            "per_week": vouching.invites_per_week(),
+        },
+    )
+
+
+@access.staff_view
+def vouching_tree(request: HttpRequest, slug: str) -> HttpResponse:
+    committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
+    return render(
+        request,
+        "committees/vouching.html",
+        {
+            "committee": committee,
+            "roots": vouching.tree(committee),
+            "events": committee.vouching_events.select_related("actor", "root")[:20],
+        },
+    )
+
+
+@access.staff_view
+@require_http_methods(["GET", "POST"])
+def cut_branch(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    committee, mine = access.committee_for(request, slug, Role.ORGANIZER)
+    root = get_object_or_404(
+        Membership.objects.select_related("member", "committee"), pk=pk, committee=committee
+    )
+    if request.method == "POST":
+        include = request.POST.get("include_organizers") == "1"
+        count = vouching.cut_branch(root, actor=mine.member, include_organizers=include)
+        if count == 0:
+            messages.error(
+                request,
+                _("Nobody was removed. To remove organizers, tick the box that includes them."),
+            )
+            return redirect("committee_cut_branch", slug=slug, pk=pk)
+        messages.success(
+            request,
+            ngettext(
+                "Removed %(n)d person. Their sessions and push subscriptions have ended.",
+                "Removed %(n)d people. Their sessions and push subscriptions have ended.",
+                count,
+            )
+            % {"n": count},
+        )
+        return redirect("committee_vouching", slug=slug)
+    plain = vouching.branch(root, actor=mine.member, include_organizers=False)
+    full = vouching.branch(root, actor=mine.member, include_organizers=True)
+    plain_ids = {m.pk for m in plain}
+    return render(
+        request,
+        "committees/cut_branch.html",
+        {
+            "committee": committee,
+            "root": root,
+            "plain": plain,
+            "extra": [m for m in full if m.pk not in plain_ids],
+            "is_self": root.member_id == mine.member_id,
+        },
+    )

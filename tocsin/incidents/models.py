@@ -17,10 +17,11 @@ class State(models.TextChoices):
     CONFIRMED = "confirmed", _("Confirmed")
     RESOLVED = "resolved", _("Resolved")
     UNFOUNDED = "unfounded", _("False alarm")
+    MERGED = "merged", _("Merged into another incident")
 
 
 OPEN_STATES = (State.REPORTED, State.VERIFYING, State.CONFIRMED)
-CLOSED_STATES = (State.RESOLVED, State.UNFOUNDED)
+CLOSED_STATES = (State.RESOLVED, State.UNFOUNDED, State.MERGED)
 
 
 class IncidentQuerySet(models.QuerySet["Incident"]):
@@ -46,6 +47,11 @@ class Incident(models.Model):
     summary = models.TextField(_("summary for alerts"), blank=True, max_length=500)
     opened_at = models.DateTimeField(default=timezone.now)
     first_seen_at = models.DateTimeField(default=timezone.now)
+    # The newest report's time: clustering joins reports that come soon after it.
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    merged_into = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="merged_from"
+    )
     confirmed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)

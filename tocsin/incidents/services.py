@@ -5,10 +5,12 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from tocsin import geo
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
-from tocsin.incidents import states
+from tocsin.incidents import clustering, states
 from tocsin.incidents.models import Incident, IncidentEvent, State
+from tocsin.intake import screening
 from tocsin.intake.models import Report
 from tocsin.intake.services import committees_for_cell
 from tocsin.lib import live
@@ -34,6 +36,7 @@ def open_incident(report: Report, *, actor: Member) -> Incident:
             cell=report.cell,
             area_cell=report.area_cell,
             first_seen_at=report.received_at,
+            last_seen_at=report.received_at,
         )
         report.incident = incident
         report.save(update_fields=["incident"])
@@ -44,19 +47,152 @@ def open_incident(report: Report, *, actor: Member) -> Incident:
     return incident
 
 
-def attach_report(report: Report, incident: Incident, *, actor: Member) -> None:
+def attach_report(report: Report, incident: Incident, *, actor: Member | None) -> None:
+    """Add ``report`` to ``incident`` (by a dispatcher, or by clustering with no actor)."""
     with transaction.atomic():
         Report.objects.filter(pk=report.pk).update(incident=incident)
+        report.incident = incident
+        Incident.objects.filter(pk=incident.pk, last_seen_at__lt=report.received_at).update(
+            last_seen_at=report.received_at
+        )
         IncidentEvent.objects.create(
-            incident=incident, actor=actor, action="report_added", detail=report.receipt
+            incident=incident,
+            actor=actor,
+            action="report_added" if actor is not None else "report_clustered",
+            detail=f"{report.get_channel_display()} {report.receipt}",
         )
         _publish(incident)
+
+
+def cluster_report(report: Report, rule: clustering.Rule = clustering.DEFAULT) -> Incident | None:
+    """Join a new report to the open incident it describes, if there is one (the rule in
+    tocsin.incidents.clustering), and return that incident. Reports held as a possible
+    flood stay on their own for a dispatcher to look at."""
+    if report.incident_id is not None or getattr(report, "suspicious", False):
+        return None
+    near = geo.disk(report.area_cell, 1)
+    candidates = Incident.objects.open().filter(
+        area_cell__in=near,
+        last_seen_at__gte=report.received_at - rule.window,
+        merged_into__isnull=True,
+    )
+    seen = {i.pk: i for i in candidates.only("id", "cell", "kind", "first_seen_at", "last_seen_at")}
+    chosen = clustering.choose(
+        clustering.Seen(
+            report.pk, report.cell, report.kind, report.received_at, report.received_at
+        ),
+        (
+            clustering.Seen(i.pk, i.cell, i.kind, i.first_seen_at, i.last_seen_at)
+            for i in seen.values()
+        ),
+        rule,
+    )
+    if chosen is None:
+        return None
+    attach_report(report, seen[chosen], actor=None)
+    return seen[chosen]
+
+
+class MergeError(ValueError):
+    """The incidents cannot be merged (say why in the message)."""
+
+
+def merge(source: Incident, target: Incident, *, actor: Member) -> Incident:
+    """Move every report of ``source`` to ``target`` and close ``source`` as merged.
+
+    An incident members were already alerted about cannot be merged away (its alert,
+    all-clear and correction belong to it): resolve or correct it instead.
+    """
+    if source.pk == target.pk:
+        raise MergeError("an incident cannot be merged into itself")
+    with transaction.atomic():
+        first, second = sorted([source.pk, target.pk])
+        locked = {
+            i.pk: i for i in Incident.objects.select_for_update().filter(pk__in=[first, second])
+        }
+        source, target = locked[source.pk], locked[target.pk]
+        if not source.is_open or not target.is_open:
+            raise MergeError("both incidents must be open")
+        if source.alerts.exists():
+            raise MergeError("members were alerted about this incident")
+        moved = Report.objects.filter(incident=source).update(incident=target)
+        now = timezone.now()
+        target.first_seen_at = min(target.first_seen_at, source.first_seen_at)
+        target.last_seen_at = max(target.last_seen_at, source.last_seen_at)
+        target.updated_at = now
+        target.save(update_fields=["first_seen_at", "last_seen_at", "updated_at"])
+        source.state = State.MERGED
+        source.merged_into = target
+        source.closed_at = now
+        source.updated_at = now
+        source.save(update_fields=["state", "merged_into", "closed_at", "updated_at"])
+        IncidentEvent.objects.create(
+            incident=target, actor=actor, action="merged_in", detail=f"#{source.pk}: {moved}"
+        )
+        IncidentEvent.objects.create(
+            incident=source, actor=actor, action="merged_into", detail=f"#{target.pk}"
+        )
+        _publish(source)
+        _publish(target)
+    return target
+
+
+def split(incident: Incident, report_ids: list[int], *, actor: Member) -> Incident:
+    """Move the given reports of ``incident`` to a new incident and return it. At least
+    one report must stay."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        if not incident.is_open:
+            raise MergeError("the incident is closed")
+        reports = list(
+            Report.objects.filter(incident=incident, pk__in=report_ids).order_by("received_at")
+        )
+        if not reports:
+            raise MergeError("choose the reports to move")
+        if (
+            not Report.objects.filter(incident=incident)
+            .exclude(pk__in=[r.pk for r in reports])
+            .exists()
+        ):
+            raise MergeError("at least one report must stay")
+        first = reports[0]
+        new = Incident.objects.create(
+            kind=first.kind,
+            cell=first.cell,
+            area_cell=first.area_cell,
+            first_seen_at=first.received_at,
+            last_seen_at=reports[-1].received_at,
+        )
+        Report.objects.filter(pk__in=[r.pk for r in reports]).update(incident=new)
+        left = Report.objects.filter(incident=incident).order_by("received_at")
+        incident.first_seen_at = left.first().received_at  # type: ignore[union-attr]
+        incident.last_seen_at = left.last().received_at  # type: ignore[union-attr]
+        incident.updated_at = timezone.now()
+        incident.save(update_fields=["first_seen_at", "last_seen_at", "updated_at"])
+        IncidentEvent.objects.create(
+            incident=incident, actor=actor, action="split_out", detail=f"#{new.pk}: {len(reports)}"
+        )
+        IncidentEvent.objects.create(
+            incident=new, actor=actor, action="split_from", detail=f"#{incident.pk}"
+        )
+        _publish(incident)
+        _publish(new)
+    return new
 
 
 def dismiss_report(report: Report, *, actor: Member) -> None:
     Report.objects.filter(pk=report.pk, incident__isnull=True).update(dismissed=True)
     for c in committees_for_cell(report.area_cell):
         live.publish(f"desk:{c}")
+
+
+class SummaryHeld(ValueError):
+    """The alert note names an officer or calls to interfere (tocsin.intake.screening):
+    it is refused, so it never reaches an alert. ``reasons`` holds the reason codes."""
+
+    def __init__(self, reasons: tuple[str, ...]) -> None:
+        super().__init__(",".join(reasons))
+        self.reasons = reasons
 
 
 def change_state(
@@ -69,7 +205,12 @@ def change_state(
 ) -> Incident:
     """Move the incident to ``wanted`` and, in the same transaction, queue the alerts that
     the move calls for (DESIGN.md section 3). With ``all_channels``, a confirmation goes
-    to every channel each member has at once. Raises states.TransitionError."""
+    to every channel each member has at once. Raises states.TransitionError, or
+    SummaryHeld (before changing anything) when ``summary`` screens as held."""
+    if summary is not None:
+        verdict = screening.screen(summary)
+        if verdict.held:
+            raise SummaryHeld(verdict.reasons)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         previous = incident.state

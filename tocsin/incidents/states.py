@@ -11,6 +11,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     State.CONFIRMED: frozenset({State.RESOLVED, State.UNFOUNDED}),
     State.RESOLVED: frozenset(),
     State.UNFOUNDED: frozenset(),
+    # Only merging (tocsin.incidents.services.merge) closes an incident this way.
+    State.MERGED: frozenset(),
 }
 
 

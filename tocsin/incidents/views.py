@@ -16,6 +16,7 @@ from tocsin.alerts import outbox
 from tocsin.committees import access
 from tocsin.incidents import services, states
 from tocsin.incidents.models import Incident, State
+from tocsin.intake import screening
 from tocsin.intake.models import Report
 from tocsin.lib import sse
 from tocsin.mobilize.services import headcount
@@ -24,7 +25,10 @@ from tocsin.mobilize.services import headcount
 def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
     cells = access.dispatch_cells(member)
     return {
-        "reports": Report.objects.unassigned().in_cells(cells).with_photos()[:100],
+        "reports": Report.objects.unassigned().in_cells(cells).not_suspicious().with_photos()[:100],
+        # Web reports from a burst of new sources (tocsin.intake.burst): a lane of their own.
+        "suspicious": Report.objects.unassigned().in_cells(cells).suspicious().with_photos()[:100],
+        "suspicious_count": Report.objects.unassigned().in_cells(cells).suspicious().count(),
         "incidents": Incident.objects.open().in_cells(cells).prefetch_related("reports")[:100],
         "closed": Incident.objects.in_cells(cells).exclude(
             state__in=["reported", "verifying", "confirmed"]
@@ -88,6 +92,16 @@ def _incident_context(incident: Incident) -> dict:
         "transitions": sorted(states.TRANSITIONS[incident.state]),
         "events": incident.events.select_related("actor").all(),
         "reports": incident.reports.with_photos(),
+        "report_channels": sorted(
+            {r.get_channel_display() for r in incident.reports.all()}, key=str
+        ),
+        # Open incidents nearby this one could be merged into.
+        "merge_candidates": Incident.objects.open()
+        .filter(area_cell__in=geo.disk(incident.area_cell, 2))
+        .exclude(pk=incident.pk)
+        .order_by("-last_seen_at")[:20]
+        if incident.is_open
+        else [],
     }
 
 
@@ -133,8 +147,65 @@ def change_state(request: HttpRequest, pk: int) -> HttpResponse:
             summary=summary[:500] if summary else None,
             all_channels=request.POST.get("all_channels") == "1",
         )
+    except services.SummaryHeld as held:
+        # Nothing changed: the page comes back with the note as typed, to be edited.
+        lat, lng = geo.center(obj.cell)
+        context = {
+            **_incident_context(obj),
+            "lat": lat,
+            "lng": lng,
+            "held_summary": summary,
+            "held_labels": screening.reason_labels(held.reasons),
+        }
+        return render(request, "incidents/incident.html", context, status=400)
     except states.TransitionError:
         messages.error(request, _("That change is not possible from the incident's current state."))
     else:
         messages.success(request, _("Incident is now: %(state)s") % {"state": State(wanted).label})
     return redirect("incident", pk=obj.pk)
+
+
+@access.staff_view
+@require_POST
+def merge_incident(request: HttpRequest, pk: int) -> HttpResponse:
+    """Merge this incident into another open incident the dispatcher can see."""
+    source, member = access.incident_for_dispatcher(request, pk)
+    try:
+        target_pk = int(request.POST.get("into", ""))
+    except ValueError:
+        messages.error(request, _("Choose the incident to merge into."))
+        return redirect("incident", pk=source.pk)
+    target, _member = access.incident_for_dispatcher(request, target_pk)
+    try:
+        services.merge(source, target, actor=member)
+    except services.MergeError:
+        messages.error(
+            request,
+            _(
+                "These incidents cannot be merged: both must be open, and members must not "
+                "have been alerted about the one merged away."
+            ),
+        )
+        return redirect("incident", pk=source.pk)
+    messages.success(
+        request, _("Incident #%(source)s merged into this one.") % {"source": source.pk}
+    )
+    return redirect("incident", pk=target.pk)
+
+
+@access.staff_view
+@require_POST
+def split_incident(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move the chosen reports of this incident to a new incident."""
+    incident, member = access.incident_for_dispatcher(request, pk)
+    ids = [int(v) for v in request.POST.getlist("reports") if v.isdigit()]
+    try:
+        new = services.split(incident, ids, actor=member)
+    except services.MergeError:
+        messages.error(
+            request,
+            _("Choose the reports to move to a new incident; at least one must stay here."),
+        )
+        return redirect("incident", pk=incident.pk)
+    messages.success(request, _("The reports now make incident #%(new)s.") % {"new": new.pk})
+    return redirect("incident", pk=new.pk)

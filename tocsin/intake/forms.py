@@ -5,9 +5,11 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tocsin import geo
+from tocsin.intake import pow
 from tocsin.intake.models import Report, ReportKind
 from tocsin.intake.photos import PhotoError, Scrubbed, scrub, too_big
 
@@ -54,6 +56,9 @@ class ReportForm(forms.Form):
         ),
     )
     nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    # The proof of work (tocsin.intake.pow), filled in by static/js/pow.js. Never shown
+    # back: a solution counts once, so the page solves a new challenge each time.
+    altcha = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, body_bytes: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -97,6 +102,13 @@ class ReportForm(forms.Form):
             raise forms.ValidationError(errors)
         return scrubbed
 
+    def clean_altcha(self) -> pow.Solution:
+        """Return the form's proof of work, checked but not yet used (see pow.redeem)."""
+        try:
+            return pow.verify(self.cleaned_data.get("altcha") or "")
+        except pow.Refused as e:
+            raise forms.ValidationError(pow_refused(e.code), code=f"pow_{e.code}") from None
+
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean() or {}
         lat, lng = data.get("lat"), data.get("lng")
@@ -115,3 +127,25 @@ def photos_too_big() -> str:
     return _("The photos are too large together. Each must be %(mb)d MB or smaller.") % {
         "mb": settings.UPLOAD_MAX_MB
     }
+
+
+def pow_refused(code: str) -> str:
+    """Return what to tell a reporter whose anti-flood check did not count."""
+    if code == "missing":
+        return gettext(
+            "This form needs JavaScript for its anti-flood check, which keeps fake reports "
+            "out without asking who you are. Turn on JavaScript and send again: what you "
+            "typed is kept below. Or call your hotline."
+        )
+    return gettext(
+        "The anti-flood check did not pass or has expired. Wait until the page says "
+        "“Ready to send”, then send again: what you typed is kept below."
+    )
+
+
+def too_many_reports() -> str:
+    return gettext(
+        "Many reports came from your network in the last few minutes, so we are holding "
+        "this one back. Please wait ten minutes and send again (what you typed is kept "
+        "below), or call your hotline now."
+    )

@@ -56,6 +56,12 @@ class ReportQuerySet(models.QuerySet["Report"]):
     def with_photos(self) -> ReportQuerySet:
         return self.prefetch_related("photos")
 
+    def suspicious(self) -> ReportQuerySet:
+        return self.filter(suspicious=True)
+
+    def not_suspicious(self) -> ReportQuerySet:
+        return self.filter(suspicious=False)
+
 
 class Report(models.Model):
     TEXT_MAX = 1000
@@ -74,6 +80,12 @@ class Report(models.Model):
         "incidents.Incident", models.SET_NULL, null=True, blank=True, related_name="reports"
     )
     dismissed = models.BooleanField(default=False)
+    # Why the text is held from every alert and public page (tocsin.intake.screening):
+    # reason codes, "officer_name,badge_number"; empty when the text passed.
+    held_reasons = models.CharField(max_length=200, blank=True, default="")
+    # Part of a burst of web reports from new sources in one area (tocsin.intake.burst):
+    # the desk shows it in a separate lane.
+    suspicious = models.BooleanField(default=False)
     objects = ReportQuerySet.as_manager()
 
     class Meta:
@@ -86,6 +98,13 @@ class Report(models.Model):
 
         lat, lng = geo.center(self.cell)
         return f"{lat:.5f}, {lng:.5f}"
+
+    @property
+    def held_labels(self) -> list[str]:
+        """Return why the text is held, in words, in the active language (empty: not held)."""
+        from tocsin.intake.screening import reason_labels
+
+        return reason_labels(self.held_reasons)
 
 
 # No location given: the storage follows settings.MEDIA_ROOT, also when tests change it.

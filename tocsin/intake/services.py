@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from tocsin import geo
 from tocsin.committees.models import CommitteeCell
+from tocsin.intake import screening
 from tocsin.intake.models import Report, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.lib import live
@@ -31,11 +32,13 @@ def submit_report(
     text: str = "",
     nonce: str | None = None,
     photos: Sequence[Scrubbed] = (),
+    suspicious: bool = False,
 ) -> Report:
     """Store a report (with its scrubbed ``photos``) and tell the desks of the committees
     that cover it.
 
     A repeated ``nonce`` (a double submit) returns the first report instead of a second.
+    A ``suspicious`` report (a web burst, tocsin.intake.burst) goes to the desk's separate lane.
     """
     if nonce:
         existing = Report.objects.filter(nonce=nonce).first()
@@ -53,12 +56,18 @@ def submit_report(
                 channel=channel,
                 kind=kind,
                 text=text.strip(),
+                held_reasons=screening.screen(text).codes,
                 cell=cell,
                 area_cell=area_cell,
                 nonce=nonce or None,
+                suspicious=suspicious,
             )
             for photo in photos:
                 stored.append(ReportPhoto.store(report, photo))
+            # A report about an operation already on the desk joins its incident.
+            from tocsin.incidents.services import cluster_report
+
+            cluster_report(report)
     except BaseException as e:
         # Nothing of a rolled-back report stays on disk.
         _discard(stored)

@@ -7,52 +7,78 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from tocsin import geo
 from tocsin.committees import access
 from tocsin.committees.models import CommitteeCell
-from tocsin.intake import services
-from tocsin.intake.forms import ReportForm
+from tocsin.intake import burst, pow, ratelimit, services
+from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
 from tocsin.intake.models import Channel, Report
 
 
 @require_http_methods(["GET", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        form = ReportForm(request.POST, request.FILES, body_bytes=_content_length(request))
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                r = services.submit_report(
-                    channel=Channel.WEB,
-                    kind=data["kind"],
-                    lat=data["lat"],
-                    lng=data["lng"],
-                    text=data["text"],
-                    nonce=data["nonce"],
-                    photos=data["photos"],
-                )
-            except services.OutsideEveryArea:
-                form.add_error(
-                    None,
-                    _(
-                        "No committee covers that place yet, so nobody could respond. "
-                        "Check the place on the map; shaded areas are covered."
-                    ),
-                )
-            else:
-                return redirect("report_done", receipt=r.receipt)
-        status = 400
-    else:
+    if request.method == "GET":
         form = ReportForm(initial={"nonce": secrets.token_urlsafe(24)})
-        status = 200
+        return _form_page(request, form, status=200)
+    form = ReportForm(request.POST, request.FILES, body_bytes=_content_length(request))
+    source = ratelimit.source_of(request)
+    if ratelimit.exceeded(source):
+        form.add_error(None, too_many_reports())
+        response = _form_page(request, form, status=429)
+        response["Retry-After"] = str(ratelimit.WINDOW_SECONDS)
+        return response
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            pow.redeem(data["altcha"])
+        except pow.Refused as e:
+            # A double submit carries the same solution: it gets the first receipt.
+            first = Report.objects.filter(nonce=data["nonce"]).first()
+            if first is not None:
+                return redirect("report_done", receipt=first.receipt)
+            form.add_error(None, pow_refused(e.code))
+            return _form_page(request, form, status=400)
+        try:
+            r = services.submit_report(
+                channel=Channel.WEB,
+                kind=data["kind"],
+                lat=data["lat"],
+                lng=data["lng"],
+                text=data["text"],
+                nonce=data["nonce"],
+                photos=data["photos"],
+                suspicious=burst.suspicious(source, data["lat"], data["lng"]),
+            )
+        except services.OutsideEveryArea:
+            form.add_error(
+                None,
+                _(
+                    "No committee covers that place yet, so nobody could respond. "
+                    "Check the place on the map; shaded areas are covered."
+                ),
+            )
+        else:
+            ratelimit.record(source)
+            pow.record_load()
+            return redirect("report_done", receipt=r.receipt)
+    return _form_page(request, form, status=400)
+
+
+def _form_page(request: HttpRequest, form: ReportForm, *, status: int) -> HttpResponse:
     return render(
         request,
         "intake/report.html",
         {"form": form, "map_center": settings.MAP_CENTER},
         status=status,
     )
+
+
+@require_GET
+def report_challenge(request: HttpRequest) -> JsonResponse:
+    """Return a new proof-of-work challenge (ALTCHA format) for the report form."""
+    return JsonResponse(pow.make_challenge())
 
 
 def _content_length(request: HttpRequest) -> int:

@@ -16,6 +16,7 @@ from tocsin.alerts.messages import place_text, read_alert_link_token
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import Membership, Role
 from tocsin.incidents.models import Incident, State
+from tocsin.intake.screening import screen
 from tocsin.lib import sse
 from tocsin.members.models import Member
 from tocsin.mobilize import services
@@ -56,6 +57,9 @@ def _context(member: Member, incident: Incident) -> dict:
         "incident": incident,
         # Preformatted: a localized decimal comma would make "34,03, -118,21" ambiguous.
         "place": place_text(incident.cell),
+        # The dispatcher's note, unless it screens as naming officers or calling to
+        # interfere (it cannot be saved so; this is the last line of defence).
+        "summary": "" if screen(incident.summary).held else incident.summary,
         "headcount": services.headcount(incident),
         "response": response,
         "can_respond": is_responder and incident.state == State.CONFIRMED,

@@ -1,0 +1,399 @@
+"""Intake guards on the web form: proof of work, private rate limits, burst detection."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import time
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.core import serializers
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+from django.utils import translation
+from django.utils.html import escape
+
+from tests import pow_support
+from tests.factories import EAST, WEST, World, world
+from tests.privacy_support import LogCapture, ip_addresses
+from tocsin.intake import burst, pow, ratelimit
+from tocsin.intake import services as intake
+from tocsin.intake.models import Channel, Report, ReportKind
+from tocsin.members.models import Member
+
+TEXT = "Three unmarked vans by the laundromat on Cesar Chavez."
+ADDRESS = "198.51.100.23"
+SAME_NETWORK = "198.51.100.201"
+OTHER_NETWORK = "198.51.101.23"
+V6 = "2001:db8:5e1:2ed::77"
+V6_SAME_48 = "2001:db8:5e1:ffff::1"
+V6_OTHER_48 = "2001:db8:5e2::77"
+
+
+@pytest.fixture
+def w(db: None) -> World:
+    return world()
+
+
+def as_(persona: Member) -> Client:
+    client = Client()
+    client.force_login(persona.user)
+    return client
+
+
+def form(place: tuple[float, float] = EAST, **fields: Any) -> dict[str, Any]:
+    return {
+        "kind": "checkpoint",
+        "text": TEXT,
+        "lat": place[0],
+        "lng": place[1],
+        "nonce": fields.pop("nonce", None) or f"n-{time.monotonic_ns()}",
+        "altcha": pow_support.solution(),
+        **fields,
+    }
+
+
+def post(data: dict[str, Any], address: str = ADDRESS, **extra: Any) -> Any:
+    return Client().post(reverse("report"), data, REMOTE_ADDR=address, **extra)
+
+
+def textarea(page: str) -> str | None:
+    match = re.search(r'<textarea name="text"[^>]*>\n?(.*?)</textarea>', page, re.S)
+    return match.group(1) if match else None
+
+
+def payload(**changes: Any) -> str:
+    """Return a solved challenge's payload with ``changes`` made to its JSON."""
+    data = json.loads(base64.b64decode(pow_support.solve(pow.make_challenge())))
+    data.update(changes)
+    return base64.b64encode(json.dumps(data).encode()).decode()
+
+
+# Proof of work.
+
+
+def test_a_solved_challenge_verifies_once() -> None:
+    challenge = pow.make_challenge()
+    assert challenge["algorithm"] == "SHA-256"
+    assert "?expires=" in challenge["salt"]
+    solution = pow.verify(pow_support.solve(challenge))
+    pow.redeem(solution)
+    with pytest.raises(pow.Refused) as refused:
+        pow.redeem(pow.verify(pow_support.solve(challenge)))
+    assert refused.value.code == "reused"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"signature": "0" * 64},
+        {"number": 10_000_001},
+        {"challenge": "f" * 64},
+        {"salt": "attacker?expires=9999999999"},
+    ],
+)
+def test_a_tampered_solution_is_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(pow.Refused) as refused:
+        pow.verify(payload(**changes))
+    assert refused.value.code == "wrong"
+
+
+@pytest.mark.parametrize("text", ["", "not base64!", base64.b64encode(b"[1]").decode()])
+def test_a_missing_or_malformed_solution_is_refused(text: str) -> None:
+    with pytest.raises(pow.Refused) as refused:
+        pow.verify(text)
+    assert refused.value.code in {"missing", "malformed"}
+
+
+def test_an_expired_challenge_is_refused() -> None:
+    long_ago = time.time() - pow.EXPIRES_SECONDS - 1
+    text = pow_support.solve(pow.make_challenge(now=long_ago))
+    with pytest.raises(pow.Refused) as refused:
+        pow.verify(text)
+    assert refused.value.code == "expired"
+
+
+def test_a_challenge_signed_with_another_key_is_refused(settings: Any) -> None:
+    text = pow_support.solve(pow.make_challenge())
+    settings.SECRET_KEY = "another-" + settings.SECRET_KEY
+    with pytest.raises(pow.Refused):
+        pow.verify(text)
+
+
+def test_difficulty_rises_with_load(settings: Any) -> None:
+    settings.POW_MIN, settings.POW_MAX = 1000, 100_000
+    now = time.time()
+    assert pow.difficulty(now=now) == 1000
+    for _ in range(10):
+        pow.record_load(now=now)
+    some = pow.difficulty(now=now)
+    assert 1000 < some < 100_000
+    for _ in range(200):
+        pow.record_load(now=now)
+    assert pow.difficulty(now=now) == 100_000
+    assert pow.make_challenge(now=now)["maxnumber"] == 100_000
+    # Load is the last minutes': it falls back to the floor.
+    assert pow.difficulty(now=now + 180) == 1000
+
+
+def test_the_challenge_endpoint_sets_no_cookie(db: None) -> None:
+    response = Client().get(reverse("report_challenge"))
+    assert response.status_code == 200
+    assert not response.cookies
+    assert response["Cache-Control"] == "no-store"
+    assert set(response.json()) == {"algorithm", "challenge", "maxnumber", "salt", "signature"}
+
+
+def test_the_form_page_loads_the_solver(w: World) -> None:
+    page = Client().get(reverse("report")).content.decode()
+    assert "js/pow.js" in page
+    assert reverse("report_challenge") in page
+    assert "<noscript>" in page
+
+
+def test_a_report_with_a_solution_is_taken(w: World) -> None:
+    response = post(form())
+    assert response.status_code == 302
+    assert Report.objects.get().text == TEXT
+
+
+def test_a_report_without_a_solution_is_refused_and_keeps_the_text(w: World) -> None:
+    response = post(form(altcha=""))
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "needs JavaScript for its anti-flood check" in page
+    assert textarea(page) == escape(TEXT)
+    assert not Report.objects.exists()
+
+
+def test_a_report_with_a_bad_solution_is_refused_and_keeps_the_text(w: World) -> None:
+    response = post(form(altcha=payload(signature="0" * 64)))
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "The anti-flood check did not pass" in page
+    assert textarea(page) == escape(TEXT)
+    assert not Report.objects.exists()
+
+
+def test_a_reused_solution_is_refused(w: World) -> None:
+    data = form()
+    assert post(data).status_code == 302
+    response = post({**data, "nonce": "another-form"})
+    assert response.status_code == 400
+    assert "The anti-flood check did not pass" in response.content.decode()
+    assert Report.objects.count() == 1
+
+
+def test_a_double_submit_with_one_solution_gets_the_first_receipt(w: World) -> None:
+    data = form()
+    first, second = post(data), post(data)
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"]
+
+
+def test_the_no_javascript_page_speaks_spanish(w: World) -> None:
+    response = post(form(altcha=""), HTTP_ACCEPT_LANGUAGE="es")
+    with translation.override("es"):
+        from tocsin.intake.forms import pow_refused
+
+        spanish = pow_refused("missing")
+    with translation.override("en"):
+        assert spanish != pow_refused("missing")
+    assert escape(spanish) in response.content.decode()
+
+
+# Private rate limits.
+
+
+def test_addresses_in_one_network_share_a_source() -> None:
+    assert ratelimit.source_key(ADDRESS) == ratelimit.source_key(SAME_NETWORK)
+    assert ratelimit.source_key(ADDRESS) != ratelimit.source_key(OTHER_NETWORK)
+    assert ratelimit.source_key(V6) == ratelimit.source_key(V6_SAME_48)
+    assert ratelimit.source_key(V6) != ratelimit.source_key(V6_OTHER_48)
+    assert ratelimit.source_key(f"::ffff:{ADDRESS}") == ratelimit.source_key(ADDRESS)
+    assert ratelimit.source_key("not an address") is None
+
+
+def test_sources_change_with_the_day() -> None:
+    today = dt.date(2026, 11, 29)
+    tomorrow = today + dt.timedelta(days=1)
+    assert ratelimit.source_key(ADDRESS, day=today) == ratelimit.source_key(ADDRESS, day=today)
+    assert ratelimit.source_key(ADDRESS, day=today) != ratelimit.source_key(ADDRESS, day=tomorrow)
+
+
+def test_the_source_middleware_runs_before_the_address_is_dropped() -> None:
+    middleware = django_settings.MIDDLEWARE
+    assert middleware.index("tocsin.intake.ratelimit.SourceMiddleware") < middleware.index(
+        "tocsin.lib.middleware.PrivacyMiddleware"
+    )
+
+
+def test_a_network_over_the_limit_gets_429_and_keeps_the_text(w: World, settings: Any) -> None:
+    settings.REPORT_RATE_PER_10MIN = 2
+    assert post(form()).status_code == 302
+    assert post(form(), SAME_NETWORK).status_code == 302
+    refused = post(form(), ADDRESS)
+    page = refused.content.decode()
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "600"
+    assert "Many reports came from your network" in page
+    assert "hotline" in page
+    assert textarea(page) == escape(TEXT)
+    assert post(form(), SAME_NETWORK).status_code == 429
+    assert post(form(), OTHER_NETWORK).status_code == 302
+    assert Report.objects.count() == 3
+
+
+def test_an_ipv6_network_over_the_limit_gets_429(w: World, settings: Any) -> None:
+    settings.REPORT_RATE_PER_10MIN = 1
+    assert post(form(), V6).status_code == 302
+    assert post(form(), V6_SAME_48).status_code == 429
+    assert post(form(), V6_OTHER_48).status_code == 302
+
+
+def test_the_limit_speaks_spanish(w: World, settings: Any) -> None:
+    settings.REPORT_RATE_PER_10MIN = 1
+    post(form())
+    response = post(form(), HTTP_ACCEPT_LANGUAGE="es")
+    with translation.override("es"):
+        from tocsin.intake.forms import too_many_reports
+
+        spanish = too_many_reports()
+    assert response.status_code == 429
+    with translation.override("en"):
+        assert spanish != too_many_reports()
+    assert escape(spanish) in response.content.decode()
+
+
+def test_no_address_reaches_the_cache_database_or_log(w: World, settings: Any) -> None:
+    settings.REPORT_RATE_PER_10MIN = 2
+    with LogCapture() as logs:
+        for address in (ADDRESS, SAME_NETWORK, ADDRESS, V6, OTHER_NETWORK):
+            post(form(), address, HTTP_X_FORWARDED_FOR=V6_OTHER_48)
+    stored = cache._cache  # type: ignore[attr-defined]  # LocMemCache's own dict
+    keys = " ".join(stored)
+    source = ratelimit.source_key(ADDRESS)
+    assert source and any(source in k for k in stored)
+    for value in (keys, logs.text):
+        assert ip_addresses(value) == [], value
+        assert "198.51" not in value and "2001:db8" not in value
+    rows = serializers.serialize("json", Report.objects.all())
+    assert ip_addresses(rows) == []
+    assert "198.51" not in rows and "2001:db8" not in rows
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(db: None) -> None:
+    assert ratelimit.client_address("10.0.0.5", ADDRESS, []) == "10.0.0.5"
+    assert ratelimit.client_address("10.0.0.5", ADDRESS, ratelimit.trusted_proxies()) == "10.0.0.5"
+
+
+def test_a_trusted_proxy_passes_on_the_client_address(settings: Any) -> None:
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8", "192.0.2.1"]
+    trusted = ratelimit.trusted_proxies()
+    assert ratelimit.client_address("10.0.0.5", ADDRESS, trusted) == ADDRESS
+    # A client can prepend anything: only the hop the proxies saw counts.
+    spoofed = f"203.0.113.9, {ADDRESS}, 192.0.2.1"
+    assert ratelimit.client_address("10.0.0.5", spoofed, trusted) == ADDRESS
+    # An untrusted peer's header is not believed.
+    assert ratelimit.client_address("198.51.100.99", "203.0.113.9", trusted) == "198.51.100.99"
+
+
+def test_the_limit_follows_the_forwarded_network_behind_a_trusted_proxy(
+    w: World, settings: Any
+) -> None:
+    settings.REPORT_RATE_PER_10MIN = 1
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    assert post(form(), "127.0.0.1", HTTP_X_FORWARDED_FOR=ADDRESS).status_code == 302
+    assert post(form(), "127.0.0.1", HTTP_X_FORWARDED_FOR=SAME_NETWORK).status_code == 429
+    assert post(form(), "127.0.0.1", HTTP_X_FORWARDED_FOR=OTHER_NETWORK).status_code == 302
+
+
+# Burst detection.
+
+
+def network(n: int) -> str:
+    return f"203.0.{n}.10"
+
+
+def test_a_burst_from_new_sources_goes_to_the_suspicious_lane(w: World, settings: Any) -> None:
+    settings.BURST_NEW_SOURCES = 3
+    for n in range(5):
+        assert post(form(), network(n)).status_code == 302
+    flags = list(Report.objects.order_by("received_at", "id").values_list("suspicious", flat=True))
+    assert flags == [False, False, False, True, True]
+    assert not Report.objects.filter(incident__isnull=False).exists()
+
+    page = as_(w.dispatcher).get(reverse("desk")).content.decode()
+    lane = page[page.index('data-testid="suspicious-lane"') :]
+    assert "Suspicious (possible flood)" in lane
+    assert 'data-testid="suspicious-count">2<' in lane
+    assert "<details>" in lane and "<details open" not in lane
+    assert 'data-testid="report-count">3<' in page
+    for r in Report.objects.filter(suspicious=True):
+        assert f'data-suspicious-report="{r.pk}"' in lane
+        assert f'data-report="{r.pk}"' not in page
+
+
+def test_a_normal_trickle_is_not_suspicious(w: World, settings: Any) -> None:
+    settings.BURST_NEW_SOURCES = 3
+    window = settings.BURST_MINUTES * 60
+    start = time.time()
+    sources = [ratelimit.source_key(network(n)) for n in range(8)]
+    # New sources, but two windows apart.
+    for n, source in enumerate(sources):
+        assert not burst.suspicious(source, *EAST, now=start + n * 2 * window)
+    # Many reports at once from sources already seen today.
+    assert not any(burst.suspicious(s, *EAST, now=start) for s in sources * 3)
+
+
+def test_a_burst_in_one_area_leaves_another_alone(w: World, settings: Any) -> None:
+    settings.BURST_NEW_SOURCES = 2
+    now = time.time()
+    for n in range(3):
+        burst.suspicious(ratelimit.source_key(network(n)), *EAST, now=now)
+    assert not burst.suspicious(ratelimit.source_key(network(50)), *WEST, now=now)
+
+
+def test_reports_from_members_channels_are_never_suspicious(w: World, settings: Any) -> None:
+    settings.BURST_NEW_SOURCES = 1
+    for n in range(3):
+        post(form(), network(n))
+    for channel in (Channel.SMS, Channel.SIGNAL, Channel.TELEGRAM):
+        r = intake.submit_report(
+            channel=channel, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1]
+        )
+        assert not r.suspicious
+
+
+def test_a_dispatcher_can_open_or_dismiss_a_suspicious_report(w: World, settings: Any) -> None:
+    settings.BURST_NEW_SOURCES = 1
+    for n in range(3):
+        post(form(), network(n))
+    first, second = Report.objects.filter(suspicious=True)
+    desk = as_(w.dispatcher)
+    assert desk.post(reverse("dismiss_report", args=[first.pk])).status_code == 302
+    assert desk.post(reverse("open_report", args=[second.pk])).status_code == 302
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.dismissed and second.incident is not None
+    assert "suspicious-lane" not in desk.get(reverse("desk")).content.decode()
+
+
+def test_outsiders_and_other_committees_do_not_see_the_lane(w: World, settings: Any) -> None:
+    settings.BURST_NEW_SOURCES = 1
+    for n in range(3):
+        post(form(), network(n))
+    receipt = Report.objects.filter(suspicious=True).first().receipt  # type: ignore[union-attr]
+    outsider = as_(w.outsider).get(reverse("desk"))
+    assert outsider.status_code == 403
+    west = as_(w.west_dispatcher).get(reverse("desk")).content.decode()
+    assert "suspicious-lane" not in west and receipt not in west
+    member = as_(w.member).get(reverse("desk"))
+    assert member.status_code in {403, 404} and receipt not in member.content.decode()
+    anonymous = Client().get(reverse("desk"))
+    assert anonymous.status_code == 302

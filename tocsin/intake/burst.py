@@ -1,0 +1,56 @@
+"""Burst detection for web reports: many new sources in one area at once look like a flood.
+
+A source (tocsin.intake.ratelimit) is *new* when it sent no web report earlier this UTC
+day (sources change every day, so at midnight every source is new again; a burst is about
+minutes, so that costs little). When more than settings.BURST_NEW_SOURCES reports from new
+sources reach one committee-area cell within settings.BURST_MINUTES, the ones past the
+threshold are marked suspicious: the desk shows them in a separate lane, where a
+dispatcher can still open or dismiss them. Everything lives in the cache and expires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+from tocsin import geo
+
+
+def _seconds_to_midnight(now: float) -> int:
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    midnight = dt.datetime.combine(moment.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return max(1, int((midnight - moment).total_seconds()) + 1)
+
+
+def is_new(source: str, *, now: float) -> bool:
+    """Return whether ``source`` is new today, and remember it as seen."""
+    return bool(cache.add(f"tocsin:burst:seen:{source}", 1, timeout=_seconds_to_midnight(now)))
+
+
+def area_of(lat: float, lng: float) -> int:
+    return geo.parent(geo.cell_at(lat, lng, geo.REPORT_RESOLUTION), settings.AREA_RESOLUTION)
+
+
+def suspicious(source: str | None, lat: float, lng: float, *, now: float | None = None) -> bool:
+    """Return whether a web report from ``source`` at (lat, lng) is part of a burst."""
+    if source is None:
+        return False
+    now = time.time() if now is None else now
+    if not is_new(source, now=now):
+        return False
+    window = settings.BURST_MINUTES * 60
+    bucket = int(now // window)
+    area = area_of(lat, lng)
+    key = f"tocsin:burst:new:{area}:{bucket}"
+    cache.add(key, 0, timeout=window * 2)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=window * 2)
+        count = 1
+    # This window and the one before, so a burst across a window's edge still counts.
+    count += int(cache.get(f"tocsin:burst:new:{area}:{bucket - 1}", 0))
+    return bool(count > settings.BURST_NEW_SOURCES)

@@ -1,0 +1,140 @@
+"""Proof of work for the web form, in the ALTCHA protocol, served by Tocsin itself.
+
+The server makes a challenge: a random salt carrying its expiry, a secret number below
+``maxnumber``, ``challenge = sha256(salt + number)`` and ``signature = HMAC(key, challenge)``.
+The browser (static/js/pow.js) tries numbers until it finds the one whose hash is the
+challenge and sends back base64(JSON {algorithm, challenge, number, salt, signature}). The
+server needs no memory of the challenges it gave out, only of the ones already used (in the
+cache, until they expire). No cookie, nothing about the person.
+
+Difficulty follows load: the more web reports arrived in the last minutes, the larger
+``maxnumber``, from settings.POW_MIN to settings.POW_MAX.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.crypto import salted_hmac
+
+ALGORITHM = "SHA-256"
+# Long enough to fill in the form on a slow phone; the page fetches a new one before then.
+EXPIRES_SECONDS = 30 * 60
+# Web reports a minute at which the difficulty reaches settings.POW_MAX.
+FULL_LOAD_PER_MINUTE = 30
+
+
+class Refused(ValueError):
+    """A solution that does not count: ``code`` is missing, malformed, expired, wrong or
+    reused."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Solution:
+    challenge: str
+    expires: int
+
+
+def _key() -> bytes:
+    return salted_hmac("tocsin.intake.pow", "signature", algorithm="sha256").digest()
+
+
+def _sign(challenge: str) -> str:
+    return hmac.new(_key(), challenge.encode(), hashlib.sha256).hexdigest()
+
+
+def _hash(salt: str, number: int) -> str:
+    return hashlib.sha256(f"{salt}{number}".encode()).hexdigest()
+
+
+def _minute(now: float) -> int:
+    return int(now // 60)
+
+
+def record_load(*, now: float | None = None) -> None:
+    """Count one web report towards the current minute's load."""
+    key = f"tocsin:pow:load:{_minute(time.time() if now is None else now)}"
+    cache.add(key, 0, timeout=180)
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=180)
+
+
+def load(*, now: float | None = None) -> int:
+    """Return the web reports of this minute and the one before."""
+    minute = _minute(time.time() if now is None else now)
+    counts = cache.get_many([f"tocsin:pow:load:{minute}", f"tocsin:pow:load:{minute - 1}"])
+    return sum(int(v) for v in counts.values())
+
+
+def difficulty(*, now: float | None = None) -> int:
+    """Return the ``maxnumber`` for a new challenge: the floor when quiet, rising linearly
+    with load to the ceiling at FULL_LOAD_PER_MINUTE reports a minute."""
+    low, high = settings.POW_MIN, settings.POW_MAX
+    share = min(1.0, load(now=now) / (2 * FULL_LOAD_PER_MINUTE))
+    return int(low + (high - low) * share)
+
+
+def make_challenge(*, now: float | None = None, maxnumber: int | None = None) -> dict[str, Any]:
+    """Return a new challenge in the ALTCHA format."""
+    now = time.time() if now is None else now
+    maxnumber = maxnumber or difficulty(now=now)
+    salt = f"{secrets.token_hex(12)}?expires={int(now) + EXPIRES_SECONDS}"
+    number = secrets.randbelow(maxnumber + 1)
+    challenge = _hash(salt, number)
+    return {
+        "algorithm": ALGORITHM,
+        "challenge": challenge,
+        "maxnumber": maxnumber,
+        "salt": salt,
+        "signature": _sign(challenge),
+    }
+
+
+def verify(payload: str, *, now: float | None = None) -> Solution:
+    """Return the solution in ``payload`` if it solves a challenge we signed and that has
+    not expired; raise Refused otherwise. Does not check reuse: see redeem()."""
+    now = time.time() if now is None else now
+    if not payload:
+        raise Refused("missing")
+    try:
+        data = json.loads(base64.b64decode(payload, validate=True))
+        algorithm, challenge = str(data["algorithm"]), str(data["challenge"])
+        salt, signature = str(data["salt"]), str(data["signature"])
+        number = int(data["number"])
+        expires = int(parse_qs(salt.partition("?")[2])["expires"][0])
+    except (binascii.Error, ValueError, TypeError, KeyError, IndexError):
+        raise Refused("malformed") from None
+    if algorithm != ALGORITHM or number < 0:
+        raise Refused("malformed")
+    if not hmac.compare_digest(_sign(challenge), signature):
+        raise Refused("wrong")
+    if not hmac.compare_digest(_hash(salt, number), challenge):
+        raise Refused("wrong")
+    if expires <= now:
+        raise Refused("expired")
+    return Solution(challenge=challenge, expires=expires)
+
+
+def redeem(solution: Solution, *, now: float | None = None) -> None:
+    """Mark ``solution`` used, or raise Refused("reused") if it was already."""
+    now = time.time() if now is None else now
+    remaining = max(1, int(solution.expires - now) + 1)
+    if not cache.add(f"tocsin:pow:used:{solution.challenge}", 1, timeout=remaining):
+        raise Refused("reused")

@@ -1,0 +1,129 @@
+"""Private rate limits for the web form: counted per network, never per address.
+
+A request's *source* is HMAC-SHA256(daily secret, network prefix), where the prefix is the
+/24 of an IPv4 address or the /48 of an IPv6 address, and the daily secret is derived from
+SECRET_KEY and the UTC date: today's source for a network cannot be linked to yesterday's
+without the server's key. ``SourceMiddleware`` computes it before PrivacyMiddleware drops
+the address and keeps only the source on the request. Counters live in Django's cache
+(Redis when configured) and expire within minutes; nothing reaches the database or a log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import time
+from collections.abc import Callable, Iterable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.utils.crypto import salted_hmac
+
+WINDOW_SECONDS = 600
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def prefix(address: str) -> str | None:
+    """Return the /24 (IPv4) or /48 (IPv6) network of ``address``, or None if it is not one.
+
+    An IPv4-mapped IPv6 address counts as its IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    bits = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
+
+
+def daily_secret(day: dt.date) -> bytes:
+    """Return the secret of one UTC day, derived from SECRET_KEY."""
+    return salted_hmac("tocsin.intake.ratelimit", day.isoformat(), algorithm="sha256").digest()
+
+
+def source_key(address: str, *, day: dt.date | None = None) -> str | None:
+    """Return the source of ``address`` on ``day`` (today, UTC), or None for no address."""
+    network = prefix(address)
+    if network is None:
+        return None
+    day = day or dt.datetime.now(dt.UTC).date()
+    return hmac.new(daily_secret(day), network.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def client_address(remote_addr: str, forwarded_for: str, trusted: Iterable[Network]) -> str:
+    """Return the client's address: ``remote_addr``, or when that is a trusted proxy, the
+    nearest address in X-Forwarded-For that is not a trusted proxy."""
+    trusted = list(trusted)
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip().strip("[]"))
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    if not trusted or not is_trusted(remote_addr) or not forwarded_for:
+        return remote_addr
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            return hop
+    return hops[0] if hops else remote_addr
+
+
+def trusted_proxies() -> list[Network]:
+    return [ipaddress.ip_network(p, strict=False) for p in settings.TRUSTED_PROXIES]
+
+
+class SourceMiddleware:
+    """Put the request's source (a keyed hash of its network) on ``request.tocsin_source``.
+
+    Runs before PrivacyMiddleware, which then removes the address from the request. Only
+    the hash is kept; it is neither logged nor stored in the database.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        address = client_address(
+            request.META.get("REMOTE_ADDR", ""),
+            request.META.get("HTTP_X_FORWARDED_FOR", ""),
+            trusted_proxies(),
+        )
+        request.tocsin_source = source_key(address)  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
+def source_of(request: HttpRequest) -> str | None:
+    return getattr(request, "tocsin_source", None)
+
+
+def _counter(source: str, now: float) -> str:
+    return f"tocsin:rl:{source}:{int(now // WINDOW_SECONDS)}"
+
+
+def exceeded(source: str | None, *, now: float | None = None) -> bool:
+    """Return whether ``source`` already sent its share of reports in this window."""
+    if source is None:
+        return False
+    count = cache.get(_counter(source, time.time() if now is None else now), 0)
+    return bool(count >= settings.REPORT_RATE_PER_10MIN)
+
+
+def record(source: str | None, *, now: float | None = None) -> None:
+    """Count one report from ``source``."""
+    if source is None:
+        return
+    key = _counter(source, time.time() if now is None else now)
+    cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=WINDOW_SECONDS * 2)
