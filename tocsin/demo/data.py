@@ -206,11 +206,15 @@ def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Memb
             area_cell=area_cell,
             opened_at=when,
             first_seen_at=when,
+            last_seen_at=when,
             confirmed_at=when + timedelta(minutes=9) if state == State.RESOLVED else None,
             closed_at=when + timedelta(hours=2),
             updated_at=when + timedelta(hours=2),
         )
-        for n in range(rng.randint(1, 3)):
+        reports = rng.randint(1, 3)
+        incident.last_seen_at = when + timedelta(minutes=reports - 1)
+        incident.save(update_fields=["last_seen_at"])
+        for n in range(reports):
             Report.objects.create(
                 channel=rng.choice([Channel.WEB, Channel.WEB, Channel.HOTLINE]),
                 kind=kind,
