@@ -397,3 +397,29 @@ def test_outsiders_and_other_committees_do_not_see_the_lane(w: World, settings: 
     assert member.status_code in {403, 404} and receipt not in member.content.decode()
     anonymous = Client().get(reverse("desk"))
     assert anonymous.status_code == 302
+
+
+def test_a_network_gets_its_share_and_no_more_even_across_a_window_edge(
+    settings: Any,
+) -> None:
+    from tocsin.intake import ratelimit
+
+    settings.REPORT_RATE_PER_10MIN = 10
+    edge = 600.0 * 3_000_000  # the start of a fixed window
+    taken = [ratelimit.take("net-a", now=edge - 1) for _ in range(12)]
+    assert taken.count(True) == 10
+    # Just after the edge the previous window still counts: no second share at once.
+    assert not ratelimit.take("net-a", now=edge + 1)
+    # Half a window later, half of the previous share is back.
+    later = [ratelimit.take("net-a", now=edge + 300) for _ in range(10)]
+    assert later.count(True) == 5
+
+
+def test_a_report_that_is_not_stored_gives_its_place_back(settings: Any) -> None:
+    from tocsin.intake import ratelimit
+
+    settings.REPORT_RATE_PER_10MIN = 1
+    assert ratelimit.take("net-b", now=1200.0)
+    ratelimit.give_back("net-b", now=1200.0)
+    assert ratelimit.take("net-b", now=1200.0)
+    assert not ratelimit.take("net-b", now=1200.0)

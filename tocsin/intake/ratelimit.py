@@ -109,16 +109,59 @@ def _counter(source: str, now: float) -> str:
     return f"tocsin:rl:{source}:{int(now // WINDOW_SECONDS)}"
 
 
+def _used(source: str, now: float, current: int) -> float:
+    """Reports in the last WINDOW_SECONDS, estimated from two fixed windows: this one's
+    count plus the previous one's, weighted by how much of it is still within reach. A
+    source cannot send its share at the end of one window and again at the start of the
+    next."""
+    elapsed = (now % WINDOW_SECONDS) / WINDOW_SECONDS
+    previous = cache.get(_counter(source, now - WINDOW_SECONDS), 0)
+    return current + previous * (1 - elapsed)
+
+
 def exceeded(source: str | None, *, now: float | None = None) -> bool:
-    """Return whether ``source`` already sent its share of reports in this window."""
+    """Return whether ``source`` already sent its share of reports."""
     if source is None:
         return False
-    count = cache.get(_counter(source, time.time() if now is None else now), 0)
-    return bool(count >= settings.REPORT_RATE_PER_10MIN)
+    now = time.time() if now is None else now
+    current = cache.get(_counter(source, now), 0)
+    return _used(source, now, current) >= settings.REPORT_RATE_PER_10MIN
+
+
+def take(source: str | None, *, now: float | None = None) -> bool:
+    """Count one report from ``source`` if it is within its share; return whether it was.
+
+    The count goes up first and is checked after, so concurrent requests from one network
+    can never all slip in under the limit; a refused one is taken back at once."""
+    if source is None:
+        return True
+    now = time.time() if now is None else now
+    key = _counter(source, now)
+    cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
+    try:
+        current = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=WINDOW_SECONDS * 2)
+        current = 1
+    if _used(source, now, current) > settings.REPORT_RATE_PER_10MIN:
+        give_back(source, now=now)
+        return False
+    return True
+
+
+def give_back(source: str | None, *, now: float | None = None) -> None:
+    """Un-count a report taken with ``take`` that was not stored after all."""
+    if source is None:
+        return
+    key = _counter(source, time.time() if now is None else now)
+    try:
+        cache.decr(key)
+    except ValueError:  # the window ended meanwhile: nothing to take back
+        pass
 
 
 def record(source: str | None, *, now: float | None = None) -> None:
-    """Count one report from ``source``."""
+    """Count one report from ``source`` (without checking its share)."""
     if source is None:
         return
     key = _counter(source, time.time() if now is None else now)

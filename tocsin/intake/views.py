@@ -24,11 +24,23 @@ def report(request: HttpRequest) -> HttpResponse:
         return _form_page(request, form, status=200)
     form = ReportForm(request.POST, request.FILES, body_bytes=_content_length(request))
     source = ratelimit.source_of(request)
-    if ratelimit.exceeded(source):
+    if not ratelimit.take(source):
         form.add_error(None, too_many_reports())
         response = _form_page(request, form, status=429)
         response["Retry-After"] = str(ratelimit.WINDOW_SECONDS)
         return response
+    stored = False
+    try:
+        response = _submit(request, form, source)
+        stored = response.status_code == 302
+        return response
+    finally:
+        if not stored:
+            # Only stored reports count toward the network's share.
+            ratelimit.give_back(source)
+
+
+def _submit(request: HttpRequest, form: ReportForm, source: str | None) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -60,7 +72,6 @@ def report(request: HttpRequest) -> HttpResponse:
                 ),
             )
         else:
-            ratelimit.record(source)
             pow.record_load()
             return redirect("report_done", receipt=r.receipt)
     return _form_page(request, form, status=400)
