@@ -3,7 +3,7 @@
 Each persona starts from the pages they are sent to and follows every link on the site
 from there, so a new page linked from anywhere is checked without being listed here.
 Every response must carry a strict Content-Security-Policy (no 'unsafe-inline', no
-wildcard), Referrer-Policy same-origin, nosniff, X-Frame-Options DENY and a
+wildcard), Referrer-Policy no-referrer, nosniff, X-Frame-Options DENY and a
 Permissions-Policy; pages of a logged-in person (or opened by a personal link) must not
 be stored by the browser or any cache on the way.
 """
@@ -144,10 +144,9 @@ def header_problems(f: Fetched, *, personal: bool) -> list[str]:
     h = {k.lower(): v for k, v in f.headers.items()}
     page = not is_static(f)
     problems = csp_problems(h.get("content-security-policy", ""))
-    # same-origin, NOT no-referrer: with no-referrer Chromium sends "Origin: null" on form
-    # POSTs and Django's CSRF check refuses every form. Other sites get no referrer
-    # either way.
-    if h.get("referrer-policy") != "same-origin":
+    # no-referrer: forms still work because tocsin.lib.csrf reads Sec-Fetch-Site
+    # (tests/test_csrf.py, and every browser test that submits a form).
+    if h.get("referrer-policy") != "no-referrer":
         problems.append(f"Referrer-Policy is {h.get('referrer-policy')!r}")
     if h.get("x-content-type-options") != "nosniff":
         problems.append(f"X-Content-Type-Options is {h.get('x-content-type-options')!r}")

@@ -2,7 +2,7 @@
 // from the server as JSON; the browser parses them and signs with the device.
 (function () {
   function csrf() {
-    const m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    const m = document.cookie.match(/(?:^|; )(?:__Host-tocsin-csrf|csrftoken)=([^;]+)/);
     return m ? decodeURIComponent(m[1]) : (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value;
   }
   async function post(url, body) {

@@ -11,7 +11,7 @@
     return Uint8Array.from(raw, (c) => c.charCodeAt(0));
   }
   function csrf() {
-    const m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    const m = document.cookie.match(/(?:^|; )(?:__Host-tocsin-csrf|csrftoken)=([^;]+)/);
     return m ? decodeURIComponent(m[1]) : (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value;
   }
   async function send(sub) {
