@@ -56,4 +56,3 @@ class CsrfMiddleware(CsrfViewMiddleware):
         if getattr(request, "_tocsin_origin_vouched", False):
             return
         super()._check_referer(request)
-
