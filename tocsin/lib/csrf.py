@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseForbidden
 from django.middleware.csrf import CsrfViewMiddleware
 
 REASON_CROSS_SITE = "Sec-Fetch-Site says the request came from another site (%s)."
@@ -39,13 +39,13 @@ class CsrfMiddleware(CsrfViewMiddleware):
         callback: Callable[..., Any],
         callback_args: tuple[Any, ...],
         callback_kwargs: dict[str, Any],
-    ) -> HttpResponseBase | None:
+    ) -> HttpResponseForbidden | None:
         if request.method in _UNSAFE and not getattr(callback, "csrf_exempt", False):
             site = request.META.get("HTTP_SEC_FETCH_SITE", "")
             if site in ("cross-site", "same-site") and not getattr(
                 request, "_dont_enforce_csrf_checks", False
             ):
-                return self._reject(request, REASON_CROSS_SITE % site)
+                return self._reject(request, REASON_CROSS_SITE % site)  # type: ignore[attr-defined]
             if site == "same-origin" or request.META.get("HTTP_ORIGIN") == "null":
                 if request.META.get("HTTP_ORIGIN") == "null":
                     del request.META["HTTP_ORIGIN"]
@@ -55,4 +55,4 @@ class CsrfMiddleware(CsrfViewMiddleware):
     def _check_referer(self, request: HttpRequest) -> None:
         if getattr(request, "_tocsin_origin_vouched", False):
             return
-        super()._check_referer(request)
+        super()._check_referer(request)  # type: ignore[misc]
