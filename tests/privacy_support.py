@@ -54,7 +54,11 @@ class _Collect(logging.Handler):
 
 
 def _pytest_handler(handler: logging.Handler) -> bool:
-    return type(handler).__module__.startswith("_pytest")
+    """Return whether ``handler`` writes nothing in production: pytest's capture, or a
+    library's NullHandler (Apprise hangs one on its logger)."""
+    return type(handler).__module__.startswith("_pytest") or isinstance(
+        handler, logging.NullHandler
+    )
 
 
 class LogCapture:

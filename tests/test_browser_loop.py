@@ -402,7 +402,13 @@ def test_report_confirm_alert_respond_all_clear(
 
     incident_id = open_from_desk(desk, receipt)
     set_state(desk, "verifying")
-    assert not orm(Delivery.objects.exists), "members must not hear of an unconfirmed report"
+    # Only the responders nearby hear it is possible (DESIGN.md section 3): Lupe by push.
+    [possible] = wait_until(
+        lambda: push.messages_for(subscription), "the possible alert at the push service"
+    )
+    assert json.loads(possible["payload"])["title"].startswith("Unverified: Workplace raid")
+    told = orm(lambda: set(Delivery.objects.values_list("alert__purpose", flat=True)))
+    assert told == {"possible"}, "members heard of it unconfirmed"
     summary = "Near the loading dock on the east side."
     desk.fill("form.actions textarea[name=summary]", summary)
     set_state(desk, "confirmed")
@@ -410,7 +416,9 @@ def test_report_confirm_alert_respond_all_clear(
     place = messages.place_text(orm(lambda: Incident.objects.get(pk=incident_id).cell))
 
     # 5. The worker sends: web push to Lupe's device, email to Rosa.
-    [pushed] = wait_until(lambda: push.messages_for(subscription), "the alert at the push service")
+    [pushed] = wait_until(
+        lambda: push.messages_for(subscription)[1:], "the alert at the push service"
+    )
     assert push.rejections == []
     alert = json.loads(pushed["payload"])
     assert alert["title"] == f"Confirmed: Workplace raid near {place}"
@@ -468,7 +476,7 @@ def test_report_confirm_alert_respond_all_clear(
     # 7. Resolved: the all-clear goes to everyone who got the alert.
     set_state(desk, "resolved")
     pushed_all = wait_until(
-        lambda: push.messages_for(subscription)[1:], "the all-clear at the push service"
+        lambda: push.messages_for(subscription)[2:], "the all-clear at the push service"
     )
     all_clear = json.loads(pushed_all[0]["payload"])
     assert push.rejections == []
@@ -493,7 +501,7 @@ def test_report_confirm_alert_respond_all_clear(
 
     statuses = orm(lambda: set(Delivery.objects.values_list("status", flat=True)))
     assert statuses == {DeliveryStatus.SENT}, statuses
-    assert len(push.received) == 2
+    assert len(push.received) == 3  # possible, confirmed, all-clear
 
 
 def test_spanish_alert_and_false_alarm_correction(

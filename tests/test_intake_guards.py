@@ -125,6 +125,30 @@ def test_a_challenge_signed_with_another_key_is_refused(settings: Any) -> None:
         pow.verify(text)
 
 
+def test_a_challenge_fetched_while_quiet_stops_counting_under_load(settings: Any) -> None:
+    """A flooder cannot stockpile cheap challenges at quiet time for the flood."""
+    settings.POW_MIN, settings.POW_MAX = 1000, 100_000
+    now = time.time()
+    stockpiled = pow_support.solve(pow.make_challenge(now=now))
+    assert "&max=1000" in json.loads(base64.b64decode(stockpiled))["salt"]
+    for _ in range(200):
+        pow.record_load(now=now)
+    with pytest.raises(pow.Refused) as refused:
+        pow.verify(stockpiled, now=now)
+    assert refused.value.code == "stale"
+    # One as hard as the load asks for counts.
+    assert pow.verify(pow_support.solve(pow.make_challenge(now=now)), now=now)
+
+
+def test_a_challenge_a_little_easier_than_a_new_one_still_counts(settings: Any) -> None:
+    settings.POW_MIN, settings.POW_MAX = 1000, 100_000
+    now = time.time()
+    easier = pow_support.solve(pow.make_challenge(now=now))
+    pow.record_load(now=now)  # difficulty rises to 2,650: less than 4 times 1,000
+    assert pow.difficulty(now=now) < pow.STALE_FACTOR * 1000
+    assert pow.verify(easier, now=now)
+
+
 def test_difficulty_rises_with_load(settings: Any) -> None:
     settings.POW_MIN, settings.POW_MAX = 1000, 100_000
     now = time.time()
@@ -347,8 +371,22 @@ def test_a_normal_trickle_is_not_suspicious(w: World, settings: Any) -> None:
     # New sources, but two windows apart.
     for n, source in enumerate(sources):
         assert not burst.suspicious(source, *EAST, now=start + n * 2 * window)
-    # Many reports at once from sources already seen today.
-    assert not any(burst.suspicious(s, *EAST, now=start) for s in sources * 3)
+    # Many reports at once from sources that first reported more than an hour ago.
+    later = start + 16 * window + settings.BURST_NEW_SOURCE_MINUTES * 60
+    assert not any(burst.suspicious(s, *EAST, now=later) for s in sources * 3)
+
+
+def test_a_new_source_stays_new_for_the_whole_of_a_flood(w: World, settings: Any) -> None:
+    settings.BURST_NEW_SOURCES = 3
+    now = time.time()
+    sources = [ratelimit.source_key(network(n)) for n in range(2)]
+    # Two networks, many reports each, minutes apart: every one is from a new source.
+    flags = [
+        burst.suspicious(source, *EAST, now=now + minute * 60)
+        for minute in range(4)
+        for source in sources
+    ]
+    assert flags == [False, False, False, True, True, True, True, True]
 
 
 def test_a_burst_in_one_area_leaves_another_alone(w: World, settings: Any) -> None:

@@ -93,7 +93,8 @@ def raid(people: People) -> Incident:
 
 def confirm(people: People) -> Incident:
     incident = raid(people)
-    change_state(incident, "verifying", actor=people.world.dispatcher)
+    # Straight to confirmed: going through verifying tells the responders first
+    # (tests/test_verification.py); here only the confirmed alert is under test.
     return change_state(incident, "confirmed", actor=people.world.dispatcher)
 
 
@@ -227,15 +228,19 @@ def test_the_all_clear_reaches_exactly_the_alerted_endpoints(peers: Peers, peopl
     assert all_clear_headers["urgency"] == "normal"
 
 
-def test_an_unconfirmed_incident_reaches_nobody(peers: Peers, people: People) -> None:
+def test_an_unconfirmed_incident_reaches_only_the_responders_nearby(
+    peers: Peers, people: People
+) -> None:
     incident = raid(people)
     outbox.drain()
+    assert not Delivery.objects.exists()
     change_state(incident, "verifying", actor=people.world.dispatcher)
     outcome = outbox.drain()
-    assert outcome.sent == 0
-    assert not Delivery.objects.exists()
-    assert peers.push.received == [] and peers.push.rejections == []
-    assert peers.smtp.messages == []
+    assert_clean(peers, outcome)
+    # DESIGN.md section 3: verifiers and responders nearby, never the members.
+    assert set(inboxes(peers)) == {"rosa@example.org"}
+    assert peers.push.received == []
+    assert {d.member_id for d in Delivery.objects.all()} == {people.world.responder.pk}
 
 
 def test_a_false_alarm_before_confirmation_reaches_nobody(peers: Peers, people: People) -> None:

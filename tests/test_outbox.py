@@ -23,7 +23,7 @@ from pytest_django.fixtures import Settings
 from tests.factories import EAST, WEST, World, member, own_incident, world
 from tocsin import geo
 from tocsin.alerts import messages, outbox, targeting
-from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, MsgType, Purpose
+from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
 from tocsin.incidents.models import Incident, State
 from tocsin.incidents.services import change_state
 from tocsin.intake.services import submit_report
@@ -193,10 +193,14 @@ def test_it_alerts_nobody_while_an_incident_is_reported(w: World) -> None:
 
 
 @pytest.mark.django_db
-def test_it_alerts_nobody_while_an_incident_is_being_verified(w: World) -> None:
+def test_it_alerts_only_the_responders_nearby_while_an_incident_is_being_verified(
+    w: World,
+) -> None:
     change_state(incident_at(w), State.VERIFYING, actor=w.dispatcher)
-    assert not Alert.objects.exists()
-    assert not Delivery.objects.exists()
+    alert = Alert.objects.get()
+    assert (alert.purpose, alert.certainty) == (Purpose.POSSIBLE, Certainty.POSSIBLE)
+    # Rosa responds at East; Mateo is a member there and hears nothing yet.
+    assert set(Delivery.objects.values_list("member_id", flat=True)) == {w.responder.pk}
 
 
 # Claiming: leases
@@ -605,12 +609,26 @@ def test_it_sends_no_all_clear_when_resolved_before_any_send(
 
 
 @pytest.mark.django_db
-def test_it_sends_no_correction_for_an_incident_never_confirmed(
+def test_it_sends_no_correction_for_an_incident_nobody_heard_of(
     w: World, transport: type[RecordingTransport]
 ) -> None:
     incident = change_state(incident_at(w), State.VERIFYING, actor=w.dispatcher)
     change_state(incident, State.UNFOUNDED, actor=w.dispatcher)
-    assert not Alert.objects.exists()
+    # The possible alert to the responder was still queued: cancelled, not corrected.
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.CANCELLED}
+    outbox.drain()
+    assert transport.sent == []
+
+
+@pytest.mark.django_db
+def test_a_false_alarm_corrects_the_responders_who_heard_it_was_possible(
+    w: World, transport: type[RecordingTransport]
+) -> None:
+    incident = change_state(incident_at(w), State.VERIFYING, actor=w.dispatcher)
+    outbox.drain()
+    change_state(incident, State.UNFOUNDED, actor=w.dispatcher)
+    correction = Alert.objects.get(purpose=Purpose.CORRECTION)
+    assert set(correction.deliveries.values_list("member_id", flat=True)) == {w.responder.pk}
 
 
 # Transactions: the outbox commits with the state change, or not at all

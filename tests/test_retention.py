@@ -29,12 +29,13 @@ from tests.factories import EAST, World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
 from tocsin.alerts.worker import Worker
 from tocsin.demo.models import DemoMessage
-from tocsin.incidents.models import Incident, State
+from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
 from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.members.models import LoginCode
-from tocsin.mobilize.models import ResponderRole, Response
+from tocsin.mobilize.models import ResponderRole, Response, Shift
+from tocsin.transports.models import CommitteeChannel, CommitteePost
 from tocsin.vault import retention
 from tocsin.vault.purge import purge
 
@@ -50,6 +51,7 @@ DEFAULTS = SimpleNamespace(
     RETAIN_LOGIN_CODES_HOURS=0,
     RETAIN_TASK_RESULTS_DAYS=1,
     RETAIN_DEMO_MESSAGES_DAYS=7,
+    RETAIN_SOURCE_TAGS_HOURS=48,
 )
 
 
@@ -68,6 +70,10 @@ def test_it_takes_each_period_from_its_setting() -> None:
     assert cut[retention.SESSIONS] == now
     assert cut[retention.TASK_RESULTS] == now - DAY
     assert cut[retention.DEMO_MESSAGES] == now - 7 * DAY
+    assert cut[retention.VERIFIER_NOTES] == cut[retention.REPORTS]
+    assert cut[retention.COMMITTEE_POSTS] == cut[retention.DELIVERIES]
+    assert cut[retention.SHIFTS] == cut[retention.RESPONSES]
+    assert cut[retention.SOURCE_TAGS] == now - 48 * HOUR
 
 
 def test_it_follows_changed_settings() -> None:
@@ -338,6 +344,63 @@ def test_it_purges_demo_messages_after_7_days(w: World) -> None:
     assert counts[retention.DEMO_MESSAGES] == 1
 
 
+def verification(i: Incident, w: World, **notes: str) -> VerificationRequest:
+    return VerificationRequest.objects.create(
+        incident=i, verifier=w.dispatcher, answer=Answer.CONFIRMED, agency="ice", **notes
+    )
+
+
+def test_it_blanks_a_verifiers_notes_with_the_reports_and_keeps_the_answer(w: World) -> None:
+    old = verification(incident(NOW - 72 * HOUR), w, vehicles="two vans", details="at the door")
+    young = verification(incident(NOW - 72 * HOUR + TICK), w, details="at the gate")
+    kept = verification(incident(NOW - 100 * DAY, evidence=True), w, details="evidence")
+    counts = purge(NOW)
+    old.refresh_from_db()
+    assert (old.vehicles, old.details, old.answer, old.agency) == ("", "", "confirmed", "ice")
+    assert VerificationRequest.objects.get(pk=young.pk).details == "at the gate"
+    assert VerificationRequest.objects.get(pk=kept.pk).details == "evidence"
+    assert counts[retention.VERIFIER_NOTES] == 1
+
+
+def test_it_purges_committee_posts_with_the_deliveries(w: World) -> None:
+    channel = CommitteeChannel.objects.create(
+        committee=w.east, label="Room", service="JSON", scheme="json", sealed=b"x"
+    )
+    i = incident(NOW - 100 * DAY)
+    old = CommitteePost.objects.create(alert=alert(i, NOW - 7 * DAY), channel=channel)
+    young = CommitteePost.objects.create(alert=alert(i, NOW - 7 * DAY + TICK), channel=channel)
+    counts = purge(NOW)
+    assert not exists(old)
+    assert exists(young)
+    assert counts[retention.COMMITTEE_POSTS] == 1
+
+
+def test_it_purges_a_shift_30_days_after_it_ends(w: World) -> None:
+    def shift(ends_at: datetime) -> Shift:
+        return Shift.objects.create(
+            committee=w.east, member=w.dispatcher, starts_at=ends_at - HOUR, ends_at=ends_at
+        )
+
+    old = shift(NOW - 30 * DAY)
+    young = shift(NOW - 30 * DAY + TICK)
+    counts = purge(NOW)
+    assert not exists(old)
+    assert exists(young)
+    assert counts[retention.SHIFTS] == 1
+
+
+def test_it_blanks_a_reports_source_tag_48_hours_after_it_arrived(w: World) -> None:
+    open_ = incident(None)
+    old = report("old", received_at=NOW - 48 * HOUR, source_tag="a" * 32, incident=open_)
+    young = report("young", received_at=NOW - 48 * HOUR + TICK, source_tag="b" * 32, incident=open_)
+    counts = purge(NOW)
+    old.refresh_from_db()
+    young.refresh_from_db()
+    assert (old.source_tag, old.text) == ("", "old")
+    assert young.source_tag == "b" * 32
+    assert counts[retention.SOURCE_TAGS] == 1
+
+
 def test_it_follows_the_settings(w: World, settings: Any) -> None:
     settings.RETAIN_REPORTS_HOURS = 1
     old = incident(NOW - HOUR)
@@ -366,6 +429,15 @@ def scenario(w: World) -> dict[str, int]:
     DemoMessage.objects.create(
         member=w.member, channel="email", subject="s", body="b", created_at=NOW - 8 * DAY
     )
+    verification(closed, w, details="two vans")
+    channel = CommitteeChannel.objects.create(
+        committee=w.east, label="Room", service="JSON", scheme="json", sealed=b"x"
+    )
+    CommitteePost.objects.create(alert=alert(closed, NOW - 100 * DAY), channel=channel)
+    Shift.objects.create(
+        committee=w.east, member=w.dispatcher, starts_at=NOW - 41 * DAY, ends_at=NOW - 40 * DAY
+    )
+    report("tagged", received_at=NOW - 3 * DAY, source_tag="c" * 32, incident=incident(None))
     return {
         retention.REPORT_PHOTOS: 1,
         retention.REPORTS: 2,
@@ -377,6 +449,10 @@ def scenario(w: World) -> dict[str, int]:
         retention.SESSIONS: 1,
         retention.TASK_RESULTS: 1,
         retention.DEMO_MESSAGES: 1,
+        retention.VERIFIER_NOTES: 1,
+        retention.COMMITTEE_POSTS: 1,
+        retention.SHIFTS: 1,
+        retention.SOURCE_TAGS: 1,
     }
 
 
@@ -401,11 +477,12 @@ def test_the_command_prints_the_counts_and_has_a_dry_run(w: World, media: Path) 
     call_command("purge", "--dry-run", stdout=out)
     assert re.search(r"^reports +2$", out.getvalue(), re.M)
     assert "would purge" in out.getvalue()
-    assert Report.objects.count() == 3
+    assert Report.objects.count() == 5
     out = io.StringIO()
     call_command("purge", stdout=out)
-    assert "purged 11 in all" in out.getvalue()
-    assert Report.objects.count() == 0
+    assert "purged 15 in all" in out.getvalue()
+    # The open incident's two reports stay (one's source tag blanked).
+    assert Report.objects.count() == 2
 
 
 # --- the worker and the seized file -------------------------------------------------------

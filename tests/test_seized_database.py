@@ -234,7 +234,8 @@ def the_core_loop(run: Run) -> None:
     alerted = ["Rosa", "Mateo", "Ana", "Lupe"]
     links = alert_links(run, alerted, "Confirmed: ")
     assert sorted(links) == sorted(alerted), links
-    assert outcome.sent == len(alerted)
+    # ...and the responders Rosa and Lupe heard first that it was possible.
+    assert outcome.sent == len(alerted) + 2
 
     # Everyone opens their link; the responders are on their way.
     for name, path in links.items():

@@ -11,24 +11,27 @@ from hypothesis import strategies as st
 from tocsin.incidents import states
 from tocsin.incidents.models import State
 
-REPORTED, VERIFYING, CONFIRMED, RESOLVED, UNFOUNDED, MERGED = (
+REPORTED, VERIFYING, CONFIRMED, RESOLVED, UNFOUNDED, MERGED, EXPIRED = (
     "reported",
     "verifying",
     "confirmed",
     "resolved",
     "unfounded",
     "merged",  # reached only by merging (tocsin.incidents.services.merge), never a move
+    "expired",  # reached only when nobody verified it in time (tocsin.incidents.verify)
 )
-ALL = [REPORTED, VERIFYING, CONFIRMED, RESOLVED, UNFOUNDED, MERGED]
-TERMINAL = {RESOLVED, UNFOUNDED, MERGED}
+ALL = [REPORTED, VERIFYING, CONFIRMED, RESOLVED, UNFOUNDED, MERGED, EXPIRED]
+TERMINAL = {RESOLVED, UNFOUNDED, MERGED, EXPIRED}
 
 # Written out by hand from DESIGN.md section 3, not derived from states.TRANSITIONS.
 ALLOWED = {
     (REPORTED, VERIFYING),
     (REPORTED, CONFIRMED),
     (REPORTED, UNFOUNDED),
+    (REPORTED, EXPIRED),
     (VERIFYING, CONFIRMED),
     (VERIFYING, UNFOUNDED),
+    (VERIFYING, EXPIRED),
     (CONFIRMED, RESOLVED),
     (CONFIRMED, UNFOUNDED),
 }
@@ -120,11 +123,28 @@ def test_it_sends_the_confirmed_notice_on_confirmation(previous: str, alerted: b
     assert states.notice_for(previous, CONFIRMED, members_were_alerted=alerted) == "confirmed"
 
 
-@given(previous=states_, new=states_.filter(lambda s: s != CONFIRMED))
-def test_it_sends_members_nothing_unless_they_were_alerted_or_it_is_confirmed(
+@given(previous=states_, new=states_.filter(lambda s: s not in (CONFIRMED, VERIFYING)))
+def test_it_sends_nothing_unless_someone_was_alerted_or_it_is_confirmed(
     previous: str, new: str
 ) -> None:
     assert states.notice_for(previous, new, members_were_alerted=False) is None
+
+
+@pytest.mark.parametrize("alerted", [False, True])
+def test_it_tells_the_responders_nearby_when_verification_starts(alerted: bool) -> None:
+    assert states.notice_for(REPORTED, VERIFYING, members_were_alerted=alerted) == "possible"
+
+
+@pytest.mark.parametrize("previous", [REPORTED, VERIFYING])
+def test_it_corrects_whoever_heard_of_an_incident_that_expired(previous: str) -> None:
+    assert states.notice_for(previous, EXPIRED, members_were_alerted=True) == "correction"
+    assert states.notice_for(previous, EXPIRED, members_were_alerted=False) is None
+
+
+def test_the_desk_never_offers_merging_or_expiry() -> None:
+    for state in ALL:
+        assert not set(states.choices(state)) & {MERGED, EXPIRED}
+    assert states.choices(REPORTED) == [CONFIRMED, UNFOUNDED, VERIFYING]
 
 
 def test_it_sends_an_all_clear_when_alerted_members_see_it_resolved() -> None:
@@ -149,10 +169,11 @@ def test_it_sends_no_correction_for_a_report_dismissed_before_confirmation(previ
 
 
 @given(previous=states_, new=states_, alerted=st.booleans())
-def test_it_only_ever_sends_one_of_three_notices(previous: str, new: str, alerted: bool) -> None:
+def test_it_only_ever_sends_one_of_four_notices(previous: str, new: str, alerted: bool) -> None:
     assert states.notice_for(previous, new, members_were_alerted=alerted) in {
         None,
         "confirmed",
+        "possible",
         "all_clear",
         "correction",
     }

@@ -25,13 +25,14 @@ from PIL import Image
 from tests.factories import EAST, WEST, World, world
 from tocsin import geo
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
-from tocsin.committees.models import Invite, Membership
+from tocsin.committees.models import Committee, Invite, Membership
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
 from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
 from tocsin.members.models import AlertArea, Member
+from tocsin.mobilize.models import Shift
 
 PERSONAS = (
     "anonymous",
@@ -59,6 +60,13 @@ TABLE: dict[str, tuple[int, ...]] = {
     "incident_state":         (302, 404, 404, 404, 302, 302, 404, 404),
     "incident_merge":         (302, 404, 404, 404, 302, 302, 404, 404),
     "incident_split":         (302, 404, 404, 404, 302, 302, 404, 404),
+    "incident_verify":        (302, 404, 404, 404, 302, 302, 404, 404),
+    "incident_take":          (302, 404, 404, 404, 302, 302, 404, 404),
+    "incident_release":       (302, 404, 404, 404, 302, 302, 404, 404),
+    "report_reply":           (302, 404, 404, 404, 302, 302, 404, 404),
+    "hotline":                (302, 404, 404, 404, 200, 200, 200, 200),
+    # No geocoder in the tests: dispatchers hear it is not set up.
+    "geocode":                (302, 404, 404, 404, 503, 503, 503, 503),
     "dead_deliveries":        (302, 403, 403, 403, 200, 200, 404, 404),
     "retry_delivery":         (302, 404, 404, 404, 302, 302, 404, 404),
     "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404),
@@ -72,6 +80,10 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee_vouching":     (302, 404, 404, 404, 404, 200, 404, 404),
     "committee_cut_branch":   (302, 404, 404, 404, 404, 302, 404, 404),
     "committee_vouch":        (302, 404, 404, 200, 200, 200, 404, 404),
+    "committee_rules":        (302, 404, 404, 404, 404, 302, 404, 404),
+    "committee_shift":        (302, 404, 404, 404, 404, 302, 404, 404),
+    "committee_end_shift":    (302, 404, 404, 404, 404, 302, 404, 404),
+    "committee_duty":         (302, 404, 404, 404, 302, 302, 404, 404),
     "me":                     (302, 200, 200, 200, 200, 200, 200, 200),
     "add_area":               (302, 302, 302, 302, 302, 302, 302, 302),
     "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404),
@@ -127,6 +139,7 @@ PUBLIC = {
     # Telegram's webhook: the secret token header is the credential
     # (tests/test_transport_telegram.py).
     "telegram_update",
+    "verify_answer",  # a signed token is the credential (tests/test_verification_views.py)
 }
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
@@ -148,6 +161,8 @@ class Objects:
     endpoint: int
     photo: int = MISSING
     delivery: int = MISSING
+    verifier: int = MISSING
+    shift: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,16 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("incident_merge", args=[o.incident]), {"into": o.incident}
     ),
     "incident_split": lambda o: Call("post", reverse("incident_split", args=[o.incident])),
+    "incident_verify": lambda o: Call(
+        "post", reverse("incident_verify", args=[o.incident]), {"verifier": o.verifier}
+    ),
+    "incident_take": lambda o: Call("post", reverse("incident_take", args=[o.incident])),
+    "incident_release": lambda o: Call("post", reverse("incident_release", args=[o.incident])),
+    "report_reply": lambda o: Call(
+        "post", reverse("report_reply"), {"report": o.report, "body": "We are checking."}
+    ),
+    "hotline": lambda o: Call("get", reverse("hotline")),
+    "geocode": lambda o: Call("get", reverse("geocode"), {"q": "1st and Main"}),
     "dead_deliveries": lambda o: Call("get", reverse("dead_deliveries"), {"incident": o.incident}),
     "retry_delivery": lambda o: Call("post", reverse("retry_delivery", args=[o.delivery])),
     "retry_dead_deliveries": lambda o: Call(
@@ -198,6 +223,16 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("committee_cut_branch", args=[o.slug, o.membership])
     ),
     "committee_vouch": lambda o: Call("get", reverse("committee_vouch", args=[o.slug])),
+    "committee_rules": lambda o: Call(
+        "post", reverse("committee_rules", args=[o.slug]), {"quorum": 3}
+    ),
+    "committee_shift": lambda o: Call(
+        "post", reverse("committee_shift", args=[o.slug]), {"member": o.verifier, "hours": 4}
+    ),
+    "committee_end_shift": lambda o: Call(
+        "post", reverse("committee_end_shift", args=[o.slug, o.shift])
+    ),
+    "committee_duty": lambda o: Call("post", reverse("committee_duty", args=[o.slug])),
     "me": lambda o: Call("get", reverse("me")),
     "add_area": lambda o: Call(
         "post", reverse("add_area"), {"label": "Work", "lat": EAST[0], "lng": EAST[1], "ring": 1}
@@ -247,6 +282,10 @@ OWNER = {
     "incident_state": "dispatcher",
     "incident_merge": "dispatcher",
     "incident_split": "dispatcher",
+    "incident_verify": "dispatcher",
+    "incident_take": "dispatcher",
+    "incident_release": "dispatcher",
+    "report_reply": "dispatcher",
     "dead_deliveries": "dispatcher",
     "retry_delivery": "dispatcher",
     "retry_dead_deliveries": "dispatcher",
@@ -259,6 +298,10 @@ OWNER = {
     "committee_vouching": "organizer",
     "committee_cut_branch": "organizer",
     "committee_vouch": "responder",
+    "committee_rules": "organizer",
+    "committee_shift": "organizer",
+    "committee_end_shift": "organizer",
+    "committee_duty": "dispatcher",
     "delete_area": "member",
     "delete_endpoint": "member",
     "verify_channel": "member",
@@ -319,6 +362,13 @@ def _dead_delivery(incident: Incident, member: Member) -> Delivery:
     )
 
 
+def _shift(committee: Committee, member: Member) -> Shift:
+    now = timezone.now()
+    return Shift.objects.create(
+        committee=committee, member=member, starts_at=now, ends_at=now + timedelta(hours=4)
+    )
+
+
 @pytest.fixture
 def scene(db: None) -> Scene:
     w = world()
@@ -339,6 +389,8 @@ def scene(db: None) -> Scene:
         endpoint=w.member.endpoints.get().pk,
         photo=_photo_at(EAST).pk,
         delivery=_dead_delivery(east_incident, w.member).pk,
+        verifier=w.dispatcher.pk,
+        shift=_shift(w.east, w.dispatcher).pk,
     )
     west = Objects(
         slug=w.west.slug,
@@ -349,6 +401,8 @@ def scene(db: None) -> Scene:
         endpoint=w.west_dispatcher.endpoints.get().pk,
         photo=_photo_at(WEST).pk,
         delivery=_dead_delivery(west_incident, w.west_dispatcher).pk,
+        verifier=w.west_dispatcher.pk,
+        shift=_shift(w.west, w.west_dispatcher).pk,
     )
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
     return Scene(world=w, east=east, west=west, missing=missing)

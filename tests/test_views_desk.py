@@ -179,12 +179,14 @@ def test_confirming_queues_deliveries_for_east_members_with_areas(w: World) -> N
 
 
 @pytest.mark.parametrize("state", [State.REPORTED, State.VERIFYING])
-def test_no_one_is_alerted_before_confirmation(w: World, state: str) -> None:
+def test_no_member_is_alerted_before_confirmation(w: World, state: str) -> None:
     incident = incident_in(w, State.REPORTED)
     if state == State.VERIFYING:
         change_state(as_(w.dispatcher), incident, State.VERIFYING)
     assert Incident.objects.get(pk=incident.pk).state == state
-    assert not Delivery.objects.exists()
+    # Only the responder nearby hears of an incident being verified (DESIGN.md section 3).
+    told = set(Delivery.objects.values_list("member_id", flat=True))
+    assert told == ({w.responder.pk} if state == State.VERIFYING else set())
 
 
 def test_resolving_before_anyone_was_alerted_cancels_the_queued_alerts(w: World) -> None:
@@ -201,7 +203,7 @@ def test_the_west_dispatcher_cannot_confirm_an_east_incident(w: World) -> None:
     )
     assert response.status_code == 404
     assert Incident.objects.get(pk=incident.pk).state == State.VERIFYING
-    assert not Delivery.objects.exists()
+    assert not Delivery.objects.filter(alert__purpose="confirmed").exists()
 
 
 # Organizer pages.

@@ -293,6 +293,14 @@ AREA_RESOLUTION = envint("TOCSIN_AREA_RESOLUTION", 8, minimum=6, maximum=10)
 ALERT_RADIUS_M = envint("TOCSIN_ALERT_RADIUS_M", 1500, minimum=100, maximum=20000)
 MAP_CENTER = (34.05, -118.25)
 
+# Address search on the dispatcher's hotline form: a Nominatim-compatible geocoder the
+# operator chose (a self-hosted Nominatim). Off when empty: dispatchers click the map.
+GEOCODER_URL = envstr("TOCSIN_GEOCODER_URL")
+if GEOCODER_URL and not GEOCODER_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("TOCSIN_GEOCODER_URL must be an http(s):// URL")
+# Two-letter country codes the search keeps to ("us,mx"); empty for any.
+GEOCODER_COUNTRIES = envstr("TOCSIN_GEOCODER_COUNTRIES")
+
 # Outbound channels. Each is off until configured.
 SMTP_HOST = envstr("TOCSIN_SMTP_HOST")
 EMAIL_HOST = SMTP_HOST or "localhost"
@@ -360,6 +368,9 @@ TELEGRAM_WEBHOOK_SECRET = envsecret("TOCSIN_TELEGRAM_WEBHOOK_SECRET")
 TELEGRAM_API_URL = envstr("TOCSIN_TELEGRAM_API_URL", "https://api.telegram.org")
 # The bot's @username without the @, for the "Link Telegram" button members tap.
 TELEGRAM_BOT_USERNAME = envstr("TOCSIN_TELEGRAM_BOT_USERNAME").lstrip("@")
+# Committee channels through Apprise (a Matrix room, an ntfy topic): off until turned on;
+# the operator adds each with `tocsin manage committee_channels add`.
+APPRISE_ENABLED = envbool("TOCSIN_APPRISE_ENABLED", False)
 
 # Personal invites a responder, dispatcher or organizer may make per committee per week
 # (each vouches for the person who joins with it).
@@ -368,6 +379,8 @@ VOUCH_INVITES_PER_WEEK = envint("TOCSIN_VOUCH_INVITES_PER_WEEK", 5, minimum=0, m
 # after sending: the alert goes to the member's next channel too.
 DELIVERY_RECEIPT_SECONDS = envint("TOCSIN_DELIVERY_RECEIPT_SECONDS", 120, minimum=10, maximum=86400)
 ALERT_LINK_HOURS = envint("TOCSIN_ALERT_LINK_HOURS", 48, minimum=1, maximum=720)
+# A verifier's link to answer a request works this long.
+VERIFY_LINK_HOURS = envint("TOCSIN_VERIFY_LINK_HOURS", 12, minimum=1, maximum=72)
 
 PORT = envint("TOCSIN_PORT", 8000, minimum=1, maximum=65535)
 HOST = envstr("TOCSIN_HOST", "127.0.0.1")
@@ -393,6 +406,9 @@ LOGGING = {
         # At DEBUG urllib3 logs every URL it requests, and a push endpoint's URL is a
         # member's contact address (tests/test_seized_database.py).
         "urllib3": {"level": "WARNING"},
+        # Apprise logs the server, room and topic of every committee post, at INFO and on
+        # failure: never in Tocsin's log (tocsin.transports.apprise keeps what is safe).
+        "apprise": {"handlers": [], "propagate": False},
     },
 }
 
@@ -448,6 +464,8 @@ TRUSTED_PROXIES = _networks("TOCSIN_TRUSTED_PROXIES")
 # BURST_MINUTES, go to the desk's "suspicious" lane.
 BURST_NEW_SOURCES = envint("TOCSIN_BURST_NEW_SOURCES", 5, minimum=1, maximum=10000)
 BURST_MINUTES = envint("TOCSIN_BURST_MINUTES", 10, minimum=1, maximum=24 * 60)
+# A source stays "new" this long after its first web report of the day.
+BURST_NEW_SOURCE_MINUTES = envint("TOCSIN_BURST_NEW_SOURCE_MINUTES", 60, minimum=1, maximum=24 * 60)
 
 # --- Retention ---
 # What the purge deletes and when (docs/data-inventory.md, tocsin/vault/retention.py).
@@ -462,6 +480,7 @@ RETAIN_DELIVERIES_DAYS = envint("TOCSIN_RETAIN_DELIVERIES_DAYS", 7, minimum=1, m
 RETAIN_RESPONSES_DAYS = envint("TOCSIN_RETAIN_RESPONSES_DAYS", 30, minimum=0, maximum=365)
 RETAIN_LOGIN_CODES_HOURS = envint("TOCSIN_RETAIN_LOGIN_CODES_HOURS", 0, minimum=0, maximum=24 * 30)
 RETAIN_TASK_RESULTS_DAYS = envint("TOCSIN_RETAIN_TASK_RESULTS_DAYS", 1, minimum=0, maximum=365)
+RETAIN_SOURCE_TAGS_HOURS = envint("TOCSIN_RETAIN_SOURCE_TAGS_HOURS", 48, minimum=1, maximum=48)
 RETAIN_DEMO_MESSAGES_DAYS = envint("TOCSIN_RETAIN_DEMO_MESSAGES_DAYS", 7, minimum=0, maximum=365)
 # How often each worker runs the purge (once at start, then every this many minutes).
 PURGE_INTERVAL_MINUTES = envint("TOCSIN_PURGE_INTERVAL_MINUTES", 60, minimum=1, maximum=24 * 60)

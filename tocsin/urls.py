@@ -5,8 +5,10 @@ from django.urls import include, path
 
 from tocsin.alerts import receipts
 from tocsin.alerts import views as alerts
+from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
 from tocsin.demo import views as demo
+from tocsin.incidents import answer_views, desk_views
 from tocsin.incidents import views as incidents
 from tocsin.intake import views as intake
 from tocsin.members import data_views as member_data
@@ -69,6 +71,8 @@ urlpatterns = [
     path("a/<str:token>/", mobilize.alert_page, name="alert_page"),
     path("a/<str:token>/live/", mobilize.alert_live, name="alert_live"),
     path("r/<str:token>/", receipts.delivery_receipt, name="delivery_receipt"),
+    # A verifier's answer page (signed, expiring).
+    path("v/<str:token>/", answer_views.verify_answer, name="verify_answer"),
     path("unsubscribe/<str:token>/", unsubscribe.email_unsubscribe, name="email_unsubscribe"),
     path("s/<str:code>/", sms_hooks.short_link, name="short_alert_link"),
     # Providers calling back: inbound messages and delivery status (signatures checked).
@@ -85,6 +89,12 @@ urlpatterns = [
     path("desk/incidents/<int:pk>/state/", incidents.change_state, name="incident_state"),
     path("desk/incidents/<int:pk>/merge/", incidents.merge_incident, name="incident_merge"),
     path("desk/incidents/<int:pk>/split/", incidents.split_incident, name="incident_split"),
+    path("desk/incidents/<int:pk>/verify/", desk_views.send_verifier, name="incident_verify"),
+    path("desk/incidents/<int:pk>/take/", desk_views.take_over, name="incident_take"),
+    path("desk/incidents/<int:pk>/release/", desk_views.release, name="incident_release"),
+    path("desk/reply/", desk_views.reply_to_reporter, name="report_reply"),
+    path("desk/hotline/", desk_views.hotline, name="hotline"),
+    path("desk/geocode/", desk_views.geocode_search, name="geocode"),
     path("desk/deliveries/", alerts.dead_deliveries, name="dead_deliveries"),
     path("desk/deliveries/retry/", alerts.retry_dead_deliveries, name="retry_dead_deliveries"),
     path("desk/deliveries/<int:pk>/retry/", alerts.retry_delivery, name="retry_delivery"),
@@ -100,6 +110,15 @@ urlpatterns = [
     path(
         "c/<slug:slug>/vouching/<int:pk>/cut/", committees.cut_branch, name="committee_cut_branch"
     ),
+    path("c/<slug:slug>/rules/", committee_verification.set_rules, name="committee_rules"),
+    path("c/<slug:slug>/shifts/", committee_verification.add_shift, name="committee_shift"),
+    path(
+        "c/<slug:slug>/shifts/<int:pk>/end/",
+        committee_verification.end_shift,
+        name="committee_end_shift",
+    ),
+    # Verifiers: on duty now, or not.
+    path("c/<slug:slug>/duty/", committee_verification.duty, name="committee_duty"),
     # Responders and above: personal invites that vouch for one person.
     path("c/<slug:slug>/vouch/", committees.vouch, name="committee_vouch"),
 ]

@@ -15,10 +15,16 @@ from django.utils.translation import gettext as _
 
 from tocsin import geo
 from tocsin.alerts.models import Alert, Purpose
+from tocsin.incidents.models import State
 from tocsin.intake.screening import screen
 from tocsin.transports.base import Message
 
 LINK_SALT = "tocsin.alert-link"
+# A verifier's link to answer a request (tocsin.incidents.views_verify).
+VERIFY_SALT = "tocsin.verify-link"
+# Which page each purpose links to, and the salt of its signed token.
+_LINKS = {Purpose.VERIFY: ("verify_answer", VERIFY_SALT)}
+_DEFAULT_LINK = ("alert_page", LINK_SALT)
 
 
 class _SignedAt(signing.TimestampSigner):
@@ -53,10 +59,33 @@ def alert_url(*, member_id: int, incident_id: int, at: datetime | None = None) -
     return settings.SITE_URL + reverse("alert_page", args=[token])
 
 
+def verify_link_token(*, member_id: int, incident_id: int, at: datetime | None = None) -> str:
+    """Return the signed token of a verifier's answer page for one incident."""
+    if at is None:
+        return signing.dumps([member_id, incident_id], salt=VERIFY_SALT, compress=True)
+    return _SignedAt(at, salt=VERIFY_SALT).sign_object([member_id, incident_id], compress=True)
+
+
+def read_verify_link_token(token: str) -> tuple[int, int]:
+    """Return (member_id, incident_id); raises signing.BadSignature when invalid or expired."""
+    member_id, incident_id = signing.loads(
+        token, salt=VERIFY_SALT, max_age=settings.VERIFY_LINK_HOURS * 3600
+    )
+    return int(member_id), int(incident_id)
+
+
+def exact_place_text(cell: int) -> str:
+    """The report's place at about 25 m, for verifiers and responders only."""
+    lat, lng = geo.center(cell)
+    return f"{lat:.5f}, {lng:.5f}"
+
+
 def place_text(cell: int) -> str:
     lat, lng = geo.block_point(cell)
     return f"{lat:.4f}, {lng:.4f}"
 
+
+_URGENT = (Purpose.CONFIRMED, Purpose.POSSIBLE, Purpose.VERIFY)
 
 # Stands in for the member's own link while a message is rendered once per language.
 _LINK = "@@tocsin-link@@"
@@ -69,22 +98,29 @@ class Renderer:
     def __init__(self) -> None:
         self._done: dict[tuple[int, str], Message] = {}
         self._signers: dict[int, _SignedAt] = {}
-        # The alert page's URL around a token, resolved once instead of per member.
-        self._before, self._after = (settings.SITE_URL + reverse("alert_page", args=[_LINK])).split(
-            _LINK
-        )
+        # Each page's URL around a token, resolved once instead of per member.
+        self._around: dict[str, tuple[str, str]] = {}
+
+    def _url_parts(self, route: str) -> tuple[str, str]:
+        parts = self._around.get(route)
+        if parts is None:
+            before, after = (settings.SITE_URL + reverse(route, args=[_LINK])).split(_LINK)
+            parts = self._around[route] = (before, after)
+        return parts
 
     def render(self, alert: Alert, *, member_id: int, language: str) -> Message:
         key = (alert.pk, language)
         shared = self._done.get(key)
         if shared is None:
             shared = self._done[key] = _render(alert, url=_LINK, language=language)
+        route, salt = _LINKS.get(Purpose(alert.purpose), _DEFAULT_LINK)
         signer = self._signers.get(alert.pk)
         if signer is None:
-            signer = self._signers[alert.pk] = _SignedAt(alert.sent_at, salt=LINK_SALT)
+            signer = self._signers[alert.pk] = _SignedAt(alert.sent_at, salt=salt)
         # The same token alert_link_token(at=alert.sent_at) makes, with one signer per alert.
         token = signer.sign_object([member_id, alert.incident_id], compress=True)
-        url = f"{self._before}{token}{self._after}"
+        before, after = self._url_parts(route)
+        url = f"{before}{token}{after}"
         return Message(
             subject=shared.subject,
             text=shared.text.replace(_LINK, url),
@@ -96,8 +132,7 @@ class Renderer:
 
 def render(alert: Alert, *, member_id: int, language: str) -> Message:
     """Return the message one member gets for ``alert``, in ``language``."""
-    url = alert_url(member_id=member_id, incident_id=alert.incident_id, at=alert.sent_at)
-    return _render(alert, url=url, language=language)
+    return Renderer().render(alert, member_id=member_id, language=language)
 
 
 def _render(alert: Alert, *, url: str, language: str) -> Message:
@@ -128,6 +163,45 @@ def _render(alert: Alert, *, url: str, language: str) -> Message:
                 "Tocsin all clear. The %(kind)s near %(place)s has ended. Thank you to everyone "
                 "who showed up. %(url)s"
             ) % {"kind": kind.lower(), "place": place, "url": url}
+        elif alert.purpose == Purpose.POSSIBLE:
+            exact = exact_place_text(incident.cell)
+            subject = _("Unverified: %(kind)s reported at %(place)s") % {
+                "kind": kind,
+                "place": exact,
+            }
+            text = _(
+                "Tocsin, for responders: UNVERIFIED report of a %(kind)s at %(place)s since "
+                "%(since)s. A verifier is checking; do not share it yet. Be ready. "
+                "%(guidance)s %(url)s"
+            ) % {
+                "kind": kind.lower(),
+                "place": exact,
+                "since": since,
+                "guidance": guidance,
+                "url": url,
+            }
+        elif alert.purpose == Purpose.VERIFY:
+            exact = exact_place_text(incident.cell)
+            subject = _("Please verify: %(kind)s at %(place)s") % {"kind": kind, "place": exact}
+            text = _(
+                "Tocsin: please check a report of a %(kind)s at %(place)s (since %(since)s), "
+                "only if you can do it safely. Look for: which agency (ICE, CBP, other "
+                "federal, local police), vehicles, how many agents, what is happening; a "
+                "photo if safe. %(guidance)s Reply CONFIRM, POLICE or NOTHING, or answer "
+                "here: %(url)s"
+            ) % {
+                "kind": kind.lower(),
+                "place": exact,
+                "since": since,
+                "guidance": guidance,
+                "url": url,
+            }
+        elif incident.state == State.EXPIRED:
+            subject = _("Not verified: %(kind)s near %(place)s") % {"kind": kind, "place": place}
+            text = _(
+                "Tocsin update. The report of a %(kind)s near %(place)s could not be "
+                "verified and is closed. Nothing to do. %(url)s"
+            ) % {"kind": kind.lower(), "place": place, "url": url}
         else:
             subject = _("Correction: false alarm near %(place)s") % {"place": place}
             text = _(
@@ -145,7 +219,8 @@ def _render(alert: Alert, *, url: str, language: str) -> Message:
         html=html,
         extra={
             "tag": f"incident-{incident.pk}",
-            "urgency": "high" if alert.purpose == Purpose.CONFIRMED else "normal",
+            "purpose": alert.purpose,
+            "urgency": "high" if alert.purpose in _URGENT else "normal",
             "ttl": 6 * 3600,
         },
     )

@@ -22,6 +22,10 @@ class Purpose(models.TextChoices):
     CONFIRMED = "confirmed", _("Confirmed incident")
     ALL_CLEAR = "all_clear", _("All clear")
     CORRECTION = "correction", _("Correction: false alarm")
+    # Unverified: to the responders and verifiers nearby only, with the exact place.
+    POSSIBLE = "possible", _("Possible incident, being verified")
+    # A request to one verifier to go and check.
+    VERIFY = "verify", _("Request to verify")
 
 
 class Alert(models.Model):

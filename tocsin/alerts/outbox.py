@@ -19,6 +19,7 @@ import random
 import threading
 import time
 import uuid
+from array import array
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -57,9 +58,14 @@ WORKER_ID = uuid.uuid4().hex[:12]
 
 PRIORITY = {
     Purpose.CONFIRMED: Priority.URGENT,
+    Purpose.POSSIBLE: Priority.URGENT,
+    Purpose.VERIFY: Priority.URGENT,
     Purpose.CORRECTION: Priority.CORRECTION,
     Purpose.ALL_CLEAR: Priority.ROUTINE,
 }
+
+# Alerts whose recipients hear how the incident ended (all-clear or correction).
+FOLLOWED_UP = (Purpose.CONFIRMED, Purpose.POSSIBLE)
 
 
 # --- writing the outbox ---
@@ -69,41 +75,77 @@ def issue_alert(incident: Incident, purpose: str, *, all_channels: bool = False)
     """Create an alert about ``incident`` and its deliveries. Call inside the transaction
     that changes the incident's state, so both commit or neither does.
 
-    A confirmed alert goes to each matching member's first usable channel, or with
-    ``all_channels`` to every usable channel they have. An all-clear or a correction goes
-    to exactly the endpoints that got the alert; alerts still waiting in the queue are
-    cancelled instead of sent late.
+    Who hears what is DESIGN.md section 3's table: a confirmed alert goes to each
+    matching member's first usable channel, or with ``all_channels`` to every usable
+    channel they have; a possible (unverified) one only to the responders and verifiers
+    of the committees covering the place. An all-clear or a correction goes to exactly
+    the endpoints that got either; alerts still waiting in the queue are cancelled
+    instead of sent late.
     """
     now = timezone.now()
-    previous = incident.alerts.filter(purpose=Purpose.CONFIRMED).order_by("-sent_at").first()
+    previous = incident.alerts.filter(purpose__in=FOLLOWED_UP).order_by("-sent_at", "-id").first()
     disk = targeting.alert_disk(incident.cell)
     alert = Alert.objects.create(
         incident=incident,
         msg_type={
             Purpose.CONFIRMED: MsgType.ALERT,
+            Purpose.POSSIBLE: MsgType.ALERT,
             Purpose.ALL_CLEAR: MsgType.UPDATE,
             Purpose.CORRECTION: MsgType.CANCEL,
         }[Purpose(purpose)],
         purpose=purpose,
-        certainty=Certainty.OBSERVED,
+        certainty=Certainty.POSSIBLE if purpose == Purpose.POSSIBLE else Certainty.OBSERVED,
         cell=disk.cell,
         ring=disk.ring,
         sent_at=now,
         expires_at=now + timedelta(hours=6),
-        references=previous,
+        references=previous if purpose != Purpose.POSSIBLE else None,
         all_channels=all_channels,
     )
     if purpose == Purpose.CONFIRMED:
         match = targeting.recipients(disk)
         written = _insert_for_members(alert, match, now, all_channels=all_channels)
+    elif purpose == Purpose.POSSIBLE:
+        responders = targeting.responders(disk, incident.area_cell)
+        written = _insert_for_members(
+            alert, Match(array("q"), add=responders), now, all_channels=False
+        )
     else:
         Delivery.objects.filter(
             alert__incident=incident,
-            alert__purpose=Purpose.CONFIRMED,
+            alert__purpose__in=FOLLOWED_UP,
             status__in=RETRYABLE,
         ).update(status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None)
         written = _insert_follow_up(alert, incident, now)
     alert.targeted = written
+    alert.save(update_fields=["targeted"])
+    # Committee channels (Apprise) hear what members hear. Imported here: the posts
+    # module uses this one's backoff.
+    from tocsin.transports import posts
+
+    posts.queue(alert)
+    transaction.on_commit(lambda: _wake_workers(incident.pk))
+    return alert
+
+
+def issue_direct(incident: Incident, purpose: str, member_ids: set[int]) -> Alert:
+    """Create a message about ``incident`` to the given members only (a request to
+    verify), each on their first usable channel. Call inside the deciding transaction."""
+    now = timezone.now()
+    disk = targeting.alert_disk(incident.cell)
+    alert = Alert.objects.create(
+        incident=incident,
+        msg_type=MsgType.ALERT,
+        purpose=purpose,
+        certainty=Certainty.POSSIBLE,
+        cell=disk.cell,
+        ring=disk.ring,
+        sent_at=now,
+        expires_at=now + timedelta(hours=6),
+    )
+    alert.targeted = _insert_for_members(
+        alert, Match(array("q"), add=set(member_ids)), now, all_channels=False
+    )
     alert.save(update_fields=["targeted"])
     transaction.on_commit(lambda: _wake_workers(incident.pk))
     return alert
@@ -179,13 +221,13 @@ def _insert_follow_up(alert: Alert, incident: Incident, now: datetime) -> int:
         INSERT INTO {delivery} ({_COLUMNS})
         SELECT %s, d.member_id, d.endpoint_id, MIN(d.kind), %s, %s, 0, %s, '', '', %s, FALSE
         FROM {delivery} d JOIN {alerts} a ON a.id = d.alert_id
-        WHERE a.incident_id = %s AND a.purpose = %s AND d.status IN (%s, %s)
+        WHERE a.incident_id = %s AND a.purpose IN (%s, %s) AND d.status IN (%s, %s)
         GROUP BY d.member_id, d.endpoint_id
     """  # noqa: S608
     params = [
         *_row_values(alert, now),
         incident.pk,
-        Purpose.CONFIRMED.value,
+        *(p.value for p in FOLLOWED_UP),
         DeliveryStatus.SENT.value,
         DeliveryStatus.SENDING.value,
     ]

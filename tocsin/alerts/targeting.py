@@ -67,3 +67,19 @@ def query_members(alert: geo.Disk) -> set[int]:
     """Return the ids of matching members from the database (one indexed query)."""
     rows = AlertArea.objects.filter(area_filter(alert)).values_list("member_id", flat=True)
     return set(rows)
+
+
+def responders(alert: geo.Disk, area_cell: int) -> set[int]:
+    """Return the responders (and verifiers, dispatchers, organizers) of the committees
+    covering ``area_cell`` whose areas intersect ``alert``: who hears of an unverified
+    incident (DESIGN.md section 3). One indexed query; they are few."""
+    from tocsin.committees.models import CommitteeCell, Membership, Role
+
+    committees = CommitteeCell.objects.filter(cell=area_cell).values("committee_id")
+    staff = (
+        Membership.objects.filter(committee_id__in=committees)
+        .at_least(Role.RESPONDER)
+        .values("member_id")
+    )
+    rows = AlertArea.objects.filter(area_filter(alert), member_id__in=staff)
+    return set(rows.values_list("member_id", flat=True))

@@ -19,9 +19,13 @@ from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox
 from tocsin.transports import base as transports
+from tocsin.transports import posts
 from tocsin.vault import purge
 
 logger = logging.getLogger(__name__)
+
+# Expiry is in minutes and replies are typed by people: a few seconds is prompt enough.
+HOUSEKEEPING_SECONDS = 5.0
 
 
 class Worker:
@@ -68,6 +72,22 @@ class Worker:
             self.stop_event.wait(self.purge_interval)
         close_old_connections()
 
+    def _housekeeping(self) -> None:
+        """Close unverified incidents the committees' rules let expire, and send the
+        desk's replies to reporters (they need the sealed address: workers only)."""
+        from tocsin.incidents import verify
+        from tocsin.intake import replies
+
+        while not self.stop_event.is_set():
+            try:
+                close_old_connections()
+                verify.expire_stale()
+                replies.send_due()
+            except Exception:
+                logger.exception("housekeeping failed; retrying")
+            self.stop_event.wait(HOUSEKEEPING_SECONDS)
+        close_old_connections()
+
     def _tasks(self) -> None:
         while not self.stop_event.is_set():
             try:
@@ -81,8 +101,11 @@ class Worker:
         channels = transports.registry()
         threads: list[tuple[Callable[[], None], str]] = [
             (self._sweep, "outbox-sweep"),
+            # Committee channels (Apprise); returns at once when they are off.
+            (lambda: posts.run(self.stop_event), "committee-posts"),
             (self._tasks, "task-worker"),
             (self._purge, "purge"),
+            (self._housekeeping, "housekeeping"),
         ]
         if "signal" in channels:
             # Signal has no webhook: the worker asks the signal-cli REST API for replies.

@@ -71,6 +71,25 @@ def incident_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Incident, Me
     return incident, member
 
 
+def verifier_for_incident(incident: Incident, member_id: str) -> Member:
+    """Return the member a dispatcher wants to send to ``incident``: a verifier (or
+    above) of a committee covering it; anyone else is a 404."""
+    try:
+        pk = int(member_id)
+    except ValueError:
+        raise Http404 from None
+    committees = CommitteeCell.objects.filter(cell=incident.area_cell).values("committee_id")
+    membership = (
+        Membership.objects.filter(member_id=pk, committee_id__in=committees)
+        .at_least(Role.VERIFIER)
+        .select_related("member")
+        .first()
+    )
+    if membership is None:
+        raise Http404
+    return membership.member
+
+
 def report_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Report, Member]:
     member = member_of(request)
     report = Report.objects.filter(

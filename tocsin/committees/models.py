@@ -50,12 +50,20 @@ class CommitteeCell(models.Model):
 class Role(models.TextChoices):
     MEMBER = "member", _("Member")
     RESPONDER = "responder", _("Responder")
+    # A trained responder the desk sends to check a report on the spot.
+    VERIFIER = "verifier", _("Verifier")
     DISPATCHER = "dispatcher", _("Dispatcher")
     ORGANIZER = "organizer", _("Organizer")
 
 
 # Each role includes the powers of the roles before it.
-ROLE_RANK = {Role.MEMBER: 0, Role.RESPONDER: 1, Role.DISPATCHER: 2, Role.ORGANIZER: 3}
+ROLE_RANK = {
+    Role.MEMBER: 0,
+    Role.RESPONDER: 1,
+    Role.VERIFIER: 2,
+    Role.DISPATCHER: 3,
+    Role.ORGANIZER: 4,
+}
 
 
 class MembershipQuerySet(models.QuerySet["Membership"]):
@@ -133,3 +141,29 @@ class VouchingEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+
+class VerificationRules(models.Model):
+    """How a committee confirms an incident without a dispatcher's tap, and when an
+    unverified one expires (the pure rules are in tocsin.incidents.verification).
+
+    A committee without a row uses the defaults below.
+    """
+
+    committee = models.OneToOneField(Committee, models.CASCADE, related_name="verification_rules")
+    trusted_score = models.PositiveSmallIntegerField(
+        _("trust a member needs for their word to count"), default=60
+    )
+    verifier_confirms = models.BooleanField(
+        _("a trusted verifier's “Confirmed” confirms the incident"), default=True
+    )
+    # 0 turns the quorum off.
+    quorum = models.PositiveSmallIntegerField(
+        _("reports from distinct trusted members that confirm"), default=3
+    )
+    quorum_meters = models.PositiveIntegerField(_("within metres of each other"), default=500)
+    quorum_minutes = models.PositiveIntegerField(_("within minutes of each other"), default=30)
+    # 0: never expires by itself.
+    expire_minutes = models.PositiveIntegerField(
+        _("close an unverified incident after this many quiet minutes"), default=120
+    )

@@ -13,13 +13,14 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
-from tocsin.committees import access, vouching
+from tocsin.committees import access, verification_views, vouching
 from tocsin.committees.models import Committee, Invite, Membership, Role
 from tocsin.committees.services import revoke
 
@@ -94,6 +95,9 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "area_form": AreaForm(),
             "cell_count": committee.area_cells.count(),
             "map_center": settings.MAP_CENTER,
+            "rules_form": verification_views.rules_form(committee),
+            "shift_form": verification_views.ShiftForm(committee),
+            "shifts": committee.shifts.filter(ends_at__gt=timezone.now()).select_related("member"),
         },
     )
 

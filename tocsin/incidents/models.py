@@ -18,10 +18,13 @@ class State(models.TextChoices):
     RESOLVED = "resolved", _("Resolved")
     UNFOUNDED = "unfounded", _("False alarm")
     MERGED = "merged", _("Merged into another incident")
+    # Nobody verified it in time (the committee's rules): closed, never broadcast.
+    EXPIRED = "expired", _("Expired unverified")
 
 
 OPEN_STATES = (State.REPORTED, State.VERIFYING, State.CONFIRMED)
-CLOSED_STATES = (State.RESOLVED, State.UNFOUNDED, State.MERGED)
+UNVERIFIED_STATES = (State.REPORTED, State.VERIFYING)
+CLOSED_STATES = (State.RESOLVED, State.UNFOUNDED, State.MERGED, State.EXPIRED)
 
 
 class IncidentQuerySet(models.QuerySet["Incident"]):
@@ -58,6 +61,12 @@ class Incident(models.Model):
     # Evidence (for a lawsuit or a complaint) keeps the raw reports and the summary past
     # the retention period; everything else about the incident is purged as usual.
     keep_as_evidence = models.BooleanField(_("keep as evidence"), default=False)
+    # One dispatcher handles an incident at a time: the others see who, and can take it
+    # over explicitly. The hold lapses HOLD_MINUTES after the holder's last action.
+    held_by = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    held_until = models.DateTimeField(null=True, blank=True)
 
     objects = IncidentQuerySet.as_manager()
 
@@ -79,6 +88,13 @@ class Incident(models.Model):
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
+    def holder(self, now: datetime | None = None) -> int | None:
+        """Return the member id of the dispatcher holding the incident, or None."""
+        now = now or timezone.now()
+        if self.held_by_id is None or self.held_until is None or self.held_until <= now:
+            return None
+        return self.held_by_id
+
 
 class IncidentEvent(models.Model):
     """The incident's timeline: every state change and who made it."""
@@ -93,3 +109,94 @@ class IncidentEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+    @property
+    def label(self) -> str:
+        """The action in words, in the active language."""
+        labels = {
+            "opened": _("Opened"),
+            "report_added": _("Report added"),
+            "report_clustered": _("Report joined"),
+            "merged_in": _("Incident merged in"),
+            "merged_into": _("Merged into"),
+            "split_out": _("Reports split out"),
+            "split_from": _("Split from"),
+            "took_over": _("Took over from"),
+            "verifier_sent": _("Verifier asked"),
+            "verifier_answered": _("Verifier answered"),
+            "replied": _("Replied to the reporter"),
+        }
+        if self.action in labels:
+            return str(labels[self.action])
+        if self.action in State.values:
+            return str(State(self.action).label)
+        return self.action
+
+
+class Answer(models.TextChoices):
+    CONFIRMED = "confirmed", _("Confirmed")
+    POLICE = "police", _("It is local police")
+    NOTHING = "nothing", _("Nothing here")
+
+
+class Agency(models.TextChoices):
+    ICE = "ice", _("ICE")
+    CBP = "cbp", _("CBP (Border Patrol)")
+    OTHER_FEDERAL = "other_federal", _("Other federal agents")
+    LOCAL_POLICE = "local_police", _("Local police or sheriff")
+    UNKNOWN = "unknown", _("I cannot tell")
+
+
+class VerificationRequestQuerySet(models.QuerySet["VerificationRequest"]):
+    def answered(self) -> VerificationRequestQuerySet:
+        return self.exclude(answer="")
+
+    def waiting(self) -> VerificationRequestQuerySet:
+        return self.filter(answer="")
+
+
+class VerificationRequest(models.Model):
+    """A verifier sent to check an incident, and what they found (the evidence checklist).
+
+    Verifiers act in a role the committee gave them, so the request names them; the
+    reporters of the incident stay unnamed.
+    """
+
+    incident = models.ForeignKey(Incident, models.CASCADE, related_name="verifications")
+    verifier = models.ForeignKey(
+        "members.Member", models.CASCADE, related_name="verification_requests"
+    )
+    requested_by = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The message that asked (through the outbox like every other message).
+    alert = models.ForeignKey(
+        "alerts.Alert", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    answer = models.CharField(max_length=20, choices=Answer.choices, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    # Where the answer came from: web (the signed link), sms, signal, telegram.
+    answer_channel = models.CharField(max_length=20, blank=True)
+    agency = models.CharField(_("which agency"), max_length=20, choices=Agency.choices, blank=True)
+    vehicles = models.CharField(_("vehicles"), max_length=200, blank=True)
+    agents = models.PositiveSmallIntegerField(_("how many agents"), null=True, blank=True)
+    details = models.TextField(_("what is happening"), max_length=500, blank=True)
+    # tocsin.intake.screening reason codes when the details are held back (like reports).
+    held_reasons = models.CharField(max_length=200, blank=True, default="")
+
+    objects = VerificationRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "verifier"], name="one_verification_per_verifier"
+            )
+        ]
+
+    @property
+    def held_labels(self) -> list[str]:
+        from tocsin.intake.screening import reason_labels
+
+        return reason_labels(self.held_reasons)

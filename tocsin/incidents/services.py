@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -9,12 +11,70 @@ from tocsin import geo
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.incidents import clustering, states
-from tocsin.incidents.models import Incident, IncidentEvent, State
+from tocsin.incidents.models import CLOSED_STATES, Incident, IncidentEvent, State
 from tocsin.intake import screening
 from tocsin.intake.models import Report
 from tocsin.intake.services import committees_for_cell
 from tocsin.lib import live
 from tocsin.members.models import Member
+from tocsin.transports import posts
+
+# A dispatcher's hold on an incident lasts this long after their last action on it.
+HOLD_MINUTES = 15
+
+
+class HeldByOther(Exception):
+    """Another dispatcher holds the incident: take it over explicitly first."""
+
+    def __init__(self, holder_id: int) -> None:
+        super().__init__(holder_id)
+        self.holder_id = holder_id
+
+
+def hold(incident: Incident, actor: Member, *, now: datetime | None = None) -> None:
+    """Make ``actor`` the incident's holder for HOLD_MINUTES (on the object; the caller
+    saves it). Raises HeldByOther when someone else holds it."""
+    now = now or timezone.now()
+    holder = incident.holder(now)
+    if holder is not None and holder != actor.pk:
+        raise HeldByOther(holder)
+    incident.held_by = actor
+    incident.held_until = now + timedelta(minutes=HOLD_MINUTES)
+
+
+def claim(incident: Incident, actor: Member | None) -> None:
+    """Check and renew ``actor``'s hold on a locked incident row, and save it."""
+    if actor is None:
+        return
+    hold(incident, actor)
+    incident.save(update_fields=["held_by", "held_until"])
+
+
+def take_over(incident: Incident, actor: Member) -> Incident:
+    """Make ``actor`` the incident's holder, whoever held it, on the timeline."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        previous = incident.holder()
+        incident.held_by, incident.held_until = None, None
+        hold(incident, actor)
+        incident.save(update_fields=["held_by", "held_until"])
+        if previous != actor.pk:
+            name = (
+                Member.objects.filter(pk=previous).values_list("display_name", flat=True).first()
+                if previous
+                else ""
+            )
+            IncidentEvent.objects.create(
+                incident=incident, actor=actor, action="took_over", detail=name or ""
+            )
+        _publish(incident)
+    return incident
+
+
+def release(incident: Incident, actor: Member) -> None:
+    """Let go of the incident if ``actor`` holds it."""
+    Incident.objects.filter(pk=incident.pk, held_by=actor).update(held_by=None, held_until=None)
+    _publish(incident)
 
 
 def _publish(incident: Incident) -> None:
@@ -25,8 +85,12 @@ def _publish(incident: Incident) -> None:
     transaction.on_commit(lambda: live.publish(*channels))
 
 
-def open_incident(report: Report, *, actor: Member) -> Incident:
-    """Open an incident from a report (or return the one it already belongs to)."""
+def open_incident(report: Report, *, actor: Member | None) -> Incident:
+    """Open an incident from a report (or return the one it already belongs to).
+
+    ``actor`` None: a trusted member's report opened it by itself. Unassigned reports
+    nearby that clustering would have joined to it (they came before it existed) join it.
+    """
     with transaction.atomic():
         report = Report.objects.select_for_update().get(pk=report.pk)
         if report.incident_id is not None:
@@ -38,11 +102,31 @@ def open_incident(report: Report, *, actor: Member) -> Incident:
             first_seen_at=report.received_at,
             last_seen_at=report.received_at,
         )
+        if actor is not None:
+            hold(incident, actor)
+            incident.save(update_fields=["held_by", "held_until"])
         report.incident = incident
         report.save(update_fields=["incident"])
         IncidentEvent.objects.create(
-            incident=incident, actor=actor, action="opened", detail=f"report {report.receipt}"
+            incident=incident,
+            actor=actor,
+            action="opened",
+            detail=f"report {report.receipt}"
+            + ("" if actor is not None else " (from a trusted member)"),
         )
+        rule = clustering.DEFAULT
+        earlier = (
+            Report.objects.unassigned()
+            .not_suspicious()
+            .filter(
+                area_cell__in=geo.disk(report.area_cell, 1),
+                received_at__gte=report.received_at - rule.window,
+            )
+            .exclude(pk=report.pk)
+            .order_by("received_at")
+        )
+        for other in earlier:
+            cluster_report(other, rule)
         _publish(incident)
     return incident
 
@@ -111,6 +195,8 @@ def merge(source: Incident, target: Incident, *, actor: Member) -> Incident:
             i.pk: i for i in Incident.objects.select_for_update().filter(pk__in=[first, second])
         }
         source, target = locked[source.pk], locked[target.pk]
+        claim(source, actor)
+        claim(target, actor)
         if not source.is_open or not target.is_open:
             raise MergeError("both incidents must be open")
         if source.alerts.exists():
@@ -142,6 +228,7 @@ def split(incident: Incident, report_ids: list[int], *, actor: Member) -> Incide
     one report must stay."""
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        claim(incident, actor)
         if not incident.is_open:
             raise MergeError("the incident is closed")
         reports = list(
@@ -199,20 +286,24 @@ def change_state(
     incident: Incident,
     wanted: str,
     *,
-    actor: Member,
+    actor: Member | None,
     summary: str | None = None,
     all_channels: bool = False,
+    note: str = "",
 ) -> Incident:
     """Move the incident to ``wanted`` and, in the same transaction, queue the alerts that
     the move calls for (DESIGN.md section 3). With ``all_channels``, a confirmation goes
-    to every channel each member has at once. Raises states.TransitionError, or
-    SummaryHeld (before changing anything) when ``summary`` screens as held."""
+    to every channel each member has at once. ``actor`` None means the committee's rules
+    made the move (``note`` says which, on the timeline). Raises states.TransitionError,
+    or SummaryHeld (before changing anything) when ``summary`` screens as held."""
     if summary is not None:
         verdict = screening.screen(summary)
         if verdict.held:
             raise SummaryHeld(verdict.reasons)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        if actor is not None:
+            hold(incident, actor)
         previous = incident.state
         incident.state = states.next_state(previous, wanted)
         now = timezone.now()
@@ -220,21 +311,23 @@ def change_state(
             incident.summary = summary.strip()
         if wanted == State.CONFIRMED:
             incident.confirmed_at = now
-        if wanted in (State.RESOLVED, State.UNFOUNDED):
+        if wanted in CLOSED_STATES:
             incident.closed_at = now
+            incident.held_by, incident.held_until = None, None
         incident.updated_at = now
         incident.save()
         alerted = Delivery.objects.filter(
             alert__incident=incident,
-            alert__purpose=Purpose.CONFIRMED,
+            alert__purpose__in=outbox.FOLLOWED_UP,
             status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING],
-        ).exists()
+        ).exists() or posts.heard(incident)
         notice = states.notice_for(previous, wanted, members_were_alerted=alerted)
-        if notice is None and wanted in (State.RESOLVED, State.UNFOUNDED):
+        if notice is None and wanted in CLOSED_STATES:
             # Nobody heard yet: cancel anything still queued so no one hears late.
             Delivery.objects.filter(
                 alert__incident=incident, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED]
             ).update(status=DeliveryStatus.CANCELLED, error="superseded")
+            posts.cancel_waiting(incident)
         detail = ""
         if notice is not None:
             alert = outbox.issue_alert(
@@ -243,6 +336,8 @@ def change_state(
                 all_channels=all_channels and notice == Purpose.CONFIRMED,
             )
             detail = f"{alert.get_purpose_display()}: {alert.targeted}"
+        if note:
+            detail = f"{note}; {detail}" if detail else note
         IncidentEvent.objects.create(
             incident=incident, actor=actor, action=wanted, detail=detail[:200]
         )

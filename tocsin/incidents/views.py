@@ -14,11 +14,15 @@ from django.views.decorators.http import require_POST
 from tocsin import geo
 from tocsin.alerts import outbox
 from tocsin.committees import access
-from tocsin.incidents import services, states
-from tocsin.incidents.models import Incident, State
+from tocsin.committees.models import Committee
+from tocsin.incidents import services, states, verify
+from tocsin.incidents.desk_views import held_message
+from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State
 from tocsin.intake import screening
 from tocsin.intake.models import Report
+from tocsin.intake.services import committees_for_cell
 from tocsin.lib import sse
+from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
 
 
@@ -84,14 +88,28 @@ def dismiss_report(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("desk")
 
 
-def _incident_context(incident: Incident) -> dict:
+def _incident_context(incident: Incident, member: Member | None = None) -> dict:
+    holder_id = incident.holder()
+    unverified = incident.state in UNVERIFIED_STATES
     return {
         "incident": incident,
         "progress": outbox.progress(incident),
         "headcount": headcount(incident),
-        "transitions": sorted(states.TRANSITIONS[incident.state]),
+        "transitions": states.choices(incident.state),
         "events": incident.events.select_related("actor").all(),
-        "reports": incident.reports.with_photos(),
+        "reports": incident.reports.with_photos().prefetch_related("messages"),
+        "holder": Member.objects.filter(pk=holder_id).first() if holder_id else None,
+        "held_by_me": member is not None and holder_id == member.pk,
+        "held_by_other": holder_id is not None and (member is None or holder_id != member.pk),
+        "unverified": unverified,
+        "candidates": verify.suggest(incident) if unverified else [],
+        "verifications": incident.verifications.select_related("verifier"),
+        "rules": [
+            (c, verify.rules_for(c))
+            for c in Committee.objects.filter(
+                pk__in=committees_for_cell(incident.area_cell)
+            ).order_by("name")
+        ],
         "report_channels": sorted(
             {r.get_channel_display() for r in incident.reports.all()}, key=str
         ),
@@ -107,15 +125,15 @@ def _incident_context(incident: Incident) -> dict:
 
 @access.staff_view
 def incident(request: HttpRequest, pk: int) -> HttpResponse:
-    obj, _member = access.incident_for_dispatcher(request, pk)
+    obj, member = access.incident_for_dispatcher(request, pk)
     lat, lng = geo.center(obj.cell)
-    context = {**_incident_context(obj), "lat": lat, "lng": lng}
+    context = {**_incident_context(obj, member), "lat": lat, "lng": lng}
     return render(request, "incidents/incident.html", context)
 
 
 @access.staff_view
 def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
-    obj, _member = access.incident_for_dispatcher(request, pk)
+    obj, member = access.incident_for_dispatcher(request, pk)
     language = request.LANGUAGE_CODE
     csrf_token = get_token(request)
 
@@ -124,7 +142,7 @@ def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
 
         fresh = Incident.objects.get(pk=obj.pk)
         with translation.override(language):
-            ctx = {**_incident_context(fresh), "csrf_token": csrf_token}
+            ctx = {**_incident_context(fresh, member), "csrf_token": csrf_token}
             return render_to_string("incidents/_panel.html", ctx)
 
     return sse.stream([f"incident:{obj.pk}"], render_panel)
@@ -135,6 +153,9 @@ def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
 def change_state(request: HttpRequest, pk: int) -> HttpResponse:
     obj, member = access.incident_for_dispatcher(request, pk)
     wanted = request.POST.get("state", "")
+    if wanted not in states.choices(obj.state) and wanted in states.AUTOMATIC:
+        messages.error(request, _("That change is not possible from the incident's current state."))
+        return redirect("incident", pk=obj.pk)
     if wanted not in State.values:
         messages.error(request, _("Unknown state."))
         return redirect("incident", pk=obj.pk)
@@ -151,13 +172,15 @@ def change_state(request: HttpRequest, pk: int) -> HttpResponse:
         # Nothing changed: the page comes back with the note as typed, to be edited.
         lat, lng = geo.center(obj.cell)
         context = {
-            **_incident_context(obj),
+            **_incident_context(obj, member),
             "lat": lat,
             "lng": lng,
             "held_summary": summary,
             "held_labels": screening.reason_labels(held.reasons),
         }
         return render(request, "incidents/incident.html", context, status=400)
+    except services.HeldByOther as e:
+        held_message(request, e)
     except states.TransitionError:
         messages.error(request, _("That change is not possible from the incident's current state."))
     else:
@@ -178,6 +201,9 @@ def merge_incident(request: HttpRequest, pk: int) -> HttpResponse:
     target, _member = access.incident_for_dispatcher(request, target_pk)
     try:
         services.merge(source, target, actor=member)
+    except services.HeldByOther as e:
+        held_message(request, e)
+        return redirect("incident", pk=source.pk)
     except services.MergeError:
         messages.error(
             request,
@@ -201,6 +227,9 @@ def split_incident(request: HttpRequest, pk: int) -> HttpResponse:
     ids = [int(v) for v in request.POST.getlist("reports") if v.isdigit()]
     try:
         new = services.split(incident, ids, actor=member)
+    except services.HeldByOther as e:
+        held_message(request, e)
+        return redirect("incident", pk=incident.pk)
     except services.MergeError:
         messages.error(
             request,

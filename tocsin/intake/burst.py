@@ -1,11 +1,13 @@
 """Burst detection for web reports: many new sources in one area at once look like a flood.
 
-A source (tocsin.intake.ratelimit) is *new* when it sent no web report earlier this UTC
-day (sources change every day, so at midnight every source is new again; a burst is about
-minutes, so that costs little). When more than settings.BURST_NEW_SOURCES reports from new
-sources reach one committee-area cell within settings.BURST_MINUTES, the ones past the
-threshold are marked suspicious: the desk shows them in a separate lane, where a
-dispatcher can still open or dismiss them. Everything lives in the cache and expires.
+A source (tocsin.intake.ratelimit) is *new* while its first web report of the UTC day is
+less than settings.BURST_NEW_SOURCE_MINUTES old: a flood's sources stay new for all of a
+flood, not just for their first report (sources change every day, so at midnight every
+source is new again; a burst is about minutes, so that costs little). When more than
+settings.BURST_NEW_SOURCES reports from new sources reach one committee-area cell within
+settings.BURST_MINUTES, the ones past the threshold are marked suspicious: the desk shows
+them in a separate lane, where a dispatcher can still open or dismiss them. Everything
+lives in the cache and expires.
 """
 
 from __future__ import annotations
@@ -26,8 +28,16 @@ def _seconds_to_midnight(now: float) -> int:
 
 
 def is_new(source: str, *, now: float) -> bool:
-    """Return whether ``source`` is new today, and remember it as seen."""
-    return bool(cache.add(f"tocsin:burst:seen:{source}", 1, timeout=_seconds_to_midnight(now)))
+    """Return whether ``source`` first reported today less than BURST_NEW_SOURCE_MINUTES
+    ago (remembering now as its first report if it had none)."""
+    key = f"tocsin:burst:seen:{source}"
+    cache.add(key, now, timeout=_seconds_to_midnight(now))
+    first = cache.get(key, now)
+    try:
+        age = now - float(first)
+    except (TypeError, ValueError):
+        return True
+    return age < settings.BURST_NEW_SOURCE_MINUTES * 60
 
 
 def area_of(lat: float, lng: float) -> int:

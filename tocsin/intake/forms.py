@@ -78,29 +78,7 @@ class ReportForm(forms.Form):
 
     def clean_photos(self) -> list[Scrubbed]:
         """Return the photos re-encoded without metadata, or refuse them all."""
-        files: list[UploadedFile] = self.cleaned_data.get("photos") or []
-        if self.body_bytes > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
-            raise forms.ValidationError(photos_too_big(), code="too_big")
-        if len(files) > settings.REPORT_PHOTOS_MAX:
-            raise forms.ValidationError(photos_too_many(), code="too_many")
-        scrubbed: list[Scrubbed] = []
-        errors: list[forms.ValidationError] = []
-        for number, f in enumerate(files, start=1):
-            try:
-                if f.size is not None and f.size > settings.UPLOAD_MAX_BYTES:
-                    raise too_big(settings.UPLOAD_MAX_BYTES)
-                scrubbed.append(scrub(f.read(), max_bytes=settings.UPLOAD_MAX_BYTES))
-            except PhotoError as e:
-                errors.append(
-                    forms.ValidationError(
-                        _("Photo %(number)d: %(reason)s"),
-                        code=e.code,
-                        params={"number": number, "reason": e.message},
-                    )
-                )
-        if errors:
-            raise forms.ValidationError(errors)
-        return scrubbed
+        return scrub_uploads(self.cleaned_data.get("photos") or [], body_bytes=self.body_bytes)
 
     def clean_altcha(self) -> pow.Solution:
         """Return the form's proof of work, checked but not yet used (see pow.redeem)."""
@@ -117,6 +95,33 @@ class ReportForm(forms.Form):
                 _("Pick the place on the map, or tap “Use my location”."), code="no_place"
             )
         return data
+
+
+def scrub_uploads(files: list[UploadedFile], *, body_bytes: int) -> list[Scrubbed]:
+    """Return uploaded photos re-encoded without metadata, or raise a ValidationError
+    that refuses them all (too many, too big, not a photo)."""
+    if body_bytes > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+        raise forms.ValidationError(photos_too_big(), code="too_big")
+    if len(files) > settings.REPORT_PHOTOS_MAX:
+        raise forms.ValidationError(photos_too_many(), code="too_many")
+    scrubbed: list[Scrubbed] = []
+    errors: list[forms.ValidationError] = []
+    for number, f in enumerate(files, start=1):
+        try:
+            if f.size is not None and f.size > settings.UPLOAD_MAX_BYTES:
+                raise too_big(settings.UPLOAD_MAX_BYTES)
+            scrubbed.append(scrub(f.read(), max_bytes=settings.UPLOAD_MAX_BYTES))
+        except PhotoError as e:
+            errors.append(
+                forms.ValidationError(
+                    _("Photo %(number)d: %(reason)s"),
+                    code=e.code,
+                    params={"number": number, "reason": e.message},
+                )
+            )
+    if errors:
+        raise forms.ValidationError(errors)
+    return scrubbed
 
 
 def photos_too_many() -> str:

@@ -36,6 +36,9 @@ class Channel(models.TextChoices):
     SIGNAL = "signal", _("Signal")
     TELEGRAM = "telegram", _("Telegram")
     HOTLINE = "hotline", _("Hotline")
+    # What a verifier sent from the spot (their checklist, a photo): evidence on the
+    # incident, counted by the verifier rule, never toward the members' quorum.
+    VERIFIER = "verifier", _("Verifier")
 
 
 # Unambiguous characters only: a receipt is read aloud and typed on phones.
@@ -55,6 +58,9 @@ class ReportQuerySet(models.QuerySet["Report"]):
 
     def with_photos(self) -> ReportQuerySet:
         return self.prefetch_related("photos")
+
+    def trusted(self) -> ReportQuerySet:
+        return self.exclude(trusted_in="")
 
     def suspicious(self) -> ReportQuerySet:
         return self.filter(suspicious=True)
@@ -86,6 +92,17 @@ class Report(models.Model):
     # Part of a burst of web reports from new sources in one area (tocsin.intake.burst):
     # the desk shows it in a separate lane.
     suspicious = models.BooleanField(default=False)
+    # From a member (their linked phone or chat, or the web form while logged in): a
+    # keyed hash of the member under a key that lives only in the cache for two days
+    # (tocsin.intake.sources), so repeat reports from one person count once toward a
+    # quorum and, once the key is gone, nothing links the report to anyone. Empty for
+    # anonymous reports; emptied by the retention purge.
+    source_tag = models.CharField(max_length=64, blank=True, default="")
+    # Ids of the committees in which the reporting member was trusted when they sent it
+    # (",3,7,"): who exactly is never kept.
+    trusted_in = models.CharField(max_length=200, blank=True, default="")
+    # The language to answer the reporter in.
+    language = models.CharField(max_length=8, default="en")
     objects = ReportQuerySet.as_manager()
 
     class Meta:
@@ -105,6 +122,56 @@ class Report(models.Model):
         from tocsin.intake.screening import reason_labels
 
         return reason_labels(self.held_reasons)
+
+    def trusted_by(self, committee_id: int) -> bool:
+        return f",{committee_id}," in self.trusted_in
+
+    @property
+    def is_trusted(self) -> bool:
+        return bool(self.trusted_in)
+
+
+class ReportContact(models.Model):
+    """Where to answer a reporter who is not on the web (SMS, Signal, Telegram, or the
+    callback number a hotline caller gave): sealed to the vault like every contact, with
+    no blind index (nobody can test whether a number sent a report). Deleted with the
+    report's raw text, and sooner: see the retention purge."""
+
+    report = models.OneToOneField(Report, models.CASCADE, related_name="contact")
+    kind = models.CharField(max_length=20)
+    sealed = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class ReportMessage(models.Model):
+    """A message between the desk and a reporter: a dispatcher's reply (sent on the
+    reporter's own channel, or shown on the web receipt page) or the reporter's answer."""
+
+    class Direction(models.TextChoices):
+        TO_REPORTER = "out", _("To the reporter")
+        FROM_REPORTER = "in", _("From the reporter")
+
+    class Status(models.TextChoices):
+        SHOWN = "shown", _("On the receipt page")
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed, retrying")
+        DEAD = "dead", _("Failed")
+
+    report = models.ForeignKey(Report, models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    body = models.TextField(max_length=1000)
+    author = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SHOWN)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
 
 
 # No location given: the storage follows settings.MEDIA_ROOT, also when tests change it.

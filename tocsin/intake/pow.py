@@ -8,7 +8,11 @@ server needs no memory of the challenges it gave out, only of the ones already u
 cache, until they expire). No cookie, nothing about the person.
 
 Difficulty follows load: the more web reports arrived in the last minutes, the larger
-``maxnumber``, from settings.POW_MIN to settings.POW_MAX.
+``maxnumber``, from settings.POW_MIN to settings.POW_MAX. The salt carries the challenge's
+``maxnumber`` too (the signature covers it), so a challenge fetched while it was quiet
+stops counting once the load has made new ones more than STALE_FACTOR times harder: a
+flooder cannot stockpile cheap challenges for later. A person whose form was open through
+that change gets the form back with what they typed, and the page solves a new one.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ ALGORITHM = "SHA-256"
 EXPIRES_SECONDS = 30 * 60
 # Web reports a minute at which the difficulty reaches settings.POW_MAX.
 FULL_LOAD_PER_MINUTE = 30
+# A solution counts while its challenge is at least 1/STALE_FACTOR as hard as a new one.
+STALE_FACTOR = 4
 
 
 class Refused(ValueError):
-    """A solution that does not count: ``code`` is missing, malformed, expired, wrong or
-    reused."""
+    """A solution that does not count: ``code`` is missing, malformed, expired, stale (too
+    easy for the load now), wrong or reused."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -95,7 +101,7 @@ def make_challenge(*, now: float | None = None, maxnumber: int | None = None) ->
     """Return a new challenge in the ALTCHA format."""
     now = time.time() if now is None else now
     maxnumber = maxnumber or difficulty(now=now)
-    salt = f"{secrets.token_hex(12)}?expires={int(now) + EXPIRES_SECONDS}"
+    salt = f"{secrets.token_hex(12)}?expires={int(now) + EXPIRES_SECONDS}&max={maxnumber}"
     number = secrets.randbelow(maxnumber + 1)
     challenge = _hash(salt, number)
     return {
@@ -118,7 +124,10 @@ def verify(payload: str, *, now: float | None = None) -> Solution:
         algorithm, challenge = str(data["algorithm"]), str(data["challenge"])
         salt, signature = str(data["salt"]), str(data["signature"])
         number = int(data["number"])
-        expires = int(parse_qs(salt.partition("?")[2])["expires"][0])
+        params = parse_qs(salt.partition("?")[2])
+        expires = int(params["expires"][0])
+        # A salt without it is from before challenges carried it: too old to count.
+        hardness = int(params.get("max", ["0"])[0])
     except (binascii.Error, ValueError, TypeError, KeyError, IndexError):
         raise Refused("malformed") from None
     if algorithm != ALGORITHM or number < 0:
@@ -129,6 +138,8 @@ def verify(payload: str, *, now: float | None = None) -> Solution:
         raise Refused("wrong")
     if expires <= now:
         raise Refused("expired")
+    if hardness * STALE_FACTOR < difficulty(now=now):
+        raise Refused("stale")
     return Solution(challenge=challenge, expires=expires)
 
 

@@ -6,13 +6,15 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
-from tocsin import geo
+from tocsin import geo, vault
 from tocsin.committees.models import CommitteeCell
-from tocsin.intake import screening
-from tocsin.intake.models import Report, ReportPhoto
+from tocsin.intake import screening, sources
+from tocsin.intake.models import Report, ReportContact, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.lib import live
+from tocsin.members.models import Member
 
 
 class OutsideEveryArea(ValueError):
@@ -33,12 +35,20 @@ def submit_report(
     nonce: str | None = None,
     photos: Sequence[Scrubbed] = (),
     suspicious: bool = False,
+    member: Member | None = None,
+    language: str = "",
+    reply_to: tuple[str, str] | None = None,
 ) -> Report:
     """Store a report (with its scrubbed ``photos``) and tell the desks of the committees
     that cover it.
 
     A repeated ``nonce`` (a double submit) returns the first report instead of a second.
-    A ``suspicious`` report (a web burst, tocsin.intake.burst) goes to the desk's separate lane.
+    A ``suspicious`` report (a web burst, tocsin.intake.burst) goes to the desk's separate
+    lane. A report from a ``member`` carries their source tag and the committees that
+    trust them (tocsin.intake.sources), never who they are; if it joins no incident it
+    opens one (never broadcast: members hear only of confirmed incidents), and the
+    committees' rules may then confirm it. ``reply_to`` (kind, address) is where the desk
+    can answer the reporter, stored sealed.
     """
     if nonce:
         existing = Report.objects.filter(nonce=nonce).first()
@@ -49,6 +59,11 @@ def submit_report(
     committees = committees_for_cell(area_cell)
     if not committees:
         raise OutsideEveryArea
+    tags: tuple[str, str] | None = None
+    trusted_in = ""
+    if member is not None:
+        tags = sources.tags(member.pk)
+        trusted_in = sources.trusted_in(member, committees)
     stored: list[ReportPhoto] = []
     try:
         with transaction.atomic():
@@ -61,13 +76,29 @@ def submit_report(
                 area_cell=area_cell,
                 nonce=nonce or None,
                 suspicious=suspicious,
+                source_tag=tags[0] if tags else "",
+                trusted_in=trusted_in,
+                language=language or translation.get_language() or settings.LANGUAGE_CODE,
             )
             for photo in photos:
                 stored.append(ReportPhoto.store(report, photo))
+            if reply_to is not None:
+                ReportContact.objects.create(
+                    report=report, kind=reply_to[0], sealed=vault.seal({"address": reply_to[1]})
+                )
             # A report about an operation already on the desk joins its incident.
-            from tocsin.incidents.services import cluster_report
+            from tocsin.incidents import services as incidents
 
-            cluster_report(report)
+            incident = incidents.cluster_report(report)
+            if incident is None and trusted_in:
+                incident = incidents.open_incident(report, actor=None)
+            if incident is not None and tags:
+                # The same person just before midnight carried yesterday's tag.
+                if Report.objects.filter(incident=incident, source_tag=tags[1]).exists():
+                    Report.objects.filter(pk=report.pk).update(source_tag=tags[1])
+                    report.source_tag = tags[1]
+                if trusted_in:
+                    transaction.on_commit(lambda: _evaluate(incident.pk))
     except BaseException as e:
         # Nothing of a rolled-back report stays on disk.
         _discard(stored)
@@ -76,6 +107,15 @@ def submit_report(
         raise
     transaction.on_commit(lambda: live.publish(*(f"desk:{c}" for c in committees)))
     return report
+
+
+def _evaluate(incident_id: int) -> None:
+    from tocsin.incidents import verify
+    from tocsin.incidents.models import Incident
+
+    incident = Incident.objects.filter(pk=incident_id).first()
+    if incident is not None:
+        verify.evaluate(incident)
 
 
 def _discard(photos: list[ReportPhoto]) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -12,9 +13,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tocsin import geo
 from tocsin.committees import access
 from tocsin.committees.models import CommitteeCell
-from tocsin.intake import burst, pow, ratelimit, services
+from tocsin.intake import burst, pow, ratelimit, replies, services
 from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
 from tocsin.intake.models import Channel, Report
+from tocsin.members.models import Member
 
 
 @require_http_methods(["GET", "POST"])
@@ -62,6 +64,9 @@ def _submit(request: HttpRequest, form: ReportForm, source: str | None) -> HttpR
                 nonce=data["nonce"],
                 photos=data["photos"],
                 suspicious=burst.suspicious(source, data["lat"], data["lng"]),
+                # A logged-in member's report counts as a member's (never who sent it).
+                member=_reporting_member(request),
+                language=request.LANGUAGE_CODE,
             )
         except services.OutsideEveryArea:
             form.add_error(
@@ -77,11 +82,21 @@ def _submit(request: HttpRequest, form: ReportForm, source: str | None) -> HttpR
     return _form_page(request, form, status=400)
 
 
+def _reporting_member(request: HttpRequest) -> Member | None:
+    if not request.user.is_authenticated:
+        return None
+    return Member.objects.filter(user=request.user).first()
+
+
 def _form_page(request: HttpRequest, form: ReportForm, *, status: int) -> HttpResponse:
     return render(
         request,
         "intake/report.html",
-        {"form": form, "map_center": settings.MAP_CENTER},
+        {
+            "form": form,
+            "map_center": settings.MAP_CENTER,
+            "as_member": _reporting_member(request) is not None,
+        },
         status=status,
     )
 
@@ -99,9 +114,27 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
+@require_http_methods(["GET", "POST"])
 def report_done(request: HttpRequest, receipt: str) -> HttpResponse:
+    """The receipt page: what happens next, and the dispatcher's answers. Whoever has
+    the receipt code can read them and write back; nothing else identifies the reporter."""
     r = get_object_or_404(Report, receipt=receipt.upper())
-    return render(request, "intake/done.html", {"report": r})
+    status = 200
+    if request.method == "POST":
+        body = request.POST.get("body", "")
+        source = ratelimit.source_of(request)
+        if not body.strip() or len(body) > replies.MAX_BODY:
+            messages.error(request, _("Write a message first (at most 1,000 characters)."))
+            status = 400
+        elif not ratelimit.take(source):
+            messages.error(request, too_many_reports())
+            status = 429
+        else:
+            replies.reporter_says(r, body)
+            messages.success(request, _("Sent to the dispatcher."))
+            return redirect("report_done", receipt=r.receipt)
+    thread = r.messages.all() if r.pk else []
+    return render(request, "intake/done.html", {"report": r, "thread": thread}, status=status)
 
 
 @cache_control(max_age=300, public=True)

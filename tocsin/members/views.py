@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tocsin import geo
 from tocsin.committees import access
 from tocsin.committees.models import Invite, Membership
+from tocsin.committees.verification_views import my_duty
 from tocsin.members import auth, channels, security
 from tocsin.members.forms import (
     AreaForm,
@@ -146,6 +147,7 @@ def me(request: HttpRequest) -> HttpResponse:
             "telegram_link": channels.telegram_link(member),
             "vapid_key": application_server_key(),
             "is_dispatcher": access.is_dispatcher(member),
+            "duty": my_duty(member),
             "map_center": settings.MAP_CENTER,
         },
     )

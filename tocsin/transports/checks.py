@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core import checks
 
 from tocsin.transports import base
+from tocsin.transports.apprise import AppriseTransport
 
 # The settings (TOCSIN_<name>) that belong to each channel. Settings with a working
 # default (an API URL, a body template) are left out: they say nothing about intent.
@@ -116,3 +117,28 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     return found
+
+
+@checks.register()
+def check_apprise(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Committee channels (Apprise) are turned on by TOCSIN_APPRISE_ENABLED, then added
+    one by one with `tocsin manage committee_channels add`."""
+    problems = AppriseTransport.problems()
+    if not settings.APPRISE_ENABLED:
+        return [
+            checks.Info(
+                "Committee channels (Apprise) are off: TOCSIN_APPRISE_ENABLED.",
+                hint="Set TOCSIN_APPRISE_ENABLED=1 (see deploy/tocsin.env.example), then add "
+                "a committee's room with `tocsin manage committee_channels add`.",
+                id="channels.I002",
+            )
+        ]
+    if problems:
+        return [
+            checks.Warning(
+                f"Committee channels (Apprise) are on but stay off: {'; '.join(problems)}.",
+                hint="Install the locked dependencies (uv sync).",
+                id="channels.W003",
+            )
+        ]
+    return []

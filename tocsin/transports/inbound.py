@@ -9,6 +9,9 @@ Every channel's webhook (or poller) checks its provider's signature, then calls
     1 / SI / YES              on my way to the latest alert you got
     2 / NO                    cannot come
     REPORT / REPORTE <text>   a report for the dispatcher (from a member: placed at their area)
+    CONFIRM / CONFIRMADO      a verifier's answer to their latest request: confirmed
+    POLICE / POLICIA          ... it is local police
+    NOTHING / NADA            ... nothing there
 
 A provider's message id is remembered (as a keyed hash, in the cache, one day) so a
 replayed message does nothing. The sender's address is looked up by its blind index
@@ -42,6 +45,7 @@ REPLAY_SECONDS = 86400
 ANSWER_HOURS = 12
 
 STOP, START, HELP, YES, NO, REPORT = "stop", "start", "help", "yes", "no", "report"
+CONFIRM, POLICE, NOTHING = "confirm", "police", "nothing"
 KEYWORDS = {
     STOP: {"stop", "alto", "baja", "stopall", "unsubscribe", "cancel", "end", "quit", "parar"},
     START: {"start", "inicio", "alta", "unstop", "subscribe"},
@@ -49,7 +53,12 @@ KEYWORDS = {
     YES: {"1", "si", "yes", "voy"},
     NO: {"2", "no"},
     REPORT: {"report", "reporte", "reportar"},
+    CONFIRM: {"confirm", "confirmed", "confirmo", "confirmado", "confirmada", "confirmar"},
+    POLICE: {"police", "policia", "local"},
+    NOTHING: {"nothing", "nada"},
 }
+# A verifier's reply -> tocsin.incidents.models.Answer
+VERIFIER_ANSWERS = {CONFIRM: "confirmed", POLICE: "police", NOTHING: "nothing"}
 _WORDS = {word: keyword for keyword, words in KEYWORDS.items() for word in words}
 
 
@@ -117,7 +126,21 @@ def handle(msg: Inbound) -> str | None:
 
 def _guess_language(text: str) -> str:
     words = {_fold(w.strip(".,!¡?¿")) for w in text.split()[:3]}
-    spanish = {"alto", "baja", "inicio", "alta", "ayuda", "si", "reporte", "reportar", "voy"}
+    spanish = {
+        "alto",
+        "baja",
+        "inicio",
+        "alta",
+        "ayuda",
+        "si",
+        "reporte",
+        "reportar",
+        "voy",
+        "confirmado",
+        "confirmo",
+        "policia",
+        "nada",
+    }
     return "es" if words & spanish else "en"
 
 
@@ -147,7 +170,24 @@ def _act(
         return _answer(member, coming=keyword == YES)
     if keyword == REPORT:
         return _report(rest, msg, member)
+    if keyword in VERIFIER_ANSWERS:
+        if member is None:
+            return _help()
+        return _verifier_answer(member, VERIFIER_ANSWERS[keyword], rest, msg.kind)
     return _help()
+
+
+def _verifier_answer(member: Member, answer: str, details: str, channel: str) -> str:
+    from tocsin.incidents import verify
+
+    request = verify.latest_request(member)
+    if request is None:
+        return _("Tocsin: you have no verification request to answer.")
+    verify.record_answer(request, answer, channel=channel, details=details)
+    return _(
+        "Tocsin: thank you, the dispatcher has your answer. Stay safe. "
+        "Observe, document, support. Do not interfere."
+    )
 
 
 def _help() -> str:
@@ -214,7 +254,14 @@ def _report(text: str, msg: Inbound, member: Member | None) -> str:
     try:
         with transaction.atomic():
             report = submit_report(
-                channel=msg.kind, kind=ReportKind.AGENTS_SEEN, lat=lat, lng=lng, text=text
+                channel=msg.kind,
+                kind=ReportKind.AGENTS_SEEN,
+                lat=lat,
+                lng=lng,
+                text=text,
+                member=member,
+                language=member.language if member is not None else "",
+                reply_to=(msg.kind, msg.address),
             )
     except OutsideEveryArea:
         return _("Tocsin: no committee covers your area yet. Call your local hotline.")

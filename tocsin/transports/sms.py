@@ -21,7 +21,7 @@ from django.utils import translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
-from tocsin.alerts.messages import read_alert_link_token
+from tocsin.alerts.messages import read_alert_link_token, read_verify_link_token
 from tocsin.lib.http import retry_after_seconds
 from tocsin.transports.base import Message, Transport, TransportError
 
@@ -120,47 +120,65 @@ def fits(text: str, limit: int = MAX_SEGMENTS) -> bool:
 # --- short links ---
 
 SHORT_SALT = "tocsin.short-alert-link"
-_CODE = re.compile(r"^([0-9A-Za-z]{1,12})-([0-9A-Za-z]{1,12})-([0-9A-Za-z]{9})$")
+SHORT_VERIFY_SALT = "tocsin.short-verify-link"
+# "v-" marks a verifier's link; a plain code has three parts, so "v" as a member id
+# (base62 57) never reads as the marker.
+_CODE = re.compile(r"^(?:(v)-)?([0-9A-Za-z]{1,12})-([0-9A-Za-z]{1,12})-([0-9A-Za-z]{9})$")
 
 
-def _mac(member_id: int, incident_id: int) -> str:
-    digest = salted_hmac(SHORT_SALT, f"{member_id}.{incident_id}", algorithm="sha256").digest()
+def _mac(member_id: int, incident_id: int, *, verify: bool = False) -> str:
+    salt = SHORT_VERIFY_SALT if verify else SHORT_SALT
+    digest = salted_hmac(salt, f"{member_id}.{incident_id}", algorithm="sha256").digest()
     # 48 bits: guessing one takes 2**47 tries on average against a rate-limited page.
     return signing.b62_encode(int.from_bytes(digest[:6])).rjust(9, "0")
 
 
-def short_code(member_id: int, incident_id: int) -> str:
+def short_code(member_id: int, incident_id: int, *, verify: bool = False) -> str:
     """Return a compact signed code (about 20 characters) for one member's link to one
-    incident's alert page: base62 ids and a truncated HMAC, no database row."""
+    incident's alert page (or, with ``verify``, to their verifier's answer page): base62
+    ids and a truncated HMAC, no database row."""
     member, incident = signing.b62_encode(member_id), signing.b62_encode(incident_id)
-    return f"{member}-{incident}-{_mac(member_id, incident_id)}"
+    code = f"{member}-{incident}-{_mac(member_id, incident_id, verify=verify)}"
+    return f"v-{code}" if verify else code
 
 
 def read_short_code(code: str) -> tuple[int, int]:
-    """Return (member_id, incident_id); raises signing.BadSignature when the code is bad.
+    """Return (member_id, incident_id) of an alert page code; raises
+    signing.BadSignature when the code is bad (or is a verifier's code).
 
     The code itself never expires: the page it leads to is signed with the time of the
     member's latest alert about the incident and expires like any alert link.
     """
-    match = _CODE.match(code)
-    if match is None:
-        raise signing.BadSignature("malformed short code")
-    member_id, incident_id = signing.b62_decode(match[1]), signing.b62_decode(match[2])
-    if not constant_time_compare(match[3], _mac(member_id, incident_id)):
-        raise signing.BadSignature("short code signature mismatch")
+    verify, member_id, incident_id = read_any_short_code(code)
+    if verify:
+        raise signing.BadSignature("a verifier's code")
     return member_id, incident_id
 
 
+def read_any_short_code(code: str) -> tuple[bool, int, int]:
+    """Return (is a verifier's code, member_id, incident_id); raises signing.BadSignature."""
+    match = _CODE.match(code)
+    if match is None:
+        raise signing.BadSignature("malformed short code")
+    verify = match[1] == "v"
+    member_id, incident_id = signing.b62_decode(match[2]), signing.b62_decode(match[3])
+    if not constant_time_compare(match[4], _mac(member_id, incident_id, verify=verify)):
+        raise signing.BadSignature("short code signature mismatch")
+    return verify, member_id, incident_id
+
+
 def short_url(message: Message) -> str:
-    """Return the short link for the alert link in ``message.url``, or that link itself
-    if it is not an alert link."""
+    """Return the short link for the alert or verifier link in ``message.url``, or that
+    link itself if it is neither."""
     token = message.url.rstrip("/").rsplit("/", 1)[-1]
-    try:
-        member_id, incident_id = read_alert_link_token(token)
-    except (signing.BadSignature, ValueError, TypeError):
-        return message.url
-    code = short_code(member_id, incident_id)
-    return settings.SITE_URL + reverse("short_alert_link", args=[code])
+    for reader, verify in ((read_alert_link_token, False), (read_verify_link_token, True)):
+        try:
+            member_id, incident_id = reader(token)
+        except (signing.BadSignature, ValueError, TypeError):
+            continue
+        code = short_code(member_id, incident_id, verify=verify)
+        return settings.SITE_URL + reverse("short_alert_link", args=[code])
+    return message.url
 
 
 # --- the text ---
@@ -184,7 +202,8 @@ def sms_text(message: Message, language: str | None = None, *, link: str | None 
         main = f"{main} {link}"
     hint = ""
     language = language or message.extra.get("language")
-    if language and message.extra.get("urgency") == "high":
+    answers = message.extra.get("purpose", "confirmed") == "confirmed"
+    if language and answers and message.extra.get("urgency") == "high":
         with translation.override(language):
             hint = _("Reply 1 if you are on your way, 2 if you cannot come.")
 

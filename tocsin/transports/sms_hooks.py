@@ -28,8 +28,8 @@ from django.views.decorators.http import require_GET, require_POST
 from twilio.request_validator import RequestValidator
 
 from tocsin.alerts import outbox
-from tocsin.alerts.messages import alert_link_token
-from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
+from tocsin.alerts.messages import alert_link_token, verify_link_token
+from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.lib import live
 from tocsin.members.models import ContactEndpoint
 from tocsin.transports import inbound, sms
@@ -195,16 +195,22 @@ def short_link(request: HttpRequest, code: str) -> HttpResponse:
     """Redirect an SMS's short link to the alert page, signed with the time of the
     member's latest alert about the incident (so it expires like that alert's link)."""
     try:
-        member_id, incident_id = sms.read_short_code(code)
+        verify, member_id, incident_id = sms.read_any_short_code(code)
     except signing.BadSignature:
         raise Http404 from None
-    alert = (
-        Alert.objects.filter(incident_id=incident_id, deliveries__member_id=member_id)
-        .order_by("-sent_at")
-        .first()
-    )
-    if alert is None or alert.sent_at < timezone.now() - timedelta(hours=settings.ALERT_LINK_HOURS):
+    alerts = Alert.objects.filter(incident_id=incident_id, deliveries__member_id=member_id)
+    if verify:
+        alerts = alerts.filter(purpose=Purpose.VERIFY)
+        hours = settings.VERIFY_LINK_HOURS
+    else:
+        alerts = alerts.exclude(purpose=Purpose.VERIFY)
+        hours = settings.ALERT_LINK_HOURS
+    alert = alerts.order_by("-sent_at").first()
+    if alert is None or alert.sent_at < timezone.now() - timedelta(hours=hours):
         raise Http404
+    if verify:
+        token = verify_link_token(member_id=member_id, incident_id=incident_id, at=alert.sent_at)
+        return HttpResponseRedirect(reverse("verify_answer", args=[token]))
     token = alert_link_token(member_id=member_id, incident_id=incident_id, at=alert.sent_at)
     return HttpResponseRedirect(reverse("alert_page", args=[token]))
 

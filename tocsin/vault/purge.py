@@ -21,10 +21,11 @@ from django_tasks_db.models import DBTaskResult
 
 from tocsin.alerts.models import Delivery
 from tocsin.demo.models import DemoMessage
-from tocsin.incidents.models import Incident
+from tocsin.incidents.models import Incident, VerificationRequest
 from tocsin.intake.models import Report, ReportPhoto
 from tocsin.members.models import AreaChange, EndpointVerification, LoginCode
-from tocsin.mobilize.models import Response
+from tocsin.mobilize.models import Response, Shift
+from tocsin.transports.models import CommitteePost
 from tocsin.vault import retention as r
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ def _summaries(c: dict[str, datetime]) -> models.QuerySet[Incident]:
         Incident.objects.closed_before(c[r.INCIDENT_SUMMARIES])
         .filter(keep_as_evidence=False)
         .exclude(summary="")
+    )
+
+
+def _verifier_notes(c: dict[str, datetime]) -> models.QuerySet[VerificationRequest]:
+    incidents = Incident.objects.closed_before(c[r.VERIFIER_NOTES]).filter(keep_as_evidence=False)
+    return VerificationRequest.objects.filter(incident__in=incidents.values("pk")).exclude(
+        vehicles="", details=""
     )
 
 
@@ -88,6 +96,17 @@ STEPS: tuple[Step, ...] = (
         lambda c: DBTaskResult.objects.finished().filter(finished_at__lte=c[r.TASK_RESULTS]),
     ),
     Step(r.DEMO_MESSAGES, lambda c: DemoMessage.objects.filter(created_at__lte=c[r.DEMO_MESSAGES])),
+    Step(r.VERIFIER_NOTES, _verifier_notes, blank={"vehicles": "", "details": ""}),
+    Step(
+        r.COMMITTEE_POSTS,
+        lambda c: CommitteePost.objects.filter(alert__sent_at__lte=c[r.COMMITTEE_POSTS]),
+    ),
+    Step(r.SHIFTS, lambda c: Shift.objects.filter(ends_at__lte=c[r.SHIFTS])),
+    Step(
+        r.SOURCE_TAGS,
+        lambda c: Report.objects.filter(received_at__lte=c[r.SOURCE_TAGS]).exclude(source_tag=""),
+        blank={"source_tag": ""},
+    ),
 )
 assert tuple(s.name for s in STEPS) == r.CLASSES
 

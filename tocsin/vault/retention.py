@@ -22,6 +22,10 @@ LOGIN_CODES = "login_codes"
 SESSIONS = "sessions"
 TASK_RESULTS = "task_results"
 DEMO_MESSAGES = "demo_messages"
+VERIFIER_NOTES = "verifier_notes"
+COMMITTEE_POSTS = "committee_posts"
+SHIFTS = "shifts"
+SOURCE_TAGS = "source_tags"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,14 @@ RULES: dict[str, Rule] = {
     SESSIONS: Rule(None, "hours", "the session expired"),
     TASK_RESULTS: Rule("RETAIN_TASK_RESULTS_DAYS", "days", "the task finished"),
     DEMO_MESSAGES: Rule("RETAIN_DEMO_MESSAGES_DAYS", "days", "the message arrived"),
+    # A verifier's free-text notes (vehicles, what is happening) go with the reports; the
+    # answer itself stays, as it feeds the verifier's accuracy.
+    VERIFIER_NOTES: Rule("RETAIN_REPORTS_HOURS", "hours", "the incident closed"),
+    COMMITTEE_POSTS: Rule("RETAIN_DELIVERIES_DAYS", "days", "the alert was sent"),
+    SHIFTS: Rule("RETAIN_RESPONSES_DAYS", "days", "the shift ended"),
+    # "The same source as that report" is needed for a quorum, within minutes; the key
+    # that made the tag is gone after two days anyway (tocsin/intake/sources.py).
+    SOURCE_TAGS: Rule("RETAIN_SOURCE_TAGS_HOURS", "hours", "the report arrived"),
 }
 
 # Every class the purge reports, in the order it runs.
@@ -61,6 +73,10 @@ CLASSES: tuple[str, ...] = (
     SESSIONS,
     TASK_RESULTS,
     DEMO_MESSAGES,
+    VERIFIER_NOTES,
+    COMMITTEE_POSTS,
+    SHIFTS,
+    SOURCE_TAGS,
 )
 
 

@@ -1,0 +1,102 @@
+"""The page a verifier opens from their request: where to look, what to look for, and
+three big buttons. The signed link is the credential; no login on a phone in the street.
+
+Opening the page changes nothing (link previews and mail scanners open links too); only
+the tap on an answer (a POST) records it.
+"""
+
+from __future__ import annotations
+
+from django.core import signing
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.views.decorators.http import require_http_methods
+
+from tocsin import geo
+from tocsin.alerts.messages import exact_place_text, read_verify_link_token
+from tocsin.committees.models import CommitteeCell, Membership, Role
+from tocsin.incidents import verify
+from tocsin.incidents.forms import VerifierAnswerForm
+from tocsin.incidents.models import UNVERIFIED_STATES, VerificationRequest
+
+
+def _resolve(token: str) -> VerificationRequest:
+    """Return the request behind a verifier's link: still a verifier of a committee
+    covering the place, or 404."""
+    try:
+        member_id, incident_id = read_verify_link_token(token)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise Http404 from None
+    req = (
+        VerificationRequest.objects.select_related("incident", "verifier")
+        .filter(incident_id=incident_id, verifier_id=member_id)
+        .first()
+    )
+    if req is None:
+        raise Http404
+    committees = CommitteeCell.objects.filter(cell=req.incident.area_cell).values("committee_id")
+    if (
+        not Membership.objects.filter(member_id=member_id, committee_id__in=committees)
+        .at_least(Role.VERIFIER)
+        .exists()
+    ):
+        raise Http404
+    return req
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+@require_http_methods(["GET", "POST"])
+def verify_answer(request: HttpRequest, token: str) -> HttpResponse:
+    req = _resolve(token)
+    translation.activate(req.verifier.language)
+    request.LANGUAGE_CODE = req.verifier.language
+    incident = req.incident
+    open_ = incident.state in UNVERIFIED_STATES
+    status = 200
+    if request.method == "POST" and open_:
+        form = VerifierAnswerForm(request.POST, request.FILES, body_bytes=_content_length(request))
+        if form.is_valid():
+            data = form.cleaned_data
+            verify.record_answer(
+                req,
+                data["answer"],
+                channel="web",
+                agency=data["agency"],
+                vehicles=data["vehicles"],
+                agents=data["agents"],
+                details=data["details"],
+                photos=data["photos"],
+            )
+            return redirect("verify_answer", token=token)
+        status = 400
+    else:
+        form = VerifierAnswerForm(
+            initial={
+                "answer": request.GET.get("a") or req.answer,
+                "agency": req.agency,
+                "vehicles": req.vehicles,
+                "agents": req.agents,
+            }
+        )
+    lat, lng = geo.center(incident.cell)
+    return render(
+        request,
+        "incidents/verify_answer.html",
+        {
+            "req": req,
+            "incident": incident,
+            "form": form,
+            "open": open_,
+            "place": exact_place_text(incident.cell),
+            "lat": lat,
+            "lng": lng,
+        },
+        status=status,
+    )
