@@ -18,6 +18,7 @@ from tocsin.committees.models import Committee, Invite, Membership, Role
 from tocsin.incidents.models import Incident, IncidentEvent, State
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
+from tocsin.mobilize.models import Shift
 
 COMMITTEES = [
     # slug, name, kind, centre, radius (m)
@@ -79,6 +80,15 @@ PERSONAS = [
         "responder@demo.tocsin.invalid",
         "boyle-heights",
         Role.RESPONDER,
+        "es",
+        "/me/",
+    ),
+    (
+        "verifier",
+        "Vero (verificadora)",
+        "verifier@demo.tocsin.invalid",
+        "boyle-heights",
+        Role.VERIFIER,
         "es",
         "/me/",
     ),
@@ -163,10 +173,18 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
     for key, name, email, slug, role, lang, _start in PERSONAS:
         m = Member.create(display_name=name, language=lang)
         committee, center = committees[slug]
-        Membership.objects.create(committee=committee, member=m, role=role)
-        if key in ("responder", "member"):
+        # The organizer (first) vouches for the other personas, so they are trusted.
+        voucher = people[0] if people else None
+        Membership.objects.create(committee=committee, member=m, role=role, vouched_by=voucher)
+        if key in ("responder", "verifier", "member"):
             AlertArea.objects.create(member=m, label="Home", cell=geo.cell_at(*center, res), ring=2)
         ContactEndpoint.create(m, "email", email, verified=True)
+        if key == "verifier":
+            # On duty for the demo's first month, so the desk suggests her.
+            now = timezone.now()
+            Shift.objects.create(
+                committee=committee, member=m, starts_at=now, ends_at=now + timedelta(days=30)
+            )
         people.append(m)
     organizer = people[0]
     for i in range(members - len(PERSONAS)):
