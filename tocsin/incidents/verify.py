@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from tocsin import geo
 from tocsin.alerts import outbox
-from tocsin.alerts.models import Purpose
+from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.committees import trust
 from tocsin.committees.models import Committee, Membership, Role, VerificationRules
 from tocsin.incidents import services, verification
@@ -202,6 +202,14 @@ def request(incident: Incident, verifier: Member, *, actor: Member) -> Verificat
         if locked.state == State.REPORTED:
             services.change_state(locked, State.VERIFYING, actor=actor)
         alert = outbox.issue_direct(locked, Purpose.VERIFY, {verifier.pk})
+        # A verifier nearby was just told "being verified" like any responder: the
+        # request says more, so the general notice to them is dropped if still queued.
+        Delivery.objects.filter(
+            alert__incident=locked,
+            alert__purpose=Purpose.POSSIBLE,
+            member=verifier,
+            status=DeliveryStatus.QUEUED,
+        ).update(status=DeliveryStatus.CANCELLED, error="superseded by a request to verify")
         req, _created = VerificationRequest.objects.update_or_create(
             incident=locked,
             verifier=verifier,
