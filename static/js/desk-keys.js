@@ -27,7 +27,8 @@
       return;
     }
     if (e.key === "Enter" && document.activeElement && document.activeElement.matches("#queue .card")) {
-      const first = document.activeElement.querySelector("a, button");
+      const card = document.activeElement;
+      const first = card.querySelector("button") || card.querySelector("a[href]");
       if (first) { first.focus(); e.preventDefault(); }
       return;
     }
