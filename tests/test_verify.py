@@ -248,7 +248,7 @@ def test_a_trusted_verifiers_confirmation_confirms_and_alerts_members(
         verify.record_answer(req, Answer.CONFIRMED, channel="web", agency="ice", agents=6)
     assert state_of(incident) == State.CONFIRMED
     event = IncidentEvent.objects.get(incident=incident, action=State.CONFIRMED)
-    assert event.actor is None and "trusted verifier" in event.detail
+    assert event.actor is None and "trusted verifier" in event.text
     assert Delivery.objects.filter(alert__purpose=Purpose.CONFIRMED, member=w.member).exists()
 
 
@@ -348,7 +348,7 @@ def test_three_trusted_members_reporting_confirm_by_quorum(
         )
     assert state_of(incident) == State.CONFIRMED
     event = IncidentEvent.objects.get(incident=incident, action=State.CONFIRMED)
-    assert "3 trusted members" in event.detail
+    assert "3 trusted members" in event.text
 
 
 def test_one_member_reporting_three_times_never_confirms(
@@ -399,7 +399,7 @@ def test_an_incident_nobody_verified_expires_with_a_note(w: World) -> None:
     assert verify.expire_stale(later) == 1
     assert state_of(incident) == State.EXPIRED
     event = IncidentEvent.objects.get(incident=incident, action=State.EXPIRED)
-    assert "nobody verified it" in event.detail
+    assert "nobody verified it" in event.text
     assert not Delivery.objects.filter(member=w.member).exists()
 
 
@@ -633,3 +633,43 @@ def test_a_west_verifier_cannot_be_sent_to_an_east_incident(w: World) -> None:
     response = client.post(reverse("incident_verify", args=[incident.pk]), {"verifier": wes.pk})
     assert response.status_code == 404
     assert not VerificationRequest.objects.exists()
+
+
+# The timeline.
+
+
+def timeline_of(incident: Incident, viewer: Member) -> str:
+    client = Client()
+    client.force_login(viewer.user)
+    page = client.get(reverse("incident", args=[incident.pk])).content.decode()
+    return page.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
+
+
+def test_the_timeline_tells_everything_in_each_dispatchers_language(
+    w: World, django_capture_on_commit_callbacks: Capture
+) -> None:
+    nora = verifier(w, "Nora")
+    ContactEndpoint.create(nora, "sms", PHONE, verified=True)
+    incident = incident_at(w)
+    submit_report(channel=Channel.SMS, kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    verify.request(incident, nora, actor=w.dispatcher)
+    with django_capture_on_commit_callbacks(execute=True):
+        handle(Inbound("sms", PHONE, "CONFIRM", "m6"))
+    assert state_of(incident) == State.CONFIRMED
+
+    english = timeline_of(incident, w.dispatcher)
+    for line in (
+        "Opened",
+        "Report joined (SMS ",
+        "Verifying",
+        "Verifier asked (Nora: 1)",
+        "Verifier answered (Confirmed (SMS))",
+        "rule of East: a trusted verifier confirmed; Confirmed incident: ",
+    ):
+        assert line in english
+    assert english.count("· Diego") >= 3  # who did what; the rules act as nobody
+
+    dolores = member("Dolores", w.east, Role.DISPATCHER, language="es")
+    spanish = timeline_of(incident, dolores)
+    assert "regla de East: lo confirmó una persona verificadora de confianza" in spanish
+    assert "rule of" not in spanish and "Report joined" not in spanish

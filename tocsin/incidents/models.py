@@ -96,6 +96,44 @@ class Incident(models.Model):
         return self.held_by_id
 
 
+def coded(code: str, *values: object) -> str:
+    """Return a timeline detail written by Tocsin itself, as a code and its values, so
+    each dispatcher reads it in their own language (IncidentEvent.text)."""
+    parts = [str(v).replace("|", "/").replace(";", ",") for v in values]
+    return "@" + "|".join([code, *parts])
+
+
+def _choice(choices: type[models.TextChoices], value: str) -> str:
+    return str(choices(value).label) if value in choices.values else value
+
+
+def _coded_text(code: str, values: list[str]) -> str:
+    from tocsin.alerts.models import Purpose
+    from tocsin.intake.models import Channel
+
+    v = values + [""] * 3
+    texts = {
+        "opened": lambda: _("report %(receipt)s") % {"receipt": v[0]},
+        "opened_trusted": lambda: (
+            _("report %(receipt)s (from a trusted member)") % {"receipt": v[0]}
+        ),
+        "report": lambda: f"{_choice(Channel, v[0])} {v[1]}",
+        "notice": lambda: f"{_choice(Purpose, v[0])}: {v[1]}",
+        "sent": lambda: f"{v[0]}: {v[1]}",
+        "answer": lambda: f"{_choice(Answer, v[0])} ({_choice(Channel, v[1])})",
+        "rule_verifier": lambda: (
+            _("rule of %(committee)s: a trusted verifier confirmed") % {"committee": v[0]}
+        ),
+        "rule_quorum": lambda: (
+            _("rule of %(committee)s: %(n)s trusted members reported")
+            % {"committee": v[0], "n": v[1]}
+        ),
+        "expired": lambda: _("nobody verified it; quiet for %(n)s min") % {"n": v[0]},
+    }
+    make = texts.get(code)
+    return make() if make is not None else " ".join(values)
+
+
 class IncidentEvent(models.Model):
     """The incident's timeline: every state change and who made it."""
 
@@ -131,6 +169,20 @@ class IncidentEvent(models.Model):
         if self.action in State.values:
             return str(State(self.action).label)
         return self.action
+
+    @property
+    def text(self) -> str:
+        """The detail in the active language (details Tocsin wrote are codes, see
+        ``coded``; what a person wrote, such as a name, stays as it is)."""
+        out = []
+        for part in self.detail.split(";"):
+            part = part.strip()
+            if part.startswith("@"):
+                code, *values = part[1:].split("|")
+                out.append(_coded_text(code, values))
+            elif part:
+                out.append(part)
+        return "; ".join(out)
 
 
 class Answer(models.TextChoices):

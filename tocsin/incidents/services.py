@@ -11,7 +11,7 @@ from tocsin import geo
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.incidents import clustering, states
-from tocsin.incidents.models import CLOSED_STATES, Incident, IncidentEvent, State
+from tocsin.incidents.models import CLOSED_STATES, Incident, IncidentEvent, State, coded
 from tocsin.intake import screening
 from tocsin.intake.models import Report
 from tocsin.intake.services import committees_for_cell
@@ -111,8 +111,7 @@ def open_incident(report: Report, *, actor: Member | None) -> Incident:
             incident=incident,
             actor=actor,
             action="opened",
-            detail=f"report {report.receipt}"
-            + ("" if actor is not None else " (from a trusted member)"),
+            detail=coded("opened" if actor is not None else "opened_trusted", report.receipt),
         )
         rule = clustering.DEFAULT
         earlier = (
@@ -143,7 +142,7 @@ def attach_report(report: Report, incident: Incident, *, actor: Member | None) -
             incident=incident,
             actor=actor,
             action="report_added" if actor is not None else "report_clustered",
-            detail=f"{report.get_channel_display()} {report.receipt}",
+            detail=coded("report", report.channel, report.receipt),
         )
         _publish(incident)
 
@@ -335,7 +334,7 @@ def change_state(
                 Purpose(notice),
                 all_channels=all_channels and notice == Purpose.CONFIRMED,
             )
-            detail = f"{alert.get_purpose_display()}: {alert.targeted}"
+            detail = coded("notice", alert.purpose, alert.targeted)
         if note:
             detail = f"{note}; {detail}" if detail else note
         IncidentEvent.objects.create(

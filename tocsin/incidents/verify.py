@@ -32,6 +32,7 @@ from tocsin.incidents.models import (
     IncidentEvent,
     State,
     VerificationRequest,
+    coded,
 )
 from tocsin.intake import screening
 from tocsin.intake.models import Channel, Report, ReportPhoto
@@ -219,7 +220,7 @@ def request(incident: Incident, verifier: Member, *, actor: Member) -> Verificat
             incident=locked,
             actor=actor,
             action="verifier_sent",
-            detail=f"{verifier.display_name}: {alert.targeted}"[:200],
+            detail=coded("sent", verifier.display_name[:120], alert.targeted),
         )
         services._publish(locked)
     return req
@@ -275,7 +276,7 @@ def record_answer(
             incident=incident,
             actor=req.verifier,
             action="verifier_answered",
-            detail=f"{Answer(answer).label} ({channel})",
+            detail=coded("answer", answer, channel),
         )
         services._publish(incident)
     transaction.on_commit(lambda: evaluate(req.incident))
@@ -352,12 +353,13 @@ def evaluate(incident: Incident) -> Incident:
     if found is None:
         return incident
     committee, decision = found
+    name = committee.name[:80]
     if decision.reason == "verifier":
-        note = f"rule of {committee.name}: a trusted verifier confirmed"
+        note = coded("rule_verifier", name)
     else:
-        note = f"rule of {committee.name}: {decision.sources} trusted members reported"
+        note = coded("rule_quorum", name, decision.sources)
     try:
-        return services.change_state(incident, State.CONFIRMED, actor=None, note=note[:120])
+        return services.change_state(incident, State.CONFIRMED, actor=None, note=note)
     except services.states.TransitionError:  # confirmed meanwhile by a dispatcher
         return Incident.objects.get(pk=incident.pk)
 
@@ -385,7 +387,7 @@ def expire_stale(now: datetime | None = None) -> int:
                 incident,
                 State.EXPIRED,
                 actor=None,
-                note=f"nobody verified it; quiet for {minutes} min",
+                note=coded("expired", minutes),
             )
         except services.states.TransitionError:
             continue

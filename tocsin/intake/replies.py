@@ -72,13 +72,13 @@ def reply(report: Report, body: str, *, actor: Member) -> ReportMessage:
             status=status,
         )
         if report.incident_id:
-            from tocsin.incidents.models import IncidentEvent
+            from tocsin.incidents.models import IncidentEvent, coded
 
             IncidentEvent.objects.create(
                 incident_id=report.incident_id,
                 actor=actor,
                 action="replied",
-                detail=f"{report.get_channel_display()} {report.receipt}",
+                detail=coded("report", report.channel, report.receipt),
             )
         _publish(report)
     return message
