@@ -479,3 +479,25 @@ def test_a_code_works_only_once(w: World, outbox: list[mail.EmailMessage]) -> No
     session.save()
     assert enter(again, code).status_code == 400
     assert "_auth_user_id" not in again.session
+
+
+def test_a_flood_of_anonymous_reports_never_pushes_a_members_report_off_the_desk(
+    w: World,
+) -> None:
+    from tocsin.incidents.views import QUEUE_SIZE
+
+    mine = intake.submit_report(
+        channel=Channel.SMS, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1], member=w.member
+    )
+    assert mine.source_tag and mine.incident_id is None  # not trusted: it waits on the desk
+    later = timezone.now() + timedelta(minutes=1)
+    flood = [report_at(EAST) for _ in range(QUEUE_SIZE + 1)]
+    Report.objects.filter(pk__in=[r.pk for r in flood]).update(received_at=later)
+    page_ = page(as_(w.dispatcher).get(reverse("desk")))
+    assert f'data-report="{mine.pk}"' in page_
+    assert page_.count("data-report=") == QUEUE_SIZE
+    assert f'data-testid="report-count">{QUEUE_SIZE + 2}<' in page_
+    assert f"Showing {QUEUE_SIZE} of {QUEUE_SIZE + 2}" in page_
+    # The newest anonymous ones fill the rest; the oldest one is the one left off.
+    assert f'data-report="{flood[0].pk}"' not in page_
+    assert f'data-report="{flood[-1].pk}"' in page_

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
@@ -19,17 +20,28 @@ from tocsin.incidents import services, states, verify
 from tocsin.incidents.desk_views import held_message
 from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State
 from tocsin.intake import screening
-from tocsin.intake.models import Report
+from tocsin.intake.models import Channel, Report
 from tocsin.intake.services import committees_for_cell
 from tocsin.lib import sse
 from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
 
+QUEUE_SIZE = 100
+
 
 def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
     cells = access.dispatch_cells(member)
+    waiting = Report.objects.unassigned().in_cells(cells).not_suspicious()
+    # A member's report (it carries a source tag) or a call a dispatcher typed in comes
+    # before anonymous ones, so a flood of anonymous reports never pushes it off the desk.
+    first = Case(
+        When(~Q(source_tag="") | Q(channel=Channel.HOTLINE), then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
     return {
-        "reports": Report.objects.unassigned().in_cells(cells).not_suspicious().with_photos()[:100],
+        "reports": waiting.order_by(first, "-received_at", "-pk").with_photos()[:QUEUE_SIZE],
+        "report_total": waiting.count(),
         # Web reports from a burst of new sources (tocsin.intake.burst): a lane of their own.
         "suspicious": Report.objects.unassigned().in_cells(cells).suspicious().with_photos()[:100],
         "suspicious_count": Report.objects.unassigned().in_cells(cells).suspicious().count(),
