@@ -1,10 +1,11 @@
 """Web push (RFC 8030, 8291 aes128gcm, 8292 VAPID) to a browser's push service.
 
 Each push is one POST to the subscription's endpoint: the payload encrypted for that
-browser with a fresh sender key (RFC 8291), a VAPID token for the push service's origin
-(signed once and reused for hours, see vapid.authorization), over a connection kept
-alive to that push service. Encryption is the cost no sender avoids; the rest used to be
-a new TCP (and TLS) connection and a new signature per push (docs/benchmarks.md).
+browser with a fresh sender key (RFC 8291, tocsin.transports.ece), a VAPID token for the
+push service's origin (signed once and reused for hours, see vapid.authorization), over
+a connection kept alive to that push service. Encryption is the cost no sender avoids;
+the rest used to be a new TCP (and TLS) connection and a new signature per push
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-import http_ece
 import urllib3
-from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from py_vapid import VapidException
 
 from tocsin.lib.http import retry_after_seconds
-from tocsin.transports import vapid
+from tocsin.transports import ece, vapid
 from tocsin.transports.base import Message, Transport, TransportError
 
 # Push services cap payloads near 4 KB; stay well under it after encryption overhead.
@@ -62,13 +61,7 @@ def encrypt(data: bytes, *, p256dh: str, auth: str) -> bytes:
         receiver, secret = _unb64(p256dh), _unb64(auth)
     except binascii.Error as e:
         raise ValueError("keys are not base64url") from e
-    return http_ece.encrypt(
-        data,
-        private_key=ec.generate_private_key(ec.SECP256R1()),
-        dh=receiver,
-        auth_secret=secret,
-        version="aes128gcm",
-    )
+    return ece.encrypt(data, receiver_key=receiver, auth_secret=secret)
 
 
 def origin_of(endpoint: str) -> str:
