@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -47,3 +48,13 @@ def _fresh_pacing() -> None:
     from tocsin.alerts import outbox
 
     outbox.reset_pacing()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """A language a test (or code it ran, such as a view for a Spanish speaker) activated
+    never carries over into the next test."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()

@@ -23,6 +23,7 @@ import urllib3
 from django.conf import settings
 from py_vapid import VapidException
 
+from tocsin.lib import keepalive
 from tocsin.lib.http import retry_after_seconds
 from tocsin.transports import ece, vapid
 from tocsin.transports.base import Message, Transport, TransportError
@@ -77,29 +78,41 @@ def origin_of(endpoint: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
+def _pool_size() -> int:
+    # As many connections alive as the worker has threads sending push.
+    return max(1, settings.DELIVERY_CONCURRENCY.get("webpush", 4))
+
+
 @cache
-def _direct() -> urllib3.PoolManager:
-    """Return this process's connection pools, one per push service (thread-safe). Each
-    keeps up to as many connections alive as the worker has threads sending push."""
-    size = max(1, settings.DELIVERY_CONCURRENCY.get("webpush", 4))
-    return urllib3.PoolManager(num_pools=32, maxsize=size, retries=False, timeout=TIMEOUT)
+def _direct(origin: str) -> keepalive.Pool:
+    """Return this process's kept-alive connections to one push service."""
+    parts = urlsplit(origin)
+    assert parts.hostname is not None
+    return keepalive.Pool(
+        parts.scheme,
+        parts.hostname,
+        parts.port or (443 if parts.scheme == "https" else 80),
+        size=_pool_size(),
+        timeouts=(TIMEOUT.connect_timeout, TIMEOUT.read_timeout),  # type: ignore[arg-type]
+    )
 
 
 @cache
 def _proxied(proxy: str) -> urllib3.ProxyManager:
-    size = max(1, settings.DELIVERY_CONCURRENCY.get("webpush", 4))
-    return urllib3.ProxyManager(proxy, num_pools=32, maxsize=size, retries=False, timeout=TIMEOUT)
+    return urllib3.ProxyManager(
+        proxy, num_pools=32, maxsize=_pool_size(), retries=False, timeout=TIMEOUT
+    )
 
 
 @cache
-def _pools_for(origin: str) -> urllib3.PoolManager:
-    """Return the pools for ``origin``: through the proxy that HTTPS_PROXY / HTTP_PROXY
-    name unless NO_PROXY exempts the host (what requests did), else direct."""
+def _pools_for(origin: str) -> keepalive.Pool | urllib3.ProxyManager:
+    """Return how to reach ``origin``: through the proxy that HTTPS_PROXY / HTTP_PROXY
+    name unless NO_PROXY exempts the host (what requests did), else directly."""
     scheme, _, host = origin.partition("://")
     proxy = urllib.request.getproxies().get(scheme)
     if proxy and not urllib.request.proxy_bypass(host):
         return _proxied(proxy)
-    return _direct()
+    return _direct(origin)
 
 
 def _forget_pools() -> None:
@@ -113,6 +126,46 @@ def _forget_pools() -> None:
 os.register_at_fork(after_in_child=_forget_pools)
 
 
+def _target(endpoint: str) -> str:
+    """Return the request target (path and query) of a push endpoint, refusing anything
+    that could break out of the request line (the endpoint comes from a browser)."""
+    parts = urlsplit(endpoint)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("credentials in the endpoint")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if not target.isascii() or any(ord(c) <= 0x20 or c == "\x7f" for c in target):
+        raise ValueError("not a usable request target")
+    return target
+
+
+def _field(value: str) -> str:
+    """A header value on one line, whatever it holds."""
+    return value.replace("\r", " ").replace("\n", " ")
+
+
+def _post(
+    origin: str, endpoint: str, target: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, str]:
+    """POST ``body`` to the endpoint; return the status and any Retry-After."""
+    via = _pools_for(origin)
+    if isinstance(via, urllib3.ProxyManager):
+        try:
+            response = via.urlopen("POST", endpoint, body=body, headers=headers, redirect=False)
+        except urllib3.exceptions.HTTPError as e:
+            raise TransportError(f"push service unreachable: {type(e).__name__}") from e
+        return response.status, response.headers.get("Retry-After") or ""
+    host = origin.partition("://")[2]
+    head = "".join(
+        [f"POST {target} HTTP/1.1\r\nHost: {host}\r\n"]
+        + [f"{name}: {_field(value)}\r\n" for name, value in headers.items()]
+    ).encode("latin-1")
+    try:
+        answer = via.request(head, body)
+    except keepalive.HTTPError as e:
+        raise TransportError(f"push service unreachable: {e}") from None
+    return answer.status, answer.headers.get("retry-after", "")
+
+
 class WebPushTransport(Transport):
     kind = "webpush"
     # Each subscription lives on its own push service (FCM, Mozilla, Apple): a 429 from
@@ -123,6 +176,7 @@ class WebPushTransport(Transport):
         endpoint = payload["address"]
         try:
             origin = origin_of(endpoint)
+            target = _target(endpoint)
             keys = payload["keys"]
             body = encrypt(payload_for(message), p256dh=keys["p256dh"], auth=keys["auth"])
         except (KeyError, TypeError, ValueError) as e:
@@ -143,19 +197,13 @@ class WebPushTransport(Transport):
             "Content-Type": "application/octet-stream",
             "Authorization": authorization,
         }
-        try:
-            response = _pools_for(origin).urlopen(
-                "POST", endpoint, body=body, headers=headers, redirect=False
-            )
-        except urllib3.exceptions.HTTPError as e:
-            raise TransportError(f"push service unreachable: {type(e).__name__}") from e
-        status = response.status
+        status, retry_after = _post(origin, endpoint, target, body, headers)
         if 200 <= status < 300:
             return
         if status in (404, 410):
             raise TransportError(f"subscription gone ({status})", permanent=True)
         if status == 429:
-            retry = retry_after_seconds(response.headers.get("Retry-After"))
+            retry = retry_after_seconds(retry_after or None)
             raise TransportError("push service rate limit", retry_after=retry)
         if status in (401, 403):
             # Usually a subscription made for another key; sign afresh in case it was ours.
