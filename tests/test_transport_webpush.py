@@ -251,3 +251,42 @@ def test_the_peer_refuses_a_key_other_than_the_one_subscribed_with(push: PushSer
     assert info.value.permanent
     assert push.received == []
     assert [r["status"] for r in push.rejections] == [403]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "/push/a b",
+        "/push/a\r\nX-Injected: 1",
+        "/push/ñ",
+        "/push/a\x7f",
+    ],
+)
+def test_an_endpoint_that_would_break_the_request_line_is_refused(
+    push: PushService, tail: str
+) -> None:
+    sub = push.subscription()
+    origin = sub["endpoint"].split("/push/")[0]
+    sub["endpoint"] = origin + tail
+    error = failure(sub)
+    assert error.permanent
+    assert push.received == [] and push.rejections == []
+
+
+def test_an_endpoint_with_credentials_is_refused(push: PushService) -> None:
+    sub = push.subscription()
+    sub["endpoint"] = sub["endpoint"].replace("http://", "http://user:pw@")
+    assert failure(sub).permanent
+    assert push.received == []
+
+
+def test_a_line_break_in_a_header_value_never_splits_the_request(push: PushService) -> None:
+    sub = push.subscription()
+    msg = message()
+    msg.extra["urgency"] = "high\r\nX-Injected: 1"
+    with pytest.raises(TransportError):
+        send(sub, msg)
+    # One request reached the peer, with the value on one line (the peer refuses the
+    # unknown urgency), and no header was added.
+    assert push.received == []
+    assert len(push.rejections) == 1

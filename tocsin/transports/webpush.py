@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import urllib.request
 from functools import cache
 from typing import Any
@@ -65,17 +66,35 @@ def encrypt(data: bytes, *, p256dh: str, auth: str) -> bytes:
     return ece.encrypt(data, receiver_key=receiver, auth_secret=secret)
 
 
-def origin_of(endpoint: str) -> str:
-    """Return ``scheme://host[:port]`` of a push endpoint, the VAPID token's audience.
-    Raises ValueError for anything but an http(s) URL with a host."""
+# Anything that could break out of an HTTP request line.
+_UNSAFE_TARGET = re.compile(r"[^\x21-\x7e]")
+
+
+def split_endpoint(endpoint: str) -> tuple[str, str]:
+    """Return the origin (``scheme://host[:port]``, the VAPID token's audience) and the
+    request target (path and query) of a push endpoint. Raises ValueError for anything
+    but an http(s) URL with a host, no credentials and a plain ASCII path (the endpoint
+    comes from a browser)."""
     parts = urlsplit(endpoint)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    hostname = parts.hostname
+    if parts.scheme not in ("https", "http") or not hostname:
         raise ValueError("not an http(s) URL")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if "@" in parts.netloc:
+        raise ValueError("credentials in the endpoint")
+    host = f"[{hostname}]" if ":" in hostname else hostname
     # An origin leaves out its scheme's default port (RFC 6454).
+    port_number = parts.port
     default = 443 if parts.scheme == "https" else 80
-    port = f":{parts.port}" if parts.port not in (None, default) else ""
-    return f"{parts.scheme}://{host}{port}"
+    port = f":{port_number}" if port_number not in (None, default) else ""
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if _UNSAFE_TARGET.search(target):
+        raise ValueError("not a usable request target")
+    return f"{parts.scheme}://{host}{port}", target
+
+
+def origin_of(endpoint: str) -> str:
+    """Return ``scheme://host[:port]`` of a push endpoint (see split_endpoint)."""
+    return split_endpoint(endpoint)[0]
 
 
 def _pool_size() -> int:
@@ -126,23 +145,6 @@ def _forget_pools() -> None:
 os.register_at_fork(after_in_child=_forget_pools)
 
 
-def _target(endpoint: str) -> str:
-    """Return the request target (path and query) of a push endpoint, refusing anything
-    that could break out of the request line (the endpoint comes from a browser)."""
-    parts = urlsplit(endpoint)
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("credentials in the endpoint")
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    if not target.isascii() or any(ord(c) <= 0x20 or c == "\x7f" for c in target):
-        raise ValueError("not a usable request target")
-    return target
-
-
-def _field(value: str) -> str:
-    """A header value on one line, whatever it holds."""
-    return value.replace("\r", " ").replace("\n", " ")
-
-
 def _post(
     origin: str, endpoint: str, target: str, body: bytes, headers: dict[str, str]
 ) -> tuple[int, str]:
@@ -155,10 +157,13 @@ def _post(
             raise TransportError(f"push service unreachable: {type(e).__name__}") from e
         return response.status, response.headers.get("Retry-After") or ""
     host = origin.partition("://")[2]
-    head = "".join(
-        [f"POST {target} HTTP/1.1\r\nHost: {host}\r\n"]
-        + [f"{name}: {_field(value)}\r\n" for name, value in headers.items()]
-    ).encode("latin-1")
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
+        # A value with a line break of its own (none should have one): flatten it.
+        fields = "".join(
+            f"{name}: {' '.join(value.splitlines())}\r\n" for name, value in headers.items()
+        )
+    head = f"POST {target} HTTP/1.1\r\nHost: {host}\r\n{fields}".encode("latin-1")
     try:
         answer = via.request(head, body)
     except keepalive.HTTPError as e:
@@ -175,8 +180,7 @@ class WebPushTransport(Transport):
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
         endpoint = payload["address"]
         try:
-            origin = origin_of(endpoint)
-            target = _target(endpoint)
+            origin, target = split_endpoint(endpoint)
             keys = payload["keys"]
             body = encrypt(payload_for(message), p256dh=keys["p256dh"], auth=keys["auth"])
         except (KeyError, TypeError, ValueError) as e:
