@@ -628,3 +628,37 @@ def test_the_command_says_what_is_missing(settings: Any) -> None:
     settings.TELEGRAM_BOT_TOKEN = ""
     with pytest.raises(CommandError, match="TOCSIN_TELEGRAM_BOT_TOKEN"):
         call_command(WebhookCommand(), stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_a_chat_linked_by_a_second_member_belongs_to_them_alone(
+    api: TelegramAPI, client: Client
+) -> None:
+    first = factories.member("Ana")
+    second = factories.member("Beto")
+    reply_of(post(client, update(f"/start {link_code(first)}", chat=4242)))
+    reply_of(post(client, update(f"/start {link_code(second)}", chat=4242)))
+    assert not ContactEndpoint.objects.filter(member=first, kind="telegram").exists()
+    assert ContactEndpoint.objects.get(member=second, kind="telegram").open()["address"] == "4242"
+    # What the chat sends now acts for the second member.
+    reply_of(post(client, update("STOP", chat=4242)))
+    assert ContactEndpoint.objects.get(member=second, kind="telegram").disabled_at is not None
+
+
+@pytest.mark.django_db
+def test_an_update_that_failed_midway_is_handled_when_telegram_sends_it_again(
+    api: TelegramAPI, w: World, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.transports import inbound
+
+    stop = update("STOP", chat=MATEO_CHAT, update_id=9100)
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("database went away")
+
+    client.raise_request_exception = False
+    with monkeypatch.context() as patched:
+        patched.setattr(inbound, "_act", broken)
+        assert post(client, stop).status_code == 500
+    reply_of(post(client, stop))
+    assert ContactEndpoint.objects.get(member=w.member, kind="telegram").disabled_at is not None

@@ -94,8 +94,18 @@ def is_replay(kind: str, message_id: str) -> bool:
     """True if this provider message id was handled already (then it is ignored)."""
     if not message_id:
         return False
-    key = "inbound:" + vault.blind_index("message-id", f"{kind}:{message_id}")
-    return not cache.add(key, 1, REPLAY_SECONDS)
+    return not cache.add(_replay_key(kind, message_id), 1, REPLAY_SECONDS)
+
+
+def _replay_key(kind: str, message_id: str) -> str:
+    return "inbound:" + vault.blind_index("message-id", f"{kind}:{message_id}")
+
+
+def forget(kind: str, message_id: str) -> None:
+    """Let a message that was not handled (an error midway) be handled when the
+    provider sends it again."""
+    if message_id:
+        cache.delete(_replay_key(kind, message_id))
 
 
 def endpoint_for(kind: str, address: str) -> ContactEndpoint | None:
@@ -116,12 +126,18 @@ def handle(msg: Inbound) -> str | None:
     if is_replay(msg.kind, msg.message_id):
         logger.info("inbound %s message ignored: replayed message id", msg.kind)
         return None
-    keyword, rest = parse(msg.text)
-    endpoint = endpoint_for(msg.kind, msg.address)
-    member = endpoint.member if endpoint is not None else None
-    language = member.language if member is not None else _guess_language(msg.text)
-    with translation.override(language):
-        return _act(keyword, rest, msg, endpoint, member)
+    try:
+        keyword, rest = parse(msg.text)
+        endpoint = endpoint_for(msg.kind, msg.address)
+        member = endpoint.member if endpoint is not None else None
+        language = member.language if member is not None else _guess_language(msg.text)
+        with translation.override(language):
+            return _act(keyword, rest, msg, endpoint, member)
+    except BaseException:
+        # The provider resends what it could not hand over (a 5xx): that must not be
+        # ignored as a replay.
+        forget(msg.kind, msg.message_id)
+        raise
 
 
 def _guess_language(text: str) -> str:

@@ -103,7 +103,12 @@ def update(request: HttpRequest) -> HttpResponse:
     if msg is None:
         logger.info("telegram update ignored: not a text message from a private chat")
         return HttpResponse(status=200)
-    reply = respond(msg)
+    try:
+        reply = respond(msg)
+    except BaseException:
+        # Telegram sends the update again after an error: handle it then.
+        inbound.forget("telegram", str(msg.update_id))
+        raise
     if reply is None:
         return HttpResponse(status=200)
     return JsonResponse({"method": "sendMessage", "chat_id": msg.chat_id, "text": reply})
@@ -150,8 +155,18 @@ def _link(msg: TextMessage, code: str) -> str:
                 "on your Tocsin page."
             )
     with transaction.atomic():
+        # A chat is one person's: linked to someone else before (a shared phone handed
+        # on, a second account), it now belongs to this member alone, so inbound
+        # answers never act for the wrong person.
+        moved, _kinds = (
+            ContactEndpoint.objects.filter(
+                kind="telegram", blind_index=vault.blind_index("telegram", address)
+            )
+            .exclude(member=member)
+            .delete()
+        )
         ContactEndpoint.create(member, "telegram", address, verified=True)
-    logger.info("telegram chat linked to a member")
+    logger.info("telegram chat linked to a member%s", " (moved from another)" if moved else "")
     with translation.override(member.language):
         return _(
             "Tocsin: done. Alerts for your areas will arrive in this chat. "
