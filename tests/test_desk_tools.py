@@ -563,7 +563,7 @@ def test_taking_over_lets_the_second_dispatcher_act_and_is_on_the_timeline(
     incident.refresh_from_db()
     assert incident.holder() == dana.pk
     event = incident.events.get(action="took_over")
-    assert (event.actor_id, event.detail) == (dana.pk, "Diego")
+    assert (event.actor_id, event.text) == (dana.pk, "Diego")
     reply(dana_client, report, "Dana here.")
     assert ReportMessage.objects.get().author_id == dana.pk
     # Now Diego is the one who must take it back.

@@ -673,3 +673,17 @@ def test_the_timeline_tells_everything_in_each_dispatchers_language(
     spanish = timeline_of(incident, dolores)
     assert "regla de East: lo confirmó una persona verificadora de confianza" in spanish
     assert "rule of" not in spanish and "Report joined" not in spanish
+
+
+def test_a_deleted_verifiers_name_leaves_the_timeline(w: World) -> None:
+    from tocsin.members.account import delete_account
+
+    nora = verifier(w, "Nora")
+    incident = incident_at(w)
+    verify.request(incident, nora, actor=w.dispatcher)
+    assert "Verifier asked (Nora: 1)" in timeline_of(incident, w.dispatcher)
+    delete_account(nora)
+    timeline = timeline_of(incident, w.dispatcher)
+    assert "Nora" not in timeline
+    assert "Verifier asked (a removed member: 1)" in timeline
+    assert not IncidentEvent.objects.filter(detail__contains="Nora").exists()

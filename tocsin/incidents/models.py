@@ -107,6 +107,18 @@ def _choice(choices: type[models.TextChoices], value: str) -> str:
     return str(choices(value).label) if value in choices.values else value
 
 
+def _member_name(pk: str) -> str:
+    """A member named on the timeline by id, so a deleted account's name goes with it."""
+    from tocsin.members.models import Member
+
+    name = (
+        Member.objects.filter(pk=int(pk)).values_list("display_name", flat=True).first()
+        if pk.isdigit()
+        else None
+    )
+    return name or str(_("a removed member"))
+
+
 def _coded_text(code: str, values: list[str]) -> str:
     from tocsin.alerts.models import Purpose
     from tocsin.intake.models import Channel
@@ -119,7 +131,8 @@ def _coded_text(code: str, values: list[str]) -> str:
         ),
         "report": lambda: f"{_choice(Channel, v[0])} {v[1]}",
         "notice": lambda: f"{_choice(Purpose, v[0])}: {v[1]}",
-        "sent": lambda: f"{v[0]}: {v[1]}",
+        "sent": lambda: f"{_member_name(v[0])}: {v[1]}",
+        "member": lambda: _member_name(v[0]),
         "answer": lambda: f"{_choice(Answer, v[0])} ({_choice(Channel, v[1])})",
         "rule_verifier": lambda: (
             _("rule of %(committee)s: a trusted verifier confirmed") % {"committee": v[0]}

@@ -59,13 +59,11 @@ def take_over(incident: Incident, actor: Member) -> Incident:
         hold(incident, actor)
         incident.save(update_fields=["held_by", "held_until"])
         if previous != actor.pk:
-            name = (
-                Member.objects.filter(pk=previous).values_list("display_name", flat=True).first()
-                if previous
-                else ""
-            )
             IncidentEvent.objects.create(
-                incident=incident, actor=actor, action="took_over", detail=name or ""
+                incident=incident,
+                actor=actor,
+                action="took_over",
+                detail=coded("member", previous) if previous else "",
             )
         _publish(incident)
     return incident

@@ -220,7 +220,7 @@ def request(incident: Incident, verifier: Member, *, actor: Member) -> Verificat
             incident=locked,
             actor=actor,
             action="verifier_sent",
-            detail=coded("sent", verifier.display_name[:120], alert.targeted),
+            detail=coded("sent", verifier.pk, alert.targeted),
         )
         services._publish(locked)
     return req
