@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import random
 import threading
 import time
 import uuid
 from array import array
+from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -385,8 +387,12 @@ def limiter(kind: str) -> RateLimiter:
         return _limiters[kind]
 
 
+def _pool_size(kind: str) -> int:
+    return int(settings.DELIVERY_CONCURRENCY.get(kind, 4))
+
+
 def _pool(kind: str) -> ThreadPoolExecutor | None:
-    size = settings.DELIVERY_CONCURRENCY.get(kind, 4)
+    size = _pool_size(kind)
     if size <= 0:
         return None
     with _pools_lock:
@@ -519,8 +525,10 @@ def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
             by_kind.setdefault(d.kind, []).append(_Job(d, payload, message, mine, batch.token))
 
     sent = _SentRows([b.token for b in batches])
-    futures: dict[Future[BaseException | None], _Job] = {}
+    results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None] = queue.SimpleQueue()
+    lanes: list[_Lane] = []
     inline: list[tuple[Transport, str, _Job]] = []
+    runners = 0
     for kind, jobs in by_kind.items():
         try:
             transport = transports.get(kind)
@@ -529,25 +537,65 @@ def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
                 _record_failure(job.delivery, job.mine, e, outcome)
             continue
         pool = _pool(kind) if transport.concurrent else None
-        for job in jobs:
-            if pool is None:
-                inline.append((transport, kind, job))
-            else:
-                futures[pool.submit(_send, transport, kind, job)] = job
+        if pool is None:
+            inline.extend((transport, kind, job) for job in jobs)
+            continue
+        lane = _Lane(transport, kind, jobs, results)
+        lanes.append(lane)
+        for _ in range(min(_pool_size(kind), len(jobs))):
+            pool.submit(lane.run)
+            runners += 1
     try:
-        # Sends that must stay in this thread run while the pool works on the others.
+        # Sends that must stay in this thread run while the pools work on the others.
         for transport, kind, job in inline:
             _finish(job, _send(transport, kind, job), outcome, sent)
-        for future in as_completed(futures):
-            _finish(futures[future], future.result(), outcome, sent)
+        while runners:
+            result = results.get()
+            if result is None:  # a runner found its lane empty
+                runners -= 1
+            else:
+                _finish(*result, outcome, sent)
         sent.record()
     except BaseException:
         # Recording failed (the database went away): send nothing more of these
         # batches; their leases run out and they are sent again, once.
-        for future in futures:
-            future.cancel()
+        for lane in lanes:
+            lane.stop()
         raise
     return touched
+
+
+class _Lane:
+    """One channel's jobs of a batch, taken in turn by that channel's pool threads (one
+    task per thread, not one per delivery: handing each send to the pool cost more than
+    a fast send itself). Results go to the claiming thread, which records them."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        kind: str,
+        jobs: list[_Job],
+        results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None],
+    ) -> None:
+        self.transport, self.kind = transport, kind
+        self.jobs = deque(jobs)
+        self.results = results
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.jobs.clear()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped:
+                try:
+                    job = self.jobs.popleft()
+                except IndexError:
+                    return
+                self.results.put((job, _send(self.transport, self.kind, job)))
+        finally:
+            self.results.put(None)
 
 
 class _SentRows:
