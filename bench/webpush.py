@@ -277,42 +277,10 @@ def time_floor(keys: list[tuple[bytes, bytes]], data: list[bytes]) -> Rate:
 def self_signed(folder: Path) -> tuple[str, str]:
     """Write a certificate for 127.0.0.1 and its key; return their paths. Senders trust
     it through SSL_CERT_FILE (urllib3, http.client) and REQUESTS_CA_BUNDLE (requests)."""
-    import datetime
-    import ipaddress
+    from tests.peers.tls import self_signed as write
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "sink.pem", folder / "sink.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_path), str(key_path)
+    cert, key = write(folder)
+    return str(cert), str(key)
 
 
 def time_bare_post(sink: Sink, keys: list[tuple[bytes, bytes]], data: list[bytes]) -> Rate:

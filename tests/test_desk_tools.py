@@ -23,7 +23,7 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from tests.factories import EAST, WEST, World, member, world
-from tests.peers.sms_provider import ACCOUNT_SID, AUTH_TOKEN, FROM, SmsProvider, running
+from tests.peers.sms_provider import ACCOUNT_SID, AUTH_TOKEN, FROM, SmsProvider, running, use_twilio
 from tocsin import vault
 from tocsin.alerts.models import Alert, Purpose
 from tocsin.committees.models import Role
@@ -101,14 +101,7 @@ def reply(client: Client, report: Report, body: str = "We are checking.") -> Any
 @pytest.fixture
 def twilio(settings: Settings) -> Iterator[SmsProvider]:
     with running() as peer:
-        settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
-        settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
-        settings.TWILIO_FROM = FROM
-        settings.TWILIO_MESSAGING_SERVICE_SID = ""
-        settings.TWILIO_API_URL = peer.url
-        settings.SMS_GATEWAY_URL = ""
-        settings.DELIVERY_RATE = {**settings.DELIVERY_RATE, "sms": 0}
-        yield peer
+        yield use_twilio(settings, peer)
 
 
 class Geocoder(ThreadingHTTPServer):

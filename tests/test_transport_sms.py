@@ -31,6 +31,7 @@ from tests.peers.sms_provider import (
     GATEWAY_TOKEN,
     SmsProvider,
     running,
+    use_twilio,
 )
 from tests.test_outbox import confirmed_incident
 from tocsin.alerts import messages, outbox
@@ -60,14 +61,7 @@ def peer() -> Iterator[SmsProvider]:
 
 @pytest.fixture
 def twilio(peer: SmsProvider, settings: Settings) -> SmsProvider:
-    settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
-    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
-    settings.TWILIO_FROM = FROM
-    settings.TWILIO_MESSAGING_SERVICE_SID = ""
-    settings.TWILIO_API_URL = peer.url
-    settings.SMS_GATEWAY_URL = ""
-    settings.DELIVERY_RATE = {**settings.DELIVERY_RATE, "sms": 0}
-    return peer
+    return use_twilio(settings, peer)
 
 
 @pytest.fixture

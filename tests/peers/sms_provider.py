@@ -305,3 +305,16 @@ def running() -> Iterator[SmsProvider]:
         peer.release.set()
         peer.shutdown()
         peer.server_close()
+
+
+def use_twilio(settings: Any, peer: SmsProvider) -> SmsProvider:
+    """Point Tocsin's Twilio settings at ``peer``, with no sending pace (pytest-django's
+    ``settings``)."""
+    settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.TWILIO_FROM = FROM
+    settings.TWILIO_MESSAGING_SERVICE_SID = ""
+    settings.TWILIO_API_URL = peer.url
+    settings.SMS_GATEWAY_URL = ""
+    settings.DELIVERY_RATE = {**settings.DELIVERY_RATE, "sms": 0}
+    return peer

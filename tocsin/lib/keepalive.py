@@ -230,9 +230,8 @@ class Pool:
             with self.lock:
                 if len(self.idle) < self.size:
                     self.idle.append(conn)
-                    conn = None  # type: ignore[assignment]
-            if conn is not None:
-                conn.close()
+                    return response
+        conn.close()
         return response
 
     def close(self) -> None:
