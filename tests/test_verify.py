@@ -543,11 +543,16 @@ def test_a_closed_incident_takes_no_more_answers(w: World) -> None:
 PHONE = "+13105550142"
 
 
+def on_sms(m: Member) -> Member:
+    """The verifier, reachable (and answering) by SMS at PHONE."""
+    ContactEndpoint.create(m, "sms", PHONE, verified=True)
+    return m
+
+
 def test_a_verifier_replies_confirm_by_sms(
     w: World, django_capture_on_commit_callbacks: Capture
 ) -> None:
-    nora = verifier(w, "Nora")
-    ContactEndpoint.create(nora, "sms", PHONE, verified=True)
+    nora = on_sms(verifier(w, "Nora"))
     incident = incident_at(w)
     verify.request(incident, nora, actor=w.dispatcher)
     with django_capture_on_commit_callbacks(execute=True):
@@ -560,8 +565,7 @@ def test_a_verifier_replies_confirm_by_sms(
 
 
 def test_a_spanish_verifier_replies_nada(w: World) -> None:
-    vera = verifier(w, "Vera", language="es")
-    ContactEndpoint.create(vera, "sms", PHONE, verified=True)
+    vera = on_sms(verifier(w, "Vera", language="es"))
     incident = incident_at(w)
     verify.request(incident, vera, actor=w.dispatcher)
     answer = handle(Inbound("sms", PHONE, "nada", "m2"))
@@ -570,8 +574,7 @@ def test_a_spanish_verifier_replies_nada(w: World) -> None:
 
 
 def test_a_reply_answers_the_newest_waiting_request(w: World) -> None:
-    nora = verifier(w, "Nora")
-    ContactEndpoint.create(nora, "sms", PHONE, verified=True)
+    nora = on_sms(verifier(w, "Nora"))
     first = incident_at(w)
     second = incident_at(w, FAR)
     verify.request(first, nora, actor=w.dispatcher)
@@ -582,8 +585,7 @@ def test_a_reply_answers_the_newest_waiting_request(w: World) -> None:
 
 
 def test_a_reply_with_nothing_to_answer_says_so(w: World) -> None:
-    nora = verifier(w, "Nora")
-    ContactEndpoint.create(nora, "sms", PHONE, verified=True)
+    on_sms(verifier(w, "Nora"))
     answer = handle(Inbound("sms", PHONE, "CONFIRM", "m4"))
     assert answer is not None and "no verification request" in answer
 
@@ -648,8 +650,7 @@ def timeline_of(incident: Incident, viewer: Member) -> str:
 def test_the_timeline_tells_everything_in_each_dispatchers_language(
     w: World, django_capture_on_commit_callbacks: Capture
 ) -> None:
-    nora = verifier(w, "Nora")
-    ContactEndpoint.create(nora, "sms", PHONE, verified=True)
+    nora = on_sms(verifier(w, "Nora"))
     incident = incident_at(w)
     submit_report(channel=Channel.SMS, kind="checkpoint", lat=EAST[0], lng=EAST[1])
     verify.request(incident, nora, actor=w.dispatcher)
@@ -687,3 +688,26 @@ def test_a_deleted_verifiers_name_leaves_the_timeline(w: World) -> None:
     assert "Nora" not in timeline
     assert "Verifier asked (a removed member: 1)" in timeline
     assert not IncidentEvent.objects.filter(detail__contains="Nora").exists()
+
+
+def test_the_timeline_reads_the_names_it_shows_in_one_query(w: World) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    incident = incident_at(w)
+
+    def queries() -> int:
+        """How many queries of the page read members (the names it shows among them)."""
+        with CaptureQueriesContext(connection) as seen:
+            timeline_of(incident, w.dispatcher)
+        return sum('FROM "members_member"' in q["sql"] for q in seen.captured_queries)
+
+    verify.request(incident, verifier(w, "Nora"), actor=w.dispatcher)
+    one = queries()
+    for name in ("Omar", "Fabi", "Lupe", "Ines"):
+        verify.request(incident, verifier(w, name), actor=w.dispatcher)
+    # More verifiers named on the timeline add rows, not a query per name.
+    assert queries() == one
+    assert all(
+        f"Verifier asked ({n}: 1)" in timeline_of(incident, w.dispatcher) for n in ("Nora", "Ines")
+    )

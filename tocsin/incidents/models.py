@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import models
@@ -107,19 +108,41 @@ def _choice(choices: type[models.TextChoices], value: str) -> str:
     return str(choices(value).label) if value in choices.values else value
 
 
-def _member_name(pk: str) -> str:
+_NAMED = ("sent", "member")
+
+
+def _member_name(pk: str, names: dict[int, str] | None) -> str:
     """A member named on the timeline by id, so a deleted account's name goes with it."""
     from tocsin.members.models import Member
 
-    name = (
-        Member.objects.filter(pk=int(pk)).values_list("display_name", flat=True).first()
-        if pk.isdigit()
-        else None
-    )
+    name = None
+    if pk.isdigit():
+        if names is not None:
+            name = names.get(int(pk))
+        else:
+            name = Member.objects.filter(pk=int(pk)).values_list("display_name", flat=True).first()
     return name or str(_("a removed member"))
 
 
-def _coded_text(code: str, values: list[str]) -> str:
+def with_member_names(events: Iterable[IncidentEvent]) -> list[IncidentEvent]:
+    """Return ``events`` with the names of the members they mention read in one query
+    (a timeline is rendered on every live update)."""
+    from tocsin.members.models import Member
+
+    events = list(events)
+    ids = {
+        int(values[0])
+        for e in events
+        for code, values in e.coded_parts()
+        if code in _NAMED and values and values[0].isdigit()
+    }
+    names = dict(Member.objects.filter(pk__in=ids).values_list("pk", "display_name"))
+    for e in events:
+        e.names = names
+    return events
+
+
+def _coded_text(code: str, values: list[str], names: dict[int, str] | None) -> str:
     from tocsin.alerts.models import Purpose
     from tocsin.intake.models import Channel
 
@@ -131,8 +154,8 @@ def _coded_text(code: str, values: list[str]) -> str:
         ),
         "report": lambda: f"{_choice(Channel, v[0])} {v[1]}",
         "notice": lambda: f"{_choice(Purpose, v[0])}: {v[1]}",
-        "sent": lambda: f"{_member_name(v[0])}: {v[1]}",
-        "member": lambda: _member_name(v[0]),
+        "sent": lambda: f"{_member_name(v[0], names)}: {v[1]}",
+        "member": lambda: _member_name(v[0], names),
         "answer": lambda: f"{_choice(Answer, v[0])} ({_choice(Channel, v[1])})",
         "rule_verifier": lambda: (
             _("rule of %(committee)s: a trusted verifier confirmed") % {"committee": v[0]}
@@ -183,19 +206,29 @@ class IncidentEvent(models.Model):
             return str(State(self.action).label)
         return self.action
 
-    @property
-    def text(self) -> str:
-        """The detail in the active language (details Tocsin wrote are codes, see
-        ``coded``; what a person wrote, such as a name, stays as it is)."""
-        out = []
+    # Member names for the coded details, when read in one go (with_member_names).
+    names: dict[int, str] | None = None
+
+    def coded_parts(self) -> list[tuple[str, list[str]]]:
+        """Return the detail's parts as (code, values); a plain part has code ""."""
+        parts = []
         for part in self.detail.split(";"):
             part = part.strip()
             if part.startswith("@"):
                 code, *values = part[1:].split("|")
-                out.append(_coded_text(code, values))
+                parts.append((code, values))
             elif part:
-                out.append(part)
-        return "; ".join(out)
+                parts.append(("", [part]))
+        return parts
+
+    @property
+    def text(self) -> str:
+        """The detail in the active language (details Tocsin wrote are codes, see
+        ``coded``; what a person wrote, such as a name, stays as it is)."""
+        return "; ".join(
+            _coded_text(code, values, self.names) if code else values[0]
+            for code, values in self.coded_parts()
+        )
 
 
 class Answer(models.TextChoices):

@@ -18,7 +18,7 @@ from tocsin.committees import access
 from tocsin.committees.models import Committee
 from tocsin.incidents import services, states, verify
 from tocsin.incidents.desk_views import held_message
-from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State
+from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State, with_member_names
 from tocsin.intake import screening
 from tocsin.intake.models import Channel, Report
 from tocsin.intake.services import committees_for_cell
@@ -108,7 +108,7 @@ def _incident_context(incident: Incident, member: Member | None = None) -> dict:
         "progress": outbox.progress(incident),
         "headcount": headcount(incident),
         "transitions": states.choices(incident.state),
-        "events": incident.events.select_related("actor").all(),
+        "events": with_member_names(incident.events.select_related("actor")),
         "reports": incident.reports.with_photos().prefetch_related("messages"),
         "holder": Member.objects.filter(pk=holder_id).first() if holder_id else None,
         "held_by_me": member is not None and holder_id == member.pk,
