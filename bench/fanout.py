@@ -93,6 +93,10 @@ class NullTransport(Transport):
 def setup_django() -> None:
     """Set up Django on the environment's database, with the null transport for every kind."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
+    # One confirmation reaches every recipient here: the two-person rule and the breaker
+    # (which would hold a wide alert for a second person) are measured elsewhere.
+    os.environ.setdefault("TOCSIN_TWO_PERSON_THRESHOLD", "10000000")
+    os.environ.setdefault("TOCSIN_ALERTS_PER_HOUR", "1000")
     import django
 
     django.setup()
@@ -193,13 +197,15 @@ def dataset(members: int, recipients: int, seed: int, cache: Path) -> dict[str, 
     return cols
 
 
-def load(cols: dict[str, list]) -> set[int]:
-    """Create the members, areas and endpoints; return the recipients' member ids."""
+def load(cols: dict[str, list], committee_id: int) -> set[int]:
+    """Create the members (of the committee: alerts reach a committee's own members),
+    areas and endpoints; return the recipients' member ids."""
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import User
     from django.db import transaction
     from django.utils import timezone
 
+    from tocsin.committees.models import Membership
     from tocsin.members.models import AlertArea, ContactEndpoint, Member
 
     now = timezone.now()
@@ -217,6 +223,10 @@ def load(cols: dict[str, list]) -> set[int]:
                     Member(user_id=u.pk, display_name=f"Member {i}", language=cols["language"][i])
                     for i, u in zip(idx, users, strict=True)
                 ],
+                batch_size=2000,
+            )
+            Membership.objects.bulk_create(
+                [Membership(committee_id=committee_id, member_id=m.pk) for m in people],
                 batch_size=2000,
             )
             AlertArea.objects.bulk_create(
@@ -510,6 +520,7 @@ def run_backend(args: argparse.Namespace) -> None:
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
+    from django.utils import timezone
 
     from tocsin import geo
     from tocsin.alerts import targeting
@@ -521,12 +532,19 @@ def run_backend(args: argparse.Namespace) -> None:
     print(f"== {'PostgreSQL' if postgres else 'SQLite'}", flush=True)
     call_command("migrate", verbosity=0)
 
+    committee = Committee.objects.create(
+        name="Bench", slug="bench", kind="neighborhood", approved_at=timezone.now()
+    )
+    committee.set_area(geo.cells_for_circle(*DOWNTOWN, 3000, RES))
+    dispatcher = Member.create(display_name="Diego", language="en")
+    Membership.objects.create(committee=committee, member=dispatcher, role=Role.DISPATCHER)
+
     start = time.monotonic()
     cache = data_dir / f"fanout-{args.members}-{args.recipients}-{args.seed}.pickle"
     cached = cache.exists()
     cols = dataset(args.members, args.recipients, args.seed, cache)
     made = time.monotonic() - start
-    recipients = load(cols)
+    recipients = load(cols, committee.pk)
     del cols
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE" if postgres else "ANALYZE")
@@ -535,11 +553,6 @@ def run_backend(args: argparse.Namespace) -> None:
         f"dataset: {args.members:,} members {how} in {made:.0f} s,"
         f" written in {time.monotonic() - start - made:.0f} s"
     )
-
-    committee = Committee.objects.create(name="Bench", slug="bench", kind="neighborhood")
-    committee.set_area(geo.cells_for_circle(*DOWNTOWN, 3000, RES))
-    dispatcher = Member.create(display_name="Diego", language="en")
-    Membership.objects.create(committee=committee, member=dispatcher, role=Role.DISPATCHER)
 
     # This process confirms, like the web server: its index is built before any run, and
     # targeting is checked against the members the dataset placed in the alert area.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
 
 from tocsin import geo
 from tocsin.committees.models import Committee, Membership, Role
@@ -19,7 +20,10 @@ WEST = (34.0467, -118.3330)
 
 def committee(name: str, center: tuple[float, float] = EAST, radius_m: float = 2000) -> Committee:
     c = Committee.objects.create(
-        name=name, slug=name.lower().replace(" ", "-"), kind=Committee.Kind.NEIGHBORHOOD
+        name=name,
+        slug=name.lower().replace(" ", "-"),
+        kind=Committee.Kind.NEIGHBORHOOD,
+        approved_at=timezone.now(),
     )
     c.set_area(geo.cells_for_circle(*center, radius_m, settings.AREA_RESOLUTION))
     return c

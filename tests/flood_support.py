@@ -71,13 +71,18 @@ def seed(cells: int, center: tuple[float, float]) -> Seeded:
     """Create one committee over ``cells`` area cells, its dispatcher, a member alert area
     in each cell (so any alert would find someone) and a trusted member with a verified
     SMS number."""
+    from django.utils import timezone
+
     from tests.factories import member
     from tocsin.committees.models import Committee, Role
     from tocsin.members.models import AlertArea, ContactEndpoint
 
     chosen = area_cells(cells, center)
     committee = Committee.objects.create(
-        name="Flood", slug="flood", kind=Committee.Kind.NEIGHBORHOOD
+        name="Flood",
+        slug="flood",
+        kind=Committee.Kind.NEIGHBORHOOD,
+        approved_at=timezone.now(),
     )
     committee.set_area(set(chosen))
     dispatcher = member("Diego", committee, Role.DISPATCHER, email="diego@example.org")

@@ -20,6 +20,7 @@ from tests.test_outbox import confirmed_incident
 from tocsin import geo
 from tocsin.alerts import cellindex, targeting
 from tocsin.alerts.models import Delivery
+from tocsin.committees.models import Membership
 from tocsin.members.models import AlertArea, AreaChange, AreaLog, ContactEndpoint, Member
 
 RES = 8
@@ -121,6 +122,7 @@ def test_a_confirmed_alert_reaches_a_member_who_joined_after_the_index_was_built
 ) -> None:
     alert_members()
     joined = Member.create(display_name="Late", language="en")
+    Membership.objects.create(committee=w.east, member=joined)
     AlertArea.objects.create(member=joined, cell=geo.cell_at(*EAST, RES), ring=1)
     ContactEndpoint.create(joined, "email", "late@example.org", verified=True)
     confirmed_incident(w)

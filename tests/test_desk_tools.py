@@ -254,7 +254,7 @@ def database_dump() -> str:
 def test_a_call_outside_every_committee_area_is_refused_and_nothing_is_saved(w: World) -> None:
     response = as_(w.dispatcher).post(reverse("hotline"), call(NOWHERE))
     assert response.status_code == 400
-    assert "No committee covers that place. Check it on the map." in page(response)
+    assert "None of your committees (or their partners) covers that place." in page(response)
     assert not Report.objects.exists()
     assert not ReportContact.objects.exists()
 
@@ -309,16 +309,16 @@ def test_sending_the_same_call_twice_takes_it_once(w: World) -> None:
     assert Report.objects.filter(channel=Channel.HOTLINE).count() == 1
 
 
-def test_a_call_from_the_other_committees_area_goes_to_that_committee(w: World) -> None:
-    response = as_(w.dispatcher).post(reverse("hotline"), call(WEST), follow=True)
-    report = Report.objects.get(channel=Channel.HOTLINE)
-    assert response.redirect_chain == [(reverse("hotline"), 302)]
-    assert f"Report {report.receipt} sent to the committee that covers that place." in page(
-        response
-    )
-    # West's desk has it; East's does not.
-    assert report.receipt in page(as_(w.west_dispatcher).get(reverse("desk")))
-    assert report.receipt not in page(as_(w.dispatcher).get(reverse("desk")))
+def test_a_call_about_another_committees_area_is_refused_and_nothing_is_saved(
+    w: World,
+) -> None:
+    # A hotline call reaches only the desks of the dispatcher's own committees (and
+    # partners): a dispatcher cannot put reports on another committee's desk.
+    response = as_(w.dispatcher).post(reverse("hotline"), call(WEST))
+    assert response.status_code == 400
+    assert "give the caller the hotline of the committee there" in page(response)
+    assert not Report.objects.exists()
+    assert not ReportContact.objects.exists()
 
 
 def test_the_hotline_page_speaks_spanish_to_a_spanish_speaking_dispatcher(w: World) -> None:
@@ -446,14 +446,16 @@ def _routes(
     }
 
 
-# Hotline and address search are for anyone who dispatches somewhere (a call may be about
-# any committee's area); incidents and reports only for their own committee's dispatchers.
+# Hotline and address search are for anyone who dispatches somewhere, but a call is taken
+# only for a place their own committees cover (West's call at East's place is refused with
+# a 400); incidents and reports only for their own committee's dispatchers.
 ROUTES = ("hotline", "hotline_post", "geocode", "take_over", "release", "reply", "verifier")
 REFUSED = {
     "outsider": set(ROUTES),
     "member": set(ROUTES),
     "west_dispatcher": {"take_over", "release", "reply", "verifier"},
 }
+TURNED_AWAY = {"west_dispatcher": {"hotline_post"}}
 
 
 @pytest.mark.parametrize("persona", ["outsider", "member", "west_dispatcher"])
@@ -469,6 +471,8 @@ def test_the_desk_tools_refuse_whoever_does_not_dispatch_for_the_incident(
     response = getattr(as_(getattr(w, persona)), method)(url, data)
     if route in REFUSED[persona]:
         assert response.status_code == 404
+    elif route in TURNED_AWAY.get(persona, set()):
+        assert response.status_code == 400
     else:
         assert response.status_code in (200, 302, 503)
     # Whatever the answer, nothing of East's incident changed.
@@ -481,8 +485,7 @@ def test_the_desk_tools_refuse_whoever_does_not_dispatch_for_the_incident(
     assert not ReportMessage.objects.exists()
     assert not VerificationRequest.objects.exists()
     assert not IncidentEvent.objects.filter(action="took_over").exists()
-    if persona != "west_dispatcher":
-        assert not Report.objects.filter(channel=Channel.HOTLINE).exists()
+    assert not Report.objects.filter(channel=Channel.HOTLINE).exists()
 
 
 @pytest.mark.parametrize("route", ["hotline", "geocode", "take_over", "release", "reply"])

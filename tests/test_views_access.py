@@ -22,10 +22,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from PIL import Image
 
-from tests.factories import EAST, WEST, World, world
+from tests.factories import EAST, WEST, World, committee, member, world
 from tocsin import geo
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
-from tocsin.committees.models import Committee, Invite, Membership
+from tocsin.committees import partners
+from tocsin.committees import services as committee_services
+from tocsin.committees.models import Committee, Invite, Membership, Role, Share
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
 from tocsin.intake import services as intake
@@ -43,70 +45,85 @@ PERSONAS = (
     "organizer",
     "west_dispatcher",
     "west_organizer",
+    # North partners with East (reports, verifiers and alerts shared by consent).
+    "partner_dispatcher",
+    # A fresh committee drawn over East's area, not approved by the operator.
+    "unapproved_organizer",
 )
 
 # Objects always belong to East (or, for /me/ routes, to Mateo, East's member). 302 for a
 # logged-in persona means the action ran and redirected; anonymous 302 goes to the login.
 # fmt: off
 TABLE: dict[str, tuple[int, ...]] = {
-    #                          anon outs memb resp disp orgn wdis worg
-    "desk":                   (302, 403, 403, 403, 200, 200, 200, 200),
-    "desk_live":              (302, 403, 403, 403, 200, 200, 200, 200),
-    "open_report":            (302, 404, 404, 404, 302, 302, 404, 404),
-    "dismiss_report":         (302, 404, 404, 404, 302, 302, 404, 404),
-    "report_photo":           (302, 404, 404, 404, 200, 200, 404, 404),
-    "incident":               (302, 404, 404, 404, 200, 200, 404, 404),
-    "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404),
-    "incident_state":         (302, 404, 404, 404, 302, 302, 404, 404),
-    "incident_merge":         (302, 404, 404, 404, 302, 302, 404, 404),
-    "incident_split":         (302, 404, 404, 404, 302, 302, 404, 404),
-    "incident_verify":        (302, 404, 404, 404, 302, 302, 404, 404),
-    "incident_take":          (302, 404, 404, 404, 302, 302, 404, 404),
-    "incident_release":       (302, 404, 404, 404, 302, 302, 404, 404),
-    "report_reply":           (302, 404, 404, 404, 302, 302, 404, 404),
-    "hotline":                (302, 404, 404, 404, 200, 200, 200, 200),
+    #                          anon outs memb resp disp orgn wdis worg pdis uorg
+    "desk":                   (302, 403, 403, 403, 200, 200, 200, 200, 200, 200),
+    "desk_live":              (302, 403, 403, 403, 200, 200, 200, 200, 200, 200),
+    "open_report":            (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "dismiss_report":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "report_photo":           (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
+    "incident":               (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
+    "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
+    "incident_state":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_merge":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_split":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_verify":        (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_take":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_release":       (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "report_reply":           (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "hotline":                (302, 404, 404, 404, 200, 200, 200, 200, 200, 200),
     # No geocoder in the tests: dispatchers hear it is not set up.
-    "geocode":                (302, 404, 404, 404, 503, 503, 503, 503),
-    "dead_deliveries":        (302, 403, 403, 403, 200, 200, 404, 404),
-    "retry_delivery":         (302, 404, 404, 404, 302, 302, 404, 404),
-    "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404),
-    "committee_create":       (302, 200, 200, 200, 200, 200, 200, 200),
-    "committee":              (302, 404, 404, 404, 404, 200, 404, 404),
-    "committee_area":         (302, 404, 404, 404, 404, 302, 404, 404),
-    "committee_area_geojson": (302, 404, 404, 404, 404, 200, 404, 404),
-    "committee_role":         (302, 404, 404, 404, 404, 302, 404, 404),
-    "committee_invite":       (302, 404, 404, 404, 404, 302, 404, 404),
-    "committee_invite_qr":    (302, 404, 404, 404, 404, 200, 404, 404),
-    "committee_vouching":     (302, 404, 404, 404, 404, 200, 404, 404),
-    "committee_cut_branch":   (302, 404, 404, 404, 404, 302, 404, 404),
-    "committee_vouch":        (302, 404, 404, 200, 200, 200, 404, 404),
-    "committee_rules":        (302, 404, 404, 404, 404, 302, 404, 404),
-    "committee_shift":        (302, 404, 404, 404, 404, 302, 404, 404),
-    "committee_end_shift":    (302, 404, 404, 404, 404, 302, 404, 404),
-    "committee_duty":         (302, 404, 404, 404, 302, 302, 404, 404),
-    "me":                     (302, 200, 200, 200, 200, 200, 200, 200),
-    "add_area":               (302, 302, 302, 302, 302, 302, 302, 302),
-    "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404),
-    "add_email":              (302, 302, 302, 302, 302, 302, 302, 302),
-    "push_subscribe":         (302, 200, 200, 200, 200, 200, 200, 200),
-    "delete_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404),
-    "add_phone":              (302, 302, 302, 302, 302, 302, 302, 302),
-    "verify_channel":         (302, 404, 302, 404, 404, 404, 404, 404),
-    "resend_code":            (302, 404, 302, 404, 404, 404, 404, 404),
-    "move_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404),
-    "test_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404),
-    "enable_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404),
-    "my_data":                (302, 200, 200, 200, 200, 200, 200, 200),
-    "export_data":            (302, 200, 200, 200, 200, 200, 200, 200),
-    "delete_account":         (302, 200, 200, 200, 200, 200, 200, 200),
-    "security":               (302, 200, 200, 200, 200, 200, 200, 200),
-    "login_verify":           (302, 200, 200, 200, 200, 200, 200, 200),
-    "totp_start":             (302, 302, 302, 302, 302, 302, 302, 302),
-    "totp_confirm":           (302, 302, 302, 302, 302, 302, 302, 302),
-    "remove_factor":          (302, 404, 404, 404, 404, 404, 404, 404),
-    "passkey_register_begin": (302, 200, 200, 200, 200, 200, 200, 200),
-    "passkey_register_complete": (302, 400, 400, 400, 400, 400, 400, 400),
-    "logout_everywhere":      (302, 302, 302, 302, 302, 302, 302, 302),
+    "geocode":                (302, 404, 404, 404, 503, 503, 503, 503, 503, 503),
+    "dead_deliveries":        (302, 403, 403, 403, 200, 200, 404, 404, 200, 404),
+    "retry_delivery":         (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
+    "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404, 302, 404),
+    "incident_alert_more":    (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_follow_up":     (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    # A waiting role grant of East's, asked by Olga: Diego declines it, Olga withdraws it.
+    "approval_decide":        (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
+    "committee_create":       (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committee":              (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "committee_area":         (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_area_geojson": (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "committee_role":         (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_invite":       (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_invite_qr":    (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "committee_vouching":     (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "committee_cut_branch":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_vouch":        (302, 404, 404, 200, 200, 200, 404, 404, 404, 404),
+    "committee_rules":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_shift":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_end_shift":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_duty":         (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
+    "committee_partner_propose": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_partner_accept": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_partner_end":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_threshold":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_export_ask":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    # Olga asked for the member list and Diego approved it: only she downloads it.
+    "committee_export":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "me":                     (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "add_area":               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
+    "add_email":              (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "push_subscribe":         (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "delete_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
+    "add_phone":              (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "verify_channel":         (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
+    "resend_code":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
+    "move_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
+    "test_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
+    "enable_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
+    "my_data":                (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "export_data":            (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "delete_account":         (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "security":               (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "login_verify":           (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "totp_start":             (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "totp_confirm":           (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "remove_factor":          (302, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    "passkey_register_begin": (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "passkey_register_complete": (302, 400, 400, 400, 400, 400, 400, 400, 400, 400),
+    "logout_everywhere":      (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
 }
 # fmt: on
 
@@ -163,6 +180,9 @@ class Objects:
     delivery: int = MISSING
     verifier: int = MISSING
     shift: int = MISSING
+    approval: int = MISSING
+    # A partnership proposed to the committee, waiting for its organizer.
+    proposal: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -233,6 +253,27 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("committee_end_shift", args=[o.slug, o.shift])
     ),
     "committee_duty": lambda o: Call("post", reverse("committee_duty", args=[o.slug])),
+    "incident_alert_more": lambda o: Call(
+        "post", reverse("incident_alert_more", args=[o.incident]), {"committees": "0"}
+    ),
+    "incident_follow_up": lambda o: Call("post", reverse("incident_follow_up", args=[o.incident])),
+    "approval_decide": lambda o: Call(
+        "post", reverse("approval_decide", args=[o.approval]), {"decision": "decline"}
+    ),
+    "committee_partner_propose": lambda o: Call(
+        "post", reverse("committee_partner_propose", args=[o.slug]), {"other": "nowhere"}
+    ),
+    "committee_partner_accept": lambda o: Call(
+        "post", reverse("committee_partner_accept", args=[o.slug, o.proposal])
+    ),
+    "committee_partner_end": lambda o: Call(
+        "post", reverse("committee_partner_end", args=[o.slug, o.proposal])
+    ),
+    "committee_threshold": lambda o: Call(
+        "post", reverse("committee_threshold", args=[o.slug]), {"threshold": "100"}
+    ),
+    "committee_export_ask": lambda o: Call("post", reverse("committee_export_ask", args=[o.slug])),
+    "committee_export": lambda o: Call("get", reverse("committee_export", args=[o.slug])),
     "me": lambda o: Call("get", reverse("me")),
     "add_area": lambda o: Call(
         "post", reverse("add_area"), {"label": "Work", "lat": EAST[0], "lng": EAST[1], "ring": 1}
@@ -302,6 +343,15 @@ OWNER = {
     "committee_shift": "organizer",
     "committee_end_shift": "organizer",
     "committee_duty": "dispatcher",
+    "incident_alert_more": "dispatcher",
+    "incident_follow_up": "dispatcher",
+    "approval_decide": "dispatcher",
+    "committee_partner_propose": "organizer",
+    "committee_partner_accept": "organizer",
+    "committee_partner_end": "organizer",
+    "committee_threshold": "organizer",
+    "committee_export_ask": "organizer",
+    "committee_export": "organizer",
     "delete_area": "member",
     "delete_endpoint": "member",
     "verify_channel": "member",
@@ -318,9 +368,16 @@ class Scene:
     east: Objects
     west: Objects
     missing: Objects
+    # Personas of the committees made for this module: North (East's partner) and an
+    # unapproved committee drawn over East.
+    extra: dict[str, Member]
 
     def user(self, persona: str) -> Any:
-        return None if persona == "anonymous" else getattr(self.world, persona).user
+        if persona == "anonymous":
+            return None
+        if persona in self.extra:
+            return self.extra[persona].user
+        return getattr(self.world, persona).user
 
 
 def _report_at(point: tuple[float, float], kind: str = ReportKind.CHECKPOINT) -> Report:
@@ -369,9 +426,48 @@ def _shift(committee: Committee, member: Member) -> Shift:
     )
 
 
+NORTH = (34.0900, -118.2107)
+
+
+def _partners(w: World) -> Member:
+    """North, partnered with East (both organizers agreed), and its dispatcher."""
+    north = committee("North", NORTH, radius_m=1500)
+    north_organizer = member("Nora", north, Role.ORGANIZER)
+    partners.accept(
+        partners.propose(
+            w.east, north, [Share.REPORTS, Share.VERIFIERS, Share.ALERTS], by=w.organizer
+        ),
+        by=member("Ned", north, Role.ORGANIZER),
+    )
+    del north_organizer
+    return member("Nadia", north, Role.DISPATCHER)
+
+
+def _unapproved(w: World) -> Member:
+    """A committee a member made over East's area, which the operator has not approved."""
+    rogue = committee("Rogue", EAST, radius_m=2500)
+    Committee.objects.filter(pk=rogue.pk).update(approved_at=None)
+    return member("Rex", rogue, Role.ORGANIZER)
+
+
+def _proposal(to: Committee, by: Member) -> int:
+    """A partnership proposed to ``to`` by a committee of its own."""
+    other = committee(f"Friends of {to.name}", NORTH, radius_m=500)
+    proposer = member(f"Fran {to.name}", other, Role.ORGANIZER)
+    del by
+    return partners.propose(other, to, [Share.REPORTS], by=proposer).pk
+
+
+def _approved_export(c: Committee, organizer: Member, second: Member) -> int:
+    approval = committee_services.ask_export(c, by=organizer)
+    committee_services.approve_export(approval, by=second)
+    return approval.pk
+
+
 @pytest.fixture
 def scene(db: None) -> Scene:
     w = world()
+    extra = {"partner_dispatcher": _partners(w), "unapproved_organizer": _unapproved(w)}
     east_incident = incidents.open_incident(_report_at(EAST), actor=w.dispatcher)
     west_incident = incidents.open_incident(_report_at(WEST), actor=w.west_dispatcher)
     Invite.objects.create(committee=w.east, created_by=w.organizer)
@@ -391,7 +487,10 @@ def scene(db: None) -> Scene:
         delivery=_dead_delivery(east_incident, w.member).pk,
         verifier=w.dispatcher.pk,
         shift=_shift(w.east, w.dispatcher).pk,
+        approval=_role_grant(w.east, w.organizer, w.member),
+        proposal=_proposal(w.east, w.organizer),
     )
+    _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
         slug=w.west.slug,
         report=_loose_report_at(WEST).pk,
@@ -403,9 +502,19 @@ def scene(db: None) -> Scene:
         delivery=_dead_delivery(west_incident, w.west_dispatcher).pk,
         verifier=w.west_dispatcher.pk,
         shift=_shift(w.west, w.west_dispatcher).pk,
+        approval=_role_grant(w.west, w.west_organizer, w.west_dispatcher),
+        proposal=_proposal(w.west, w.west_organizer),
     )
+    _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
-    return Scene(world=w, east=east, west=west, missing=missing)
+    return Scene(world=w, east=east, west=west, missing=missing, extra=extra)
+
+
+def _role_grant(c: Committee, organizer: Member, whom: Member) -> int:
+    membership = Membership.objects.get(committee=c, member=whom)
+    approval = committee_services.set_role(membership, Role.ORGANIZER, by=organizer)
+    assert approval is not None
+    return approval.pk
 
 
 @dataclass

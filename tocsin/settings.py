@@ -372,6 +372,21 @@ TELEGRAM_BOT_USERNAME = envstr("TOCSIN_TELEGRAM_BOT_USERNAME").lstrip("@")
 # the operator adds each with `tocsin manage committee_channels add`.
 APPRISE_ENABLED = envbool("TOCSIN_APPRISE_ENABLED", False)
 
+# --- Trust boundaries between committees ---
+# New committees wait for the operator (`tocsin manage committees approve SLUG`) before
+# they take reports or send alerts. Off: they work at once, with the capped area below.
+COMMITTEES_NEED_APPROVAL = envbool("TOCSIN_COMMITTEES_NEED_APPROVAL", True)
+# The largest area radius a committee the operator has not approved may draw, and any
+# committee's largest.
+UNAPPROVED_AREA_M = envint("TOCSIN_UNAPPROVED_AREA_M", 3000, minimum=300, maximum=30000)
+AREA_MAX_M = envint("TOCSIN_AREA_MAX_M", 30000, minimum=300, maximum=100000)
+# An alert one staff member sends may reach at most this many members; a wider one waits
+# for a second staff member (organizers may set their committee's lower).
+TWO_PERSON_THRESHOLD = envint("TOCSIN_TWO_PERSON_THRESHOLD", 500, minimum=1, maximum=10_000_000)
+# The broadcast breaker: past this many member alerts in an hour, a committee's next
+# alert waits for a second person and its organizers are told.
+ALERTS_PER_HOUR = envint("TOCSIN_ALERTS_PER_HOUR", 10, minimum=1, maximum=1000)
+
 # Personal invites a responder, dispatcher or organizer may make per committee per week
 # (each vouches for the person who joins with it).
 VOUCH_INVITES_PER_WEEK = envint("TOCSIN_VOUCH_INVITES_PER_WEEK", 5, minimum=0, maximum=100)

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from tocsin.alerts import receipts
 from tocsin.alerts import views as alerts
+from tocsin.committees import partner_views
 from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
 from tocsin.demo import views as demo
@@ -92,6 +93,9 @@ urlpatterns = [
     path("desk/incidents/<int:pk>/verify/", desk_views.send_verifier, name="incident_verify"),
     path("desk/incidents/<int:pk>/take/", desk_views.take_over, name="incident_take"),
     path("desk/incidents/<int:pk>/release/", desk_views.release, name="incident_release"),
+    path("desk/incidents/<int:pk>/alert/", desk_views.alert_more, name="incident_alert_more"),
+    path("desk/incidents/<int:pk>/follow-up/", desk_views.follow_up, name="incident_follow_up"),
+    path("desk/approvals/<int:pk>/", desk_views.decide_approval, name="approval_decide"),
     path("desk/reply/", desk_views.reply_to_reporter, name="report_reply"),
     path("desk/hotline/", desk_views.hotline, name="hotline"),
     path("desk/geocode/", desk_views.geocode_search, name="geocode"),
@@ -117,6 +121,17 @@ urlpatterns = [
         committee_verification.end_shift,
         name="committee_end_shift",
     ),
+    # Partner committees (both organizers consent) and the two-person rule.
+    path("c/<slug:slug>/partners/", partner_views.propose, name="committee_partner_propose"),
+    path(
+        "c/<slug:slug>/partners/<int:pk>/accept/",
+        partner_views.accept,
+        name="committee_partner_accept",
+    ),
+    path("c/<slug:slug>/partners/<int:pk>/end/", partner_views.end, name="committee_partner_end"),
+    path("c/<slug:slug>/threshold/", partner_views.set_threshold, name="committee_threshold"),
+    path("c/<slug:slug>/export/", partner_views.ask_export, name="committee_export_ask"),
+    path("c/<slug:slug>/members.csv", partner_views.export, name="committee_export"),
     # Verifiers: on duty now, or not.
     path("c/<slug:slug>/duty/", committee_verification.duty, name="committee_duty"),
     # Responders and above: personal invites that vouch for one person.

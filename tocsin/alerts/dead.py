@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.alerts.outbox import _wake_workers
+from tocsin.committees.models import Membership
 from tocsin.incidents.models import State
 
 # The channel still works: verified, not disabled after a permanent error.
@@ -37,16 +38,19 @@ if TYPE_CHECKING:
 
 
 def dead(
-    *, cells: set[int] | None = None, incident_id: int | None = None
+    *, committees: set[int] | None = None, incident_id: int | None = None
 ) -> QuerySet[DeadDelivery]:
     """Return dead deliveries, newest first, with ``channel_usable`` and ``still_current``.
 
-    ``cells`` limits them to incidents in those area cells (a dispatcher's committees);
-    ``None`` means every committee (operators on the command line).
+    ``committees`` limits them to deliveries to those committees' members (a
+    dispatcher's own committees); ``None`` means every committee (operators on the
+    command line).
     """
     qs = Delivery.objects.filter(status=DeliveryStatus.DEAD)
-    if cells is not None:
-        qs = qs.filter(alert__incident__area_cell__in=cells)
+    if committees is not None:
+        qs = qs.filter(
+            member_id__in=Membership.objects.filter(committee_id__in=committees).values("member_id")
+        )
     if incident_id is not None:
         qs = qs.filter(alert__incident_id=incident_id)
     # No column records when a row died: next_attempt_at is when its last attempt fell due,

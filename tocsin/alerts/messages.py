@@ -85,7 +85,9 @@ def place_text(cell: int) -> str:
     return f"{lat:.4f}, {lng:.4f}"
 
 
-_URGENT = (Purpose.CONFIRMED, Purpose.POSSIBLE, Purpose.VERIFY)
+_URGENT = (Purpose.CONFIRMED, Purpose.POSSIBLE, Purpose.VERIFY, Purpose.APPROVAL)
+# Messages to staff link to the incident on the desk, not to a signed member page.
+_DESK_PURPOSES = (Purpose.APPROVAL,)
 
 # Stands in for the member's own link while a message is rendered once per language.
 _LINK = "@@tocsin-link@@"
@@ -113,6 +115,16 @@ class Renderer:
         shared = self._done.get(key)
         if shared is None:
             shared = self._done[key] = _render(alert, url=_LINK, language=language)
+        if alert.purpose in _DESK_PURPOSES:
+            # For staff: the desk page, behind their login and second factor.
+            url = settings.SITE_URL + reverse("incident", args=[alert.incident_id])
+            return Message(
+                subject=shared.subject,
+                text=shared.text.replace(_LINK, url),
+                url=url,
+                html=shared.html.replace(_LINK, escape(url)),
+                extra=dict(shared.extra),
+            )
         route, salt = _LINKS.get(Purpose(alert.purpose), _DEFAULT_LINK)
         signer = self._signers.get(alert.pk)
         if signer is None:
@@ -196,6 +208,16 @@ def _render(alert: Alert, *, url: str, language: str) -> Message:
                 "guidance": guidance,
                 "url": url,
             }
+        elif alert.purpose == Purpose.APPROVAL:
+            subject = _("Approve or decline: alert about a %(kind)s near %(place)s") % {
+                "kind": kind.lower(),
+                "place": place,
+            }
+            text = _(
+                "Tocsin, for staff: an alert to members about a %(kind)s near %(place)s waits "
+                "for a second person (it reaches many members, a partner's members, or your "
+                "committee sent many alerts this hour). Check it on the desk: %(url)s"
+            ) % {"kind": kind.lower(), "place": place, "url": url}
         elif incident.state == State.EXPIRED:
             subject = _("Not verified: %(kind)s near %(place)s") % {"kind": kind, "place": place}
             text = _(

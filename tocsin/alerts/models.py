@@ -26,6 +26,9 @@ class Purpose(models.TextChoices):
     POSSIBLE = "possible", _("Possible incident, being verified")
     # A request to one verifier to go and check.
     VERIFY = "verify", _("Request to verify")
+    # To a committee's staff: an alert waits for a second person (the broadcast breaker
+    # tripped, or it reaches more members than one person may alert).
+    APPROVAL = "approval", _("Waiting for a second person")
 
 
 class Alert(models.Model):
@@ -42,9 +45,20 @@ class Alert(models.Model):
     # workplace raid): the dispatcher decides when confirming.
     all_channels = models.BooleanField(default=False)
     references = models.ForeignKey("self", models.SET_NULL, null=True, blank=True, related_name="+")
+    # Whose members a confirmed alert (and its all-clear or correction) reaches, and whose
+    # staff or rules decided it (a partner's alert is decided by the other committee).
+    # Empty for the incident-wide messages to responders and verifiers.
+    committee = models.ForeignKey(
+        "committees.Committee", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    by_committee = models.ForeignKey(
+        "committees.Committee", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["sent_at", "id"]
+        # The broadcast breaker counts a committee's alerts in the last hour.
+        indexes = [models.Index(fields=["by_committee", "sent_at"], name="alert_by_committee")]
 
 
 class DeliveryStatus(models.TextChoices):

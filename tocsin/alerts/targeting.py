@@ -10,6 +10,7 @@ from django.db.models import Q
 from tocsin import geo
 from tocsin.alerts import cellindex
 from tocsin.alerts.cellindex import Match
+from tocsin.committees.models import Membership, Role
 from tocsin.members.models import AlertArea
 
 
@@ -69,15 +70,12 @@ def query_members(alert: geo.Disk) -> set[int]:
     return set(rows)
 
 
-def responders(alert: geo.Disk, area_cell: int) -> set[int]:
-    """Return the responders (and verifiers, dispatchers, organizers) of the committees
-    covering ``area_cell`` whose areas intersect ``alert``: who hears of an unverified
-    incident (DESIGN.md section 3). One indexed query; they are few."""
-    from tocsin.committees.models import CommitteeCell, Membership, Role
-
-    committees = CommitteeCell.objects.filter(cell=area_cell).values("committee_id")
+def responders(alert: geo.Disk, committee_ids: set[int]) -> set[int]:
+    """Return the responders (and verifiers, dispatchers, organizers) of the given
+    committees (those an incident belongs to) whose areas intersect ``alert``: who hears
+    of an unverified incident (DESIGN.md section 3). One indexed query; they are few."""
     staff = (
-        Membership.objects.filter(committee_id__in=committees)
+        Membership.objects.filter(committee_id__in=committee_ids)
         .at_least(Role.RESPONDER)
         .values("member_id")
     )

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from tocsin.alerts import dead
 from tocsin.alerts.models import Delivery
 from tocsin.committees import access
+from tocsin.committees.models import Membership
 from tocsin.incidents.models import Incident
 from tocsin.members.models import Member
 
@@ -26,8 +27,12 @@ PER_PAGE = 50
 def _delivery_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Delivery, Member]:
     """Return a delivery about an incident of the user's committees, or raise Http404."""
     member = access.member_of(request)
+    staff_of = access.staff_committee_ids(member)
     delivery = (
-        Delivery.objects.filter(pk=pk, alert__incident__area_cell__in=access.dispatch_cells(member))
+        Delivery.objects.filter(
+            pk=pk,
+            member_id__in=Membership.objects.filter(committee_id__in=staff_of).values("member_id"),
+        )
         .select_related("alert")
         .first()
     )
@@ -90,7 +95,8 @@ def dead_deliveries(request: HttpRequest) -> HttpResponse:
         return render(request, "incidents/not_dispatcher.html", status=403)
     incident = _incident_filter(request, request.GET)
     rows = dead.dead(
-        cells=access.dispatch_cells(member), incident_id=incident.pk if incident else None
+        committees=access.staff_committee_ids(member),
+        incident_id=incident.pk if incident else None,
     )
     page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "alerts/dead_deliveries.html", {"page": page, "incident": incident})
@@ -114,7 +120,6 @@ def retry_dead_deliveries(request: HttpRequest) -> HttpResponse:
         return render(request, "incidents/not_dispatcher.html", status=403)
     incident = _incident_filter(request, request.POST)
     incident_id = incident.pk if incident else None
-    _tell(
-        request, dead.retry(dead.dead(cells=access.dispatch_cells(member), incident_id=incident_id))
-    )
+    rows = dead.dead(committees=access.staff_committee_ids(member), incident_id=incident_id)
+    _tell(request, dead.retry(rows))
     return _back(incident_id)

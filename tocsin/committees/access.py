@@ -15,7 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from tocsin.committees.models import Committee, CommitteeCell, Membership, Role
+from tocsin.committees import approvals, partners
+from tocsin.committees.models import Approval, Committee, Membership, Role, Share
 from tocsin.incidents.models import Incident
 from tocsin.intake.models import Report, ReportPhoto
 from tocsin.members.models import Member
@@ -44,43 +45,57 @@ def committee_for(request: HttpRequest, slug: str, role: str) -> tuple[Committee
     return membership.committee, membership
 
 
+def staff_committee_ids(member: Member, role: str = Role.DISPATCHER) -> set[int]:
+    """Return the committees where ``member`` holds ``role`` or above."""
+    return set(
+        Membership.objects.filter(member=member)
+        .at_least(role)
+        .values_list("committee_id", flat=True)
+    )
+
+
 def dispatcher_committees(member: Member) -> list[Committee]:
-    ids = (
-        Membership.objects.filter(member=member)
-        .at_least(Role.DISPATCHER)
-        .values_list("committee_id")
-    )
-    return list(Committee.objects.filter(id__in=ids).order_by("name"))
+    return list(Committee.objects.filter(id__in=staff_committee_ids(member)).order_by("name"))
 
 
-def dispatch_cells(member: Member) -> set[int]:
-    """Return every area cell of the committees ``member`` dispatches for."""
-    ids = (
-        Membership.objects.filter(member=member)
-        .at_least(Role.DISPATCHER)
-        .values_list("committee_id")
-    )
-    return set(CommitteeCell.objects.filter(committee_id__in=ids).values_list("cell", flat=True))
+def desk_committee_ids(member: Member) -> set[int]:
+    """Return the committees whose reports and incidents ``member``'s desk shows: those
+    they dispatch for, and the partners that share reports with those."""
+    return partners.with_partners(staff_committee_ids(member), Share.REPORTS)
+
+
+def acting_committee_ids(member: Member, incident: Incident) -> set[int]:
+    """Return the committees on whose behalf ``member`` acts on ``incident``: those they
+    dispatch for that own it, or that a partner owning it shares reports with. A
+    confirmation by ``member`` alerts these committees' members."""
+    owners = set(incident.committees.values_list("pk", flat=True))
+    return staff_committee_ids(member) & partners.with_partners(owners, Share.REPORTS)
+
+
+def verifier_committee_ids(member: Member, incident: Incident) -> set[int]:
+    """Return the committees whose verifiers ``member`` may send to ``incident``."""
+    return partners.with_partners(acting_committee_ids(member, incident), Share.VERIFIERS)
 
 
 def incident_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Incident, Member]:
     member = member_of(request)
-    incident = Incident.objects.filter(pk=pk, area_cell__in=dispatch_cells(member)).first()
+    incident = Incident.objects.for_committees(desk_committee_ids(member)).filter(pk=pk).first()
     if incident is None:
         raise Http404
     return incident, member
 
 
-def verifier_for_incident(incident: Incident, member_id: str) -> Member:
-    """Return the member a dispatcher wants to send to ``incident``: a verifier (or
-    above) of a committee covering it; anyone else is a 404."""
+def verifier_for_incident(incident: Incident, member_id: str, *, dispatcher: Member) -> Member:
+    """Return the member ``dispatcher`` wants to send to ``incident``: a verifier (or
+    above) of a committee whose verifiers they may send; anyone else is a 404."""
     try:
         pk = int(member_id)
     except ValueError:
         raise Http404 from None
-    committees = CommitteeCell.objects.filter(cell=incident.area_cell).values("committee_id")
     membership = (
-        Membership.objects.filter(member_id=pk, committee_id__in=committees)
+        Membership.objects.filter(
+            member_id=pk, committee_id__in=verifier_committee_ids(dispatcher, incident)
+        )
         .at_least(Role.VERIFIER)
         .select_related("member")
         .first()
@@ -92,9 +107,11 @@ def verifier_for_incident(incident: Incident, member_id: str) -> Member:
 
 def report_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Report, Member]:
     member = member_of(request)
-    report = Report.objects.filter(
-        pk=pk, dismissed=False, area_cell__in=dispatch_cells(member)
-    ).first()
+    report = (
+        Report.objects.for_committees(desk_committee_ids(member))
+        .filter(pk=pk, dismissed=False)
+        .first()
+    )
     if report is None:
         raise Http404
     return report, member
@@ -102,9 +119,8 @@ def report_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Report, Member
 
 def photo_for_dispatcher(request: HttpRequest, pk: int) -> ReportPhoto:
     member = member_of(request)
-    photo = ReportPhoto.objects.filter(
-        pk=pk, report__dismissed=False, report__area_cell__in=dispatch_cells(member)
-    ).first()
+    reports = Report.objects.for_committees(desk_committee_ids(member)).filter(dismissed=False)
+    photo = ReportPhoto.objects.filter(pk=pk, report__in=reports).first()
     if photo is None:
         raise Http404
     return photo
@@ -140,3 +156,12 @@ def staff_view(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def approval_for(request: HttpRequest, pk: int) -> Approval:
+    """Return a waiting approval of a committee where the user is staff, or raise 404."""
+    member = member_of(request)
+    approval = Approval.objects.waiting().filter(pk=pk).first()
+    if approval is None or not staff_committee_ids(member) & approvals.committee_ids(approval):
+        raise Http404
+    return approval

@@ -5,9 +5,27 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+class CommitteeQuerySet(models.QuerySet["Committee"]):
+    def active(self) -> CommitteeQuerySet:
+        """Return the committees that take reports and alert: approved by the operator,
+        or any committee when the operator does not ask for approval
+        (TOCSIN_COMMITTEES_NEED_APPROVAL)."""
+        if not settings.COMMITTEES_NEED_APPROVAL:
+            return self.all()
+        return self.filter(approved_at__isnull=False)
+
+    def covering(self, area_cell: int) -> CommitteeQuerySet:
+        """Return the active committees whose area holds ``area_cell``."""
+        return self.active().filter(area_cells__cell=area_cell)
+
+    def ids(self) -> list[int]:
+        return list(self.order_by("pk").values_list("pk", flat=True))
 
 
 class Committee(models.Model):
@@ -19,9 +37,39 @@ class Committee(models.Model):
     slug = models.SlugField(unique=True, max_length=60)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by the operator (`tocsin manage committees approve`). Until then the committee's
+    # area is capped (TOCSIN_UNAPPROVED_AREA_M) and, when the operator asks for approval,
+    # it takes no reports and sends no alerts.
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # An alert reaching more members than this waits for a second staff member. Empty: the
+    # operator's TOCSIN_TWO_PERSON_THRESHOLD; organizers may only set it lower.
+    alert_threshold = models.PositiveIntegerField(
+        _("alerts reaching more members than this need a second person"), null=True, blank=True
+    )
+
+    objects = CommitteeQuerySet.as_manager()
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None
+
+    @property
+    def is_active(self) -> bool:
+        return self.approved_at is not None or not settings.COMMITTEES_NEED_APPROVAL
+
+    def two_person_threshold(self) -> int:
+        """Return how many members one person's alert may reach."""
+        limit = settings.TWO_PERSON_THRESHOLD
+        if self.alert_threshold is not None:
+            limit = min(limit, self.alert_threshold)
+        return limit
+
+    def max_radius_m(self) -> int:
+        """Return the largest area radius the committee may draw."""
+        return settings.AREA_MAX_M if self.is_approved else settings.UNAPPROVED_AREA_M
 
     def cells(self) -> set[int]:
         return set(self.area_cells.values_list("cell", flat=True))
@@ -29,10 +77,6 @@ class Committee(models.Model):
     def set_area(self, cells: set[int]) -> None:
         self.area_cells.all().delete()
         CommitteeCell.objects.bulk_create(CommitteeCell(committee=self, cell=c) for c in cells)
-
-
-class CommitteeQuerySet(models.QuerySet):
-    pass
 
 
 class CommitteeCell(models.Model):
@@ -167,3 +211,137 @@ class VerificationRules(models.Model):
     expire_minutes = models.PositiveIntegerField(
         _("close an unverified incident after this many quiet minutes"), default=120
     )
+
+
+class Share(models.TextChoices):
+    """What partner committees share, each by consent of both organizers."""
+
+    REPORTS = "reports", _("Reports and incidents on the desk")
+    VERIFIERS = "verifiers", _("Verifiers (each desk may ask the other's)")
+    ALERTS = "alerts", _("Alerts to the other's members (each needs a second person)")
+
+
+class PartnershipQuerySet(models.QuerySet["Partnership"]):
+    def live(self) -> PartnershipQuerySet:
+        """Return accepted partnerships that neither side ended."""
+        return self.filter(accepted_at__isnull=False, ended_at__isnull=True)
+
+    def pending(self) -> PartnershipQuerySet:
+        return self.filter(accepted_at__isnull=True, ended_at__isnull=True)
+
+    def involving(self, committee_ids: set[int] | list[int]) -> PartnershipQuerySet:
+        return self.filter(
+            models.Q(proposer_id__in=committee_ids) | models.Q(partner_id__in=committee_ids)
+        )
+
+
+class Partnership(models.Model):
+    """Two committees cooperating by consent: one organizer proposes what to share, an
+    organizer of the other committee accepts; either side can end it. Both sides share
+    the same things. Overlapping areas alone share nothing."""
+
+    proposer = models.ForeignKey(Committee, models.CASCADE, related_name="+")
+    partner = models.ForeignKey(Committee, models.CASCADE, related_name="+")
+    share_reports = models.BooleanField(_("reports and incidents on the desk"), default=False)
+    share_verifiers = models.BooleanField(_("verifiers"), default=False)
+    share_alerts = models.BooleanField(_("alerts to the other's members"), default=False)
+    proposed_by = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    proposed_at = models.DateTimeField(default=timezone.now)
+    accepted_by = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PartnershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(proposer=models.F("partner")), name="partnership_two_sides"
+            ),
+        ]
+
+    def other(self, committee_id: int) -> Committee:
+        return self.partner if committee_id == self.proposer_id else self.proposer
+
+    def shares(self) -> list[str]:
+        return [
+            s
+            for s, on in (
+                (Share.REPORTS, self.share_reports),
+                (Share.VERIFIERS, self.share_verifiers),
+                (Share.ALERTS, self.share_alerts),
+            )
+            if on
+        ]
+
+
+class ApprovalQuerySet(models.QuerySet["Approval"]):
+    def waiting(self) -> ApprovalQuerySet:
+        return self.filter(status=Approval.Status.WAITING, expires_at__gt=timezone.now())
+
+
+class Approval(models.Model):
+    """A wide or risky action waiting for a second staff member (the two-person rule),
+    and afterwards its audit entry: who asked, who approved, when, never the content.
+
+    ``object_id`` names what it acts on (an incident, a membership); ``options`` holds
+    only ids, flags and counts (which committees, which role, how many members)."""
+
+    class Kind(models.TextChoices):
+        ALERT = "alert", _("Alert")
+        ROLE = "role", _("Role grant")
+        EXPORT = "export", _("Member list export")
+        LOCK = "vault_lock", _("Vault lock")
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting for a second person")
+        DONE = "done", _("Approved and done")
+        DECLINED = "declined", _("Declined")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Reason(models.TextChoices):
+        REACH = "reach", _("reaches more members than one person may alert")
+        PARTNER = "partner", _("reaches a partner committee's members")
+        BREAKER = "breaker", _("too many alerts from this committee in the last hour")
+        ROLE = "role", _("grants a staff role")
+        EXPORT = "export", _("exports member data")
+        LOCK = "lock", _("locks the vault")
+
+    committee = models.ForeignKey(Committee, models.CASCADE, related_name="approvals")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.WAITING)
+    # None: the committee's own rules asked (a trusted verifier or a quorum confirmed).
+    requested_by = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    objects = ApprovalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["committee", "status"], name="approval_waiting")]
+
+    # Filled in for display by tocsin.committees.approvals.waiting_for.
+    target: str = ""
+
+    @property
+    def role_label(self) -> str:
+        role = self.options.get("role", "")
+        return str(Role(role).label) if role in Role.values else ""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from tocsin.alerts.models import Delivery, DeliveryStatus
-from tocsin.committees.models import Invite, Membership
-from tocsin.members.models import ContactEndpoint, EndpointKind
+from tocsin.committees import approvals
+from tocsin.committees.models import ROLE_RANK, Approval, Committee, Invite, Membership, Role
+from tocsin.members.models import ContactEndpoint, EndpointKind, Member
 from tocsin.members.security import end_all_sessions
 
 
@@ -30,3 +35,111 @@ def revoke(membership: Membership) -> None:
             Delivery.objects.filter(
                 member=member, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED]
             ).update(status=DeliveryStatus.CANCELLED, error="revoked")
+
+
+# Roles that carry staff power: granting one waits for a second staff member.
+STAFF_ROLES = (Role.DISPATCHER, Role.ORGANIZER)
+
+
+def set_role(membership: Membership, role: str, *, by: Member) -> Approval | None:
+    """Change a member's role, or ask a second staff member first when it grants staff
+    power (dispatcher or organizer); return the Approval that waits, or None if done."""
+    role = Role(role)
+    if role in STAFF_ROLES and ROLE_RANK[role] > ROLE_RANK[Role(membership.role)]:
+        return approvals.ask(
+            membership.committee,
+            Approval.Kind.ROLE,
+            Approval.Reason.ROLE,
+            by=by,
+            object_id=membership.pk,
+            options={"role": role.value},
+        )
+    Membership.objects.filter(pk=membership.pk).update(role=role)
+    return None
+
+
+def approve_role(approval: Approval, *, by: Member | None) -> Membership:
+    """Grant the waiting role as the second staff member. Raises ApprovalError."""
+    with transaction.atomic():
+        approval = approvals.approve(approval, by=by)
+        membership = (
+            Membership.objects.select_for_update()
+            .filter(pk=approval.object_id or 0, committee_id=approval.committee_id)
+            .first()
+        )
+        if membership is None:
+            raise approvals.ApprovalError("the member left the committee")
+        membership.role = Role(approval.options["role"])
+        membership.save(update_fields=["role"])
+    return membership
+
+
+# A member list the second person approved can be downloaded once, this soon after.
+EXPORT_MINUTES = 60
+
+
+def ask_export(committee: Committee, *, by: Member) -> Approval:
+    """Ask for the committee's member list; a second staff member approves."""
+    return approvals.ask(committee, Approval.Kind.EXPORT, Approval.Reason.EXPORT, by=by)
+
+
+def approve_export(approval: Approval, *, by: Member | None) -> None:
+    with transaction.atomic():
+        approvals.approve(approval, by=by)
+
+
+def export_ready(committee: Committee, member: Member) -> Approval | None:
+    """Return the approved, unused export ``member`` asked for, if still fresh."""
+    cutoff = timezone.now() - timedelta(minutes=EXPORT_MINUTES)
+    return (
+        committee.approvals.filter(
+            kind=Approval.Kind.EXPORT,
+            status=Approval.Status.DONE,
+            requested_by=member,
+            decided_at__gte=cutoff,
+        )
+        .exclude(options__has_key="downloaded")
+        .order_by("-decided_at")
+        .first()
+    )
+
+
+def take_export(approval: Approval) -> list[list[str]]:
+    """Mark the export used and return the member list as rows (with a header): display
+    names, roles, when they joined, who vouched, which kinds of channels they have.
+    Contact addresses are sealed and never leave; nor do areas."""
+    with transaction.atomic():
+        locked = Approval.objects.select_for_update().get(pk=approval.pk)
+        if "downloaded" in locked.options:
+            raise approvals.ApprovalError("already downloaded")
+        locked.options = {**locked.options, "downloaded": True}
+        locked.save(update_fields=["options"])
+    rows = [["display_name", "role", "joined", "vouched_by", "channels"]]
+    memberships = (
+        Membership.objects.filter(committee_id=approval.committee_id)
+        .select_related("member", "vouched_by")
+        .order_by("member__display_name")
+    )
+    kinds: dict[int, set[str]] = {}
+    for member_id, kind in (
+        ContactEndpoint.objects.usable()
+        .filter(member__memberships__committee_id=approval.committee_id)
+        .values_list("member_id", "kind")
+    ):
+        kinds.setdefault(member_id, set()).add(kind)
+    for m in memberships:
+        rows.append(
+            [
+                m.member.display_name,
+                m.role,
+                m.joined_at.date().isoformat(),
+                m.vouched_by.display_name if m.vouched_by else "",
+                " ".join(sorted(kinds.get(m.member_id, ()))),
+            ]
+        )
+    return rows
+
+
+def operator_threshold() -> int:
+    """Return the operator's single-person alert reach (TOCSIN_TWO_PERSON_THRESHOLD)."""
+    return settings.TWO_PERSON_THRESHOLD

@@ -20,8 +20,8 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
-from tocsin.committees import access, verification_views, vouching
-from tocsin.committees.models import Committee, Invite, Membership, Role
+from tocsin.committees import access, approvals, partners, services, verification_views, vouching
+from tocsin.committees.models import Committee, Invite, Membership, Role, Share
 from tocsin.committees.services import revoke
 
 
@@ -33,9 +33,26 @@ class CommitteeForm(forms.Form):
 class AreaForm(forms.Form):
     lat = forms.FloatField(widget=forms.HiddenInput, required=False)
     lng = forms.FloatField(widget=forms.HiddenInput, required=False)
-    radius_km = forms.FloatField(
-        label=gettext_lazy("Radius (km)"), min_value=0.3, max_value=30, initial=2
-    )
+    radius_km = forms.FloatField(label=gettext_lazy("Radius (km)"), min_value=0.3, initial=2)
+
+    def __init__(self, *args, committee: Committee, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.max_km = committee.max_radius_m() / 1000
+        self.fields["radius_km"].widget.attrs["max"] = f"{self.max_km:g}"
+        self.approved = committee.is_approved
+
+    def clean_radius_km(self) -> float:
+        km = self.cleaned_data["radius_km"]
+        if km > self.max_km:
+            if self.approved:
+                message = _("The area can be at most %(km)s km across from its centre.")
+            else:
+                message = _(
+                    "Until the operator approves the committee, its area can be at most "
+                    "%(km)s km from its centre."
+                )
+            raise forms.ValidationError(message % {"km": f"{self.max_km:g}"})
+        return km
 
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean() or {}
@@ -66,7 +83,16 @@ def create(request: HttpRequest) -> HttpResponse:
                 slug=_unique_slug(form.cleaned_data["name"]),
             )
             Membership.objects.create(committee=committee, member=member, role=Role.ORGANIZER)
-        messages.success(request, _("Committee created. Now draw its area."))
+        if committee.is_active:
+            messages.success(request, _("Committee created. Now draw its area."))
+        else:
+            messages.success(
+                request,
+                _(
+                    "Committee created. Draw its area and invite members now; it takes reports "
+                    "and sends alerts once the operator approves it."
+                ),
+            )
         return redirect("committee", slug=committee.slug)
     return render(request, "committees/create.html", {"form": form})
 
@@ -77,7 +103,7 @@ def _invite_url(invite: Invite) -> str:
 
 @access.staff_view
 def manage(request: HttpRequest, slug: str) -> HttpResponse:
-    committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
+    committee, mine = access.committee_for(request, slug, Role.ORGANIZER)
     invite = committee.invites.filter(revoked=False, personal=False).order_by("-created_at").first()
     if invite is None or not invite.usable():
         invite = Invite.objects.create(committee=committee, created_by=access.member_of(request))
@@ -92,12 +118,22 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "roles": Role.choices,
             "invite": invite,
             "invite_url": _invite_url(invite),
-            "area_form": AreaForm(),
+            "area_form": AreaForm(committee=committee),
             "cell_count": committee.area_cells.count(),
             "map_center": settings.MAP_CENTER,
             "rules_form": verification_views.rules_form(committee),
             "shift_form": verification_views.ShiftForm(committee),
             "shifts": committee.shifts.filter(ends_at__gt=timezone.now()).select_related("member"),
+            "partnerships": partners.of(committee),
+            "share_choices": Share.choices,
+            "waiting": [
+                a for a in approvals.waiting_for(mine.member) if a.committee_id == committee.pk
+            ],
+            "audit": approvals.audit(committee),
+            "export_ready": services.export_ready(committee, mine.member),
+            "threshold": committee.two_person_threshold(),
+            "operator_threshold": settings.TWO_PERSON_THRESHOLD,
+            "alerts_per_hour": settings.ALERTS_PER_HOUR,
         },
     )
 
@@ -112,7 +148,7 @@ def area_geojson(request: HttpRequest, slug: str) -> JsonResponse:
 @require_POST
 def set_area(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
-    form = AreaForm(request.POST)
+    form = AreaForm(request.POST, committee=committee)
     if not form.is_valid():
         for e in form.non_field_errors():
             messages.error(request, str(e))
@@ -154,8 +190,17 @@ def set_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         messages.error(request, _("Unknown role."))
     elif membership.pk == mine.pk and role != Role.ORGANIZER:
         messages.error(request, _("Ask another organizer to change your own role."))
+    elif role == membership.role:
+        messages.info(request, _("That is already their role."))
+    elif services.set_role(membership, role, by=mine.member) is not None:
+        messages.warning(
+            request,
+            _(
+                "A dispatcher or organizer role is granted once a second staff member "
+                "approves it on the desk."
+            ),
+        )
     else:
-        Membership.objects.filter(pk=membership.pk).update(role=role)
         messages.success(request, _("Role updated."))
     return redirect("committee", slug=slug)
 

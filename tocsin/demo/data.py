@@ -166,7 +166,7 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
     res = settings.AREA_RESOLUTION
     committees = {}
     for slug, name, kind, center, radius in COMMITTEES:
-        c = Committee.objects.create(slug=slug, name=name, kind=kind)
+        c = Committee.objects.create(slug=slug, name=name, kind=kind, approved_at=timezone.now())
         c.set_area(geo.cells_for_circle(*center, radius, res))
         committees[slug] = (c, center)
     people: list[Member] = []
@@ -232,6 +232,8 @@ def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Memb
         reports = rng.randint(1, 3)
         incident.last_seen_at = when + timedelta(minutes=reports - 1)
         incident.save(update_fields=["last_seen_at"])
+        owners = Committee.objects.covering(area_cell)
+        incident.committees.set(owners)
         for n in range(reports):
             Report.objects.create(
                 channel=rng.choice([Channel.WEB, Channel.WEB, Channel.HOTLINE]),
@@ -240,7 +242,7 @@ def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Memb
                 area_cell=area_cell,
                 received_at=when + timedelta(minutes=n),
                 incident=incident,
-            )
+            ).committees.set(owners)
         IncidentEvent.objects.create(incident=incident, at=when, actor=actor, action="opened")
         IncidentEvent.objects.create(
             incident=incident, at=when + timedelta(hours=2), actor=actor, action=state

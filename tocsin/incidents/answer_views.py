@@ -15,15 +15,16 @@ from django.views.decorators.http import require_http_methods
 
 from tocsin import geo
 from tocsin.alerts.messages import exact_place_text, read_verify_link_token
-from tocsin.committees.models import CommitteeCell, Membership, Role
+from tocsin.committees import partners
+from tocsin.committees.models import Membership, Role, Share
 from tocsin.incidents import verify
 from tocsin.incidents.forms import VerifierAnswerForm
 from tocsin.incidents.models import UNVERIFIED_STATES, VerificationRequest
 
 
 def _resolve(token: str) -> VerificationRequest:
-    """Return the request behind a verifier's link: still a verifier of a committee
-    covering the place, or 404."""
+    """Return the request behind a verifier's link: still a verifier of a committee the
+    incident belongs to (or a partner sharing verifiers with one), or 404."""
     try:
         member_id, incident_id = read_verify_link_token(token)
     except (signing.BadSignature, ValueError, TypeError):
@@ -35,7 +36,10 @@ def _resolve(token: str) -> VerificationRequest:
     )
     if req is None:
         raise Http404
-    committees = CommitteeCell.objects.filter(cell=req.incident.area_cell).values("committee_id")
+    # The incident's committees, and partners that share verifiers with them.
+    committees = partners.with_partners(
+        req.incident.committees.values_list("pk", flat=True), Share.VERIFIERS
+    )
     if (
         not Membership.objects.filter(member_id=member_id, committee_id__in=committees)
         .at_least(Role.VERIFIER)

@@ -9,9 +9,13 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from tocsin.committees import access
+from tocsin.alerts.models import Alert
+from tocsin.committees import access, approvals, partners
+from tocsin.committees import services as committee_services
+from tocsin.committees.models import Approval, Share
 from tocsin.incidents import services, verify
 from tocsin.incidents.forms import CALLBACK_KINDS, HotlineForm, ReplyForm
 from tocsin.intake import replies
@@ -35,9 +39,16 @@ def held_message(request: HttpRequest, error: services.HeldByOther) -> None:
 @require_POST
 def send_verifier(request: HttpRequest, pk: int) -> HttpResponse:
     incident, member = access.incident_for_dispatcher(request, pk)
-    verifier = access.verifier_for_incident(incident, request.POST.get("verifier", ""))
+    verifier = access.verifier_for_incident(
+        incident, request.POST.get("verifier", ""), dispatcher=member
+    )
     try:
-        req = verify.request(incident, verifier, actor=member)
+        req = verify.request(
+            incident,
+            verifier,
+            actor=member,
+            committee_ids=access.verifier_committee_ids(member, incident),
+        )
     except services.HeldByOther as e:
         held_message(request, e)
     except services.states.TransitionError:
@@ -128,6 +139,7 @@ def hotline(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             report = submit_report(
+                within=access.desk_committee_ids(member),
                 channel=Channel.HOTLINE,
                 kind=data["kind"],
                 lat=data["lat"],
@@ -140,15 +152,14 @@ def hotline(request: HttpRequest) -> HttpResponse:
                 else None,
             )
         except OutsideEveryArea:
-            form.add_error(None, _("No committee covers that place. Check it on the map."))
+            form.add_error(
+                None,
+                _(
+                    "None of your committees (or their partners) covers that place. Check it "
+                    "on the map, or give the caller the hotline of the committee there."
+                ),
+            )
         else:
-            if report.area_cell not in access.dispatch_cells(member):
-                messages.success(
-                    request,
-                    _("Report %(receipt)s sent to the committee that covers that place.")
-                    % {"receipt": report.receipt},
-                )
-                return redirect("hotline")
             messages.success(
                 request, _("Call taken as report %(receipt)s.") % {"receipt": report.receipt}
             )
@@ -189,3 +200,114 @@ def geocode_search(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"places": [{"label": p.label, "lat": p.lat, "lng": p.lng} for p in places]}
     )
+
+
+@access.staff_view
+@require_POST
+def alert_more(request: HttpRequest, pk: int) -> HttpResponse:
+    """Alert more members about a confirmed incident: this desk's committees that have
+    not alerted theirs yet, or partner committees' members (a second person approves)."""
+    incident, member = access.incident_for_dispatcher(request, pk)
+    acting = access.acting_committee_ids(member, incident)
+    chosen = {int(v) for v in request.POST.getlist("committees") if v.isdigit()} & acting
+    partner_ids = {int(v) for v in request.POST.getlist("partners") if v.isdigit()}
+    partner_ids &= partners.partners(acting, Share.ALERTS)
+    if not chosen and not partner_ids:
+        messages.error(request, _("Choose whose members to alert."))
+        return redirect("incident", pk=incident.pk)
+    try:
+        result = services.alert_more(
+            incident,
+            chosen or acting,
+            actor=member,
+            partner_ids=partner_ids,
+            all_channels=request.POST.get("all_channels") == "1",
+        )
+    except services.HeldByOther as e:
+        held_message(request, e)
+    except services.states.TransitionError:
+        messages.error(request, _("Only a confirmed incident alerts members."))
+    else:
+        _said(request, result)
+    return redirect("incident", pk=incident.pk)
+
+
+def _said(request: HttpRequest, result: list[Alert] | Approval) -> None:
+    if isinstance(result, Approval):
+        messages.warning(
+            request,
+            _("The alert waits for a second staff member: %(reason)s.")
+            % {"reason": result.get_reason_display()},
+        )
+    else:
+        n = sum(a.targeted for a in result)
+        messages.success(
+            request,
+            ngettext("Alert queued for %(n)d member.", "Alert queued for %(n)d members.", n)
+            % {"n": n},
+        )
+
+
+@access.staff_view
+@require_POST
+def follow_up(request: HttpRequest, pk: int) -> HttpResponse:
+    """Tell this desk's committees' alerted members how a closed incident ended."""
+    incident, member = access.incident_for_dispatcher(request, pk)
+    try:
+        alert = services.follow_up(
+            incident, access.acting_committee_ids(member, incident), actor=member
+        )
+    except services.states.TransitionError:
+        messages.error(request, _("Only a closed incident is followed up."))
+    else:
+        if alert is None:
+            messages.info(request, _("Nobody your committees alerted is waiting to hear."))
+        else:
+            messages.success(
+                request,
+                ngettext("Sent to %(n)d member.", "Sent to %(n)d members.", alert.targeted)
+                % {"n": alert.targeted},
+            )
+    return redirect("incident", pk=incident.pk)
+
+
+@access.staff_view
+@require_POST
+def decide_approval(request: HttpRequest, pk: int) -> HttpResponse:
+    """The second person's one tap: approve (and carry out) or decline what waits."""
+    member = access.member_of(request)
+    approval = access.approval_for(request, pk)
+    back = request.POST.get("next", "")
+    if request.POST.get("decision") == "decline":
+        try:
+            approvals.decline(approval, by=member)
+        except approvals.ApprovalError:
+            raise Http404 from None
+        messages.success(request, _("Declined. Nothing was done."))
+    else:
+        try:
+            _carry_out(approval, member)
+        except approvals.ApprovalError:
+            messages.error(
+                request,
+                _(
+                    "It cannot be approved: a second staff member of the committee approves, "
+                    "while it still waits."
+                ),
+            )
+        else:
+            messages.success(request, _("Approved and done."))
+    if back == "incident" and approval.kind == Approval.Kind.ALERT and approval.object_id:
+        return redirect("incident", pk=approval.object_id)
+    return redirect("desk")
+
+
+def _carry_out(approval: Approval, member: Member) -> None:
+    if approval.kind == Approval.Kind.ALERT:
+        services.approve_alert(approval, by=member)
+    elif approval.kind == Approval.Kind.ROLE:
+        committee_services.approve_role(approval, by=member)
+    elif approval.kind == Approval.Kind.EXPORT:
+        committee_services.approve_export(approval, by=member)
+    else:
+        raise approvals.ApprovalError(approval.kind)

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tocsin.committees.models import Approval
 from tocsin.intake.models import ReportKind
 
 
@@ -32,8 +33,16 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
     def open(self) -> IncidentQuerySet:
         return self.filter(state__in=OPEN_STATES)
 
-    def in_cells(self, cells: set[int]) -> IncidentQuerySet:
-        return self.filter(area_cell__in=cells)
+    def for_committees(self, committee_ids: set[int] | list[int]) -> IncidentQuerySet:
+        """Return the incidents that belong to any of these committees."""
+        through = Incident.committees.through
+        return self.filter(
+            models.Exists(
+                through.objects.filter(
+                    incident_id=models.OuterRef("pk"), committee_id__in=committee_ids
+                )
+            )
+        )
 
     def confirmed(self) -> IncidentQuerySet:
         return self.filter(state=State.CONFIRMED)
@@ -68,6 +77,14 @@ class Incident(models.Model):
         "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
     )
     held_until = models.DateTimeField(null=True, blank=True)
+    # The committees it belongs to: those whose desks its reports reached. Each decides
+    # for its own members; overlapping areas share nothing else.
+    committees = models.ManyToManyField(
+        "committees.Committee",
+        related_name="+",
+        blank=True,
+        db_table="incidents_incident_committee",
+    )
 
     objects = IncidentQuerySet.as_manager()
 
@@ -165,6 +182,10 @@ def _coded_text(code: str, values: list[str], names: dict[int, str] | None) -> s
             % {"committee": v[0], "n": v[1]}
         ),
         "expired": lambda: _("nobody verified it; quiet for %(n)s min") % {"n": v[0]},
+        "approval": lambda: (
+            f"{_choice(Approval.Reason, v[0])}"
+            + (f" ({_('%(n)s members') % {'n': v[1]}})" if v[1] not in ("", "0") else "")
+        ),
     }
     make = texts.get(code)
     return make() if make is not None else " ".join(values)
@@ -199,6 +220,10 @@ class IncidentEvent(models.Model):
             "verifier_sent": _("Verifier asked"),
             "verifier_answered": _("Verifier answered"),
             "replied": _("Replied to the reporter"),
+            "approval_waiting": _("Alert waits for a second person"),
+            "approval_given": _("A second person approved the alert"),
+            "alerted_more": _("More members alerted"),
+            "followed_up": _("Alerted members told how it ended"),
         }
         if self.action in labels:
             return str(labels[self.action])

@@ -9,12 +9,13 @@ from django.utils import timezone
 
 from tocsin import geo
 from tocsin.alerts import outbox
-from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
-from tocsin.incidents import clustering, states
+from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
+from tocsin.committees import approvals, partners
+from tocsin.committees.models import Approval
+from tocsin.incidents import clustering, states, twoperson
 from tocsin.incidents.models import CLOSED_STATES, Incident, IncidentEvent, State, coded
 from tocsin.intake import screening
 from tocsin.intake.models import Report
-from tocsin.intake.services import committees_for_cell
 from tocsin.lib import live
 from tocsin.members.models import Member
 from tocsin.transports import posts
@@ -78,9 +79,14 @@ def release(incident: Incident, actor: Member) -> None:
 def _publish(incident: Incident) -> None:
     channels = [
         f"incident:{incident.pk}",
-        *(f"desk:{c}" for c in committees_for_cell(incident.area_cell)),
+        *partners.desks(incident.committees.values_list("pk", flat=True)),
     ]
     transaction.on_commit(lambda: live.publish(*channels))
+
+
+def owners(incident: Incident) -> set[int]:
+    """Return the ids of the committees ``incident`` belongs to."""
+    return set(incident.committees.values_list("pk", flat=True))
 
 
 def open_incident(report: Report, *, actor: Member | None) -> Incident:
@@ -100,6 +106,7 @@ def open_incident(report: Report, *, actor: Member | None) -> Incident:
             first_seen_at=report.received_at,
             last_seen_at=report.received_at,
         )
+        incident.committees.set(report.committees.all())
         if actor is not None:
             hold(incident, actor)
             incident.save(update_fields=["held_by", "held_until"])
@@ -133,6 +140,7 @@ def attach_report(report: Report, incident: Incident, *, actor: Member | None) -
     with transaction.atomic():
         Report.objects.filter(pk=report.pk).update(incident=incident)
         report.incident = incident
+        incident.committees.add(*report.committees.all())
         Incident.objects.filter(pk=incident.pk, last_seen_at__lt=report.received_at).update(
             last_seen_at=report.received_at
         )
@@ -199,6 +207,7 @@ def merge(source: Incident, target: Incident, *, actor: Member) -> Incident:
         if source.alerts.exists():
             raise MergeError("members were alerted about this incident")
         moved = Report.objects.filter(incident=source).update(incident=target)
+        target.committees.add(*source.committees.all())
         now = timezone.now()
         target.first_seen_at = min(target.first_seen_at, source.first_seen_at)
         target.last_seen_at = max(target.last_seen_at, source.last_seen_at)
@@ -248,6 +257,11 @@ def split(incident: Incident, report_ids: list[int], *, actor: Member) -> Incide
             last_seen_at=reports[-1].received_at,
         )
         Report.objects.filter(pk__in=[r.pk for r in reports]).update(incident=new)
+        new.committees.set(
+            Report.committees.through.objects.filter(report__in=reports)
+            .values_list("committee_id", flat=True)
+            .distinct()
+        )
         left = Report.objects.filter(incident=incident).order_by("received_at")
         incident.first_seen_at = left.first().received_at  # type: ignore[union-attr]
         incident.last_seen_at = left.last().received_at  # type: ignore[union-attr]
@@ -266,8 +280,7 @@ def split(incident: Incident, report_ids: list[int], *, actor: Member) -> Incide
 
 def dismiss_report(report: Report, *, actor: Member) -> None:
     Report.objects.filter(pk=report.pk, incident__isnull=True).update(dismissed=True)
-    for c in committees_for_cell(report.area_cell):
-        live.publish(f"desk:{c}")
+    live.publish(*partners.desks(report.committees.values_list("pk", flat=True)))
 
 
 class SummaryHeld(ValueError):
@@ -284,15 +297,26 @@ def change_state(
     wanted: str,
     *,
     actor: Member | None,
+    committees: set[int] | None = None,
+    partner_ids: set[int] | frozenset[int] = frozenset(),
     summary: str | None = None,
     all_channels: bool = False,
     note: str = "",
 ) -> Incident:
-    """Move the incident to ``wanted`` and, in the same transaction, queue the alerts that
-    the move calls for (DESIGN.md section 3). With ``all_channels``, a confirmation goes
-    to every channel each member has at once. ``actor`` None means the committee's rules
-    made the move (``note`` says which, on the timeline). Raises states.TransitionError,
-    or SummaryHeld (before changing anything) when ``summary`` screens as held."""
+    """Move the incident to ``wanted`` and, in the same transaction, queue the messages
+    that the move calls for (DESIGN.md section 3), within committees:
+
+    ``committees`` are those the move is made for (the actor's, or the committee whose
+    rules confirmed; None: every committee the incident belongs to, for moves the rules
+    make by themselves). A confirmation alerts their members (and, with ``partner_ids``,
+    partner committees' members), at once or after a second person's approval
+    (tocsin.incidents.twoperson); with ``all_channels`` on every channel each member has.
+    Closing it tells whoever heard of it through those committees how it ended; other
+    committees send their own all-clear or correction (owed_follow_ups).
+
+    ``actor`` None means the committee's rules made the move (``note`` says which, on the
+    timeline). Raises states.TransitionError, or SummaryHeld (before changing anything)
+    when ``summary`` screens as held."""
     if summary is not None:
         verdict = screening.screen(summary)
         if verdict.held:
@@ -313,25 +337,32 @@ def change_state(
             incident.held_by, incident.held_until = None, None
         incident.updated_at = now
         incident.save()
-        alerted = Delivery.objects.filter(
-            alert__incident=incident,
-            alert__purpose__in=outbox.FOLLOWED_UP,
-            status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING],
-        ).exists() or posts.heard(incident)
+        scope = None if committees is None else set(committees)
+        alerted = outbox.heard(incident, scope) or posts.heard(incident, scope)
         notice = states.notice_for(previous, wanted, members_were_alerted=alerted)
-        if notice is None and wanted in CLOSED_STATES:
-            # Nobody heard yet: cancel anything still queued so no one hears late.
-            Delivery.objects.filter(
-                alert__incident=incident, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED]
-            ).update(status=DeliveryStatus.CANCELLED, error="superseded")
-            posts.cancel_waiting(incident)
+        if wanted in CLOSED_STATES:
+            approvals.cancel_for(Approval.Kind.ALERT, incident.pk)
+            if notice is None:
+                # Nobody heard yet: cancel anything still queued so no one hears late.
+                Delivery.objects.filter(
+                    alert__incident=incident,
+                    status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED],
+                ).update(status=DeliveryStatus.CANCELLED, error="superseded")
+                posts.cancel_waiting(incident)
         detail = ""
-        if notice is not None:
-            alert = outbox.issue_alert(
+        if notice == Purpose.CONFIRMED:
+            deciding = owners(incident) if scope is None else scope
+            result = twoperson.alert_members(
                 incident,
-                Purpose(notice),
-                all_channels=all_channels and notice == Purpose.CONFIRMED,
+                deciding,
+                actor=actor,
+                partner_ids=partner_ids,
+                all_channels=all_channels,
             )
+            if isinstance(result, list):
+                detail = coded("notice", Purpose.CONFIRMED, sum(a.targeted for a in result))
+        elif notice is not None:
+            alert = outbox.issue_alert(incident, Purpose(notice), scope=scope)
             detail = coded("notice", alert.purpose, alert.targeted)
         if note:
             detail = f"{note}; {detail}" if detail else note
@@ -340,3 +371,74 @@ def change_state(
         )
         _publish(incident)
     return incident
+
+
+def alert_more(
+    incident: Incident,
+    committees: set[int],
+    *,
+    actor: Member,
+    partner_ids: set[int] | frozenset[int] = frozenset(),
+    all_channels: bool = False,
+) -> list[Alert] | Approval:
+    """Alert the members of more committees about a confirmed incident: a committee
+    that shares it and decides to alert its own members too, or partners' members
+    (which always waits for a second person)."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        if incident.state != State.CONFIRMED:
+            raise states.TransitionError("only a confirmed incident alerts members")
+        # No hold is taken or checked: each committee decides for its own members, even
+        # while another committee's dispatcher handles the incident.
+        result = twoperson.alert_members(
+            incident, committees, actor=actor, partner_ids=partner_ids, all_channels=all_channels
+        )
+        if isinstance(result, list):
+            IncidentEvent.objects.create(
+                incident=incident,
+                actor=actor,
+                action="alerted_more",
+                detail=coded("notice", Purpose.CONFIRMED, sum(a.targeted for a in result)),
+            )
+        _publish(incident)
+    return result
+
+
+def approve_alert(approval: Approval, *, by: Member) -> list[Alert]:
+    """Approve a waiting alert as the second person and queue it. Raises
+    approvals.ApprovalError (also when the incident is no longer confirmed)."""
+    with transaction.atomic():
+        approval = approvals.approve(approval, by=by)
+        incident = Incident.objects.select_for_update().get(pk=approval.object_id or 0)
+        if incident.state != State.CONFIRMED:
+            raise approvals.ApprovalError("the incident is no longer confirmed")
+        alerts = twoperson.carry_out(incident, approval)
+        IncidentEvent.objects.create(
+            incident=incident,
+            actor=by,
+            action="approval_given",
+            detail=coded("notice", Purpose.CONFIRMED, sum(a.targeted for a in alerts)),
+        )
+        _publish(incident)
+    return alerts
+
+
+def follow_up(incident: Incident, committees: set[int], *, actor: Member) -> Alert | None:
+    """Send the all-clear or correction to the members these committees alerted about a
+    closed incident (another committee closed it; each tells its own members)."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        if incident.state not in (State.RESOLVED, State.UNFOUNDED, State.EXPIRED):
+            raise states.TransitionError("only a closed incident is followed up")
+        if not outbox.heard(incident, committees) and not posts.heard(incident, committees):
+            return None
+        purpose = Purpose.ALL_CLEAR if incident.state == State.RESOLVED else Purpose.CORRECTION
+        alert = outbox.issue_alert(incident, purpose, scope=committees)
+        IncidentEvent.objects.create(
+            incident=incident,
+            actor=actor,
+            action="followed_up",
+            detail=coded("notice", alert.purpose, alert.targeted),
+        )
+        _publish(incident)
+    return alert

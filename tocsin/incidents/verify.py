@@ -22,8 +22,8 @@ from django.utils import timezone
 from tocsin import geo
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
-from tocsin.committees import trust
-from tocsin.committees.models import Committee, Membership, Role, VerificationRules
+from tocsin.committees import partners, trust
+from tocsin.committees.models import Committee, Membership, Role, Share, VerificationRules
 from tocsin.incidents import services, verification
 from tocsin.incidents.models import (
     UNVERIFIED_STATES,
@@ -37,7 +37,6 @@ from tocsin.incidents.models import (
 from tocsin.intake import screening
 from tocsin.intake.models import Channel, Report, ReportPhoto
 from tocsin.intake.photos import Scrubbed
-from tocsin.intake.services import committees_for_cell
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize.models import Shift
 
@@ -114,12 +113,23 @@ class Candidate:
     asked: bool
 
 
-def suggest(incident: Incident, *, limit: int = 6) -> list[Candidate]:
+def verifier_committees(incident: Incident) -> set[int]:
+    """Return the committees whose verifiers may check ``incident``: those it belongs to
+    and partners sharing verifiers with them (a desk narrows this to its own,
+    tocsin.committees.access.verifier_committee_ids)."""
+    return partners.with_partners(services.owners(incident), Share.VERIFIERS)
+
+
+def suggest(
+    incident: Incident, committee_ids: set[int] | None = None, *, limit: int = 6
+) -> list[Candidate]:
     """Return the verifiers to send, best first: on duty, then nearest, then most trusted.
 
-    Verifiers are members with the verifier role (or above) in a committee covering
-    the place; a verifier with no working channel is listed but cannot be sent."""
-    committee_ids = committees_for_cell(incident.area_cell)
+    Verifiers are members with the verifier role (or above) in ``committee_ids`` (the
+    committees whose verifiers the dispatcher may send; None: verifier_committees); a
+    verifier with no working channel is listed but cannot be sent."""
+    if committee_ids is None:
+        committee_ids = verifier_committees(incident)
     memberships = list(
         Membership.objects.filter(committee_id__in=committee_ids)
         .at_least(Role.VERIFIER)
@@ -182,12 +192,20 @@ class NotAVerifier(ValueError):
     """The member is not a verifier of a committee covering the incident."""
 
 
-def request(incident: Incident, verifier: Member, *, actor: Member) -> VerificationRequest:
-    """Send ``verifier`` to check ``incident``: the message (with the exact place, the
-    evidence checklist and a signed link to answer) goes through the outbox in this
-    transaction. A reported incident moves to verifying. Asking the same verifier again
-    sends the message again."""
-    committee_ids = committees_for_cell(incident.area_cell)
+def request(
+    incident: Incident,
+    verifier: Member,
+    *,
+    actor: Member,
+    committee_ids: set[int] | None = None,
+) -> VerificationRequest:
+    """Send ``verifier`` (a verifier of one of ``committee_ids``; None:
+    verifier_committees) to check ``incident``:
+    the message (with the exact place, the evidence checklist and a signed link to
+    answer) goes through the outbox in this transaction. A reported incident moves to
+    verifying. Asking the same verifier again sends the message again."""
+    if committee_ids is None:
+        committee_ids = verifier_committees(incident)
     if (
         not Membership.objects.filter(member=verifier, committee_id__in=committee_ids)
         .at_least(Role.VERIFIER)
@@ -201,7 +219,7 @@ def request(incident: Incident, verifier: Member, *, actor: Member) -> Verificat
         if locked.state not in UNVERIFIED_STATES:
             raise services.states.TransitionError("only an unverified incident is verified")
         if locked.state == State.REPORTED:
-            services.change_state(locked, State.VERIFYING, actor=actor)
+            services.change_state(locked, State.VERIFYING, actor=actor, committees=committee_ids)
         alert = outbox.issue_direct(locked, Purpose.VERIFY, {verifier.pk})
         # A verifier nearby was just told "being verified" like any responder: the
         # request says more, so the general notice to them is dropped if still queued.
@@ -322,8 +340,8 @@ def _sightings(incident: Incident, committee_id: int) -> list[verification.Sight
 
 
 def decide(incident: Incident) -> tuple[Committee, verification.Decision] | None:
-    """Return the first covering committee whose rules confirm ``incident``, and why."""
-    committees = Committee.objects.filter(pk__in=committees_for_cell(incident.area_cell))
+    """Return the first committee ``incident`` belongs to whose rules confirm it, and why."""
+    committees = Committee.objects.filter(pk__in=services.owners(incident))
     answers = list(incident.verifications.answered().values_list("verifier_id", "answer"))
     for committee in committees.order_by("pk"):
         rules = rules_for(committee)
@@ -359,7 +377,9 @@ def evaluate(incident: Incident) -> Incident:
     else:
         note = coded("rule_quorum", name, decision.sources)
     try:
-        return services.change_state(incident, State.CONFIRMED, actor=None, note=note)
+        return services.change_state(
+            incident, State.CONFIRMED, actor=None, committees={committee.pk}, note=note
+        )
     except services.states.TransitionError:  # confirmed meanwhile by a dispatcher
         return Incident.objects.get(pk=incident.pk)
 
@@ -377,7 +397,7 @@ def expire_stale(now: datetime | None = None) -> int:
     now = now or timezone.now()
     done = 0
     for incident in Incident.objects.filter(state__in=UNVERIFIED_STATES).order_by("pk"):
-        committees = committees_for_cell(incident.area_cell)
+        committees = services.owners(incident)
         until = verification.expires_at(last_activity(incident), [rules_for(c) for c in committees])
         if until is None or until > now:
             continue

@@ -14,14 +14,14 @@ from django.views.decorators.http import require_POST
 
 from tocsin import geo
 from tocsin.alerts import outbox
-from tocsin.committees import access
-from tocsin.committees.models import Committee
+from tocsin.alerts.models import Purpose
+from tocsin.committees import access, approvals, partners
+from tocsin.committees.models import Approval, Committee, Share
 from tocsin.incidents import services, states, verify
 from tocsin.incidents.desk_views import held_message
 from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State, with_member_names
 from tocsin.intake import screening
 from tocsin.intake.models import Channel, Report
-from tocsin.intake.services import committees_for_cell
 from tocsin.lib import sse
 from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
@@ -30,8 +30,9 @@ QUEUE_SIZE = 100
 
 
 def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
-    cells = access.dispatch_cells(member)
-    waiting = Report.objects.unassigned().in_cells(cells).not_suspicious()
+    committees = access.desk_committee_ids(member)
+    reports = Report.objects.unassigned().for_committees(committees)
+    waiting = reports.not_suspicious()
     # A member's report (it carries a source tag) or a call a dispatcher typed in comes
     # before anonymous ones, so a flood of anonymous reports never pushes it off the desk.
     first = Case(
@@ -39,16 +40,17 @@ def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
         default=Value(1),
         output_field=IntegerField(),
     )
+    incidents = Incident.objects.for_committees(committees)
     return {
         "reports": waiting.order_by(first, "-received_at", "-pk").with_photos()[:QUEUE_SIZE],
         "report_total": waiting.count(),
         # Web reports from a burst of new sources (tocsin.intake.burst): a lane of their own.
-        "suspicious": Report.objects.unassigned().in_cells(cells).suspicious().with_photos()[:100],
-        "suspicious_count": Report.objects.unassigned().in_cells(cells).suspicious().count(),
-        "incidents": Incident.objects.open().in_cells(cells).prefetch_related("reports")[:100],
-        "closed": Incident.objects.in_cells(cells).exclude(
-            state__in=["reported", "verifying", "confirmed"]
-        )[:10],
+        "suspicious": reports.suspicious().with_photos()[:100],
+        "suspicious_count": reports.suspicious().count(),
+        "incidents": incidents.open().prefetch_related("reports")[:100],
+        "closed": incidents.exclude(state__in=["reported", "verifying", "confirmed"])[:10],
+        "approvals": approvals.waiting_for(member),
+        "member": member,
     }
 
 
@@ -100,9 +102,23 @@ def dismiss_report(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("desk")
 
 
-def _incident_context(incident: Incident, member: Member | None = None) -> dict:
+def _incident_context(incident: Incident, member: Member) -> dict:
     holder_id = incident.holder()
     unverified = incident.state in UNVERIFIED_STATES
+    acting = access.acting_committee_ids(member, incident)
+    alerted = set(
+        incident.alerts.filter(purpose=Purpose.CONFIRMED).values_list("committee_id", flat=True)
+    )
+    waiting = [
+        a
+        for a in approvals.waiting_for(member)
+        if a.kind == Approval.Kind.ALERT and a.object_id == incident.pk
+    ]
+    asked = {int(c) for a in waiting for c in a.options.get("targets", [])}
+    partner_options = Committee.objects.filter(
+        pk__in=partners.partners(acting, Share.ALERTS) - alerted - asked - acting
+    ).order_by("name")
+    owed = outbox.owed_follow_ups(incident) if not incident.is_open else {}
     return {
         "incident": incident,
         "progress": outbox.progress(incident),
@@ -111,27 +127,43 @@ def _incident_context(incident: Incident, member: Member | None = None) -> dict:
         "events": with_member_names(incident.events.select_related("actor")),
         "reports": incident.reports.with_photos().prefetch_related("messages"),
         "holder": Member.objects.filter(pk=holder_id).first() if holder_id else None,
-        "held_by_me": member is not None and holder_id == member.pk,
-        "held_by_other": holder_id is not None and (member is None or holder_id != member.pk),
+        "held_by_me": holder_id == member.pk,
+        "held_by_other": holder_id is not None and holder_id != member.pk,
         "unverified": unverified,
-        "candidates": verify.suggest(incident) if unverified else [],
+        "candidates": (
+            verify.suggest(incident, access.verifier_committee_ids(member, incident))
+            if unverified
+            else []
+        ),
         "verifications": incident.verifications.select_related("verifier"),
         "rules": [
             (c, verify.rules_for(c))
-            for c in Committee.objects.filter(
-                pk__in=committees_for_cell(incident.area_cell)
-            ).order_by("name")
+            for c in Committee.objects.filter(pk__in=acting).order_by("name")
         ],
         "report_channels": sorted(
             {r.get_channel_display() for r in incident.reports.all()}, key=str
         ),
-        # Open incidents nearby this one could be merged into.
+        # Open incidents nearby on this desk that this one could be merged into.
         "merge_candidates": Incident.objects.open()
+        .for_committees(access.desk_committee_ids(member))
         .filter(area_cell__in=geo.disk(incident.area_cell, 2))
         .exclude(pk=incident.pk)
         .order_by("-last_seen_at")[:20]
         if incident.is_open
         else [],
+        # Two-person rule: alerts about this incident waiting for a second person.
+        "approvals": waiting,
+        "member": member,
+        # Confirmed by another committee: this desk's committees decide for their members.
+        "not_alerted": Committee.objects.filter(pk__in=acting - alerted - asked).order_by("name")
+        if incident.state == State.CONFIRMED
+        else [],
+        "partner_options": partner_options if incident.is_open else [],
+        # Closed by another committee: these members still wait for how it ended.
+        "owed": [
+            (c, owed[c.pk])
+            for c in Committee.objects.filter(pk__in=acting & set(owed)).order_by("name")
+        ],
     }
 
 
@@ -177,6 +209,8 @@ def change_state(request: HttpRequest, pk: int) -> HttpResponse:
             obj,
             wanted,
             actor=member,
+            committees=access.acting_committee_ids(member, obj),
+            partner_ids=_chosen_partners(request, member, obj),
             summary=summary[:500] if summary else None,
             all_channels=request.POST.get("all_channels") == "1",
         )
@@ -198,6 +232,14 @@ def change_state(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("Incident is now: %(state)s") % {"state": State(wanted).label})
     return redirect("incident", pk=obj.pk)
+
+
+def _chosen_partners(request: HttpRequest, member: Member, incident: Incident) -> set[int]:
+    """Return the partner committees ticked on the form whose members the dispatcher's
+    committees may alert (each such alert waits for a second person)."""
+    chosen = {int(v) for v in request.POST.getlist("partners") if v.isdigit()}
+    allowed = partners.partners(access.acting_committee_ids(member, incident), Share.ALERTS)
+    return chosen & allowed
 
 
 @access.staff_view

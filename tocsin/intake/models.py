@@ -50,8 +50,16 @@ def new_receipt() -> str:
 
 
 class ReportQuerySet(models.QuerySet["Report"]):
-    def in_cells(self, cells: set[int]) -> ReportQuerySet:
-        return self.filter(area_cell__in=cells)
+    def for_committees(self, committee_ids: set[int] | list[int]) -> ReportQuerySet:
+        """Return the reports that reached any of these committees' desks."""
+        through = Report.committees.through
+        return self.filter(
+            models.Exists(
+                through.objects.filter(
+                    report_id=models.OuterRef("pk"), committee_id__in=committee_ids
+                )
+            )
+        )
 
     def unassigned(self) -> ReportQuerySet:
         return self.filter(incident__isnull=True, dismissed=False)
@@ -103,6 +111,11 @@ class Report(models.Model):
     trusted_in = models.CharField(max_length=200, blank=True, default="")
     # The language to answer the reporter in.
     language = models.CharField(max_length=8, default="en")
+    # The committees whose desks it reached: those covering the place when it came in.
+    # A committee that draws its area later does not see it.
+    committees = models.ManyToManyField(
+        "committees.Committee", related_name="+", blank=True, db_table="intake_report_committee"
+    )
     objects = ReportQuerySet.as_manager()
 
     class Meta:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from tocsin import vault
 from tocsin.alerts.outbox import backoff
+from tocsin.committees import partners
 from tocsin.intake.models import Report, ReportContact, ReportMessage
 from tocsin.lib import live
 from tocsin.members.models import Member
@@ -38,9 +39,7 @@ class EmptyMessage(ValueError):
 
 
 def _publish(report: Report) -> None:
-    from tocsin.intake.services import committees_for_cell
-
-    channels = [f"desk:{c}" for c in committees_for_cell(report.area_cell)]
+    channels = partners.desks(report.committees.values_list("pk", flat=True))
     if report.incident_id:
         channels.append(f"incident:{report.incident_id}")
     transaction.on_commit(lambda: live.publish(*channels))

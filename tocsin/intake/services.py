@@ -9,7 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 
 from tocsin import geo, vault
-from tocsin.committees.models import CommitteeCell
+from tocsin.committees import partners
+from tocsin.committees.models import Committee
 from tocsin.intake import screening, sources
 from tocsin.intake.models import Report, ReportContact, ReportPhoto
 from tocsin.intake.photos import Scrubbed
@@ -19,10 +20,6 @@ from tocsin.members.models import Member
 
 class OutsideEveryArea(ValueError):
     """No committee covers the place: nobody could act on the report."""
-
-
-def committees_for_cell(area_cell: int) -> list[int]:
-    return list(CommitteeCell.objects.filter(cell=area_cell).values_list("committee_id", flat=True))
 
 
 def submit_report(
@@ -38,6 +35,7 @@ def submit_report(
     member: Member | None = None,
     language: str = "",
     reply_to: tuple[str, str] | None = None,
+    within: set[int] | None = None,
 ) -> Report:
     """Store a report (with its scrubbed ``photos``) and tell the desks of the committees
     that cover it.
@@ -48,7 +46,8 @@ def submit_report(
     trust them (tocsin.intake.sources), never who they are; if it joins no incident it
     opens one (never broadcast: members hear only of confirmed incidents), and the
     committees' rules may then confirm it. ``reply_to`` (kind, address) is where the desk
-    can answer the reporter, stored sealed.
+    can answer the reporter, stored sealed. ``within`` (a dispatcher typing in a call):
+    the place must be covered by one of these committees, else OutsideEveryArea.
     """
     if nonce:
         existing = Report.objects.filter(nonce=nonce).first()
@@ -56,8 +55,8 @@ def submit_report(
             return existing
     cell = geo.cell_at(lat, lng, geo.REPORT_RESOLUTION)
     area_cell = geo.parent(cell, settings.AREA_RESOLUTION)
-    committees = committees_for_cell(area_cell)
-    if not committees:
+    committees = Committee.objects.covering(area_cell).ids()
+    if not committees or (within is not None and not within.intersection(committees)):
         raise OutsideEveryArea
     tags: tuple[str, str] | None = None
     trusted_in = ""
@@ -80,6 +79,7 @@ def submit_report(
                 trusted_in=trusted_in,
                 language=language or translation.get_language() or settings.LANGUAGE_CODE,
             )
+            report.committees.set(committees)
             for photo in photos:
                 stored.append(ReportPhoto.store(report, photo))
             if reply_to is not None:
@@ -105,7 +105,7 @@ def submit_report(
         if isinstance(e, IntegrityError) and nonce:
             return Report.objects.get(nonce=nonce)
         raise
-    transaction.on_commit(lambda: live.publish(*(f"desk:{c}" for c in committees)))
+    transaction.on_commit(lambda: live.publish(*partners.desks(committees)))
     return report
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from tocsin import geo
 from tocsin.committees import access
-from tocsin.committees.models import CommitteeCell
+from tocsin.committees.models import Committee, CommitteeCell
 from tocsin.intake import burst, pow, ratelimit, replies, services
 from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
 from tocsin.intake.models import Channel, Report
@@ -140,7 +140,11 @@ def report_done(request: HttpRequest, receipt: str) -> HttpResponse:
 @cache_control(max_age=300, public=True)
 def coverage(request: HttpRequest) -> JsonResponse:
     """Return the covered cells as GeoJSON, so reporters see where someone can respond."""
-    cells = set(CommitteeCell.objects.values_list("cell", flat=True).distinct())
+    cells = set(
+        CommitteeCell.objects.filter(committee__in=Committee.objects.active())
+        .values_list("cell", flat=True)
+        .distinct()
+    )
     return JsonResponse(geo.geojson_cells(cells), json_dumps_params={"separators": (",", ":")})
 
 

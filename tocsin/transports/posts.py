@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -35,7 +35,6 @@ from django.utils.translation import gettext as _
 from tocsin.alerts import messages, outbox
 from tocsin.alerts.models import RETRYABLE, Alert, DeliveryStatus, Purpose
 from tocsin.intake.screening import screen
-from tocsin.intake.services import committees_for_cell
 from tocsin.transports import apprise
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.models import CommitteeChannel, CommitteePost
@@ -61,22 +60,21 @@ UNFINISHED = (*RETRYABLE, DeliveryStatus.SENDING)
 # --- writing ---
 
 
-def queue(alert: Alert) -> int:
+def queue(alert: Alert, *, scope: set[int] | None = None) -> int:
     """Write the posts ``alert`` makes; return how many. Call inside the transaction
     that issues the alert (tocsin.alerts.outbox.issue_alert).
 
-    A confirmed alert goes to every working channel of each committee whose area covers
-    the incident. An all-clear or a correction goes to the channels that got (or are
-    being sent) a confirmed post about the incident, as for members; a confirmed post
-    still waiting is cancelled rather than posted late.
+    A confirmed alert goes to every working channel of the committee whose members it
+    reaches. An all-clear or a correction goes to the channels that got (or are being
+    sent) a confirmed post about the incident from an alert decided by a committee in
+    ``scope`` (None: any), as for members; a confirmed post still waiting is cancelled
+    rather than posted late.
     """
     if alert.purpose not in MEMBER_FACING or not settings.APPRISE_ENABLED:
         return 0
     incident = alert.incident
     if alert.purpose == Purpose.CONFIRMED:
-        channels = CommitteeChannel.objects.usable().filter(
-            committee_id__in=committees_for_cell(incident.area_cell)
-        )
+        channels = CommitteeChannel.objects.usable().filter(committee_id=alert.committee_id or 0)
     else:
         confirmed = CommitteePost.objects.filter(
             alert__incident=incident, alert__purpose=Purpose.CONFIRMED
@@ -85,7 +83,18 @@ def queue(alert: Alert) -> int:
             status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None
         )
         reached = confirmed.filter(status__in=(DeliveryStatus.SENT, DeliveryStatus.SENDING))
+        if scope is not None:
+            reached = reached.filter(
+                Q(alert__by_committee_id__in=scope) | Q(alert__committee_id__in=scope)
+            )
         channels = CommitteeChannel.objects.usable().filter(pk__in=reached.values("channel_id"))
+        # A room hears how it ended once.
+        channels = channels.exclude(
+            pk__in=CommitteePost.objects.filter(
+                alert__incident=incident,
+                alert__purpose__in=[Purpose.ALL_CLEAR, Purpose.CORRECTION],
+            ).values("channel_id")
+        )
     now = timezone.now()
     rows = [
         CommitteePost(alert=alert, channel_id=pk, next_attempt_at=now, created_at=now)
@@ -103,14 +112,18 @@ def cancel_waiting(incident: Incident) -> int:
     )
 
 
-def heard(incident: Incident) -> bool:
+def heard(incident: Incident, scope: set[int] | None = None) -> bool:
     """Return whether a committee channel got (or is being sent) a confirmed post about
-    ``incident``: then its room must hear how it ended, even if no member did yet."""
-    return CommitteePost.objects.filter(
+    ``incident`` (from an alert decided by a committee in ``scope``; None: any): then its
+    room must hear how it ended, even if no member did yet."""
+    rows = CommitteePost.objects.filter(
         alert__incident=incident,
         alert__purpose=Purpose.CONFIRMED,
         status__in=(DeliveryStatus.SENT, DeliveryStatus.SENDING),
-    ).exists()
+    )
+    if scope is not None:
+        rows = rows.filter(Q(alert__by_committee_id__in=scope) | Q(alert__committee_id__in=scope))
+    return rows.exists()
 
 
 # --- rendering ---

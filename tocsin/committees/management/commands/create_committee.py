@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from tocsin import geo
@@ -45,7 +46,9 @@ class Command(BaseCommand):
                 f"a committee with the address /c/{slug}/ exists; pick another --name"
             )
         with transaction.atomic():
-            committee = Committee.objects.create(name=o["name"], slug=slug, kind=o["kind"])
+            committee = Committee.objects.create(
+                name=o["name"], slug=slug, kind=o["kind"], approved_at=timezone.now()
+            )
             committee.set_area(
                 geo.cells_for_circle(
                     o["lat"], o["lng"], o["radius_km"] * 1000, settings.AREA_RESOLUTION
