@@ -253,3 +253,43 @@ def test_an_approved_overlap_does_not_open_east_s_older_reports(
     Committee.objects.filter(slug="rogue").update(approved_at=timezone.now())
     assert client.post(reverse("open_report", args=[before.pk])).status_code == 404
     assert before.receipt not in client.get(reverse("desk")).content.decode()
+
+
+def test_a_report_next_door_does_not_join_another_committees_incident(w: World) -> None:
+    """Clustering joins a report to an incident only of a committee whose desk it reached:
+    a neighbouring committee never sees another's incident by reporting next to it."""
+    res = settings.AREA_RESOLUTION
+    c0 = geo.cell_at(34.1500, -118.4000, res)
+    c1 = next(iter(geo.disk(c0, 1) - {c0}))
+    mine = Committee.objects.create(
+        name="Mine", slug="mine", kind="workplace", approved_at=timezone.now()
+    )
+    mine.set_area({c0})
+    next_door = Committee.objects.create(
+        name="Next door", slug="next-door", kind="workplace", approved_at=timezone.now()
+    )
+    next_door.set_area({c1})
+    dispatcher = member("Mina", mine, Role.DISPATCHER)
+    # Two points a few metres apart on either side of the two areas' border.
+    (a_lat, a_lng), (b_lat, b_lng) = geo.center(c0), geo.center(c1)
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        at = (a_lat + (b_lat - a_lat) * mid, a_lng + (b_lng - a_lng) * mid)
+        lo, hi = (mid, hi) if geo.cell_at(*at, res) == c0 else (lo, mid)
+
+    def along(t: float) -> tuple[float, float]:
+        return a_lat + (b_lat - a_lat) * t, a_lng + (b_lng - a_lng) * t
+
+    inside, outside = along(lo - 0.01), along(hi + 0.01)
+    assert geo.cell_at(*inside, res) == c0 and geo.cell_at(*outside, res) == c1
+    first = intake.submit_report(
+        channel=Channel.WEB, kind="checkpoint", lat=inside[0], lng=inside[1]
+    )
+    incident = incidents.open_incident(first, actor=dispatcher)
+    second = intake.submit_report(
+        channel=Channel.WEB, kind="checkpoint", lat=outside[0], lng=outside[1]
+    )
+    second.refresh_from_db()
+    assert second.incident_id is None
+    assert list(incident.committees.values_list("slug", flat=True)) == ["mine"]

@@ -61,7 +61,8 @@ def dispatcher_committees(member: Member) -> list[Committee]:
 def desk_committee_ids(member: Member) -> set[int]:
     """Return the committees whose reports and incidents ``member``'s desk shows: those
     they dispatch for, and the partners that share reports with those."""
-    return partners.with_partners(staff_committee_ids(member), Share.REPORTS)
+    own = set(Committee.objects.active().filter(pk__in=staff_committee_ids(member)).ids())
+    return partners.with_partners(own, Share.REPORTS)
 
 
 def acting_committee_ids(member: Member, incident: Incident) -> set[int]:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from tocsin.committees.models import Approval, Committee, Membership, Role
+from tocsin.lib import live
 from tocsin.members.models import Member
 
 # An alert that waits longer than this is stale: the desk asks again if it still matters.
@@ -52,7 +54,7 @@ def ask(
     if existing is not None:
         return existing
     now = timezone.now()
-    return Approval.objects.create(
+    approval = Approval.objects.create(
         committee=committee,
         kind=kind,
         reason=reason,
@@ -62,6 +64,14 @@ def ask(
         requested_at=now,
         expires_at=now + WAIT[kind],
     )
+    _publish(approval)
+    return approval
+
+
+def _publish(approval: Approval) -> None:
+    """Refresh the desks where it shows (after commit)."""
+    channels = [f"desk:{c}" for c in sorted(committee_ids(approval))]
+    transaction.on_commit(lambda: live.publish(*channels))
 
 
 def committee_ids(approval: Approval) -> set[int]:
@@ -97,6 +107,7 @@ def approve(approval: Approval, *, by: Member | None) -> Approval:
     locked.decided_by = by
     locked.decided_at = timezone.now()
     locked.save(update_fields=["status", "decided_by", "decided_at"])
+    _publish(locked)
     return locked
 
 
@@ -110,6 +121,7 @@ def decline(approval: Approval, *, by: Member) -> None:
     Approval.objects.filter(pk=approval.pk, status=Approval.Status.WAITING).update(
         status=status, decided_by=by, decided_at=timezone.now()
     )
+    _publish(approval)
 
 
 def decline_as_operator(approval: Approval) -> None:

@@ -106,7 +106,7 @@ def open_incident(report: Report, *, actor: Member | None) -> Incident:
             first_seen_at=report.received_at,
             last_seen_at=report.received_at,
         )
-        incident.committees.set(report.committees.all())
+        incident.committees.add(*report.committees.all())
         if actor is not None:
             hold(incident, actor)
             incident.save(update_fields=["held_by", "held_until"])
@@ -122,6 +122,7 @@ def open_incident(report: Report, *, actor: Member | None) -> Incident:
         earlier = (
             Report.objects.unassigned()
             .not_suspicious()
+            .for_committees(owners(incident))
             .filter(
                 area_cell__in=geo.disk(report.area_cell, 1),
                 received_at__gte=report.received_at - rule.window,
@@ -160,10 +161,17 @@ def cluster_report(report: Report, rule: clustering.Rule = clustering.DEFAULT) -
     if report.incident_id is not None or getattr(report, "suspicious", False):
         return None
     near = geo.disk(report.area_cell, 1)
-    candidates = Incident.objects.open().filter(
-        area_cell__in=near,
-        last_seen_at__gte=report.received_at - rule.window,
-        merged_into__isnull=True,
+    # Only an incident of a committee whose desk the report reached: a report never opens
+    # another committee's incident to its own committees by being nearby.
+    mine = report.committees.values_list("pk", flat=True)
+    candidates = (
+        Incident.objects.open()
+        .for_committees(list(mine))
+        .filter(
+            area_cell__in=near,
+            last_seen_at__gte=report.received_at - rule.window,
+            merged_into__isnull=True,
+        )
     )
     seen = {i.pk: i for i in candidates.only("id", "cell", "kind", "first_seen_at", "last_seen_at")}
     chosen = clustering.choose(

@@ -79,7 +79,7 @@ def submit_report(
                 trusted_in=trusted_in,
                 language=language or translation.get_language() or settings.LANGUAGE_CODE,
             )
-            report.committees.set(committees)
+            report.committees.add(*committees)
             for photo in photos:
                 stored.append(ReportPhoto.store(report, photo))
             if reply_to is not None:
