@@ -8,6 +8,12 @@ the status, the headers as a dict, the body by Content-Length or chunks. TLS is 
 standard library's with certificate and host checks (the system's CA bundle, or
 SSL_CERT_FILE). Proxies are not handled: callers use urllib3 when one is configured.
 
+The origin is a member's choice (their push endpoint), so connections are made through
+tocsin.lib.egress: the name is resolved once, a non-public answer is refused (egress.Refused,
+raised as is) unless the caller trusts the host, and the socket is connected to the
+address checked; TLS still checks the host name. Redirects are answers like any other:
+the caller gets the 3xx and nothing follows it.
+
 A connection the server closed while idle (every server closes idle keep-alive
 connections sooner or later) shows as a reset or an end of stream before any byte of an
 answer; the request is then sent once more on a new connection. The server had not read
@@ -22,6 +28,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from functools import cache
+
+from tocsin.lib import egress
 
 # An answer's head and body are small for push services; anything larger is refused.
 MAX_HEAD = 64 * 1024
@@ -52,22 +60,38 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-class Connection:
-    def __init__(
-        self, scheme: str, host: str, port: int, *, connect_timeout: float, read_timeout: float
-    ) -> None:
+def connect(
+    scheme: str,
+    host: str,
+    port: int,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    trusted: bool = False,
+) -> Connection:
+    """Return a new connection to ``host`` (over TLS for https). Raises egress.Refused
+    for an address Tocsin must not reach, HTTPError when no connection can be made."""
+    try:
+        sock = egress.connect(host, port, timeout=connect_timeout, trusted=trusted)
+    except egress.Refused:
+        raise
+    except OSError as e:
+        raise HTTPError(f"connect: {type(e).__name__}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if scheme == "https":
         try:
-            sock = socket.create_connection((host, port), timeout=connect_timeout)
-        except OSError as e:
-            raise HTTPError(f"connect: {type(e).__name__}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if scheme == "https":
-            try:
-                sock = _tls_context().wrap_socket(sock, server_hostname=host.strip("[]"))
-            except (OSError, ssl.SSLError) as e:
-                sock.close()
-                raise HTTPError(f"TLS: {type(e).__name__}") from None
-        sock.settimeout(read_timeout)
+            sock = _tls_context().wrap_socket(sock, server_hostname=host.strip("[]"))
+        except (OSError, ssl.SSLError) as e:
+            sock.close()
+            raise HTTPError(f"TLS: {type(e).__name__}") from None
+    sock.settimeout(read_timeout)
+    return Connection(sock)
+
+
+class Connection:
+    """One connection, over a socket already connected (and wrapped in TLS)."""
+
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = bytearray()
         self.open = True
@@ -192,20 +216,34 @@ class Pool:
     and gives it back); at most ``size`` stay open while idle."""
 
     def __init__(
-        self, scheme: str, host: str, port: int, *, size: int, timeouts: tuple[float, float]
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        *,
+        size: int,
+        timeouts: tuple[float, float],
+        trusted: bool = False,
     ) -> None:
         self.scheme, self.host, self.port = scheme, host, port
         self.size = size
         self.timeouts = timeouts
+        # Whether the operator trusts this host: then its address is not checked.
+        self.trusted = trusted
         self.idle: deque[Connection] = deque()
         self.lock = threading.Lock()
         self.opened = 0
 
     def _new(self) -> Connection:
         self.opened += 1
-        connect, read = self.timeouts
-        return Connection(
-            self.scheme, self.host, self.port, connect_timeout=connect, read_timeout=read
+        connect_timeout, read_timeout = self.timeouts
+        return connect(
+            self.scheme,
+            self.host,
+            self.port,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            trusted=self.trusted,
         )
 
     def request(self, head: bytes, body: bytes) -> Response:
