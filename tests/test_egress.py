@@ -7,13 +7,17 @@ with what they need (egress.resolve).
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
+import urllib3
 
 from tests.peers.witness import Witness
 from tocsin.lib import egress
@@ -277,3 +281,35 @@ def test_settings_refuse_a_malformed_host_list_at_start(variable: str, value: st
     assert done.returncode != 0
     assert f"ImproperlyConfigured: {variable}:" in done.stderr
     assert "is not a host name" in done.stderr
+
+
+# --- connections urllib3 opens (Apprise, through requests) ---
+
+
+def test_a_guarded_block_refuses_urllib3_connections_into_the_network(witness: Witness) -> None:
+    http = urllib3.PoolManager(retries=False)
+    with egress.guarded() as guard, pytest.raises(urllib3.exceptions.NewConnectionError):
+        http.request("GET", f"{witness.origin}/")
+    assert guard.refused == 1
+    assert witness.connections == 0
+    # Outside the block urllib3 works as shipped.
+    assert http.request("GET", f"{witness.origin}/").status == 201
+
+
+def test_a_guarded_block_covers_threads_started_with_a_copy_of_its_context(
+    witness: Witness,
+) -> None:
+    # As Apprise runs each service: in its own thread pool, with the caller's context.
+    with egress.guarded() as guard, ThreadPoolExecutor(1) as pool:
+        future = pool.submit(contextvars.copy_context().run, requests.get, witness.origin)
+        with pytest.raises(requests.ConnectionError):
+            future.result()
+    assert guard.refused == 1
+    assert witness.connections == 0
+
+
+def test_a_guarded_block_reaches_a_host_the_operator_trusts(witness: Witness) -> None:
+    with egress.guarded(trusted=lambda host: host == "127.0.0.1") as guard:
+        assert requests.get(witness.origin, timeout=5).status_code == 201
+    assert guard.refused == 0
+    assert witness.connections == 1

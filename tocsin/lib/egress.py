@@ -17,8 +17,9 @@ setting (TOCSIN_PUSH_HOSTS, TOCSIN_APPRISE_PRIVATE_HOSTS); host lists share the 
 of ``parse_hosts``.
 
 For code that connects through urllib3 (Apprise, through requests), ``guarded()`` applies
-the same rule to every connection urllib3 opens in that context, and stops requests from
-following redirects; outside a guarded block urllib3 and requests work as shipped.
+the same rule to every connection urllib3 opens in that context; outside a guarded block
+urllib3 works as shipped. Following redirects is the caller's to turn off (Apprise has
+its own switch).
 """
 
 from __future__ import annotations
@@ -233,13 +234,11 @@ def named_by_address(host: str, entries: Iterable[str]) -> bool:
 
 @dataclass
 class Guard:
-    """What a guarded block allows and what it refused. ``refused`` and
-    ``redirects`` count connections refused and redirects not followed."""
+    """What a guarded block allows, and how many connections it refused."""
 
     trusted: Callable[[str], bool]
     proxies: frozenset[tuple[str, int]]
     refused: int = 0
-    redirects: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -263,16 +262,15 @@ def _proxies() -> frozenset[tuple[str, int]]:
 
 
 def _install() -> None:
-    """Put the guard's hooks into urllib3 and requests, once per process. Each hook
-    does what the library does unless the calling context is guarded."""
+    """Put the guard's hook into urllib3, once per process: urllib3 looks
+    ``connection.create_connection`` up on every new connection. The hook does what
+    urllib3 does unless the calling context is guarded."""
     with _installed:
         if _hooks:
             return
-        import requests
         from urllib3.util import connection
 
         create = connection.create_connection
-        redirect_target = requests.Session.get_redirect_target
 
         def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
             guard = _guard.get()
@@ -297,25 +295,14 @@ def _install() -> None:
                     guard.refused += 1
                 raise
 
-        def get_redirect_target(self: Any, response: Any) -> str | None:
-            target: str | None = redirect_target(self, response)
-            guard = _guard.get()
-            if guard is None or target is None:
-                return target
-            with guard.lock:
-                guard.redirects += 1
-            return None
-
         connection.create_connection = create_connection  # type: ignore[assignment]
-        requests.Session.get_redirect_target = get_redirect_target  # type: ignore[method-assign,assignment]
-        _hooks.extend((create_connection, get_redirect_target))
+        _hooks.append(create_connection)
 
 
 @contextmanager
 def guarded(*, trusted: Callable[[str], bool] = lambda host: False) -> Iterator[Guard]:
     """Apply this module's rule to every connection urllib3 opens in this context
-    (threads started with a copy of it, as Apprise's are, included), and have requests
-    follow no redirect (the 3xx answer is returned as it came).
+    (threads started with a copy of it, as Apprise's are, included).
 
     ``trusted(host)`` says which hosts the operator trusts; the proxies the environment
     names are connected to as configured (the proxy then does the connecting)."""
