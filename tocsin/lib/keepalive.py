@@ -22,6 +22,7 @@ it, and a push carries a Topic, so even a duplicate would replace, not add, a me
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import threading
@@ -34,6 +35,14 @@ from tocsin.lib import egress
 # An answer's head and body are small for push services; anything larger is refused.
 MAX_HEAD = 64 * 1024
 MAX_BODY = 256 * 1024
+# Interim answers (100 Continue, 103 Early Hints) before the real one: a server that
+# sends more is not answering.
+MAX_INTERIM = 8
+# The framing is read strictly (RFC 9112): a length or chunk size in any other form is
+# an error, never a guess (int() would take "+5", "5_0" or "0x5").
+_STATUS = re.compile(rb"[0-9]{3}")
+_LENGTH = re.compile(r"[0-9]{1,12}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,12}")
 
 
 class HTTPError(Exception):
@@ -144,7 +153,7 @@ class Connection:
         lines = bytes(self.buffer[:end]).split(b"\r\n")
         del self.buffer[: end + 4]
         parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not _STATUS.fullmatch(parts[1]):
             raise HTTPError("not an HTTP/1.x answer")
         headers: dict[str, str] = {}
         for line in lines[1:]:
@@ -165,8 +174,12 @@ class Connection:
         except OSError as e:
             raise HTTPError(f"write: {type(e).__name__}") from None
         version, status, headers = self._head(first=True)
+        interim = 0
         while 100 <= status < 200:
             # An interim answer (100 Continue, 103 Early Hints): the real one follows.
+            interim += 1
+            if interim > MAX_INTERIM:
+                raise HTTPError("too many interim answers")
             version, status, headers = self._head(first=False)
         keep = version == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
         if status in (204, 304):
@@ -174,11 +187,10 @@ class Connection:
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             data = self._chunked()
         elif "content-length" in headers:
-            try:
-                length = int(headers["content-length"])
-            except ValueError:
-                raise HTTPError("bad Content-Length") from None
-            if not 0 <= length <= MAX_BODY:
+            if not _LENGTH.fullmatch(headers["content-length"]):
+                raise HTTPError("bad Content-Length")
+            length = int(headers["content-length"])
+            if length > MAX_BODY:
                 raise HTTPError("answer body too large")
             data = self._exactly(length)
         else:
@@ -196,13 +208,15 @@ class Connection:
         body = bytearray()
         while True:
             size_line = self._line().split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise HTTPError("bad chunk size") from None
+            if not _CHUNK_SIZE.fullmatch(size_line):
+                raise HTTPError("bad chunk size")
+            size = int(size_line, 16)
             if size == 0:
-                while self._line():  # trailers, up to the blank line
-                    pass
+                trailers = 0
+                while line := self._line():  # trailers, up to the blank line
+                    trailers += len(line) + 2
+                    if trailers > MAX_HEAD:
+                        raise HTTPError("trailers too large")
                 return bytes(body)
             if len(body) + size > MAX_BODY:
                 raise HTTPError("answer body too large")
