@@ -10,8 +10,8 @@ compatible, 6to4 or NAT64 forms of those), and connects to the very address it c
 so a second lookup can never answer otherwise. TLS is the caller's and still checks the
 host name. Redirects are the caller's too, and Tocsin's callers follow none.
 
-The operator may trust a destination on their own network (the push peer of the tests
-and the demo, a relay, a self-hosted ntfy): the caller passes ``trusted=True`` and the
+The operator may trust a destination on their own network (a relay, a self-hosted ntfy,
+the local peers of the tests): the caller passes ``trusted=True`` and the
 answers are not checked, but still pinned. Which hosts are trusted is the caller's
 setting (TOCSIN_PUSH_HOSTS, TOCSIN_APPRISE_PRIVATE_HOSTS); host lists share the syntax
 of ``parse_hosts``.
@@ -104,7 +104,7 @@ def resolve(host: str, port: int) -> list[Address]:
     address it means. Raises Unresolved."""
     try:
         answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: a NUL, a label IDNA refuses
         raise Unresolved(f"lookup failed: {type(e).__name__}") from None
     found: list[Address] = []
     for _family, _type, _proto, _name, sockaddr in answers:
@@ -154,7 +154,7 @@ def connect(
 
 # --- host lists (TOCSIN_PUSH_HOSTS, TOCSIN_APPRISE_PRIVATE_HOSTS) ---
 
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def _is_name(host: str) -> bool:
@@ -164,7 +164,7 @@ def _is_name(host: str) -> bool:
     labels = host.split(".")
     return (
         len(host) <= 253
-        and all(_LABEL.match(label) for label in labels)
+        and all(_LABEL.fullmatch(label) for label in labels)
         and not labels[-1].isdigit()
     )
 
@@ -199,7 +199,7 @@ def parse_hosts(text: str) -> tuple[str, ...]:
             continue
         wildcard = entry.startswith("*.")
         host = normal_host(entry[2:] if wildcard else entry)
-        if host is None or (wildcard and (_literal(host) or host.count(".") < 1)):
+        if host is None or (wildcard and (_literal(host) is not None or "." not in host)):
             raise ValueError(f"{raw.strip()!r} is not a host name, *.domain or IP address")
         entries.append(f"*.{host}" if wildcard else host)
     return tuple(entries)
@@ -229,7 +229,7 @@ def named_by_address(host: str, entries: Iterable[str]) -> bool:
     return normal in tuple(entries)
 
 
-# --- urllib3 and requests (Apprise) ---
+# --- connections urllib3 opens (Apprise, through requests) ---
 
 
 @dataclass
