@@ -397,6 +397,8 @@ def main() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
     os.environ.setdefault("TOCSIN_DATA_DIR", tempfile.mkdtemp(prefix="tocsin-bench-"))
+    # The sink and the checking peer listen on 127.0.0.1: the operator's way to allow it.
+    os.environ["TOCSIN_PUSH_HOSTS"] = "127.0.0.1"
     import django
 
     django.setup()

@@ -11,6 +11,12 @@ os.environ.setdefault("TOCSIN_DATA_DIR", tempfile.mkdtemp(prefix="tocsin-test-")
 os.environ.setdefault("TOCSIN_SITE_URL", "http://testserver")
 os.environ["TOCSIN_ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
 os.environ.pop("TOCSIN_DEMO", None)
+# The local peers listen on loopback, which Tocsin reaches only where the operator says
+# so: the push service peer (tests/peers/push_service.py) on 127.0.0.1, the committee
+# channels' webhook peer (tests/peers/webhook.py) as localhost. Tests of the shipped
+# push list set PUSH_HOSTS back to it.
+os.environ["TOCSIN_PUSH_HOSTS"] = "127.0.0.1"
+os.environ["TOCSIN_APPRISE_PRIVATE_HOSTS"] = "localhost,127.0.0.1"
 # Most tests are about authorization and flows, not the second factor; tests of the
 # second factor turn it on (settings.STAFF_MFA) where they need it.
 os.environ.setdefault("TOCSIN_STAFF_MFA", "0")

@@ -338,6 +338,16 @@ def test_report_confirm_alert_respond_all_clear(
     # Push on this device: what the page's script sends after pushManager.subscribe().
     subscription = push.subscription()
     me.wait_for_function("() => typeof window.tocsinSendSubscription === 'function'")
+    # One on a push service this server does not send to (the peer's address spelled as
+    # a number) is refused, and the page has the server's words for the member.
+    disguised = dict(
+        subscription, endpoint=subscription["endpoint"].replace("127.0.0.1", "2130706433")
+    )
+    said = me.evaluate(
+        "sub => window.tocsinSendSubscription({toJSON: () => sub}).then(() => '', e => e.message)",
+        disguised,
+    )
+    assert said.startswith("This server does not send alerts to this browser's push service")
     me.evaluate("sub => window.tocsinSendSubscription({toJSON: () => sub})", subscription)
     me.reload()
     with translation.override("en"):

@@ -9,6 +9,7 @@ waiting for it.
 from __future__ import annotations
 
 import io
+import ipaddress
 import os
 import signal
 import subprocess
@@ -30,6 +31,8 @@ from pytest_django.fixtures import Settings
 from tests.factories import EAST, WEST, World, own_incident, world
 from tests.peers import webhook
 from tests.peers.webhook import WebhookPeer
+from tests.peers.witness import Witness
+from tests.peers.witness import redirect as witness_redirect
 from tests.privacy_support import LogCapture, Needles
 from tests.test_seized_database import (
     data_folder_image,
@@ -44,6 +47,7 @@ from tocsin.alerts.models import Alert, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident, State
 from tocsin.incidents.services import change_state
 from tocsin.intake.services import submit_report
+from tocsin.lib import egress
 from tocsin.transports import checks as channel_checks
 from tocsin.transports import posts
 from tocsin.transports.models import CommitteeChannel, CommitteePost
@@ -452,6 +456,153 @@ def test_the_system_check_says_whether_it_is_on(settings: Settings) -> None:
     assert "TOCSIN_APPRISE_ENABLED" in info.msg
     settings.APPRISE_ENABLED = True
     assert channel_checks.check_apprise() == []
+
+
+# --- where a channel may post (tocsin.lib.egress) ---
+#
+# A channel's URL names a server, and the worker that posts holds the vault key inside
+# the operator's network: only public addresses, unless the operator lists the host in
+# TOCSIN_APPRISE_PRIVATE_HOSTS (the suite lists its webhook peer's localhost there).
+
+
+def stored_channel(w: World, url: str) -> CommitteeChannel:
+    """A channel as the worker finds it: added before this check, or since unlisted."""
+    return CommitteeChannel.objects.create(
+        committee=w.east,
+        label="Room",
+        service="JSON",
+        scheme=url.split("://", 1)[0],
+        sealed=CommitteeChannel.seal_url(url),
+    )
+
+
+def loopback_disguises(port: int, token: str) -> list[str]:
+    return [
+        f"json://localhost:{port}/hooks/{token}",
+        f"json://127.0.0.1:{port}/hooks/{token}",
+        f"json://2130706433:{port}/hooks/{token}",
+        f"json://0x7f000001:{port}/hooks/{token}",
+        f"json://[::ffff:7f00:1]:{port}/hooks/{token}",
+        f"json://[::1]:{port}/hooks/{token}",
+        f"json://hooks.example.net:{port}/hooks/{token}",
+        f"ntfy://localhost:{port}/east-alerts",
+    ]
+
+
+@pytest.fixture
+def unlisted(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No private host is listed; hooks.example.net resolves to loopback (as any name
+    can, under the control of whoever owns its domain)."""
+    settings.APPRISE_PRIVATE_HOSTS = ()
+    real = egress.resolve
+
+    def resolve(host: str, port: int) -> list[egress.Address]:
+        if host == "hooks.example.net":
+            return [ipaddress.ip_address("127.0.0.1")]
+        return real(host, port)
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+
+
+def test_add_refuses_a_server_on_the_operators_network_unless_listed(
+    w: World, peer: WebhookPeer, unlisted: None
+) -> None:
+    token = next(iter(peer.tokens))
+    for url in loopback_disguises(peer.port, token):
+        with pytest.raises(CommandError) as e:
+            command("add", "east", "Room", stdin=url + "\n")
+        assert "TOCSIN_APPRISE_PRIVATE_HOSTS" in str(e.value), url
+        assert str(peer.port) not in str(e.value)
+    assert not CommitteeChannel.objects.exists()
+    assert peer.requests == []
+
+
+def test_a_stored_channel_on_the_operators_network_is_never_posted_to(
+    w: World, peer: WebhookPeer, unlisted: None
+) -> None:
+    token = next(iter(peer.tokens))
+    for url in loopback_disguises(peer.port, token):
+        CommitteeChannel.objects.all().delete()
+        channel = stored_channel(w, url)
+        confirmed(w)
+        assert posts.drain().dead == 1, url
+        channel.refresh_from_db()
+        assert channel.disabled_at is not None
+        assert "TOCSIN_APPRISE_PRIVATE_HOSTS" in channel.last_error
+    assert peer.requests == []
+
+
+def test_a_name_that_resolves_into_the_network_when_posting_is_refused(
+    w: World, peer: WebhookPeer, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first lookup (the check before Apprise runs) says public, the one for the
+    # connection says loopback: the connection is refused, not made.
+    settings.APPRISE_PRIVATE_HOSTS = ()
+    answers = iter(["142.250.72.10", "127.0.0.1"])
+
+    def resolve(host: str, port: int) -> list[egress.Address]:
+        assert host == "hooks.example.net"
+        return [ipaddress.ip_address(next(answers, "127.0.0.1"))]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    channel = stored_channel(w, f"json://hooks.example.net:{peer.port}/hooks/x")
+    confirmed(w)
+    assert posts.drain().dead == 1
+    channel.refresh_from_db()
+    assert "not a public address" in channel.last_error
+    assert peer.requests == []
+
+
+def test_a_listed_private_host_is_posted_to(
+    w: World, peer: WebhookPeer, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.APPRISE_PRIVATE_HOSTS = ("ntfy.lan",)
+    real = egress.resolve
+
+    def resolve(host: str, port: int) -> list[egress.Address]:
+        if host == "ntfy.lan":
+            return [ipaddress.ip_address("127.0.0.1")]
+        return real(host, port)
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    add("east", "Topic", peer.ntfy_url("east-alerts", host="ntfy.lan"))
+    confirmed(w)
+    assert posts.drain().sent == 1
+    assert len(peer.to("east-alerts")) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "query"), [(301, ""), (307, ""), (307, "?redirect=yes")], ids=str
+)
+def test_a_server_that_redirects_is_not_followed(w: World, status: int, query: str) -> None:
+    # Not even when the URL asks Apprise to follow redirects.
+    with Witness() as elsewhere, Witness() as server:
+        server.answer = witness_redirect(status, f"{elsewhere.origin}/hooks/x")
+        channel = stored_channel(w, f"json://127.0.0.1:{server.port}/hooks/x{query}")
+        confirmed(w)
+        assert posts.drain().dead == 1
+        assert server.connections == 1
+        assert elsewhere.connections == 0
+        channel.refresh_from_db()
+        assert channel.last_error == f"JSON: HTTP {status}, redirect not followed"
+        assert channel.disabled_at is not None
+
+
+def test_a_service_whose_url_names_no_server_is_not_looked_up(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # discord://ID/TOKEN names Discord's server by the service, not the URL: the ID is
+    # no host (12345678 would read as 0.188.97.78), so it is never checked as one.
+    asked: list[str] = []
+    real = egress.resolve
+
+    def resolve(host: str, port: int) -> list[egress.Address]:
+        asked.append(host)
+        return real(host, port)
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    command("add", "east", "Discord", stdin="discord://12345678/secret-token\n")
+    assert asked == []
 
 
 # --- the operator's command ---

@@ -4,6 +4,7 @@ says, so stale keep-alives, resets, odd framings and TLS are each seen for real.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers.tls import self_signed
-from tocsin.lib import keepalive
+from tocsin.lib import egress, keepalive
 
 HEAD = b"POST /push/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\n"
 CREATED = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
@@ -101,7 +102,10 @@ def serve() -> Iterator[Callable[..., Server]]:
 
 
 def pool(server: Server, scheme: str = "http", read_timeout: float = 5) -> keepalive.Pool:
-    return keepalive.Pool(scheme, "127.0.0.1", server.port, size=4, timeouts=(5, read_timeout))
+    # The scripted server is on loopback, which only a host the operator trusts may be.
+    return keepalive.Pool(
+        scheme, "127.0.0.1", server.port, size=4, timeouts=(5, read_timeout), trusted=True
+    )
 
 
 def test_it_posts_and_keeps_the_connection_for_the_next_request(
@@ -243,7 +247,9 @@ def test_nobody_listening_is_an_error() -> None:
     port = sock.getsockname()[1]
     sock.close()
     with pytest.raises(keepalive.HTTPError, match="connect"):
-        keepalive.Pool("http", "127.0.0.1", port, size=1, timeouts=(1, 1)).request(HEAD, b"x")
+        keepalive.Pool("http", "127.0.0.1", port, size=1, timeouts=(1, 1), trusted=True).request(
+            HEAD, b"x"
+        )
 
 
 def test_threads_share_a_pool_and_it_keeps_at_most_its_size(
@@ -299,3 +305,71 @@ def test_it_refuses_a_certificate_it_does_not_trust(tls_server: tuple[Server, Pa
     with pytest.raises(keepalive.HTTPError, match="TLS"):
         pool(server, "https").request(HEAD, b"x")
     assert server.requests == []
+
+
+# Where it connects (tocsin.lib.egress): the host is a member's choice.
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, name: str, answer: str) -> list[str]:
+    """Make ``name`` resolve to ``answer``; return the names looked up."""
+    asked: list[str] = []
+    real = egress.resolve
+
+    def resolve(host: str, port: int) -> list[egress.Address]:
+        asked.append(host)
+        return [ipaddress.ip_address(answer)] if host == name else real(host, port)
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    return asked
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "2130706433", "0177.0.0.1", "0x7f.0.0.1", "127.1", "localhost"]
+)
+def test_it_never_connects_to_loopback_unless_the_host_is_trusted(
+    serve: Callable[..., Server], host: str
+) -> None:
+    server = serve(lambda c, i, r: CREATED)
+    untrusted = keepalive.Pool("http", host, server.port, size=1, timeouts=(5, 5))
+    with pytest.raises(egress.Refused):
+        untrusted.request(HEAD, b"x")
+    assert server.connections == 0
+
+
+def test_it_connects_to_the_address_it_checked_and_looks_the_name_up_once(
+    serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(lambda c, i, r: None if i else CREATED)  # a new connection each time
+    asked = fake_dns(monkeypatch, "relay.example.net", "127.0.0.1")
+    p = keepalive.Pool("http", "relay.example.net", server.port, size=1, timeouts=(5, 5))
+    p.trusted = True
+    assert p.request(HEAD, b"x").status == 201
+    assert asked == ["relay.example.net"]
+    assert server.connections == 1
+
+
+@pytest.fixture
+def named_tls(tmp_path: Path, serve: Callable[..., Server]) -> Iterator[tuple[Server, Path]]:
+    """A TLS server whose certificate names push.example.net, not its address."""
+    cert, key = self_signed(tmp_path, names=("push.example.net",))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    keepalive._tls_context.cache_clear()
+    yield serve(lambda c, i, r: CREATED, tls=context), cert
+    keepalive._tls_context.cache_clear()
+
+
+def test_tls_checks_the_host_name_on_the_pinned_address(
+    named_tls: tuple[Server, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, cert = named_tls
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    fake_dns(monkeypatch, "push.example.net", "127.0.0.1")
+    right = keepalive.Pool("https", "push.example.net", server.port, size=1, timeouts=(5, 5))
+    right.trusted = True
+    assert right.request(HEAD, b"x").status == 201
+    # The same address under a name the certificate does not carry: refused.
+    wrong = keepalive.Pool("https", "127.0.0.1", server.port, size=1, timeouts=(5, 5))
+    wrong.trusted = True
+    with pytest.raises(keepalive.HTTPError, match="TLS"):
+        wrong.request(HEAD, b"x")

@@ -316,6 +316,32 @@ VAPID_PRIVATE_KEY = envsecret("TOCSIN_VAPID_PRIVATE_KEY")
 VAPID_SUBJECT = envstr("TOCSIN_VAPID_SUBJECT", "mailto:operator@localhost")
 WEBPUSH_ENABLED = envbool("TOCSIN_WEBPUSH", True)
 
+
+def envhosts(name: str, default: str) -> tuple[str, ...]:
+    """Return a comma-separated list of host names, ``*.domain`` entries and IP
+    addresses (tocsin.lib.egress.parse_hosts)."""
+    from tocsin.lib.egress import parse_hosts
+
+    raw = os.environ.get(name)
+    try:
+        return parse_hosts(default if raw is None or not raw.strip() else raw)
+    except ValueError as e:
+        raise ImproperlyConfigured(f"{name}: {e}") from None
+
+
+# The push services members' endpoints may be on: those of Chrome and Android (FCM),
+# Firefox (Mozilla autopush), Safari (Apple) and Edge (Windows Push Notification
+# Services). A member's subscription anywhere else is refused, and the worker never
+# connects to one stored before. A name must resolve to public addresses only; an entry
+# that is an IP address or "localhost" is a machine the operator trusts (a relay of
+# their own, the push peer of the tests), reached on whatever address it has.
+PUSH_HOSTS_DEFAULT = (
+    "fcm.googleapis.com,android.googleapis.com,"
+    "updates.push.services.mozilla.com,*.push.services.mozilla.com,"
+    "web.push.apple.com,*.push.apple.com,*.notify.windows.com"
+)
+PUSH_HOSTS = envhosts("TOCSIN_PUSH_HOSTS", PUSH_HOSTS_DEFAULT)
+
 # Vault: contact endpoints are sealed to this key pair. Web processes need only the
 # public key; delivery workers need the private key.
 VAULT_PUBLIC_KEY = envsecret("TOCSIN_VAULT_PUBLIC_KEY")
@@ -371,6 +397,10 @@ TELEGRAM_BOT_USERNAME = envstr("TOCSIN_TELEGRAM_BOT_USERNAME").lstrip("@")
 # Committee channels through Apprise (a Matrix room, an ntfy topic): off until turned on;
 # the operator adds each with `tocsin manage committee_channels add`.
 APPRISE_ENABLED = envbool("TOCSIN_APPRISE_ENABLED", False)
+# Committee channels post only to public addresses, except to the hosts listed here
+# (host names, *.domain, IP addresses): servers on the operator's own network, such as
+# a self-hosted ntfy or Matrix homeserver.
+APPRISE_PRIVATE_HOSTS = envhosts("TOCSIN_APPRISE_PRIVATE_HOSTS", "")
 
 # --- Trust boundaries between committees ---
 # New committees wait for the operator (`tocsin manage committees approve SLUG`) before

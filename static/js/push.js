@@ -14,10 +14,16 @@
     const m = document.cookie.match(/(?:^|; )(?:__Host-tocsin-csrf|csrftoken)=([^;]+)/);
     return m ? decodeURIComponent(m[1]) : (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value;
   }
+  // The server's refusal, in the member's language (a push service it does not send to).
+  class Refused extends Error {}
   async function send(sub) {
     const body = JSON.stringify({ ...sub.toJSON(), label: button.dataset.label });
     const r = await fetch(button.dataset.url, { method: "POST", body, credentials: "same-origin", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() } });
-    if (!r.ok) throw new Error("rejected");
+    if (!r.ok) {
+      let said = "";
+      try { said = (await r.json()).error || ""; } catch (e) { said = ""; }
+      throw new Refused(said);
+    }
   }
   window.tocsinSendSubscription = send;
   button.addEventListener("click", async () => {
@@ -37,7 +43,7 @@
       status.textContent = button.dataset.ok;
       setTimeout(() => location.reload(), 800);
     } catch (e) {
-      status.textContent = button.dataset.fail;
+      status.textContent = (e instanceof Refused && e.message) || button.dataset.fail;
     }
   });
 })();

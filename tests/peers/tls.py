@@ -12,11 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def self_signed(folder: Path, *, hours: int = 24) -> tuple[Path, Path]:
-    """Write a self-signed certificate for 127.0.0.1 and its key into ``folder``; return
-    their paths (a client trusts it by naming the certificate in SSL_CERT_FILE)."""
+def self_signed(
+    folder: Path, *, hours: int = 24, names: tuple[str, ...] = ("127.0.0.1",)
+) -> tuple[Path, Path]:
+    """Write a self-signed certificate for ``names`` (addresses or host names) and its
+    key into ``folder``; return their paths (a client trusts it by naming the
+    certificate in SSL_CERT_FILE)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -28,7 +31,7 @@ def self_signed(folder: Path, *, hours: int = 24) -> tuple[Path, Path]:
         .not_valid_after(now + datetime.timedelta(hours=hours))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([_alt_name(n) for n in names]),
             critical=False,
         )
         .sign(key, hashes.SHA256())
@@ -43,3 +46,10 @@ def self_signed(folder: Path, *, hours: int = 24) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def _alt_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)

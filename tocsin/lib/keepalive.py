@@ -8,6 +8,12 @@ the status, the headers as a dict, the body by Content-Length or chunks. TLS is 
 standard library's with certificate and host checks (the system's CA bundle, or
 SSL_CERT_FILE). Proxies are not handled: callers use urllib3 when one is configured.
 
+The origin is a member's choice (their push endpoint), so connections are made through
+tocsin.lib.egress: the name is resolved once, a non-public answer is refused (egress.Refused,
+raised as is) unless the caller trusts the host, and the socket is connected to the
+address checked; TLS still checks the host name. Redirects are answers like any other:
+the caller gets the 3xx and nothing follows it.
+
 A connection the server closed while idle (every server closes idle keep-alive
 connections sooner or later) shows as a reset or an end of stream before any byte of an
 answer; the request is then sent once more on a new connection. The server had not read
@@ -16,6 +22,7 @@ it, and a push carries a Topic, so even a duplicate would replace, not add, a me
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import threading
@@ -23,9 +30,19 @@ from collections import deque
 from dataclasses import dataclass
 from functools import cache
 
+from tocsin.lib import egress
+
 # An answer's head and body are small for push services; anything larger is refused.
 MAX_HEAD = 64 * 1024
 MAX_BODY = 256 * 1024
+# Interim answers (100 Continue, 103 Early Hints) before the real one: a server that
+# sends more is not answering.
+MAX_INTERIM = 8
+# The framing is read strictly (RFC 9112): a length or chunk size in any other form is
+# an error, never a guess (int() would take "+5", "5_0" or "0x5").
+_STATUS = re.compile(rb"[0-9]{3}")
+_LENGTH = re.compile(r"[0-9]{1,12}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,12}")
 
 
 class HTTPError(Exception):
@@ -52,22 +69,38 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-class Connection:
-    def __init__(
-        self, scheme: str, host: str, port: int, *, connect_timeout: float, read_timeout: float
-    ) -> None:
+def connect(
+    scheme: str,
+    host: str,
+    port: int,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    trusted: bool = False,
+) -> Connection:
+    """Return a new connection to ``host`` (over TLS for https). Raises egress.Refused
+    for an address Tocsin must not reach, HTTPError when no connection can be made."""
+    try:
+        sock = egress.connect(host, port, timeout=connect_timeout, trusted=trusted)
+    except egress.Refused:
+        raise
+    except OSError as e:
+        raise HTTPError(f"connect: {type(e).__name__}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if scheme == "https":
         try:
-            sock = socket.create_connection((host, port), timeout=connect_timeout)
-        except OSError as e:
-            raise HTTPError(f"connect: {type(e).__name__}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if scheme == "https":
-            try:
-                sock = _tls_context().wrap_socket(sock, server_hostname=host.strip("[]"))
-            except (OSError, ssl.SSLError) as e:
-                sock.close()
-                raise HTTPError(f"TLS: {type(e).__name__}") from None
-        sock.settimeout(read_timeout)
+            sock = _tls_context().wrap_socket(sock, server_hostname=host.strip("[]"))
+        except (OSError, ssl.SSLError) as e:
+            sock.close()
+            raise HTTPError(f"TLS: {type(e).__name__}") from None
+    sock.settimeout(read_timeout)
+    return Connection(sock)
+
+
+class Connection:
+    """One connection, over a socket already connected (and wrapped in TLS)."""
+
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = bytearray()
         self.open = True
@@ -120,7 +153,7 @@ class Connection:
         lines = bytes(self.buffer[:end]).split(b"\r\n")
         del self.buffer[: end + 4]
         parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not _STATUS.fullmatch(parts[1]):
             raise HTTPError("not an HTTP/1.x answer")
         headers: dict[str, str] = {}
         for line in lines[1:]:
@@ -141,8 +174,12 @@ class Connection:
         except OSError as e:
             raise HTTPError(f"write: {type(e).__name__}") from None
         version, status, headers = self._head(first=True)
+        interim = 0
         while 100 <= status < 200:
             # An interim answer (100 Continue, 103 Early Hints): the real one follows.
+            interim += 1
+            if interim > MAX_INTERIM:
+                raise HTTPError("too many interim answers")
             version, status, headers = self._head(first=False)
         keep = version == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
         if status in (204, 304):
@@ -150,11 +187,10 @@ class Connection:
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             data = self._chunked()
         elif "content-length" in headers:
-            try:
-                length = int(headers["content-length"])
-            except ValueError:
-                raise HTTPError("bad Content-Length") from None
-            if not 0 <= length <= MAX_BODY:
+            if not _LENGTH.fullmatch(headers["content-length"]):
+                raise HTTPError("bad Content-Length")
+            length = int(headers["content-length"])
+            if length > MAX_BODY:
                 raise HTTPError("answer body too large")
             data = self._exactly(length)
         else:
@@ -172,13 +208,15 @@ class Connection:
         body = bytearray()
         while True:
             size_line = self._line().split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise HTTPError("bad chunk size") from None
+            if not _CHUNK_SIZE.fullmatch(size_line):
+                raise HTTPError("bad chunk size")
+            size = int(size_line, 16)
             if size == 0:
-                while self._line():  # trailers, up to the blank line
-                    pass
+                trailers = 0
+                while line := self._line():  # trailers, up to the blank line
+                    trailers += len(line) + 2
+                    if trailers > MAX_HEAD:
+                        raise HTTPError("trailers too large")
                 return bytes(body)
             if len(body) + size > MAX_BODY:
                 raise HTTPError("answer body too large")
@@ -192,20 +230,34 @@ class Pool:
     and gives it back); at most ``size`` stay open while idle."""
 
     def __init__(
-        self, scheme: str, host: str, port: int, *, size: int, timeouts: tuple[float, float]
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        *,
+        size: int,
+        timeouts: tuple[float, float],
+        trusted: bool = False,
     ) -> None:
         self.scheme, self.host, self.port = scheme, host, port
         self.size = size
         self.timeouts = timeouts
+        # Whether the operator trusts this host: then its address is not checked.
+        self.trusted = trusted
         self.idle: deque[Connection] = deque()
         self.lock = threading.Lock()
         self.opened = 0
 
     def _new(self) -> Connection:
         self.opened += 1
-        connect, read = self.timeouts
-        return Connection(
-            self.scheme, self.host, self.port, connect_timeout=connect, read_timeout=read
+        connect_timeout, read_timeout = self.timeouts
+        return connect(
+            self.scheme,
+            self.host,
+            self.port,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            trusted=self.trusted,
         )
 
     def request(self, head: bytes, body: bytes) -> Response:

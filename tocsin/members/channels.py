@@ -217,6 +217,9 @@ def error_in_plain_words(error: str) -> str:
         (UNSUBSCRIBED, _("stopped by you (unsubscribe link)")),
         ("replied stop", _("you texted STOP: text START to our number to get texts again")),
         ("subscription gone", _("the push service says this device is gone")),
+        # Tocsin refused to send, before any connection (tocsin.transports.webpush).
+        ("tocsin_push_hosts", _("this server does not send to this browser's push service")),
+        ("not a public address", _("this server does not send to this browser's push service")),
         ("push service", _("the push service refused our messages")),
         ("recipient refused", _("the mail server refused our messages")),
         ("smtp", _("the mail server refused our messages")),

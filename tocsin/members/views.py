@@ -35,6 +35,7 @@ from tocsin.members.forms import (
     PhoneForm,
 )
 from tocsin.members.models import AlertArea, ContactEndpoint, EndpointKind, Member
+from tocsin.transports import webpush
 from tocsin.transports.vapid import application_server_key
 
 VERIFY_SALT = "tocsin.verify-email"
@@ -221,11 +222,21 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
         keys = {"p256dh": str(body["keys"]["p256dh"]), "auth": str(body["keys"]["auth"])}
     except (ValueError, KeyError, TypeError):
         return JsonResponse({"error": _("That is not a push subscription.")}, status=400)
-    if not endpoint.startswith("https://") and not (
-        settings.DEBUG or settings.DEMO or endpoint.startswith("http://127.0.0.1")
-    ):
-        return JsonResponse({"error": _("Push endpoints must use https.")}, status=400)
     if len(endpoint) > 1000:
+        return JsonResponse({"error": _("That is not a push subscription.")}, status=400)
+    try:
+        webpush.check_endpoint(endpoint)
+    except webpush.NotAllowed:
+        return JsonResponse(
+            {
+                "error": _(
+                    "This server does not send alerts to this browser's push service. "
+                    "Try another browser or another channel."
+                )
+            },
+            status=400,
+        )
+    except ValueError:
         return JsonResponse({"error": _("That is not a push subscription.")}, status=400)
     label = str(body.get("label") or _("This device"))[:40]
     ep = ContactEndpoint.create(

@@ -12,6 +12,20 @@ the server was unreachable or too slow.
 The apprise package loads every service module on first use (about a second), so it is
 imported only here, when a worker or the operator's command first needs it: web
 processes write posts but never send them.
+
+Where a post may go (tocsin.lib.egress): the worker holds the vault key inside the
+operator's network, so a channel's server must be at a public address unless the
+operator lists it in TOCSIN_APPRISE_PRIVATE_HOSTS. Before Apprise runs (and when the
+operator adds the channel), the server the URL names is looked up and refused if any
+answer is not public; a service whose URL names no server (discord://ID/TOKEN: the
+service's own) is not looked up. While Apprise sends, every connection it makes through
+requests goes through egress.guarded: looked up once, refused if not public, made to the
+address checked (TLS still checks the name), so a name that answers differently the
+second time, or a server the service itself points to, is refused too. Apprise follows
+no redirect (its http_redirects switch, and each channel's own). Not covered: services
+Apprise reaches other than through requests (mailto:// through smtplib, MQTT, XMPP):
+for them only the check before sending holds, so the address they connect to is looked
+up again by the library; and through a proxy the environment names, the proxy connects.
 """
 
 from __future__ import annotations
@@ -24,12 +38,17 @@ from typing import Any
 
 from django.conf import settings
 
+from tocsin.lib import egress
 from tocsin.transports.base import Message, Transport, TransportError
 
 # Apprise's generic webhooks pass extra headers on: they carry the idempotency key, so a
 # receiver that honours Idempotency-Key drops the repeat a crashed worker's retry sends.
 WEBHOOK_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 _HTTP_STATUS = re.compile(r"\berror=(\d{3})\b")
+NOT_PUBLIC = (
+    "the channel's server is not at a public address; if it is on your own network, "
+    "list it in TOCSIN_APPRISE_PRIVATE_HOSTS"
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,7 @@ def _asset() -> Any:
         image_path_mask=False,
         storage_mode="memory",
         service_timeout=send_timeout(),
+        http_redirects=False,
     )
 
 
@@ -78,13 +98,40 @@ def _load(url: str) -> Any:
             "remove the channel and add a working URL",
             permanent=True,
         )
+    # Whatever the URL says (?redirect=yes): never follow a server elsewhere.
+    plugin.redirects = False
     return plugin
+
+
+def _trusted(host: str) -> bool:
+    return egress.matches(host, settings.APPRISE_PRIVATE_HOSTS)
+
+
+def _check_server(plugin: Any) -> None:
+    """Raise a permanent TransportError if the server the URL names is not at a public
+    address (and not listed by the operator). A name that does not resolve now passes:
+    the connection's own lookup is checked when Apprise sends."""
+    # Only a service whose URL carries a host names a server there; in the others
+    # (discord://ID/TOKEN, tgram://BOT_TOKEN/CHAT) that part is an id or a token.
+    if "host" not in getattr(plugin, "template_tokens", {}):
+        return
+    host = str(getattr(plugin, "host", "") or "").strip("[]")
+    if not host or _trusted(host):
+        return
+    port = getattr(plugin, "port", None) or (443 if getattr(plugin, "secure", False) else 80)
+    try:
+        egress.check(host, int(port))
+    except egress.Refused:
+        raise TransportError(NOT_PUBLIC, permanent=True) from None
+    except egress.Unresolved:
+        pass
 
 
 def describe(url: str) -> Service:
     """Return the service ``url`` points at; raise a permanent TransportError if Apprise
-    cannot use it."""
+    cannot use it or its server is not one Tocsin may post to."""
     plugin = _load(url)
+    _check_server(plugin)
     scheme = url.split("://", 1)[0].strip().lower()
     return Service(name=str(plugin.service_name), scheme=scheme[:20])
 
@@ -102,7 +149,8 @@ def _reason(status: Any, lines: list[str]) -> str:
     for line in lines:
         found = _HTTP_STATUS.search(line)
         if found:
-            return f"HTTP {found.group(1)}"
+            code = found.group(1)
+            return f"HTTP {code}, redirect not followed" if code[0] == "3" else f"HTTP {code}"
     if any("connection error" in line.lower() for line in lines):
         return "server unreachable"
     return "not accepted"
@@ -126,6 +174,7 @@ class AppriseTransport(Transport):
         apprise = _apprise()
         url = payload["address"]
         plugin = _load(url)
+        _check_server(plugin)
         if url.split("://", 1)[0].lower() in WEBHOOK_SCHEMES and isinstance(
             getattr(plugin, "headers", None), dict
         ):
@@ -138,12 +187,20 @@ class AppriseTransport(Transport):
             if entry.level in ("WARNING", "ERROR"):
                 lines.append(str(entry.message))
 
-        result = box.notify(
-            body=message.text,
-            title=message.subject,
-            body_format=apprise.NotifyFormat.TEXT,
-            timeout=send_timeout(),
-            log_callback=keep,
-        )
+        with egress.guarded(trusted=_trusted) as guard:
+            result = box.notify(
+                body=message.text,
+                title=message.subject,
+                body_format=apprise.NotifyFormat.TEXT,
+                timeout=send_timeout(),
+                log_callback=keep,
+            )
+        if guard.refused:
+            # The name answered otherwise for the connection, or the service pointed
+            # Apprise at another server: nothing was connected to there.
+            raise TransportError(f"{plugin.service_name}: not a public address", permanent=True)
         if not result:
-            raise TransportError(f"{plugin.service_name}: {_reason(result.status, lines)}")
+            reason = _reason(result.status, lines)
+            raise TransportError(
+                f"{plugin.service_name}: {reason}", permanent="redirect not followed" in reason
+            )

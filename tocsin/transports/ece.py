@@ -41,6 +41,10 @@ def encrypt(data: bytes, *, receiver_key: bytes, auth_secret: bytes) -> bytes:
     bytes or the data does not fit one record."""
     if len(auth_secret) != 16:
         raise ValueError("the auth secret is not 16 bytes")
+    if len(receiver_key) != 65 or receiver_key[0] != 4:
+        # P-256 also reads a compressed point, but RFC 8291 mixes the uncompressed
+        # form into the keys: a message made with any other form no browser can read.
+        raise ValueError("the key is not an uncompressed P-256 point")
     if len(data) > MAX_PLAINTEXT:
         raise ValueError("the message does not fit one record")
     receiver = ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, receiver_key)

@@ -6,6 +6,17 @@ push service's origin (signed once and reused for hours, see vapid.authorization
 a connection kept alive to that push service. Encryption is the cost no sender avoids;
 the rest used to be a new TCP (and TLS) connection and a new signature per push
 (docs/benchmarks.md).
+
+The endpoint is a URL a member's browser handed us, and the worker that sends holds the
+vault key inside the operator's network. So an endpoint must be on a push service the
+operator allows (settings.PUSH_HOSTS), over https unless the operator named the host by
+address; the page checks that when the subscription is stored (check_endpoint) and the
+worker again before each send. Connections go through tocsin.lib.egress (the name
+resolved once, public addresses only unless the operator named the host, connected to
+the address checked), and a redirect is never followed. Through a proxy the
+environment names (HTTPS_PROXY), the proxy resolves and connects: Tocsin still checks
+the allow-list, its own answer for the name (refusing a non-public one) and follows no
+redirect, but the address the proxy reaches is the proxy's to check.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import json
 import os
 import re
 import urllib.request
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +36,7 @@ import urllib3
 from django.conf import settings
 from py_vapid import VapidException
 
-from tocsin.lib import keepalive
+from tocsin.lib import egress, keepalive
 from tocsin.lib.http import retry_after_seconds
 from tocsin.transports import ece, vapid
 from tocsin.transports.base import Message, Transport, TransportError
@@ -97,13 +109,63 @@ def origin_of(endpoint: str) -> str:
     return split_endpoint(endpoint)[0]
 
 
+class NotAllowed(ValueError):
+    """The endpoint is not on a push service this server sends to (settings.PUSH_HOSTS),
+    or asks for plain http to a host the operator did not name by address, or its name
+    resolves to an address that is not public."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A push endpoint this server may send to."""
+
+    origin: str  # scheme://host[:port], the VAPID audience
+    target: str  # path and query
+    host: str  # as the URL names it (IPv6 without brackets)
+    port: int
+    # The operator named this host by address (or as localhost) in TOCSIN_PUSH_HOSTS:
+    # it may be plain http, and its address is not checked.
+    trusted: bool
+
+
+def parse_endpoint(endpoint: str) -> Endpoint:
+    """Return the parts of an endpoint on an allowed push service, without a lookup.
+    Raises ValueError (see split_endpoint) or NotAllowed."""
+    origin, target = split_endpoint(endpoint)
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if not egress.matches(host, settings.PUSH_HOSTS):
+        raise NotAllowed("not an allowed push service")
+    trusted = egress.named_by_address(host, settings.PUSH_HOSTS)
+    if parts.scheme != "https" and not trusted:
+        raise NotAllowed("plain http to a push service")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return Endpoint(origin=origin, target=target, host=host, port=port, trusted=trusted)
+
+
+def check_endpoint(endpoint: str) -> Endpoint:
+    """Return the parts of ``endpoint`` if a member may store it: an allowed push
+    service whose name resolves (now) to public addresses only. A name that does not
+    resolve at this moment passes: the worker checks again when it sends. Raises
+    ValueError or NotAllowed."""
+    found = parse_endpoint(endpoint)
+    if not found.trusted:
+        try:
+            egress.check(found.host, found.port)
+        except egress.Refused:
+            raise NotAllowed("not a public address") from None
+        except egress.Unresolved:
+            pass
+    return found
+
+
 def _pool_size() -> int:
     # As many connections alive as the worker has threads sending push.
     return max(1, settings.DELIVERY_CONCURRENCY.get("webpush", 4))
 
 
 @cache
-def _direct(origin: str) -> keepalive.Pool:
+def _direct(origin: str, trusted: bool) -> keepalive.Pool:
     """Return this process's kept-alive connections to one push service."""
     parts = urlsplit(origin)
     assert parts.hostname is not None
@@ -113,6 +175,7 @@ def _direct(origin: str) -> keepalive.Pool:
         parts.port or (443 if parts.scheme == "https" else 80),
         size=_pool_size(),
         timeouts=(TIMEOUT.connect_timeout, TIMEOUT.read_timeout),  # type: ignore[arg-type]
+        trusted=trusted,
     )
 
 
@@ -124,14 +187,14 @@ def _proxied(proxy: str) -> urllib3.ProxyManager:
 
 
 @cache
-def _pools_for(origin: str) -> keepalive.Pool | urllib3.ProxyManager:
+def _pools_for(origin: str, trusted: bool) -> keepalive.Pool | urllib3.ProxyManager:
     """Return how to reach ``origin``: through the proxy that HTTPS_PROXY / HTTP_PROXY
     name unless NO_PROXY exempts the host (what requests did), else directly."""
     scheme, _, host = origin.partition("://")
     proxy = urllib.request.getproxies().get(scheme)
     if proxy and not urllib.request.proxy_bypass(host):
         return _proxied(proxy)
-    return _direct(origin)
+    return _direct(origin, trusted)
 
 
 def _forget_pools() -> None:
@@ -145,27 +208,42 @@ def _forget_pools() -> None:
 os.register_at_fork(after_in_child=_forget_pools)
 
 
-def _post(
-    origin: str, endpoint: str, target: str, body: bytes, headers: dict[str, str]
-) -> tuple[int, str]:
+# Why a push went nowhere, for the operator: no host or address in it.
+_REFUSED = "push service address refused: not a public address"
+
+
+def _post(endpoint: Endpoint, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     """POST ``body`` to the endpoint; return the status and any Retry-After."""
-    via = _pools_for(origin)
+    via = _pools_for(endpoint.origin, endpoint.trusted)
     if isinstance(via, urllib3.ProxyManager):
+        # The proxy looks the name up and connects: refuse at least what our own
+        # resolver says is inside the network. No answer here is the proxy's to find.
         try:
-            response = via.urlopen("POST", endpoint, body=body, headers=headers, redirect=False)
+            if not endpoint.trusted:
+                egress.check(endpoint.host, endpoint.port)
+        except egress.Refused:
+            raise TransportError(_REFUSED) from None
+        except egress.Unresolved:
+            pass
+        try:
+            response = via.urlopen("POST", url, body=body, headers=headers, redirect=False)
         except urllib3.exceptions.HTTPError as e:
             raise TransportError(f"push service unreachable: {type(e).__name__}") from e
         return response.status, response.headers.get("Retry-After") or ""
-    host = origin.partition("://")[2]
+    host = endpoint.origin.partition("://")[2]
     fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
     if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
         # A value with a line break of its own (none should have one): flatten it.
         fields = "".join(
             f"{name}: {' '.join(value.splitlines())}\r\n" for name, value in headers.items()
         )
-    head = f"POST {target} HTTP/1.1\r\nHost: {host}\r\n{fields}".encode("latin-1")
+    head = f"POST {endpoint.target} HTTP/1.1\r\nHost: {host}\r\n{fields}".encode("latin-1")
     try:
         answer = via.request(head, body)
+    except egress.Refused:
+        # A name on an allowed service that now resolves inside the network (a resolver
+        # gone wrong, or someone who controls it): never connected; retried later.
+        raise TransportError(_REFUSED) from None
     except keepalive.HTTPError as e:
         raise TransportError(f"push service unreachable: {e}") from None
     return answer.status, answer.headers.get("retry-after", "")
@@ -178,9 +256,18 @@ class WebPushTransport(Transport):
     shared_limit = False
 
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
-        endpoint = payload["address"]
+        address = payload["address"]
         try:
-            origin, target = split_endpoint(endpoint)
+            endpoint = parse_endpoint(address)
+        except NotAllowed as e:
+            # Stored before the allow-list, or the operator has changed it since.
+            raise TransportError(
+                "push service not allowed here (TOCSIN_PUSH_HOSTS)", permanent=True
+            ) from e
+        except (TypeError, ValueError) as e:
+            raise TransportError("not a usable push subscription", permanent=True) from e
+        origin = endpoint.origin
+        try:
             keys = payload["keys"]
             body = encrypt(payload_for(message), p256dh=keys["p256dh"], auth=keys["auth"])
         except (KeyError, TypeError, ValueError) as e:
@@ -201,9 +288,14 @@ class WebPushTransport(Transport):
             "Content-Type": "application/octet-stream",
             "Authorization": authorization,
         }
-        status, retry_after = _post(origin, endpoint, target, body, headers)
+        status, retry_after = _post(endpoint, address, body, headers)
         if 200 <= status < 300:
             return
+        if 300 <= status < 400:
+            # No push service redirects (RFC 8030); one that does is not one to follow.
+            raise TransportError(
+                f"push service redirected ({status}), not followed", permanent=True
+            )
         if status in (404, 410):
             raise TransportError(f"subscription gone ({status})", permanent=True)
         if status == 429:
