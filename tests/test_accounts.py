@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pyotp
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -78,6 +79,17 @@ def test_it_refuses_a_code_already_used() -> None:
         security.check_totp(secret, security.totp_at(secret, step), after_step=step, now=now)
         is None
     )
+
+
+def test_the_setup_link_is_one_an_authenticator_app_reads() -> None:
+    secret = security.new_totp_secret()
+    totp = pyotp.parse_uri(security.totp_uri(secret, "Diego Ñ"))
+    assert isinstance(totp, pyotp.TOTP)
+    assert totp.secret == secret
+    assert totp.issuer == "Tocsin"
+    assert totp.name == "Diego Ñ"
+    now = 1_800_000_000
+    assert totp.at(now) == security.totp_at(secret, now // 30)
 
 
 def test_it_stores_the_totp_secret_encrypted(w: World) -> None:

@@ -1,4 +1,5 @@
-"""Account security: TOTP (RFC 6238), passkeys (WebAuthn via fido2), strong sessions.
+"""Account security: TOTP (RFC 6238, through pyotp), passkeys (WebAuthn via fido2),
+strong sessions.
 
 Dispatchers and organizers must prove a second factor (a passkey or an authenticator
 app, never SMS) before they reach the desk or committee pages; a session that did is
@@ -11,12 +12,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-import struct
 import time
 from functools import cache
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
+import pyotp
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.contrib.auth import login
@@ -101,11 +102,7 @@ def open_totp(blob: bytes | memoryview) -> str | None:
 
 def totp_at(secret: str, step: int) -> str:
     """Return the RFC 6238 code (HMAC-SHA1, 6 digits) for time step ``step``."""
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{value % 10**TOTP_DIGITS:0{TOTP_DIGITS}d}"
+    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP).generate_otp(step)
 
 
 def check_totp(
@@ -113,20 +110,27 @@ def check_totp(
 ) -> int | None:
     """Return the matching time step (one step of clock drift allowed), or None.
 
-    A step at or before ``after_step`` is refused, so a code cannot be replayed.
+    A step at or before ``after_step`` is refused, so a code cannot be replayed. (pyotp's
+    own ``verify`` says only yes or no; the step is what stops a replay.)
     """
     code = "".join(ch for ch in code if ch.isdigit())
     if len(code) != TOTP_DIGITS:
         return None
+    try:
+        totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP)
+    except ValueError:  # not a secret this server made
+        return None
     current = int((time.time() if now is None else now) // TOTP_STEP)
     for step in (current - 1, current, current + 1):
-        if step > after_step and hmac.compare_digest(totp_at(secret, step), code):
+        if step > after_step and hmac.compare_digest(totp.generate_otp(step), code):
             return step
     return None
 
 
 def totp_uri(secret: str, label: str) -> str:
-    return f"otpauth://totp/Tocsin:{quote(label)}?secret={secret}&issuer=Tocsin&digits=6&period=30"
+    """Return the otpauth:// link an authenticator app scans to add ``secret``."""
+    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP)
+    return totp.provisioning_uri(name=label, issuer_name="Tocsin")
 
 
 def verify_member_totp(member: Member, code: str) -> bool:
