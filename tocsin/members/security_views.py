@@ -10,20 +10,18 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin.committees import access
-from tocsin.members import security
+from tocsin.intake.ratelimit import source_of
+from tocsin.lib.redirects import local_path
+from tocsin.members import attempts, security
 from tocsin.members.models import SecondFactor
 
 
 def _next(request: HttpRequest, default: str = "/me/") -> str:
-    target = request.POST.get("next") or request.GET.get("next") or default
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts=None):
-        return default
-    return target
+    return local_path(request.POST.get("next") or request.GET.get("next"), default=default)
 
 
 def _json_body(request: HttpRequest) -> dict:
@@ -70,6 +68,10 @@ def totp_start(request: HttpRequest) -> HttpResponse:
 @require_POST
 def totp_confirm(request: HttpRequest) -> HttpResponse:
     member = access.member_of(request)
+    account = attempts.member_account(member.pk)
+    if not attempts.take("totp-setup", account, source_of(request)):
+        messages.error(request, attempts.refusal())
+        return redirect("security")
     pending = member.factors.filter(kind=SecondFactor.Kind.TOTP, confirmed=False).last()
     secret = security.open_totp(pending.totp_secret or b"") if pending else None
     step = security.check_totp(secret, request.POST.get("code", "")) if secret else None
@@ -143,10 +145,14 @@ def login_verify(request: HttpRequest) -> HttpResponse:
     member = access.member_of(request)
     has_factor = member.factors.filter(confirmed=True).exists()
     if request.method == "POST":
-        if security.verify_member_totp(member, request.POST.get("code", "")):
+        account = attempts.member_account(member.pk)
+        if not attempts.take("totp-login", account, source_of(request)):
+            messages.error(request, attempts.refusal())
+        elif security.verify_member_totp(member, request.POST.get("code", "")):
             security.mark_strong(request)
             return redirect(_next(request))
-        messages.error(request, _("That code did not match."))
+        else:
+            messages.error(request, _("That code did not match."))
     return render(
         request,
         "members/login_verify.html",
