@@ -129,6 +129,7 @@ def test_it_lets_a_plain_member_use_member_pages_without_a_second_factor(
 
 
 def test_it_asks_staff_without_a_factor_to_set_one_up(w: World, mfa: None) -> None:
+    security.open_enrollment(w.dispatcher, granted_by=w.organizer)
     response = login(w.dispatcher).get(reverse("login_verify"))
     assert reverse("security").encode() in response.content
 
@@ -268,3 +269,19 @@ def test_the_limit_answers_the_same_page_as_an_unknown_address(w: World, setting
     unknown = client.post(reverse("login"), {"email": "nobody@example.org"})
     assert limited.status_code == unknown.status_code == 302
     assert limited["Location"] == unknown["Location"]
+
+
+# Where the second step sends a person next: only a path on this site.
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example", "https://evil.example", "/\\evil.example", "javascript:alert(1)", "me"],
+)
+def test_the_second_step_never_follows_a_next_off_this_site(
+    w: World, mfa: None, target: str
+) -> None:
+    secret = add_totp(w.dispatcher)
+    code = security.totp_at(secret, int(time.time() // 30))
+    response = login(w.dispatcher).post(reverse("login_verify"), {"code": code, "next": target})
+    assert response["Location"] == reverse("me")

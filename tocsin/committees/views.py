@@ -21,8 +21,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
 from tocsin.committees import access, verification_views, vouching
-from tocsin.committees.models import Committee, Invite, Membership, Role
+from tocsin.committees.models import ROLE_RANK, Committee, Invite, Membership, Role
 from tocsin.committees.services import revoke
+from tocsin.members import security
 
 
 class CommitteeForm(forms.Form):
@@ -59,6 +60,7 @@ def create(request: HttpRequest) -> HttpResponse:
     member = access.member_of(request)
     form = CommitteeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        was_staff = access.is_dispatcher(member)
         with transaction.atomic():
             committee = Committee.objects.create(
                 name=form.cleaned_data["name"],
@@ -66,6 +68,10 @@ def create(request: HttpRequest) -> HttpResponse:
                 slug=_unique_slug(form.cleaned_data["name"]),
             )
             Membership.objects.create(committee=committee, member=member, role=Role.ORGANIZER)
+            if not was_staff:
+                # Nobody else can grant the first organizer of a new committee a window;
+                # staff already proved a factor to reach this page (staff_view).
+                security.open_enrollment(member, granted_by=member)
         messages.success(request, _("Committee created. Now draw its area."))
         return redirect("committee", slug=committee.slug)
     return render(request, "committees/create.html", {"form": form})
@@ -155,8 +161,28 @@ def set_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     elif membership.pk == mine.pk and role != Role.ORGANIZER:
         messages.error(request, _("Ask another organizer to change your own role."))
     else:
-        Membership.objects.filter(pk=membership.pk).update(role=role)
+        # A grant makes someone staff who was not: it opens their enrollment window.
+        staff = ROLE_RANK[Role.DISPATCHER]
+        granted = ROLE_RANK[Role(role)] >= staff > ROLE_RANK[Role(membership.role)]
+        with transaction.atomic():
+            Membership.objects.filter(pk=membership.pk).update(role=role)
+            if granted:
+                # A new dispatcher or organizer adds their first passkey or authenticator
+                # app from the session they have, within the window this grant opens.
+                security.open_enrollment(membership.member, granted_by=mine.member)
         messages.success(request, _("Role updated."))
+        if granted:
+            messages.info(
+                request,
+                _(
+                    "%(name)s can add a passkey or an authenticator app in the next "
+                    "%(hours)d hours. Tell them."
+                )
+                % {
+                    "name": membership.member.display_name,
+                    "hours": settings.FACTOR_ENROLLMENT_HOURS,
+                },
+            )
     return redirect("committee", slug=slug)
 
 
