@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 
 from tocsin import geo
 from tocsin.committees.models import Committee, Membership, Role
 from tocsin.incidents.models import Incident
 from tocsin.intake.models import Report
+from tocsin.members import security
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 
 # Two committees far enough apart that their areas never overlap.
@@ -92,3 +95,17 @@ def own_incident(report: Report, actor: Member) -> Incident:
         Report.objects.filter(pk=report.pk).update(incident=None)
         report.refresh_from_db()
     return open_incident(report, actor=actor)
+
+
+def session_for(persona: Member, *, strong: bool = False) -> Client:
+    """Return a client logged in as ``persona``: by emailed code alone (a weak session),
+    or, with ``strong``, one that also proved a passkey or an authenticator app."""
+    client = Client()
+    client.force_login(persona.user)
+    session = client.session
+    session[security.EPOCH_KEY] = persona.session_epoch
+    session[security.LOGIN_AT_KEY] = int(time.time())
+    if strong:
+        session[security.STRONG_KEY] = int(time.time())
+    session.save()
+    return client

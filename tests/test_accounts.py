@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pyotp
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -80,6 +81,17 @@ def test_it_refuses_a_code_already_used() -> None:
     )
 
 
+def test_the_setup_link_is_one_an_authenticator_app_reads() -> None:
+    secret = security.new_totp_secret()
+    totp = pyotp.parse_uri(security.totp_uri(secret, "Diego Ñ"))
+    assert isinstance(totp, pyotp.TOTP)
+    assert totp.secret == secret
+    assert totp.issuer == "Tocsin"
+    assert totp.name == "Diego Ñ"
+    now = 1_800_000_000
+    assert totp.at(now) == security.totp_at(secret, now // 30)
+
+
 def test_it_stores_the_totp_secret_encrypted(w: World) -> None:
     secret = add_totp(w.dispatcher)
     factor = SecondFactor.objects.get(member=w.dispatcher)
@@ -117,6 +129,7 @@ def test_it_lets_a_plain_member_use_member_pages_without_a_second_factor(
 
 
 def test_it_asks_staff_without_a_factor_to_set_one_up(w: World, mfa: None) -> None:
+    security.open_enrollment(w.dispatcher, granted_by=w.organizer)
     response = login(w.dispatcher).get(reverse("login_verify"))
     assert reverse("security").encode() in response.content
 
@@ -256,3 +269,19 @@ def test_the_limit_answers_the_same_page_as_an_unknown_address(w: World, setting
     unknown = client.post(reverse("login"), {"email": "nobody@example.org"})
     assert limited.status_code == unknown.status_code == 302
     assert limited["Location"] == unknown["Location"]
+
+
+# Where the second step sends a person next: only a path on this site.
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example", "https://evil.example", "/\\evil.example", "javascript:alert(1)", "me"],
+)
+def test_the_second_step_never_follows_a_next_off_this_site(
+    w: World, mfa: None, target: str
+) -> None:
+    secret = add_totp(w.dispatcher)
+    code = security.totp_at(secret, int(time.time() // 30))
+    response = login(w.dispatcher).post(reverse("login_verify"), {"code": code, "next": target})
+    assert response["Location"] == reverse("me")

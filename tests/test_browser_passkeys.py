@@ -1,4 +1,5 @@
-"""Passkeys in a real browser: a dispatcher adds one, then logs in with it alone.
+"""Passkeys in a real browser: a new dispatcher adds one inside the window the grant of
+his role opened, then logs in with it alone.
 
 Chromium's virtual authenticator (Chrome DevTools Protocol, WebAuthn domain) stands in
 for a phone's platform authenticator. WebAuthn needs a secure context and a domain as
@@ -62,7 +63,11 @@ def test_a_dispatcher_adds_a_passkey_and_logs_in_with_it(
 
     def people() -> Any:
         east = committee("East")
-        return member("Diego", east, Role.DISPATCHER, email="diego@example.org")
+        olga = member("Olga", east, Role.ORGANIZER, email="olga@example.org")
+        diego = member("Diego", east, Role.DISPATCHER, email="diego@example.org")
+        # Olga's grant of the role opens Diego's window to add his first factor.
+        security.open_enrollment(diego, granted_by=olga)
+        return diego
 
     diego = orm(people)
     key = orm(lambda: session_cookie(diego))
@@ -98,7 +103,13 @@ def test_a_dispatcher_adds_a_passkey_and_logs_in_with_it(
 def test_a_passkey_from_another_site_is_refused(browser: Browser, live_localhost: str) -> None:
     # The same browser and authenticator, but the server expects another origin.
     url = live_localhost
-    diego = orm(lambda: member("Diego", committee("East"), Role.DISPATCHER))
+
+    def people() -> Any:
+        diego = member("Diego", committee("East"), Role.DISPATCHER)
+        security.open_enrollment(diego, granted_by=None)
+        return diego
+
+    diego = orm(people)
     key = orm(lambda: session_cookie(diego))
     ctx = browser.new_context(base_url=url)
     ctx.set_default_timeout(WAIT_MS)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.urls import reverse
+
+from tests import factories
 from tocsin.committees.models import Role
 from tocsin.demo import data
+from tocsin.demo import views as demo_views
 from tocsin.incidents import verify
 from tocsin.incidents.models import Answer, State
 from tocsin.incidents.services import open_incident
@@ -43,3 +52,35 @@ def test_the_demo_verifiers_confirmation_confirms_by_the_rules() -> None:
     verify.record_answer(request, Answer.CONFIRMED, channel="web")
     incident.refresh_from_db()
     assert incident.state == State.CONFIRMED
+
+
+# The demo's login follows only a path on this site.
+
+UNSAFE_NEXT = [
+    "//evil.example",
+    "https://evil.example",
+    "/\\evil.example",
+    "javascript:alert(1)",
+    "me",
+]
+
+
+def demo_login(settings: Any, target: str) -> HttpResponse:
+    """Post to the demo's login as a persona (its URL exists only when the demo runs)."""
+    settings.DEMO = True
+    persona = factories.member("Ana")
+    request = RequestFactory().post(f"/demo/login/{persona.pk}/", {"next": target})
+    SessionMiddleware(lambda r: HttpResponse()).process_request(request)
+    request.user = AnonymousUser()
+    return demo_views.login_as(request, persona.pk)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("target", UNSAFE_NEXT)
+def test_the_demo_login_never_follows_a_next_off_this_site(settings: Any, target: str) -> None:
+    assert demo_login(settings, target)["Location"] == reverse("me")
+
+
+@pytest.mark.django_db
+def test_the_demo_login_follows_a_local_next(settings: Any) -> None:
+    assert demo_login(settings, "/desk/?x=1")["Location"] == "/desk/?x=1"

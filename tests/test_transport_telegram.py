@@ -30,6 +30,7 @@ from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.services import submit_report
+from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Response, ResponseState
 from tocsin.transports import base as transports_base
@@ -398,6 +399,18 @@ def test_start_answers_in_the_webhook_reply_to_the_same_chat(
     assert response.json()["chat_id"] == 778
     assert "Alerts for your areas will arrive in this chat" in response.json()["text"]
     assert api.messages == []  # no extra Bot API call
+
+
+@pytest.mark.django_db
+def test_a_link_counts_against_the_members_hourly_confirmations(
+    api: TelegramAPI, client: Client, settings: Any
+) -> None:
+    member = factories.member("Ana")
+    for _ in range(settings.VERIFICATIONS_PER_HOUR):
+        assert channels.take_verification(member)
+    reply = reply_of(post(client, update(f"/start {link_code(member)}", chat=781)))
+    assert "too many channels linked" in reply
+    assert not ContactEndpoint.objects.filter(member=member, kind="telegram").exists()
 
 
 @pytest.mark.django_db

@@ -542,3 +542,15 @@ SESSION_COOKIE_AGE = SESSION_IDLE_HOURS * 3600
 SESSION_SAVE_EVERY_REQUEST = True
 # Login codes one email address may ask for per hour.
 LOGIN_CODES_PER_HOUR = envint("TOCSIN_LOGIN_CODES_PER_HOUR", 5, minimum=1, maximum=100)
+# An organizer's role grant lets the new dispatcher or organizer add their first passkey or
+# authenticator app from an emailed-code session for this long (tocsin/members/security.py).
+FACTOR_ENROLLMENT_HOURS = envint("TOCSIN_FACTOR_ENROLLMENT_HOURS", 24, minimum=1, maximum=24 * 7)
+# Codes a person types (login codes, authenticator codes, channel codes): tries per account
+# and per network (/24 IPv4, /48 IPv6, counted under a keyed hash in the cache only) in each
+# window. Past either, no code is checked until the window ends (tocsin/members/attempts.py).
+CODE_TRIES_PER_ACCOUNT = envint("TOCSIN_CODE_TRIES_PER_ACCOUNT", 10, minimum=3, maximum=1000)
+CODE_TRIES_PER_NETWORK = envint("TOCSIN_CODE_TRIES_PER_NETWORK", 30, minimum=3, maximum=100_000)
+CODE_TRIES_MINUTES = envint("TOCSIN_CODE_TRIES_MINUTES", 15, minimum=1, maximum=24 * 60)
+# Confirmation messages (email links, SMS and Signal codes, Telegram links) one member may
+# set off per hour, across all their channels.
+VERIFICATIONS_PER_HOUR = envint("TOCSIN_VERIFICATIONS_PER_HOUR", 6, minimum=1, maximum=100)

@@ -135,7 +135,8 @@ def staff_view(view: Callable[..., Any]) -> Callable[..., Any]:
     """Require login and, for dispatchers and organizers, a passkey or TOTP session.
 
     Someone who is not staff passes through (the view's own access helper answers 404);
-    staff with a weak session go to the second-factor page first.
+    staff whose session proved no factor that counts for the desk (an emailed code, or a
+    factor they added as a plain member) go to the second-factor page first.
     """
     from tocsin.members import security
 
@@ -147,7 +148,7 @@ def staff_view(view: Callable[..., Any]) -> Callable[..., Any]:
         if (
             member is not None
             and security.needs_second_factor(member)
-            and not security.is_strong(request)
+            and not security.opens_desk(request)
         ):
             if request.headers.get("accept") == "text/event-stream":
                 return HttpResponse(status=403)

@@ -12,7 +12,7 @@ from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees import approvals
 from tocsin.committees.models import ROLE_RANK, Approval, Committee, Invite, Membership, Role
 from tocsin.members.models import ContactEndpoint, EndpointKind, Member
-from tocsin.members.security import end_all_sessions
+from tocsin.members.security import end_all_sessions, open_enrollment
 
 
 def revoke(membership: Membership) -> None:
@@ -69,8 +69,13 @@ def approve_role(approval: Approval, *, by: Member | None) -> Membership:
         )
         if membership is None:
             raise approvals.ApprovalError("the member left the committee")
+        before = Role(membership.role)
         membership.role = Role(approval.options["role"])
         membership.save(update_fields=["role"])
+        if ROLE_RANK[before] < ROLE_RANK[Role.DISPATCHER] <= ROLE_RANK[membership.role]:
+            # A new dispatcher or organizer adds their first passkey or authenticator app
+            # from the session they have, within the window this grant opens.
+            open_enrollment(membership.member, granted_by=approval.requested_by)
     return membership
 
 

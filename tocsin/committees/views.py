@@ -23,6 +23,7 @@ from tocsin import geo
 from tocsin.committees import access, approvals, partners, services, verification_views, vouching
 from tocsin.committees.models import Committee, Invite, Membership, Role, Share
 from tocsin.committees.services import revoke
+from tocsin.members import security
 
 
 class CommitteeForm(forms.Form):
@@ -76,6 +77,7 @@ def create(request: HttpRequest) -> HttpResponse:
     member = access.member_of(request)
     form = CommitteeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        was_staff = access.is_dispatcher(member)
         with transaction.atomic():
             committee = Committee.objects.create(
                 name=form.cleaned_data["name"],
@@ -83,6 +85,10 @@ def create(request: HttpRequest) -> HttpResponse:
                 slug=_unique_slug(form.cleaned_data["name"]),
             )
             Membership.objects.create(committee=committee, member=member, role=Role.ORGANIZER)
+            if not was_staff:
+                # Nobody else can grant the first organizer of a new committee a window;
+                # staff already proved a factor to reach this page (staff_view).
+                security.open_enrollment(member, granted_by=member)
         if committee.is_active:
             messages.success(request, _("Committee created. Now draw its area."))
         else:

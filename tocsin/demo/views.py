@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tocsin.demo.models import DemoMessage
+from tocsin.lib.redirects import local_path
 from tocsin.members.models import Member
 from tocsin.members.security import start_session
 
@@ -30,7 +32,7 @@ def login_as(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(Member, pk=pk)
     # Demo personas skip the second factor: there is nothing real to protect.
     start_session(request, member, strong=True)
-    return redirect(request.POST.get("next") or "me")
+    return redirect(local_path(request.POST.get("next"), default=reverse("me")))
 
 
 def inbox(request: HttpRequest, pk: int) -> HttpResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -170,8 +171,6 @@ def hotline(request: HttpRequest) -> HttpResponse:
 
 
 def _hotline_page(request: HttpRequest, form: HotlineForm, *, status: int) -> HttpResponse:
-    from django.conf import settings
-
     return render(
         request,
         "incidents/hotline.html",
@@ -286,7 +285,7 @@ def decide_approval(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Declined. Nothing was done."))
     else:
         try:
-            _carry_out(approval, member)
+            _carry_out(request, approval, member)
         except approvals.ApprovalError:
             messages.error(
                 request,
@@ -302,11 +301,23 @@ def decide_approval(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("desk")
 
 
-def _carry_out(approval: Approval, member: Member) -> None:
+def _carry_out(request: HttpRequest, approval: Approval, member: Member) -> None:
     if approval.kind == Approval.Kind.ALERT:
         services.approve_alert(approval, by=member)
     elif approval.kind == Approval.Kind.ROLE:
-        committee_services.approve_role(approval, by=member)
+        membership = committee_services.approve_role(approval, by=member)
+        if membership.member.factor_enrollment_until:
+            messages.info(
+                request,
+                _(
+                    "%(name)s can add a passkey or an authenticator app in the next "
+                    "%(hours)d hours. Tell them."
+                )
+                % {
+                    "name": membership.member.display_name,
+                    "hours": settings.FACTOR_ENROLLMENT_HOURS,
+                },
+            )
     elif approval.kind == Approval.Kind.EXPORT:
         committee_services.approve_export(approval, by=member)
     else:

@@ -29,7 +29,8 @@ CODE_KINDS = ("sms", "signal")
 CODE_MINUTES = 10
 MAX_ATTEMPTS = 5
 CODES_PER_HOUR = 3  # per endpoint
-MEMBER_CODES_PER_HOUR = 6  # per member, across their numbers: no texting strangers at will
+# Per member, across all their channels (email links, phone codes, Telegram links):
+# settings.VERIFICATIONS_PER_HOUR, so nobody can use Tocsin to message strangers at will.
 TESTS_PER_WINDOW = 3  # per member
 TEST_WINDOW_SECONDS = 600
 MAX_CHANNELS = 10
@@ -47,11 +48,15 @@ class CodeCheck(enum.Enum):
     EXPIRED = "expired"
 
 
-class AddPhone(enum.Enum):
+class AddChannel(enum.Enum):
     ADDED = "added"
     EXISTS = "exists"
     TOO_MANY = "too_many"
     RATE_LIMITED = "rate_limited"
+
+
+# The name the phone pages grew up with.
+AddPhone = AddChannel
 
 
 def code_kinds() -> list[str]:
@@ -75,9 +80,15 @@ def _allow(key: str, limit: int, seconds: int) -> bool:
         return True
 
 
+def take_verification(member: Member) -> bool:
+    """Count one confirmation message (an email link, a phone code, a Telegram link) for
+    ``member``; False once they set off VERIFICATIONS_PER_HOUR this hour."""
+    return _allow(f"member-codes:{member.pk}", settings.VERIFICATIONS_PER_HOUR, 3600)
+
+
 def _may_send_code(endpoint: ContactEndpoint) -> bool:
-    return _allow(f"endpoint-codes:{endpoint.pk}", CODES_PER_HOUR, 3600) and _allow(
-        f"member-codes:{endpoint.member_id}", MEMBER_CODES_PER_HOUR, 3600
+    return _allow(f"endpoint-codes:{endpoint.pk}", CODES_PER_HOUR, 3600) and take_verification(
+        endpoint.member
     )
 
 
@@ -102,7 +113,7 @@ def add_phone(
         return AddPhone.EXISTS, existing
     if member.endpoints.count() >= MAX_CHANNELS:
         return AddPhone.TOO_MANY, None
-    if not _allow(f"member-codes:{member.pk}", MEMBER_CODES_PER_HOUR, 3600):
+    if not take_verification(member):
         return AddPhone.RATE_LIMITED, None
     endpoint = ContactEndpoint.create(member, kind, number)
     if label:
@@ -110,6 +121,25 @@ def add_phone(
     _allow(f"endpoint-codes:{endpoint.pk}", CODES_PER_HOUR, 3600)  # this first code counts
     _queue_code(endpoint.pk)
     return AddPhone.ADDED, endpoint
+
+
+def add_email(member: Member, email: str) -> tuple[AddChannel, ContactEndpoint | None]:
+    """Store ``email`` as an unverified channel of ``member``, counted against their
+    confirmation messages; the caller sends the confirmation link.
+
+    An address the member already has is left as it is: adding it again must neither undo
+    its confirmation nor send another message.
+    """
+    existing = ContactEndpoint.objects.filter(
+        member=member, kind="email", blind_index=_index("email", email)
+    ).first()
+    if existing is not None and existing.verified_at is not None:
+        return AddChannel.EXISTS, existing
+    if existing is None and member.endpoints.count() >= MAX_CHANNELS:
+        return AddChannel.TOO_MANY, None
+    if not take_verification(member):
+        return AddChannel.RATE_LIMITED, None
+    return AddChannel.ADDED, ContactEndpoint.create(member, "email", email)
 
 
 def _index(kind: str, number: str) -> str:

@@ -28,6 +28,13 @@ class Member(models.Model):
     # Sessions carry the epoch they were made in; bumping it ends every session at once
     # ("log out everywhere", or an organizer revoking the member).
     session_epoch = models.PositiveIntegerField(default=0)
+    # Until then, a session that proved no factor may add one factor that counts for staff:
+    # opened by an organizer's role grant (tocsin.members.security.open_enrollment), closed
+    # once a factor is added through it.
+    factor_enrollment_until = models.DateTimeField(null=True, blank=True)
+    factor_enrollment_by = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     def __str__(self) -> str:
         return self.display_name
@@ -188,6 +195,10 @@ class SecondFactor(models.Model):
     # The last TOTP time step used, so a code works only once.
     totp_last_step = models.PositiveBigIntegerField(default=0)
     confirmed = models.BooleanField(default=False)
+    # Added by a plain member from a session that proved no factor, outside an enrollment
+    # window: it protects their account, but never opens the desk until it is proved
+    # inside a window an organizer opened (tocsin.members.security.prove).
+    unproven = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
 

@@ -15,7 +15,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -23,7 +22,9 @@ from tocsin import geo
 from tocsin.committees import access
 from tocsin.committees.models import Invite, Membership
 from tocsin.committees.verification_views import my_duty
-from tocsin.members import auth, channels, security
+from tocsin.intake.ratelimit import source_of
+from tocsin.lib.redirects import local_path
+from tocsin.members import attempts, auth, channels, security
 from tocsin.members.forms import (
     AreaForm,
     ChannelCodeForm,
@@ -48,6 +49,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         login_id = auth.send_login_code(form.cleaned_data["email"])
         # The same answer whether or not the address is known: no enumeration.
         request.session["login_id"] = login_id or 0
+        request.session["login_account"] = attempts.address_account(form.cleaned_data["email"])
         return redirect("login_code")
     return render(request, "members/login.html", {"form": form})
 
@@ -56,10 +58,15 @@ def login_view(request: HttpRequest) -> HttpResponse:
 def login_code(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        account = str(request.session.get("login_account") or "none")
+        if not attempts.take("login", account, source_of(request)):
+            form.add_error("code", attempts.refusal())
+            return render(request, "members/code.html", {"form": form}, status=400)
         member = auth.check_code(
             int(request.session.get("login_id") or 0), form.cleaned_data["code"]
         )
         if member is not None:
+            request.session.pop("login_account", None)
             security.start_session(request, member)
             if security.needs_second_factor(member):
                 return redirect(f"{reverse('login_verify')}?next={reverse('me')}")
@@ -121,7 +128,17 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _add_email(request: HttpRequest, member: Member, email: str) -> None:
-    endpoint = ContactEndpoint.create(member, EndpointKind.EMAIL, email)
+    outcome, endpoint = channels.add_email(member, email)
+    if outcome is channels.AddChannel.EXISTS:
+        messages.info(request, _("You already get alerts at that address."))
+        return
+    if outcome is channels.AddChannel.TOO_MANY:
+        messages.error(request, _("You can have up to 10 channels. Remove one first."))
+        return
+    if outcome is channels.AddChannel.RATE_LIMITED:
+        messages.error(request, _("Too many confirmation messages sent. Try again in an hour."))
+        return
+    assert endpoint is not None
     token = signing.dumps(endpoint.pk, salt=VERIFY_SALT)
     link = settings.SITE_URL + reverse("verify_email", args=[token])
     auth.send_verification(member, endpoint, email, link)
@@ -297,7 +314,12 @@ def verify_channel(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("me")
     form = ChannelCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        result = channels.check_code(endpoint, form.cleaned_data["code"])
+        account = attempts.member_account(endpoint.member_id)
+        if not attempts.take("channel", account, source_of(request)):
+            result = None
+            form.add_error("code", attempts.refusal())
+        else:
+            result = channels.check_code(endpoint, form.cleaned_data["code"])
         if result is channels.CodeCheck.OK:
             messages.success(
                 request,
@@ -307,7 +329,7 @@ def verify_channel(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("me")
         if result is channels.CodeCheck.WRONG:
             form.add_error("code", _("That code is wrong. Check the newest message."))
-        else:
+        elif result is channels.CodeCheck.EXPIRED:
             form.add_error(
                 "code", _("That code has expired or was tried too often. Ask for a new one.")
             )
@@ -382,14 +404,7 @@ def enable_endpoint(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def set_language(request: HttpRequest) -> HttpResponse:
     form = LanguageForm(request.POST)
-    target = request.POST.get("next") or "/"
-    # Only a path on this site: never a URL name (redirect() would try to reverse it)
-    # nor another host.
-    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
-        target, allowed_hosts=None
-    ):
-        target = "/"
-    response = HttpResponseRedirect(target)
+    response = HttpResponseRedirect(local_path(request.POST.get("next"), default="/"))
     if form.is_valid():
         lang = form.cleaned_data["language"]
         response.set_cookie(

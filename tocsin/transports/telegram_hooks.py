@@ -30,6 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from tocsin import vault
+from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import inbound, telegram
 
@@ -154,6 +155,10 @@ def _link(msg: TextMessage, code: str) -> str:
                 "Tocsin: this link is not valid or has expired. Open a new Telegram link "
                 "on your Tocsin page."
             )
+    if not channels.take_verification(member):
+        logger.info("telegram link refused: too many confirmations this hour")
+        with translation.override(member.language):
+            return _("Tocsin: too many channels linked in the last hour. Try again later.")
     with transaction.atomic():
         # A chat is one person's: linked to someone else before (a shared phone handed
         # on, a second account), it now belongs to this member alone, so inbound

@@ -13,6 +13,7 @@ from django.utils.text import slugify
 
 from tocsin import geo
 from tocsin.committees.models import Committee, Membership, Role
+from tocsin.members import security
 from tocsin.members.models import ContactEndpoint, Member
 
 
@@ -57,7 +58,11 @@ class Command(BaseCommand):
             member = Member.create(display_name=o["organizer_name"], language=o["language"])
             Membership.objects.create(committee=committee, member=member, role=Role.ORGANIZER)
             ContactEndpoint.create(member, "email", o["organizer_email"], verified=True)
+            # The operator is the grant here: the organizer adds their first passkey or
+            # authenticator app from their emailed-code session, within the window.
+            until = security.open_enrollment(member, granted_by=None)
         self.stdout.write(
             f"Created {committee.name} (/c/{slug}/). "
-            "The organizer logs in at /login/ with that email."
+            "The organizer logs in at /login/ with that email and, before "
+            f"{until:%Y-%m-%d %H:%M} UTC, adds a passkey or an authenticator app."
         )
