@@ -16,21 +16,24 @@ def secure(folder: Path) -> None:
     Files of other users (which Tocsin never makes) are left as they are.
     """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _tighten(folder, 0o700)
+    _tighten(folder, folder=True)
     for root, dirs, files in os.walk(folder):
         for name in dirs:
-            _tighten(Path(root, name), 0o700)
+            _tighten(Path(root, name), folder=True)
         for name in files:
-            _tighten(Path(root, name), 0o600)
+            _tighten(Path(root, name), folder=False)
 
 
-def _tighten(path: Path, mode: int) -> None:
+def _tighten(path: Path, *, folder: bool) -> None:
+    """Make a folder 0700; take from a file every permission of the group and others."""
     try:
         info = path.lstat()
         if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
             return
-        if stat.S_IMODE(info.st_mode) & ~mode:
-            path.chmod(stat.S_IMODE(info.st_mode) & mode)
+        now = stat.S_IMODE(info.st_mode)
+        wanted = 0o700 if folder else now & 0o600
+        if now != wanted:
+            path.chmod(wanted)
     except FileNotFoundError:
         pass  # removed meanwhile (SQLite's -shm and -wal come and go)
 

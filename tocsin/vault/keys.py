@@ -280,8 +280,12 @@ def open_keyring(
 ) -> tuple[Secrets, bytes]:
     """Return the keyring's secrets and its KEK; raises WrongKey or BadShare."""
     if isinstance(ring.lock, PassphraseLock):
+        if shares:
+            raise WrongKey("this vault opens with its passphrase, not with shares")
         kek = ring.lock.open(passphrase)
     else:
+        if passphrase:
+            raise WrongKey("this vault is split: it opens with shares, not a passphrase")
         kek = ring.lock.open(shares or [])
     secrets = ring.open(kek)
     _shred_legacy(secrets)
@@ -385,7 +389,8 @@ def start(
             if not passphrase:
                 raise VaultLocked(NO_PASSPHRASE)
             secrets = create(passphrase, demo=demo)
-            say("The vault's keys are wrapped with the passphrase: keep it safe.")
+            if not demo:
+                say("The vault's keys are wrapped with the passphrase: keep it safe.")
             if legacy:
                 say(
                     "The plain key files of an older version were moved into vault_keyring "

@@ -102,13 +102,14 @@ def check() -> bool:
     current = generation()
     s = keys.state()
     with s.lock:
-        if keys.holds_private():
-            if s.generation is None:
-                s.generation = current
-            elif current > s.generation:
-                keys.drop()
-                logger.warning("vault locked (generation %s): deliveries wait", current)
+        if keys.holds_private() and s.generation is not None and current > s.generation:
+            keys.drop()
+            logger.warning("vault locked (generation %s): deliveries wait", current)
         if keys.can_open():
+            if s.generation is None:
+                # Unlocked without reading the lock (lazily, or before migrations):
+                # it counts from the generation read before.
+                s.generation = current
             return True
         if not s.worker:
             return False
