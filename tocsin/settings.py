@@ -346,7 +346,7 @@ if VAULT_PASSPHRASE_FILE:
         )
 # Argon2id cost of the passphrase (interactive, moderate or sensitive): the demo's is
 # moderate, since its passphrase is public anyway.
-VAULT_KDF = envstr("TOCSIN_VAULT_KDF", "moderate" if DEMO else "sensitive")
+VAULT_KDF = envstr("TOCSIN_VAULT_KDF") or ("moderate" if DEMO else "sensitive")
 if VAULT_KDF not in ("interactive", "moderate", "sensitive"):
     raise ImproperlyConfigured(
         f"TOCSIN_VAULT_KDF must be interactive, moderate or sensitive, not {VAULT_KDF!r}"
