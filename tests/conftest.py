@@ -8,6 +8,9 @@ import pytest
 
 REQUIRE_SERVICES = os.environ.get("TOCSIN_REQUIRE_SERVICES") == "1"
 
+# Fixtures every test module may use.
+pytest_plugins = ["tests.vault_support"]
+
 
 def need(available: bool, reason: str) -> None:
     """Skip the test when a component is absent, or fail when CI requires it."""

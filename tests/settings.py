@@ -20,5 +20,14 @@ os.environ["TOCSIN_APPRISE_PRIVATE_HOSTS"] = "localhost,127.0.0.1"
 # Most tests are about authorization and flows, not the second factor; tests of the
 # second factor turn it on (settings.STAFF_MFA) where they need it.
 os.environ.setdefault("TOCSIN_STAFF_MFA", "0")
+# The vault's keyring opens with a passphrase from a file outside the data folder, so no
+# test (nor a worker process a test starts, which inherits this environment) ever waits
+# at a prompt. The cheapest Argon2id limits keep unlocking quick.
+if "TOCSIN_VAULT_PASSPHRASE_FILE" not in os.environ:
+    _passphrase = os.path.join(tempfile.mkdtemp(prefix="tocsin-test-passphrase-"), "passphrase")
+    with open(_passphrase, "w") as f:
+        f.write("test passphrase, known to every test\n")
+    os.environ["TOCSIN_VAULT_PASSPHRASE_FILE"] = _passphrase
+os.environ.setdefault("TOCSIN_VAULT_KDF", "interactive")
 
 from tocsin.settings import *  # noqa: E402, F403

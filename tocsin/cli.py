@@ -38,6 +38,47 @@ def _migrate() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _open_vault(*, worker: bool, demo: bool = False) -> None:
+    """Unlock the vault's keys into memory: the passphrase from the terminal, from
+    TOCSIN_VAULT_PASSPHRASE_FILE, or the demo's public one. A web process keeps only what
+    pages need; a worker that gets no passphrase waits, locked, for `vault unlock`."""
+    from django.conf import settings
+    from django.db import DatabaseError
+
+    from tocsin.members import security
+    from tocsin.vault import VaultError, VaultLocked, keys, locking
+
+    demo_passphrase = demo and not settings.VAULT_PASSPHRASE_FILE
+    if demo_passphrase:
+        _say(
+            f"Vault passphrase of the demo (public; never for real members): {keys.DEMO_PASSPHRASE}"
+        )
+    try:
+        keys.start(
+            worker=worker,
+            # The demo never waits at a prompt.
+            ask=None if demo else keys.terminal(),
+            say=_say,
+            passphrase=keys.DEMO_PASSPHRASE if demo_passphrase else "",
+            demo=demo,
+            generation=locking.generation_or_none(),
+        )
+    except VaultError as e:
+        sys.exit(f"tocsin: {e}")
+    try:
+        # Authenticator-app seeds sealed by an older version with the secret key, which
+        # lies in the data folder, are sealed again under the vault's TOTP key.
+        resealed = security.reseal_totp_seeds()
+    except (VaultLocked, DatabaseError):
+        return
+    if resealed:
+        _say(f"Resealed {resealed} authenticator-app seeds under the vault's TOTP key.")
+
+
 def _server_class():  # type: ignore[no-untyped-def]
     import uvicorn
 
@@ -90,6 +131,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from tocsin.demo.data import load_demo, persona_members
 
     _migrate()
+    _open_vault(worker=True, demo=True)
     created = load_demo()
     print(f"\nTocsin demo {'created' if created else 'reused'} in {settings.DATA_DIR}")
     print(f"Open http://{host}:{port}/demo/ to log in as any of these (no password in the demo):")
@@ -104,11 +146,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _setup(address=(host, port))
     if args.migrate:
         _migrate()
+    _open_vault(worker=args.with_worker)
     _serve(host, port, worker=args.with_worker)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
     _setup()
+    _open_vault(worker=True)
     from tocsin.alerts.worker import Worker
 
     print("Tocsin worker running. Press Ctrl-C to stop.")
@@ -117,6 +161,9 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    # Everything Tocsin writes (the database and its -wal and -shm files, keys, uploads) is
+    # its owner's alone.
+    os.umask(0o077)
     parser = argparse.ArgumentParser(prog="tocsin", description="Tocsin rapid-response network")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="run everything on SQLite with demo data")
@@ -136,6 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     if argv and argv[0] == "manage":
         _setup()
         from django.core.management import execute_from_command_line
+
+        from tocsin.vault import keys
+
+        # A command that needs the vault's keys asks for the passphrase at this terminal.
+        keys.set_prompt(keys.terminal())
 
         execute_from_command_line(["tocsin manage", *argv[1:]])
         return

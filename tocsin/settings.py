@@ -15,6 +15,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from tocsin.lib import datadir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -68,6 +70,8 @@ def envsecret(name: str) -> str:
 DEBUG = envbool("TOCSIN_DEBUG", False)
 DEMO = envbool("TOCSIN_DEMO", False)
 DATA_DIR = Path(envstr("TOCSIN_DATA_DIR") or BASE_DIR / "data").resolve()
+# Readable by its owner alone: made 0700, and an older install's files tightened to 0600.
+datadir.secure(DATA_DIR)
 SITE_URL = envstr("TOCSIN_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 if not SITE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured("TOCSIN_SITE_URL must start with http:// or https://")
@@ -181,6 +185,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        # Made here 0600 before SQLite makes it 0644; its -wal and -shm files follow.
+        datadir.private_file(Path(DATABASES["default"]["NAME"]))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -283,7 +290,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -343,10 +350,33 @@ PUSH_HOSTS_DEFAULT = (
 PUSH_HOSTS = envhosts("TOCSIN_PUSH_HOSTS", PUSH_HOSTS_DEFAULT)
 
 # Vault: contact endpoints are sealed to this key pair. Web processes need only the
-# public key; delivery workers need the private key.
+# public key; delivery workers need the private key. With neither set (the embedded
+# setup), the keys live in the data folder's keyring, wrapped with a passphrase
+# (tocsin/vault/keys.py, docs/operations.md "Keys and secrets").
 VAULT_PUBLIC_KEY = envsecret("TOCSIN_VAULT_PUBLIC_KEY")
 VAULT_PRIVATE_KEY = envsecret("TOCSIN_VAULT_PRIVATE_KEY")
 BLIND_INDEX_KEY = envsecret("TOCSIN_BLIND_INDEX_KEY")
+# The key that seals members' TOTP seeds (web processes need it). Unset: the keyring's.
+TOTP_KEY = envsecret("TOCSIN_TOTP_KEY")
+# A file whose first line is the keyring's passphrase, for a service manager (a terminal
+# is asked instead). Read when the keys are unlocked, never kept in the settings.
+VAULT_PASSPHRASE_FILE = envstr("TOCSIN_VAULT_PASSPHRASE_FILE")
+if VAULT_PASSPHRASE_FILE:
+    _passphrase_path = Path(VAULT_PASSPHRASE_FILE).resolve()
+    if not os.access(_passphrase_path, os.R_OK):
+        raise ImproperlyConfigured(f"TOCSIN_VAULT_PASSPHRASE_FILE: cannot read {_passphrase_path}")
+    if _passphrase_path.is_relative_to(DATA_DIR):
+        raise ImproperlyConfigured(
+            "TOCSIN_VAULT_PASSPHRASE_FILE must not be in TOCSIN_DATA_DIR: a copy of the data "
+            "folder would carry the passphrase with the keys it protects"
+        )
+# Argon2id cost of the passphrase (interactive, moderate or sensitive): the demo's is
+# moderate, since its passphrase is public anyway.
+VAULT_KDF = envstr("TOCSIN_VAULT_KDF") or ("moderate" if DEMO else "sensitive")
+if VAULT_KDF not in ("interactive", "moderate", "sensitive"):
+    raise ImproperlyConfigured(
+        f"TOCSIN_VAULT_KDF must be interactive, moderate or sensitive, not {VAULT_KDF!r}"
+    )
 
 # Delivery engine.
 DELIVERY_BATCH = envint("TOCSIN_DELIVERY_BATCH", 500, minimum=1, maximum=10000)

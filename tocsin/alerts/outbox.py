@@ -54,6 +54,7 @@ from tocsin.lib import live
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import base as transports
 from tocsin.transports.base import Message, NoTransport, Transport, TransportError
+from tocsin.vault import locking
 
 logger = logging.getLogger(__name__)
 
@@ -639,6 +640,10 @@ def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
                 message.extra["language"] = d.language
                 if d.kind in RECEIPT_KINDS:
                     message.extra["receipt"] = receipt_url(d.pk)
+            except vault.VaultLocked:
+                # Locked since the claim: the row goes back, its attempt not counted.
+                _record_failure(d, mine, Deferred(1.0), outcome)
+                continue
             except Exception as e:
                 _record_failure(d, mine, e, outcome)
                 continue
@@ -899,14 +904,19 @@ def drain(*, max_batches: int | None = None, stop: threading.Event | None = None
 
 
 def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outcome:
+    outcome = Outcome()
+    # While the vault is locked nothing is claimed: deliveries wait in the queue.
+    if not locking.check():
+        return outcome
     # Pushes no device acknowledged in time go to the member's next channel first.
     fall_back_unreceived()
-    outcome = Outcome()
     rounds = 0
     kinds = list(transports.registry())
     while max_batches is None or rounds < max_batches:
         if stop is not None and stop.is_set():
             break  # the worker is stopping: claim nothing more
+        if rounds and not locking.check():
+            break  # locked between batches
         rounds += 1
         batches = [
             claim(batch_limit(kind), kind=kind)

@@ -20,7 +20,7 @@ from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 from tocsin.alerts import outbox
 from tocsin.transports import base as transports
 from tocsin.transports import posts
-from tocsin.vault import purge
+from tocsin.vault import keys, purge
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ class Worker:
                 self.stop_event.wait(5)
 
     def start(self) -> None:
+        # While the vault is locked, this process waits for `tocsin manage vault unlock`.
+        keys.serve_as_worker()
         # Import every transport now: the first alert must not wait for imports.
         channels = transports.registry()
         threads: list[tuple[Callable[[], None], str]] = [

@@ -26,6 +26,7 @@ from tocsin.lib import live
 from tocsin.members.models import Member
 from tocsin.transports import base as transports
 from tocsin.transports.base import Message, TransportError
+from tocsin.vault import locking
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ def render(message: ReportMessage) -> Message:
 def send_due(limit: int = 50) -> int:
     """Send queued replies on the reporters' channels (in a worker: it opens the sealed
     address); return how many went out."""
+    if not locking.check():
+        return 0  # the vault is locked: replies wait
     now = timezone.now()
     due = list(
         ReportMessage.objects.filter(
@@ -139,6 +142,12 @@ def send_due(limit: int = 50) -> int:
                 render(message),
                 idempotency_key=f"reply-{message.pk}",
             )
+        except vault.VaultLocked:
+            # Locked since the check: the reply waits, its attempt not counted.
+            ReportMessage.objects.filter(pk=message.pk).update(
+                attempts=F("attempts") - 1, next_attempt_at=now
+            )
+            continue
         except ReportContact.DoesNotExist:
             _fail(message, "the reporter's contact is gone", dead=True)
         except TransportError as e:

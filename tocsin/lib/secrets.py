@@ -1,4 +1,12 @@
-"""Secrets generated once and kept in the data folder for the embedded default."""
+"""Secrets generated once and kept in plain in the data folder for the embedded default.
+
+Only what hides no member data lives here: the Django secret key, which signs sessions and
+links and hashes short-lived codes (nothing is encrypted under it since TOTP seeds moved
+to the vault's TOTP key). Keys that open or confirm a contact address, or open a TOTP
+seed, live in the vault's keyring, wrapped with its passphrase (tocsin.vault.wrapping). A
+deployment that sets its vault keys in the environment but not TOCSIN_BLIND_INDEX_KEY
+still keeps the blind-index key here, as before (docs/operations.md says why not to).
+"""
 
 from __future__ import annotations
 

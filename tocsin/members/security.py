@@ -22,12 +22,11 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import pyotp
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.contrib.auth import login
 from django.db import transaction
@@ -42,6 +41,7 @@ from fido2.webauthn import (
     UserVerificationRequirement,
 )
 
+from tocsin import vault
 from tocsin.committees.models import Membership, Role
 from tocsin.members.models import Member, SecondFactor
 from tocsin.members.tasks import send_factor_notice
@@ -228,10 +228,14 @@ TOTP_STEP = 30
 TOTP_DIGITS = 6
 
 
-@cache
-def _fernet() -> Fernet:
-    key = hashlib.sha256(b"tocsin-totp\0" + settings.SECRET_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+def _fernet() -> MultiFernet:
+    """Return the key of TOTP seeds: the vault's TOTP key (wrapped with the vault's
+    passphrase in the data folder, or TOCSIN_TOTP_KEY), which seals; and the key older
+    versions derived from SECRET_KEY, which only opens seeds not yet resealed."""
+    old = hashlib.sha256(b"tocsin-totp\0" + settings.SECRET_KEY.encode()).digest()
+    legacy = Fernet(base64.urlsafe_b64encode(old))
+    key = vault.totp_key()
+    return MultiFernet([Fernet(key), legacy] if key else [legacy])
 
 
 def new_totp_secret() -> str:
@@ -247,6 +251,30 @@ def open_totp(blob: bytes | memoryview) -> str | None:
         return _fernet().decrypt(bytes(blob)).decode()
     except InvalidToken:
         return None
+
+
+def reseal_totp_seeds() -> int:
+    """Seal again under the vault's TOTP key every seed still sealed with the key derived
+    from SECRET_KEY (which lies in plain in the data folder); return how many. Run when
+    the keys are unlocked at start."""
+    key = vault.totp_key()
+    if key is None:
+        return 0
+    current, fernet, count = Fernet(key), _fernet(), 0
+    for factor in SecondFactor.objects.filter(totp_secret__isnull=False).only("totp_secret"):
+        blob = bytes(factor.totp_secret or b"")
+        try:
+            current.decrypt(blob)
+            continue
+        except InvalidToken:
+            pass
+        try:
+            resealed = fernet.rotate(blob)
+        except InvalidToken:
+            continue
+        SecondFactor.objects.filter(pk=factor.pk).update(totp_secret=resealed)
+        count += 1
+    return count
 
 
 def totp_at(secret: str, step: int) -> str:

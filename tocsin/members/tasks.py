@@ -18,6 +18,7 @@ from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import base as transports
 from tocsin.transports.base import Message, TransportError
+from tocsin.vault import VaultLocked
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,15 @@ def _endpoint(endpoint_id: int) -> ContactEndpoint | None:
 
 def _send(endpoint: ContactEndpoint, message: Message, key: str) -> bool:
     """Send ``message`` to ``endpoint``; on failure note the error for the member's page."""
-    payload = {**endpoint.open(), "member_id": endpoint.member_id, "channel": endpoint.kind}
+    try:
+        address = endpoint.open()
+    except VaultLocked:
+        # Not the member's fault: nothing is noted, and they can ask again once unlocked.
+        logger.warning(
+            "%s message to endpoint %s not sent: vault locked", endpoint.kind, endpoint.pk
+        )
+        return False
+    payload = {**address, "member_id": endpoint.member_id, "channel": endpoint.kind}
     try:
         transports.get(endpoint.kind).send(payload, message, idempotency_key=key)
     except TransportError as e:

@@ -38,6 +38,7 @@ from tocsin.intake.screening import screen
 from tocsin.transports import apprise
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.models import CommitteeChannel, CommitteePost
+from tocsin.vault import VaultLocked, locking
 
 if TYPE_CHECKING:
     from tocsin.incidents.models import Incident
@@ -247,6 +248,14 @@ def send_batch(batch: Batch, outcome: Outcome) -> None:
             transport.send(payload, message, idempotency_key=f"a{post.alert_id}-c{channel.pk}")
         except TransportError as e:
             _record_failure(post, mine, e, outcome)
+        except VaultLocked:
+            # Locked since the claim: the post goes back, its attempt not counted.
+            mine.update(
+                status=DeliveryStatus.QUEUED,
+                attempts=F("attempts") - 1,
+                lease_until=None,
+                next_attempt_at=now,
+            )
         except Exception as e:
             # A bug or a broken sealed row: keep it visible, never stop the other posts.
             logger.error("committee post %s crashed", pk, exc_info=e)
@@ -304,10 +313,12 @@ _drain_lock = threading.Lock()
 
 
 def drain(*, stop: threading.Event | None = None) -> Outcome:
-    """Send due posts until none are left. Does nothing while the channel is off, or if
-    this process is already draining."""
+    """Send due posts until none are left. Does nothing while the channel is off or the
+    vault is locked, or if this process is already draining."""
     outcome = Outcome()
-    if apprise.AppriseTransport.problems() or not _drain_lock.acquire(blocking=False):
+    if apprise.AppriseTransport.problems() or not locking.check():
+        return outcome  # off, or the vault is locked: posts wait
+    if not _drain_lock.acquire(blocking=False):
         return outcome
     try:
         while stop is None or not stop.is_set():

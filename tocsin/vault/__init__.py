@@ -4,7 +4,9 @@ Every contact endpoint (email address, push subscription, phone number) is seale
 delivery key pair with a NaCl sealed box: anyone holding the public key can seal, only a
 holder of the private key can open. Web processes need only the public key; delivery
 workers hold the private key. A blind index (keyed HMAC) finds the endpoint behind an
-address a person types, without storing the address.
+address a person types, without storing the address. Where the keys come from, and how a
+lock takes the private key away from every worker, is tocsin.vault.keys; how they are
+kept at rest, tocsin.vault.wrapping.
 """
 
 from __future__ import annotations
@@ -12,20 +14,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import unicodedata
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
-from django.conf import settings
 from nacl.encoding import Base64Encoder
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
-from tocsin.lib.secrets import data_dir_secret
+from tocsin.vault import keys
+from tocsin.vault.errors import VaultError, VaultLocked
 
-
-class VaultError(RuntimeError):
-    """The vault cannot do what was asked (for example, open without a private key)."""
+__all__ = ["VaultError", "VaultLocked", "blind_index", "normalize", "seal", "unseal"]
 
 
 def generate_keypair() -> tuple[str, str]:
@@ -37,47 +36,23 @@ def generate_keypair() -> tuple[str, str]:
     )
 
 
-def _embedded_keypair() -> tuple[str, str]:
-    """Return the key pair kept in the data folder, creating it on first use.
-
-    Only the embedded single-process setup uses this; a deployment sets
-    TOCSIN_VAULT_PUBLIC_KEY on web processes and the private key on workers only.
-    """
-    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = settings.DATA_DIR / "vault_private_key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(generate_keypair()[1])
-    private = path.read_text().strip()
-    key = PrivateKey(private.encode(), encoder=Base64Encoder)
-    return key.public_key.encode(Base64Encoder).decode(), private
-
-
-@cache
-def _public_key() -> PublicKey:
-    raw = settings.VAULT_PUBLIC_KEY
-    if not raw:
-        if settings.VAULT_PRIVATE_KEY:
-            return _private_key().public_key
-        raw = _embedded_keypair()[0]
+@lru_cache(maxsize=4)
+def _parse_public(raw: str) -> PublicKey:
     return PublicKey(raw.encode(), encoder=Base64Encoder)
 
 
-@cache
+def _public_key() -> PublicKey:
+    return _parse_public(keys.public_key())
+
+
 def _private_key() -> PrivateKey:
-    raw = settings.VAULT_PRIVATE_KEY
-    if not raw:
-        if settings.VAULT_PUBLIC_KEY:
-            raise VaultError("this process holds only the vault's public key")
-        raw = _embedded_keypair()[1]
-    return PrivateKey(raw.encode(), encoder=Base64Encoder)
+    return keys.private_key()
 
 
 def reset_caches() -> None:
-    _public_key.cache_clear()
-    _private_key.cache_clear()
-    _blind_key.cache_clear()
+    _parse_public.cache_clear()
+    _blind_key_of.cache_clear()
+    keys.reset()
 
 
 def seal(value: dict[str, Any]) -> bytes:
@@ -87,7 +62,8 @@ def seal(value: dict[str, Any]) -> bytes:
 
 
 def unseal(blob: bytes) -> dict[str, Any]:
-    """Return the value sealed in ``blob``; raises VaultError without the private key."""
+    """Return the value sealed in ``blob``; raises VaultError without the private key
+    (VaultLocked while the vault is locked: the caller puts the work back)."""
     data = SealedBox(_private_key()).decrypt(bytes(blob))
     value = json.loads(data)
     if not isinstance(value, dict):
@@ -95,10 +71,19 @@ def unseal(blob: bytes) -> dict[str, Any]:
     return value
 
 
-@cache
-def _blind_key() -> bytes:
-    raw = settings.BLIND_INDEX_KEY or data_dir_secret(settings.DATA_DIR, "blind_index_key")
+@lru_cache(maxsize=4)
+def _blind_key_of(raw: str) -> bytes:
     return hashlib.sha256(b"tocsin-blind-index\0" + raw.encode()).digest()
+
+
+def _blind_key() -> bytes:
+    return _blind_key_of(keys.blind_index_key())
+
+
+def totp_key() -> bytes | None:
+    """Return the Fernet key that seals members' TOTP seeds (None: none configured in a
+    deployment, see tocsin.vault.keys.totp_key)."""
+    return keys.totp_key()
 
 
 def normalize(kind: str, address: str) -> str:

@@ -29,7 +29,7 @@ from tocsin.committees.models import Committee
 from tocsin.transports import apprise
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.models import CommitteeChannel
-from tocsin.vault import VaultError
+from tocsin.vault import VaultError, VaultLocked
 
 
 def state_of(channel: CommitteeChannel) -> str:
@@ -150,6 +150,8 @@ class Command(BaseCommand):
     def test(self, channel: CommitteeChannel) -> None:
         try:
             payload = channel.open()
+        except VaultLocked as e:
+            raise CommandError(str(e)) from None
         except VaultError:
             raise CommandError(
                 "this process holds only the vault's public key: run the test on a worker's "
