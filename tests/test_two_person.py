@@ -470,3 +470,24 @@ def test_approvals_list_only_the_members_committees(w: World) -> None:
     assert [a.kind for a in approvals.waiting_for(w.dispatcher)] == ["role"]
     assert approvals.waiting_for(w.west_dispatcher) == []
     assert approvals.waiting_for(w.member) == []
+
+
+def test_an_organizer_locks_the_vault_once_a_second_person_approves(
+    own_vault: Any, w: World
+) -> None:
+    from tocsin.vault import locking
+
+    before = locking.generation()
+    _client(w.organizer).post(reverse("committee_vault_lock", args=[w.east.slug]))
+    assert locking.generation() == before
+    approval = Approval.objects.get(kind="vault_lock")
+    # The organizer who asked cannot lock it alone; another staff member's tap does.
+    _client(w.organizer).post(
+        reverse("approval_decide", args=[approval.pk]), {"decision": "approve"}
+    )
+    assert locking.generation() == before
+    _client(w.dispatcher).post(
+        reverse("approval_decide", args=[approval.pk]), {"decision": "approve"}
+    )
+    assert locking.generation() == before + 1
+    assert Approval.objects.get(pk=approval.pk).decided_by == w.dispatcher

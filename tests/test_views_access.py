@@ -101,6 +101,7 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee_export_ask":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     # Olga asked for the member list and Diego approved it: only she downloads it.
     "committee_export":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "committee_vault_lock":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "me":                     (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "add_area":               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
@@ -274,6 +275,7 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     ),
     "committee_export_ask": lambda o: Call("post", reverse("committee_export_ask", args=[o.slug])),
     "committee_export": lambda o: Call("get", reverse("committee_export", args=[o.slug])),
+    "committee_vault_lock": lambda o: Call("post", reverse("committee_vault_lock", args=[o.slug])),
     "me": lambda o: Call("get", reverse("me")),
     "add_area": lambda o: Call(
         "post", reverse("add_area"), {"label": "Work", "lat": EAST[0], "lng": EAST[1], "ring": 1}
@@ -353,6 +355,7 @@ OWNER = {
     "committee_threshold": "organizer",
     "committee_export_ask": "organizer",
     "committee_export": "organizer",
+    "committee_vault_lock": "organizer",
     "delete_area": "member",
     "delete_endpoint": "member",
     "verify_channel": "member",

@@ -132,6 +132,7 @@ urlpatterns = [
     path("c/<slug:slug>/threshold/", partner_views.set_threshold, name="committee_threshold"),
     path("c/<slug:slug>/export/", partner_views.ask_export, name="committee_export_ask"),
     path("c/<slug:slug>/members.csv", partner_views.export, name="committee_export"),
+    path("c/<slug:slug>/lock/", partner_views.ask_lock, name="committee_vault_lock"),
     # Verifiers: on duty now, or not.
     path("c/<slug:slug>/duty/", committee_verification.duty, name="committee_duty"),
     # Responders and above: personal invites that vouch for one person.

@@ -129,3 +129,19 @@ def export(request: HttpRequest, slug: str) -> HttpResponse:
         # A name that starts like a formula stays text in a spreadsheet.
         writer.writerow(["'" + v if v[:1] in "=+-@\t\r" else v for v in row])
     return response
+
+
+@access.staff_view
+@require_POST
+def ask_lock(request: HttpRequest, slug: str) -> HttpResponse:
+    """Ask to lock the vault now; a second staff member approves it on the desk."""
+    committee, mine = access.committee_for(request, slug, Role.ORGANIZER)
+    services.ask_lock(committee, by=mine.member)
+    messages.warning(
+        request,
+        _(
+            "The vault locks as soon as a second staff member approves it on the desk. Tell "
+            "them now."
+        ),
+    )
+    return redirect("committee", slug=slug)

@@ -13,6 +13,7 @@ from tocsin.committees import approvals
 from tocsin.committees.models import ROLE_RANK, Approval, Committee, Invite, Membership, Role
 from tocsin.members.models import ContactEndpoint, EndpointKind, Member
 from tocsin.members.security import end_all_sessions, open_enrollment
+from tocsin.vault import locking
 
 
 def revoke(membership: Membership) -> None:
@@ -148,3 +149,16 @@ def take_export(approval: Approval) -> list[list[str]]:
 def operator_threshold() -> int:
     """Return the operator's single-person alert reach (TOCSIN_TWO_PERSON_THRESHOLD)."""
     return settings.TWO_PERSON_THRESHOLD
+
+
+def ask_lock(committee: Committee, *, by: Member) -> Approval:
+    """Ask to lock the vault (a door is knocked on); a second staff member approves."""
+    return approvals.ask(committee, Approval.Kind.LOCK, Approval.Reason.LOCK, by=by)
+
+
+def approve_lock(approval: Approval, *, by: Member | None) -> int:
+    """Lock the vault as the second person: every worker drops the private key and
+    deliveries wait until the operator unlocks it. Return the lock generation."""
+    with transaction.atomic():
+        approvals.approve(approval, by=by)
+    return locking.lock()

@@ -320,5 +320,14 @@ def _carry_out(request: HttpRequest, approval: Approval, member: Member) -> None
             )
     elif approval.kind == Approval.Kind.EXPORT:
         committee_services.approve_export(approval, by=member)
+    elif approval.kind == Approval.Kind.LOCK:
+        committee_services.approve_lock(approval, by=member)
+        messages.warning(
+            request,
+            _(
+                "The vault is locked: every worker dropped the key and alerts wait. The "
+                "operator unlocks it with the passphrase (tocsin manage vault unlock)."
+            ),
+        )
     else:
         raise approvals.ApprovalError(approval.kind)

@@ -13,8 +13,9 @@ from tocsin.committees.models import Approval
 
 class Command(BaseCommand):
     help = (
-        "List approvals waiting for a second person; approve or decline a role grant or a "
-        "member list export as the operator (alerts are approved on the desk by staff)."
+        "List approvals waiting for a second person; approve or decline a role grant, a "
+        "member list export or a vault lock as the operator (alerts are approved on the "
+        "desk by staff)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -43,6 +44,8 @@ class Command(BaseCommand):
             return
         if approval.kind == Approval.Kind.ROLE:
             services.approve_role(approval, by=None)
-        else:
+        elif approval.kind == Approval.Kind.EXPORT:
             services.approve_export(approval, by=None)
+        else:
+            services.approve_lock(approval, by=None)
         self.stdout.write("Approved and done.")
