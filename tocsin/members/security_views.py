@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import segno
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -15,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin.committees import access
+from tocsin.lib import untrusted
 from tocsin.members import security
 from tocsin.members.models import SecondFactor
 
@@ -28,8 +27,8 @@ def _next(request: HttpRequest, default: str = "/me/") -> str:
 
 def _json_body(request: HttpRequest) -> dict:
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
+        body = untrusted.load_json(request.body or b"{}")
+    except untrusted.NotJSON:
         return {}
     return body if isinstance(body, dict) else {}
 
