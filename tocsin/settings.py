@@ -416,14 +416,19 @@ LOGGING = {
 # Reporters may attach a few photos; each is decoded and re-encoded without metadata
 # (tocsin/intake/photos.py). The original must never reach the disk (DESIGN.md section 2),
 # so uploads stay in memory: the only handler is the memory one, and a request too big to
-# hold in memory is refused (by tocsin.lib.bodylimit under ASGI; under WSGI its files are
-# dropped and the form says so), never spooled to a temporary file.
+# hold in memory is refused (by tocsin.lib.bodylimit under ASGI, which refuses any other
+# route's body over REQUEST_MAX_BYTES; under WSGI its files are dropped and the form says
+# so), never spooled to a temporary file.
 UPLOAD_MAX_MB = envint("TOCSIN_UPLOAD_MAX_MB", 10, minimum=1, maximum=50)
 UPLOAD_MAX_BYTES = UPLOAD_MAX_MB * 1024 * 1024
 REPORT_PHOTOS_MAX = 3
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
-# Form fields and JSON bodies (not file data): a report's text is 1000 characters.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# Every request body but the routes that take photos (tocsin.lib.bodylimit.takes_uploads):
+# no form, webhook or page script sends more than a few kilobytes.
+REQUEST_MAX_BYTES = 64 * 1024
+# Form fields and JSON bodies (not file data), which Django checks itself: the same limit
+# holds behind any server (a report's text is 1000 characters).
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 # A whole report: every photo at the limit, plus the form's fields and multipart framing.
 FILE_UPLOAD_MAX_MEMORY_SIZE = REPORT_PHOTOS_MAX * UPLOAD_MAX_BYTES + DATA_UPLOAD_MAX_MEMORY_SIZE
 # More files than this in one request is not a person choosing photos: refuse it outright.

@@ -19,6 +19,7 @@ from tocsin.committees.models import CommitteeCell, Membership, Role
 from tocsin.incidents import verify
 from tocsin.incidents.forms import VerifierAnswerForm
 from tocsin.incidents.models import UNVERIFIED_STATES, VerificationRequest
+from tocsin.lib.bodylimit import takes_uploads
 
 
 def _resolve(token: str) -> VerificationRequest:
@@ -52,6 +53,7 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
+@takes_uploads
 @require_http_methods(["GET", "POST"])
 def verify_answer(request: HttpRequest, token: str) -> HttpResponse:
     req = _resolve(token)
