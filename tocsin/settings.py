@@ -54,6 +54,18 @@ def envstr(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+def envregion(name: str, default: str) -> str:
+    """Return a two-letter region code libphonenumber knows ("US", "MX")."""
+    import phonenumbers
+
+    value = envstr(name, default).upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImproperlyConfigured(
+            f"{name} must be a two-letter country code, like US or MX, not {value!r}"
+        )
+    return value
+
+
 def envsecret(name: str) -> str:
     """Return a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
     path = os.environ.get(f"{name}_FILE")
@@ -346,6 +358,10 @@ DELIVERY_RATE = {
     # Telegram allows about 30 messages a second per bot.
     "telegram": envint("TOCSIN_TELEGRAM_RATE", 25, minimum=0, maximum=10000),
 }
+
+# A phone number written without + and a country code is a number of this country: members
+# and dispatchers type "(213) 555-0142"; Tocsin keeps "+12135550142" (tocsin.lib.phones).
+PHONE_REGION = envregion("TOCSIN_PHONE_REGION", "US")
 
 # --- Channels (each off until configured; `manage.py check` says what is missing) ---
 # SMS through a Twilio-compatible Messages API.

@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 from tocsin import geo, vault
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident, State
-from tocsin.lib import untrusted
+from tocsin.lib import phones, untrusted
 from tocsin.members.models import ContactEndpoint, Member
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,10 @@ class Inbound:
     def __post_init__(self) -> None:
         for name in ("address", "text", "message_id"):
             object.__setattr__(self, name, untrusted.text(getattr(self, name)))
+        if self.kind in ("sms", "signal"):
+            # A gateway may write the sender's number as the phone shows it; the reply
+            # and the report's sealed contact need E.164 ("+12135550142").
+            object.__setattr__(self, "address", phones.e164(self.address) or self.address)
 
 
 def _fold(word: str) -> str:
