@@ -6,12 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from tests.factories import world
 from tests.fuzz_support import HOSTILE_JSON, JSON, JSON_STYLE, json_bytes
 from tocsin.lib.untrusted import MAX_DEPTH, NotJSON, load_json, text
+from tocsin.members.models import ContactEndpoint
 
 
 def strings(value: Any) -> list[str]:
@@ -72,3 +76,35 @@ def test_it_returns_clean_json_or_refuses(raw: bytes) -> None:
     for s in strings(value):
         assert "\x00" not in s
         s.encode("utf-8")
+
+
+# Page scripts' JSON: the passkey login (anyone) and a device's push subscription (a member).
+
+HOSTILE_PAGE_JSON = [
+    b"[" * 20_000 + b"]" * 20_000,
+    b'{"credential": "\\ud800", "endpoint": "https://push.example/\\ud800", "keys": '
+    b'{"p256dh": "\\ud800", "auth": "\\u0000"}, "label": "\\ud800"}',
+    b'{"credential": {"id": "\xff\xfe"}}',
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", HOSTILE_PAGE_JSON, ids=["deep", "surrogates", "bad-utf8"])
+def test_the_passkey_login_answers_hostile_json_with_a_400(body: bytes) -> None:
+    response = Client().post(
+        reverse("passkey_login_complete"), body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", HOSTILE_PAGE_JSON, ids=["deep", "surrogates", "bad-utf8"])
+def test_a_push_subscription_in_hostile_json_is_refused_or_stored_clean(body: bytes) -> None:
+    w = world()
+    client = Client()
+    client.force_login(w.member.user)
+    response = client.post(reverse("push_subscribe"), body, content_type="application/json")
+    assert response.status_code in (200, 400)
+    for label in ContactEndpoint.objects.values_list("label", flat=True):
+        label.encode("utf-8")
