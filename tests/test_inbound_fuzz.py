@@ -49,9 +49,16 @@ from tests.fuzz_support import (
 from tests.peers import signal_api
 from tests.peers.signal_api import SignalAPI
 from tests.peers.sms_provider import AUTH_TOKEN, GATEWAY_TOKEN
+from tests.test_outbox import confirmed_incident
+from tests.test_verify import FAR, verifier
+from tests.test_verify import incident_at as verify_incident_at
+from tocsin.alerts import outbox
+from tocsin.incidents import verify
 from tocsin.intake.models import ReportKind
 from tocsin.members.models import ContactEndpoint
+from tocsin.transports import base as transports_base
 from tocsin.transports import inbound, signal, sms
+from tocsin.transports.base import Message, Transport
 from tocsin.transports.inbound import Inbound
 
 MATEO = "+13105550100"
@@ -327,6 +334,48 @@ def test_fuzzed_messages_to_the_keyword_router(
 ) -> None:
     caplog.set_level(logging.INFO)
     reply = inbound.handle(Inbound(kind, address, text, message_id))
+    assert reply is None or "Tocsin" in reply
+    assert_whole()
+
+
+class Recording(Transport):
+    """Accepts every message (the router's actions queue alerts; nothing is sent)."""
+
+    kind = "sms"
+
+    def send(self, payload: dict, message: Message, *, idempotency_key: str) -> None:
+        pass
+
+
+VERA = "+13105550166"
+
+
+@pytest.fixture
+def busy(w: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    """Mateo got a confirmed alert (so "1" and "2" answer it), and Vera, a Spanish-speaking
+    verifier on SMS, has a request to answer (so CONFIRM, POLICIA, NADA record one)."""
+    kinds = ("email", "webpush", "sms", "signal", "telegram")
+    monkeypatch.setattr(transports_base, "registry", lambda: dict.fromkeys(kinds, Recording))
+    confirmed_incident(w)
+    outbox.drain()
+    vera = verifier(w, "Vera", language="es")
+    ContactEndpoint.create(vera, "sms", VERA, verified=True)
+    verify.request(verify_incident_at(w, FAR), vera, actor=w.dispatcher)
+    return w
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(
+    address=st.sampled_from([MATEO, VERA, "(310) 555-0166", STRANGER]),
+    text=st.sampled_from(["1", "2", "Sí", "CONFIRM 2 vans", "nada", "POLICIA"]) | MESSAGE,
+    message_id=TEXT,
+)
+def test_fuzzed_answers_to_alerts_and_verification_requests(
+    busy: World, address: str, text: str, message_id: str
+) -> None:
+    reply = inbound.handle(Inbound("sms", address, text, message_id))
+    event((reply or "")[:28])  # --hypothesis-show-statistics
     assert reply is None or "Tocsin" in reply
     assert_whole()
 
