@@ -293,12 +293,12 @@ def test_a_callback_on_a_channel_this_server_lacks_is_refused(w: World, settings
     assert not Report.objects.exists()
 
 
-def test_a_callback_number_without_a_country_code_is_refused(w: World, twilio: SmsProvider) -> None:
+def test_a_callback_number_without_its_area_code_is_refused(w: World, twilio: SmsProvider) -> None:
     response = as_(w.dispatcher).post(
         reverse("hotline"), call(EAST, callback_kind="sms", callback="555-0142")
     )
     assert response.status_code == 400
-    assert "Write the number with + and the country code" in page(response)
+    assert "That number is too short: write it with its area code" in page(response)
     assert not Report.objects.exists()
 
 

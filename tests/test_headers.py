@@ -66,6 +66,7 @@ class Page(HTMLParser):
         self.links: list[str] = []
         self.resources: list[str] = []
         self.inline_scripts: list[str] = []  # nonce of each inline <script>, or ""
+        self.referrer_policies: list[str] = []  # of each <meta name="referrer">
         self.problems: list[str] = []
         self._in_script = False
 
@@ -88,6 +89,8 @@ class Page(HTMLParser):
             self.resources.append(a.get("href") or a.get("src") or "")
         if tag == "style":
             self.problems.append("inline <style> element (style-src blocks it)")
+        if tag == "meta" and a.get("name", "").lower() == "referrer":
+            self.referrer_policies.append(a.get("content", ""))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "script":
@@ -179,6 +182,10 @@ def html_problems(f: Fetched, page: Page) -> list[str]:
     for script_nonce in page.inline_scripts:
         if not script_nonce or script_nonce != nonce:
             problems.append("inline <script> without the response's nonce")
+    # A <meta name="referrer"> overrides the header for the page's own requests.
+    for policy in page.referrer_policies:
+        if policy != f.headers.get("Referrer-Policy"):
+            problems.append(f"<meta name=referrer content={policy!r}> contradicts the header")
     return [f"{f.persona} {f.path}: {p}" for p in problems]
 
 
@@ -338,6 +345,15 @@ def test_no_page_has_inline_code_the_policy_would_block(site: Site) -> None:
             page.feed(f.body.decode())
             problems += html_problems(f, page)
     assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", ["/", "/report/", "/offline/", "/login/"])
+def test_a_page_names_no_referrer_policy_but_the_headers(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert response["Referrer-Policy"] == "no-referrer"
+    page = Page()
+    page.feed(response.content.decode())
+    assert set(page.referrer_policies) <= {"no-referrer"}
 
 
 def test_the_embedded_http_setup_is_not_redirected_to_https(client: Client) -> None:

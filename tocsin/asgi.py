@@ -15,9 +15,14 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402
 
 from tocsin.intake.forms import photos_too_big  # noqa: E402
-from tocsin.lib.bodylimit import BodyLimit  # noqa: E402
+from tocsin.lib.bodylimit import BodyLimit, too_large  # noqa: E402
 
-# A body too big to hold in memory is refused before Django would spool it to disk.
+# A body over 64 kB is refused before Django reads it; the routes that take photos may
+# send what memory holds, and are refused before Django would spool it to disk.
 application = BodyLimit(
-    django_application, limit=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, message=photos_too_big
+    django_application,
+    limit=settings.REQUEST_MAX_BYTES,
+    message=too_large,
+    upload_limit=settings.FILE_UPLOAD_MAX_MEMORY_SIZE,
+    upload_message=photos_too_big,
 )

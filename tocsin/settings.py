@@ -56,6 +56,18 @@ def envstr(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+def envregion(name: str, default: str) -> str:
+    """Return a two-letter region code libphonenumber knows ("US", "MX")."""
+    import phonenumbers
+
+    value = envstr(name, default).upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImproperlyConfigured(
+            f"{name} must be a two-letter country code, like US or MX, not {value!r}"
+        )
+    return value
+
+
 def envsecret(name: str) -> str:
     """Return a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
     path = os.environ.get(f"{name}_FILE")
@@ -403,6 +415,10 @@ DELIVERY_RATE = {
     "telegram": envint("TOCSIN_TELEGRAM_RATE", 25, minimum=0, maximum=10000),
 }
 
+# A phone number written without + and a country code is a number of this country: members
+# and dispatchers type "(213) 555-0142"; Tocsin keeps "+12135550142" (tocsin.lib.phones).
+PHONE_REGION = envregion("TOCSIN_PHONE_REGION", "US")
+
 # --- Channels (each off until configured; `manage.py check` says what is missing) ---
 # SMS through a Twilio-compatible Messages API.
 TWILIO_ACCOUNT_SID = envstr("TOCSIN_TWILIO_ACCOUNT_SID")
@@ -491,14 +507,19 @@ LOGGING = {
 # Reporters may attach a few photos; each is decoded and re-encoded without metadata
 # (tocsin/intake/photos.py). The original must never reach the disk (DESIGN.md section 2),
 # so uploads stay in memory: the only handler is the memory one, and a request too big to
-# hold in memory is refused (by tocsin.lib.bodylimit under ASGI; under WSGI its files are
-# dropped and the form says so), never spooled to a temporary file.
+# hold in memory is refused (by tocsin.lib.bodylimit under ASGI, which refuses any other
+# route's body over REQUEST_MAX_BYTES; under WSGI its files are dropped and the form says
+# so), never spooled to a temporary file.
 UPLOAD_MAX_MB = envint("TOCSIN_UPLOAD_MAX_MB", 10, minimum=1, maximum=50)
 UPLOAD_MAX_BYTES = UPLOAD_MAX_MB * 1024 * 1024
 REPORT_PHOTOS_MAX = 3
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
-# Form fields and JSON bodies (not file data): a report's text is 1000 characters.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# Every request body but the routes that take photos (tocsin.lib.bodylimit.takes_uploads):
+# no form, webhook or page script sends more than a few kilobytes.
+REQUEST_MAX_BYTES = 64 * 1024
+# Form fields and JSON bodies (not file data), which Django checks itself: the same limit
+# holds behind any server (a report's text is 1000 characters).
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 # A whole report: every photo at the limit, plus the form's fields and multipart framing.
 FILE_UPLOAD_MAX_MEMORY_SIZE = REPORT_PHOTOS_MAX * UPLOAD_MAX_BYTES + DATA_UPLOAD_MAX_MEMORY_SIZE
 # More files than this in one request is not a person choosing photos: refuse it outright.

@@ -47,6 +47,7 @@ class SignalAPI:
         self.down = False
         self.receives = 0
         self._queue: list[Any] = []
+        self._bodies: list[bytes] = []
         self._failures: dict[str, str] = {}
         self._clock = int(time.time() * 1000)
         self._lock = threading.Lock()
@@ -112,6 +113,11 @@ class SignalAPI:
         with self._lock:
             self._queue.extend(items)
 
+    def queue_body(self, body: bytes) -> None:
+        """Answer the next receive with ``body`` as it is, whatever it holds."""
+        with self._lock:
+            self._bodies.append(body)
+
     # The protocol.
 
     def _send(self, body: Any) -> tuple[int, dict[str, Any]]:
@@ -156,7 +162,12 @@ class SignalAPI:
                 if peer.down:
                     self._reply(503, {"error": "down"})
                 elif path.startswith("/v1/receive/"):
-                    self._reply(*peer._receive(unquote(path[len("/v1/receive/") :])))
+                    with peer._lock:
+                        raw = peer._bodies.pop(0) if peer._bodies else None
+                    if raw is not None:
+                        self._reply(200, None, raw=raw)
+                    else:
+                        self._reply(*peer._receive(unquote(path[len("/v1/receive/") :])))
                 else:
                     self._reply(404, {"error": "not found"})
 
@@ -179,9 +190,14 @@ class SignalAPI:
                 self._reply(status, answer, headers)
 
             def _reply(
-                self, status: int, answer: Any, headers: dict[str, str] | None = None
+                self,
+                status: int,
+                answer: Any,
+                headers: dict[str, str] | None = None,
+                *,
+                raw: bytes | None = None,
             ) -> None:
-                data = json.dumps(answer).encode()
+                data = json.dumps(answer).encode() if raw is None else raw
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

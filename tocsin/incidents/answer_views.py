@@ -20,6 +20,7 @@ from tocsin.committees.models import Membership, Role, Share
 from tocsin.incidents import verify
 from tocsin.incidents.forms import VerifierAnswerForm
 from tocsin.incidents.models import UNVERIFIED_STATES, VerificationRequest
+from tocsin.lib.bodylimit import takes_uploads
 
 
 def _resolve(token: str) -> VerificationRequest:
@@ -56,6 +57,7 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
+@takes_uploads
 @require_http_methods(["GET", "POST"])
 def verify_answer(request: HttpRequest, token: str) -> HttpResponse:
     req = _resolve(token)

@@ -8,11 +8,12 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from tocsin import geo, vault
+from tocsin import geo
 from tocsin.incidents.models import Agency, Answer
 from tocsin.intake.forms import PhotoInput, PhotosField, scrub_uploads
 from tocsin.intake.models import Report, ReportKind
 from tocsin.intake.photos import Scrubbed
+from tocsin.members.forms import clean_phone
 
 
 class VerifierAnswerForm(forms.Form):
@@ -101,14 +102,10 @@ class HotlineForm(forms.Form):
         elif address and not kind:
             self.add_error("callback_kind", _("Choose how to reach the caller."))
         elif kind in ("sms", "signal"):
-            number = re.sub(r"[\s\-().]", "", address)
-            if not re.fullmatch(r"\+\d{8,15}", number):
-                self.add_error(
-                    "callback",
-                    _("Write the number with + and the country code, like +1 213 555 0100."),
-                )
-            else:
-                data["callback"] = vault.normalize(kind, number)
+            try:
+                data["callback"] = clean_phone(address)
+            except forms.ValidationError as e:
+                self.add_error("callback", e)
         elif kind == "telegram" and not re.fullmatch(r"-?\d{1,20}", address):
             self.add_error("callback", _("A Telegram chat id is a number."))
         return data

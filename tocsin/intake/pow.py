@@ -21,7 +21,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ from urllib.parse import parse_qs
 from django.conf import settings
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
+
+from tocsin.lib import untrusted
 
 ALGORITHM = "SHA-256"
 # Long enough to fill in the form on a slow phone; the page fetches a new one before then.
@@ -120,7 +121,7 @@ def verify(payload: str, *, now: float | None = None) -> Solution:
     if not payload:
         raise Refused("missing")
     try:
-        data = json.loads(base64.b64decode(payload, validate=True))
+        data = untrusted.load_json(base64.b64decode(payload, validate=True))
         algorithm, challenge = str(data["algorithm"]), str(data["challenge"])
         salt, signature = str(data["salt"]), str(data["signature"])
         number = int(data["number"])
@@ -132,9 +133,10 @@ def verify(payload: str, *, now: float | None = None) -> Solution:
         raise Refused("malformed") from None
     if algorithm != ALGORITHM or number < 0:
         raise Refused("malformed")
-    if not hmac.compare_digest(_sign(challenge), signature):
+    # Bytes: compare_digest refuses str with anything but ASCII in it.
+    if not hmac.compare_digest(_sign(challenge).encode(), signature.encode()):
         raise Refused("wrong")
-    if not hmac.compare_digest(_hash(salt, number), challenge):
+    if not hmac.compare_digest(_hash(salt, number).encode(), challenge.encode()):
         raise Refused("wrong")
     if expires <= now:
         raise Refused("expired")

@@ -16,9 +16,11 @@ from tocsin.committees.models import Committee, CommitteeCell
 from tocsin.intake import burst, pow, ratelimit, replies, services
 from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
 from tocsin.intake.models import Channel, Report
+from tocsin.lib.bodylimit import takes_uploads
 from tocsin.members.models import Member
 
 
+@takes_uploads
 @require_http_methods(["GET", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":

@@ -9,7 +9,6 @@ only the point the dispatcher picks becomes the report's cell.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -18,6 +17,7 @@ import urllib3
 from django.conf import settings
 
 from tocsin import geo
+from tocsin.lib import untrusted
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ def search(query: str) -> list[Place]:
         logger.warning("geocoder answered HTTP %s", response.status)
         raise GeocoderError(f"HTTP {response.status}")
     try:
-        rows = json.loads(response.data)
-    except ValueError:
+        rows = untrusted.load_json(response.data)
+    except untrusted.NotJSON:
         raise GeocoderError("not JSON") from None
     places = []
     for row in rows if isinstance(rows, list) else []:

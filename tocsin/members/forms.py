@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -8,6 +7,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from tocsin import geo
+from tocsin.lib import phones
 from tocsin.members.models import EndpointKind
 
 
@@ -65,29 +65,50 @@ class LanguageForm(forms.Form):
     language = forms.ChoiceField(choices=settings.LANGUAGES)
 
 
+PHONE_ERRORS = {
+    phones.LETTERS: _("A phone number has only digits: check what you wrote."),
+    phones.NOT_A_NUMBER: _("That is not a phone number."),
+    phones.TOO_SHORT: _(
+        "That number is too short: write it with its area code, and a number from another "
+        "country with + and its country code."
+    ),
+    phones.TOO_LONG: _("That number is too long: check it."),
+    phones.BAD_COUNTRY: _("No country has that code: check the digits after the +."),
+    phones.INVALID: _("No phone can have that number: check it and its country code."),
+}
+
+
+def clean_phone(typed: str) -> str:
+    """Return the E.164 form of a number a person typed, or raise a ValidationError that
+    says, in their language, why no phone can have it."""
+    try:
+        return phones.parse(typed)
+    except phones.PhoneError as e:
+        raise forms.ValidationError(PHONE_ERRORS[e.code], code=e.code) from None
+
+
+def phone_help() -> str:
+    return _(
+        "Like %(example)s; a number from another country starts with + and its country "
+        "code, like +52 55 1234 5678."
+    ) % {"example": phones.example()}
+
+
 class PhoneForm(forms.Form):
     """A phone number for SMS or Signal, on the channels this server has turned on."""
 
     kind = forms.ChoiceField(label=_("Channel"))
-    number = forms.CharField(
-        label=_("Phone number"),
-        max_length=32,
-        help_text=_("With the country code, like +1 213 555 0100."),
-    )
+    number = forms.CharField(label=_("Phone number"), max_length=32)
     label = forms.CharField(label=_("Name (for you)"), max_length=40, required=False)
 
     def __init__(self, *args: Any, kinds: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         names = dict(EndpointKind.choices)
         self.fields["kind"].choices = [(k, names[k]) for k in kinds]  # type: ignore[attr-defined]
+        self.fields["number"].help_text = phone_help()
 
     def clean_number(self) -> str:
-        number = re.sub(r"[\s\-().]", "", self.cleaned_data["number"])
-        if not re.fullmatch(r"\+\d{8,15}", number):
-            raise forms.ValidationError(
-                _("Write the number with + and the country code, like +1 213 555 0100.")
-            )
-        return number
+        return clean_phone(self.cleaned_data["number"])
 
 
 class ChannelCodeForm(forms.Form):

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tocsin import vault
+from tocsin.lib import phones
 
 
 class Member(models.Model):
@@ -99,7 +100,10 @@ class ContactEndpoint(models.Model):
         data: dict | None = None,
         verified: bool = False,
     ) -> ContactEndpoint:
-        """Seal ``address`` (and any extra ``data``, such as push keys) and store it."""
+        """Seal ``address`` (and any extra ``data``, such as push keys) and store it; a
+        phone number in its E.164 form, however it was written."""
+        if kind in (EndpointKind.SMS, EndpointKind.SIGNAL):
+            address = phones.e164(address) or address
         payload = {"address": address, **(data or {})}
         priority = member.endpoints.count()
         endpoint, _created = cls.objects.update_or_create(

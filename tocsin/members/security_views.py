@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 import segno
@@ -18,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin.committees import access
 from tocsin.intake.ratelimit import source_of
+from tocsin.lib import untrusted
 from tocsin.lib.redirects import local_path
 from tocsin.members import attempts, security
 from tocsin.members.models import Member, SecondFactor
@@ -44,8 +44,8 @@ def _enrollment(member: Member) -> dict:
 
 def _json_body(request: HttpRequest) -> dict:
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
+        body = untrusted.load_json(request.body or b"{}")
+    except untrusted.NotJSON:
         return {}
     return body if isinstance(body, dict) else {}
 

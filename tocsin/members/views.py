@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -23,6 +21,7 @@ from tocsin.committees import access
 from tocsin.committees.models import Invite, Membership
 from tocsin.committees.verification_views import my_duty
 from tocsin.intake.ratelimit import source_of
+from tocsin.lib import untrusted
 from tocsin.lib.redirects import local_path
 from tocsin.members import attempts, auth, channels, security
 from tocsin.members.forms import (
@@ -234,7 +233,7 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
     """Store this device's push subscription (sent by the page's script)."""
     member = access.member_of(request)
     try:
-        body = json.loads(request.body)
+        body = untrusted.load_json(request.body)
         endpoint = str(body["endpoint"])
         keys = {"p256dh": str(body["keys"]["p256dh"]), "auth": str(body["keys"]["auth"])}
     except (ValueError, KeyError, TypeError):

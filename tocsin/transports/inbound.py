@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from tocsin import geo, vault
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident, State
+from tocsin.lib import phones, untrusted
 from tocsin.members.models import ContactEndpoint, Member
 
 logger = logging.getLogger(__name__)
@@ -65,12 +66,23 @@ _WORDS = {word: keyword for keyword, words in KEYWORDS.items() for word in words
 @dataclass(frozen=True)
 class Inbound:
     """One message a person sent: the channel kind, their address on it (a phone
-    number, a chat id), the text, and the provider's message id."""
+    number, a chat id), the text, and the provider's message id.
+
+    Whatever the channel's parser let through, the fields hold no NUL and no lone
+    surrogate (tocsin.lib.untrusted.text): they are hashed, stored and sent back."""
 
     kind: str
     address: str
     text: str
     message_id: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("address", "text", "message_id"):
+            object.__setattr__(self, name, untrusted.text(getattr(self, name)))
+        if self.kind in ("sms", "signal"):
+            # A gateway may write the sender's number as the phone shows it; the reply
+            # and the report's sealed contact need E.164 ("+12135550142").
+            object.__setattr__(self, "address", phones.e164(self.address) or self.address)
 
 
 def _fold(word: str) -> str:
@@ -82,7 +94,7 @@ def _fold(word: str) -> str:
 def parse(text: str) -> tuple[str | None, str]:
     """Return (keyword, rest of the text) for an inbound message; keyword None if the
     first word is not one."""
-    cleaned = text.replace("\x00", "").strip()[:MAX_TEXT]
+    cleaned = untrusted.text(text).strip()[:MAX_TEXT]
     if not cleaned:
         return None, ""
     first, _sep, rest = cleaned.partition(" ")

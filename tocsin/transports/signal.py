@@ -21,6 +21,7 @@ import requests
 from django.conf import settings
 from django.db import close_old_connections
 
+from tocsin.lib import untrusted
 from tocsin.lib.http import retry_after_seconds
 from tocsin.transports import inbound
 from tocsin.transports.base import Message, Transport, TransportError
@@ -81,9 +82,9 @@ def send_text(recipient: str, text: str) -> None:
 
 def _error_text(response: requests.Response) -> str:
     try:
-        body = response.json()
-    except (ValueError, RecursionError):
-        return response.text[:1000]
+        body = untrusted.load_json(response.content)
+    except untrusted.NotJSON:
+        return untrusted.text(response.text[:1000])
     if isinstance(body, dict):
         return str(body.get("error") or "")[:1000]
     return ""
@@ -131,8 +132,8 @@ def _poll() -> int:
     if response.status_code != 200:
         raise TransportError(f"signal-cli: status {response.status_code}")
     try:
-        items = response.json()
-    except (ValueError, RecursionError):
+        items = untrusted.load_json(response.content)
+    except untrusted.NotJSON:
         raise TransportError("signal-cli: the answer is not JSON") from None
     if not isinstance(items, list):
         raise TransportError("signal-cli: the answer is not a list of envelopes")
@@ -194,13 +195,8 @@ def read_envelope(item: Any) -> inbound.Inbound | None:
     ):
         logger.info("signal envelope skipped: malformed message")
         return None
-    source, text = _clean(source), _clean(text)
+    # Inbound drops NUL and lone surrogates ("\\ud800" in JSON) from every field.
     return inbound.Inbound("signal", source, text, f"{source}:{timestamp}")
-
-
-def _clean(text: str) -> str:
-    """Drop NUL and lone surrogates ("\\ud800" in JSON): no database keeps either."""
-    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def run(stop_event: threading.Event, interval: float = 2.0) -> None:

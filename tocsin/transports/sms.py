@@ -22,6 +22,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from tocsin.alerts.messages import read_alert_link_token, read_verify_link_token
+from tocsin.lib import untrusted
 from tocsin.lib.http import retry_after_seconds
 from tocsin.transports.base import Message, Transport, TransportError
 
@@ -400,8 +401,8 @@ def _post(
 
 def _error_code(response: requests.Response) -> int | None:
     try:
-        code = response.json().get("code")
-    except (ValueError, AttributeError):
+        code = untrusted.load_json(response.content).get("code")
+    except (untrusted.NotJSON, AttributeError):
         return None
     return code if isinstance(code, int) else None
 

@@ -9,7 +9,6 @@ Nothing here logs a phone number or a message's text.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -30,7 +29,7 @@ from twilio.request_validator import RequestValidator
 from tocsin.alerts import outbox
 from tocsin.alerts.messages import alert_link_token, verify_link_token
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
-from tocsin.lib import live
+from tocsin.lib import live, untrusted
 from tocsin.members.models import ContactEndpoint
 from tocsin.transports import inbound, sms
 
@@ -83,7 +82,11 @@ def _twiml(reply: str | None) -> HttpResponse:
 
 def _bad_request(hook: str, reason: str) -> HttpResponse:
     logger.info("sms %s webhook: malformed request (%s)", hook, reason)
-    return HttpResponse(status=400)
+    return untrusted.refusal(400, f"Malformed request: {reason}.")
+
+
+def _forbidden() -> HttpResponse:
+    return untrusted.refusal(403, "Forbidden: the signature or token is missing or wrong.")
 
 
 @csrf_exempt
@@ -92,7 +95,7 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     """A message a person sent to the Twilio number: act on it, answer in TwiML."""
     try:
         if not _twilio_signed(request, "inbound"):
-            return HttpResponse(status=403)
+            return _forbidden()
         params = _params(request)
     except Malformed as e:
         return _bad_request("inbound", str(e))
@@ -109,7 +112,7 @@ def twilio_status(request: HttpRequest, token: str) -> HttpResponse:
     """Twilio's word on one SMS we sent: delivered, or undelivered/failed."""
     try:
         if not _twilio_signed(request, "status"):
-            return HttpResponse(status=403)
+            return _forbidden()
         params = _params(request)
     except Malformed as e:
         return _bad_request("status", str(e))
@@ -117,7 +120,7 @@ def twilio_status(request: HttpRequest, token: str) -> HttpResponse:
         delivery_id = int(signing.loads(token, salt=sms.STATUS_SALT, max_age=STATUS_MAX_AGE))
     except (signing.BadSignature, TypeError, ValueError):
         logger.warning("sms status webhook refused: bad or expired delivery token")
-        return HttpResponse(status=403)
+        return _forbidden()
     status = params.get("MessageStatus", "")
     if not status:
         return _bad_request("status", "MessageStatus missing")
@@ -174,11 +177,13 @@ def gateway_inbound(request: HttpRequest) -> HttpResponse:
     given = request.headers.get("X-Tocsin-Gateway-Token", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         logger.warning("sms gateway webhook refused: wrong or missing token")
-        return HttpResponse(status=403)
+        return _forbidden()
     try:
-        data = json.loads(request.body)
-    except (ValueError, RequestDataTooBig) as e:
-        return _bad_request("gateway", type(e).__name__)
+        data = untrusted.load_json(request.body)
+    except untrusted.NotJSON as e:
+        return _bad_request("gateway", f"not JSON ({e})")
+    except RequestDataTooBig:
+        return _bad_request("gateway", "too large")
     if not isinstance(data, dict):
         return _bad_request("gateway", "not a JSON object")
     sender, text, message_id = data.get("from"), data.get("text", ""), data.get("id", "")

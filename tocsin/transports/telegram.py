@@ -21,6 +21,7 @@ import requests
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
+from tocsin.lib import untrusted
 from tocsin.lib.http import retry_after_seconds
 from tocsin.members.models import Member
 from tocsin.transports.base import Message, Transport, TransportError
@@ -101,8 +102,8 @@ def call(method: str, params: dict[str, Any]) -> dict[str, Any]:
     except requests.RequestException as e:
         raise TransportError(f"Telegram {method}: request failed ({type(e).__name__})") from None
     try:
-        body = response.json()
-    except (ValueError, RecursionError):
+        body = untrusted.load_json(response.content)
+    except untrusted.NotJSON:
         body = None
     if not isinstance(body, dict):
         body = {}

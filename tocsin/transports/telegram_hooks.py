@@ -14,7 +14,6 @@ back for a day. Nothing about the chat or its text is logged.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from tocsin import vault
+from tocsin.lib import untrusted
 from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import inbound, telegram
@@ -76,8 +76,7 @@ def read_update(data: Any) -> TextMessage | None:
     code = sender.get("language_code") if isinstance(sender, dict) else None
     language = "es" if isinstance(code, str) and code.lower().startswith("es") else ""
     # JSON may carry NUL and lone surrogates ("\\ud800"): neither is text a database keeps.
-    clean = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-    return TextMessage(update_id, chat_id, clean, language)
+    return TextMessage(update_id, chat_id, untrusted.text(text), language)
 
 
 def _secret_ok(request: HttpRequest) -> bool:
@@ -94,12 +93,12 @@ def update(request: HttpRequest) -> HttpResponse:
     """Take one update from Telegram and answer with the reply, if any."""
     if not _secret_ok(request):
         logger.warning("telegram update refused: missing or wrong secret token")
-        return HttpResponse(status=403)
+        return untrusted.refusal(403, "Forbidden: the secret token is missing or wrong.")
     try:
-        data = json.loads(request.body)
-    except (ValueError, RecursionError):
+        data = untrusted.load_json(request.body)
+    except untrusted.NotJSON as e:
         logger.info("telegram update refused: not JSON")
-        return HttpResponse(status=400)
+        return untrusted.refusal(400, f"Malformed request: not JSON ({e}).")
     msg = read_update(data)
     if msg is None:
         logger.info("telegram update ignored: not a text message from a private chat")

@@ -21,6 +21,7 @@ from typing import Any
 from nacl.encoding import Base64Encoder
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
+from tocsin.lib import phones
 from tocsin.vault import keys
 from tocsin.vault.errors import VaultError, VaultLocked
 
@@ -87,11 +88,20 @@ def totp_key() -> bytes | None:
 
 
 def normalize(kind: str, address: str) -> str:
-    """Return the canonical form of an address, so one person gets one index."""
+    """Return the canonical form of an address, so one person gets one index.
+
+    A phone number is its E.164 form however it was written ("(213) 555-0142" in the
+    region of TOCSIN_PHONE_REGION, "+1 213 555 0142"): a number stored in E.164 keeps the
+    index it always had. An address that does not read as a number (a Signal UUID) is
+    its digits, as before.
+    """
     address = unicodedata.normalize("NFKC", address).strip()
     if kind == "email":
         return address.lower()
     if kind in {"sms", "signal"}:
+        number = phones.e164(address)
+        if number is not None:
+            return number
         return "".join(ch for ch in address if ch.isdigit() or ch == "+")
     return address
 
