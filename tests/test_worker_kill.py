@@ -346,7 +346,7 @@ def settle(*, deadline: float) -> dict[str, int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_it_loses_and_duplicates_no_alert_when_workers_are_killed(
-    peer: IdempotentProvider, tmp_path: Path
+    peer: IdempotentProvider, tmp_path: Path, settings: Any
 ) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (TOCSIN_DATABASE_URL): SQLite has one writer at a time")
@@ -359,7 +359,9 @@ def test_it_loses_and_duplicates_no_alert_when_workers_are_killed(
 
     east = factories.committee("East")
     dispatcher = factories.member("Diego", east, Role.DISPATCHER)
-    recipients(RECIPIENTS)
+    recipients(RECIPIENTS, east)
+    # One person's confirmation reaches them all here (the two-person rule: test_two_person).
+    settings.TWO_PERSON_THRESHOLD = RECIPIENTS
     report = submit_report(
         channel="web", kind="checkpoint", lat=factories.EAST[0], lng=factories.EAST[1], text="vans"
     )

@@ -38,7 +38,7 @@ from tests.conftest import need
 from tocsin import geo, vault
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus
-from tocsin.committees.models import Role
+from tocsin.committees.models import Committee, Membership, Role
 from tocsin.incidents.models import State
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.services import submit_report
@@ -150,8 +150,10 @@ def peer() -> Iterator[CountingPeer]:
     server.server_close()
 
 
-def recipients(count: int) -> None:
-    """Create ``count`` members with a verified email and an area at EAST, in bulk."""
+def recipients(count: int, committee: Committee) -> None:
+    """Create ``count`` members of ``committee`` with a verified email and an area at EAST,
+    in bulk. (One confirmation reaching them all needs the two-person rule's threshold
+    raised: the caller sets settings.TWO_PERSON_THRESHOLD.)"""
     now = timezone.now()
     password = make_password(None)
     users = User.objects.bulk_create(
@@ -162,6 +164,7 @@ def recipients(count: int) -> None:
     )
     cell = geo.cell_at(*factories.EAST, settings.AREA_RESOLUTION)
     AlertArea.objects.bulk_create(AlertArea(member=m, cell=cell, ring=1) for m in members)
+    Membership.objects.bulk_create(Membership(committee=committee, member=m) for m in members)
     endpoints = []
     for m in members:
         address = f"member{m.pk}@example.org"
@@ -208,7 +211,7 @@ def start_worker(name: str, peer: CountingPeer, logs: Path) -> subprocess.Popen[
 
 @pytest.mark.django_db(transaction=True)
 def test_it_sends_every_delivery_exactly_once_with_several_worker_processes(
-    peer: CountingPeer, tmp_path: Path
+    peer: CountingPeer, tmp_path: Path, settings: Any
 ) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (TOCSIN_DATABASE_URL): SQLite has one writer at a time")
@@ -221,7 +224,9 @@ def test_it_sends_every_delivery_exactly_once_with_several_worker_processes(
 
     east = factories.committee("East")
     dispatcher = factories.member("Diego", east, Role.DISPATCHER)
-    recipients(RECIPIENTS)
+    recipients(RECIPIENTS, east)
+    # One person's confirmation reaches them all here (the two-person rule: test_two_person).
+    settings.TWO_PERSON_THRESHOLD = RECIPIENTS
     report = submit_report(
         channel="web", kind="checkpoint", lat=factories.EAST[0], lng=factories.EAST[1], text="vans"
     )
