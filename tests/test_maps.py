@@ -521,3 +521,14 @@ def test_the_start_line_says_where_the_streets_come_from(
     with_map(vector)
     renderer(False)
     assert "npm ci" in basemap.describe()
+
+
+def test_the_demo_says_how_to_get_streets_for_los_angeles(with_map: Any, raster: Path) -> None:
+    from tocsin.cli import _street_maps
+
+    with_map(None)
+    line = _street_maps(demo=True)
+    assert "TOCSIN_MAP_FILE" in line
+    assert "README, 'Street maps in the demo'" in line
+    with_map(raster)
+    assert _street_maps(demo=True) == basemap.describe()
