@@ -506,6 +506,17 @@ def test_the_check_warns_when_a_vector_map_cannot_be_drawn(
     assert check_street_maps() == []
 
 
+def test_the_check_warns_when_a_vector_tile_server_cannot_be_drawn(
+    settings: Any, renderer: Any
+) -> None:
+    settings.MAP_FILE = None
+    settings.TILE_URL = "https://tiles.example.org/{z}/{x}/{y}.mvt"
+    settings.TILE_KIND = "vector"
+    renderer(False)
+    assert [m.id for m in check_street_maps()] == ["maps.W001"]
+    assert "npm ci" in basemap.describe()
+
+
 def test_the_check_is_quiet_with_a_raster_map(with_map: Any, raster: Path) -> None:
     with_map(raster)
     assert check_street_maps() == []

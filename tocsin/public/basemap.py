@@ -163,6 +163,11 @@ def describe() -> str:
             )
         return where + "."
     if settings.TILE_URL:
+        if settings.TILE_KIND == "vector" and not renderer_installed():
+            return (
+                f"Street maps: your tile server {settings.TILE_URL} has vector tiles, but no "
+                "streets are drawn: run `npm ci` in the Tocsin folder, then restart."
+            )
         return f"Street maps: from your tile server {settings.TILE_URL}."
     return (
         "Street maps: none (maps show committee areas only). To see streets, set "
