@@ -9,7 +9,9 @@ of every page, of the service worker and of the manifest fetch is recorded: all 
 to the server's own origin, and no page may trip its Content-Security-Policy.
 
 With TOCSIN_TILE_URL set, map tiles come from the tile server the operator named, and only
-from there; the policy settings compute for that URL lets exactly that origin in.
+from there; the policy settings compute for that URL lets exactly that origin in. With
+TOCSIN_MAP_FILE set, Tocsin serves the street map itself: the page fetches vector tiles
+from Tocsin and draws them (protomaps-leaflet, from npm), under the same strict policy.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from tests import factories
 from tests.browser_support import WAIT_MS, LiveServer, chromium, orm, wait_until
+from tests.conftest import need
 from tests.factories import EAST
+from tests.maps_support import vector_map
 from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tests.test_browser_loop import Live, log_in, submit, tap_map
@@ -43,6 +47,7 @@ from tocsin.alerts.messages import alert_url
 from tocsin.committees.models import Invite, Role
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.services import submit_report
+from tocsin.public import basemap
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -381,4 +386,51 @@ def test_map_tiles_come_only_from_the_operators_tile_server(
     assert all(u.startswith(f"{tiles.origin}/") for u in tile_requests), tile_requests
     assert all(p.endswith(".png") and p.count("/") == 3 for p in tiles.paths), tiles.paths
     assert recorder.elsewhere(allowed=(tiles.origin,)) == []
+    assert recorder.csp_errors == [], "\n".join(recorder.csp_errors)
+
+
+# Street maps from Tocsin's own map file.
+
+# A tile canvas with more than the background on it: land, a road, its label.
+DRAWN = """() => [...document.querySelectorAll("#map canvas.leaflet-tile")].some((canvas) => {
+  if (!canvas.width || !canvas.height) return false;
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const colours = new Set();
+  for (let i = 0; i < data.length; i += 4 * 7) {
+    colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    if (colours.size > 2) return true;
+  }
+  return false;
+})"""
+
+
+def test_street_maps_come_from_tocsins_own_map_file(
+    live: Live,
+    new_context: Callable[..., BrowserContext],
+    recorder: Recorder,
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    need(basemap.renderer_installed(), "protomaps-leaflet is not installed (run `npm ci`)")
+    # The server thread reads settings per request. Vector tiles, as `pmtiles extract`
+    # writes them from the Protomaps build: the route most operators take.
+    settings.MAP_FILE = vector_map(tmp_path / "east.pmtiles", zooms=range(10, 16))
+    settings.TILE_URL = ""
+    orm(scene)
+
+    page = new_context(viewport=PHONE).new_page()
+    recorder.visit(page, "/report/")
+    tap_map(page, *EAST, areas=True)
+    page.wait_for_function(DRAWN, polling=250)
+    page.wait_for_load_state("networkidle")
+
+    tiles = [r.url for r in recorder.requests if "/tiles/" in r.url]
+    assert tiles, "the map asked for no tiles"
+    assert all(u.startswith(f"{live.url}/tiles/") and u.endswith(".mvt") for u in tiles), tiles
+    assert any(
+        u.endswith("/static/protomaps-leaflet/protomaps-leaflet.js")
+        for u in (r.url for r in recorder.requests)
+    )
+    expect(page.locator("#map .leaflet-control-attribution")).to_contain_text("© OpenStreetMap")
+    assert recorder.elsewhere() == [], "\n".join(recorder.elsewhere())
     assert recorder.csp_errors == [], "\n".join(recorder.csp_errors)

@@ -134,6 +134,9 @@ PUBLIC = {
     "offline",
     "service_worker",
     "manifest",
+    # Street map tiles from the operator's map file: public map data, the same for everyone
+    # (tests/test_maps.py).
+    "tile",
     "set_language",
     "report",
     "coverage",

@@ -123,6 +123,21 @@ def _serve(host: str, port: int, *, worker: bool) -> None:
             background.stop()
 
 
+def _street_maps(*, demo: bool = False) -> str:
+    """Return where the maps' streets come from, and how to get them when there are none."""
+    from django.conf import settings
+
+    from tocsin.public.basemap import describe
+
+    if demo and settings.MAP_FILE is None and not settings.TILE_URL:
+        # The demo cannot ship OpenStreetMap data: whoever runs it fetches Los Angeles once.
+        return (
+            "Street maps: none (maps show committee areas only). For streets, get a map of "
+            "Los Angeles once and set TOCSIN_MAP_FILE: README, 'Street maps in the demo'."
+        )
+    return describe()
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     host, port = _address(args)
     _setup(demo=True, address=(host, port))
@@ -137,7 +152,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"Open http://{host}:{port}/demo/ to log in as any of these (no password in the demo):")
     for m in persona_members():
         print(f"  {m.persona:<12} {m.display_name:<22} {m.demo_email}")  # type: ignore[attr-defined]
-    print("Messages to demo members land in their demo inbox. Press Ctrl-C to stop.\n")
+    print("Messages to demo members land in their demo inbox.")
+    print(_street_maps(demo=True))
+    print("Press Ctrl-C to stop.\n")
     _serve(host, port, worker=True)
 
 
@@ -147,6 +164,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.migrate:
         _migrate()
     _open_vault(worker=args.with_worker)
+    _say(_street_maps())
     _serve(host, port, worker=args.with_worker)
 
 

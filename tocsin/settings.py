@@ -152,6 +152,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tocsin.lib.context.tocsin",
+                "tocsin.public.basemap.context",
             ],
         },
     }
@@ -265,13 +266,37 @@ if SECURE:
     # months, and that is the domain owner's decision, made at hstspreload.org, not ours.
     SILENCED_SYSTEM_CHECKS += ["security.W021"]
 
-# No third-party requests from any page: everything comes from our own origin, except
-# map tiles from the host the operator names in TOCSIN_TILE_URL.
+# Street maps. No third-party requests from any page: the streets under Tocsin's maps come
+# from one local map file Tocsin serves itself (TOCSIN_MAP_FILE, a PMTiles archive the
+# operator downloads once for their metro: docs/operations.md, "Street maps"), or from a
+# tile server the operator names (TOCSIN_TILE_URL). Neither: maps show committee areas
+# with no streets, and every page still works.
+MAP_FILE: Path | None = None
+if envstr("TOCSIN_MAP_FILE"):
+    from tocsin.geo.mapfile import MapFile, MapFileError
+
+    MAP_FILE = Path(envstr("TOCSIN_MAP_FILE")).expanduser().resolve()
+    try:
+        # Opened once here so a missing, truncated or foreign file stops the start.
+        MapFile(MAP_FILE).close()
+    except MapFileError as e:
+        raise ImproperlyConfigured(f"TOCSIN_MAP_FILE: {e}") from None
 TILE_URL = envstr("TOCSIN_TILE_URL")
 if TILE_URL and not TILE_URL.startswith(("https://", "http://", "/")):
     raise ImproperlyConfigured(
         "TOCSIN_TILE_URL must be a URL template like https://tiles.example/{z}/{x}/{y}.png"
     )
+if TILE_URL and MAP_FILE:
+    raise ImproperlyConfigured(
+        "Set TOCSIN_MAP_FILE (Tocsin serves the tiles) or TOCSIN_TILE_URL (your tile server), "
+        "not both"
+    )
+# A tile server's .mvt/.pbf tiles are vector tiles, drawn in the page (fetched, so the
+# policy lets them in as connect-src); anything else is an image per tile (img-src).
+TILE_KIND = "vector" if TILE_URL.split("?")[0].endswith((".mvt", ".pbf")) else "raster"
+# Text credited on every map with streets (the data's license asks for it; OpenStreetMap's
+# ODbL does). Empty: the map file's own attribution, else "© OpenStreetMap contributors".
+MAP_ATTRIBUTION = envstr("TOCSIN_MAP_ATTRIBUTION")
 _tile_origin = []
 if TILE_URL.startswith("http"):
     from urllib.parse import urlsplit
@@ -282,8 +307,8 @@ SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:", *_tile_origin],
-    "connect-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", *(_tile_origin if TILE_KIND == "raster" else [])],
+    "connect-src": [CSP.SELF, *(_tile_origin if TILE_KIND == "vector" else [])],
     "worker-src": [CSP.SELF],
     "manifest-src": [CSP.SELF],
     "object-src": [CSP.NONE],
@@ -303,7 +328,13 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS: list[Path | tuple[str, Path]] = [BASE_DIR / "static"]
+# protomaps-leaflet draws vector map tiles in the page. It comes from npm (`npm ci` in this
+# folder, pinned in package-lock.json), never from a CDN and never copied into the
+# repository; without it, a vector map file shows no streets (`manage.py check` says so).
+VECTOR_RENDERER_DIR = BASE_DIR / "node_modules" / "protomaps-leaflet" / "dist"
+if (VECTOR_RENDERER_DIR / "protomaps-leaflet.js").is_file():
+    STATICFILES_DIRS.append(("protomaps-leaflet", VECTOR_RENDERER_DIR))
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

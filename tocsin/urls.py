@@ -25,6 +25,8 @@ urlpatterns = [
     path("offline/", public.offline, name="offline"),
     path("sw.js", public.service_worker, name="service_worker"),
     path("manifest.webmanifest", public.manifest, name="manifest"),
+    # Street map tiles from the operator's map file: public map data.
+    path("tiles/<int:z>/<int:x>/<int:y>.<str:ext>", public.tile, name="tile"),
     path("language/", members.set_language, name="set_language"),
     # Anyone: reporting.
     path("report/", intake.report, name="report"),

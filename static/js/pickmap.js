@@ -1,5 +1,6 @@
-// A map to pick a point. Works with no tiles at all: committee areas are drawn as
-// hexagons for orientation, and a tap sets the hidden lat/lng fields of the form.
+// A map to pick a point, over streets when the operator has a map (js/basemap.js). Works
+// with no streets at all: committee areas are drawn as hexagons for orientation, and a
+// tap sets the hidden lat/lng fields of the form.
 (function () {
   const el = document.getElementById("map");
   if (!el || !window.L) return;
@@ -7,10 +8,9 @@
   const latInput = form.querySelector("input[name=lat]");
   const lngInput = form.querySelector("input[name=lng]");
   const start = [parseFloat(el.dataset.lat), parseFloat(el.dataset.lng)];
-  const map = L.map(el, { zoomControl: true, attributionControl: Boolean(el.dataset.tiles) }).setView(start, 12);
-  if (el.dataset.tiles) {
-    L.tileLayer(el.dataset.tiles, { maxZoom: 19 }).addTo(map);
-  }
+  const streets = Boolean(window.tocsinBasemap && window.tocsinBasemap.on);
+  const map = L.map(el, { zoomControl: true, attributionControl: streets }).setView(start, 12);
+  if (streets) window.tocsinBasemap(map);
   if (el.dataset.areas) {
     fetch(el.dataset.areas, { credentials: "same-origin" }).then((r) => r.json()).then((gj) => {
       if (!gj.features || !gj.features.length) return;

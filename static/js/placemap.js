@@ -4,8 +4,9 @@
   document.querySelectorAll("[data-place-map]").forEach((el) => {
     if (!window.L) return;
     const here = [parseFloat(el.dataset.lat), parseFloat(el.dataset.lng)];
-    const map = L.map(el, { attributionControl: Boolean(el.dataset.tiles) }).setView(here, 15);
-    if (el.dataset.tiles) L.tileLayer(el.dataset.tiles, { maxZoom: 19 }).addTo(map);
+    const streets = Boolean(window.tocsinBasemap && window.tocsinBasemap.on);
+    const map = L.map(el, { attributionControl: streets }).setView(here, 15);
+    if (streets) window.tocsinBasemap(map);
     if (el.dataset.areas) {
       fetch(el.dataset.areas, { credentials: "same-origin" }).then((r) => r.json()).then((gj) => {
         L.geoJSON(gj, { style: { color: "#b3261e", weight: 1, fillOpacity: 0.08 }, interactive: false }).addTo(map);

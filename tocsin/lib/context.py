@@ -13,4 +13,4 @@ def tocsin(request: HttpRequest) -> dict[str, Any]:
         from tocsin.committees.access import is_dispatcher as check
 
         is_dispatcher = check(user.member)
-    return {"DEMO": settings.DEMO, "TILE_URL": settings.TILE_URL, "IS_DISPATCHER": is_dispatcher}
+    return {"DEMO": settings.DEMO, "IS_DISPATCHER": is_dispatcher}

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class PublicConfig(AppConfig):
     name = "tocsin.public"
     label = "public"
+
+    def ready(self) -> None:
+        from tocsin.public import checks  # noqa: F401
