@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from tests.factories import EAST, World, member, own_incident, session_for, world
@@ -145,3 +147,57 @@ def test_a_responders_reply_1_keeps_the_role_they_picked(w: World) -> None:
     handle(Inbound(kind="sms", address="+12135550143", text="1"))
     response = Response.objects.get(incident=incident, member=w.responder)
     assert (response.role, response.state) == ("interpreter", "on_my_way")
+
+
+# The language switch: the person's choice in this browser wins over the stored language.
+
+
+def switch(client: Client, language: str, next_path: str) -> None:
+    response = client.post(reverse("set_language"), {"language": language, "next": next_path})
+    assert response.status_code == 302 and response["Location"] == next_path
+
+
+def test_the_alert_page_speaks_the_members_language(w: World) -> None:
+    html = Client().get(page(w.responder, confirmed(w))).content.decode()
+    assert '<html lang="es">' in html
+    assert "Voy en camino" in html
+
+
+def test_the_language_switch_changes_the_alert_page(w: World) -> None:
+    path = page(w.responder, confirmed(w))
+    client = Client()
+    switch(client, "en", path)
+    html = client.get(path).content.decode()
+    assert '<html lang="en">' in html
+    assert "I&#x27;m on my way" in html or "I'm on my way" in html
+    # Only this browser: the language stored for Rosa's messages stays hers.
+    assert Member.objects.get(pk=w.responder.pk).language == "es"
+    switch(client, "es", path)
+    assert '<html lang="es">' in client.get(path).content.decode()
+
+
+def first_event(path: str, cookies: dict[str, str]) -> str:
+    """Return the first event of a live stream."""
+
+    async def read() -> str:
+        client = AsyncClient()
+        client.cookies.load(cookies)
+        response = await client.get(path)
+        stream = response.streaming_content
+        try:
+            return (await anext(aiter(stream))).decode()
+        finally:
+            await stream.aclose()
+
+    return async_to_sync(read)()
+
+
+# The stream renders in another thread: the data must be committed.
+@pytest.mark.django_db(transaction=True)
+def test_the_live_headcount_follows_the_language_chosen_in_this_browser() -> None:
+    w = world()
+    token = alert_link_token(member_id=w.responder.pk, incident_id=confirmed(w).pk)
+    path = reverse("alert_live", args=[token])
+    assert "En camino" in first_event(path, {})
+    chosen = first_event(path, {settings.LANGUAGE_COOKIE_NAME: "en"})
+    assert "On the way" in chosen and "En camino" not in chosen

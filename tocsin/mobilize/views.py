@@ -18,7 +18,7 @@ from tocsin.alerts.messages import place_text, read_alert_link_token
 from tocsin.alerts.models import Delivery
 from tocsin.incidents.models import Incident, State
 from tocsin.intake.screening import screen
-from tocsin.lib import sse
+from tocsin.lib import languages, sse
 from tocsin.members.models import Member
 from tocsin.mobilize import services
 from tocsin.mobilize.models import ResponderRole, Response, ResponseState
@@ -86,8 +86,7 @@ def _context(member: Member, incident: Incident) -> dict:
 @require_http_methods(["GET", "POST"])
 def alert_page(request: HttpRequest, token: str) -> HttpResponse:
     member, incident = _resolve(token)
-    translation.activate(member.language)
-    request.LANGUAGE_CODE = member.language
+    languages.activate_for_link(request, member.language)
     if request.method == "POST":
         ctx = _context(member, incident)
         form = ResponseForm(request.POST, responder=ctx["responder"])
@@ -107,7 +106,8 @@ def alert_page(request: HttpRequest, token: str) -> HttpResponse:
 
 def alert_live(request: HttpRequest, token: str) -> HttpResponseBase:
     member, incident = _resolve(token)
-    language = member.language
+    # The stream follows the page: the choice made in this browser, else the member's.
+    language = languages.chosen(request) or member.language
 
     def render_headcount() -> str:
         fresh = Incident.objects.get(pk=incident.pk)
