@@ -119,9 +119,12 @@ def _incident_context(incident: Incident, member: Member) -> dict:
         pk__in=partners.partners(acting, Share.ALERTS) - alerted - asked - acting
     ).order_by("name")
     owed = outbox.owed_follow_ups(incident) if not incident.is_open else {}
+    progress = outbox.progress(incident)
     return {
         "incident": incident,
-        "progress": outbox.progress(incident),
+        "progress": progress,
+        # The "records deleted" column shows only when someone's records are gone.
+        "progress_gone": any(p["gone"] for p in progress),
         "headcount": headcount(incident),
         "transitions": states.choices(incident.state),
         "events": with_member_names(incident.events.select_related("actor")),
