@@ -27,6 +27,8 @@ from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
 
 QUEUE_SIZE = 100
+# The parts of the incident page its live stream re-renders (templates/incidents/_<part>.html).
+LIVE_PARTS = ("actions", "panel")
 
 
 def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
@@ -184,15 +186,19 @@ def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
     language = request.LANGUAGE_CODE
     csrf_token = get_token(request)
 
-    def render_panel() -> str:
+    def render_parts() -> str:
         from django.utils import translation
 
         fresh = Incident.objects.get(pk=obj.pk)
         with translation.override(language):
             ctx = {**_incident_context(fresh, member), "csrf_token": csrf_token}
-            return render_to_string("incidents/_panel.html", ctx)
+            # The page's live parts (static/js/live.js): the state forms and the panel.
+            return "\n".join(
+                f'<div data-part="{part}">{render_to_string(f"incidents/_{part}.html", ctx)}</div>'
+                for part in LIVE_PARTS
+            )
 
-    return sse.stream([f"incident:{obj.pk}"], render_panel)
+    return sse.stream([f"incident:{obj.pk}"], render_parts)
 
 
 @access.staff_view
