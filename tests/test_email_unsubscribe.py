@@ -267,3 +267,11 @@ def test_a_message_sent_without_a_member_has_no_unsubscribe_link(smtp: SMTPPeer)
     EmailTransport().send({"address": "rosa@example.org"}, message, idempotency_key="t1")
     [email] = smtp.to("rosa@example.org")
     assert email["List-Unsubscribe"] is None
+
+
+def test_the_language_switch_changes_the_page(world: factories.World) -> None:
+    path = path_for(world.responder, "rosa@example.org")
+    client = Client()
+    client.post(reverse("set_language"), {"language": "en", "next": path})
+    body = client.get(path).content.decode()
+    assert "Stop email alerts?" in body and '<html lang="en">' in body

@@ -711,3 +711,12 @@ def test_the_timeline_reads_the_names_it_shows_in_one_query(w: World) -> None:
     assert all(
         f"Verifier asked ({n}: 1)" in timeline_of(incident, w.dispatcher) for n in ("Nora", "Ines")
     )
+
+
+def test_the_language_switch_changes_the_answer_page(w: World) -> None:
+    req = verify.request(incident_at(w), verifier(w, "Vera", language="es"), actor=w.dispatcher)
+    client = Client()
+    client.post(reverse("set_language"), {"language": "en", "next": link(req)})
+    page = client.get(link(req)).content.decode()
+    assert "Nothing here" in page and "No hay nada" not in page
+    assert '<html lang="en">' in page

@@ -2,8 +2,16 @@
 // its Server-Sent Events stream sends. EventSource reconnects by itself.
 //
 // A dispatcher working from the keyboard keeps their place: the control that had the
-// focus has it again after an update (found by its report, its key, or its position and
-// text), and an update waits while they are typing in a field of the live part.
+// focus has it again after an update (found by its report, its key, its field, or its
+// position and text), and an update waits while they are typing in a field of the live
+// part of the page.
+//
+// A [data-live] element with data-live-parts gets several parts in one stream: each
+// top-level [data-part] of an update replaces the children of the element with the same
+// data-part inside it, only when that part changed. Such a part may hold forms: it is
+// replaced even while someone types in it, and what they typed, ticked or chose there
+// stays, with the focus and the cursor. A [data-say] text that changed (the incident's
+// state) is read out through the element's [data-live-announce] region.
 (function () {
   function typing(node) {
     return node && (node.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(node.tagName));
@@ -22,22 +30,41 @@
     }
     return n;
   }
+  const FIELDS = "input[name], textarea[name], select[name]";
+  function fieldKey(field) {
+    const form = field.closest("form");
+    const choice = field.type === "checkbox" || field.type === "radio" ? field.value : "";
+    return [form ? form.getAttribute("action") || "" : "", field.name, choice].join("|");
+  }
+  function fieldIn(root, key) {
+    return [...root.querySelectorAll(FIELDS)].find((f) => fieldKey(f) === key) || null;
+  }
   function remember(root) {
     const node = document.activeElement;
     if (!node || node === root || !root.contains(node)) return null;
-    return {
+    const mark = {
       path: pathOf(root, node),
       tag: node.tagName,
       text: node.textContent.trim(),
       report: node.dataset.report,
       key: node.dataset.key,
     };
+    if (node.matches(FIELDS)) {
+      mark.field = fieldKey(node);
+      if (typeof node.selectionStart === "number") {
+        try {
+          mark.selection = [node.selectionStart, node.selectionEnd, node.selectionDirection];
+        } catch (e) { /* a field type without a selection */ }
+      }
+    }
+    return mark;
   }
   function restore(root, mark) {
     if (!mark) return;
     let node = null;
     if (mark.report) node = root.querySelector(`[data-report="${CSS.escape(mark.report)}"]`);
     if (!node && mark.key) node = root.querySelector(`[data-key="${CSS.escape(mark.key)}"]`);
+    if (!node && mark.field) node = fieldIn(root, mark.field);
     if (!node) {
       const at = follow(root, mark.path);
       if (at && at.tagName === mark.tag && at.textContent.trim() === mark.text) node = at;
@@ -45,15 +72,70 @@
     if (!node) return;
     if (node.tabIndex < 0 && !node.hasAttribute("tabindex")) node.tabIndex = -1;
     node.focus();
+    if (mark.selection && node.setSelectionRange) {
+      try {
+        node.setSelectionRange(...mark.selection);
+      } catch (e) { /* a field type without a selection */ }
+    }
+  }
+  // What the person changed in the fields of a part: values other than the page's own.
+  function edited(root) {
+    const changed = new Map();
+    root.querySelectorAll(FIELDS).forEach((f) => {
+      if (f.type === "hidden") return;
+      if (f.type === "checkbox" || f.type === "radio") {
+        if (f.checked !== f.defaultChecked) changed.set(fieldKey(f), { checked: f.checked });
+      } else if (f.tagName === "SELECT") {
+        if ([...f.options].some((o) => o.selected !== o.defaultSelected)) {
+          changed.set(fieldKey(f), { value: f.value });
+        }
+      } else if (f.value !== f.defaultValue) {
+        changed.set(fieldKey(f), { value: f.value });
+      }
+    });
+    return changed;
+  }
+  function carry(root, changed) {
+    root.querySelectorAll(FIELDS).forEach((f) => {
+      const was = changed.get(fieldKey(f));
+      if (!was) return;
+      if ("checked" in was) f.checked = was.checked;
+      else f.value = was.value;
+    });
+  }
+  function said(root) {
+    return [...root.querySelectorAll("[data-say]")].map((n) => n.textContent.trim()).join(" ");
   }
   document.querySelectorAll("[data-live]").forEach((el) => {
     const source = new EventSource(el.dataset.live);
     const status = document.querySelector("[data-live-status]");
+    const parts = el.hasAttribute("data-live-parts");
+    const announce = el.querySelector("[data-live-announce]");
+    const received = {};
+    let saying = said(el);
     let pending = null;
     function apply(html) {
       const mark = remember(el);
       el.innerHTML = html;
       restore(el, mark);
+    }
+    function applyParts(html) {
+      const fresh = document.createElement("template");
+      fresh.innerHTML = html;
+      for (const src of [...fresh.content.children].filter((c) => c.matches("[data-part]"))) {
+        const name = src.dataset.part;
+        const dst = el.querySelector(`[data-part="${CSS.escape(name)}"]`);
+        if (!dst || received[name] === src.innerHTML) continue;
+        received[name] = src.innerHTML;
+        const mark = remember(dst);
+        const changed = edited(dst);
+        dst.replaceChildren(...src.childNodes);
+        carry(dst, changed);
+        restore(dst, mark);
+      }
+      const now = said(el);
+      if (announce && now !== saying) announce.textContent = now;
+      saying = now;
     }
     el.addEventListener("focusout", () => {
       // After the focus has moved on: apply what arrived while they typed.
@@ -66,6 +148,10 @@
       }, 0);
     });
     source.addEventListener("update", (e) => {
+      if (parts) {
+        applyParts(e.data);
+        return;
+      }
       if (typing(document.activeElement) && el.contains(document.activeElement)) {
         pending = e.data;
         return;

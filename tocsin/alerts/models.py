@@ -107,6 +107,10 @@ class Delivery(models.Model):
     receipt_at = models.DateTimeField(null=True, blank=True)
     # Set once the member's next channel was tried because no receipt came in time.
     fell_back = models.BooleanField(default=False)
+    # Not the member's first delivery of this alert: a fall-back to their next channel,
+    # or another channel of an alert to every channel. The incident page counts each
+    # person once (tocsin.alerts.outbox.progress) by looking only at members with one.
+    extra = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -129,5 +133,10 @@ class Delivery(models.Model):
                 fields=["sent_at"],
                 condition=models.Q(status="sent", receipt_at__isnull=True, fell_back=False),
                 name="delivery_awaiting_receipt",
+            ),
+            # The members an alert reached on more than one channel (their other rows are
+            # then found through the member index).
+            models.Index(
+                fields=["alert", "member"], condition=models.Q(extra=True), name="delivery_extra"
             ),
         ]

@@ -231,7 +231,7 @@ def _in_scope(prefix: str, scope: set[int]) -> Q:
 
 _COLUMNS = (
     "alert_id, member_id, endpoint_id, kind, priority, status, attempts, next_attempt_at, "
-    "claim_token, error, created_at, fell_back"
+    "claim_token, error, created_at, fell_back, extra"
 )
 
 
@@ -250,8 +250,9 @@ def _insert_for_members(
     once_per_incident: bool = False,
 ) -> int:
     """Write one delivery per member reached (their first usable endpoint, or every one)
-    in one INSERT ... SELECT. Member ids travel as array parameters and the rows never
-    pass through Python; the database also drops the repeats of a member matched twice.
+    in one INSERT ... SELECT; return how many members. Member ids travel as array
+    parameters and the rows never pass through Python; the database also drops the
+    repeats of a member matched twice.
 
     With ``committee_id``, only that committee's members are reached; with
     ``once_per_incident``, not members who got a confirmed alert about the same incident
@@ -298,7 +299,7 @@ def _insert_for_members(
     # Only table names and fixed fragments are formatted in; every value is a parameter.
     sql = f"""
         INSERT INTO {delivery} ({_COLUMNS})
-        SELECT %s, t.member_id, t.id, t.kind, %s, %s, 0, %s, '', '', %s, FALSE
+        SELECT %s, t.member_id, t.id, t.kind, %s, %s, 0, %s, '', '', %s, FALSE, t.rn > 1
         FROM (
             SELECT e.member_id, e.id, e.kind, ROW_NUMBER() OVER (
                 PARTITION BY e.member_id ORDER BY e.priority, e.id
@@ -311,7 +312,8 @@ def _insert_for_members(
     """  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [*_row_values(alert, now), *params])
-        return cursor.rowcount
+        written = cursor.rowcount
+    return _people(alert, written) if all_channels else written
 
 
 def _insert_follow_up(
@@ -319,7 +321,7 @@ def _insert_follow_up(
 ) -> int:
     """Write the all-clear or correction for every endpoint that got (or is being sent)
     an alert about ``incident`` in ``scope`` (see issue_alert), and has not had one,
-    in one INSERT ... SELECT."""
+    in one INSERT ... SELECT; return how many members."""
     delivery = Delivery._meta.db_table
     alerts = Alert._meta.db_table
     in_scope, scope_params = "", []
@@ -333,7 +335,8 @@ def _insert_follow_up(
         scope_params = [*ids, *ids]
     sql = f"""
         INSERT INTO {delivery} ({_COLUMNS})
-        SELECT %s, d.member_id, d.endpoint_id, MIN(d.kind), %s, %s, 0, %s, '', '', %s, FALSE
+        SELECT %s, d.member_id, d.endpoint_id, MIN(d.kind), %s, %s, 0, %s, '', '', %s, FALSE,
+               ROW_NUMBER() OVER (PARTITION BY d.member_id ORDER BY d.endpoint_id) > 1
         FROM {delivery} d JOIN {alerts} a ON a.id = d.alert_id
         WHERE a.incident_id = %s AND a.purpose IN (%s, %s) AND d.status IN (%s, %s){in_scope}
           AND NOT EXISTS (
@@ -356,7 +359,16 @@ def _insert_follow_up(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        written = cursor.rowcount
+    # A member who got the alert on two channels hears how it ended on both.
+    return _people(alert, written)
+
+
+def _people(alert: Alert, written: int) -> int:
+    """Return how many members the ``written`` deliveries of ``alert`` reach: a
+    member's rows after their first are marked extra. ``targeted`` counts people, not
+    channels (the two-person rule and the incident page count people)."""
+    return written - Delivery.objects.filter(alert=alert, extra=True).count()
 
 
 def _wake_workers(incident_id: int) -> None:
@@ -877,7 +889,12 @@ def fall_back(d: Row | Delivery) -> bool:
     Delivery.objects.get_or_create(
         alert_id=d.alert_id,
         endpoint=nxt,
-        defaults={"member_id": d.member_id, "kind": nxt.kind, "priority": d.priority},
+        defaults={
+            "member_id": d.member_id,
+            "kind": nxt.kind,
+            "priority": d.priority,
+            "extra": True,
+        },
     )
     return True
 
@@ -1002,38 +1019,138 @@ def fall_back_unreceived(limit: int = 500) -> int:
 # --- progress ---
 
 
+# Each person is counted once, in the column of their furthest-along delivery (a member
+# whose first channel failed and whose next one sent is "sent"); lower ranks win.
+_RANK = {
+    DeliveryStatus.SENT: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.QUEUED: 1,
+    DeliveryStatus.FAILED: 2,
+    DeliveryStatus.DEAD: 3,
+    DeliveryStatus.CANCELLED: 4,
+}
+_COLUMN = {0: "sent", 1: "queued", 2: "retrying", 3: "failed", 4: "cancelled"}
+_PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.FAILED)
+
+
 def progress(incident: Incident) -> list[dict[str, Any]]:
-    """Return per-alert delivery counts and timing for the dispatcher."""
+    """Return, per alert about ``incident``, where each person it targeted stands, for
+    the dispatcher: queued (or being sent), sent (and of those, received by a device),
+    retrying, failed, cancelled before sending, or gone (their delivery records were
+    deleted with their account, or by the retention purge). The columns add up to
+    ``targeted``.
+
+    Rows are counted per status in one pass; then the few members with more than one
+    row (a fall-back, an alert to every channel: they have an extra row) are counted
+    again as one person each, in the column of their furthest-along row. The live
+    incident page runs this every few seconds, so the common case stays one scan."""
+    rows = _count_rows(incident)
+    people = _count_people_with_extras(incident)
     out = []
     for alert in incident.alerts.all():
-        counts = dict(
-            Delivery.objects.filter(alert=alert)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .values_list("status", "n")
-        )
-        totals = Delivery.objects.filter(alert=alert).aggregate(
-            received=Count("id", filter=Q(receipt_at__isnull=False)),
-            last_sent=Max("sent_at"),
-        )
-        pending = sum(counts.get(s, 0) for s in (*RETRYABLE, DeliveryStatus.SENDING))
-        last_sent = totals["last_sent"]
+        counts = dict.fromkeys(_COLUMN.values(), 0)
+        received = 0
+        pending = False
+        last_sent = None
+        for status, n, receipts, latest in rows.get(alert.pk, []):
+            counts[_COLUMN[_RANK[DeliveryStatus(status)]]] += n
+            received += receipts
+            pending = pending or status in _PENDING
+            if latest is not None:
+                last_sent = latest if last_sent is None else max(last_sent, latest)
+        extra = people.get(alert.pk)
+        if extra is not None:
+            for status, n, receipts in extra.rows:
+                counts[_COLUMN[_RANK[DeliveryStatus(status)]]] -= n
+                received -= receipts
+            for rank, n, receipts in extra.people:
+                counts[_COLUMN[rank]] += n
+                received += receipts
         out.append(
             {
                 "alert": alert,
                 "targeted": alert.targeted,
-                "queued": counts.get(DeliveryStatus.QUEUED, 0)
-                + counts.get(DeliveryStatus.SENDING, 0),
-                "sent": counts.get(DeliveryStatus.SENT, 0),
-                "received": totals["received"],
-                "retrying": counts.get(DeliveryStatus.FAILED, 0),
-                "failed": counts.get(DeliveryStatus.DEAD, 0),
-                "cancelled": counts.get(DeliveryStatus.CANCELLED, 0),
-                "done": pending == 0,
+                **counts,
+                "received": received,
+                # Targeted people with no delivery row left.
+                "gone": max(0, alert.targeted - sum(counts.values())),
+                "done": not pending,
                 "seconds": (last_sent - alert.sent_at).total_seconds() if last_sent else None,
             }
         )
     return out
+
+
+def _count_rows(incident: Incident) -> dict[int, list[tuple[str, int, int, Any]]]:
+    """Return, per alert, (status, rows, rows received, latest sent_at) for each status."""
+    found: dict[int, list[tuple[str, int, int, Any]]] = {}
+    rows = (
+        Delivery.objects.filter(alert__incident=incident)
+        .values("alert_id", "status")
+        .annotate(
+            n=Count("id"),
+            received=Count("id", filter=Q(receipt_at__isnull=False, status=DeliveryStatus.SENT)),
+            latest=Max("sent_at"),
+        )
+        .order_by()
+    )
+    for r in rows:
+        found.setdefault(r["alert_id"], []).append(
+            (r["status"], r["n"], r["received"], r["latest"])
+        )
+    return found
+
+
+@dataclass
+class _Extras:
+    """The rows of an alert's members who have more than one, counted per status
+    (``rows``: status, rows, rows received) and per person (``people``: rank of their
+    furthest-along row, people, people with a receipt)."""
+
+    rows: list[tuple[str, int, int]]
+    people: list[tuple[int, int, int]]
+
+
+def _count_people_with_extras(incident: Incident) -> dict[int, _Extras]:
+    """Return, per alert about ``incident`` that has members with an extra row, their
+    rows counted both ways (see _Extras). The members come from the partial index of
+    extra rows; their rows, from the member index."""
+    delivery = Delivery._meta.db_table
+    alerts = Alert._meta.db_table
+    rank = " ".join(f"WHEN %s THEN {r:d}" for r in _RANK.values())
+    rank_params = [status.value for status in _RANK]
+    # Only table names and fixed fragments are formatted in; every value is a parameter.
+    subset = f"""
+        SELECT d.alert_id, d.member_id, d.status,
+               CASE WHEN d.receipt_at IS NOT NULL AND d.status = %s THEN 1 ELSE 0 END AS got,
+               CASE d.status {rank} END AS rank
+        FROM (
+            SELECT DISTINCT x.alert_id, x.member_id
+            FROM {delivery} x JOIN {alerts} a ON a.id = x.alert_id
+            WHERE a.incident_id = %s AND x.extra
+        ) e
+        JOIN {delivery} d ON d.member_id = e.member_id AND d.alert_id = e.alert_id
+    """  # noqa: S608
+    subset_params: list[str | int] = [DeliveryStatus.SENT.value, *rank_params, incident.pk]
+    found: dict[int, _Extras] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT alert_id, status, COUNT(*), SUM(got) FROM ({subset}) s"  # noqa: S608
+            " GROUP BY alert_id, status",
+            subset_params,
+        )
+        for alert_id, status, n, got in cursor.fetchall():
+            found.setdefault(alert_id, _Extras([], [])).rows.append((status, n, int(got or 0)))
+        cursor.execute(
+            f"""SELECT alert_id, best, COUNT(*), SUM(got) FROM (
+                    SELECT alert_id, member_id, MIN(rank) AS best, MAX(got) AS got
+                    FROM ({subset}) s GROUP BY alert_id, member_id
+                ) m GROUP BY alert_id, best""",  # noqa: S608
+            subset_params,
+        )
+        for alert_id, best, n, got in cursor.fetchall():
+            found.setdefault(alert_id, _Extras([], [])).people.append((int(best), n, int(got or 0)))
+    return found
 
 
 def member_language(member_id: int) -> str:

@@ -113,6 +113,7 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
     invite = committee.invites.filter(revoked=False, personal=False).order_by("-created_at").first()
     if invite is None or not invite.usable():
         invite = Invite.objects.create(committee=committee, created_by=access.member_of(request))
+    now = timezone.now()
     return render(
         request,
         "committees/manage.html",
@@ -129,7 +130,8 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "map_center": settings.MAP_CENTER,
             "rules_form": verification_views.rules_form(committee),
             "shift_form": verification_views.ShiftForm(committee),
-            "shifts": committee.shifts.filter(ends_at__gt=timezone.now()).select_related("member"),
+            "shifts": committee.shifts.filter(ends_at__gt=now).select_related("member"),
+            "now": now,
             "partnerships": partners.of(committee),
             "share_choices": Share.choices,
             "waiting": [

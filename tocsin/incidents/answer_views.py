@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
 from django.views.decorators.http import require_http_methods
 
 from tocsin import geo
@@ -20,6 +19,7 @@ from tocsin.committees.models import Membership, Role, Share
 from tocsin.incidents import verify
 from tocsin.incidents.forms import VerifierAnswerForm
 from tocsin.incidents.models import UNVERIFIED_STATES, VerificationRequest
+from tocsin.lib import languages
 from tocsin.lib.bodylimit import takes_uploads
 
 
@@ -61,8 +61,7 @@ def _content_length(request: HttpRequest) -> int:
 @require_http_methods(["GET", "POST"])
 def verify_answer(request: HttpRequest, token: str) -> HttpResponse:
     req = _resolve(token)
-    translation.activate(req.verifier.language)
-    request.LANGUAGE_CODE = req.verifier.language
+    languages.activate_for_link(request, req.verifier.language)
     incident = req.incident
     open_ = incident.state in UNVERIFIED_STATES
     status = 200

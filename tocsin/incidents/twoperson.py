@@ -18,7 +18,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from tocsin.alerts import outbox
-from tocsin.alerts.models import Alert, Delivery, Purpose
+from tocsin.alerts.models import Alert, Purpose
 from tocsin.committees import approvals
 from tocsin.committees.models import Approval, Committee, Membership, Role
 from tocsin.incidents.models import Incident, IncidentEvent, coded
@@ -64,8 +64,7 @@ def recent_alerts(committee_ids: Iterable[int], *, now=None) -> int:  # type: ig
 
 
 def _reach(alerts: list[Alert]) -> int:
-    if any(a.all_channels for a in alerts):
-        return Delivery.objects.filter(alert__in=alerts).values("member_id").distinct().count()
+    # Each alert counts people, and no member gets two confirmed alerts about one incident.
     return sum(a.targeted for a in alerts)
 
 

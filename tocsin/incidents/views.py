@@ -27,6 +27,8 @@ from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
 
 QUEUE_SIZE = 100
+# The parts of the incident page its live stream re-renders (templates/incidents/_<part>.html).
+LIVE_PARTS = ("actions", "panel")
 
 
 def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
@@ -119,9 +121,12 @@ def _incident_context(incident: Incident, member: Member) -> dict:
         pk__in=partners.partners(acting, Share.ALERTS) - alerted - asked - acting
     ).order_by("name")
     owed = outbox.owed_follow_ups(incident) if not incident.is_open else {}
+    progress = outbox.progress(incident)
     return {
         "incident": incident,
-        "progress": outbox.progress(incident),
+        "progress": progress,
+        # The "records deleted" column shows only when someone's records are gone.
+        "progress_gone": any(p["gone"] for p in progress),
         "headcount": headcount(incident),
         "transitions": states.choices(incident.state),
         "events": with_member_names(incident.events.select_related("actor")),
@@ -181,15 +186,19 @@ def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
     language = request.LANGUAGE_CODE
     csrf_token = get_token(request)
 
-    def render_panel() -> str:
+    def render_parts() -> str:
         from django.utils import translation
 
         fresh = Incident.objects.get(pk=obj.pk)
         with translation.override(language):
             ctx = {**_incident_context(fresh, member), "csrf_token": csrf_token}
-            return render_to_string("incidents/_panel.html", ctx)
+            # The page's live parts (static/js/live.js): the state forms and the panel.
+            return "\n".join(
+                f'<div data-part="{part}">{render_to_string(f"incidents/_{part}.html", ctx)}</div>'
+                for part in LIVE_PARTS
+            )
 
-    return sse.stream([f"incident:{obj.pk}"], render_panel)
+    return sse.stream([f"incident:{obj.pk}"], render_parts)
 
 
 @access.staff_view

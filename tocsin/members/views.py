@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
+from tocsin.alerts import mine
 from tocsin.committees import access
 from tocsin.committees.models import Invite, Membership
 from tocsin.committees.verification_views import my_duty
@@ -165,6 +166,7 @@ def me(request: HttpRequest) -> HttpResponse:
             "vapid_key": application_server_key(),
             "is_dispatcher": access.is_dispatcher(member),
             "duty": my_duty(member),
+            "my_alerts": mine.alerts_of(member),
             "map_center": settings.MAP_CENTER,
         },
     )

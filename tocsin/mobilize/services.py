@@ -2,38 +2,72 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from tocsin.committees.models import Membership, Role
 from tocsin.incidents.models import Incident
 from tocsin.lib import live
 from tocsin.members.models import Member
 from tocsin.mobilize.models import ResponderRole, Response, ResponseState
 
+# The headcount row of members who are not responders: they come as observers.
+MEMBERS = "member"
+MEMBERS_LABEL = _("Members, as observers")
+
+
+def is_responder(member: Member) -> bool:
+    """Return whether ``member`` responds with a role (a responder, or more, anywhere)."""
+    return Membership.objects.filter(member=member).at_least(Role.RESPONDER).exists()
+
 
 def headcount(incident: Incident) -> list[dict]:
-    """Return, per responder role, how many are on their way and how many arrived."""
+    """Return how many are on their way and how many arrived: responders per role, then
+    the members (not responders) who answered, who come as observers."""
+    responder = Exists(
+        Membership.objects.filter(member=OuterRef("member")).at_least(Role.RESPONDER)
+    )
     rows = (
         Response.objects.filter(incident=incident)
         .exclude(state=ResponseState.CANCELLED)
-        .values("role", "state")
+        .annotate(responder=responder)
+        .values("role", "state", "responder")
         .annotate(n=Count("id"))
     )
-    counts = {(r["role"], r["state"]): r["n"] for r in rows}
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (r["role"] if r["responder"] else MEMBERS, r["state"])
+        counts[key] = counts.get(key, 0) + r["n"]
+    labels: list[tuple[str, object]] = [(role.value, role.label) for role in ResponderRole]
+    labels.append((MEMBERS, MEMBERS_LABEL))
     return [
         {
             "role": role,
-            "label": role.label,
-            "on_my_way": counts.get((role.value, ResponseState.ON_MY_WAY), 0),
-            "arrived": counts.get((role.value, ResponseState.ARRIVED), 0),
+            "label": label,
+            "on_my_way": counts.get((role, ResponseState.ON_MY_WAY), 0),
+            "arrived": counts.get((role, ResponseState.ARRIVED), 0),
         }
-        for role in ResponderRole
+        for role, label in labels
     ]
 
 
 def respond(
-    incident: Incident, member: Member, *, role: str, state: str, eta_minutes: int | None
+    incident: Incident,
+    member: Member,
+    *,
+    role: str | None,
+    state: str,
+    eta_minutes: int | None,
 ) -> Response:
+    """Record ``member``'s answer to ``incident``. A member who is not a responder comes
+    as an observer whatever ``role`` says; None keeps the role they answered with before
+    (an SMS "1" after picking a role on the alert page), or observer."""
+    if not is_responder(member):
+        role = ResponderRole.OBSERVER
+    elif role is None:
+        earlier = Response.objects.filter(incident=incident, member=member).first()
+        role = earlier.role if earlier is not None else ResponderRole.OBSERVER
     response, _created = Response.objects.update_or_create(
         incident=incident,
         member=member,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,23 +16,29 @@ from django.views.decorators.http import require_http_methods
 
 from tocsin.alerts.messages import place_text, read_alert_link_token
 from tocsin.alerts.models import Delivery
-from tocsin.committees.models import Membership, Role
 from tocsin.incidents.models import Incident, State
 from tocsin.intake.screening import screen
-from tocsin.lib import sse
+from tocsin.lib import languages, sse
 from tocsin.members.models import Member
 from tocsin.mobilize import services
 from tocsin.mobilize.models import ResponderRole, Response, ResponseState
 
 
 class ResponseForm(forms.Form):
+    """A responder picks their role; a member comes as an observer (no role field)."""
+
     role = forms.ChoiceField(label=_("As"), choices=ResponderRole.choices)
     eta_minutes = forms.IntegerField(
-        label=_("Minutes away"), min_value=0, max_value=600, required=False
+        label=_("Minutes away (optional)"), min_value=0, max_value=600, required=False
     )
     state = forms.ChoiceField(
         choices=ResponseState.choices, initial=ResponseState.ON_MY_WAY, widget=forms.HiddenInput
     )
+
+    def __init__(self, *args: Any, responder: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not responder:
+            del self.fields["role"]
 
 
 def _resolve(token: str) -> tuple[Member, Incident]:
@@ -51,7 +59,7 @@ def _resolve(token: str) -> tuple[Member, Incident]:
 
 def _context(member: Member, incident: Incident) -> dict:
     response = Response.objects.filter(incident=incident, member=member).first()
-    is_responder = Membership.objects.filter(member=member).at_least(Role.RESPONDER).exists()
+    responder = services.is_responder(member)
     return {
         "member": member,
         "incident": incident,
@@ -62,12 +70,15 @@ def _context(member: Member, incident: Incident) -> dict:
         "summary": "" if screen(incident.summary).held else incident.summary,
         "headcount": services.headcount(incident),
         "response": response,
-        "can_respond": is_responder and incident.state == State.CONFIRMED,
+        # Everyone alerted (only they open the page) answers while it is confirmed.
+        "can_respond": incident.state == State.CONFIRMED,
+        "responder": responder,
         "form": ResponseForm(
+            responder=responder,
             initial={
                 "role": response.role if response else ResponderRole.OBSERVER,
                 "eta_minutes": response.eta_minutes if response else None,
-            }
+            },
         ),
     }
 
@@ -75,16 +86,15 @@ def _context(member: Member, incident: Incident) -> dict:
 @require_http_methods(["GET", "POST"])
 def alert_page(request: HttpRequest, token: str) -> HttpResponse:
     member, incident = _resolve(token)
-    translation.activate(member.language)
-    request.LANGUAGE_CODE = member.language
+    languages.activate_for_link(request, member.language)
     if request.method == "POST":
         ctx = _context(member, incident)
-        form = ResponseForm(request.POST)
+        form = ResponseForm(request.POST, responder=ctx["responder"])
         if ctx["can_respond"] and form.is_valid():
             services.respond(
                 incident,
                 member,
-                role=form.cleaned_data["role"],
+                role=form.cleaned_data.get("role", ResponderRole.OBSERVER),
                 state=form.cleaned_data["state"],
                 eta_minutes=form.cleaned_data["eta_minutes"],
             )
@@ -96,7 +106,8 @@ def alert_page(request: HttpRequest, token: str) -> HttpResponse:
 
 def alert_live(request: HttpRequest, token: str) -> HttpResponseBase:
     member, incident = _resolve(token)
-    language = member.language
+    # The stream follows the page: the choice made in this browser, else the member's.
+    language = languages.chosen(request) or member.language
 
     def render_headcount() -> str:
         fresh = Incident.objects.get(pk=incident.pk)

@@ -245,15 +245,16 @@ def latest_alerted_incident(member: Member) -> Incident | None:
 
 def _answer(member: Member, *, coming: bool) -> str:
     from tocsin.mobilize import services
-    from tocsin.mobilize.models import ResponderRole, ResponseState
+    from tocsin.mobilize.models import ResponseState
 
     incident = latest_alerted_incident(member)
     if incident is None:
         return _("Tocsin: there is no open alert to answer.")
+    # A responder keeps the role they picked on the alert page; anyone else observes.
     services.respond(
         incident,
         member,
-        role=ResponderRole.OBSERVER,
+        role=None,
         state=ResponseState.ON_MY_WAY if coming else ResponseState.CANCELLED,
         eta_minutes=None,
     )

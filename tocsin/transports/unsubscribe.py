@@ -18,11 +18,12 @@ from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from tocsin import vault
+from tocsin.lib import languages
 from tocsin.members.models import ContactEndpoint, EndpointKind
 
 SALT = "tocsin.email-unsubscribe"
@@ -82,8 +83,7 @@ def unsubscribe(endpoint: ContactEndpoint) -> None:
 @require_http_methods(["GET", "POST"])
 def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     endpoint = _endpoint(token)
-    translation.activate(endpoint.member.language)
-    request.LANGUAGE_CODE = endpoint.member.language
+    languages.activate_for_link(request, endpoint.member.language)
     if request.method == "POST":
         unsubscribe(endpoint)
         return render(request, "transports/unsubscribed.html")
