@@ -289,7 +289,7 @@ def test_the_organizer_renames_moves_and_removes_a_place(w: World) -> None:
     )
     place.refresh_from_db()
     assert (place.name, place.name_es, place.lat) == ("Mariachi Plaza station", "", 34.0371)
-    assert "mariachi plaza station" == place.search_text
+    assert place.search_text == "mariachi plaza station"
     client.post(reverse("committee_place_delete", args=["east", place.pk]))
     assert not Place.objects.filter(pk=place.pk).exists()
 

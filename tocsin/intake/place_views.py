@@ -78,6 +78,7 @@ def near_point(lat: float, lng: float, *, committee_ids: set[int] | None = None)
     the geocoder's address for it (when there is a geocoder)."""
     if committee_ids is None:
         committee_ids = search.covering(lat, lng)
+    # Measured from the report's cell, as the desk will say it.
     cell = geo.cell_at(lat, lng, geo.REPORT_RESOLUTION)
     where = Gazetteer(committee_ids).exact(cell)
     address = ""
@@ -88,7 +89,9 @@ def near_point(lat: float, lng: float, *, committee_ids: set[int] | None = None)
             address = ""
     return {
         "where": where.text if where.place else "",
-        "places": [f.as_json() for f in search.nearby(lat, lng, committee_ids=committee_ids)],
+        "places": [
+            f.as_json() for f in search.nearby(*geo.center(cell), committee_ids=committee_ids)
+        ],
         "address": address,
         "covered": bool(committee_ids),
     }

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from tocsin import geo
 from tocsin.committees.models import Committee
-from tocsin.geo.describe import EXACT, metres
+from tocsin.geo.describe import EXACT, metres, rounded
 from tocsin.places.models import Place, PlaceKind, fold
 
 MAX_RESULTS = 8
@@ -50,8 +50,8 @@ def active() -> set[int]:
     return set(Committee.objects.active().ids())
 
 
-def _found(place: Place, near: tuple[float, float] | None) -> Found:
-    d = round(metres(near, (place.lat, place.lng))) if near else None
+def _found(place: Place, near: tuple[float, float] | None, *, step_m: int = 1) -> Found:
+    d = rounded(metres(near, (place.lat, place.lng)), step_m) if near else None
     return Found(place.pk, place.said(), str(PlaceKind(place.kind).label), place.lat, place.lng, d)
 
 
@@ -90,7 +90,7 @@ def nearby(
         .exclude(kind=PlaceKind.AREA)
         .around(lat, lng, within_m)
     )
-    found = [_found(p, (lat, lng)) for p in places]
+    found = [_found(p, (lat, lng), step_m=10) for p in places]
     found = [f for f in found if f.metres is not None and f.metres <= within_m]
     found.sort(key=lambda f: (f.metres, f.name))
     return found[:limit]
