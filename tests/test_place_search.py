@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+from django.core import checks
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -429,3 +430,15 @@ def test_an_sms_naming_a_long_place_still_fits_two_segments(w: World) -> None:
         )
         out = sms_text(msg, language)
         assert segments(out)[0] == GSM7 and segments(out)[1] <= 2, out
+
+
+# --- the operator hears once that address search is off ---
+
+
+def test_the_operator_is_told_once_that_address_search_is_off(settings: Settings) -> None:
+    settings.GEOCODER_URL = ""
+    [info] = [m for m in checks.run_checks() if m.id == "places.I001"]
+    assert info.level == checks.INFO
+    assert "TOCSIN_GEOCODER_URL" in info.msg
+    settings.GEOCODER_URL = "http://127.0.0.1:9"
+    assert not [m for m in checks.run_checks() if m.id == "places.I001"]

@@ -15,11 +15,14 @@
   const latInput = form.querySelector("input[name=lat]");
   const lngInput = form.querySelector("input[name=lng]");
   let choosing = false;
+  let asked = 0; // the latest search: older answers are dropped
+  let pause = null;
 
   function say(el, text) { if (el) el.textContent = text || ""; }
 
   // Put the report at a point: on the map when there is one, else in the form alone.
   function pick(lat, lng, label) {
+    asked += 1;
     form.querySelectorAll("input[name=place]").forEach((r) => { r.checked = false; });
     choosing = Boolean(label);
     if (window.tocsinPickMap) {
@@ -58,6 +61,8 @@
 
   async function search(event) {
     if (event) event.preventDefault();
+    clearTimeout(pause);
+    const mine = ++asked;
     const q = input.value.trim();
     results.textContent = "";
     if (!q) return;
@@ -65,6 +70,7 @@
     if (latInput.value && lngInput.value) Object.assign(params, { lat: latInput.value, lng: lngInput.value });
     let data;
     try { data = await ask(params); } catch (e) { data = { error: box.dataset.failed }; }
+    if (mine !== asked) return;
     const found = [...(data.places || []), ...(data.addresses || [])];
     if (data.error || !found.length) {
       const p = document.createElement("p");
@@ -78,7 +84,8 @@
     (data.places || []).forEach((p) => list.appendChild(button(`${p.name} · ${p.kind}`, p.lat, p.lng, p.name)));
     (data.addresses || []).forEach((a) => list.appendChild(button(a.label, a.lat, a.lng, a.label)));
     results.appendChild(list);
-    list.querySelector("button").focus();
+    // Asked for (Enter, Find): go to the first result; while typing, stay in the box.
+    if (event) list.querySelector("button").focus();
   }
 
   // A tap on the map or the phone's location: say where that is, and offer the named
@@ -105,6 +112,11 @@
     find.addEventListener("click", search);
   }
   input.addEventListener("keydown", (e) => { if (e.key === "Enter") search(e); });
+  // As the caller speaks or the reporter types: search after a short pause.
+  input.addEventListener("input", () => {
+    clearTimeout(pause);
+    if (input.value.trim().length >= 3) pause = setTimeout(search, 450);
+  });
   document.addEventListener("tocsin:picked", (e) => {
     if (!choosing && e.detail) describe(e.detail.lat, e.detail.lng);
   });
