@@ -227,7 +227,9 @@ def test_an_address_found_without_javascript_places_the_report(w: World) -> None
     assert Report.objects.get().cell == geo.cell_at(*EAST, geo.REPORT_RESOLUTION)
 
 
-@pytest.mark.parametrize("value", ["p987654", "pabc", "a95,0", "anorth,west", "x1"])
+@pytest.mark.parametrize(
+    "value", ["p987654", "pabc", "p²", "p" + "9" * 40, "a95,0", "anorth,west", "anan,nan", "x1"]
+)
 def test_a_made_up_place_choice_places_nothing(w: World, value: str) -> None:
     client = Client()
     response = client.post(

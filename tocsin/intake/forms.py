@@ -105,12 +105,22 @@ class ReportForm(forms.Form):
         return data
 
 
+def place_id(value: str) -> int | None:
+    """Return the named place's id in a choice ("p12"), or None."""
+    digits = value[1:]
+    # Ids are short: a 40-digit "id" must not reach the database (an integer overflow).
+    if value.startswith("p") and digits.isascii() and digits.isdigit() and len(digits) <= 12:
+        return int(digits)
+    return None
+
+
 def choice_point(value: str) -> tuple[float, float] | None:
     """Return the point of a place picked from a search: a named place of an active
     committee ("p12", at its point) or an address the geocoder found ("a34.03,-118.21")."""
     value = value.strip()
-    if value.startswith("p") and value[1:].isdigit():
-        place = search.chosen(int(value[1:]))
+    pk = place_id(value)
+    if pk is not None:
+        place = search.chosen(pk)
         return (place.lat, place.lng) if place is not None else None
     if value.startswith("a"):
         try:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 
 from tocsin import geo
 from tocsin.intake import ratelimit
-from tocsin.intake.forms import choice_point
+from tocsin.intake.forms import choice_point, place_id
 from tocsin.lib import geocode
 from tocsin.places import search
 from tocsin.places.naming import Gazetteer
@@ -134,8 +134,9 @@ def search_context(request: HttpRequest, form: Any) -> dict:
         else:
             context["search_refused"] = True
     value = str(form.data.get("place", "")) if form.is_bound else ""
-    if value.startswith("p") and value[1:].isdigit():
-        place = search.chosen(int(value[1:]))
+    pk = place_id(value)
+    if pk is not None:
+        place = search.chosen(pk)
         if place is not None:
             context["picked"] = {"value": value, "label": place.said()}
     elif value.startswith("a") and choice_point(value) is not None:
