@@ -41,6 +41,7 @@ from tests.browser_support import (
 from tests.factories import EAST
 from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
+from tocsin import geo
 from tocsin.alerts import messages
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.alerts.worker import Worker
@@ -48,6 +49,8 @@ from tocsin.committees.models import Membership, Role
 from tocsin.incidents.models import Incident, State
 from tocsin.intake.models import Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, EndpointKind
+from tocsin.places.models import Place, PlaceKind
+from tocsin.places.naming import Gazetteer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -230,9 +233,17 @@ def tap_map(page: Page, lat: float, lng: float, *, areas: bool) -> tuple[float, 
     return picked
 
 
-def report(page: Page, details: str, kind: str = "workplace_raid") -> str:
-    """Report from /report/ (already open): place, kind, details; return the receipt."""
-    tap_map(page, *EAST, areas=True)
+def report(
+    page: Page,
+    details: str,
+    kind: str = "workplace_raid",
+    *,
+    at: tuple[float, float] | None = EAST,
+) -> str:
+    """Report from /report/ (already open): place (a tap on the map at ``at``; None: the
+    place is already picked), kind, details; return the receipt."""
+    if at is not None:
+        tap_map(page, *at, areas=True)
     page.check(f"input[name=kind][value={kind}]")
     page.fill("textarea[name=text]", details)
     submit(page, "#submit-report")
@@ -240,6 +251,16 @@ def report(page: Page, details: str, kind: str = "workplace_raid") -> str:
     receipt = page.locator("#receipt").inner_text().strip()
     assert receipt
     return receipt
+
+
+CAR_WASH = "Car wash, César Chávez & Soto"
+
+
+def members_place(incident_id: int, language: str = "en") -> str:
+    """Return the incident's place as its members read it, in ``language``."""
+    incident = Incident.objects.get(pk=incident_id)
+    with translation.override(language):
+        return messages.place_text(incident.cell, Gazetteer.of(incident))
 
 
 def set_state(page: Page, state: str) -> None:
@@ -310,6 +331,15 @@ def test_report_confirm_alert_respond_all_clear(
         factories.member("Walt", west, Role.DISPATCHER, email="walt@example.org")
         # A responder of East who has only email.
         factories.member("Rosa", east, Role.RESPONDER, area=EAST, email="rosa@example.org")
+        # A place East's people name, about 50 m north of where the raid is.
+        Place.objects.create(
+            committee=east,
+            name=CAR_WASH,
+            name_es="Autolavado, César Chávez y Soto",
+            kind=PlaceKind.CAR_WASH,
+            lat=EAST[0] + 0.00045,
+            lng=EAST[1],
+        )
 
     orm(people)
 
@@ -396,8 +426,15 @@ def test_report_confirm_alert_respond_all_clear(
     assert reporter.locator("input[name=kind][value=workplace_raid]").is_checked()
     assert orm(Report.objects.count) == 0
 
-    receipt = report(reporter, details)
+    # No GPS, no map needed: the reporter types the place as people say it (no accents).
+    reporter.fill("#where", "cesar chavez car")
+    reporter.click("#where-find")
+    reporter.get_by_role("button", name=f"{CAR_WASH} · Car wash").click()
+    expect(reporter.locator("#place-status")).to_have_text(f"Place picked: {CAR_WASH}")
+    receipt = report(reporter, details, at=None)
     expect(reporter.locator("#receipt")).to_have_text(receipt)
+    placed = orm(lambda: Report.objects.get(receipt=receipt))
+    assert geo.center(placed.cell) == pytest.approx((EAST[0] + 0.00045, EAST[1]), abs=0.0003)
 
     # 4. The report reaches East's desk live; West's desk never shows it.
     card = desk.locator("[data-report]", has_text=receipt)
@@ -423,7 +460,8 @@ def test_report_confirm_alert_respond_all_clear(
     desk.fill("form.actions textarea[name=summary]", summary)
     set_state(desk, "confirmed")
     mark(desk, "__incidentOpenedBefore")
-    place = messages.place_text(orm(lambda: Incident.objects.get(pk=incident_id).cell))
+    place = orm(lambda: members_place(incident_id))
+    assert place == f"near {CAR_WASH}", place
 
     # 5. The worker sends: web push to Lupe's device, email to Rosa.
     [pushed] = wait_until(
@@ -431,7 +469,7 @@ def test_report_confirm_alert_respond_all_clear(
     )
     assert push.rejections == []
     alert = json.loads(pushed["payload"])
-    assert alert["title"] == f"Confirmed: Workplace raid near {place}"
+    assert alert["title"] == f"Confirmed: Workplace raid {place}"
     assert "Observe, document, support. Do not interfere." in alert["body"]
     assert summary in alert["body"]
     assert alert["url"].startswith(f"{live.url}/a/")
@@ -440,7 +478,7 @@ def test_report_confirm_alert_respond_all_clear(
     [rosa_mail] = wait_until(
         lambda: mails(smtp, "rosa@example.org", "Confirmed:"), "the alert email to Rosa"
     )
-    assert rosa_mail["Subject"] == f"Confirmed: Workplace raid near {place}"
+    assert rosa_mail["Subject"] == f"Confirmed: Workplace raid {place}"
     rosa_links = [u for u in links_in(text_of(rosa_mail), live.url) if "/a/" in u]
     assert rosa_links, text_of(rosa_mail)
 
@@ -490,7 +528,7 @@ def test_report_confirm_alert_respond_all_clear(
     )
     all_clear = json.loads(pushed_all[0]["payload"])
     assert push.rejections == []
-    assert all_clear["title"] == f"All clear: Workplace raid near {place}"
+    assert all_clear["title"] == f"All clear: Workplace raid {place}"
     assert all_clear["tag"] == alert["tag"]
     [rosa_all_clear] = wait_until(
         lambda: mails(smtp, "rosa@example.org", "All clear:"), "the all-clear email to Rosa"
@@ -551,7 +589,7 @@ def test_spanish_alert_and_false_alarm_correction(
     expect(desk.locator("[data-report]", has_text=receipt)).to_be_visible()
     incident_id = open_from_desk(desk, receipt)
     set_state(desk, "confirmed")
-    place = messages.place_text(orm(lambda: Incident.objects.get(pk=incident_id).cell))
+    place = orm(lambda: members_place(incident_id))
 
     def spanish(msgid: str, **values: str) -> str:
         with translation.override("es"):
@@ -559,11 +597,12 @@ def test_spanish_alert_and_false_alarm_correction(
 
     with translation.override("es"):
         kind_es = str(ReportKind.WORKPLACE_RAID.label)
-    confirmed_title = spanish("Confirmed: %(kind)s near %(place)s", kind=kind_es, place=place)
-    correction_title = spanish("Correction: false alarm near %(place)s", place=place)
+        place_es = orm(lambda: members_place(incident_id, "es"))
+    confirmed_title = spanish("Confirmed: %(kind)s %(where)s", kind=kind_es, where=place_es)
+    correction_title = spanish("Correction: false alarm %(where)s", where=place_es)
     if HAVE_SPANISH:
-        assert confirmed_title != f"Confirmed: Workplace raid near {place}"
-        assert correction_title != f"Correction: false alarm near {place}"
+        assert confirmed_title != f"Confirmed: Workplace raid {place}"
+        assert correction_title != f"Correction: false alarm {place}"
 
     [pushed] = wait_until(
         lambda: push.messages_for(subscription), "Ana's alert at the push service"

@@ -10,15 +10,18 @@ from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import translation
 
 from tests import factories
-from tocsin.committees.models import Role
+from tocsin.committees.models import Committee, Role
 from tocsin.demo import data
 from tocsin.demo import views as demo_views
 from tocsin.incidents import verify
 from tocsin.incidents.models import Answer, State
 from tocsin.incidents.services import open_incident
 from tocsin.intake.services import submit_report
+from tocsin.places.models import Place, PlaceKind
+from tocsin.places.naming import Gazetteer
 
 
 @pytest.mark.django_db
@@ -26,6 +29,29 @@ def test_it_loads_once_with_every_persona() -> None:
     assert data.load_demo(members=40)
     assert not data.load_demo(members=40)
     assert [m.persona for m in data.persona_members()] == [p[0] for p in data.PERSONAS]
+
+
+@pytest.mark.django_db
+def test_the_demo_ships_named_places_in_every_committee_inside_its_area() -> None:
+    data.load_demo(members=10)
+    for slug, *_rest in data.COMMITTEES:
+        committee = Committee.objects.get(slug=slug)
+        assert committee.places.filter(kind=PlaceKind.AREA).count() == 1
+        assert committee.places.exclude(kind=PlaceKind.AREA).count() >= 5
+    # Loading again (an older demo folder) adds nothing twice.
+    assert data.load_places() == 0
+
+
+@pytest.mark.django_db
+def test_a_demo_report_at_soto_station_is_named_on_the_desk() -> None:
+    data.load_demo(members=10)
+    soto = Place.objects.get(name__startswith="Soto station")
+    report = submit_report(channel="web", kind="checkpoint", lat=soto.lat, lng=soto.lng + 0.001)
+    where = Gazetteer.of(report).exact(report.cell)
+    assert where.place is not None and where.place.name == soto.name
+    assert where.text == f"{where.metres} m east of Soto station (1st & Soto)"
+    with translation.override("es"):
+        assert where.text == f"a {where.metres} m al este de Estación Soto (1st y Soto)"
 
 
 @pytest.mark.django_db

@@ -174,10 +174,12 @@ def test_it_alerts_a_spanish_speaker_in_spanish(peers: Peers, people: People) ->
     assert_clean(peers, outbox.drain())
     [email] = peers.smtp.to("rosa@example.org")
     with translation.override("es"):
-        pattern = gettext("Confirmed: %(kind)s near %(place)s")
+        pattern = gettext("Confirmed: %(kind)s %(where)s")
         kind = incident.get_kind_display()
-    assert pattern != "Confirmed: %(kind)s near %(place)s", "no Spanish for the alert subject"
-    assert email["Subject"] == pattern % {"kind": kind, "place": place_text(incident.cell)}
+        where = place_text(incident.cell)
+    assert pattern != "Confirmed: %(kind)s %(where)s", "no Spanish for the alert subject"
+    assert where.startswith("cerca de ")
+    assert email["Subject"] == pattern % {"kind": kind, "where": where}
     assert "Tocsin alert." not in email.get_body(preferencelist=("plain",)).get_content()
 
 

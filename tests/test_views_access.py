@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import AsyncClient, Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -35,6 +36,7 @@ from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
 from tocsin.members.models import AlertArea, Member
 from tocsin.mobilize.models import Shift
+from tocsin.places.models import Place
 
 PERSONAS = (
     "anonymous",
@@ -71,8 +73,8 @@ TABLE: dict[str, tuple[int, ...]] = {
     "incident_release":       (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     "report_reply":           (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     "hotline":                (302, 404, 404, 404, 200, 200, 200, 200, 200, 200),
-    # No geocoder in the tests: dispatchers hear it is not set up.
-    "geocode":                (302, 404, 404, 404, 503, 503, 503, 503, 503, 503),
+    # The desk's named places (no geocoder in the tests).
+    "geocode":                (302, 404, 404, 404, 200, 200, 200, 200, 200, 200),
     "dead_deliveries":        (302, 403, 403, 403, 200, 200, 404, 404, 200, 404),
     "retry_delivery":         (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
     "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404, 302, 404),
@@ -84,6 +86,10 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee":              (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
     "committee_area":         (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_area_geojson": (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "committee_places":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "committee_places_import": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_place":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_place_delete": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_role":         (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_invite":       (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_invite_qr":    (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
@@ -141,6 +147,7 @@ PUBLIC = {
     "report",
     "coverage",
     "report_challenge",  # a proof-of-work challenge, the same for everyone
+    "report_places",  # named public places; rate-limited (tests/test_place_search.py)
     "report_done",
     "login",
     "login_code",
@@ -187,6 +194,8 @@ class Objects:
     approval: int = MISSING
     # A partnership proposed to the committee, waiting for its organizer.
     proposal: int = MISSING
+    # A named place of the committee's gazetteer.
+    place: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -239,6 +248,20 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     ),
     "committee_role": lambda o: Call(
         "post", reverse("committee_role", args=[o.slug, o.membership]), {"role": "responder"}
+    ),
+    "committee_places": lambda o: Call("get", reverse("committee_places", args=[o.slug])),
+    "committee_places_import": lambda o: Call(
+        "post",
+        reverse("committee_places_import", args=[o.slug]),
+        {"file": _places_file(o.slug)},
+    ),
+    "committee_place": lambda o: Call(
+        "post",
+        reverse("committee_place", args=[o.slug, o.place]),
+        {"name": "Renamed", "kind": "park", "lat": EAST[0], "lng": EAST[1]},
+    ),
+    "committee_place_delete": lambda o: Call(
+        "post", reverse("committee_place_delete", args=[o.slug, o.place])
     ),
     "committee_invite": lambda o: Call("post", reverse("committee_invite", args=[o.slug])),
     "committee_invite_qr": lambda o: Call("get", reverse("committee_invite_qr", args=[o.slug])),
@@ -339,6 +362,10 @@ OWNER = {
     "committee": "organizer",
     "committee_area": "organizer",
     "committee_area_geojson": "organizer",
+    "committee_places": "organizer",
+    "committee_places_import": "organizer",
+    "committee_place": "organizer",
+    "committee_place_delete": "organizer",
     "committee_role": "organizer",
     "committee_invite": "organizer",
     "committee_invite_qr": "organizer",
@@ -405,6 +432,12 @@ def _photo_at(point: tuple[float, float]) -> ReportPhoto:
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=point[0], lng=point[1], photos=[photo]
     )
     return report.photos.get()
+
+
+def _places_file(slug: str) -> SimpleUploadedFile:
+    """A one-place CSV inside the committee's area (East's, or West's for its slug)."""
+    lat, lng = WEST if slug == "west" else EAST
+    return SimpleUploadedFile("places.csv", f"name,lat,lng\nCorner,{lat},{lng}\n".encode())
 
 
 def _dead_delivery(incident: Incident, member: Member) -> Delivery:
@@ -496,6 +529,7 @@ def scene(db: None) -> Scene:
         shift=_shift(w.east, w.dispatcher).pk,
         approval=_role_grant(w.east, w.organizer, w.member),
         proposal=_proposal(w.east, w.organizer),
+        place=Place.objects.create(committee=w.east, name="Plaza", lat=EAST[0], lng=EAST[1]).pk,
     )
     _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
@@ -511,6 +545,7 @@ def scene(db: None) -> Scene:
         shift=_shift(w.west, w.west_dispatcher).pk,
         approval=_role_grant(w.west, w.west_organizer, w.west_dispatcher),
         proposal=_proposal(w.west, w.west_organizer),
+        place=Place.objects.create(committee=w.west, name="Plaza", lat=WEST[0], lng=WEST[1]).pk,
     )
     _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)

@@ -178,7 +178,8 @@ def test_a_spanish_request_gets_spanish_errors(covered: None, extra: dict[str, s
     outside = post(client, form(NOWHERE), **extra)
     assert no_place.status_code == outside.status_code == 400
     assert (
-        spanish("Pick the place on the map, or tap “Use my location”.") in no_place.content.decode()
+        spanish("Pick the place on the map, search for it by name, or tap “Use my location”.")
+        in no_place.content.decode()
     )
     assert (
         spanish(

@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "leaflet",
     "tocsin.committees",
+    "tocsin.places",
     "tocsin.members",
     "tocsin.intake",
     "tocsin.incidents",
@@ -569,6 +570,11 @@ if POW_MAX < POW_MIN:
 # Web reports one network (/24 IPv4, /48 IPv6) may send per 10 minutes. Counted in the cache
 # under a keyed hash that changes every UTC day; the address is never kept.
 REPORT_RATE_PER_10MIN = envint("TOCSIN_REPORT_RATE_PER_10MIN", 10, minimum=1, maximum=10000)
+# Place and address searches (and "what is near here") one network may make per 10 minutes
+# on the report page; counted like reports, never kept.
+PLACE_SEARCH_RATE_PER_10MIN = envint(
+    "TOCSIN_PLACE_SEARCH_RATE_PER_10MIN", 120, minimum=1, maximum=100000
+)
 
 
 def _networks(name: str) -> list[str]:

@@ -11,11 +11,13 @@ from tocsin.committees import views as committees
 from tocsin.demo import views as demo
 from tocsin.incidents import answer_views, desk_views
 from tocsin.incidents import views as incidents
+from tocsin.intake import place_views as intake_places
 from tocsin.intake import views as intake
 from tocsin.members import data_views as member_data
 from tocsin.members import security_views as security
 from tocsin.members import views as members
 from tocsin.mobilize import views as mobilize
+from tocsin.places import views as places
 from tocsin.public import views as public
 from tocsin.transports import sms_hooks, unsubscribe
 
@@ -32,6 +34,7 @@ urlpatterns = [
     path("report/", intake.report, name="report"),
     path("report/coverage.geojson", intake.coverage, name="coverage"),
     path("report/challenge.json", intake.report_challenge, name="report_challenge"),
+    path("report/places.json", intake_places.places, name="report_places"),
     path("report/<str:receipt>/", intake.report_done, name="report_done"),
     # Members.
     path("login/", members.login_view, name="login"),
@@ -109,6 +112,13 @@ urlpatterns = [
     path("c/<slug:slug>/", committees.manage, name="committee"),
     path("c/<slug:slug>/area/", committees.set_area, name="committee_area"),
     path("c/<slug:slug>/area.geojson", committees.area_geojson, name="committee_area_geojson"),
+    # The committee's gazetteer: named public places.
+    path("c/<slug:slug>/places/", places.places, name="committee_places"),
+    path("c/<slug:slug>/places/import/", places.import_places, name="committee_places_import"),
+    path("c/<slug:slug>/places/<int:pk>/", places.edit_place, name="committee_place"),
+    path(
+        "c/<slug:slug>/places/<int:pk>/delete/", places.delete_place, name="committee_place_delete"
+    ),
     path("c/<slug:slug>/members/<int:pk>/role/", committees.set_role, name="committee_role"),
     path("c/<slug:slug>/invite/", committees.new_invite, name="committee_invite"),
     path("c/<slug:slug>/invite.svg", committees.invite_qr, name="committee_invite_qr"),

@@ -9,7 +9,11 @@
     if (!("geolocation" in navigator)) locate.hidden = true;
     locate.addEventListener("click", () => {
       navigator.geolocation.getCurrentPosition(
-        (pos) => window.tocsinPickMap && window.tocsinPickMap.place(pos.coords.latitude, pos.coords.longitude, true),
+        (pos) => {
+          const { latitude, longitude } = pos.coords;
+          if (window.tocsinPickMap) window.tocsinPickMap.place(latitude, longitude, true);
+          else if (window.tocsinPick) window.tocsinPick(latitude, longitude);
+        },
         () => { status.textContent = locate.dataset.failed || "✗"; },
         { enableHighAccuracy: true, timeout: 10000 }
       );

@@ -13,10 +13,10 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
-from tocsin import geo
 from tocsin.alerts.models import Alert, Purpose
 from tocsin.incidents.models import State
 from tocsin.intake.screening import screen
+from tocsin.places.naming import Gazetteer
 from tocsin.transports.base import Message
 
 LINK_SALT = "tocsin.alert-link"
@@ -74,15 +74,16 @@ def read_verify_link_token(token: str) -> tuple[int, int]:
     return int(member_id), int(incident_id)
 
 
-def exact_place_text(cell: int) -> str:
-    """The report's place at about 25 m, for verifiers and responders only."""
-    lat, lng = geo.center(cell)
-    return f"{lat:.5f}, {lng:.5f}"
+def exact_place_text(cell: int, gazetteer: Gazetteer | None = None) -> str:
+    """The report's place at about 25 m, in words ("80 m north of Mariachi Plaza", or
+    "at 34.03390, -118.21070"), for verifiers, responders and staff only."""
+    return (gazetteer or Gazetteer(())).exact(cell).text
 
 
-def place_text(cell: int) -> str:
-    lat, lng = geo.block_point(cell)
-    return f"{lat:.4f}, {lng:.4f}"
+def place_text(cell: int, gazetteer: Gazetteer | None = None) -> str:
+    """The place for members, in words: never finer than the block ("near Mariachi
+    Plaza", "about 300 m east of Mariachi Plaza", or "near 34.0334, -118.2129")."""
+    return (gazetteer or Gazetteer(())).block(cell).text
 
 
 _URGENT = (Purpose.CONFIRMED, Purpose.POSSIBLE, Purpose.VERIFY, Purpose.APPROVAL)
@@ -149,19 +150,24 @@ def render(alert: Alert, *, member_id: int, language: str) -> Message:
 
 def _render(alert: Alert, *, url: str, language: str) -> Message:
     incident = alert.incident
+    # The names come from the incident's own committees' gazetteers, read once per render.
+    gazetteer = Gazetteer.of(incident)
+    members_where = gazetteer.block(incident.cell)
+    exact_where = gazetteer.exact(incident.cell)
     with translation.override(language):
         kind = incident.get_kind_display()
-        place = place_text(incident.cell)
+        place = members_where.text
         since = timezone.localtime(incident.first_seen_at).strftime("%H:%M")
         guidance = _("Observe, document, support. Do not interfere.")
+        where = members_where
         if alert.purpose == Purpose.CONFIRMED:
-            subject = _("Confirmed: %(kind)s near %(place)s") % {"kind": kind, "place": place}
+            subject = _("Confirmed: %(kind)s %(where)s") % {"kind": kind, "where": place}
             text = _(
-                "Tocsin alert. Confirmed %(kind)s near %(place)s since %(since)s. %(guidance)s "
+                "Tocsin alert. Confirmed %(kind)s %(where)s since %(since)s. %(guidance)s "
                 "Details and “I'm on my way”: %(url)s"
             ) % {
                 "kind": kind.lower(),
-                "place": place,
+                "where": place,
                 "since": since,
                 "guidance": guidance,
                 "url": url,
@@ -170,69 +176,79 @@ def _render(alert: Alert, *, url: str, language: str) -> Message:
             if incident.summary and not screen(incident.summary).held:
                 text = f"{text}\n\n{incident.summary}"
         elif alert.purpose == Purpose.ALL_CLEAR:
-            subject = _("All clear: %(kind)s near %(place)s") % {"kind": kind, "place": place}
+            subject = _("All clear: %(kind)s %(where)s") % {"kind": kind, "where": place}
             text = _(
-                "Tocsin all clear. The %(kind)s near %(place)s has ended. Thank you to everyone "
+                "Tocsin all clear. The %(kind)s %(where)s has ended. Thank you to everyone "
                 "who showed up. %(url)s"
-            ) % {"kind": kind.lower(), "place": place, "url": url}
+            ) % {"kind": kind.lower(), "where": place, "url": url}
         elif alert.purpose == Purpose.POSSIBLE:
-            exact = exact_place_text(incident.cell)
-            subject = _("Unverified: %(kind)s reported at %(place)s") % {
+            where = exact_where
+            exact = exact_where.text
+            subject = _("Unverified: %(kind)s reported %(where)s") % {
                 "kind": kind,
-                "place": exact,
+                "where": exact,
             }
             text = _(
-                "Tocsin, for responders: UNVERIFIED report of a %(kind)s at %(place)s since "
+                "Tocsin, for responders: UNVERIFIED report of a %(kind)s %(where)s since "
                 "%(since)s. A verifier is checking; do not share it yet. Be ready. "
                 "%(guidance)s %(url)s"
             ) % {
                 "kind": kind.lower(),
-                "place": exact,
+                "where": exact,
                 "since": since,
                 "guidance": guidance,
                 "url": url,
             }
         elif alert.purpose == Purpose.VERIFY:
-            exact = exact_place_text(incident.cell)
-            subject = _("Please verify: %(kind)s at %(place)s") % {"kind": kind, "place": exact}
+            where = exact_where
+            exact = exact_where.text
+            subject = _("Please verify: %(kind)s %(where)s") % {"kind": kind, "where": exact}
             text = _(
-                "Tocsin: please check a report of a %(kind)s at %(place)s (since %(since)s), "
+                "Tocsin: please check a report of a %(kind)s %(where)s (since %(since)s), "
                 "only if you can do it safely. Look for: which agency (ICE, CBP, other "
                 "federal, local police), vehicles, how many agents, what is happening; a "
                 "photo if safe. %(guidance)s Reply CONFIRM, POLICE or NOTHING, or answer "
                 "here: %(url)s"
             ) % {
                 "kind": kind.lower(),
-                "place": exact,
+                "where": exact,
                 "since": since,
                 "guidance": guidance,
                 "url": url,
             }
         elif alert.purpose == Purpose.APPROVAL:
-            subject = _("Approve or decline: alert about a %(kind)s near %(place)s") % {
+            where = exact_where
+            subject = _("Approve or decline: alert about a %(kind)s %(where)s") % {
                 "kind": kind.lower(),
-                "place": place,
+                "where": exact_where.text,
             }
             text = _(
-                "Tocsin, for staff: an alert to members about a %(kind)s near %(place)s waits "
+                "Tocsin, for staff: an alert to members about a %(kind)s %(where)s waits "
                 "for a second person (it reaches many members, a partner's members, or your "
                 "committee sent many alerts this hour). Check it on the desk: %(url)s"
-            ) % {"kind": kind.lower(), "place": place, "url": url}
+            ) % {"kind": kind.lower(), "where": exact_where.text, "url": url}
         elif incident.state == State.EXPIRED:
-            subject = _("Not verified: %(kind)s near %(place)s") % {"kind": kind, "place": place}
+            subject = _("Not verified: %(kind)s %(where)s") % {"kind": kind, "where": place}
             text = _(
-                "Tocsin update. The report of a %(kind)s near %(place)s could not be "
+                "Tocsin update. The report of a %(kind)s %(where)s could not be "
                 "verified and is closed. Nothing to do. %(url)s"
-            ) % {"kind": kind.lower(), "place": place, "url": url}
+            ) % {"kind": kind.lower(), "where": place, "url": url}
         else:
-            subject = _("Correction: false alarm near %(place)s") % {"place": place}
+            subject = _("Correction: false alarm %(where)s") % {"where": place}
             text = _(
-                "Tocsin correction. The alert about a %(kind)s near %(place)s was a false alarm. "
+                "Tocsin correction. The alert about a %(kind)s %(where)s was a false alarm. "
                 "Nothing to do. %(url)s"
-            ) % {"kind": kind.lower(), "place": place, "url": url}
+            ) % {"kind": kind.lower(), "where": place, "url": url}
         html = render_to_string(
             "alerts/email.html",
-            {"subject": subject, "text": text, "url": url, "guidance": guidance, "alert": alert},
+            {
+                "subject": subject,
+                "text": text,
+                "url": url,
+                "guidance": guidance,
+                "alert": alert,
+                "where": where,
+            },
         )
     return Message(
         subject=subject,

@@ -127,6 +127,7 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "invite_url": _invite_url(invite),
             "area_form": AreaForm(committee=committee),
             "cell_count": committee.area_cells.count(),
+            "place_count": committee.places.count(),
             "map_center": settings.MAP_CENTER,
             "rules_form": verification_views.rules_form(committee),
             "shift_form": verification_views.ShiftForm(committee),

@@ -6,8 +6,10 @@ Loaded once; running the demo again reuses it. Every address is under the reserv
 
 from __future__ import annotations
 
+import csv
 import random
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -19,6 +21,7 @@ from tocsin.incidents.models import Incident, IncidentEvent, State
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize.models import Shift
+from tocsin.places import importing
 
 COMMITTEES = [
     # slug, name, kind, centre, radius (m)
@@ -161,6 +164,8 @@ def _jitter(rng: random.Random, center: tuple[float, float], spread: float) -> t
 def load_demo(*, members: int = 200, seed: int = 7) -> bool:
     """Create the demo network unless it exists. Return whether it was created."""
     if Committee.objects.filter(slug="boyle-heights").exists():
+        # A demo folder made before the gazetteer existed gets its places now.
+        load_places()
         return False
     rng = random.Random(seed)
     res = settings.AREA_RESOLUTION
@@ -202,8 +207,39 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
         ContactEndpoint.create(m, "email", f"member{i + 1:03d}@demo.tocsin.invalid", verified=True)
     for c, _center in committees.values():
         Invite.objects.create(committee=c, created_by=organizer)
+    load_places()
     _past_incidents(rng, committees["boyle-heights"][1], organizer)
     return True
+
+
+# Public places only, written for the demo (names and approximate points from general
+# knowledge of the neighbourhoods, not a copied data set).
+PLACES_FILE = Path(__file__).with_name("places.csv")
+
+
+def load_places() -> int:
+    """Import the demo's named places into each demo committee that has none yet; return
+    how many were added."""
+    rows: dict[str, list[importing.Row]] = {}
+    with PLACES_FILE.open(encoding="utf-8", newline="") as f:
+        for line, record in enumerate(csv.DictReader(f), start=2):
+            found = importing.check(
+                name=record["name"],
+                name_es=record["name_es"],
+                kind=record["kind"],
+                lat=record["lat"],
+                lng=record["lng"],
+            )
+            if isinstance(found, str):
+                raise ValueError(f"{PLACES_FILE.name} line {line}: {found}")
+            found.where = f"line {line}"
+            rows.setdefault(record["committee"], []).append(found)
+    added = 0
+    for slug, places in rows.items():
+        committee = Committee.objects.filter(slug=slug).first()
+        if committee is not None and not committee.places.exists():
+            added += importing.import_rows(committee, places).added
+    return added
 
 
 def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Member) -> None:

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from tocsin import geo
-from tocsin.alerts.messages import exact_place_text, read_verify_link_token
+from tocsin.alerts.messages import read_verify_link_token
 from tocsin.committees import partners
 from tocsin.committees.models import Membership, Role, Share
 from tocsin.incidents import verify
@@ -21,6 +21,7 @@ from tocsin.incidents.forms import VerifierAnswerForm
 from tocsin.incidents.models import UNVERIFIED_STATES, VerificationRequest
 from tocsin.lib import languages
 from tocsin.lib.bodylimit import takes_uploads
+from tocsin.places.naming import Gazetteer
 
 
 def _resolve(token: str) -> VerificationRequest:
@@ -99,7 +100,7 @@ def verify_answer(request: HttpRequest, token: str) -> HttpResponse:
             "incident": incident,
             "form": form,
             "open": open_,
-            "place": exact_place_text(incident.cell),
+            "where": Gazetteer.of(incident).exact(incident.cell),
             "lat": lat,
             "lng": lng,
         },

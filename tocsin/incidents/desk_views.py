@@ -19,7 +19,7 @@ from tocsin.committees import services as committee_services
 from tocsin.committees.models import Approval, Share
 from tocsin.incidents import services, verify
 from tocsin.incidents.forms import CALLBACK_KINDS, HotlineForm, ReplyForm
-from tocsin.intake import replies
+from tocsin.intake import place_views, replies
 from tocsin.intake.models import Channel
 from tocsin.intake.services import OutsideEveryArea, submit_report
 from tocsin.lib import geocode
@@ -174,7 +174,7 @@ def _hotline_page(request: HttpRequest, form: HotlineForm, *, status: int) -> Ht
     return render(
         request,
         "incidents/hotline.html",
-        {"form": form, "map_center": settings.MAP_CENTER, "geocoder": geocode.enabled()},
+        {"form": form, "map_center": settings.MAP_CENTER, "address_search": geocode.enabled()},
         status=status,
     )
 
@@ -182,23 +182,20 @@ def _hotline_page(request: HttpRequest, form: HotlineForm, *, status: int) -> Ht
 @access.staff_view
 @require_GET
 def geocode_search(request: HttpRequest) -> JsonResponse:
-    """Return places for an address typed on the hotline form (through the operator's
-    geocoder; the browser talks only to Tocsin)."""
+    """Return the desk committees' named places matching what the caller says (``q``),
+    then addresses from the operator's geocoder when there is one; or what is near a
+    point (``lat``, ``lng``). The browser talks only to Tocsin."""
     member = access.member_of(request)
     if not access.dispatcher_committees(member):
         raise Http404
-    if not geocode.enabled():
-        return JsonResponse({"error": _("Address search is not set up.")}, status=503)
-    try:
-        places = geocode.search(request.GET.get("q", ""))
-    except geocode.GeocoderError:
-        return JsonResponse(
-            {"error": _("Address search is not answering. Place the call on the map.")},
-            status=502,
-        )
-    return JsonResponse(
-        {"places": [{"label": p.label, "lat": p.lat, "lng": p.lng} for p in places]}
-    )
+    committee_ids = access.desk_committee_ids(member)
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
+    near = place_views.point_of(request)
+    if query:
+        return JsonResponse(place_views.find(query, near, committee_ids=committee_ids))
+    if near is None:
+        return JsonResponse({"error": _("Type a place, or pick one on the map.")}, status=400)
+    return JsonResponse(place_views.near_point(*near, committee_ids=committee_ids))
 
 
 @access.staff_view

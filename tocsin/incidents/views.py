@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib import messages
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest, HttpResponse
@@ -25,6 +27,7 @@ from tocsin.intake.models import Channel, Report
 from tocsin.lib import sse
 from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
+from tocsin.places.naming import Gazetteer
 
 QUEUE_SIZE = 100
 # The parts of the incident page its live stream re-renders (templates/incidents/_<part>.html).
@@ -43,17 +46,29 @@ def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
         output_field=IntegerField(),
     )
     incidents = Incident.objects.for_committees(committees)
+    # Each card names its place from the desk committees' gazetteers, read once.
+    gazetteer = Gazetteer(committees)
     return {
-        "reports": waiting.order_by(first, "-received_at", "-pk").with_photos()[:QUEUE_SIZE],
+        "reports": _placed(
+            waiting.order_by(first, "-received_at", "-pk").with_photos()[:QUEUE_SIZE], gazetteer
+        ),
         "report_total": waiting.count(),
         # Web reports from a burst of new sources (tocsin.intake.burst): a lane of their own.
-        "suspicious": reports.suspicious().with_photos()[:100],
+        "suspicious": _placed(reports.suspicious().with_photos()[:100], gazetteer),
         "suspicious_count": reports.suspicious().count(),
         "incidents": incidents.open().prefetch_related("reports")[:100],
         "closed": incidents.exclude(state__in=["reported", "verifying", "confirmed"])[:10],
         "approvals": approvals.waiting_for(member),
         "member": member,
     }
+
+
+def _placed(reports: Iterable[Report], gazetteer: Gazetteer) -> list[Report]:
+    """Return the reports, each with ``where``: its place in words for the dispatcher."""
+    found = list(reports)
+    for r in found:
+        r.where = gazetteer.exact(r.cell)  # type: ignore[attr-defined]
+    return found
 
 
 @access.staff_view
@@ -124,6 +139,7 @@ def _incident_context(incident: Incident, member: Member) -> dict:
     progress = outbox.progress(incident)
     return {
         "incident": incident,
+        "where": Gazetteer.of(incident).exact(incident.cell),
         "progress": progress,
         # The "records deleted" column shows only when someone's records are gone.
         "progress_gone": any(p["gone"] for p in progress),

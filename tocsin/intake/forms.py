@@ -12,6 +12,7 @@ from tocsin import geo
 from tocsin.intake import pow
 from tocsin.intake.models import Report, ReportKind
 from tocsin.intake.photos import PhotoError, Scrubbed, scrub, too_big
+from tocsin.places import search
 
 
 class PhotoInput(forms.FileInput):
@@ -34,6 +35,9 @@ class ReportForm(forms.Form):
     )
     lat = forms.FloatField(required=False, widget=forms.HiddenInput)
     lng = forms.FloatField(required=False, widget=forms.HiddenInput)
+    # A place picked from a search without JavaScript (see choice_point): "p<id>" for a
+    # committee's named place, "a<lat>,<lng>" for an address the geocoder found.
+    place = forms.CharField(required=False, max_length=60, widget=forms.HiddenInput)
     text = forms.CharField(
         label=_("Details (optional)"),
         required=False,
@@ -89,12 +93,42 @@ class ReportForm(forms.Form):
 
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean() or {}
+        picked = choice_point(data.get("place") or "")
+        if picked is not None:
+            data["lat"], data["lng"] = picked
         lat, lng = data.get("lat"), data.get("lng")
         if lat is None or lng is None or not geo.valid_latlng(lat, lng):
             raise forms.ValidationError(
-                _("Pick the place on the map, or tap “Use my location”."), code="no_place"
+                _("Pick the place on the map, search for it by name, or tap “Use my location”."),
+                code="no_place",
             )
         return data
+
+
+def place_id(value: str) -> int | None:
+    """Return the named place's id in a choice ("p12"), or None."""
+    digits = value[1:]
+    # Ids are short: a 40-digit "id" must not reach the database (an integer overflow).
+    if value.startswith("p") and digits.isascii() and digits.isdigit() and len(digits) <= 12:
+        return int(digits)
+    return None
+
+
+def choice_point(value: str) -> tuple[float, float] | None:
+    """Return the point of a place picked from a search: a named place of an active
+    committee ("p12", at its point) or an address the geocoder found ("a34.03,-118.21")."""
+    value = value.strip()
+    pk = place_id(value)
+    if pk is not None:
+        place = search.chosen(pk)
+        return (place.lat, place.lng) if place is not None else None
+    if value.startswith("a"):
+        try:
+            lat, lng = (float(v) for v in value[1:].split(",", 1))
+        except ValueError:
+            return None
+        return (lat, lng) if geo.valid_latlng(lat, lng) else None
+    return None
 
 
 def scrub_uploads(files: list[UploadedFile], *, body_bytes: int) -> list[Scrubbed]:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tocsin import geo
 from tocsin.committees import access
 from tocsin.committees.models import Committee, CommitteeCell
-from tocsin.intake import burst, pow, ratelimit, replies, services
+from tocsin.intake import burst, place_views, pow, ratelimit, replies, services
 from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
 from tocsin.intake.models import Channel, Report
 from tocsin.lib.bodylimit import takes_uploads
@@ -98,6 +98,7 @@ def _form_page(request: HttpRequest, form: ReportForm, *, status: int) -> HttpRe
             "form": form,
             "map_center": settings.MAP_CENTER,
             "as_member": _reporting_member(request) is not None,
+            **place_views.search_context(request, form),
         },
         status=status,
     )

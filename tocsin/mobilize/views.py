@@ -14,7 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from tocsin.alerts.messages import place_text, read_alert_link_token
+from tocsin.alerts.messages import read_alert_link_token
 from tocsin.alerts.models import Delivery
 from tocsin.incidents.models import Incident, State
 from tocsin.intake.screening import screen
@@ -22,6 +22,7 @@ from tocsin.lib import languages, sse
 from tocsin.members.models import Member
 from tocsin.mobilize import services
 from tocsin.mobilize.models import ResponderRole, Response, ResponseState
+from tocsin.places.naming import Gazetteer
 
 
 class ResponseForm(forms.Form):
@@ -60,11 +61,18 @@ def _resolve(token: str) -> tuple[Member, Incident]:
 def _context(member: Member, incident: Incident) -> dict:
     response = Response.objects.filter(incident=incident, member=member).first()
     responder = services.is_responder(member)
+    # Responders of the incident's committees go to the exact place; members see the block.
+    exact = (
+        Membership.objects.filter(member=member, committee__in=incident.committees.all())
+        .at_least(Role.RESPONDER)
+        .exists()
+    )
+    gazetteer = Gazetteer.of(incident)
     return {
         "member": member,
         "incident": incident,
-        # Preformatted: a localized decimal comma would make "34,03, -118,21" ambiguous.
-        "place": place_text(incident.cell),
+        # In words, with coordinates preformatted (a decimal comma would be ambiguous).
+        "where": gazetteer.exact(incident.cell) if exact else gazetteer.block(incident.cell),
         # The dispatcher's note, unless it screens as naming officers or calling to
         # interfere (it cannot be saved so; this is the last line of defence).
         "summary": "" if screen(incident.summary).held else incident.summary,

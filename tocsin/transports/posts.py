@@ -143,15 +143,15 @@ def render(alert: Alert, *, language: str) -> Message:
     incident = alert.incident
     with translation.override(language):
         kind = incident.get_kind_display()
-        place = messages.place_text(incident.cell)
+        place = messages.place_text(incident.cell, messages.Gazetteer.of(incident))
         since = timezone.localtime(incident.first_seen_at).strftime("%H:%M")
-        subject = _("Confirmed: %(kind)s near %(place)s") % {"kind": kind, "place": place}
+        subject = _("Confirmed: %(kind)s %(where)s") % {"kind": kind, "where": place}
         text = _(
-            "Tocsin alert. Confirmed %(kind)s near %(place)s since %(since)s. %(guidance)s "
+            "Tocsin alert. Confirmed %(kind)s %(where)s since %(since)s. %(guidance)s "
             "Members: your own alert has the details and “I'm on my way”. %(url)s"
         ) % {
             "kind": kind.lower(),
-            "place": place,
+            "where": place,
             "since": since,
             "guidance": _("Observe, document, support. Do not interfere."),
             "url": url,
