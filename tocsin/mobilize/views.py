@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from tocsin.alerts.messages import read_alert_link_token
 from tocsin.alerts.models import Delivery
+from tocsin.committees.models import Membership, Role
 from tocsin.incidents.models import Incident, State
 from tocsin.intake.screening import screen
 from tocsin.lib import languages, sse
