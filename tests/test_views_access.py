@@ -98,6 +98,7 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee_partner_accept": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_partner_end":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_threshold":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_hotlines":     (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_export_ask":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     # Olga asked for the member list and Diego approved it: only she downloads it.
     "committee_export":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
@@ -274,6 +275,9 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("committee_threshold", args=[o.slug]), {"threshold": "100"}
     ),
     "committee_export_ask": lambda o: Call("post", reverse("committee_export_ask", args=[o.slug])),
+    "committee_hotlines": lambda o: Call(
+        "post", reverse("committee_hotlines", args=[o.slug]), {"number_1": "(213) 555-0142"}
+    ),
     "committee_export": lambda o: Call("get", reverse("committee_export", args=[o.slug])),
     "committee_vault_lock": lambda o: Call("post", reverse("committee_vault_lock", args=[o.slug])),
     "me": lambda o: Call("get", reverse("me")),
@@ -320,6 +324,9 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
 OWNER = {
     "open_report": "dispatcher",
     "dismiss_report": "dispatcher",
+    "burst_release": "dispatcher",
+    "burst_dismiss": "dispatcher",
+    "committee_hotlines": "organizer",
     "report_photo": "dispatcher",
     "incident": "dispatcher",
     "incident_live": "dispatcher",

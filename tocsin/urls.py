@@ -130,6 +130,7 @@ urlpatterns = [
     ),
     path("c/<slug:slug>/partners/<int:pk>/end/", partner_views.end, name="committee_partner_end"),
     path("c/<slug:slug>/threshold/", partner_views.set_threshold, name="committee_threshold"),
+    path("c/<slug:slug>/hotlines/", committees.set_hotlines, name="committee_hotlines"),
     path("c/<slug:slug>/export/", partner_views.ask_export, name="committee_export_ask"),
     path("c/<slug:slug>/members.csv", partner_views.export, name="committee_export"),
     path("c/<slug:slug>/lock/", partner_views.ask_lock, name="committee_vault_lock"),

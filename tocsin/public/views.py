@@ -7,13 +7,15 @@ from django.templatetags.static import static
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 
+from tocsin.committees import hotlines
+
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "public/home.html")
 
 
 def rights(request: HttpRequest) -> HttpResponse:
-    return render(request, "public/rights.html")
+    return render(request, "public/rights.html", {"hotlines": hotlines.everywhere()})
 
 
 def offline(request: HttpRequest) -> HttpResponse:
