@@ -60,6 +60,8 @@ TABLE: dict[str, tuple[int, ...]] = {
     "desk_live":              (302, 403, 403, 403, 200, 200, 200, 200, 200, 200),
     "open_report":            (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     "dismiss_report":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "burst_release":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "burst_dismiss":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     "report_photo":           (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
     "incident":               (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
     "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
@@ -185,6 +187,8 @@ class Objects:
     approval: int = MISSING
     # A partnership proposed to the committee, waiting for its organizer.
     proposal: int = MISSING
+    # A group of the desk's burst lane.
+    burst: str = "0" * 16
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,8 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "desk_live": lambda o: Call("get", reverse("desk_live")),
     "open_report": lambda o: Call("post", reverse("open_report", args=[o.report])),
     "dismiss_report": lambda o: Call("post", reverse("dismiss_report", args=[o.report])),
+    "burst_release": lambda o: Call("post", reverse("burst_release", args=[o.burst])),
+    "burst_dismiss": lambda o: Call("post", reverse("burst_dismiss", args=[o.burst])),
     "report_photo": lambda o: Call("get", reverse("report_photo", args=[o.photo])),
     "incident": lambda o: Call("get", reverse("incident", args=[o.incident])),
     "incident_live": lambda o: Call("get", reverse("incident_live", args=[o.incident])),
@@ -395,6 +401,20 @@ def _report_at(point: tuple[float, float], kind: str = ReportKind.CHECKPOINT) ->
     return intake.submit_report(channel=Channel.WEB, kind=kind, lat=point[0], lng=point[1])
 
 
+def _burst_at(point: tuple[float, float], group: str) -> str:
+    """A group of two reports in the desk's burst lane."""
+    for _n in range(2):
+        intake.submit_report(
+            channel=Channel.WEB,
+            kind=ReportKind.AGENTS_SEEN,
+            lat=point[0],
+            lng=point[1],
+            suspicious=True,
+            burst_group=group,
+        )
+    return group
+
+
 def _loose_report_at(point: tuple[float, float]) -> Report:
     """A report on the desk, in no incident: of a kind clustering keeps apart from the
     scene's checkpoint incidents."""
@@ -500,6 +520,7 @@ def scene(db: None) -> Scene:
         shift=_shift(w.east, w.dispatcher).pk,
         approval=_role_grant(w.east, w.organizer, w.member),
         proposal=_proposal(w.east, w.organizer),
+        burst=_burst_at(EAST, "e" * 16),
     )
     _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
@@ -515,6 +536,7 @@ def scene(db: None) -> Scene:
         shift=_shift(w.west, w.west_dispatcher).pk,
         approval=_role_grant(w.west, w.west_organizer, w.west_dispatcher),
         proposal=_proposal(w.west, w.west_organizer),
+        burst=_burst_at(WEST, "a" * 16),
     )
     _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)

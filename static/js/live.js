@@ -3,7 +3,8 @@
 //
 // A dispatcher working from the keyboard keeps their place: the control that had the
 // focus has it again after an update (found by its report, its key, or its position and
-// text), and an update waits while they are typing in a field of the live part.
+// text), and an update waits while they are typing in a field of the live part. A
+// <details> with an id that was open stays open.
 (function () {
   function typing(node) {
     return node && (node.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(node.tagName));
@@ -52,7 +53,12 @@
     let pending = null;
     function apply(html) {
       const mark = remember(el);
+      const open = [...el.querySelectorAll("details[id]")].filter((d) => d.open).map((d) => d.id);
       el.innerHTML = html;
+      for (const id of open) {
+        const details = document.getElementById(id);
+        if (details && el.contains(details)) details.open = true;
+      }
       restore(el, mark);
     }
     el.addEventListener("focusout", () => {

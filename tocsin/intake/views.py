@@ -11,7 +11,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tocsin import geo
-from tocsin.committees import access
+from tocsin.committees import access, hotlines
 from tocsin.committees.models import Committee, CommitteeCell
 from tocsin.intake import burst, pow, ratelimit, replies, services
 from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
@@ -28,14 +28,15 @@ def report(request: HttpRequest) -> HttpResponse:
         return _form_page(request, form, status=200)
     form = ReportForm(request.POST, request.FILES, body_bytes=_content_length(request))
     source = ratelimit.source_of(request)
-    if not ratelimit.take(source):
+    share = ratelimit.take(source)
+    if share is ratelimit.Share.REFUSED:
         form.add_error(None, too_many_reports())
         response = _form_page(request, form, status=429)
         response["Retry-After"] = str(ratelimit.WINDOW_SECONDS)
         return response
     stored = False
     try:
-        response = _submit(request, form, source)
+        response = _submit(request, form, source, over=share is ratelimit.Share.OVER)
         stored = response.status_code == 302
         return response
     finally:
@@ -44,10 +45,16 @@ def report(request: HttpRequest) -> HttpResponse:
             ratelimit.give_back(source)
 
 
-def _submit(request: HttpRequest, form: ReportForm, source: str | None) -> HttpResponse:
+def _submit(
+    request: HttpRequest, form: ReportForm, source: str | None, *, over: bool
+) -> HttpResponse:
+    """Store the report of a valid form; ``over``: its network is past its share, so it
+    needs a harder proof of work and goes to the desk's burst lane, grouped."""
     if form.is_valid():
         data = form.cleaned_data
         try:
+            if over:
+                pow.hard_enough(data["altcha"])
             pow.redeem(data["altcha"])
         except pow.Refused as e:
             # A double submit carries the same solution: it gets the first receipt.
@@ -56,16 +63,20 @@ def _submit(request: HttpRequest, form: ReportForm, source: str | None) -> HttpR
                 return redirect("report_done", receipt=first.receipt)
             form.add_error(None, pow_refused(e.code))
             return _form_page(request, form, status=400)
+        lat, lng = data["lat"], data["lng"]
+        # Counted for every report, so a burst is seen whoever is past their share.
+        suspicious = burst.suspicious(source, lat, lng) or over
         try:
             r = services.submit_report(
                 channel=Channel.WEB,
                 kind=data["kind"],
-                lat=data["lat"],
-                lng=data["lng"],
+                lat=lat,
+                lng=lng,
                 text=data["text"],
                 nonce=data["nonce"],
                 photos=data["photos"],
-                suspicious=burst.suspicious(source, data["lat"], data["lng"]),
+                suspicious=suspicious,
+                burst_group=burst.group(source, lat, lng) if suspicious else "",
                 # A logged-in member's report counts as a member's (never who sent it).
                 member=_reporting_member(request),
                 language=request.LANGUAGE_CODE,
@@ -105,8 +116,20 @@ def _form_page(request: HttpRequest, form: ReportForm, *, status: int) -> HttpRe
 
 @require_GET
 def report_challenge(request: HttpRequest) -> JsonResponse:
-    """Return a new proof-of-work challenge (ALTCHA format) for the report form."""
-    return JsonResponse(pow.make_challenge())
+    """Return a new proof-of-work challenge (ALTCHA format) for the report form: a harder
+    one for a network already past its share of reports."""
+    hard = ratelimit.exceeded(ratelimit.source_of(request))
+    return JsonResponse(pow.make_challenge(maxnumber=pow.burst_difficulty() if hard else None))
+
+
+@require_GET
+def report_hotlines(request: HttpRequest) -> HttpResponse:
+    """Return the hotlines for the place picked on the report form (an HTML partial)."""
+    try:
+        lat, lng = float(request.GET.get("lat", "")), float(request.GET.get("lng", ""))
+    except ValueError:
+        lat = lng = None  # type: ignore[assignment]
+    return render(request, "_hotlines.html", {"hotlines": hotlines.for_place(lat, lng)})
 
 
 def _content_length(request: HttpRequest) -> int:
@@ -128,8 +151,14 @@ def report_done(request: HttpRequest, receipt: str) -> HttpResponse:
         if not body.strip() or len(body) > replies.MAX_BODY:
             messages.error(request, _("Write a message first (at most 1,000 characters)."))
             status = 400
-        elif not ratelimit.take(source):
-            messages.error(request, too_many_reports())
+        elif ratelimit.take(source) is ratelimit.Share.REFUSED:
+            messages.error(
+                request,
+                _(
+                    "Messages are coming from your network faster than people can type "
+                    "them. Call a hotline now, or wait ten minutes and send again."
+                ),
+            )
             status = 429
         else:
             replies.reporter_says(r, body)
