@@ -142,6 +142,11 @@ PUBLIC = {
     "coverage",
     "report_challenge",  # a proof-of-work challenge, the same for everyone
     "report_done",
+    # The receipt code is the credential, its guesses limited per network
+    # (tests/test_receipts.py).
+    "report_live",
+    "report_check",
+    "report_hotlines",  # public numbers, the same for everyone
     "login",
     "login_code",
     "logout",

@@ -30,7 +30,10 @@ urlpatterns = [
     path("report/", intake.report, name="report"),
     path("report/coverage.geojson", intake.coverage, name="coverage"),
     path("report/challenge.json", intake.report_challenge, name="report_challenge"),
+    path("report/hotlines/", intake.report_hotlines, name="report_hotlines"),
+    path("report/check/", intake.report_check, name="report_check"),
     path("report/<str:receipt>/", intake.report_done, name="report_done"),
+    path("report/<str:receipt>/live/", intake.report_live, name="report_live"),
     # Members.
     path("login/", members.login_view, name="login"),
     path("login/code/", members.login_code, name="login_code"),

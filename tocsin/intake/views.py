@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods
@@ -13,9 +17,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tocsin import geo
 from tocsin.committees import access, hotlines
 from tocsin.committees.models import Committee, CommitteeCell
-from tocsin.intake import burst, pow, ratelimit, replies, services
+from tocsin.incidents import progress
+from tocsin.intake import burst, pow, ratelimit, receipts, replies, services
 from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
 from tocsin.intake.models import Channel, Report
+from tocsin.lib import sse
 from tocsin.lib.bodylimit import takes_uploads
 from tocsin.members.models import Member
 
@@ -101,7 +107,22 @@ def _reporting_member(request: HttpRequest) -> Member | None:
     return Member.objects.filter(user=request.user).first()
 
 
-def _form_page(request: HttpRequest, form: ReportForm, *, status: int) -> HttpResponse:
+def _typed_place(form: ReportForm) -> tuple[float | None, float | None]:
+    """Return the place a posted form carries, if it reads as one (valid or not)."""
+    try:
+        return float(form.data.get("lat", "")), float(form.data.get("lng", ""))
+    except (TypeError, ValueError):
+        return None, None
+
+
+def _form_page(
+    request: HttpRequest,
+    form: ReportForm,
+    *,
+    status: int,
+    check_error: str = "",
+    typed_code: str = "",
+) -> HttpResponse:
     return render(
         request,
         "intake/report.html",
@@ -109,6 +130,9 @@ def _form_page(request: HttpRequest, form: ReportForm, *, status: int) -> HttpRe
             "form": form,
             "map_center": settings.MAP_CENTER,
             "as_member": _reporting_member(request) is not None,
+            "hotlines": hotlines.for_place(*_typed_place(form)),
+            "check_error": check_error,
+            "typed_code": typed_code,
         },
         status=status,
     )
@@ -139,13 +163,75 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
+_MISS_STATUS = {receipts.MALFORMED: 400, receipts.UNKNOWN: 404, receipts.LIMITED: 429}
+
+
+@require_http_methods(["GET", "POST"])
+def report_check(request: HttpRequest) -> HttpResponse:
+    """The "check a receipt code" box (on this page, the report page and the receipt
+    page): to the receipt page, or back to the page the box was on, saying why not."""
+    if request.method == "GET":
+        return _check_page(request, status=200)
+    typed = request.POST.get("code", "")[:40]
+    try:
+        found = receipts.find(typed, ratelimit.source_of(request))
+    except receipts.NotFound as e:
+        error, status = receipts.problem(e.code), _MISS_STATUS[e.code]
+        if request.POST.get("from") == "check":
+            return _check_page(request, status=status, check_error=error, typed_code=typed)
+        form = ReportForm(initial={"nonce": secrets.token_urlsafe(24)})
+        return _form_page(request, form, status=status, check_error=error, typed_code=typed)
+    return redirect("report_done", receipt=found.receipt)
+
+
+def _check_page(
+    request: HttpRequest, *, status: int, check_error: str = "", typed_code: str = ""
+) -> HttpResponse:
+    context = {
+        "check_error": check_error,
+        "typed_code": typed_code,
+        "hotlines": hotlines.everywhere(),
+    }
+    return render(request, "intake/check.html", context, status=status)
+
+
+def _receipt_or_page(request: HttpRequest, receipt: str) -> Report | HttpResponse:
+    """Return the report of the receipt code in the address, or the page that says why
+    there is none (with the box to try another code)."""
+    try:
+        return receipts.find(receipt, ratelimit.source_of(request))
+    except receipts.NotFound as e:
+        return _check_page(
+            request,
+            status=_MISS_STATUS[e.code],
+            check_error=receipts.problem(e.code),
+            typed_code=receipt[:40],
+        )
+
+
 @require_http_methods(["GET", "POST"])
 def report_done(request: HttpRequest, receipt: str) -> HttpResponse:
-    """The receipt page: what happens next, and the dispatcher's answers. Whoever has
-    the receipt code can read them and write back; nothing else identifies the reporter."""
-    r = get_object_or_404(Report, receipt=receipt.upper())
+    """The receipt page: what became of the report, the dispatcher's answers, live.
+    Whoever has the receipt code can read them and write back; nothing else identifies
+    the reporter."""
+    found = _receipt_or_page(request, receipt)
+    if isinstance(found, HttpResponse):
+        return found
+    r = found
+    if r.receipt != receipt:
+        return redirect("report_done", receipt=r.receipt)
     status = 200
-    if request.method == "POST":
+    check_error = typed_code = ""
+    if request.method == "POST" and "code" in request.POST:
+        # The box to check another receipt code.
+        typed_code = request.POST.get("code", "")[:40]
+        try:
+            other = receipts.find(typed_code, ratelimit.source_of(request))
+        except receipts.NotFound as e:
+            check_error, status = receipts.problem(e.code), _MISS_STATUS[e.code]
+        else:
+            return redirect("report_done", receipt=other.receipt)
+    elif request.method == "POST":
         body = request.POST.get("body", "")
         source = ratelimit.source_of(request)
         if not body.strip() or len(body) > replies.MAX_BODY:
@@ -164,8 +250,44 @@ def report_done(request: HttpRequest, receipt: str) -> HttpResponse:
             replies.reporter_says(r, body)
             messages.success(request, _("Sent to the dispatcher."))
             return redirect("report_done", receipt=r.receipt)
-    thread = r.messages.all() if r.pk else []
-    return render(request, "intake/done.html", {"report": r, "thread": thread}, status=status)
+    context = {
+        **_status_context(r),
+        "hotlines": hotlines.for_committees(r.committees.values_list("pk", flat=True)),
+        "check_error": check_error,
+        "typed_code": typed_code,
+    }
+    return render(request, "intake/done.html", context, status=status)
+
+
+def _status_context(r: Report) -> dict[str, Any]:
+    return {
+        "report": r,
+        "progress": progress.of(r),
+        "steps": progress.STEPS,
+        "thread": r.messages.all(),
+    }
+
+
+@require_GET
+def report_live(request: HttpRequest, receipt: str) -> HttpResponseBase:
+    """The receipt page's live part (Server-Sent Events): the state and the answers."""
+    found = _receipt_or_page(request, receipt)
+    if isinstance(found, HttpResponse):
+        return HttpResponse(status=found.status_code)
+    pk = found.pk
+    language = request.LANGUAGE_CODE
+
+    def render_status() -> str:
+        r = Report.objects.filter(pk=pk).first()
+        if r is None:  # purged meanwhile
+            return ""
+        with translation.override(language):
+            return render_to_string("intake/_status.html", _status_context(r))
+
+    channels = [f"receipt:{pk}"]
+    if found.incident_id:
+        channels.append(f"incident:{found.incident_id}")
+    return sse.stream(channels, render_status)
 
 
 @cache_control(max_age=300, public=True)
