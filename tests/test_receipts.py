@@ -207,6 +207,9 @@ def test_an_unknown_code_in_the_address_gets_the_check_page(w: World) -> None:
     assert response.status_code == 404
     page = response.content.decode()
     assert "No report has that receipt code" in page and 'name="code"' in page
+    malformed = Client(REMOTE_ADDR=ADDRESS).get(reverse("report_done", args=["hello"]))
+    assert malformed.status_code == 404
+    assert "8 letters and digits" in malformed.content.decode()
     assert Client().get(reverse("report_check")).status_code == 200
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tocsin.committees.models import Approval
-from tocsin.intake.models import Report, ReportKind
+from tocsin.intake.models import ReportKind
 
 
 class State(models.TextChoices):
@@ -119,10 +119,6 @@ class Incident(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
-
-    def is_new(self, report: Report) -> bool:
-        """Return whether ``report`` arrived since a dispatcher last opened the incident."""
-        return self.desk_seen_at is None or report.received_at > self.desk_seen_at
 
     def holder(self, now: datetime | None = None) -> int | None:
         """Return the member id of the dispatcher holding the incident, or None."""

@@ -164,6 +164,8 @@ def _content_length(request: HttpRequest) -> int:
 
 
 _MISS_STATUS = {receipts.MALFORMED: 400, receipts.UNKNOWN: 404, receipts.LIMITED: 429}
+# In an address, a code that cannot be one is a page that does not exist either.
+_ADDRESS_MISS_STATUS = {**_MISS_STATUS, receipts.MALFORMED: 404}
 
 
 @require_http_methods(["GET", "POST"])
@@ -203,7 +205,7 @@ def _receipt_or_page(request: HttpRequest, receipt: str) -> Report | HttpRespons
     except receipts.NotFound as e:
         return _check_page(
             request,
-            status=_MISS_STATUS[e.code],
+            status=_ADDRESS_MISS_STATUS[e.code],
             check_error=receipts.problem(e.code),
             typed_code=receipt[:40],
         )
@@ -271,9 +273,10 @@ def _status_context(r: Report) -> dict[str, Any]:
 @require_GET
 def report_live(request: HttpRequest, receipt: str) -> HttpResponseBase:
     """The receipt page's live part (Server-Sent Events): the state and the answers."""
-    found = _receipt_or_page(request, receipt)
-    if isinstance(found, HttpResponse):
-        return HttpResponse(status=found.status_code)
+    try:
+        found = receipts.find(receipt, ratelimit.source_of(request))
+    except receipts.NotFound as e:
+        return HttpResponse(status=_ADDRESS_MISS_STATUS[e.code])
     pk = found.pk
     language = request.LANGUAGE_CODE
 
