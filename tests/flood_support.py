@@ -3,10 +3,11 @@ and bench/flood.py.
 
 Each fake source is an IPv4 address sent in X-Forwarded-For (the server trusts 127.0.0.1
 as its proxy, and uvicorn does too), spread over fewer /24 networks than sources, so the
-per-network rate limit (tocsin.intake.ratelimit) and the burst detection of new sources
+per-network share (tocsin.intake.ratelimit) and the burst detection of new sources
 (tocsin.intake.burst) see what they would see in a real flood. Each report fetches a
-challenge, solves the proof of work, and posts the form as the browser does (CSRF cookie
-and token from GET /report/, one per client connection).
+challenge from its own network (so past the network's share it gets the harder one),
+solves the proof of work, and posts the form as the browser does (CSRF cookie and token
+from GET /report/, one per client connection).
 """
 
 from __future__ import annotations
@@ -171,8 +172,9 @@ class Client:
         self.token = token.group(1).decode()
         return elapsed
 
-    def challenge(self) -> dict[str, Any]:
-        status, body, _response = self.request("GET", "/report/challenge.json")
+    def challenge(self, forwarded_for: str = "") -> dict[str, Any]:
+        headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+        status, body, _response = self.request("GET", "/report/challenge.json", headers=headers)
         assert status == 200, status
         return json.loads(body)
 
@@ -275,7 +277,7 @@ def run(
     cursor_lock = threading.Lock()
 
     def solution(client: Client, job: Job) -> str:
-        return solve(client.challenge())
+        return solve(client.challenge(job.address))
 
     solve_for = solutions or solution
 
@@ -323,13 +325,22 @@ def median(values: Sequence[float]) -> float:
 
 
 def queue_report_ids(dispatcher_id: int) -> tuple[set[int], set[int]]:
-    """Return the ids in the dispatcher's desk queue and in its suspicious lane, by the
-    query the desk view renders (tocsin.incidents.views._queue_context)."""
+    """Return the ids in the dispatcher's desk queue, by the query the desk view renders
+    (tocsin.incidents.views._queue_context), and every id waiting in its burst lane."""
+    from tocsin.committees import access
     from tocsin.incidents.views import _queue_context
+    from tocsin.intake.models import Report
     from tocsin.members.models import Member
 
-    ctx = _queue_context(Member.objects.get(pk=dispatcher_id))
-    return {r.pk for r in ctx["reports"]}, {r.pk for r in ctx["suspicious"]}
+    dispatcher = Member.objects.get(pk=dispatcher_id)
+    ctx = _queue_context(dispatcher)
+    lane = (
+        Report.objects.unassigned()
+        .for_committees(access.desk_committee_ids(dispatcher))
+        .suspicious()
+        .values_list("pk", flat=True)
+    )
+    return {r.pk for r in ctx["reports"]}, set(lane)
 
 
 def incidents_per_cell_per_window(since: Any, minutes: int = 15) -> int:

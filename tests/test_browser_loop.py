@@ -45,7 +45,7 @@ from tocsin import geo
 from tocsin.alerts import messages
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.alerts.worker import Worker
-from tocsin.committees.models import Membership, Role
+from tocsin.committees.models import Committee, Membership, Role
 from tocsin.incidents.models import Incident, State
 from tocsin.intake.models import Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, EndpointKind
@@ -326,6 +326,8 @@ def test_report_confirm_alert_respond_all_clear(
     def people() -> None:
         east = factories.committee("East")
         west = factories.committee("West", factories.WEST)
+        Committee.objects.filter(pk=east.pk).update(hotline_numbers=["+12135550142"])
+        Committee.objects.filter(pk=west.pk).update(hotline_numbers=["+13235550199"])
         factories.member("Olga", east, Role.ORGANIZER, email="olga@example.org")
         factories.member("Diego", east, Role.DISPATCHER, email="diego@example.org")
         factories.member("Walt", west, Role.DISPATCHER, email="walt@example.org")
@@ -425,6 +427,13 @@ def test_report_confirm_alert_respond_all_clear(
     assert reporter.locator("textarea[name=text]").input_value() == details
     assert reporter.locator("input[name=kind][value=workplace_raid]").is_checked()
     assert orm(Report.objects.count) == 0
+    # Before a place is picked the page offers every committee's hotline; once one is
+    # picked, those of the committees covering it.
+    hotlines = reporter.locator("#hotlines")
+    expect(hotlines).to_contain_text("(323) 555-0199")
+    tap_map(reporter, *EAST, areas=True)
+    expect(hotlines).not_to_contain_text("(323) 555-0199")
+    expect(hotlines.locator("a[href='tel:+12135550142']")).to_have_text("(213) 555-0142")
 
     # No GPS, no map needed: the reporter types the place as people say it (no accents).
     reporter.fill("#where", "cesar chavez car")
@@ -435,6 +444,10 @@ def test_report_confirm_alert_respond_all_clear(
     expect(reporter.locator("#receipt")).to_have_text(receipt)
     placed = orm(lambda: Report.objects.get(receipt=receipt))
     assert geo.center(placed.cell) == pytest.approx((EAST[0] + 0.00045, EAST[1]), abs=0.0003)
+    # The receipt page says what became of the report, and follows it live.
+    wait_live(reporter)
+    mark(reporter, "__receiptOpenedBefore")
+    expect(reporter.locator("[data-testid=progress-title]")).to_have_text("Received")
 
     # 4. The report reaches East's desk live; West's desk never shows it.
     card = desk.locator("[data-report]", has_text=receipt)
@@ -449,6 +462,8 @@ def test_report_confirm_alert_respond_all_clear(
 
     incident_id = open_from_desk(desk, receipt)
     set_state(desk, "verifying")
+    expect(reporter.locator("[data-testid=progress-title]")).to_have_text("Being checked")
+    assert still_same_document(reporter, "__receiptOpenedBefore")
     # Only the responders nearby hear it is possible (DESIGN.md section 3): Lupe by push.
     [possible] = wait_until(
         lambda: push.messages_for(subscription), "the possible alert at the push service"
@@ -626,6 +641,8 @@ def test_spanish_alert_and_false_alarm_correction(
     # A false alarm after confirmation: a correction to everyone who got the alert.
     expect(desk.locator("#panel tr[data-purpose=confirmed] td[data-testid=sent]")).to_have_text("2")
     set_state(desk, "unfounded")
+    # The reporter's receipt page says so, in their language.
+    expect(reporter.locator("[data-testid=progress-title]")).to_have_text(spanish("False alarm"))
     later = wait_until(lambda: push.messages_for(subscription)[1:], "Ana's correction")
     correction = json.loads(later[0]["payload"])
     assert correction["title"] == correction_title

@@ -257,40 +257,105 @@ def test_the_source_middleware_runs_before_the_address_is_dropped() -> None:
     )
 
 
-def test_a_network_over_the_limit_gets_429_and_keeps_the_text(w: World, settings: Any) -> None:
+@pytest.fixture
+def cheap_pow(settings: Any) -> None:
+    """Proofs of work a test solves in a moment: the floor, the ceiling, and the harder
+    one a network past its share needs."""
+    settings.POW_MIN, settings.POW_MAX, settings.POW_BURST = 1000, 1000, 4000
+
+
+def hard_solution(address: str) -> str:
+    """Solve a challenge fetched from ``address``'s network, as its page would."""
+    return pow_support.solution(Client(REMOTE_ADDR=address))
+
+
+def test_a_network_past_its_share_gets_a_harder_challenge(
+    w: World, settings: Any, cheap_pow: None
+) -> None:
+    settings.REPORT_RATE_PER_10MIN = 1
+    fetch = Client(REMOTE_ADDR=ADDRESS)
+    assert fetch.get(reverse("report_challenge")).json()["maxnumber"] == 1000
+    assert post(form()).status_code == 302
+    assert fetch.get(reverse("report_challenge")).json()["maxnumber"] == 4000
+    # Another network is not affected.
+    other = Client(REMOTE_ADDR=OTHER_NETWORK).get(reverse("report_challenge")).json()
+    assert other["maxnumber"] == 1000
+
+
+def test_a_report_past_its_networks_share_is_taken_into_the_burst_lane(
+    w: World, settings: Any, cheap_pow: None
+) -> None:
     settings.REPORT_RATE_PER_10MIN = 2
     assert post(form()).status_code == 302
     assert post(form(), SAME_NETWORK).status_code == 302
-    refused = post(form(), ADDRESS)
+    taken = post(form(altcha=hard_solution(ADDRESS)))
+    assert taken.status_code == 302
+    first, second, third = Report.objects.order_by("received_at", "id")
+    assert not first.suspicious and not second.suspicious
+    assert third.suspicious and third.burst_group
+    # The reporter sees an ordinary receipt: nothing says "suspicious".
+    receipt = Client().get(taken["Location"]).content.decode()
+    assert "Received" in receipt and "uspicious" not in receipt and "flood" not in receipt
+
+
+def test_a_report_past_its_share_with_an_easy_solution_is_sent_back_with_its_text(
+    w: World, settings: Any, cheap_pow: None
+) -> None:
+    """Its page fetched the challenge before the network went past its share."""
+    settings.REPORT_RATE_PER_10MIN = 1
+    assert post(form()).status_code == 302
+    refused = post(form())
+    page = refused.content.decode()
+    assert refused.status_code == 400
+    assert "needs a longer anti-flood check" in page
+    assert textarea(page) == escape(TEXT)
+    assert Report.objects.count() == 1
+    # Sent back, it counts for nothing: the next (with the harder proof) is taken.
+    assert post(form(altcha=hard_solution(ADDRESS))).status_code == 302
+
+
+def test_a_network_far_past_its_share_gets_429_the_hotlines_and_keeps_the_text(
+    w: World, settings: Any, cheap_pow: None
+) -> None:
+    settings.REPORT_RATE_PER_10MIN, settings.REPORT_REFUSE_PER_10MIN = 1, 2
+    w.east.hotline_numbers = ["+12135550142"]
+    w.east.save()
+    assert post(form()).status_code == 302
+    assert post(form(altcha=hard_solution(ADDRESS)), SAME_NETWORK).status_code == 302
+    refused = post(form(altcha=hard_solution(ADDRESS)))
     page = refused.content.decode()
     assert refused.status_code == 429
     assert refused["Retry-After"] == "600"
-    assert "Many reports came from your network" in page
-    assert "hotline" in page
+    assert "faster than people can type" in page
+    refusal = page[page.index('data-testid="refusal"') :]
+    assert 'href="tel:+12135550142"' in refusal[: refusal.index("</div>")]
+    assert "(213) 555-0142" in refusal
     assert textarea(page) == escape(TEXT)
-    assert post(form(), SAME_NETWORK).status_code == 429
+    assert post(form(altcha=hard_solution(ADDRESS)), SAME_NETWORK).status_code == 429
     assert post(form(), OTHER_NETWORK).status_code == 302
     assert Report.objects.count() == 3
 
 
-def test_an_ipv6_network_over_the_limit_gets_429(w: World, settings: Any) -> None:
-    settings.REPORT_RATE_PER_10MIN = 1
+def test_an_ipv6_network_far_past_its_share_gets_429(w: World, settings: Any) -> None:
+    settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
     assert post(form(), V6).status_code == 302
     assert post(form(), V6_SAME_48).status_code == 429
     assert post(form(), V6_OTHER_48).status_code == 302
 
 
 def test_the_limit_speaks_spanish(w: World, settings: Any) -> None:
-    settings.REPORT_RATE_PER_10MIN = 1
+    settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
     post(form())
     response = post(form(), HTTP_ACCEPT_LANGUAGE="es")
     with translation.override("es"):
-        from tocsin.intake.forms import too_many_reports
+        from tocsin.intake.forms import pow_refused, too_many_reports
 
         spanish = too_many_reports()
+        harder = pow_refused("harder")
     assert response.status_code == 429
     with translation.override("en"):
         assert spanish != too_many_reports()
+        assert harder != pow_refused("harder")
     assert escape(spanish) in response.content.decode()
 
 
@@ -330,7 +395,7 @@ def test_a_trusted_proxy_passes_on_the_client_address(settings: Any) -> None:
 def test_the_limit_follows_the_forwarded_network_behind_a_trusted_proxy(
     w: World, settings: Any
 ) -> None:
-    settings.REPORT_RATE_PER_10MIN = 1
+    settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
     assert post(form(), "127.0.0.1", HTTP_X_FORWARDED_FOR=ADDRESS).status_code == 302
     assert post(form(), "127.0.0.1", HTTP_X_FORWARDED_FOR=SAME_NETWORK).status_code == 429
@@ -356,7 +421,7 @@ def test_a_burst_from_new_sources_goes_to_the_suspicious_lane(w: World, settings
     lane = page[page.index('data-testid="suspicious-lane"') :]
     assert "Suspicious (possible flood)" in lane
     assert 'data-testid="suspicious-count">2<' in lane
-    assert "<details>" in lane and "<details open" not in lane
+    assert '<details id="burst-lane">' in lane and "<details open" not in lane
     assert 'data-testid="report-count">3<' in page
     for r in Report.objects.filter(suspicious=True):
         assert f'data-suspicious-report="{r.pk}"' in lane
@@ -442,22 +507,23 @@ def test_a_network_gets_its_share_and_no_more_even_across_a_window_edge(
 ) -> None:
     from tocsin.intake import ratelimit
 
-    settings.REPORT_RATE_PER_10MIN = 10
+    settings.REPORT_RATE_PER_10MIN, settings.REPORT_REFUSE_PER_10MIN = 10, 12
+    within, over, refused = ratelimit.Share.WITHIN, ratelimit.Share.OVER, ratelimit.Share.REFUSED
     edge = 600.0 * 3_000_000  # the start of a fixed window
-    taken = [ratelimit.take("net-a", now=edge - 1) for _ in range(12)]
-    assert taken.count(True) == 10
+    taken = [ratelimit.take("net-a", now=edge - 1) for _ in range(14)]
+    assert taken == [within] * 10 + [over] * 2 + [refused] * 2
     # Just after the edge the previous window still counts: no second share at once.
-    assert not ratelimit.take("net-a", now=edge + 1)
-    # Half a window later, half of the previous share is back.
+    assert ratelimit.take("net-a", now=edge + 1) is refused
+    # Half a window later, half of the previous count is back.
     later = [ratelimit.take("net-a", now=edge + 300) for _ in range(10)]
-    assert later.count(True) == 5
+    assert later.count(within) == 4 and later.count(over) == 2 and later.count(refused) == 4
 
 
 def test_a_report_that_is_not_stored_gives_its_place_back(settings: Any) -> None:
     from tocsin.intake import ratelimit
 
-    settings.REPORT_RATE_PER_10MIN = 1
-    assert ratelimit.take("net-b", now=1200.0)
+    settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
+    assert ratelimit.take("net-b", now=1200.0) is ratelimit.Share.WITHIN
     ratelimit.give_back("net-b", now=1200.0)
-    assert ratelimit.take("net-b", now=1200.0)
-    assert not ratelimit.take("net-b", now=1200.0)
+    assert ratelimit.take("net-b", now=1200.0) is ratelimit.Share.WITHIN
+    assert ratelimit.take("net-b", now=1200.0) is ratelimit.Share.REFUSED

@@ -62,6 +62,8 @@ TABLE: dict[str, tuple[int, ...]] = {
     "desk_live":              (302, 403, 403, 403, 200, 200, 200, 200, 200, 200),
     "open_report":            (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     "dismiss_report":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "burst_release":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "burst_dismiss":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     "report_photo":           (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
     "incident":               (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
     "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
@@ -104,6 +106,7 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee_partner_accept": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_partner_end":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_threshold":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_hotlines":     (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_export_ask":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     # Olga asked for the member list and Diego approved it: only she downloads it.
     "committee_export":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
@@ -149,6 +152,11 @@ PUBLIC = {
     "report_challenge",  # a proof-of-work challenge, the same for everyone
     "report_places",  # named public places; rate-limited (tests/test_place_search.py)
     "report_done",
+    # The receipt code is the credential, its guesses limited per network
+    # (tests/test_receipts.py).
+    "report_live",
+    "report_check",
+    "report_hotlines",  # public numbers, the same for everyone
     "login",
     "login_code",
     "logout",
@@ -196,6 +204,8 @@ class Objects:
     proposal: int = MISSING
     # A named place of the committee's gazetteer.
     place: int = MISSING
+    # A group of the desk's burst lane.
+    burst: str = "0" * 16
 
 
 @dataclass(frozen=True)
@@ -211,6 +221,8 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "desk_live": lambda o: Call("get", reverse("desk_live")),
     "open_report": lambda o: Call("post", reverse("open_report", args=[o.report])),
     "dismiss_report": lambda o: Call("post", reverse("dismiss_report", args=[o.report])),
+    "burst_release": lambda o: Call("post", reverse("burst_release", args=[o.burst])),
+    "burst_dismiss": lambda o: Call("post", reverse("burst_dismiss", args=[o.burst])),
     "report_photo": lambda o: Call("get", reverse("report_photo", args=[o.photo])),
     "incident": lambda o: Call("get", reverse("incident", args=[o.incident])),
     "incident_live": lambda o: Call("get", reverse("incident_live", args=[o.incident])),
@@ -300,6 +312,9 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("committee_threshold", args=[o.slug]), {"threshold": "100"}
     ),
     "committee_export_ask": lambda o: Call("post", reverse("committee_export_ask", args=[o.slug])),
+    "committee_hotlines": lambda o: Call(
+        "post", reverse("committee_hotlines", args=[o.slug]), {"number_1": "(213) 555-0142"}
+    ),
     "committee_export": lambda o: Call("get", reverse("committee_export", args=[o.slug])),
     "committee_vault_lock": lambda o: Call("post", reverse("committee_vault_lock", args=[o.slug])),
     "me": lambda o: Call("get", reverse("me")),
@@ -346,6 +361,9 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
 OWNER = {
     "open_report": "dispatcher",
     "dismiss_report": "dispatcher",
+    "burst_release": "dispatcher",
+    "burst_dismiss": "dispatcher",
+    "committee_hotlines": "organizer",
     "report_photo": "dispatcher",
     "incident": "dispatcher",
     "incident_live": "dispatcher",
@@ -416,6 +434,20 @@ class Scene:
 
 def _report_at(point: tuple[float, float], kind: str = ReportKind.CHECKPOINT) -> Report:
     return intake.submit_report(channel=Channel.WEB, kind=kind, lat=point[0], lng=point[1])
+
+
+def _burst_at(point: tuple[float, float], group: str) -> str:
+    """A group of two reports in the desk's burst lane."""
+    for _n in range(2):
+        intake.submit_report(
+            channel=Channel.WEB,
+            kind=ReportKind.AGENTS_SEEN,
+            lat=point[0],
+            lng=point[1],
+            suspicious=True,
+            burst_group=group,
+        )
+    return group
 
 
 def _loose_report_at(point: tuple[float, float]) -> Report:
@@ -530,6 +562,7 @@ def scene(db: None) -> Scene:
         approval=_role_grant(w.east, w.organizer, w.member),
         proposal=_proposal(w.east, w.organizer),
         place=Place.objects.create(committee=w.east, name="Plaza", lat=EAST[0], lng=EAST[1]).pk,
+        burst=_burst_at(EAST, "e" * 16),
     )
     _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
@@ -546,6 +579,7 @@ def scene(db: None) -> Scene:
         approval=_role_grant(w.west, w.west_organizer, w.west_dispatcher),
         proposal=_proposal(w.west, w.west_organizer),
         place=Place.objects.create(committee=w.west, name="Plaza", lat=WEST[0], lng=WEST[1]).pk,
+        burst=_burst_at(WEST, "a" * 16),
     )
     _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)

@@ -567,14 +567,31 @@ POW_MIN = envint("TOCSIN_POW_MIN", 20000, minimum=1000, maximum=10_000_000)
 POW_MAX = envint("TOCSIN_POW_MAX", 300000, minimum=1000, maximum=10_000_000)
 if POW_MAX < POW_MIN:
     raise ImproperlyConfigured("TOCSIN_POW_MAX must be >= TOCSIN_POW_MIN")
-# Web reports one network (/24 IPv4, /48 IPv6) may send per 10 minutes. Counted in the cache
-# under a keyed hash that changes every UTC day; the address is never kept.
+# The proof of work a report needs once its network is past its share (below): harder
+# than any the load asks for, so a flood from one network pays for each report past it.
+POW_BURST = envint("TOCSIN_POW_BURST", 1_000_000, minimum=1000, maximum=10_000_000)
+if POW_BURST < POW_MAX:
+    raise ImproperlyConfigured("TOCSIN_POW_BURST must be >= TOCSIN_POW_MAX")
+# Web reports one network (/24 IPv4, /48 IPv6) may send per 10 minutes before the next ones
+# go to the desk's burst lane (coworkers on one Wi-Fi at a raid land there, never refused).
+# Counted in the cache under a keyed hash that changes every UTC day; the address is never
+# kept.
 REPORT_RATE_PER_10MIN = envint("TOCSIN_REPORT_RATE_PER_10MIN", 10, minimum=1, maximum=10000)
 # Place and address searches (and "what is near here") one network may make per 10 minutes
 # on the report page; counted like reports, never kept.
 PLACE_SEARCH_RATE_PER_10MIN = envint(
     "TOCSIN_PLACE_SEARCH_RATE_PER_10MIN", 120, minimum=1, maximum=100000
 )
+# Past this many in 10 minutes, far beyond what people on one network can type, a report
+# is refused and the page gives the hotline numbers.
+REPORT_REFUSE_PER_10MIN = envint("TOCSIN_REPORT_REFUSE_PER_10MIN", 200, minimum=1, maximum=100_000)
+if REPORT_REFUSE_PER_10MIN < REPORT_RATE_PER_10MIN:
+    raise ImproperlyConfigured(
+        "TOCSIN_REPORT_REFUSE_PER_10MIN must be >= TOCSIN_REPORT_RATE_PER_10MIN"
+    )
+# Receipt codes one network may look up without finding a report, per 10 minutes; past
+# that no code is checked until the window ends, so codes cannot be enumerated.
+RECEIPT_MISSES_PER_10MIN = envint("TOCSIN_RECEIPT_MISSES_PER_10MIN", 20, minimum=3, maximum=10000)
 
 
 def _networks(name: str) -> list[str]:

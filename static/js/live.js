@@ -11,7 +11,8 @@
 // data-part inside it, only when that part changed. Such a part may hold forms: it is
 // replaced even while someone types in it, and what they typed, ticked or chose there
 // stays, with the focus and the cursor. A [data-say] text that changed (the incident's
-// state) is read out through the element's [data-live-announce] region.
+// state) is read out through the element's [data-live-announce] region. A <details> with
+// an id that was open stays open.
 (function () {
   function typing(node) {
     return node && (node.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(node.tagName));
@@ -116,7 +117,12 @@
     let pending = null;
     function apply(html) {
       const mark = remember(el);
+      const open = [...el.querySelectorAll("details[id]")].filter((d) => d.open).map((d) => d.id);
       el.innerHTML = html;
+      for (const id of open) {
+        const details = document.getElementById(id);
+        if (details && el.contains(details)) details.open = true;
+      }
       restore(el, mark);
     }
     function applyParts(html) {

@@ -1,10 +1,28 @@
-// The report form: "use my location", photo limits, and no double submit.
+// The report form: "use my location", photo limits, the hotlines of the place picked, and
+// no double submit.
 (function () {
   const form = document.getElementById("report-form");
   if (!form) return;
   const status = document.getElementById("place-status");
   const locate = document.getElementById("locate");
   document.addEventListener("tocsin:picked", () => { status.textContent = status.dataset.picked || "✓"; });
+  // The hotlines of the committees covering the place picked (about 100 m is enough to
+  // know which committees cover it), fetched a moment after the last tap.
+  const hotlines = document.getElementById("hotlines");
+  let pending = null;
+  if (hotlines && hotlines.dataset.src) {
+    document.addEventListener("tocsin:picked", (e) => {
+      if (!e.detail) return;
+      clearTimeout(pending);
+      pending = setTimeout(() => {
+        const query = new URLSearchParams({ lat: e.detail.lat.toFixed(3), lng: e.detail.lng.toFixed(3) });
+        fetch(`${hotlines.dataset.src}?${query}`, { credentials: "same-origin", cache: "no-store" })
+          .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+          .then((html) => { hotlines.innerHTML = html; })
+          .catch(() => {});
+      }, 400);
+    });
+  }
   if (locate) {
     if (!("geolocation" in navigator)) locate.hidden = true;
     locate.addEventListener("click", () => {

@@ -11,6 +11,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -116,6 +117,16 @@ def report_for_dispatcher(request: HttpRequest, pk: int) -> tuple[Report, Member
     if report is None:
         raise Http404
     return report, member
+
+
+def burst_for_dispatcher(request: HttpRequest, group: str) -> tuple[QuerySet[Report], Member]:
+    """Return the reports of a group of the burst lane that ``request``'s dispatcher sees
+    (tocsin.incidents.lane), or raise Http404 when they see none."""
+    member = member_of(request)
+    reports = Report.objects.for_committees(desk_committee_ids(member)).in_burst_group(group)
+    if not group or not reports.exists():
+        raise Http404
+    return reports, member
 
 
 def photo_for_dispatcher(request: HttpRequest, pk: int) -> ReportPhoto:

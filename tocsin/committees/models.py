@@ -47,6 +47,11 @@ class Committee(models.Model):
         _("alerts reaching more members than this need a second person"), null=True, blank=True
     )
 
+    # The committee's public hotline numbers (E.164, at most three), set by its organizers:
+    # shown to reporters on the report, receipt and know-your-rights pages and in every
+    # refusal (tocsin.committees.hotlines).
+    hotline_numbers = models.JSONField(default=list, blank=True)
+
     objects = CommitteeQuerySet.as_manager()
 
     def __str__(self) -> str:

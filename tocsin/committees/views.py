@@ -5,6 +5,8 @@ Responders and dispatchers have one page here too: personal invites that vouch f
 
 from __future__ import annotations
 
+from typing import Any
+
 import segno
 from django import forms
 from django.conf import settings
@@ -20,10 +22,20 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
-from tocsin.committees import access, approvals, partners, services, verification_views, vouching
+from tocsin.committees import (
+    access,
+    approvals,
+    hotlines,
+    partners,
+    services,
+    verification_views,
+    vouching,
+)
 from tocsin.committees.models import Committee, Invite, Membership, Role, Share
 from tocsin.committees.services import revoke
+from tocsin.lib import phones
 from tocsin.members import security
+from tocsin.members.forms import clean_phone, phone_help
 
 
 class CommitteeForm(forms.Form):
@@ -61,6 +73,43 @@ class AreaForm(forms.Form):
         if lat is None or lng is None or not geo.valid_latlng(lat, lng):
             raise forms.ValidationError(gettext_lazy("Tap the map to pick the centre of the area."))
         return data
+
+
+class HotlineForm(forms.Form):
+    """The committee's hotline numbers, up to hotlines.MAX_NUMBERS, as people write them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for n in range(1, hotlines.MAX_NUMBERS + 1):
+            self.fields[f"number_{n}"] = forms.CharField(
+                label=_("Hotline number %(n)d") % {"n": n},
+                required=False,
+                max_length=32,
+            )
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean() or {}
+        for name in list(data):
+            typed = (data.get(name) or "").strip()
+            if typed:
+                try:
+                    data[name] = clean_phone(typed)
+                except forms.ValidationError as e:
+                    self.add_error(name, e)
+        return data
+
+    def numbers(self) -> list[str]:
+        """Return the numbers given, in order, each once (E.164)."""
+        found = [self.cleaned_data.get(f"number_{n}") for n in range(1, hotlines.MAX_NUMBERS + 1)]
+        return list(dict.fromkeys(n for n in found if n))
+
+
+def hotline_form(committee: Committee) -> HotlineForm:
+    initial = {
+        f"number_{n}": phones.display(number)
+        for n, number in enumerate(committee.hotline_numbers, start=1)
+    }
+    return HotlineForm(initial=initial)
 
 
 def _unique_slug(name: str) -> str:
@@ -143,8 +192,31 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "threshold": committee.two_person_threshold(),
             "operator_threshold": settings.TWO_PERSON_THRESHOLD,
             "alerts_per_hour": settings.ALERTS_PER_HOUR,
+            "hotline_form": hotline_form(committee),
+            "phone_help": phone_help(),
         },
     )
+
+
+@access.staff_view
+@require_POST
+def set_hotlines(request: HttpRequest, slug: str) -> HttpResponse:
+    """Save the committee's hotline numbers (public: reporters see them)."""
+    committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
+    form = HotlineForm(request.POST)
+    if not form.is_valid():
+        for name, errors in form.errors.items():
+            label = form.fields[name].label if name in form.fields else ""
+            for e in errors:
+                messages.error(request, f"{label}: {e}" if label else str(e))
+        return redirect("committee", slug=slug)
+    committee.hotline_numbers = form.numbers()
+    committee.save(update_fields=["hotline_numbers"])
+    if committee.hotline_numbers:
+        messages.success(request, _("Hotline numbers saved: reporters see them now."))
+    else:
+        messages.success(request, _("No hotline number: reporters see none for this committee."))
+    return redirect("committee", slug=slug)
 
 
 @access.staff_view

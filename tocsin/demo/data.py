@@ -106,6 +106,13 @@ PERSONAS = [
     ),
 ]
 
+# Fictional numbers (555-01xx is set aside for fiction in North America).
+DEMO_HOTLINES = {
+    "boyle-heights": ["+13235550111"],
+    "pico-union": ["+12135550122"],
+    "garment-workers": ["+12135550133"],
+}
+
 FIRST = [
     "Ana",
     "Luis",
@@ -171,7 +178,13 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
     res = settings.AREA_RESOLUTION
     committees = {}
     for slug, name, kind, center, radius in COMMITTEES:
-        c = Committee.objects.create(slug=slug, name=name, kind=kind, approved_at=timezone.now())
+        c = Committee.objects.create(
+            slug=slug,
+            name=name,
+            kind=kind,
+            approved_at=timezone.now(),
+            hotline_numbers=DEMO_HOTLINES.get(slug, []),
+        )
         c.set_area(geo.cells_for_circle(*center, radius, res))
         committees[slug] = (c, center)
     people: list[Member] = []

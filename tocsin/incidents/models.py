@@ -47,6 +47,17 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
     def confirmed(self) -> IncidentQuerySet:
         return self.filter(state=State.CONFIRMED)
 
+    def with_report_counts(self) -> IncidentQuerySet:
+        """Annotate ``report_count`` and ``new_reports``: those that arrived since a
+        dispatcher last opened the incident (all of them if none has)."""
+        new = models.Q(desk_seen_at__isnull=True) | models.Q(
+            reports__received_at__gt=models.F("desk_seen_at")
+        )
+        return self.annotate(
+            report_count=models.Count("reports", distinct=True),
+            new_reports=models.Count("reports", filter=new, distinct=True),
+        )
+
     def closed_before(self, cutoff: datetime) -> IncidentQuerySet:
         """Return incidents resolved or marked false alarm at or before ``cutoff``."""
         return self.filter(state__in=CLOSED_STATES, closed_at__lte=cutoff)
@@ -68,6 +79,9 @@ class Incident(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    # When a dispatcher last opened its page (empty: none has since it opened by itself):
+    # reports that arrived later show as new on the desk's queue until one opens it again.
+    desk_seen_at = models.DateTimeField(null=True, blank=True)
     # Evidence (for a lawsuit or a complaint) keeps the raw reports and the summary past
     # the retention period; everything else about the incident is purged as usual.
     keep_as_evidence = models.BooleanField(_("keep as evidence"), default=False)

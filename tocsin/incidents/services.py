@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from tocsin import geo
@@ -105,6 +106,8 @@ def open_incident(report: Report, *, actor: Member | None) -> Incident:
             area_cell=report.area_cell,
             first_seen_at=report.received_at,
             last_seen_at=report.received_at,
+            # A dispatcher opening it goes straight to its page: nothing on it is new.
+            desk_seen_at=timezone.now() if actor is not None else None,
         )
         incident.committees.add(*report.committees.all())
         if actor is not None:
@@ -287,8 +290,57 @@ def split(incident: Incident, report_ids: list[int], *, actor: Member) -> Incide
 
 
 def dismiss_report(report: Report, *, actor: Member) -> None:
-    Report.objects.filter(pk=report.pk, incident__isnull=True).update(dismissed=True)
+    Report.objects.filter(pk=report.pk, incident__isnull=True).update(
+        dismissed=True, burst_group=""
+    )
     live.publish(*partners.desks(report.committees.values_list("pk", flat=True)))
+
+
+def _committees_of(report_ids: list[int]) -> set[int]:
+    through = Report.committees.through
+    return set(
+        through.objects.filter(report_id__in=report_ids).values_list("committee_id", flat=True)
+    )
+
+
+def release_burst(reports: QuerySet[Report], *, actor: Member) -> int:
+    """Move a group of the desk's burst lane (tocsin.intake.burst) into the queue, where
+    each report joins the open incident it describes, if any (clustering); return how
+    many moved. The group's id goes: released reports are ordinary reports."""
+    with transaction.atomic():
+        chosen = list(reports.order_by("received_at", "pk"))
+        ids = [r.pk for r in chosen]
+        Report.objects.filter(pk__in=ids).update(suspicious=False, burst_group="")
+        for report in chosen:
+            report.suspicious, report.burst_group = False, ""
+            cluster_report(report)
+        desks = partners.desks(_committees_of(ids))
+        transaction.on_commit(lambda: live.publish(*desks))
+    return len(chosen)
+
+
+def dismiss_burst(reports: QuerySet[Report], *, actor: Member) -> int:
+    """Dismiss a group of the desk's burst lane; return how many reports it held."""
+    with transaction.atomic():
+        ids = list(reports.values_list("pk", flat=True))
+        Report.objects.filter(pk__in=ids, incident__isnull=True).update(
+            dismissed=True, burst_group=""
+        )
+        desks = partners.desks(_committees_of(ids))
+        transaction.on_commit(lambda: live.publish(*desks))
+    return len(ids)
+
+
+def mark_seen(incident: Incident) -> datetime | None:
+    """Record that a dispatcher opened ``incident`` now, clearing its "new" reports on the
+    desk; return when one last did before (None: never)."""
+    before = incident.desk_seen_at
+    newest = incident.reports.order_by("-received_at").values_list("received_at", flat=True)
+    latest = newest.first()
+    if before is None or (latest is not None and latest > before):
+        Incident.objects.filter(pk=incident.pk).update(desk_seen_at=timezone.now())
+        _publish(incident)
+    return before
 
 
 class SummaryHeld(ValueError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib import messages
 from django.db.models import Case, IntegerField, Q, Value, When
@@ -12,6 +14,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from tocsin import geo
@@ -19,7 +22,7 @@ from tocsin.alerts import outbox
 from tocsin.alerts.models import Purpose
 from tocsin.committees import access, approvals, partners
 from tocsin.committees.models import Approval, Committee, Share
-from tocsin.incidents import services, states, verify
+from tocsin.incidents import lane, services, states, verify
 from tocsin.incidents.desk_views import held_message
 from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State, with_member_names
 from tocsin.intake import screening
@@ -48,15 +51,25 @@ def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
     incidents = Incident.objects.for_committees(committees)
     # Each card names its place from the desk committees' gazetteers, read once.
     gazetteer = Gazetteer(committees)
+    suspicious = reports.suspicious()
+    groups = lane.groups(suspicious)
+    for g in groups:
+        _placed(g.reports, gazetteer)
     return {
         "reports": _placed(
             waiting.order_by(first, "-received_at", "-pk").with_photos()[:QUEUE_SIZE], gazetteer
         ),
         "report_total": waiting.count(),
-        # Web reports from a burst of new sources (tocsin.intake.burst): a lane of their own.
-        "suspicious": _placed(reports.suspicious().with_photos()[:100], gazetteer),
-        "suspicious_count": reports.suspicious().count(),
-        "incidents": incidents.open().prefetch_related("reports")[:100],
+        # Web reports past their network's share or from a burst of new sources
+        # (tocsin.intake.burst): a lane of their own, in groups of one network near a place.
+        "burst_groups": groups,
+        "burst_group_total": (
+            lane.group_count(suspicious) if len(groups) >= lane.GROUPS_SHOWN else len(groups)
+        ),
+        # Suspicious reports from before the lane had groups, one by one.
+        "suspicious": _placed(suspicious.filter(burst_group="").with_photos()[:100], gazetteer),
+        "suspicious_count": suspicious.count(),
+        "incidents": incidents.open().with_report_counts()[:100],
         "closed": incidents.exclude(state__in=["reported", "verifying", "confirmed"])[:10],
         "approvals": approvals.waiting_for(member),
         "member": member,
@@ -119,7 +132,37 @@ def dismiss_report(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("desk")
 
 
-def _incident_context(incident: Incident, member: Member) -> dict:
+@access.staff_view
+@require_POST
+def release_burst(request: HttpRequest, group: str) -> HttpResponse:
+    """Move a group of the burst lane into the queue, where its reports may cluster."""
+    reports, member = access.burst_for_dispatcher(request, group)
+    n = services.release_burst(reports, actor=member)
+    messages.success(
+        request,
+        ngettext("%(n)d report moved to the queue.", "%(n)d reports moved to the queue.", n)
+        % {"n": n},
+    )
+    return redirect("desk")
+
+
+@access.staff_view
+@require_POST
+def dismiss_burst(request: HttpRequest, group: str) -> HttpResponse:
+    reports, member = access.burst_for_dispatcher(request, group)
+    n = services.dismiss_burst(reports, actor=member)
+    messages.success(
+        request, ngettext("%(n)d report dismissed.", "%(n)d reports dismissed.", n) % {"n": n}
+    )
+    return redirect("desk")
+
+
+_UNSET: Any = object()
+
+
+def _incident_context(incident: Incident, member: Member, *, new_since: Any = _UNSET) -> dict:
+    """``new_since``: reports after it are marked new (None: all of them); by default,
+    those since a dispatcher last opened the incident."""
     holder_id = incident.holder()
     unverified = incident.state in UNVERIFIED_STATES
     acting = access.acting_committee_ids(member, incident)
@@ -137,6 +180,10 @@ def _incident_context(incident: Incident, member: Member) -> dict:
     ).order_by("name")
     owed = outbox.owed_follow_ups(incident) if not incident.is_open else {}
     progress = outbox.progress(incident)
+    since = incident.desk_seen_at if new_since is _UNSET else new_since
+    reports = list(incident.reports.with_photos().prefetch_related("messages"))
+    for r in reports:
+        r.is_new = since is None or r.received_at > since  # type: ignore[attr-defined]
     return {
         "incident": incident,
         "where": Gazetteer.of(incident).exact(incident.cell),
@@ -146,7 +193,7 @@ def _incident_context(incident: Incident, member: Member) -> dict:
         "headcount": headcount(incident),
         "transitions": states.choices(incident.state),
         "events": with_member_names(incident.events.select_related("actor")),
-        "reports": incident.reports.with_photos().prefetch_related("messages"),
+        "reports": reports,
         "holder": Member.objects.filter(pk=holder_id).first() if holder_id else None,
         "held_by_me": holder_id == member.pk,
         "held_by_other": holder_id is not None and holder_id != member.pk,
@@ -192,8 +239,24 @@ def _incident_context(incident: Incident, member: Member) -> dict:
 def incident(request: HttpRequest, pk: int) -> HttpResponse:
     obj, member = access.incident_for_dispatcher(request, pk)
     lat, lng = geo.center(obj.cell)
-    context = {**_incident_context(obj, member), "lat": lat, "lng": lng}
+    # Opening it clears its new reports on every desk; this page still marks them.
+    before = services.mark_seen(obj)
+    context = {
+        **_incident_context(obj, member, new_since=before),
+        "lat": lat,
+        "lng": lng,
+        "new_since": int(before.timestamp()) if before else 0,
+    }
     return render(request, "incidents/incident.html", context)
+
+
+def _since(request: HttpRequest) -> Any:
+    """Return the moment the page marks reports as new after (?since=, from the page)."""
+    try:
+        seconds = int(request.GET.get("since", ""))
+    except ValueError:
+        return _UNSET
+    return dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds > 0 else None
 
 
 @access.staff_view
@@ -201,13 +264,17 @@ def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
     obj, member = access.incident_for_dispatcher(request, pk)
     language = request.LANGUAGE_CODE
     csrf_token = get_token(request)
+    since = _since(request)
 
     def render_parts() -> str:
         from django.utils import translation
 
         fresh = Incident.objects.get(pk=obj.pk)
         with translation.override(language):
-            ctx = {**_incident_context(fresh, member), "csrf_token": csrf_token}
+            ctx = {
+                **_incident_context(fresh, member, new_since=since),
+                "csrf_token": csrf_token,
+            }
             # The page's live parts (static/js/live.js): the state forms and the panel.
             return "\n".join(
                 f'<div data-part="{part}">{render_to_string(f"incidents/_{part}.html", ctx)}</div>'

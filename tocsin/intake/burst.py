@@ -8,17 +8,28 @@ settings.BURST_NEW_SOURCES reports from new sources reach one committee-area cel
 settings.BURST_MINUTES, the ones past the threshold are marked suspicious: the desk shows
 them in a separate lane, where a dispatcher can still open or dismiss them. Everything
 lives in the cache and expires.
+
+The lane groups them: the suspicious reports of one network near one place (those past the
+network's share, tocsin.intake.ratelimit, or part of a burst) carry one random group id,
+so the desk reads "12 reports from one network near …" and releases or dismisses them in
+one tap. The network stays in the cache, under its keyed hash, for as long as the group
+keeps growing; the reports carry only the random id, which names no network.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 
 from tocsin import geo
+
+# A group stays open this long after its newest report: a pause longer than this, or a new
+# UTC day (sources change), starts a new group.
+GROUP_SECONDS = 30 * 60
 
 
 def _seconds_to_midnight(now: float) -> int:
@@ -64,3 +75,19 @@ def suspicious(source: str | None, lat: float, lng: float, *, now: float | None 
     # This window and the one before, so a burst across a window's edge still counts.
     count += int(cache.get(f"tocsin:burst:new:{area}:{bucket - 1}", 0))
     return bool(count > settings.BURST_NEW_SOURCES)
+
+
+def group(source: str | None, lat: float, lng: float) -> str:
+    """Return the random id of the group of ``source``'s suspicious reports near
+    (lat, lng), the same while its reports keep coming ("" for no source)."""
+    if source is None:
+        return ""
+    key = f"tocsin:burst:group:{source}:{area_of(lat, lng)}"
+    cache.add(key, secrets.token_hex(8), timeout=GROUP_SECONDS)
+    value = cache.get(key)
+    if value is None:  # expired between add and get
+        value = secrets.token_hex(8)
+        cache.set(key, value, timeout=GROUP_SECONDS)
+    else:
+        cache.touch(key, GROUP_SECONDS)
+    return str(value)

@@ -176,6 +176,12 @@ def pow_refused(code: str) -> str:
             "out without asking who you are. Turn on JavaScript and send again: what you "
             "typed is kept below. Or call your hotline."
         )
+    if code == "harder":
+        return gettext(
+            "Many reports came from your network in the last few minutes, so this one "
+            "needs a longer anti-flood check. Wait until the page says “Ready to send”, "
+            "then send again: what you typed is kept below."
+        )
     return gettext(
         "The anti-flood check did not pass or has expired. Wait until the page says "
         "“Ready to send”, then send again: what you typed is kept below."
@@ -184,7 +190,7 @@ def pow_refused(code: str) -> str:
 
 def too_many_reports() -> str:
     return gettext(
-        "Many reports came from your network in the last few minutes, so we are holding "
-        "this one back. Please wait ten minutes and send again (what you typed is kept "
-        "below), or call your hotline now."
+        "Reports are coming from your network faster than people can type them, so we "
+        "are holding this one back. Call a hotline now, or wait ten minutes and "
+        "send again (what you typed is kept below)."
     )

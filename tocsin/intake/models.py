@@ -42,11 +42,12 @@ class Channel(models.TextChoices):
 
 
 # Unambiguous characters only: a receipt is read aloud and typed on phones.
-_RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+RECEIPT_LENGTH = 8
 
 
 def new_receipt() -> str:
-    return "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(8))
+    return "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(RECEIPT_LENGTH))
 
 
 class ReportQuerySet(models.QuerySet["Report"]):
@@ -76,6 +77,10 @@ class ReportQuerySet(models.QuerySet["Report"]):
     def not_suspicious(self) -> ReportQuerySet:
         return self.filter(suspicious=False)
 
+    def in_burst_group(self, group: str) -> ReportQuerySet:
+        """Return the reports of one group of the burst lane, still waiting there."""
+        return self.unassigned().suspicious().filter(burst_group=group)
+
 
 class Report(models.Model):
     TEXT_MAX = 1000
@@ -100,6 +105,11 @@ class Report(models.Model):
     # Part of a burst of web reports from new sources in one area (tocsin.intake.burst):
     # the desk shows it in a separate lane.
     suspicious = models.BooleanField(default=False)
+    # Its group in that lane: the suspicious reports of one network near one place share
+    # this random id, so a dispatcher releases or dismisses them in one tap. It names no
+    # network (which network a group stands for lives only in the cache, for minutes) and
+    # is emptied once a dispatcher releases or dismisses the report.
+    burst_group = models.CharField(max_length=16, blank=True, default="", db_index=True)
     # From a member (their linked phone or chat, or the web form while logged in): a
     # keyed hash of the member under a key that lives only in the cache for two days
     # (tocsin.intake.sources), so repeat reports from one person count once toward a

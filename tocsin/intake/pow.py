@@ -13,6 +13,11 @@ Difficulty follows load: the more web reports arrived in the last minutes, the l
 stops counting once the load has made new ones more than STALE_FACTOR times harder: a
 flooder cannot stockpile cheap challenges for later. A person whose form was open through
 that change gets the form back with what they typed, and the page solves a new one.
+
+A network past its share of reports (tocsin.intake.ratelimit) gets challenges of
+settings.POW_BURST, harder than any the load asks for, and its reports count only with
+one: its reports are never refused for being many, but a flood from one network pays for
+each one past its share.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ STALE_FACTOR = 4
 
 class Refused(ValueError):
     """A solution that does not count: ``code`` is missing, malformed, expired, stale (too
-    easy for the load now), wrong or reused."""
+    easy for the load now), harder (too easy for a network past its share), wrong or
+    reused."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -55,6 +61,8 @@ class Refused(ValueError):
 class Solution:
     challenge: str
     expires: int
+    # The challenge's maxnumber, as signed: how much work it took.
+    hardness: int = 0
 
 
 def _key() -> bytes:
@@ -96,6 +104,19 @@ def difficulty(*, now: float | None = None) -> int:
     low, high = settings.POW_MIN, settings.POW_MAX
     share = min(1.0, load(now=now) / (2 * FULL_LOAD_PER_MINUTE))
     return int(low + (high - low) * share)
+
+
+def burst_difficulty(*, now: float | None = None) -> int:
+    """Return the ``maxnumber`` for a network past its share of reports
+    (tocsin.intake.ratelimit): settings.POW_BURST, or more if the load asks for more."""
+    return max(settings.POW_BURST, difficulty(now=now))
+
+
+def hard_enough(solution: Solution) -> None:
+    """Raise Refused("harder") unless ``solution`` solved a challenge as hard as a network
+    past its share must: one fetched before the network went past it does not count."""
+    if solution.hardness < settings.POW_BURST:
+        raise Refused("harder")
 
 
 def make_challenge(*, now: float | None = None, maxnumber: int | None = None) -> dict[str, Any]:
@@ -142,7 +163,7 @@ def verify(payload: str, *, now: float | None = None) -> Solution:
         raise Refused("expired")
     if hardness * STALE_FACTOR < difficulty(now=now):
         raise Refused("stale")
-    return Solution(challenge=challenge, expires=expires)
+    return Solution(challenge=challenge, expires=expires, hardness=hardness)
 
 
 def redeem(solution: Solution, *, now: float | None = None) -> None:

@@ -6,6 +6,12 @@ SECRET_KEY and the UTC date: today's source for a network cannot be linked to ye
 without the server's key. ``SourceMiddleware`` computes it before PrivacyMiddleware drops
 the address and keeps only the source on the request. Counters live in Django's cache
 (Redis when configured) and expire within minutes; nothing reaches the database or a log.
+
+A network's reports are never refused for being many, only for coming faster than people
+type (REPORT_REFUSE_PER_10MIN): past its share (REPORT_RATE_PER_10MIN) they need a harder
+proof of work and wait in the desk's burst lane, where a dispatcher releases them (coworkers
+on one Wi-Fi at a raid) or dismisses them (a flood). The same counters limit receipt codes
+looked up without a match (tocsin.intake.receipts).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hmac
 import ipaddress
 import time
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.cache import cache
@@ -105,68 +112,86 @@ def source_of(request: HttpRequest) -> str | None:
     return getattr(request, "tocsin_source", None)
 
 
-def _counter(source: str, now: float) -> str:
-    return f"tocsin:rl:{source}:{int(now // WINDOW_SECONDS)}"
+def _counter(scope: str, source: str, now: float) -> str:
+    return f"tocsin:rl:{scope}:{source}:{int(now // WINDOW_SECONDS)}"
 
 
-def _used(source: str, now: float, current: int) -> float:
-    """Reports in the last WINDOW_SECONDS, estimated from two fixed windows: this one's
+def _used(scope: str, source: str, now: float, current: int) -> float:
+    """Counts in the last WINDOW_SECONDS, estimated from two fixed windows: this one's
     count plus the previous one's, weighted by how much of it is still within reach. A
     source cannot send its share at the end of one window and again at the start of the
     next."""
     elapsed = (now % WINDOW_SECONDS) / WINDOW_SECONDS
-    previous = cache.get(_counter(source, now - WINDOW_SECONDS), 0)
+    previous = cache.get(_counter(scope, source, now - WINDOW_SECONDS), 0)
     return current + previous * (1 - elapsed)
 
 
-def exceeded(source: str | None, *, now: float | None = None) -> bool:
-    """Return whether ``source`` already sent its share of reports."""
-    if source is None:
-        return False
-    now = time.time() if now is None else now
-    current = cache.get(_counter(source, now), 0)
-    return _used(source, now, current) >= settings.REPORT_RATE_PER_10MIN
-
-
-def take(source: str | None, *, now: float | None = None) -> bool:
-    """Count one report from ``source`` if it is within its share; return whether it was.
+def count(scope: str, source: str, *, now: float | None = None) -> float:
+    """Count one more of ``scope`` (reports, receipt misses) from ``source`` and return
+    how many there were in the last WINDOW_SECONDS, this one included.
 
     The count goes up first and is checked after, so concurrent requests from one network
-    can never all slip in under the limit; a refused one is taken back at once."""
-    if source is None:
-        return True
+    can never all slip in under a limit; see uncount() to take one back."""
     now = time.time() if now is None else now
-    key = _counter(source, now)
+    key = _counter(scope, source, now)
     cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
     try:
         current = cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=WINDOW_SECONDS * 2)
         current = 1
-    if _used(source, now, current) > settings.REPORT_RATE_PER_10MIN:
-        give_back(source, now=now)
-        return False
-    return True
+    return _used(scope, source, now, current)
 
 
-def give_back(source: str | None, *, now: float | None = None) -> None:
-    """Un-count a report taken with ``take`` that was not stored after all."""
-    if source is None:
-        return
-    key = _counter(source, time.time() if now is None else now)
+def uncount(scope: str, source: str, *, now: float | None = None) -> None:
+    """Take back one count of ``scope`` made with count()."""
+    key = _counter(scope, source, time.time() if now is None else now)
     try:
         cache.decr(key)
     except ValueError:  # the window ended meanwhile: nothing to take back
         pass
 
 
-def record(source: str | None, *, now: float | None = None) -> None:
-    """Count one report from ``source`` (without checking its share)."""
+def used(scope: str, source: str, *, now: float | None = None) -> float:
+    """Return the counts of ``scope`` from ``source`` in the last WINDOW_SECONDS."""
+    now = time.time() if now is None else now
+    return _used(scope, source, now, cache.get(_counter(scope, source, now), 0))
+
+
+class Share(StrEnum):
+    """Where a web report stands against its network's share (settings)."""
+
+    # Within REPORT_RATE_PER_10MIN: the normal queue.
+    WITHIN = "within"
+    # Past it: taken, after a harder proof of work, into the desk's burst lane.
+    OVER = "over"
+    # Past REPORT_REFUSE_PER_10MIN, faster than people type: refused.
+    REFUSED = "refused"
+
+
+def exceeded(source: str | None, *, now: float | None = None) -> bool:
+    """Return whether ``source`` already sent its share: its next report is over it."""
     if source is None:
-        return
-    key = _counter(source, time.time() if now is None else now)
-    cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=WINDOW_SECONDS * 2)
+        return False
+    return used("report", source, now=now) >= settings.REPORT_RATE_PER_10MIN
+
+
+def take(source: str | None, *, now: float | None = None) -> Share:
+    """Count one report from ``source`` and return where it stands. A refused one is
+    taken back at once; see give_back() for one that was not stored after all."""
+    if source is None:
+        return Share.WITHIN
+    now = time.time() if now is None else now
+    sent = count("report", source, now=now)
+    if sent > settings.REPORT_REFUSE_PER_10MIN:
+        give_back(source, now=now)
+        return Share.REFUSED
+    if sent > settings.REPORT_RATE_PER_10MIN:
+        return Share.OVER
+    return Share.WITHIN
+
+
+def give_back(source: str | None, *, now: float | None = None) -> None:
+    """Un-count a report taken with ``take`` that was not stored after all."""
+    if source is not None:
+        uncount("report", source, now=now)

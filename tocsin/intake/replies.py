@@ -40,7 +40,9 @@ class EmptyMessage(ValueError):
 
 
 def _publish(report: Report) -> None:
-    channels = partners.desks(report.committees.values_list("pk", flat=True))
+    channels = [*partners.desks(report.committees.values_list("pk", flat=True))]
+    # The reporter's receipt page, if it is open.
+    channels.append(f"receipt:{report.pk}")
     if report.incident_id:
         channels.append(f"incident:{report.incident_id}")
     transaction.on_commit(lambda: live.publish(*channels))

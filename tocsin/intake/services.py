@@ -32,6 +32,7 @@ def submit_report(
     nonce: str | None = None,
     photos: Sequence[Scrubbed] = (),
     suspicious: bool = False,
+    burst_group: str = "",
     member: Member | None = None,
     language: str = "",
     reply_to: tuple[str, str] | None = None,
@@ -41,13 +42,14 @@ def submit_report(
     that cover it.
 
     A repeated ``nonce`` (a double submit) returns the first report instead of a second.
-    A ``suspicious`` report (a web burst, tocsin.intake.burst) goes to the desk's separate
-    lane. A report from a ``member`` carries their source tag and the committees that
-    trust them (tocsin.intake.sources), never who they are; if it joins no incident it
-    opens one (never broadcast: members hear only of confirmed incidents), and the
-    committees' rules may then confirm it. ``reply_to`` (kind, address) is where the desk
-    can answer the reporter, stored sealed. ``within`` (a dispatcher typing in a call):
-    the place must be covered by one of these committees, else OutsideEveryArea.
+    A ``suspicious`` report (a web burst or a network past its share, tocsin.intake.burst)
+    goes to the desk's separate lane, in its ``burst_group``. A report from a ``member``
+    carries their source tag and the committees that trust them (tocsin.intake.sources),
+    never who they are; if it joins no incident it opens one (never broadcast: members
+    hear only of confirmed incidents), and the committees' rules may then confirm it.
+    ``reply_to`` (kind, address) is where the desk can answer the reporter, stored sealed.
+    ``within`` (a dispatcher typing in a call): the place must be covered by one of these
+    committees, else OutsideEveryArea.
     """
     if nonce:
         existing = Report.objects.filter(nonce=nonce).first()
@@ -75,6 +77,7 @@ def submit_report(
                 area_cell=area_cell,
                 nonce=nonce or None,
                 suspicious=suspicious,
+                burst_group=burst_group if suspicious else "",
                 source_tag=tags[0] if tags else "",
                 trusted_in=trusted_in,
                 language=language or translation.get_language() or settings.LANGUAGE_CODE,

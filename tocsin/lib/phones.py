@@ -75,6 +75,21 @@ def e164(address: str, *, region: str | None = None) -> str | None:
     return _e164(number) if phonenumbers.is_possible_number(number) else None
 
 
+def display(number: str, *, region: str | None = None) -> str:
+    """Return a stored E.164 number as people of the operator's region write it: a number
+    of the region in its national form ("(213) 555-0142"), another country's with its
+    country code ("+52 55 1234 5678")."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except NumberParseException:
+        return number
+    if phonenumbers.region_code_for_number(parsed) == (region or settings.PHONE_REGION):
+        style = phonenumbers.PhoneNumberFormat.NATIONAL
+    else:
+        style = phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(parsed, style)
+
+
 def example(*, region: str | None = None) -> str:
     """Return an example number of the region as people there write it: "(201) 555-0123"."""
     number = phonenumbers.example_number(region or settings.PHONE_REGION)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
+from tocsin.committees import hotlines
 from tocsin.public import basemap
 
 # Tiles change only when the operator replaces the map file; a day-old tile is fine.
@@ -22,7 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def rights(request: HttpRequest) -> HttpResponse:
-    return render(request, "public/rights.html")
+    return render(request, "public/rights.html", {"hotlines": hotlines.everywhere()})
 
 
 def offline(request: HttpRequest) -> HttpResponse:

@@ -1,0 +1,65 @@
+"""Committees' hotline numbers, as a reporter reads them: who answers, and the numbers.
+
+They are public numbers (a committee prints them on flyers), kept in E.164 and shown as
+people of the operator's region write them, each a tel: link. The report page shows the
+hotlines of the committees covering the place picked (all active committees before a place
+is picked), the receipt page those of the committees the report reached, and the
+know-your-rights page all of them; every refusal of a report carries them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from tocsin import geo
+from tocsin.committees.models import Committee
+from tocsin.lib import phones
+
+MAX_NUMBERS = 3
+
+
+@dataclass(frozen=True)
+class Number:
+    e164: str
+    shown: str
+
+
+@dataclass(frozen=True)
+class Hotline:
+    committee: str
+    numbers: tuple[Number, ...]
+
+
+def of(committees: Iterable[Committee]) -> list[Hotline]:
+    """Return the hotlines of ``committees`` that have a number, by committee name."""
+    found = [
+        Hotline(
+            committee=c.name,
+            numbers=tuple(Number(n, phones.display(n)) for n in c.hotline_numbers),
+        )
+        for c in committees
+        if c.hotline_numbers
+    ]
+    return sorted(found, key=lambda h: h.committee.lower())
+
+
+def everywhere() -> list[Hotline]:
+    """Return the hotlines of every committee that takes reports."""
+    return of(Committee.objects.active().only("name", "hotline_numbers"))
+
+
+def for_committees(ids: Iterable[int]) -> list[Hotline]:
+    return of(Committee.objects.filter(pk__in=list(ids)).only("name", "hotline_numbers"))
+
+
+def for_place(lat: float | None, lng: float | None) -> list[Hotline]:
+    """Return the hotlines of the active committees covering (lat, lng), or of every
+    active committee when no place is known or none covering it has a number."""
+    if lat is None or lng is None or not geo.valid_latlng(lat, lng):
+        return everywhere()
+    area = geo.parent(geo.cell_at(lat, lng, geo.REPORT_RESOLUTION), settings.AREA_RESOLUTION)
+    covering = of(Committee.objects.covering(area).only("name", "hotline_numbers"))
+    return covering or everywhere()
