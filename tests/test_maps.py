@@ -411,6 +411,7 @@ def scripts_of(client: Client, path: str = "/report/") -> list[str]:
     return re.findall(r'<script src="([^"]+)"', client.get(path).text)
 
 
+@pytest.mark.django_db
 def test_a_map_page_draws_tocsins_own_tiles_with_the_credit(
     client: Client, with_map: Any, raster: Path
 ) -> None:
@@ -423,6 +424,7 @@ def test_a_map_page_draws_tocsins_own_tiles_with_the_credit(
     assert not any("protomaps" in s for s in scripts_of(client))
 
 
+@pytest.mark.django_db
 def test_the_operator_can_word_the_credit(
     client: Client, with_map: Any, raster: Path, settings: Any
 ) -> None:
@@ -431,6 +433,7 @@ def test_the_operator_can_word_the_credit(
     assert basemap_of(client)["attribution"] == "Map data © OpenStreetMap contributors, ODbL"
 
 
+@pytest.mark.django_db
 def test_a_vector_map_page_loads_the_renderer_from_tocsin(
     client: Client, with_map: Any, vector: Path, renderer: Any
 ) -> None:
@@ -446,6 +449,7 @@ def test_a_vector_map_page_loads_the_renderer_from_tocsin(
     assert renderer_at < next(i for i, s in enumerate(scripts) if s.endswith("basemap.js"))
 
 
+@pytest.mark.django_db
 def test_a_vector_map_without_its_renderer_shows_no_streets(
     client: Client, with_map: Any, vector: Path, renderer: Any
 ) -> None:
@@ -455,6 +459,7 @@ def test_a_vector_map_without_its_renderer_shows_no_streets(
     assert not any("protomaps" in s for s in scripts_of(client))
 
 
+@pytest.mark.django_db
 def test_the_operators_tile_server_is_drawn(client: Client, settings: Any) -> None:
     settings.MAP_FILE = None
     settings.TILE_URL = "https://tiles.example.org/{z}/{x}/{y}.png"
@@ -464,6 +469,7 @@ def test_the_operators_tile_server_is_drawn(client: Client, settings: Any) -> No
     assert config["attribution"] == "© OpenStreetMap contributors"
 
 
+@pytest.mark.django_db
 def test_the_credit_is_in_the_readers_language(settings: Any) -> None:
     settings.MAP_FILE = None
     settings.TILE_URL = "https://tiles.example.org/{z}/{x}/{y}.png"
