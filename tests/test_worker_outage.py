@@ -77,7 +77,9 @@ HEAD_START = 150
 PURGE_SECONDS = 5.0
 # Every wait ends by this many seconds: against hangs only, not a speed requirement.
 TIMEOUT = 150
-STOP_TIMEOUT = 30
+# A stopping worker first finishes the batch its threads took (against a slow peer, and
+# with the CI's other test run on the same cores, that can take a while).
+STOP_TIMEOUT = 90
 # Errors (and warnings) one worker may log per outage. Its three threads retry every few
 # seconds, which makes about twenty in 30 s; a worker that spins logs thousands.
 MAX_LOGGED_PER_OUTAGE = 40
