@@ -339,3 +339,46 @@ def test_shutdown_ends_every_stream_at_once() -> None:
         asyncio.run(run())
     finally:
         sse.SHUTDOWN.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_stream_holds_no_thread_of_its_own(broker: str) -> None:
+    """Django gives each request a thread for its synchronous parts until the response
+    ends; a live stream lets it go once its view has run (tocsin.lib.sse)."""
+    from django.urls import reverse
+
+    from tests.browser_support import LiveServer
+    from tests.factories import EAST, own_incident, world
+    from tocsin.alerts.messages import alert_link_token
+    from tocsin.incidents.models import State
+    from tocsin.incidents.services import change_state
+    from tocsin.intake.services import submit_report
+
+    if broker != "in-process":
+        pytest.skip("the thread a request holds does not depend on the broker")
+    w = world()
+    report = submit_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    incident = change_state(own_incident(report, w.dispatcher), State.CONFIRMED, actor=w.dispatcher)
+    token = alert_link_token(member_id=w.member.pk, incident_id=incident.pk)
+    path = reverse("alert_live", args=[token])
+    streams = 40
+    server = LiveServer().start()
+    sockets: list[socket.socket] = []
+    try:
+        before = threading.active_count()
+        for _ in range(streams):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            received = b""
+            while b"event: update" not in received:
+                chunk = s.recv(65536)
+                assert chunk, received
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200"), received[:200]
+            sockets.append(s)
+        # Renders run on the event loop's shared pool (a few threads), never one per stream.
+        assert threading.active_count() - before < streams // 4
+    finally:
+        for s in sockets:
+            s.close()
+        server.stop()

@@ -32,8 +32,9 @@ import threading
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
+from django.db import close_old_connections, connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
@@ -115,8 +116,13 @@ class Feed:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
+    def _render(self) -> str:
+        # A shared pool thread renders: its database connection may have gone stale.
+        close_old_connections()
+        return self.render()
+
     async def refresh(self) -> None:
-        html = await sync_to_async(self.render, thread_sensitive=False)()
+        html = await sync_to_async(self._render, thread_sensitive=False)()
         self.renders += 1
         self.hub.renders += 1
         digest, frame = _frame(html)
@@ -248,6 +254,25 @@ class Hub:
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
 
+def _release_request_thread() -> None:
+    """Let go of the thread (and its database connection) Django holds for this request.
+
+    Django's ASGI handler gives each request a thread of its own for its synchronous
+    parts, and keeps it until the response ends: for a stream that stays open for hours,
+    an idle thread and a database connection per viewer, most of a viewer's memory. The
+    view has run by now; anything synchronous later in this request (closing the
+    response) gets a fresh thread for its moment.
+    """
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is None:
+        return
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+    if executor is None:
+        return
+    executor.submit(connections.close_all)
+    executor.shutdown(wait=False)
+
+
 def hub() -> Hub:
     loop = asyncio.get_running_loop()
     found = _hubs.get(loop)
@@ -316,6 +341,7 @@ def stream(
     last_seen = request.headers.get("Last-Event-ID", "")
 
     async def events() -> AsyncIterator[bytes]:
+        _release_request_thread()
         h = hub()
         feed = h.feed(tuple(channels), audience, render)
         viewer = h.join(feed, network, access)
