@@ -683,6 +683,8 @@ def test_it_renders_the_alert_in_spanish(w: World) -> None:
     assert message.subject.startswith("Alerta confirmada:")
     assert "cerca de" in message.subject
     assert "Observe, documente, apoye." in message.text
+    # A screen reader reads the email in Spanish, not as English.
+    assert '<html lang="es">' in message.html
 
 
 @pytest.mark.django_db
