@@ -650,7 +650,7 @@ def test_test_posts_a_test_message_in_the_channels_language(w: World, peer: Webh
     add("east", "Topic", peer.ntfy_url("east-alerts"), language="es")
     assert command("test", "east", "Topic") == "Topic: sent\n"
     [post] = peer.posts
-    assert post.message == "Tocsin prueba: el operador está revisando este canal."
+    assert post.message == "Tocsin: mensaje de prueba. El operador está revisando este canal."
 
 
 def test_test_says_why_a_post_failed(w: World, peer: WebhookPeer) -> None:
