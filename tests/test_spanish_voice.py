@@ -302,3 +302,8 @@ def test_an_incident_kind_is_never_followed_by_a_participle_or_preceded_by_an_ar
     )
     found = [show(en, es) for e in ENTRIES for en, es in e.pairs if around.search(es)]
     assert found == [], "".join(found)
+
+
+def test_quotes_are_the_same_as_in_english() -> None:
+    found = [show(en, es) for e in ENTRIES for en, es in e.pairs if "«" in es or "»" in es]
+    assert found == [], "".join(found)
