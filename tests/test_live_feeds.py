@@ -382,3 +382,28 @@ def test_an_open_stream_holds_no_thread_of_its_own(broker: str) -> None:
         for s in sockets:
             s.close()
         server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logging_out_ends_the_sessions_live_streams() -> None:
+    from django.test import Client
+
+    from tests.factories import session_for, world
+
+    w = world()
+    client: Client = session_for(w.dispatcher)
+    session_key = client.session.session_key
+    partial = Partial()
+    channel = channel_name()
+
+    async def run() -> None:
+        stream = open_stream(
+            channel, partial, "en", access=(live.access_channel("session", session_key),)
+        )
+        await read(stream)
+        await settle()
+        await asyncio.to_thread(client.post, "/logout/")
+        with pytest.raises(StopAsyncIteration):
+            await read(stream)
+
+    asyncio.run(run())
