@@ -34,7 +34,8 @@ from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.members.models import LoginCode
-from tocsin.mobilize.models import ResponderRole, Response, Shift
+from tocsin.mobilize import rsvps
+from tocsin.mobilize.models import Mobilization, ResponderRole, Response, RsvpMessage, Shift
 from tocsin.transports.models import CommitteeChannel, CommitteePost
 from tocsin.vault import retention
 from tocsin.vault.purge import purge
@@ -52,6 +53,7 @@ DEFAULTS = SimpleNamespace(
     RETAIN_TASK_RESULTS_DAYS=1,
     RETAIN_DEMO_MESSAGES_DAYS=7,
     RETAIN_SOURCE_TAGS_HOURS=48,
+    RETAIN_RSVPS_DAYS=7,
 )
 
 
@@ -74,6 +76,7 @@ def test_it_takes_each_period_from_its_setting() -> None:
     assert cut[retention.COMMITTEE_POSTS] == cut[retention.DELIVERIES]
     assert cut[retention.SHIFTS] == cut[retention.RESPONSES]
     assert cut[retention.SOURCE_TAGS] == now - 48 * HOUR
+    assert cut[retention.RSVPS] == now - 7 * DAY
 
 
 def test_it_follows_changed_settings() -> None:
@@ -389,6 +392,31 @@ def test_it_purges_a_shift_30_days_after_it_ends(w: World) -> None:
     assert counts[retention.SHIFTS] == 1
 
 
+def _mobilization(w: World, ends_at: datetime) -> Mobilization:
+    return Mobilization.objects.create(
+        committee=w.east,
+        kind="vigil",
+        title="Vigil",
+        address="Plaza",
+        starts_at=ends_at - 2 * HOUR,
+        ends_at=ends_at,
+    )
+
+
+def test_it_purges_rsvps_and_their_messages_7_days_after_the_mobilization_ends(w: World) -> None:
+    old = _mobilization(w, NOW - 7 * DAY)
+    young = _mobilization(w, NOW - 7 * DAY + TICK)
+    contact = rsvps.Contact("email", "ana@example.org")
+    gone = rsvps.sign_up(old, contact=contact, now=old.starts_at - DAY)
+    kept = rsvps.sign_up(young, contact=contact, now=young.starts_at - DAY)
+    counts = purge(NOW)
+    assert not exists(gone)
+    assert not RsvpMessage.objects.filter(rsvp_id=gone.pk).exists()
+    assert exists(kept)
+    assert exists(old)  # the mobilization itself stays, as public history
+    assert counts[retention.RSVPS] == 1
+
+
 def test_it_blanks_a_reports_source_tag_48_hours_after_it_arrived(w: World) -> None:
     open_ = incident(None)
     old = report("old", received_at=NOW - 48 * HOUR, source_tag="a" * 32, incident=open_)
@@ -438,6 +466,8 @@ def scenario(w: World) -> dict[str, int]:
         committee=w.east, member=w.dispatcher, starts_at=NOW - 41 * DAY, ends_at=NOW - 40 * DAY
     )
     report("tagged", received_at=NOW - 3 * DAY, source_tag="c" * 32, incident=incident(None))
+    past = _mobilization(w, NOW - 8 * DAY)
+    rsvps.sign_up(past, member=w.member, now=past.starts_at - DAY)
     return {
         retention.REPORT_PHOTOS: 1,
         retention.REPORTS: 2,
@@ -453,6 +483,7 @@ def scenario(w: World) -> dict[str, int]:
         retention.COMMITTEE_POSTS: 1,
         retention.SHIFTS: 1,
         retention.SOURCE_TAGS: 1,
+        retention.RSVPS: 1,
     }
 
 
@@ -480,7 +511,7 @@ def test_the_command_prints_the_counts_and_has_a_dry_run(w: World, media: Path) 
     assert Report.objects.count() == 5
     out = io.StringIO()
     call_command("purge", stdout=out)
-    assert "purged 15 in all" in out.getvalue()
+    assert "purged 16 in all" in out.getvalue()
     # The open incident's two reports stay (one's source tag blanked).
     assert Report.objects.count() == 2
 

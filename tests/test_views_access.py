@@ -35,7 +35,9 @@ from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
 from tocsin.members.models import AlertArea, Member
-from tocsin.mobilize.models import Shift
+from tocsin.mobilize import rsvps
+from tocsin.mobilize.models import Mobilization, Shift
+from tocsin.mobilize.planned import Visibility
 from tocsin.places.models import Place
 
 PERSONAS = (
@@ -134,6 +136,15 @@ TABLE: dict[str, tuple[int, ...]] = {
     "passkey_register_begin": (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "passkey_register_complete": (302, 400, 400, 400, 400, 400, 400, 400, 400, 400),
     "logout_everywhere":      (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # Planned mobilizations: dispatchers and organizers of the committee.
+    "committee_mobilizations": (302, 404, 404, 404, 200, 200, 404, 404, 404, 404),
+    "committee_mobilization": (302, 404, 404, 404, 200, 200, 404, 404, 404, 404),
+    "committee_mobilization_cancel": (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
+    "committee_mobilization_people": (302, 404, 404, 404, 200, 200, 404, 404, 404, 404),
+    # A mobilization for East's members only: the same 404 as none to anyone else.
+    "mobilization":           (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
+    "mobilization_qr":        (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
+    "mobilization_ics":       (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
 }
 # fmt: on
 
@@ -176,6 +187,15 @@ PUBLIC = {
     # (tests/test_transport_telegram.py).
     "telegram_update",
     "verify_answer",  # a signed token is the credential (tests/test_verification_views.py)
+    # Public mobilizations only, never who signed up (tests/test_mobilizations.py).
+    "mobilizations",
+    "mobilizations_ics",
+    "mobilizations_osdi",
+    "committee_ics",
+    # A person's own sign-up: its signed link is the credential (tests/test_mobilizations.py).
+    "rsvp_page",
+    # The check-in code's secret, and this device's sign-up (tests/test_mobilizations.py).
+    "mobilization_checkin",
 }
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
@@ -206,6 +226,8 @@ class Objects:
     place: int = MISSING
     # A group of the desk's burst lane.
     burst: str = "0" * 16
+    # A planned mobilization for the committee's members only.
+    mobilization: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -355,6 +377,21 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("passkey_register_complete"), {"credential": {}}, json=True
     ),
     "logout_everywhere": lambda o: Call("post", reverse("logout_everywhere")),
+    "committee_mobilizations": lambda o: Call(
+        "get", reverse("committee_mobilizations", args=[o.slug])
+    ),
+    "committee_mobilization": lambda o: Call(
+        "get", reverse("committee_mobilization", args=[o.slug, o.mobilization])
+    ),
+    "committee_mobilization_cancel": lambda o: Call(
+        "post", reverse("committee_mobilization_cancel", args=[o.slug, o.mobilization])
+    ),
+    "committee_mobilization_people": lambda o: Call(
+        "get", reverse("committee_mobilization_people", args=[o.slug, o.mobilization])
+    ),
+    "mobilization": lambda o: Call("get", reverse("mobilization", args=[o.mobilization])),
+    "mobilization_qr": lambda o: Call("get", reverse("mobilization_qr", args=[o.mobilization])),
+    "mobilization_ics": lambda o: Call("get", reverse("mobilization_ics", args=[o.mobilization])),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.
@@ -411,6 +448,13 @@ OWNER = {
     "move_endpoint": "member",
     "test_endpoint": "member",
     "enable_endpoint": "member",
+    "committee_mobilizations": "dispatcher",
+    "committee_mobilization": "organizer",
+    "committee_mobilization_cancel": "organizer",
+    "committee_mobilization_people": "dispatcher",
+    "mobilization": "member",
+    "mobilization_qr": "member",
+    "mobilization_ics": "member",
 }
 
 
@@ -563,6 +607,7 @@ def scene(db: None) -> Scene:
         proposal=_proposal(w.east, w.organizer),
         place=Place.objects.create(committee=w.east, name="Plaza", lat=EAST[0], lng=EAST[1]).pk,
         burst=_burst_at(EAST, "e" * 16),
+        mobilization=_members_only(w.east),
     )
     _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
@@ -580,10 +625,27 @@ def scene(db: None) -> Scene:
         proposal=_proposal(w.west, w.west_organizer),
         place=Place.objects.create(committee=w.west, name="Plaza", lat=WEST[0], lng=WEST[1]).pk,
         burst=_burst_at(WEST, "a" * 16),
+        mobilization=_members_only(w.west),
     )
     _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
     return Scene(world=w, east=east, west=west, missing=missing, extra=extra)
+
+
+def _members_only(c: Committee) -> int:
+    """A mobilization of ``c`` for its members only, tomorrow, with one person signed up."""
+    start = timezone.now() + timedelta(days=1)
+    m = Mobilization.objects.create(
+        committee=c,
+        kind="meeting",
+        title="Committee meeting",
+        address="Community hall",
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        visibility=Visibility.MEMBERS,
+    )
+    rsvps.sign_up(m, contact=rsvps.Contact("email", f"guest@{c.slug}.example.org"))
+    return m.pk
 
 
 def _role_grant(c: Committee, organizer: Member, whom: Member) -> int:

@@ -634,6 +634,8 @@ RETAIN_UNATTACHED_REPORTS_HOURS = envint(
 )
 RETAIN_DELIVERIES_DAYS = envint("TOCSIN_RETAIN_DELIVERIES_DAYS", 7, minimum=1, maximum=365)
 RETAIN_RESPONSES_DAYS = envint("TOCSIN_RETAIN_RESPONSES_DAYS", 30, minimum=0, maximum=365)
+# Who signed up for a planned mobilization (and their sealed address): days after it ends.
+RETAIN_RSVPS_DAYS = envint("TOCSIN_RETAIN_RSVPS_DAYS", 7, minimum=0, maximum=365)
 RETAIN_LOGIN_CODES_HOURS = envint("TOCSIN_RETAIN_LOGIN_CODES_HOURS", 0, minimum=0, maximum=24 * 30)
 RETAIN_TASK_RESULTS_DAYS = envint("TOCSIN_RETAIN_TASK_RESULTS_DAYS", 1, minimum=0, maximum=365)
 RETAIN_SOURCE_TAGS_HOURS = envint("TOCSIN_RETAIN_SOURCE_TAGS_HOURS", 48, minimum=1, maximum=48)

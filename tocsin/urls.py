@@ -16,6 +16,7 @@ from tocsin.intake import views as intake
 from tocsin.members import data_views as member_data
 from tocsin.members import security_views as security
 from tocsin.members import views as members
+from tocsin.mobilize import planned_views, public_views
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
 from tocsin.public import views as public
@@ -36,6 +37,16 @@ urlpatterns = [
     # Street map tiles from the operator's map file: public map data.
     path("tiles/<int:z>/<int:x>/<int:y>.<str:ext>", public.tile, name="tile"),
     path("language/", members.set_language, name="set_language"),
+    # Planned mobilizations: public pages, sign-up without an account, calendars.
+    path("m/", public_views.mobilizations, name="mobilizations"),
+    path("m/calendar.ics", public_views.mobilizations_ics, name="mobilizations_ics"),
+    path("m/events.json", public_views.mobilizations_osdi, name="mobilizations_osdi"),
+    path("m/<int:pk>/", public_views.mobilization, name="mobilization"),
+    path("m/<int:pk>/qr.svg", public_views.mobilization_qr, name="mobilization_qr"),
+    path("m/<int:pk>/calendar.ics", public_views.mobilization_ics, name="mobilization_ics"),
+    path("m/<int:pk>/here/<str:code>/", public_views.checkin, name="mobilization_checkin"),
+    path("m/r/<str:token>/", public_views.rsvp_page, name="rsvp_page"),
+    path("c/<slug:slug>/calendar.ics", public_views.committee_ics, name="committee_ics"),
     # Anyone: reporting.
     path("report/", intake.report, name="report"),
     path("report/coverage.geojson", intake.coverage, name="coverage"),
@@ -139,6 +150,25 @@ urlpatterns = [
         "c/<slug:slug>/shifts/<int:pk>/end/",
         committee_verification.end_shift,
         name="committee_end_shift",
+    ),
+    # Planned mobilizations: dispatchers and organizers.
+    path(
+        "c/<slug:slug>/mobilizations/", planned_views.mobilizations, name="committee_mobilizations"
+    ),
+    path(
+        "c/<slug:slug>/mobilizations/<int:pk>/",
+        planned_views.mobilization,
+        name="committee_mobilization",
+    ),
+    path(
+        "c/<slug:slug>/mobilizations/<int:pk>/cancel/",
+        planned_views.cancel_mobilization,
+        name="committee_mobilization_cancel",
+    ),
+    path(
+        "c/<slug:slug>/mobilizations/<int:pk>/people/",
+        planned_views.people,
+        name="committee_mobilization_people",
     ),
     # Partner committees (both organizers consent) and the two-person rule.
     path("c/<slug:slug>/partners/", partner_views.propose, name="committee_partner_propose"),

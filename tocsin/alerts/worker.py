@@ -79,16 +79,19 @@ class Worker:
         close_old_connections()
 
     def _housekeeping(self) -> None:
-        """Close unverified incidents the committees' rules let expire, and send the
-        desk's replies to reporters (they need the sealed address: workers only)."""
+        """Close unverified incidents the committees' rules let expire, send the
+        desk's replies to reporters and the messages to people signed up for
+        mobilizations (they need sealed addresses: workers only)."""
         from tocsin.incidents import verify
         from tocsin.intake import replies
+        from tocsin.mobilize import notices
 
         while not self.stop_event.is_set():
             try:
                 close_old_connections()
                 verify.expire_stale()
                 replies.send_due()
+                notices.send_due()
             except Exception:
                 logger.exception("housekeeping failed; retrying")
             self.stop_event.wait(HOUSEKEEPING_SECONDS)

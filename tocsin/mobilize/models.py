@@ -61,3 +61,13 @@ class Shift(models.Model):
     class Meta:
         ordering = ["starts_at", "id"]
         indexes = [models.Index(fields=["committee", "ends_at"], name="shift_committee_end")]
+
+
+# Planned mobilizations and the people signed up for them live in their own module.
+from tocsin.mobilize.planned import (  # noqa: E402, F401
+    Mobilization,
+    MobilizationRole,
+    MobilizationShift,
+    Rsvp,
+    RsvpMessage,
+)

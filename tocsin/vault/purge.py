@@ -24,7 +24,7 @@ from tocsin.demo.models import DemoMessage
 from tocsin.incidents.models import Incident, VerificationRequest
 from tocsin.intake.models import Report, ReportPhoto
 from tocsin.members.models import AreaChange, EndpointVerification, LoginCode
-from tocsin.mobilize.models import Response, Shift
+from tocsin.mobilize.models import Response, Rsvp, Shift
 from tocsin.transports.models import CommitteePost
 from tocsin.vault import retention as r
 
@@ -107,6 +107,8 @@ STEPS: tuple[Step, ...] = (
         lambda c: Report.objects.filter(received_at__lte=c[r.SOURCE_TAGS]).exclude(source_tag=""),
         blank={"source_tag": ""},
     ),
+    # Their messages go with them.
+    Step(r.RSVPS, lambda c: Rsvp.objects.filter(mobilization__ends_at__lte=c[r.RSVPS])),
 )
 assert tuple(s.name for s in STEPS) == r.CLASSES
 

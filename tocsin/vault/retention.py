@@ -26,6 +26,7 @@ VERIFIER_NOTES = "verifier_notes"
 COMMITTEE_POSTS = "committee_posts"
 SHIFTS = "shifts"
 SOURCE_TAGS = "source_tags"
+RSVPS = "rsvps"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ RULES: dict[str, Rule] = {
     # "The same source as that report" is needed for a quorum, within minutes; the key
     # that made the tag is gone after two days anyway (tocsin/intake/sources.py).
     SOURCE_TAGS: Rule("RETAIN_SOURCE_TAGS_HOURS", "hours", "the report arrived"),
+    # Sign-ups to planned mobilizations, their sealed addresses and messages.
+    RSVPS: Rule("RETAIN_RSVPS_DAYS", "days", "the mobilization ended"),
 }
 
 # Every class the purge reports, in the order it runs.
@@ -77,6 +80,7 @@ CLASSES: tuple[str, ...] = (
     COMMITTEE_POSTS,
     SHIFTS,
     SOURCE_TAGS,
+    RSVPS,
 )
 
 
