@@ -21,6 +21,7 @@ from tocsin.mobilize.planned import (
     RoleKind,
 )
 from tocsin.places.models import Place
+from tocsin.transports import base as transports
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 SHIFT_LINE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
@@ -104,7 +105,7 @@ class MobilizationForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if not (data.get("title") or data.get("title_es")):
-            raise forms.ValidationError(_("Give it a title in English or in Spanish."))
+            self.add_error(None, _("Give it a title in English or in Spanish."))
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and ends <= starts:
             self.add_error("ends_at", _("It must end after it starts."))
@@ -213,6 +214,10 @@ class RsvpForm(forms.Form):
             shift_field.required = True
         else:
             del self.fields["shift"]
+        channel = self.fields["channel"]
+        assert isinstance(channel, forms.ChoiceField)
+        # Only the channels this server sends on (SMS is off until configured).
+        channel.choices = [c for c in self.CHANNELS if c[0] in transports.registry()]
         if member:
             del self.fields["channel"], self.fields["address"], self.fields["display_name"]
 

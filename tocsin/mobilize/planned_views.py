@@ -25,7 +25,7 @@ from tocsin.mobilize.planned import Mobilization
 @require_http_methods(["GET", "POST"])
 def mobilizations(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.mobilization_for_staff(request, slug)
-    form = MobilizationForm(request.POST or None, committee=committee)
+    form = MobilizationForm(request.POST if request.method == "POST" else None, committee=committee)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             m = form.save(commit=False)
@@ -51,7 +51,9 @@ def mobilization(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     committee, m = access.mobilization_for_staff(request, slug, pk)
     assert m is not None
     before = (m.starts_at, m.ends_at, m.place_id, m.address, m.lat, m.lng)
-    form = MobilizationForm(request.POST or None, instance=m, committee=committee)
+    form = MobilizationForm(
+        request.POST if request.method == "POST" else None, instance=m, committee=committee
+    )
     if request.method == "POST" and form.is_valid() and not m.is_cancelled:
         with transaction.atomic():
             m = form.save(commit=False)

@@ -74,7 +74,11 @@ def mobilization(request: HttpRequest, pk: int) -> HttpResponse:
     m = access.mobilization_for(request, pk)
     member = _member(request)
     mine = m.rsvps.active().filter(member=member).first() if member is not None else None
-    form = RsvpForm(request.POST or None, mobilization=m, member=member is not None)
+    form = RsvpForm(
+        request.POST if request.method == "POST" else None,
+        mobilization=m,
+        member=member is not None,
+    )
     open_ = not m.is_cancelled and m.ends_at > timezone.now()
     if request.method == "POST" and open_ and form.is_valid():
         contact = (

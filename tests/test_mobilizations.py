@@ -1,0 +1,601 @@
+"""Planned mobilizations: organizers publish them, anyone signs up with one channel,
+reminders go out through the workers, people check in; calendars for other tools.
+
+Who signed up is never public; addresses are sealed; the messages are rows a worker sends
+(tocsin.mobilize.notices) through the local SMTP and SMS peers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import vobject
+from django.conf import settings as django_settings
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from pytest_django.fixtures import Settings
+
+from tests.factories import World, session_for, world
+from tests.peers.sms_provider import SmsProvider, running, use_twilio
+from tests.peers.smtp import SMTPPeer, mail_settings
+from tocsin.mobilize import notices, rsvps
+from tocsin.mobilize.planned import (
+    Mobilization,
+    MobilizationRole,
+    Rsvp,
+    RsvpMessage,
+    RsvpStatus,
+    Visibility,
+)
+from tocsin.places.models import Place
+
+LA = ZoneInfo("America/Los_Angeles")
+Purpose = RsvpMessage.Purpose
+
+
+@pytest.fixture
+def w(db: None) -> World:
+    return world()
+
+
+@pytest.fixture
+def smtp(settings: Settings) -> Iterator[SMTPPeer]:
+    with SMTPPeer() as peer:
+        mail_settings(settings, peer)
+        settings.DEFAULT_FROM_EMAIL = "Tocsin <alerts@tocsin.example>"
+        settings.DELIVERY_RATE = {**settings.DELIVERY_RATE, "email": 0}
+        yield peer
+
+
+@pytest.fixture
+def twilio(settings: Settings) -> Iterator[SmsProvider]:
+    with running() as peer:
+        yield use_twilio(settings, peer)
+
+
+def local(days: int, hour: int, minute: int = 0) -> datetime:
+    """Return ``days`` from today at ``hour`` local time."""
+    today = timezone.now().astimezone(LA).date() + timedelta(days=days)
+    return datetime(today.year, today.month, today.day, hour, minute, tzinfo=LA)
+
+
+def vigil(w: World, **fields: Any) -> Mobilization:
+    start = fields.pop("starts_at", local(3, 18))
+    values: dict[str, Any] = {
+        "committee": w.east,
+        "kind": "vigil",
+        "title": "Vigil for the Soto families",
+        "title_es": "Vigilia por las familias de Soto",
+        "description": "Bring candles.",
+        "description_es": "Traiga velas.",
+        "address": "Mariachi Plaza",
+        "lat": 34.0472,
+        "lng": -118.2195,
+        "starts_at": start,
+        "ends_at": start + timedelta(hours=2),
+        **fields,
+    }
+    return Mobilization.objects.create(**values)
+
+
+def text(response: Any) -> str:
+    return response.content.decode()
+
+
+def scrub(body: str) -> str:
+    """Return ``body`` without what differs per request anyway (CSRF tokens)."""
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", body)
+
+
+def email_of(n: int) -> rsvps.Contact:
+    return rsvps.Contact("email", f"person{n}@example.org")
+
+
+# --- the reminders' times (pure) ------------------------------------------------------
+
+
+def test_reminders_fall_the_day_before_the_morning_of_30_minutes_before_and_after() -> None:
+    start = datetime(2026, 12, 12, 18, 0, tzinfo=LA)
+    times = rsvps.reminder_times(start, start + timedelta(hours=2), LA)
+    assert times[Purpose.DAY_BEFORE] == datetime(2026, 12, 11, 11, 0, tzinfo=LA)
+    assert times[Purpose.MORNING_OF] == datetime(2026, 12, 12, 8, 0, tzinfo=LA)
+    assert times[Purpose.SOON] == datetime(2026, 12, 12, 17, 30, tzinfo=LA)
+    assert times[Purpose.THANKS] == datetime(2026, 12, 12, 21, 0, tzinfo=LA)
+
+
+def test_an_early_start_has_no_morning_of_reminder() -> None:
+    start = datetime(2026, 12, 12, 8, 30, tzinfo=LA)
+    times = rsvps.reminder_times(start, start + timedelta(hours=1), LA)
+    assert Purpose.MORNING_OF not in times
+    assert times[Purpose.SOON] == datetime(2026, 12, 12, 8, 0, tzinfo=LA)
+
+
+# --- organizers -----------------------------------------------------------------------
+
+
+def form_data(**overrides: Any) -> dict[str, Any]:
+    return {
+        "kind": "rally",
+        "title": "Rally at City Hall",
+        "title_es": "Manifestación en el Ayuntamiento",
+        "description": "Families first.",
+        "description_es": "",
+        "starts_at": local(5, 10).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": local(5, 13).strftime("%Y-%m-%dT%H:%M"),
+        "address": "City Hall steps, Spring St",
+        "lat": "",
+        "lng": "",
+        "visibility": "public",
+        "capacity": "",
+        "role_marshal": "4",
+        "role_legal_observer": "2",
+        "shifts_text": "10:00-11:30\n11:30-13:00",
+        **overrides,
+    }
+
+
+def test_an_organizer_publishes_a_mobilization_with_roles_and_shifts(w: World) -> None:
+    client = session_for(w.organizer)
+    response = client.post(reverse("committee_mobilizations", args=["east"]), form_data())
+    m = Mobilization.objects.get()
+    assert response["Location"] == reverse("committee_mobilization", args=["east", m.pk])
+    assert (m.committee, m.kind, m.created_by) == (w.east, "rally", w.organizer)
+    assert m.starts_at == local(5, 10)
+    assert {(r.kind, r.capacity) for r in m.roles.all()} == {("marshal", 4), ("legal_observer", 2)}
+    assert [(s.starts_at, s.ends_at) for s in m.shifts.all()] == [
+        (local(5, 10), local(5, 11, 30)),
+        (local(5, 11, 30), local(5, 13)),
+    ]
+
+
+def test_a_dispatcher_publishes_a_rapid_response_call(w: World) -> None:
+    client = session_for(w.dispatcher)
+    response = client.post(
+        reverse("committee_mobilizations", args=["east"]),
+        form_data(kind="accompaniment", shifts_text="", role_marshal=""),
+    )
+    assert response.status_code == 302
+    assert Mobilization.objects.get().created_by == w.dispatcher
+
+
+def test_a_mobilization_needs_a_title_a_place_and_an_end_after_its_start(w: World) -> None:
+    client = session_for(w.organizer)
+    response = client.post(
+        reverse("committee_mobilizations", args=["east"]),
+        form_data(title="", title_es="", address="", ends_at=form_data()["starts_at"]),
+    )
+    assert response.status_code == 400
+    body = text(response)
+    assert "Give it a title in English or in Spanish." in body
+    assert "Say where: pick a place or write the assembly point." in body
+    assert "It must end after it starts." in body
+    assert not Mobilization.objects.exists()
+
+
+def test_public_copy_naming_an_officer_is_refused(w: World) -> None:
+    client = session_for(w.organizer)
+    response = client.post(
+        reverse("committee_mobilizations", args=["east"]),
+        form_data(description="Agent John Smith badge 4471 will be there, block his van"),
+    )
+    assert response.status_code == 400
+    assert "This cannot be published" in text(response)
+
+
+def test_a_gazetteer_place_of_another_committee_cannot_be_chosen(w: World) -> None:
+    west_place = Place.objects.create(committee=w.west, name="West park", lat=34.05, lng=-118.33)
+    client = session_for(w.organizer)
+    response = client.post(
+        reverse("committee_mobilizations", args=["east"]),
+        form_data(address="", place=west_place.pk),
+    )
+    assert response.status_code == 400
+    assert not Mobilization.objects.exists()
+
+
+def test_a_gazetteer_place_is_said_in_words(w: World) -> None:
+    place = Place.objects.create(
+        committee=w.east, name="Car wash, Cesar Chavez & Soto", lat=34.04, lng=-118.21
+    )
+    client = session_for(w.organizer)
+    client.post(
+        reverse("committee_mobilizations", args=["east"]), form_data(address="", place=place.pk)
+    )
+    m = Mobilization.objects.get()
+    assert m.where() == "Car wash, Cesar Chavez & Soto"
+    assert m.point() == (34.04, -118.21)
+    assert "Car wash, Cesar Chavez &amp; Soto" in text(
+        Client().get(reverse("mobilization", args=[m.pk]))
+    )
+
+
+def test_the_time_is_shown_in_the_committees_local_time(w: World) -> None:
+    m = vigil(w, starts_at=datetime(2030, 5, 4, 18, 0, tzinfo=LA))
+    body = text(Client().get(reverse("mobilization", args=[m.pk])))
+    assert "4 May 2030, 18:00" in body
+    assert re.search(r"–<time[^>]*>20:00</time>", body)
+
+
+# --- public pages ---------------------------------------------------------------------
+
+
+def test_the_public_list_shows_upcoming_public_mobilizations_only(w: World) -> None:
+    public = vigil(w)
+    vigil(w, title="Members meeting", visibility=Visibility.MEMBERS)
+    vigil(w, title="Old vigil", starts_at=local(-3, 18))
+    vigil(w, title="Called off", cancelled_at=timezone.now())
+    body = text(Client().get(reverse("mobilizations")))
+    assert public.title in body
+    assert "Members meeting" not in body
+    assert "Old vigil" not in body
+    assert "Called off" not in body
+
+
+def test_the_list_filters_by_area_kind_and_language(w: World) -> None:
+    vigil(w)
+    vigil(w, committee=w.west, kind="rally", title="West rally", title_es="")
+    vigil(w, kind="kyr_training", title="", title_es="Taller de derechos")
+    client = Client()
+
+    def titles(**query: str) -> set[str]:
+        data = json.loads(client.get(reverse("mobilizations_osdi"), query).content)
+        return {e["title"] for e in data["_embedded"]["osdi:events"]}
+
+    assert titles(area="west") == {"West rally"}
+    assert titles(kind="kyr_training") == {"Taller de derechos"}
+    assert titles(language="es") == {"Vigil for the Soto families", "Taller de derechos"}
+    assert "West rally" in text(client.get(reverse("mobilizations"), {"kind": "rally"}))
+    assert "Vigil for" not in text(client.get(reverse("mobilizations"), {"kind": "rally"}))
+
+
+def test_the_home_page_shows_upcoming_public_mobilizations(w: World) -> None:
+    m = vigil(w)
+    body = text(Client().get(reverse("home")))
+    assert reverse("mobilization", args=[m.pk]) in body
+    assert m.title in body
+
+
+def test_the_page_has_a_share_link_and_a_qr_code_and_works_in_spanish(w: World) -> None:
+    m = vigil(w)
+    client = Client()
+    body = text(client.get(reverse("mobilization", args=[m.pk])))
+    assert f"http://testserver/m/{m.pk}/" in body
+    assert reverse("mobilization_qr", args=[m.pk]) in body
+    qr = client.get(reverse("mobilization_qr", args=[m.pk]))
+    assert qr["Content-Type"] == "image/svg+xml"
+    assert qr.content.startswith(b"<svg")
+    client.cookies["django_language"] = "es"
+    body = text(client.get(reverse("mobilization", args=[m.pk]), HTTP_ACCEPT_LANGUAGE="es"))
+    assert "Vigilia por las familias de Soto" in body
+    assert "Traiga velas." in body
+
+
+def test_the_page_has_no_script_and_counts_but_never_names(w: World) -> None:
+    m = vigil(w)
+    rsvps.sign_up(m, contact=email_of(1), display_name="Ana Secreta")
+    rsvps.sign_up(m, member=w.member)
+    body = text(Client().get(reverse("mobilization", args=[m.pk])))
+    assert "2 people are coming." in body
+    assert "Ana Secreta" not in body
+    assert "Mateo" not in body
+    assert "person1@example.org" not in body
+    assert "<script" not in body.split("</main>")[0]
+
+
+# --- signing up -----------------------------------------------------------------------
+
+
+def sign_up_on_the_page(client: Client, m: Mobilization, **data: str) -> Any:
+    return client.post(reverse("mobilization", args=[m.pk]), data)
+
+
+def test_a_stranger_signs_up_by_email_and_the_address_is_sealed(w: World) -> None:
+    m = vigil(w)
+    response = sign_up_on_the_page(
+        Client(), m, channel="email", address="ana@example.org", display_name="Ana"
+    )
+    assert response.status_code == 200
+    assert "We are sending an email to the address you gave" in text(response)
+    rsvp = Rsvp.objects.get()
+    assert (rsvp.kind, rsvp.status, rsvp.display_name, rsvp.member) == (
+        "email",
+        "going",
+        "Ana",
+        None,
+    )
+    assert b"ana@example.org" not in bytes(rsvp.sealed)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM mobilize_rsvp")
+        assert "ana@example.org" not in repr(cursor.fetchall())
+    purposes = set(rsvp.messages.values_list("purpose", flat=True))
+    assert purposes == {
+        Purpose.CONFIRMATION,
+        Purpose.DAY_BEFORE,
+        Purpose.MORNING_OF,
+        Purpose.SOON,
+        Purpose.THANKS,
+    }
+
+
+def test_the_same_address_twice_gets_the_same_answer_and_one_sign_up(w: World) -> None:
+    m = vigil(w)
+    first = sign_up_on_the_page(Client(), m, channel="email", address="ana@example.org")
+    again = sign_up_on_the_page(Client(), m, channel="email", address="ANA@example.org ")
+    assert first.status_code == again.status_code == 200
+    assert scrub(text(first)) == scrub(text(again))
+    assert Rsvp.objects.count() == 1
+
+
+def test_a_bad_address_is_refused(w: World) -> None:
+    m = vigil(w)
+    response = sign_up_on_the_page(Client(), m, channel="email", address="not an address")
+    assert response.status_code == 400
+    assert "Enter an email address." in text(response)
+    assert not Rsvp.objects.exists()
+
+
+def test_sms_is_offered_only_when_the_server_sends_sms(w: World, settings: Settings) -> None:
+    m = vigil(w)
+    assert 'value="sms"' not in text(Client().get(reverse("mobilization", args=[m.pk])))
+    with running() as peer:
+        use_twilio(settings, peer)
+        assert 'value="sms"' in text(Client().get(reverse("mobilization", args=[m.pk])))
+
+
+def test_a_member_signs_up_in_one_tap(w: World) -> None:
+    m = vigil(w)
+    client = session_for(w.member)
+    response = client.post(reverse("mobilization", args=[m.pk]), {})
+    rsvp = Rsvp.objects.get()
+    assert rsvp.member == w.member
+    assert response["Location"] == reverse("rsvp_page", args=[rsvps.link_token(rsvp)])
+    assert "You are signed up." in text(client.get(reverse("mobilization", args=[m.pk])))
+
+
+def test_a_full_role_puts_people_on_the_waiting_list_and_a_cancellation_promotes_them(
+    w: World,
+) -> None:
+    m = vigil(w)
+    medic = MobilizationRole.objects.create(mobilization=m, kind="medic", capacity=1)
+    first = rsvps.sign_up(m, contact=email_of(1), role=medic)
+    second = rsvps.sign_up(m, contact=email_of(2), role=medic)
+    assert (first.status, second.status) == (RsvpStatus.GOING, RsvpStatus.WAITLIST)
+    assert list(second.messages.values_list("purpose", flat=True)) == [Purpose.WAITLISTED]
+    rsvps.cancel(first)
+    second.refresh_from_db()
+    assert second.status == RsvpStatus.GOING
+    assert set(second.messages.values_list("purpose", flat=True)) >= {
+        Purpose.PROMOTED,
+        Purpose.SOON,
+    }
+    assert not first.messages.filter(status=RsvpMessage.Status.QUEUED).exists()
+
+
+def test_the_cancel_link_is_signed(w: World) -> None:
+    m = vigil(w)
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    assert Client().get(reverse("rsvp_page", args=[rsvp.token])).status_code == 404
+    assert Client().get(reverse("rsvp_page", args=[rsvp.token + ":forged"])).status_code == 404
+    client = Client()
+    page = client.get(reverse("rsvp_page", args=[rsvps.link_token(rsvp)]))
+    assert page.status_code == 200
+    client.post(reverse("rsvp_page", args=[rsvps.link_token(rsvp)]), {"action": "cancel"})
+    rsvp.refresh_from_db()
+    assert rsvp.status == RsvpStatus.CANCELLED
+
+
+def test_the_day_before_reminder_can_be_confirmed(w: World) -> None:
+    m = vigil(w)
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    Client().post(reverse("rsvp_page", args=[rsvps.link_token(rsvp)]), {"action": "confirm"})
+    rsvp.refresh_from_db()
+    assert rsvp.confirmed_at is not None
+
+
+# --- messages through the workers ------------------------------------------------------
+
+
+def test_each_message_reaches_a_stranger_by_email_at_its_time(w: World, smtp: SMTPPeer) -> None:
+    m = vigil(w)
+    rsvp = rsvps.sign_up(m, contact=rsvps.Contact("email", "ana@example.org"))
+    link = f"http://testserver{reverse('rsvp_page', args=[rsvps.link_token(rsvp)])}"
+    assert notices.send_due() == 1
+    [confirmation] = smtp.to("ana@example.org")
+    assert confirmation["Subject"] == "Signed up: Vigil for the Soto families"
+    assert link in confirmation.get_content()
+    assert "Mariachi Plaza" in confirmation.get_content()
+    assert notices.send_due() == 0  # the reminders are not due yet
+    subjects = []
+    for purpose in (Purpose.DAY_BEFORE, Purpose.MORNING_OF, Purpose.SOON, Purpose.THANKS):
+        due = rsvp.messages.get(purpose=purpose).due_at
+        assert notices.send_due(now=due) == 1
+        subjects.append(smtp.to("ana@example.org")[-1]["Subject"])
+    assert subjects == [
+        "Tomorrow: Vigil for the Soto families",
+        "Today: Vigil for the Soto families",
+        "In 30 minutes: Vigil for the Soto families",
+        "Thank you: Vigil for the Soto families",
+    ]
+    assert "Confirm or cancel" in smtp.to("ana@example.org")[1].get_content()
+    assert set(rsvp.messages.values_list("status", flat=True)) == {RsvpMessage.Status.SENT}
+
+
+def test_a_stranger_gets_the_messages_by_sms_in_spanish(w: World, twilio: SmsProvider) -> None:
+    m = vigil(w)
+    rsvp = rsvps.sign_up(m, contact=rsvps.Contact("sms", "(213) 555-0142"), language="es")
+    assert notices.send_due() == 1
+    [sms] = twilio.messages
+    assert sms.to == "+12135550142"
+    # GSM-7 has no "á": the SMS says "esta" and stays in one encoding.
+    assert sms.body.startswith("Usted esta inscrito en Vigilia por las familias de Soto")
+    assert sms.key == f"rsvp-{rsvp.messages.get(purpose=Purpose.CONFIRMATION).pk}"
+
+
+def test_a_member_gets_the_messages_on_their_own_channel(w: World, smtp: SMTPPeer) -> None:
+    m = vigil(w)
+    rsvps.sign_up(m, member=w.responder, language=w.responder.language)
+    assert notices.send_due() == 1
+    [message] = smtp.to("rosa@example.org")
+    assert message["Subject"] == "Inscrito: Vigilia por las familias de Soto"
+
+
+def test_a_change_of_time_reaches_everyone_at_once_and_moves_the_reminders(
+    w: World, smtp: SMTPPeer
+) -> None:
+    m = vigil(w)
+    medic = MobilizationRole.objects.create(mobilization=m, kind="medic", capacity=1)
+    going = rsvps.sign_up(m, contact=email_of(1), role=medic)
+    waiting = rsvps.sign_up(m, contact=email_of(2), role=medic)
+    notices.send_due()
+    client = session_for(w.organizer)
+    edit = form_data(
+        kind="vigil",
+        title=m.title,
+        title_es=m.title_es,
+        address=m.address,
+        lat=str(m.lat),
+        lng=str(m.lng),
+        starts_at=local(4, 19).strftime("%Y-%m-%dT%H:%M"),
+        ends_at=local(4, 21).strftime("%Y-%m-%dT%H:%M"),
+        role_marshal="",
+        role_legal_observer="",
+        role_medic="1",
+        shifts_text="",
+    )
+    response = client.post(reverse("committee_mobilization", args=["east", m.pk]), edit)
+    assert response.status_code == 302, text(response)
+    assert notices.send_due() == 2
+    for person in ("person1@example.org", "person2@example.org"):
+        assert smtp.to(person)[-1]["Subject"] == "Changed: Vigil for the Soto families"
+    soon = going.messages.get(purpose=Purpose.SOON, status=RsvpMessage.Status.QUEUED)
+    assert soon.due_at == local(4, 18, 30)
+    assert not waiting.messages.filter(purpose=Purpose.SOON).exists()
+
+
+def test_a_cancellation_reaches_everyone_and_stops_the_reminders(w: World, smtp: SMTPPeer) -> None:
+    m = vigil(w)
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    client = session_for(w.organizer)
+    client.post(reverse("committee_mobilization_cancel", args=["east", m.pk]))
+    m.refresh_from_db()
+    assert m.is_cancelled
+    # The confirmation not sent yet is dropped: only the cancellation goes.
+    assert notices.send_due() == 1
+    assert smtp.to("person1@example.org")[-1]["Subject"] == "Cancelled: Vigil for the Soto families"
+    assert not rsvp.messages.filter(status=RsvpMessage.Status.QUEUED).exists()
+
+
+def test_a_late_reminder_is_dropped_not_sent(w: World, smtp: SMTPPeer) -> None:
+    m = vigil(w)
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    notices.send_due()
+    assert notices.send_due(now=m.starts_at + timedelta(minutes=5)) == 0
+    assert rsvp.messages.get(purpose=Purpose.SOON).status == RsvpMessage.Status.CANCELLED
+
+
+def test_a_message_the_server_refuses_is_retried_later(w: World, smtp: SMTPPeer) -> None:
+    m = vigil(w)
+    smtp.refuse("person1@example.org", "451 4.2.0 Try again later")
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    assert notices.send_due() == 0
+    message = rsvp.messages.get(purpose=Purpose.CONFIRMATION)
+    assert (message.status, message.attempts) == (RsvpMessage.Status.FAILED, 1)
+    assert "person1" not in message.error
+
+
+# --- check-in -------------------------------------------------------------------------
+
+
+def test_the_organizer_checks_people_in_and_counts_no_shows(w: World) -> None:
+    m = vigil(w, starts_at=timezone.now() - timedelta(hours=3))
+    came = rsvps.sign_up(m, contact=email_of(1), display_name="Ana")
+    rsvps.sign_up(m, contact=email_of(2))
+    client = session_for(w.dispatcher)
+    page = text(client.get(reverse("committee_mobilization_people", args=["east", m.pk])))
+    assert "Ana" in page
+    assert "person1@example.org" not in page and "person2" not in page
+    assert "<svg" in page  # the check-in code
+    client.post(reverse("committee_mobilization_people", args=["east", m.pk]), {"rsvp": came.pk})
+    came.refresh_from_db()
+    assert came.checked_in_at is not None
+    counts = rsvps.counts(m)
+    assert (counts.going, counts.checked_in, counts.no_show) == (2, 1, 1)
+
+
+def test_a_person_checks_in_by_scanning_the_organizers_code(w: World) -> None:
+    m = vigil(w, starts_at=timezone.now() - timedelta(minutes=10))
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    phone = Client()
+    phone.get(reverse("rsvp_page", args=[rsvps.link_token(rsvp)]))  # the confirmation link
+    here = reverse("mobilization_checkin", args=[m.pk, m.checkin_token])
+    phone.post(here)
+    rsvp.refresh_from_db()
+    assert rsvp.checked_in_at is not None
+    assert "You are checked in." in text(phone.get(here))
+    # A wrong code is the same 404 as no mobilization.
+    assert Client().get(reverse("mobilization_checkin", args=[m.pk, "nope"])).status_code == 404
+
+
+def test_a_stranger_scanning_the_code_checks_nobody_in(w: World) -> None:
+    m = vigil(w, starts_at=timezone.now() - timedelta(minutes=10))
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    Client().post(reverse("mobilization_checkin", args=[m.pk, m.checkin_token]))
+    rsvp.refresh_from_db()
+    assert rsvp.checked_in_at is None
+
+
+# --- calendars and the OSDI feed ------------------------------------------------------
+
+
+def test_the_icalendar_parses_with_another_library(w: World) -> None:
+    m = vigil(w)
+    body = Client().get(reverse("mobilization_ics", args=[m.pk]))
+    assert body["Content-Type"] == "text/calendar; charset=utf-8"
+    cal = vobject.readOne(body.content.decode())
+    event = cal.vevent
+    assert event.summary.value == "Vigil for the Soto families"
+    assert event.dtstart.value == m.starts_at
+    assert event.dtend.value == m.ends_at
+    assert event.location.value == "Mariachi Plaza"
+    assert f"http://testserver/m/{m.pk}/" in event.description.value
+
+
+def test_the_public_and_committee_calendars_hold_public_events_only(w: World) -> None:
+    vigil(w)
+    vigil(w, title="Members meeting", visibility=Visibility.MEMBERS)
+    for url in (reverse("mobilizations_ics"), reverse("committee_ics", args=["east"])):
+        cal = vobject.readOne(Client().get(url).content.decode())
+        assert [e.summary.value for e in cal.vevent_list] == ["Vigil for the Soto families"]
+
+
+def test_a_cancelled_mobilization_is_cancelled_in_the_calendar(w: World) -> None:
+    m = vigil(w)
+    rsvps.call_off(m)
+    cal = vobject.readOne(Client().get(reverse("mobilization_ics", args=[m.pk])).content.decode())
+    assert cal.vevent.status.value == "CANCELLED"
+
+
+def test_the_osdi_feed_lists_public_events_and_never_people(w: World) -> None:
+    m = vigil(w)
+    rsvps.sign_up(m, contact=email_of(1), display_name="Ana Secreta")
+    raw = Client().get(reverse("mobilizations_osdi")).content.decode()
+    data = json.loads(raw)
+    [event] = data["_embedded"]["osdi:events"]
+    assert event["title"] == "Vigil for the Soto families"
+    assert event["location"]["venue"] == "Mariachi Plaza"
+    assert event["browser_url"] == f"http://testserver/m/{m.pk}/"
+    assert event["start_date"].startswith(m.starts_at.astimezone(LA).strftime("%Y-%m-%dT%H:%M"))
+    assert "Ana Secreta" not in raw and "person1" not in raw
+    assert not re.search(r"rsvp|attendance", raw, re.I)
+
+
+def test_the_setting_for_rsvp_retention_exists() -> None:
+    assert django_settings.RETAIN_RSVPS_DAYS == 7
