@@ -20,6 +20,7 @@ from tocsin.incidents import verify
 from tocsin.incidents.models import Answer, State
 from tocsin.incidents.services import open_incident
 from tocsin.intake.services import submit_report
+from tocsin.mobilize.models import Mobilization
 from tocsin.places.models import Place, PlaceKind
 from tocsin.places.naming import Gazetteer
 
@@ -110,3 +111,17 @@ def test_the_demo_login_never_follows_a_next_off_this_site(settings: Any, target
 @pytest.mark.django_db
 def test_the_demo_login_follows_a_local_next(settings: Any) -> None:
     assert demo_login(settings, "/desk/?x=1")["Location"] == "/desk/?x=1"
+
+
+@pytest.mark.django_db
+def test_the_demo_has_upcoming_mobilizations_with_people_on_the_home_page(client: Any) -> None:
+    data.load_demo(members=40)
+    public = Mobilization.objects.public().upcoming()
+    assert public.count() >= 3
+    assert all(m.rsvps.going().exists() for m in public)
+    assert Mobilization.objects.upcoming().exclude(visibility="public").exists()
+    home = client.get(reverse("home")).content.decode()
+    for m in public[:3]:
+        assert reverse("mobilization", args=[m.pk]) in home
+    # Loaded again while they are ahead: nothing twice.
+    assert data.load_mobilizations() == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import random
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -20,7 +20,8 @@ from tocsin.committees.models import Committee, Invite, Membership, Role
 from tocsin.incidents.models import Incident, IncidentEvent, State
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
-from tocsin.mobilize.models import Shift
+from tocsin.mobilize import rsvps
+from tocsin.mobilize.models import Mobilization, MobilizationRole, RsvpMessage, Shift
 from tocsin.places import importing
 
 COMMITTEES = [
@@ -171,8 +172,10 @@ def _jitter(rng: random.Random, center: tuple[float, float], spread: float) -> t
 def load_demo(*, members: int = 200, seed: int = 7) -> bool:
     """Create the demo network unless it exists. Return whether it was created."""
     if Committee.objects.filter(slug="boyle-heights").exists():
-        # A demo folder made before the gazetteer existed gets its places now.
+        # A demo folder made before the gazetteer existed gets its places now, and one
+        # whose planned mobilizations are over gets new ones.
         load_places()
+        load_mobilizations()
         return False
     rng = random.Random(seed)
     res = settings.AREA_RESOLUTION
@@ -221,6 +224,7 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
     for c, _center in committees.values():
         Invite.objects.create(committee=c, created_by=organizer)
     load_places()
+    load_mobilizations()
     _past_incidents(rng, committees["boyle-heights"][1], organizer)
     return True
 
@@ -253,6 +257,123 @@ def load_places() -> int:
         if committee is not None and not committee.places.exists():
             added += importing.import_rows(committee, places).added
     return added
+
+
+# Upcoming mobilizations: committee, kind, English and Spanish titles, Spanish and English
+# descriptions, days from today, local start hour, hours long, place name prefix, roles,
+# visibility, people signed up.
+MOBILIZATIONS = [
+    (
+        "boyle-heights",
+        "vigil",
+        "Vigil for the families of Soto Street",
+        "Vigilia por las familias de la calle Soto",
+        "Bring a candle and your neighbours. Observe, document, support.",
+        "Traiga una vela y a sus vecinos. Observe, documente, apoye.",
+        2,
+        19,
+        2,
+        "Mariachi Plaza",
+        {"marshal": 4, "interpreter": 2, "medic": 1},
+        "public",
+        14,
+    ),
+    (
+        "pico-union",
+        "kyr_training",
+        "",
+        "Taller: conozca sus derechos",
+        "",
+        "Qué hacer si llegan agentes a su casa o a su trabajo. Con abogados voluntarios.",
+        4,
+        18,
+        2,
+        "",
+        {"childcare": 2, "interpreter": 1},
+        "public",
+        9,
+    ),
+    (
+        "garment-workers",
+        "accompaniment",
+        "Court accompaniment for a coworker",
+        "Acompañamiento a la corte para un compañero",
+        "We walk with him to his hearing and wait outside. Legal observers welcome.",
+        "Lo acompañamos a su audiencia y esperamos afuera. Bienvenidos observadores legales.",
+        6,
+        8,
+        3,
+        "",
+        {"legal_observer": 2, "driver": 2},
+        "public",
+        5,
+    ),
+    (
+        "boyle-heights",
+        "responder_training",
+        "Responder training",
+        "Capacitación de respondedores",
+        "For members who want to respond: witnessing, documenting, staying safe.",
+        "Para miembros que quieren responder: atestiguar, documentar, cuidarse.",
+        9,
+        10,
+        3,
+        "",
+        {},
+        "members",
+        6,
+    ),
+]
+
+
+def load_mobilizations() -> int:
+    """Publish the demo's upcoming mobilizations, with people signed up, unless some are
+    still ahead; return how many were added."""
+    if Mobilization.objects.upcoming().exists():
+        return 0
+    tz = rsvps.zone()
+    today = timezone.now().astimezone(tz).date()
+    created: list[int] = []
+    for (
+        slug, kind, title, title_es, description, description_es, days, hour, hours,
+        place_name, roles, visibility, people,
+    ) in MOBILIZATIONS:  # fmt: skip
+        committee = Committee.objects.filter(slug=slug).first()
+        if committee is None:
+            continue
+        place = committee.places.filter(name__startswith=place_name).first() if place_name else None
+        if place is None:
+            place = committee.places.exclude(kind="area").order_by("pk").first()
+        start = datetime.combine(today + timedelta(days=days), time(hour), tz)
+        organizer = committee.memberships.filter(role=Role.ORGANIZER).first()
+        m = Mobilization.objects.create(
+            committee=committee,
+            kind=kind,
+            title=title,
+            title_es=title_es,
+            description=description,
+            description_es=description_es,
+            starts_at=start,
+            ends_at=start + timedelta(hours=hours),
+            place=place,
+            address="" if place is not None else committee.name,
+            visibility=visibility,
+            created_by=organizer.member if organizer is not None else None,
+        )
+        made = {
+            k: MobilizationRole.objects.create(mobilization=m, kind=k, capacity=n)
+            for k, n in roles.items()
+        }
+        members = list(Member.objects.filter(memberships__committee=committee).order_by("pk"))
+        for i, member in enumerate(members[:people]):
+            role = list(made.values())[i % len(made)] if made and i % 3 == 0 else None
+            rsvps.sign_up(m, member=member, language=member.language, role=role)
+        created.append(m.pk)
+    # The confirmations went out when these people signed up, long before the demo began.
+    RsvpMessage.objects.filter(
+        purpose=RsvpMessage.Purpose.CONFIRMATION, rsvp__mobilization__in=created
+    ).update(status=RsvpMessage.Status.SENT, sent_at=timezone.now())
+    return len(created)
 
 
 def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Member) -> None:
