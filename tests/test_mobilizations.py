@@ -36,6 +36,7 @@ from tocsin.mobilize.planned import (
     Visibility,
 )
 from tocsin.places.models import Place
+from tocsin.transports import inbound
 
 LA = ZoneInfo("America/Los_Angeles")
 Purpose = RsvpMessage.Purpose
@@ -599,3 +600,36 @@ def test_the_osdi_feed_lists_public_events_and_never_people(w: World) -> None:
 
 def test_the_setting_for_rsvp_retention_exists() -> None:
     assert django_settings.RETAIN_RSVPS_DAYS == 7
+
+
+# --- SMS replies ----------------------------------------------------------------------
+
+
+def test_an_sms_reply_2_cancels_the_soonest_sign_up_and_promotes_the_next(w: World) -> None:
+    m = vigil(w, capacity=1)
+    later = vigil(w, starts_at=local(6, 18))
+    by_sms = rsvps.sign_up(m, contact=rsvps.Contact("sms", "(213) 555-0142"), language="es")
+    also = rsvps.sign_up(later, contact=rsvps.Contact("sms", "+12135550142"))
+    waiting = rsvps.sign_up(m, contact=email_of(1))
+    reply = inbound.handle(inbound.Inbound("sms", "+1 213 555 0142", "2"))
+    assert (
+        reply
+        == "Tocsin: su inscripción en Vigilia por las familias de Soto está cancelada. Gracias."
+    )
+    by_sms.refresh_from_db()
+    also.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (by_sms.status, also.status, waiting.status) == ("cancelled", "going", "going")
+
+
+def test_an_sms_stop_cancels_every_sign_up_of_the_number(w: World) -> None:
+    first = rsvps.sign_up(vigil(w), contact=rsvps.Contact("sms", "+12135550142"))
+    second = rsvps.sign_up(
+        vigil(w, starts_at=local(6, 18)), contact=rsvps.Contact("sms", "+12135550142")
+    )
+    other = rsvps.sign_up(
+        vigil(w, starts_at=local(7, 18)), contact=rsvps.Contact("sms", "+12135550199")
+    )
+    inbound.handle(inbound.Inbound("sms", "+12135550142", "STOP"))
+    statuses = [Rsvp.objects.get(pk=r.pk).status for r in (first, second, other)]
+    assert statuses == ["cancelled", "cancelled", "going"]

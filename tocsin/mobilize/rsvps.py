@@ -204,6 +204,26 @@ def cancel(rsvp: Rsvp, *, now: datetime | None = None) -> None:
         _changed(m)
 
 
+def cancel_by_address(kind: str, address: str, *, every: bool = False) -> list[Rsvp]:
+    """Cancel the sign-up of the person writing from ``address`` on ``kind`` (an SMS
+    reply "2"): the soonest one still ahead, or, with ``every``, all of them (STOP).
+    Return the ones cancelled; the address is compared by its blind index only."""
+    try:
+        index = vault.blind_index(kind, address)
+    except Exception:  # an address the vault cannot normalise signed up for nothing
+        return []
+    found = list(
+        Rsvp.objects.active()
+        .filter(kind=kind, blind_index=index, mobilization__ends_at__gt=timezone.now())
+        .select_related("mobilization")
+        .order_by("mobilization__starts_at", "pk")
+    )
+    chosen = found if every else found[:1]
+    for rsvp in chosen:
+        cancel(rsvp)
+    return chosen
+
+
 def promote(
     m: Mobilization,
     role: MobilizationRole | None,

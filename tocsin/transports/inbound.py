@@ -7,7 +7,8 @@ Every channel's webhook (or poller) checks its provider's signature, then calls
     START / INICIO / ALTA     start them again
     HELP / AYUDA              what you can send
     1 / SI / YES              on my way to the latest alert you got
-    2 / NO                    cannot come
+    2 / NO                    cannot come (or, from a number signed up for a planned
+                              mobilization, cancel the soonest sign-up)
     REPORT / REPORTE <text>   a report for the dispatcher (from a member: placed at their area)
     CONFIRM / CONFIRMADO      a verifier's answer to their latest request: confirmed
     POLICE / POLICIA          ... it is local police
@@ -36,6 +37,7 @@ from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident, State
 from tocsin.lib import phones, untrusted
 from tocsin.members.models import ContactEndpoint, Member
+from tocsin.mobilize import rsvps
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +182,8 @@ def _act(
     member: Member | None,
 ) -> str | None:
     if keyword == STOP:
+        # No more messages means no more reminders either: their sign-ups are cancelled.
+        rsvps.cancel_by_address(msg.kind, msg.address, every=True)
         if endpoint is not None:
             ContactEndpoint.objects.filter(kind=msg.kind, blind_index=endpoint.blind_index).update(
                 disabled_at=timezone.now(), last_error="stopped by the member"
@@ -192,6 +196,14 @@ def _act(
             disabled_at=None, last_error=""
         )
         return _("Tocsin: alerts are on again here. Send STOP to stop them.")
+    if keyword == NO and member is None:
+        cancelled = rsvps.cancel_by_address(msg.kind, msg.address)
+        if cancelled:
+            rsvp = cancelled[0]
+            with translation.override(rsvp.language):
+                return _("Tocsin: your sign-up for %(title)s is cancelled. Thank you.") % {
+                    "title": rsvp.mobilization.title_in()
+                }
     if keyword in (YES, NO):
         if member is None:
             return _help()
