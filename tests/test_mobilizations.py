@@ -335,6 +335,26 @@ def test_the_same_address_twice_gets_the_same_answer_and_one_sign_up(w: World) -
     assert Rsvp.objects.count() == 1
 
 
+def test_a_network_signing_up_too_many_strangers_is_refused_for_a_while(
+    w: World, settings: Settings
+) -> None:
+    settings.RSVP_PER_10MIN = 2
+    m = vigil(w)
+    one_network = Client(REMOTE_ADDR="198.51.100.7")
+    for n in range(2):
+        sign_up_on_the_page(one_network, m, channel="email", address=f"p{n}@example.org")
+    refused = sign_up_on_the_page(one_network, m, channel="email", address="p3@example.org")
+    assert refused.status_code == 429
+    assert "Many people signed up from this network just now." in text(refused)
+    other = Client(REMOTE_ADDR="203.0.113.9")
+    assert (
+        sign_up_on_the_page(other, m, channel="email", address="q@example.org").status_code == 200
+    )
+    assert Rsvp.objects.count() == 3
+    # Members signing up in one tap are not counted.
+    assert session_for(w.member).post(reverse("mobilization", args=[m.pk]), {}).status_code == 302
+
+
 def test_a_bad_address_is_refused(w: World) -> None:
     m = vigil(w)
     response = sign_up_on_the_page(Client(), m, channel="email", address="not an address")

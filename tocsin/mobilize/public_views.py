@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import segno
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,6 +19,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tocsin.committees.models import Committee
+from tocsin.intake import ratelimit
 from tocsin.lib import languages
 from tocsin.mobilize import access, calendar, rsvps
 from tocsin.mobilize.forms import RsvpForm
@@ -28,6 +30,13 @@ from tocsin.mobilize.planned import Mobilization, MobilizationKind, Rsvp
 COOKIE = "rsvp-%d"
 COOKIE_AGE = 60 * 60 * 24 * 60
 PAGE_SIZE = 100
+
+
+def _flooded(request: HttpRequest) -> bool:
+    """Count a sign-up without an account from the request's network; return whether the
+    network is past TOCSIN_RSVP_PER_10MIN (counted per network, never per address)."""
+    source = ratelimit.source_of(request)
+    return source is not None and ratelimit.count("rsvp", source) > settings.RSVP_PER_10MIN
 
 
 def _language() -> str:
@@ -86,6 +95,8 @@ def mobilization(request: HttpRequest, pk: int) -> HttpResponse:
             if member is not None
             else rsvps.Contact(form.cleaned_data["channel"], form.cleaned_data["address"])
         )
+        if contact is not None and _flooded(request):
+            return render(request, "mobilize/too_many.html", {"m": m}, status=429)
         try:
             rsvp = rsvps.sign_up(
                 m,
