@@ -26,6 +26,7 @@ from pytest_django.fixtures import Settings
 from tests.factories import World, session_for, world
 from tests.peers.sms_provider import SmsProvider, running, use_twilio
 from tests.peers.smtp import SMTPPeer, mail_settings
+from tocsin.demo.models import DemoMessage
 from tocsin.mobilize import notices, rsvps
 from tocsin.mobilize.planned import (
     Mobilization,
@@ -653,3 +654,14 @@ def test_an_sms_stop_cancels_every_sign_up_of_the_number(w: World) -> None:
     inbound.handle(inbound.Inbound("sms", "+12135550142", "STOP"))
     statuses = [Rsvp.objects.get(pk=r.pk).status for r in (first, second, other)]
     assert statuses == ["cancelled", "cancelled", "going"]
+
+
+def test_in_the_demo_a_members_messages_land_in_their_demo_inbox(
+    w: World, settings: Settings
+) -> None:
+    settings.DEMO = True
+    settings.SMTP_HOST = ""
+    rsvps.sign_up(vigil(w), member=w.member)
+    assert notices.send_due() == 1
+    [message] = DemoMessage.objects.filter(member=w.member)
+    assert message.subject == "Signed up: Vigil for the Soto families"

@@ -112,7 +112,13 @@ def _channel(rsvp: Rsvp) -> tuple[str, dict] | None:
         assert rsvp.member is not None
         endpoint = rsvp.member.endpoints.usable().exclude(kind="webpush").first()
         endpoint = endpoint or rsvp.member.endpoints.usable().first()
-        return (endpoint.kind, endpoint.open()) if endpoint is not None else None
+        if endpoint is None:
+            return None
+        payload = endpoint.open()
+        # As alerts do: the email's unsubscribe link and the demo inbox need the member.
+        payload.setdefault("member_id", rsvp.member_id)
+        payload.setdefault("channel", endpoint.kind)
+        return endpoint.kind, payload
     if not rsvp.sealed:
         return None
     return rsvp.kind, vault.unseal(bytes(rsvp.sealed))
