@@ -15,10 +15,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
+from tocsin import geo
 from tocsin.committees import access as committee_access
+from tocsin.committees.models import Committee
 from tocsin.mobilize import access, rsvps
 from tocsin.mobilize.forms import MobilizationForm
 from tocsin.mobilize.planned import Mobilization
+
+
+def _center(committee: Committee) -> tuple[float, float]:
+    """Return where the pick map opens: the committee's area, else the operator's centre."""
+    cells = committee.cells()
+    return geo.center(next(iter(cells))) if cells else settings.MAP_CENTER
 
 
 @committee_access.staff_view
@@ -40,7 +48,13 @@ def mobilizations(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "mobilize/manage_list.html",
-        {"committee": committee, "form": form, "upcoming": upcoming, "past": past},
+        {
+            "committee": committee,
+            "form": form,
+            "upcoming": upcoming,
+            "past": past,
+            "map_center": _center(committee),
+        },
         status=400 if form.errors else 200,
     )
 
@@ -77,7 +91,13 @@ def mobilization(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(
         request,
         "mobilize/manage_edit.html",
-        {"committee": committee, "m": m, "form": form, "counts": rsvps.counts(m)},
+        {
+            "committee": committee,
+            "m": m,
+            "form": form,
+            "counts": rsvps.counts(m),
+            "map_center": m.point() or _center(committee),
+        },
         status=400 if form.errors else 200,
     )
 
