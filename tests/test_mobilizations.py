@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import vobject
+from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
 from django.db import connection
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.urls import reverse
 from django.utils import timezone
 from pytest_django.fixtures import Settings
@@ -665,3 +666,24 @@ def test_in_the_demo_a_members_messages_land_in_their_demo_inbox(
     assert notices.send_due() == 1
     [message] = DemoMessage.objects.filter(member=w.member)
     assert message.subject == "Signed up: Vigil for the Soto families"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_count_of_people_coming_is_live_and_names_nobody() -> None:
+    w = world()
+    m = vigil(w, capacity=2)
+    rsvps.sign_up(m, contact=email_of(1), display_name="Ana Secreta")
+
+    async def first_event() -> bytes:
+        response = await AsyncClient().get(reverse("mobilization_live", args=[m.pk]))
+        stream = response.streaming_content
+        try:
+            return await anext(aiter(stream))
+        finally:
+            await stream.aclose()
+
+    body = async_to_sync(first_event)().decode()
+    assert "event: update" in body
+    assert "1 person is coming." in body
+    assert "1 place left" in body
+    assert "Ana" not in body and "person1" not in body

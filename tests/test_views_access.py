@@ -145,6 +145,7 @@ TABLE: dict[str, tuple[int, ...]] = {
     "mobilization":           (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
     "mobilization_qr":        (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
     "mobilization_ics":       (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
+    "mobilization_live":      (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
 }
 # fmt: on
 
@@ -200,7 +201,7 @@ PUBLIC = {
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
 # Server-Sent Event streams never end: they are read with AsyncClient, first chunk only.
-STREAMS = {"desk_live", "incident_live"}
+STREAMS = {"desk_live", "incident_live", "mobilization_live"}
 
 MISSING = 987654
 
@@ -392,6 +393,7 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "mobilization": lambda o: Call("get", reverse("mobilization", args=[o.mobilization])),
     "mobilization_qr": lambda o: Call("get", reverse("mobilization_qr", args=[o.mobilization])),
     "mobilization_ics": lambda o: Call("get", reverse("mobilization_ics", args=[o.mobilization])),
+    "mobilization_live": lambda o: Call("get", reverse("mobilization_live", args=[o.mobilization])),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.
@@ -455,6 +457,7 @@ OWNER = {
     "mobilization": "member",
     "mobilization_qr": "member",
     "mobilization_ics": "member",
+    "mobilization_live": "member",
 }
 
 

@@ -27,6 +27,7 @@ urlpatterns = [
     # for as long as it stays open (thousands during a raid).
     path("report/<str:receipt>/live/", intake.report_live, name="report_live"),
     path("a/<str:token>/live/", mobilize.alert_live, name="alert_live"),
+    path("m/<int:pk>/live/", public_views.mobilization_live, name="mobilization_live"),
     path("desk/live/", incidents.desk_live, name="desk_live"),
     path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
     path("", public.home, name="home"),

@@ -11,8 +11,10 @@ from typing import Any
 import segno
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
@@ -20,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from tocsin.committees.models import Committee
 from tocsin.intake import ratelimit
-from tocsin.lib import languages
+from tocsin.lib import languages, live, sse
 from tocsin.mobilize import access, calendar, rsvps
 from tocsin.mobilize.forms import RsvpForm
 from tocsin.mobilize.planned import Mobilization, MobilizationKind, Rsvp
@@ -129,6 +131,32 @@ def mobilization(request: HttpRequest, pk: int) -> HttpResponse:
             "open": open_,
         },
         status=400 if form.errors else 200,
+    )
+
+
+def mobilization_live(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """The page's count of people coming and places left, live: counts only, the same
+    for everyone who reads it in one language."""
+    m = access.mobilization_for(request, pk)
+    language = _language()
+    member = _member(request)
+
+    def render_turnout() -> str:
+        fresh = Mobilization.objects.get(pk=m.pk)
+        with translation.override(language):
+            return render_to_string(
+                "mobilize/_turnout.html",
+                {"counts": rsvps.counts(fresh), "places_left": rsvps.places_left(fresh)},
+            )
+
+    # A members-only page's viewers lose the stream when they log out or are removed.
+    ends = (live.access_channel("member", member.pk),) if member is not None else ()
+    return sse.stream(
+        request,
+        [f"mobilization:{m.pk}"],
+        render_turnout,
+        audience=("mobilization", m.pk, language),
+        access=ends if m.visibility != "public" else (),
     )
 
 
