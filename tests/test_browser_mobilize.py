@@ -64,6 +64,8 @@ WORDS = {
         "cancel_button": "I can't come: cancel",
         "check_in_button": "I'm here: check in",
         "sign_up_button": "Sign up",
+        "none_coming": "0 people are coming.",
+        "one_coming": "1 person is coming.",
     },
     "es": {
         "signed_up_email": "Le enviamos un correo a la dirección que dio",
@@ -83,6 +85,8 @@ WORDS = {
         "cancel_button": "No puedo ir: cancelar",
         "check_in_button": "Ya llegué: registrar llegada",
         "sign_up_button": "Inscribirse",
+        "none_coming": "Vienen 0 personas.",
+        "one_coming": "Viene 1 persona.",
     },
 }
 
@@ -186,18 +190,26 @@ def test_a_vigil_from_publishing_to_check_in(
     assert olga.url.endswith(f"/c/east/mobilizations/{m.pk}/")
     assert orm(lambda: Mobilization.objects.get().starts_at) == start
 
-    # A stranger signs up by email, on the public page, with no account.
-    ana_ctx = new_context(viewport=PHONE, locale=language)
+    # Someone keeps the public page open: its count follows the sign-ups live.
+    watcher_ctx = new_context(viewport=PHONE, locale=language)
+    watcher = watcher_ctx.new_page()
+    watcher.goto(f"/m/{m.pk}/")
+    watcher.evaluate("() => { window.__sameDocument = true; }")
+    expect(watcher.locator("[data-testid=counts]")).to_have_text(words["none_coming"])
+
+    # A stranger signs up by email, on the public page, with no account and no JavaScript.
+    ana_ctx = new_context(viewport=PHONE, locale=language, java_script_enabled=False)
     ana = ana_ctx.new_page()
     ana.goto(f"/m/{m.pk}/")
     fits_the_phone(ana)
-    assert ana.locator("script").count() <= 1  # the service worker registration only
     ana.select_option("#id_channel", "email")
     ana.fill("#id_address", "ana@example.org")
     submit(ana, "#rsvp-button")
     expect(ana.locator("[data-testid=signed-up]")).to_contain_text(words["signed_up_email"])
     confirmation = email_to(live, "ana@example.org", words["confirmation"])
     [ana_link] = links_in(confirmation, live.url)
+    expect(watcher.locator("[data-testid=counts]")).to_have_text(words["one_coming"])
+    assert watcher.evaluate("() => window.__sameDocument === true")
 
     # Another signs up by SMS: the vigil is full, so the waiting list.
     beto_ctx = new_context(viewport=PHONE, locale=language)
