@@ -687,3 +687,30 @@ def test_the_count_of_people_coming_is_live_and_names_nobody() -> None:
     assert "1 person is coming." in body
     assert "1 place left" in body
     assert "Ana" not in body and "person1" not in body
+
+
+def test_raising_the_capacity_gives_the_new_places_to_the_people_waiting(w: World) -> None:
+    m = vigil(w, capacity=1)
+    rsvps.sign_up(m, contact=email_of(1))
+    waiting = rsvps.sign_up(m, contact=email_of(2))
+    assert waiting.status == RsvpStatus.WAITLIST
+    Mobilization.objects.filter(pk=m.pk).update(capacity=2)
+    [promoted] = rsvps.fill(m)
+    assert promoted.pk == waiting.pk
+    waiting.refresh_from_db()
+    assert waiting.status == RsvpStatus.GOING
+    assert waiting.messages.filter(purpose=Purpose.PROMOTED).exists()
+
+
+def test_a_committee_waiting_for_approval_is_not_listed(w: World, settings: Settings) -> None:
+    settings.COMMITTEES_NEED_APPROVAL = True
+    m = vigil(w)
+    w.east.approved_at = None
+    w.east.save()
+    client = Client()
+    assert m.title not in text(client.get(reverse("mobilizations")))
+    assert m.title not in text(client.get(reverse("home")))
+    assert json.loads(client.get(reverse("mobilizations_osdi")).content)["total_records"] == 0
+    assert client.get(reverse("committee_ics", args=["east"])).status_code == 404
+    # Its own link still opens it.
+    assert client.get(reverse("mobilization", args=[m.pk])).status_code == 200

@@ -15,6 +15,8 @@ from django.db import models
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from tocsin.committees.models import Committee
+
 
 class MobilizationKind(models.TextChoices):
     RALLY = "rally", _("Rally")
@@ -48,6 +50,12 @@ def _token() -> str:
 class MobilizationQuerySet(models.QuerySet["Mobilization"]):
     def public(self) -> MobilizationQuerySet:
         return self.filter(visibility=Visibility.PUBLIC)
+
+    def listed(self) -> MobilizationQuerySet:
+        """Return the public mobilizations of active committees: what the public lists,
+        calendars and feeds show (a committee the operator has not approved, where
+        approval is asked, is reached only by its own links)."""
+        return self.public().filter(committee__in=Committee.objects.active())
 
     def upcoming(self, now: datetime | None = None) -> MobilizationQuerySet:
         """Return the mobilizations not over yet and not cancelled, soonest first."""

@@ -74,6 +74,8 @@ def mobilization(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             m.updated_at = timezone.now()
             m.save()
             form.save_roles_and_shifts(m)
+            # A capacity raised: the people waiting get the new places, and are told.
+            rsvps.fill(m)
             if (m.starts_at, m.ends_at, m.place_id, m.address, m.lat, m.lng) != before:
                 told = rsvps.moved(m)
                 if told:

@@ -52,7 +52,7 @@ def _member(request: HttpRequest) -> Any:
 def upcoming_public(request: HttpRequest) -> tuple[list[Mobilization], dict[str, Any]]:
     """Return the upcoming public mobilizations filtered by the query (area: a committee,
     kind, language), and the filter choices."""
-    qs = Mobilization.objects.public().upcoming().select_related("committee", "place")
+    qs = Mobilization.objects.listed().upcoming().select_related("committee", "place")
     area = request.GET.get("area", "")
     kind = request.GET.get("kind", "")
     lang = request.GET.get("language", "")
@@ -63,7 +63,7 @@ def upcoming_public(request: HttpRequest) -> tuple[list[Mobilization], dict[str,
     if lang in ("en", "es"):
         qs = qs.in_language(lang)
     areas = Committee.objects.filter(
-        pk__in=Mobilization.objects.public().upcoming().values("committee")
+        pk__in=Mobilization.objects.listed().upcoming().values("committee")
     ).order_by("name")
     return list(qs[:PAGE_SIZE]), {
         "areas": areas,
@@ -193,8 +193,8 @@ def mobilizations_ics(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def committee_ics(request: HttpRequest, slug: str) -> HttpResponse:
-    committee = get_object_or_404(Committee, slug=slug)
-    found = Mobilization.objects.public().upcoming().filter(committee=committee)
+    committee = get_object_or_404(Committee.objects.active(), slug=slug)
+    found = Mobilization.objects.listed().upcoming().filter(committee=committee)
     return _ics(
         calendar.ical(found.select_related("place"), name=committee.name, language=_language()),
         f"{committee.slug}.ics",

@@ -247,6 +247,24 @@ def promote(
     return promoted
 
 
+def fill(m: Mobilization, *, now: datetime | None = None) -> list[Rsvp]:
+    """Give places that opened (the organizer raised a capacity) to the people waiting."""
+    now = now or timezone.now()
+    promoted: list[Rsvp] = []
+    with transaction.atomic():
+        m = Mobilization.objects.select_for_update().get(pk=m.pk)
+        if m.is_cancelled:
+            return []
+        slots = set(m.rsvps.filter(status=RsvpStatus.WAITLIST).values_list("role", "shift"))
+        for role_id, shift_id in sorted(slots, key=lambda s: (s[0] or 0, s[1] or 0)):
+            role = m.roles.filter(pk=role_id).first() if role_id else None
+            shift = m.shifts.filter(pk=shift_id).first() if shift_id else None
+            promoted += promote(m, role, shift, now=now)
+        if promoted:
+            _changed(m)
+    return promoted
+
+
 def confirm(rsvp: Rsvp, *, now: datetime | None = None) -> None:
     """Record that the person still comes (the day-before reminder's "confirm")."""
     Rsvp.objects.filter(pk=rsvp.pk, status=RsvpStatus.GOING).update(

@@ -24,7 +24,7 @@ TILE_MAX_AGE = 86400
 
 def home(request: HttpRequest) -> HttpResponse:
     # The next public mobilizations, across committees: public by their organizers' choice.
-    upcoming = Mobilization.objects.public().upcoming().select_related("committee", "place")
+    upcoming = Mobilization.objects.listed().upcoming().select_related("committee", "place")
     return render(request, "public/home.html", {"mobilizations": upcoming[:HOME_MOBILIZATIONS]})
 
 
