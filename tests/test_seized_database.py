@@ -23,6 +23,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
 
 from tests import factories, pow_support
 from tests.conftest import need
@@ -53,7 +56,8 @@ from tocsin.committees.models import Invite, Role
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.models import Report
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.mobilize.models import Response
+from tocsin.mobilize import notices
+from tocsin.mobilize.models import Mobilization, Response
 from tocsin.transports import vapid
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,7 +110,7 @@ def run(settings: Any) -> Iterator[Run]:
         mail_settings(settings, smtp)
         settings.DEFAULT_FROM_EMAIL = f"Tocsin <alerts@tocsin-{TAG}.example>"
         r = Run(push=push, smtp=smtp)
-        for name in ("Olga", "Diego", "Rosa", "Mateo", "Ana", "Lupe"):
+        for name in ("Olga", "Diego", "Rosa", "Mateo", "Ana", "Lupe", "Beto"):
             r.needles.add(f"{name}'s email", email_of(name))
         r.needles.add("the user agent", USER_AGENT)
         for ip in (CLIENT_IP, *FORWARDED_IPS):
@@ -257,6 +261,25 @@ def the_core_loop(run: Run) -> None:
     # A member logs in again by code after it is over.
     log_in_by_code(run, "Lupe")
     assert Member.objects.filter(display_name=display_name("Lupe")).exists()
+
+    # Beto, with no account, signs up for a vigil by email, gets his link and cancels.
+    start = timezone.now() + timedelta(days=2)
+    vigil = Mobilization.objects.create(
+        committee=east,
+        kind="vigil",
+        title="Vigil",
+        address="Plaza",
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+    )
+    beto = run.client()
+    page = reverse("mobilization", args=[vigil.pk])
+    response = beto.post(page, {"channel": "email", "address": email_of("Beto")})
+    assert response.status_code == 200, response.content[:500]
+    assert notices.send_due() == 1
+    [mail] = run.mail_to("Beto")
+    [link] = re.findall(r"https?://\S+/m/r/\S+/", text_of(mail))
+    assert beto.post(urlsplit(link).path, {"action": "cancel"}).status_code == 302
 
 
 # What a seizure takes.
