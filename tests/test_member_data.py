@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import h3
@@ -24,7 +25,8 @@ from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, ReportKind
 from tocsin.members import security
 from tocsin.members.models import LoginCode, Member
-from tocsin.mobilize.models import ResponderRole, Response
+from tocsin.mobilize import rsvps
+from tocsin.mobilize.models import Mobilization, ResponderRole, Response
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +54,19 @@ def w() -> World:
         Delivery.objects.create(alert=alert, member=m, endpoint=m.endpoints.get())
     Membership.objects.filter(member=w.responder).update(vouched_by=w.member)
     Invite.objects.create(committee=w.east, created_by=w.member)
+    # Mateo and Rosa signed up for a vigil.
+    start = incident.opened_at + timedelta(days=2)
+    vigil = Mobilization.objects.create(
+        committee=w.east,
+        kind="vigil",
+        title="Vigil",
+        title_es="Vigilia",
+        address="Plaza",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+    )
+    for m in (w.member, w.responder):
+        rsvps.sign_up(vigil, member=m, language=m.language)
     return w
 
 
@@ -99,6 +114,9 @@ def test_the_export_holds_the_members_own_data(w: World) -> None:
     assert "sealed" in data["channels_note"]
     assert [(r["role"], r["eta_minutes"]) for r in data["responses"]] == [("observer", 12)]
     assert len(data["alerts_received"]) == 1
+    assert [(r["title"], r["status"]) for r in data["mobilizations_signed_up"]] == [
+        ("Vigil", "going")
+    ]
 
 
 def test_the_export_holds_nobody_elses_data(w: World) -> None:
@@ -177,6 +195,7 @@ def test_deleting_removes_every_row_that_names_them(w: World) -> None:
     assert before["alerts.Delivery.member"] == before["mobilize.Response.member"] == 1
     assert before["committees.Membership.vouched_by"] == 1
     assert before["committees.Invite.created_by"] == 1
+    assert before["mobilize.Rsvp.member"] == 1
     response = delete(login(w.member))
     assert response.status_code == 200
     assert set(rows_naming(member_pk, user_pk).values()) == {0}

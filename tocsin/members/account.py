@@ -94,6 +94,19 @@ def export_data(member: Member) -> dict[str, Any]:
             }
             for r in responses
         ],
+        "mobilizations_signed_up": [
+            {
+                "mobilization": r.mobilization_id,
+                "title": r.mobilization.title_in(member.language),
+                "starts_at": r.mobilization.starts_at.isoformat(),
+                "role": r.role.kind if r.role else None,
+                "status": r.status,
+                "confirmed_at": r.confirmed_at.isoformat() if r.confirmed_at else None,
+                "checked_in_at": r.checked_in_at.isoformat() if r.checked_in_at else None,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in member.rsvps.select_related("mobilization", "role").order_by("created_at")
+        ],
         "alerts_received": [
             {
                 "alert": d.alert_id,
