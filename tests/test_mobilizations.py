@@ -714,3 +714,19 @@ def test_a_committee_waiting_for_approval_is_not_listed(w: World, settings: Sett
     assert client.get(reverse("committee_ics", args=["east"])).status_code == 404
     # Its own link still opens it.
     assert client.get(reverse("mobilization", args=[m.pk])).status_code == 200
+
+
+def test_members_find_their_committees_members_only_mobilizations_in_the_list(w: World) -> None:
+    # English titles only: Rosa reads Spanish, and a title shows in the other language.
+    members = vigil(w, title="Members meeting", title_es="", visibility=Visibility.MEMBERS)
+    responders = vigil(w, title="Responder drill", title_es="", visibility=Visibility.RESPONDERS)
+    vigil(w, committee=w.west, title="West meeting", title_es="", visibility=Visibility.MEMBERS)
+
+    def listed(client: Client) -> set[str]:
+        body = text(client.get(reverse("mobilizations")))
+        return {t for t in ("Members meeting", "Responder drill", "West meeting") if t in body}
+
+    assert listed(session_for(w.member)) == {members.title}
+    assert listed(session_for(w.responder)) == {members.title, responders.title}
+    assert listed(session_for(w.outsider)) == set()
+    assert listed(Client()) == set()

@@ -6,11 +6,12 @@ anyone else, so ids reveal nothing.
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.http import Http404, HttpRequest
 
 from tocsin.committees import access
 from tocsin.committees.models import Committee, Membership, Role
-from tocsin.mobilize.planned import Mobilization, Rsvp, Visibility
+from tocsin.mobilize.planned import Mobilization, MobilizationQuerySet, Rsvp, Visibility
 
 NEEDS = {Visibility.MEMBERS: Role.MEMBER, Visibility.RESPONDERS: Role.RESPONDER}
 
@@ -27,6 +28,22 @@ def can_see(request: HttpRequest, m: Mobilization) -> bool:
         Membership.objects.filter(member=member, committee_id=m.committee_id)
         .at_least(NEEDS[Visibility(m.visibility)])
         .exists()
+    )
+
+
+def not_public_for(request: HttpRequest) -> MobilizationQuerySet:
+    """Return the mobilizations for members or responders that the person of
+    ``request`` sees: those of their committees, by their role there."""
+    member = getattr(request.user, "member", None) if request.user.is_authenticated else None
+    if member is None:
+        return Mobilization.objects.none()
+    mine = Membership.objects.filter(member=member)
+    return Mobilization.objects.filter(
+        Q(visibility=Visibility.MEMBERS, committee__in=mine.values("committee"))
+        | Q(
+            visibility=Visibility.RESPONDERS,
+            committee__in=mine.at_least(Role.RESPONDER).values("committee"),
+        )
     )
 
 

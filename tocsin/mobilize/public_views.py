@@ -77,7 +77,13 @@ def upcoming_public(request: HttpRequest) -> tuple[list[Mobilization], dict[str,
 @require_GET
 def mobilizations(request: HttpRequest) -> HttpResponse:
     found, filters = upcoming_public(request)
-    return render(request, "mobilize/list.html", {"mobilizations": found, **filters})
+    # A member also sees, apart, those called for their committees' members only.
+    yours = access.not_public_for(request).upcoming().select_related("committee", "place")
+    return render(
+        request,
+        "mobilize/list.html",
+        {"mobilizations": found, "yours": list(yours[:PAGE_SIZE]), **filters},
+    )
 
 
 @require_http_methods(["GET", "POST"])
