@@ -202,6 +202,9 @@ def test_a_vigil_from_publishing_to_check_in(
     ana = ana_ctx.new_page()
     ana.goto(f"/m/{m.pk}/")
     fits_the_phone(ana)
+    # The share QR code is drawn (an SVG without its namespace would show nothing).
+    qr_width = ana.evaluate("() => document.querySelector('.share img').naturalWidth")
+    assert qr_width > 0
     ana.select_option("#id_channel", "email")
     ana.fill("#id_address", "ana@example.org")
     submit(ana, "#rsvp-button")

@@ -274,7 +274,7 @@ def test_the_page_has_a_share_link_and_a_qr_code_and_works_in_spanish(w: World) 
     assert reverse("mobilization_qr", args=[m.pk]) in body
     qr = client.get(reverse("mobilization_qr", args=[m.pk]))
     assert qr["Content-Type"] == "image/svg+xml"
-    assert qr.content.startswith(b"<svg")
+    assert qr.content.startswith(b'<svg xmlns="http://www.w3.org/2000/svg"')
     client.cookies["django_language"] = "es"
     body = text(client.get(reverse("mobilization", args=[m.pk]), HTTP_ACCEPT_LANGUAGE="es"))
     assert "Vigilia por las familias de Soto" in body

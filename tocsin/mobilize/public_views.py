@@ -6,6 +6,7 @@ Counts of places left are public; who signed up never is.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import segno
@@ -170,8 +171,13 @@ def mobilization_live(request: HttpRequest, pk: int) -> HttpResponseBase:
 @cache_control(max_age=3600, public=True)
 def mobilization_qr(request: HttpRequest, pk: int) -> HttpResponse:
     m = access.mobilization_for(request, pk)
-    svg = segno.make(calendar.page_url(m), error="m").svg_inline(scale=6, dark="#111", light="#fff")
-    return HttpResponse(svg, content_type="image/svg+xml")
+    # A standalone SVG file needs its namespace (svg_inline leaves it out: it is for
+    # inlining in HTML), or an <img> shows nothing.
+    svg = io.BytesIO()
+    segno.make(calendar.page_url(m), error="m").save(
+        svg, kind="svg", scale=6, dark="#111", light="#fff", xmldecl=False
+    )
+    return HttpResponse(svg.getvalue(), content_type="image/svg+xml")
 
 
 def _ics(body: bytes, filename: str) -> HttpResponse:
