@@ -448,6 +448,8 @@ def test_each_message_reaches_a_stranger_by_email_at_its_time(w: World, smtp: SM
         "Thank you: Vigil for the Soto families",
     ]
     assert "Confirm or cancel" in smtp.to("ana@example.org")[1].get_content()
+    # The thank-you points to what is next: the upcoming mobilizations.
+    assert smtp.to("ana@example.org")[-1].get_content().rstrip().endswith("http://testserver/m/")
     assert set(rsvp.messages.values_list("status", flat=True)) == {RsvpMessage.Status.SENT}
 
 

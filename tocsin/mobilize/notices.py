@@ -83,6 +83,9 @@ def render(message: RsvpMessage) -> Message:
             text = _("In 30 minutes: %(title)s at %(where)s. %(link)s")
             subject = _("In 30 minutes: %(title)s")
         elif p == Purpose.THANKS:
+            # The next action: what else is coming up.
+            link = settings.SITE_URL + reverse("mobilizations")
+            facts["link"] = link
             text = _(
                 "Thank you for coming to %(title)s. How did it go? Tell your committee, "
                 "and see what is next: %(link)s"
