@@ -25,6 +25,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from tests import factories
@@ -47,6 +49,7 @@ from tocsin.alerts.messages import alert_url
 from tocsin.committees.models import Invite, Role
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.services import submit_report
+from tocsin.mobilize.models import Mobilization
 from tocsin.public import basemap
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -214,6 +217,7 @@ class Scene:
     invite: str
     incident: int
     alert_path: str
+    mobilization: int = 0
 
 
 def scene() -> Scene:
@@ -227,7 +231,21 @@ def scene() -> Scene:
     change_state(incident, "confirmed", actor=diego)
     invite = Invite.objects.create(committee=east, role=Role.MEMBER, created_by=olga)
     link = alert_url(member_id=mateo.pk, incident_id=incident.pk)
-    return Scene(invite=invite.token, incident=incident.pk, alert_path=urlsplit(link).path)
+    start = timezone.now() + timedelta(days=2)
+    vigil = Mobilization.objects.create(
+        committee=east,
+        kind="vigil",
+        title="Vigil",
+        address="Plaza",
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+    )
+    return Scene(
+        invite=invite.token,
+        incident=incident.pk,
+        alert_path=urlsplit(link).path,
+        mobilization=vigil.pk,
+    )
 
 
 def fetch_manifest(ctx: BrowserContext, page: Page, recorder: Recorder) -> None:
@@ -265,6 +283,10 @@ def test_no_page_requests_anything_from_another_origin(
     submit(page, "#submit-report")
     expect(page.locator("#receipt")).not_to_be_empty()
     page.wait_for_load_state("networkidle")
+    # Planned mobilizations: the list, a page with its QR code and live count, a calendar.
+    recorder.visit(page, "/m/")
+    recorder.visit(page, f"/m/{s.mobilization}/", "/m/<id>/")
+    expect(page.locator("[data-testid=counts]")).to_be_visible()
     recorder.visit(page, "/login/")
     page.fill("input[name=email]", "nobody@example.org")
     recorder.page = "/login/code/"
@@ -290,6 +312,11 @@ def test_no_page_requests_anything_from_another_origin(
     organizer = log_in(new_context(), live, "olga@example.org")
     recorder.visit(organizer, "/c/east/")
     expect(organizer.locator("#map .leaflet-overlay-pane path").first).to_be_attached()
+    recorder.visit(organizer, "/c/east/mobilizations/")
+    expect(organizer.locator("#map .leaflet-overlay-pane path").first).to_be_attached()
+    recorder.visit(
+        organizer, f"/c/east/mobilizations/{s.mobilization}/people/", "/c/east/.../people/"
+    )
 
     # The dispatcher: the desk and the incident, both with live updates.
     recorder.page = "/login/ (dispatcher)"
@@ -309,6 +336,8 @@ def test_no_page_requests_anything_from_another_origin(
     assert f"{live.url}/manifest.webmanifest" in urls
     assert f"{live.url}/report/coverage.geojson" in urls
     assert any(u.endswith("leaflet.js") for u in urls)
+    assert f"{live.url}/m/{s.mobilization}/qr.svg" in urls
+    assert f"{live.url}/m/{s.mobilization}/live/" in urls
     assert recorder.elsewhere() == [], "\n".join(recorder.elsewhere())
     assert recorder.csp_errors == [], "\n".join(recorder.csp_errors)
 
