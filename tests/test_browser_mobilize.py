@@ -196,6 +196,8 @@ def test_a_vigil_from_publishing_to_check_in(
     watcher.goto(f"/m/{m.pk}/")
     watcher.evaluate("() => { window.__sameDocument = true; }")
     expect(watcher.locator("[data-testid=counts]")).to_have_text(words["none_coming"])
+    # With JavaScript and push in the browser, the form also offers push on this device.
+    expect(watcher.locator("#id_channel option[value=webpush]")).to_have_count(1)
 
     # A stranger signs up by email, on the public page, with no account and no JavaScript.
     ana_ctx = new_context(viewport=PHONE, locale=language, java_script_enabled=False)
@@ -205,6 +207,7 @@ def test_a_vigil_from_publishing_to_check_in(
     # The share QR code is drawn (an SVG without its namespace would show nothing).
     qr_width = ana.evaluate("() => document.querySelector('.share img').naturalWidth")
     assert qr_width > 0
+    assert ana.locator("#id_channel option[value=webpush]").count() == 0  # no JavaScript
     ana.select_option("#id_channel", "email")
     ana.fill("#id_address", "ana@example.org")
     submit(ana, "#rsvp-button")

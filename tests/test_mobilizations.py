@@ -25,6 +25,7 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from tests.factories import World, session_for, world
+from tests.peers.push_service import PushService
 from tests.peers.sms_provider import SmsProvider, running, use_twilio
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin.demo.models import DemoMessage
@@ -38,7 +39,7 @@ from tocsin.mobilize.planned import (
     Visibility,
 )
 from tocsin.places.models import Place
-from tocsin.transports import inbound
+from tocsin.transports import inbound, vapid
 
 LA = ZoneInfo("America/Los_Angeles")
 Purpose = RsvpMessage.Purpose
@@ -732,3 +733,44 @@ def test_members_find_their_committees_members_only_mobilizations_in_the_list(w:
     assert listed(session_for(w.responder)) == {members.title, responders.title}
     assert listed(session_for(w.outsider)) == set()
     assert listed(Client()) == set()
+
+
+# --- push on this device --------------------------------------------------------------
+
+
+def test_a_stranger_signs_up_for_push_on_this_device_and_gets_the_confirmation(
+    w: World,
+) -> None:
+    m = vigil(w)
+    with PushService() as push:
+        sub = push.subscription(application_server_key=vapid.application_server_key())
+        page = text(Client().get(reverse("mobilization", args=[m.pk])))
+        # Offered by the page's script only: without JavaScript the form cannot subscribe.
+        assert 'value="webpush"' not in page
+        assert f'data-push-key="{vapid.application_server_key()}"' in page
+        response = sign_up_on_the_page(
+            Client(), m, channel="webpush", address="", subscription=json.dumps(sub)
+        )
+        assert "We are sending a notification to this device" in text(response)
+        rsvp = Rsvp.objects.get()
+        assert rsvp.kind == "webpush"
+        assert sub["endpoint"].encode() not in bytes(rsvp.sealed)
+        assert notices.send_due() == 1
+        assert push.rejections == []
+        [data] = push.json_for(sub)
+    assert data["title"] == "Signed up: Vigil for the Soto families"
+    assert data["url"] == f"http://testserver{reverse('rsvp_page', args=[rsvps.link_token(rsvp)])}"
+
+
+def test_push_to_a_service_the_server_does_not_send_to_is_refused(w: World) -> None:
+    m = vigil(w)
+    sub = {"endpoint": "https://push.evil.example/x", "keys": {"p256dh": "p", "auth": "a"}}
+    response = sign_up_on_the_page(
+        Client(), m, channel="webpush", address="", subscription=json.dumps(sub)
+    )
+    assert response.status_code == 400
+    assert "This server does not send to this browser" in text(response)
+    assert not Rsvp.objects.exists()
+    response = sign_up_on_the_page(Client(), m, channel="webpush", subscription="not json")
+    assert response.status_code == 400
+    assert not Rsvp.objects.exists()

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin.committees.models import Committee
 from tocsin.intake.screening import screen
-from tocsin.lib import phones
+from tocsin.lib import phones, untrusted
 from tocsin.mobilize.planned import (
     Mobilization,
     MobilizationRole,
@@ -22,6 +22,7 @@ from tocsin.mobilize.planned import (
 )
 from tocsin.places.models import Place
 from tocsin.transports import base as transports
+from tocsin.transports import webpush
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 SHIFT_LINE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
@@ -179,13 +180,18 @@ class RsvpForm(forms.Form):
     """Sign up: a role and shift if there are any, and, without an account, one channel."""
 
     CHANNELS = [("email", _("Email")), ("sms", _("Text message (SMS)"))]
+    # Offered by the page's script only where the browser can subscribe to push.
+    PUSH = ("webpush", _("Push on this device"))
 
     channel = forms.ChoiceField(label=_("Remind me by"), choices=CHANNELS, initial="email")
     address = forms.CharField(
         label=_("Email address or mobile number"),
         max_length=200,
+        required=False,
         help_text=_("Sealed: organizers never see it. Used only for this mobilization."),
     )
+    # This device's push subscription, as the page's script writes it (JSON).
+    subscription = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
     display_name = forms.CharField(label=_("Your name (optional)"), max_length=60, required=False)
     role = forms.ChoiceField(label=_("I can help as"), required=False)
     shift = forms.ChoiceField(label=_("Shift"), required=False)
@@ -217,14 +223,22 @@ class RsvpForm(forms.Form):
         channel = self.fields["channel"]
         assert isinstance(channel, forms.ChoiceField)
         # Only the channels this server sends on (SMS is off until configured).
-        channel.choices = [c for c in self.CHANNELS if c[0] in transports.registry()]
+        channel.choices = [c for c in [*self.CHANNELS, self.PUSH] if c[0] in transports.registry()]
+        # Listed without push: a page without JavaScript cannot subscribe.
+        channel.widget.choices = [c for c in channel.choices if c[0] != "webpush"]
+        self.push_keys: dict[str, str] = {}
         if member:
             del self.fields["channel"], self.fields["address"], self.fields["display_name"]
+            del self.fields["subscription"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         address = (data.get("address") or "").strip()
-        if "address" in self.fields and address:
+        if "address" in self.fields and data.get("channel") == "webpush":
+            self._clean_push(data)
+        elif "address" in self.fields and not address:
+            self.add_error("address", _("This field is required."))
+        elif "address" in self.fields:
             if data.get("channel") == "sms":
                 number = phones.e164(address)
                 if number is None:
@@ -237,6 +251,29 @@ class RsvpForm(forms.Form):
                 except forms.ValidationError:
                     self.add_error("address", _("Enter an email address."))
         return data
+
+    def _clean_push(self, data: dict[str, Any]) -> None:
+        """Read this device's push subscription into the address and keys."""
+        refused = _("This browser could not turn on push. Choose email or SMS.")
+        try:
+            sub = untrusted.load_json(data.get("subscription", "").encode())
+            endpoint = str(sub["endpoint"])
+            keys = {"p256dh": str(sub["keys"]["p256dh"]), "auth": str(sub["keys"]["auth"])}
+        except (ValueError, KeyError, TypeError):
+            self.add_error("channel", refused)
+            return
+        try:
+            if len(endpoint) > 1000:
+                raise ValueError(endpoint[:20])
+            webpush.check_endpoint(endpoint)
+        except (webpush.NotAllowed, ValueError):
+            self.add_error(
+                "channel",
+                _("This server does not send to this browser's push service. Choose email or SMS."),
+            )
+            return
+        data["address"] = endpoint
+        self.push_keys = keys
 
     def chosen_role(self) -> MobilizationRole | None:
         pk = self.cleaned_data.get("role")

@@ -27,6 +27,8 @@ from tocsin.lib import languages, live, sse
 from tocsin.mobilize import access, calendar, rsvps
 from tocsin.mobilize.forms import RsvpForm
 from tocsin.mobilize.planned import Mobilization, MobilizationKind, Rsvp
+from tocsin.transports import base as transports
+from tocsin.transports.vapid import application_server_key
 
 # The cookie that remembers, on this device, the sign-up to a mobilization (its signed
 # link), so scanning the organizer's check-in code needs nothing typed.
@@ -102,7 +104,11 @@ def mobilization(request: HttpRequest, pk: int) -> HttpResponse:
         contact = (
             None
             if member is not None
-            else rsvps.Contact(form.cleaned_data["channel"], form.cleaned_data["address"])
+            else rsvps.Contact(
+                form.cleaned_data["channel"],
+                form.cleaned_data["address"],
+                {"keys": form.push_keys} if form.push_keys else None,
+            )
         )
         if contact is not None and _flooded(request):
             return render(request, "mobilize/too_many.html", {"m": m}, status=429)
@@ -136,6 +142,8 @@ def mobilization(request: HttpRequest, pk: int) -> HttpResponse:
             "counts": rsvps.counts(m),
             "share_url": calendar.page_url(m),
             "open": open_,
+            "push": "webpush" in transports.registry(),
+            "vapid_key": application_server_key(),
         },
         status=400 if form.errors else 200,
     )

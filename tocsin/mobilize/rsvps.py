@@ -127,8 +127,9 @@ class AlreadySignedUp(Exception):
 class Contact:
     """A person without an account: one channel and its address."""
 
-    kind: str  # "email" or "sms"
-    address: str
+    kind: str  # "email", "sms" or "webpush"
+    address: str  # for push, the subscription's endpoint
+    data: dict[str, Any] | None = None  # for push, the subscription's keys
 
 
 def sign_up(
@@ -156,7 +157,7 @@ def sign_up(
             address = phones.e164(address) or address
         fields = {
             "kind": contact.kind,
-            "sealed": vault.seal({"address": address}),
+            "sealed": vault.seal({"address": address, **(contact.data or {})}),
             "blind_index": vault.blind_index(contact.kind, address),
         }
     with transaction.atomic():
