@@ -407,3 +407,30 @@ def test_logging_out_ends_the_sessions_live_streams() -> None:
             await read(stream)
 
     asyncio.run(run())
+
+
+def test_a_failed_render_is_tried_again_at_the_next_change() -> None:
+    partial = Partial()
+    channel = channel_name()
+    failing = {"left": 1}
+    render = partial.render("en")
+
+    def flaky() -> str:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("the database went away for a moment")
+        return render()
+
+    async def run() -> None:
+        response = sse.stream(request(), [channel], flaky, audience="en")
+        stream = aiter(response.streaming_content)  # type: ignore[attr-defined]
+        # Nothing to show yet, but the stream stays open...
+        assert updates(await read(stream)) == []
+        await settle()
+        # ... and the next change arrives.
+        partial.version = 1
+        live.publish(channel)
+        assert updates(await read(stream)) == ["<p>en v1</p>"]
+        await close([stream])
+
+    asyncio.run(run())

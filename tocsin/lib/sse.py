@@ -141,16 +141,17 @@ class Feed:
         poll = SAFETY_POLL_SECONDS if cross else FALLBACK_SECONDS
         try:
             async with live.broker().subscribe(list(self.channels)) as queue:
-                if not self.ready.is_set():
-                    await self.refresh()
+                first = not self.ready.is_set()
                 while True:
-                    try:
-                        await asyncio.wait_for(queue.get(), timeout=poll)
-                        await asyncio.sleep(COALESCE_SECONDS)
-                        while not queue.empty():
-                            queue.get_nowait()
-                    except TimeoutError:
-                        pass
+                    if not first:
+                        try:
+                            await asyncio.wait_for(queue.get(), timeout=poll)
+                            await asyncio.sleep(COALESCE_SECONDS)
+                            while not queue.empty():
+                                queue.get_nowait()
+                        except TimeoutError:
+                            pass
+                    first = False
                     try:
                         await self.refresh()
                     except Exception:
@@ -158,6 +159,11 @@ class Feed:
                         # next change or poll; the viewers keep what they have.
                         logger.exception("live render failed for %s", self.channels)
                         self.ready.set()
+        except Exception:
+            # The feed cannot listen any more: its viewers reconnect and start a new one.
+            logger.exception("live feed stopped for %s", self.channels)
+            for viewer in list(self.viewers):
+                viewer.close()
         finally:
             self.ready.set()
 
