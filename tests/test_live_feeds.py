@@ -11,6 +11,7 @@ import asyncio
 import gc
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -342,7 +343,9 @@ def test_shutdown_ends_every_stream_at_once() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_open_stream_holds_no_thread_of_its_own(broker: str) -> None:
+def test_an_open_stream_holds_no_thread_of_its_own_and_leaves_when_its_browser_does(
+    broker: str,
+) -> None:
     """Django gives each request a thread for its synchronous parts until the response
     ends; a live stream lets it go once its view has run (tocsin.lib.sse)."""
     from django.urls import reverse
@@ -378,6 +381,16 @@ def test_an_open_stream_holds_no_thread_of_its_own(broker: str) -> None:
             sockets.append(s)
         # Renders run on the event loop's shared pool (a few threads), never one per stream.
         assert threading.active_count() - before < streams // 4
+        # Served outside Django, each stream is one viewer of the process...
+        assert sse.counts()[0] == streams
+        # ... until its browser goes away.
+        for s in sockets:
+            s.close()
+        for _ in range(int(WAIT / 0.05)):
+            if sse.counts()[0] == 0:
+                break
+            time.sleep(0.05)
+        assert sse.counts()[0] == 0
     finally:
         for s in sockets:
             s.close()
