@@ -92,6 +92,17 @@ def seed(cells: int, center: tuple[float, float]) -> Seeded:
         m = member(f"Member {i}", committee, Role.MEMBER, email=f"m{i}@example.org")
         AlertArea.objects.create(member=m, cell=cell, ring=1)
         members.append(m.pk)
+    # The place the member's text names ("... the elementary school on 4th ...").
+    from tocsin.places.models import Place, PlaceKind
+
+    school = geo.center(chosen[0])
+    Place.objects.create(
+        committee=committee,
+        name="Elementary school on 4th",
+        kind=PlaceKind.SCHOOL,
+        lat=school[0],
+        lng=school[1],
+    )
     trusted = member("Teresa", committee, Role.RESPONDER)
     AlertArea.objects.create(member=trusted, cell=chosen[0], ring=1)
     ContactEndpoint.create(trusted, "sms", TRUSTED_PHONE, verified=True)

@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.factories import EAST, World, world
+from tests.factories import EAST, World, report_by_text, world
 from tocsin import vault
 from tocsin.incidents.forms import HotlineForm
 from tocsin.intake.models import Report, ReportContact
@@ -299,8 +299,8 @@ def test_an_inbound_sender_is_found_however_the_gateway_writes_the_number(
 
 def test_a_report_by_sms_keeps_the_sender_to_answer_in_e164(w: World) -> None:
     ContactEndpoint.create(w.member, "sms", US, verified=True)
-    handle(Inbound("sms", "(213) 555-0142", "REPORT two vans at the corner"))
-    contact = ReportContact.objects.get(report=Report.objects.get())
+    report, _reply = report_by_text("sms", "(213) 555-0142", "REPORT two vans at the corner")
+    contact = ReportContact.objects.get(report=report)
     assert vault.unseal(bytes(contact.sealed)) == {"address": US}
 
 

@@ -25,7 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests import pow_support
-from tests.factories import EAST, World, world
+from tests.factories import EAST, World, report_by_text, world
 from tocsin.alerts import messages, outbox
 from tocsin.alerts.models import Alert
 from tocsin.incidents import services
@@ -35,7 +35,6 @@ from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.intake.screening import Screen, reason_labels, screen
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports.inbound import Inbound, handle
 
 CORPUS = json.loads(
     (Path(__file__).resolve().parent / "data" / "doxxing_corpus.json").read_text("utf-8")
@@ -422,8 +421,7 @@ def test_the_web_form_stores_no_reason_for_a_clean_report(w: World) -> None:
 def test_an_inbound_report_stores_held_reasons(w: World, item: dict[str, Any], kind: str) -> None:
     address = {"sms": "+13105550100", "signal": "+13105550100", "telegram": "4242"}[kind]
     ContactEndpoint.create(w.member, kind, address, verified=True)
-    reply = handle(Inbound(kind, address, "REPORT " + item["text"]))
-    report = Report.objects.get()
-    assert report.receipt in (reply or "")
+    report, reply = report_by_text(kind, address, "REPORT " + item["text"])
+    assert report.receipt in reply
     assert set(item["reasons"]) <= set(report.held_reasons.split(","))
     _assert_clean(reply or "", _forbidden([item]), "the reply")

@@ -260,7 +260,8 @@ def test_stop_turns_signal_off_for_the_member(api: SignalAPI, w: World, word: st
 
 @pytest.mark.django_db
 def test_a_report_from_a_member_reaches_the_desk(api: SignalAPI, w: World) -> None:
-    api.incoming(MATEO, "REPORT two vans at the car wash")
+    factories.soto_4th()
+    api.incoming(MATEO, "REPORT two vans at Soto y 4th")
     poll_once()
     report = Report.objects.get()
     assert report.channel == "signal"

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pytest_django.fixtures import Settings
 
 from tests.browser_support import LiveServer
-from tests.factories import EAST, World, member, world
+from tests.factories import EAST, World, member, soto_4th, world
 from tests.peers.sms_provider import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -753,18 +753,20 @@ def test_one_says_on_my_way_to_the_latest_alert(w: World, ana: Member, twilio: S
 
 @pytest.mark.django_db
 def test_reporte_makes_a_report_for_the_desk(ana: Member, twilio: SmsProvider) -> None:
-    reply = reply_of(text_from(twilio, "REPORTE dos camionetas en la Soto"))
+    soto_4th()
+    reply = reply_of(text_from(twilio, "REPORTE dos camionetas en la Soto y 4th"))
     report = Report.objects.get()
-    assert report.channel == "sms" and report.text == "dos camionetas en la Soto"
+    assert report.channel == "sms" and report.text == "dos camionetas en la Soto y 4th"
     assert report.receipt in reply
 
 
 @pytest.mark.django_db
 def test_the_reply_is_escaped_xml(ana: Member, twilio: SmsProvider) -> None:
-    response = text_from(twilio, "REPORT <b>vans</b> & a car")
+    soto_4th()
+    response = text_from(twilio, "REPORT <b>vans</b> & a car at Soto y 4th")
     assert response.status_code == 200
     assert "<b>" not in response.content.decode()
-    assert Report.objects.get().text == "<b>vans</b> & a car"
+    assert Report.objects.get().text == "<b>vans</b> & a car at Soto y 4th"
 
 
 @pytest.mark.django_db
@@ -869,7 +871,8 @@ def test_odd_inbound_bodies_never_crash(ana: Member, twilio: SmsProvider, body: 
 
 @pytest.mark.django_db
 def test_a_10kb_report_is_cut_not_lost(ana: Member, twilio: SmsProvider) -> None:
-    reply_of(text_from(twilio, "REPORT " + "vans " * 2000))
+    soto_4th()
+    reply_of(text_from(twilio, "REPORT Soto y 4th " + "vans " * 2000))
     assert 0 < len(Report.objects.get().text) <= 1000
 
 

@@ -13,7 +13,7 @@ from tocsin.alerts import outbox
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.committees import approvals, partners
 from tocsin.committees.models import Approval
-from tocsin.incidents import clustering, states, twoperson
+from tocsin.incidents import clustering, states, texting, twoperson
 from tocsin.incidents.models import CLOSED_STATES, Incident, IncidentEvent, State, coded
 from tocsin.intake import screening
 from tocsin.intake.models import Report
@@ -429,6 +429,9 @@ def change_state(
         IncidentEvent.objects.create(
             incident=incident, actor=actor, action=wanted, detail=detail[:200]
         )
+        if incident.state != previous:
+            # Whoever reported it by text hears how it went, on their own channel.
+            texting.tell_reporters(incident.pk, incident.state)
         _publish(incident)
     return incident
 

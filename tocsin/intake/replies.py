@@ -102,10 +102,15 @@ def reporter_says(report: Report, body: str) -> ReportMessage:
 def render(message: ReportMessage) -> Message:
     """Return the text a reporter receives, in the report's language."""
     with translation.override(message.report.language or settings.LANGUAGE_CODE):
-        text = _("Tocsin dispatcher, about your report %(receipt)s: %(body)s") % {
-            "receipt": message.report.receipt,
-            "body": message.body,
-        }
+        if message.author_id is None and message.body.startswith("Tocsin"):
+            # What happened to the report (tocsin.incidents.texting.tell_reporters): it
+            # names the report itself.
+            text = message.body
+        else:
+            text = _("Tocsin dispatcher, about your report %(receipt)s: %(body)s") % {
+                "receipt": message.report.receipt,
+                "body": message.body,
+            }
         subject = _("About your report %(receipt)s") % {"receipt": message.report.receipt}
     return Message(subject=subject, text=text, url="", extra={"purpose": "reply"})
 
