@@ -96,6 +96,7 @@ def session_cookie(persona: str) -> str:
 
 @dataclass
 class Scene:
+    rosa_membership: int
     receipt: str
     invite: str
     confirmed: int
@@ -141,12 +142,27 @@ def scene(language: str) -> Scene:
     unverified = factories.own_incident(other, diego)
     verify.request(unverified, vera, actor=diego)
     invite = Invite.objects.create(committee=east, role=Role.MEMBER, created_by=olga)
+    # On the desk too: a group of reports from one busy network, and a report held back.
+    for n in range(3):
+        submit_report(
+            channel="web",
+            kind="workplace_raid",
+            lat=EAST[0] - 0.01,
+            lng=EAST[1] + 0.0001 * n,
+            suspicious=True,
+            burst_group="b" * 16,
+        )
+    submit_report(
+        channel="web", kind="agents_seen", lat=EAST[0], lng=EAST[1] - 0.01, suspicious=True
+    )
+    rosa_membership = Membership.objects.get(member=rosa, committee=east)
 
     def path(url: str) -> str:
         return urlsplit(url).path
 
     token = verify_link_token(member_id=vera.pk, incident_id=unverified.pk)
     return Scene(
+        rosa_membership=rosa_membership.pk,
         receipt=report.receipt,
         invite=invite.token,
         confirmed=confirmed.pk,
@@ -187,6 +203,7 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             "/c/east/places/",
             "/c/east/vouching/",
             "/c/east/vouch/",
+            f"/c/east/vouching/{s.rosa_membership}/cut/",
             "/committees/new/",
         ],
         "Otto": ["/me/", "/desk/", "/c/east/"],
@@ -221,9 +238,12 @@ def test_every_page_fits_a_phone_and_passes_axe(
             problems += look(page, path, who)
             assert page.evaluate("document.documentElement.lang") == language, (who, path)
             if path == "/report/":
-                # The map, once opened, with its controls.
+                # The map, once opened, with its controls; then sent with no place.
                 open_map(page)
                 problems += phone_problems(page, f"{who} /report/ (map open)")
+                page.check("input[name=kind][value=checkpoint]")
+                submit(page, "#submit-report", status=400)
+                problems += phone_problems(page, f"{who} /report/ (refused: no place)")
             if path == "/login/":
                 page.fill("input[name=email]", "nobody@example.org")
                 submit(page, "main form button.primary")
