@@ -214,6 +214,12 @@ TASKS = {
 }
 
 REDIS_URL = envstr("TOCSIN_REDIS_URL")
+
+# Live pages (tocsin.lib.sse): open streams one app process holds, in all and from one
+# network (a workplace's Wi-Fi, a carrier's shared address); past either a stream gets 503
+# and the page says to refresh in a minute.
+LIVE_MAX_VIEWERS = envint("TOCSIN_LIVE_MAX_VIEWERS", 20000, minimum=1)
+LIVE_MAX_PER_NETWORK = envint("TOCSIN_LIVE_MAX_PER_NETWORK", 2000, minimum=1)
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("TOCSIN_REDIS_URL must be a redis:// URL")
 CACHES: dict[str, dict[str, Any]]

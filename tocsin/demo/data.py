@@ -79,7 +79,7 @@ PERSONAS = [
     ),
     (
         "responder",
-        "Rosa (observadora)",
+        "Rosa (brigadista)",
         "responder@demo.tocsin.invalid",
         "boyle-heights",
         Role.RESPONDER,
