@@ -32,6 +32,7 @@ from tocsin.incidents import verify
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.services import submit_report
 from tocsin.places.models import Place, PlaceKind
+from tocsin.transports import unsubscribe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,6 +105,7 @@ class Scene:
     member_alert: str
     responder_alert: str
     verify_page: str
+    unsubscribe: str
 
 
 def scene(language: str) -> Scene:
@@ -161,6 +163,7 @@ def scene(language: str) -> Scene:
         return urlsplit(url).path
 
     token = verify_link_token(member_id=vera.pk, incident_id=unverified.pk)
+    stop_token = unsubscribe.token_for(member_id=mateo.pk, address="mateo@example.org")
     return Scene(
         rosa_membership=rosa_membership.pk,
         receipt=report.receipt,
@@ -170,6 +173,7 @@ def scene(language: str) -> Scene:
         member_alert=path(alert_url(member_id=mateo.pk, incident_id=confirmed.pk)),
         responder_alert=path(alert_url(member_id=rosa.pk, incident_id=confirmed.pk)),
         verify_page=f"/v/{token}/",
+        unsubscribe=f"/unsubscribe/{stop_token}/",
     )
 
 
@@ -185,6 +189,7 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             "/offline/",
             "/login/",
             f"/join/{s.invite}/",
+            s.unsubscribe,
             "/no-such-page/",
         ],
         "Diego": [
@@ -244,6 +249,13 @@ def test_every_page_fits_a_phone_and_passes_axe(
                 page.check("input[name=kind][value=checkpoint]")
                 submit(page, "#submit-report", status=400)
                 problems += phone_problems(page, f"{who} /report/ (refused: no place)")
+            if path == "/me/security/":
+                # Adding an authenticator app: its QR code and the code box.
+                submit(page, "#add-totp")
+                problems += phone_problems(page, f"{who} /me/security/ (adding an app)")
+            if path == s.unsubscribe:
+                submit(page, "main form button")
+                problems += phone_problems(page, f"{who} email alerts stopped")
             if path == "/login/":
                 page.fill("input[name=email]", "nobody@example.org")
                 submit(page, "main form button.primary")
