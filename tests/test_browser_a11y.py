@@ -51,6 +51,9 @@ def live(transactional_db: None, settings: Any) -> Iterator[Live]:
             server.stop()
 
 
+# Function-scoped like the server: Playwright's sync API keeps an event loop running in
+# the test's thread while a browser is open, and the database flush between tests refuses
+# to run beside one (Chromium starts in about a second).
 @pytest.fixture
 def browser(chromium_path: str, live: Live) -> Iterator[Browser]:
     with chromium(chromium_path) as b:
