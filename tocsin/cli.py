@@ -99,8 +99,11 @@ def _serve(host: str, port: int, *, worker: bool) -> None:
 
     from tocsin.alerts import cellindex
     from tocsin.alerts.worker import Worker
+    from tocsin.lib import staticfiles
 
     _Server = _server_class()
+    # Static files compressed once, here, then served compressed (tocsin/lib/staticfiles.py).
+    staticfiles.collect()
     # Confirming an incident targets members in this process: keep their areas in memory.
     cellindex.start()
     background = Worker() if worker else None

@@ -24,6 +24,7 @@ from tocsin.intake.models import Channel, Report
 from tocsin.lib import sse
 from tocsin.lib.bodylimit import takes_uploads
 from tocsin.members.models import Member
+from tocsin.places.naming import Gazetteer
 
 
 @takes_uploads
@@ -255,6 +256,9 @@ def report_done(request: HttpRequest, receipt: str) -> HttpResponse:
             return redirect("report_done", receipt=r.receipt)
     context = {
         **_status_context(r),
+        # Where the reporter said it is, in words: at the block, as members read it,
+        # since anyone who has the code can open this page.
+        "where": Gazetteer.of(r).block(r.cell),
         "hotlines": hotlines.for_committees(r.committees.values_list("pk", flat=True)),
         "check_error": check_error,
         "typed_code": typed_code,
