@@ -283,7 +283,7 @@ def test_after_the_next_purge_a_seized_sqlite_file_no_longer_holds_a_deleted_mem
 
     from django.db import connection
 
-    from tocsin.vault.purge import purge
+    from tocsin.retention.purge import purge
 
     if connection.vendor != "sqlite":
         pytest.skip("reads the SQLite file; PostgreSQL's VACUUM is tested in test_retention")

@@ -1,6 +1,6 @@
 """Retention: each class of data is purged at its age and kept a moment before it.
 
-The rules are pure (tocsin.vault.retention); the purge (tocsin.vault.purge) applies them
+The rules are pure (tocsin.vault.retention); the purge (tocsin.retention.purge) applies them
 to the database, deletes photo files with their rows and reclaims the space, so a copy of
 the database file taken afterwards holds none of the purged text.
 """
@@ -27,7 +27,6 @@ from hypothesis import strategies as st
 
 from tests.factories import EAST, World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
-from tocsin.alerts.worker import Worker
 from tocsin.demo.models import DemoMessage
 from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
 from tocsin.intake import services as intake
@@ -35,9 +34,10 @@ from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.members.models import LoginCode
 from tocsin.mobilize.models import ResponderRole, Response, Shift
+from tocsin.retention.purge import purge
 from tocsin.transports.models import CommitteeChannel, CommitteePost
 from tocsin.vault import retention
-from tocsin.vault.purge import purge
+from tocsin.worker import Worker
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

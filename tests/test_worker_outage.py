@@ -1,6 +1,6 @@
 """Workers ride out a PostgreSQL outage and then a Redis outage in the middle of a fan-out.
 
-Two real worker processes (``tocsin.alerts.worker.Worker``, the body of `tocsin worker`)
+Two real worker processes (``tocsin.worker.Worker``, the body of `tocsin worker`)
 reach the test database and Redis through TCP proxies that this test runs on loopback
 (tests/peers/tcp_proxy.py). Cutting a proxy resets every connection through it and every
 new one, as when the server restarts or a firewall rejects the worker. Each worker sends
@@ -154,7 +154,7 @@ class PeerTransport(Transport):
 
 def serve() -> None:
     """Run the real worker until SIGINT or SIGTERM; the body of each worker process."""
-    from tocsin.alerts.worker import Worker
+    from tocsin.worker import Worker
 
     transports_base.registry = lambda: {"email": PeerTransport, "webpush": PeerTransport}
     Worker(purge_interval=PURGE_SECONDS).run_forever()

@@ -2,7 +2,7 @@
 
 The sweep makes the worker self-healing: deliveries whose lease ran out (a crashed
 worker) or whose retry time came are picked up even if no task announced them. The
-purge (tocsin.vault.purge) runs at start and then every TOCSIN_PURGE_INTERVAL_MINUTES.
+purge (tocsin.retention.purge) runs at start and then every TOCSIN_PURGE_INTERVAL_MINUTES.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox
+from tocsin.retention import purge
 from tocsin.transports import base as transports
 from tocsin.transports import posts
-from tocsin.vault import keys, purge
+from tocsin.vault import keys
 
 logger = logging.getLogger(__name__)
 
