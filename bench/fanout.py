@@ -100,11 +100,11 @@ def setup_django() -> None:
     import django
 
     django.setup()
-    from tocsin.transports import base
+    from tocsin.transports import registry
 
     # Patched before tocsin.alerts.outbox is imported, so any way it reaches the registry
     # finds the null transport.
-    base.registry = lambda: {"email": NullTransport, "webpush": NullTransport}
+    registry.registry = lambda: {"email": NullTransport, "webpush": NullTransport}
 
 
 def warm_up() -> None:

@@ -24,7 +24,7 @@ from tocsin.incidents.services import change_state
 from tocsin.intake.services import submit_report
 from tocsin.members import account
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport, TransportError
 
 pytestmark = pytest.mark.django_db

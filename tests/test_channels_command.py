@@ -16,7 +16,7 @@ from tocsin.incidents import services as incidents
 from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, ReportKind
 from tocsin.members.models import ContactEndpoint
-from tocsin.transports import base
+from tocsin.transports import registry as transports_registry
 from tocsin.transports.base import Message, Transport, TransportError
 
 NUMBER = "+12135550100"
@@ -44,9 +44,9 @@ class HalfSignal(Transport):
 @pytest.fixture
 def w(db: None, monkeypatch: pytest.MonkeyPatch, settings: Any) -> World:
     """SMS on (a recording transport), Signal half configured, Telegram absent."""
-    real = base.registry
-    monkeypatch.setattr(base, "registry", lambda: {**real(), "sms": Recorder})
-    monkeypatch.setattr(base, "_channels", lambda: [Recorder, HalfSignal])
+    real = transports_registry.registry
+    monkeypatch.setattr(transports_registry, "registry", lambda: {**real(), "sms": Recorder})
+    monkeypatch.setattr(transports_registry, "_channels", lambda: [Recorder, HalfSignal])
     settings.SIGNAL_API_URL = "http://127.0.0.1:8080"
     settings.SIGNAL_NUMBER = ""
     Recorder.sent = []

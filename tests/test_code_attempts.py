@@ -23,7 +23,7 @@ from django_tasks_db.models import DBTaskResult
 from tests.factories import World, session_for, world
 from tocsin.members import attempts, channels, security
 from tocsin.members.models import ContactEndpoint, Member, SecondFactor
-from tocsin.transports import base
+from tocsin.transports import registry as transports_registry
 from tocsin.transports.base import Message, Transport
 
 pytestmark = pytest.mark.django_db
@@ -52,8 +52,8 @@ def w(settings: Any) -> World:
 
 @pytest.fixture
 def sms(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], Message]]:
-    real = base.registry
-    monkeypatch.setattr(base, "registry", lambda: {**real(), "sms": SmsRecorder})
+    real = transports_registry.registry
+    monkeypatch.setattr(transports_registry, "registry", lambda: {**real(), "sms": SmsRecorder})
     SmsRecorder.sent = []
     return SmsRecorder.sent
 

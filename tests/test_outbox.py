@@ -27,8 +27,9 @@ from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, Msg
 from tocsin.incidents.models import Incident, State
 from tocsin.incidents.services import change_state
 from tocsin.intake.services import submit_report
+from tocsin.lib import links
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport, TransportError
 
 PUSH_DATA = {"keys": {"p256dh": "BPublicKeyForTests", "auth": "authsecret"}}
@@ -725,7 +726,7 @@ def test_it_links_each_member_to_their_own_alert_page(w: World) -> None:
     alert = incident.alerts.get()
     message = messages.render(alert, member_id=w.member.pk, language="en")
     token = message.url.rstrip("/").rsplit("/", 1)[-1]
-    assert messages.read_alert_link_token(token) == (w.member.pk, incident.pk)
+    assert links.read_alert_link_token(token) == (w.member.pk, incident.pk)
 
 
 @pytest.mark.django_db

@@ -28,6 +28,7 @@ from tests import pow_support
 from tests.factories import EAST, World, world
 from tocsin.alerts import messages, outbox
 from tocsin.alerts.models import Alert
+from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents import services
 from tocsin.incidents.models import Incident, State
 from tocsin.intake import screening
@@ -35,7 +36,6 @@ from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.intake.screening import Screen, reason_labels, screen
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports.inbound import Inbound, handle
 
 CORPUS = json.loads(
     (Path(__file__).resolve().parent / "data" / "doxxing_corpus.json").read_text("utf-8")

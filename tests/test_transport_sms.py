@@ -35,13 +35,13 @@ from tests.peers.sms_provider import (
 )
 from tests.test_outbox import confirmed_incident
 from tocsin.alerts import messages, outbox
-from tocsin.alerts.messages import alert_link_token
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident
 from tocsin.intake.models import Report
+from tocsin.lib.links import alert_link_token
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Response, ResponseState
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports import sms
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.sms import GSM7, UCS2, SmsTransport, segments, sms_text, to_gsm

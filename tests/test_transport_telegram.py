@@ -33,7 +33,7 @@ from tocsin.intake.services import submit_report
 from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Response, ResponseState
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports import telegram
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.management.commands.telegram_webhook import Command as WebhookCommand
@@ -662,7 +662,7 @@ def test_a_chat_linked_by_a_second_member_belongs_to_them_alone(
 def test_an_update_that_failed_midway_is_handled_when_telegram_sends_it_again(
     api: TelegramAPI, w: World, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tocsin.transports import inbound
+    from tocsin.hooks import inbound
 
     stop = update("STOP", chat=MATEO_CHAT, update_id=9100)
 

@@ -22,7 +22,7 @@ from tests.peers.push_service import PushService
 from tocsin.members.models import ContactEndpoint
 from tocsin.transports import vapid
 from tocsin.transports.base import Message, TransportError
-from tocsin.transports.management.commands.vapid import Command
+from tocsin.members.management.commands.vapid import Command
 from tocsin.transports.webpush import WebPushTransport
 
 pytestmark = pytest.mark.django_db

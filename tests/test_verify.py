@@ -16,18 +16,18 @@ from django.utils import timezone
 
 from tests.factories import EAST, WEST, World, member, world
 from tocsin.alerts import outbox
-from tocsin.alerts.messages import verify_link_token
 from tocsin.alerts.models import Delivery, Purpose
 from tocsin.committees.models import Membership, Role, VerificationRules
+from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents import services, verify
 from tocsin.incidents.models import Answer, Incident, IncidentEvent, State, VerificationRequest
 from tocsin.intake.models import Channel, Report
 from tocsin.intake.services import submit_report
+from tocsin.lib.links import verify_link_token
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Shift
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
-from tocsin.transports.inbound import Inbound, handle
 
 # A few hundred metres from EAST, inside the East committee's area.
 NEAR = (EAST[0] + 0.004, EAST[1])

@@ -61,7 +61,7 @@ from tocsin.incidents.services import change_state
 from tocsin.intake.services import submit_report
 from tocsin.lib import live
 from tocsin.members.models import Member
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
 
 # The figure: each service is unreachable this long.

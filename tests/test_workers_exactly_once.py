@@ -43,7 +43,7 @@ from tocsin.incidents.models import State
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.services import submit_report
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
 
 RECIPIENTS = 2000

@@ -9,6 +9,8 @@ from tocsin.committees import partner_views
 from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
 from tocsin.demo import views as demo
+from tocsin.hooks import sms as sms_hooks
+from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views, desk_views
 from tocsin.incidents import views as incidents
 from tocsin.intake import place_views as intake_places
@@ -19,7 +21,6 @@ from tocsin.members import views as members
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
 from tocsin.public import views as public
-from tocsin.transports import sms_hooks, unsubscribe
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -85,8 +86,8 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", unsubscribe.email_unsubscribe, name="email_unsubscribe"),
     path("s/<str:code>/", sms_hooks.short_link, name="short_alert_link"),
     # Providers calling back: inbound messages and delivery status (signatures checked).
-    path("hooks/sms/", include("tocsin.transports.sms_hooks")),
-    path("hooks/telegram/", include("tocsin.transports.telegram_hooks")),
+    path("hooks/sms/", include("tocsin.hooks.sms")),
+    path("hooks/telegram/", include("tocsin.hooks.telegram")),
     # Dispatcher's desk.
     path("desk/", incidents.desk, name="desk"),
     path("desk/live/", incidents.desk_live, name="desk_live"),

@@ -17,10 +17,9 @@ from django.conf import settings
 from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
-from tocsin.alerts import outbox
+from tocsin.alerts import outbox, posts
 from tocsin.retention import purge
-from tocsin.transports import base as transports
-from tocsin.transports import posts
+from tocsin.transports import registry as transports
 from tocsin.vault import keys
 
 logger = logging.getLogger(__name__)
@@ -112,7 +111,7 @@ class Worker:
         ]
         if "signal" in channels:
             # Signal has no webhook: the worker asks the signal-cli REST API for replies.
-            from tocsin.transports import signal
+            from tocsin.hooks import signal
 
             threads.append((lambda: signal.run(self.stop_event), "signal-inbound"))
         for target, name in threads:

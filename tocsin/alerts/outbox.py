@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import random
 import threading
 import time
 import uuid
@@ -36,7 +35,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tocsin import vault
-from tocsin.alerts import messages, targeting
+from tocsin.alerts import messages, posts, targeting
 from tocsin.alerts.cellindex import Match
 from tocsin.alerts.models import (
     RETRYABLE,
@@ -51,8 +50,9 @@ from tocsin.alerts.models import (
 from tocsin.committees.models import Membership
 from tocsin.incidents.models import Incident, State
 from tocsin.lib import live
+from tocsin.lib.retry import backoff
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, NoTransport, Transport, TransportError
 from tocsin.vault import locking
 
@@ -152,10 +152,7 @@ def issue_alert(
         written = _insert_follow_up(alert, incident, now, scope=scope)
     alert.targeted = written
     alert.save(update_fields=["targeted"])
-    # Committee channels (Apprise) hear what members hear. Imported here: the posts
-    # module uses this one's backoff.
-    from tocsin.transports import posts
-
+    # Committee channels (Apprise) hear what members hear.
     posts.queue(alert, scope=scope)
     transaction.on_commit(lambda: _wake_workers(incident.pk))
     return alert
@@ -449,12 +446,6 @@ def claim_unhandled(kinds: list[str]) -> Batch:
                 attempts=F("attempts") + 1,
             )
     return Batch(ids, token)
-
-
-def backoff(attempts: int) -> float:
-    """Return seconds to wait before attempt ``attempts + 1``: capped exponential with jitter."""
-    base = min(600.0, 5.0 * (2 ** max(0, attempts - 1)))
-    return base / 2 + random.random() * base / 2
 
 
 # --- pacing ---

@@ -24,7 +24,7 @@ from tocsin.intake.models import Channel
 from tocsin.intake.services import OutsideEveryArea, submit_report
 from tocsin.lib import geocode
 from tocsin.members.models import Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 
 
 def held_message(request: HttpRequest, error: services.HeldByOther) -> None:

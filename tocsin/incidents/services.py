@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from tocsin import geo
-from tocsin.alerts import outbox
+from tocsin.alerts import outbox, posts
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.committees import approvals, partners
 from tocsin.committees.models import Approval
@@ -19,7 +19,6 @@ from tocsin.intake import screening
 from tocsin.intake.models import Report
 from tocsin.lib import live
 from tocsin.members.models import Member
-from tocsin.transports import posts
 
 # A dispatcher's hold on an incident lasts this long after their last action on it.
 HOLD_MINUTES = 15

@@ -19,12 +19,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tocsin import vault
-from tocsin.alerts.outbox import backoff
 from tocsin.committees import partners
 from tocsin.intake.models import Report, ReportContact, ReportMessage
 from tocsin.lib import live
+from tocsin.lib.retry import backoff
 from tocsin.members.models import Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 from tocsin.vault import locking
 

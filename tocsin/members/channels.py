@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tocsin.members.models import ContactEndpoint, EndpointVerification, Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 
 # Channels proven with a code typed back on the site.
 CODE_KINDS = ("sms", "signal")
@@ -34,7 +34,7 @@ CODES_PER_HOUR = 3  # per endpoint
 TESTS_PER_WINDOW = 3  # per member
 TEST_WINDOW_SECONDS = 600
 MAX_CHANNELS = 10
-# What tocsin.transports.inbound writes when a member sends STOP, and
+# What tocsin.hooks.inbound writes when a member sends STOP, and
 # tocsin.transports.unsubscribe when they follow an email's unsubscribe link: the member's
 # own choice, which they may undo here. A provider's refusal they may not.
 STOPPED = "stopped by the member"

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from tocsin.committees.models import Membership, Role
 from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 from tocsin.vault import VaultLocked
 

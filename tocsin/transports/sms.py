@@ -2,7 +2,7 @@
 
 An alert is cut down to at most two SMS segments (``sms_text``) with a short link to the
 alert page (``short_url``); ``segments`` counts them the way the network will. Status
-callbacks and inbound messages arrive at tocsin.transports.sms_hooks.
+callbacks and inbound messages arrive at tocsin.hooks.sms.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from django.utils import translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
-from tocsin.alerts.messages import read_alert_link_token, read_verify_link_token
 from tocsin.lib import untrusted
 from tocsin.lib.http import retry_after_seconds
+from tocsin.lib.links import read_alert_link_token, read_verify_link_token
 from tocsin.transports.base import Message, Transport, TransportError
 
 logger = logging.getLogger(__name__)

@@ -32,9 +32,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from tocsin.alerts import messages, outbox
+from tocsin.alerts import messages
 from tocsin.alerts.models import RETRYABLE, Alert, DeliveryStatus, Purpose
 from tocsin.intake.screening import screen
+from tocsin.lib.retry import backoff
 from tocsin.transports import apprise
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.models import CommitteeChannel, CommitteePost
@@ -297,7 +298,7 @@ def _record_failure(
         mine.update(status=DeliveryStatus.DEAD, error=reason, lease_until=None)
         outcome.dead += 1
     else:
-        wait = max(outbox.backoff(post.attempts), error.retry_after or 0)
+        wait = max(backoff(post.attempts), error.retry_after or 0)
         mine.update(
             status=DeliveryStatus.FAILED,
             error=reason,
