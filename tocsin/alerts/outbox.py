@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, QuerySet
+from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 
@@ -368,9 +369,13 @@ def _people(alert: Alert, written: int) -> int:
     return written - Delivery.objects.filter(alert=alert, extra=True).count()
 
 
-def _wake_workers(incident_id: int) -> None:
-    from tocsin.alerts.tasks import deliver_outbox
+@task()
+def deliver_outbox() -> int:
+    """Send every due delivery; return how many were sent."""
+    return drain().sent
 
+
+def _wake_workers(incident_id: int) -> None:
     live.publish(f"incident:{incident_id}")
     try:
         deliver_outbox.enqueue()

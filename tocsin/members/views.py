@@ -24,7 +24,7 @@ from tocsin.committees.verification_views import my_duty
 from tocsin.intake.ratelimit import source_of
 from tocsin.lib import untrusted
 from tocsin.lib.redirects import local_path
-from tocsin.members import attempts, auth, channels, security
+from tocsin.members import attempts, auth, channels, codes, security
 from tocsin.members.forms import (
     AreaForm,
     ChannelCodeForm,
@@ -340,7 +340,7 @@ def verify_channel(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "endpoint": endpoint,
             "form": form,
-            "minutes": channels.CODE_MINUTES,
+            "minutes": codes.CODE_MINUTES,
             "problem": channels.error_in_plain_words(endpoint.last_error),
         },
         status=400 if request.method == "POST" else 200,
