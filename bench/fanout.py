@@ -277,14 +277,14 @@ def new_incident(dispatcher):  # type: ignore[no-untyped-def]
     from django.utils import timezone
 
     from tocsin.incidents.models import Incident, State
+    from tocsin.incidents.reports import receive_report
     from tocsin.incidents.services import open_incident
-    from tocsin.intake.services import submit_report
 
     empty_outbox()
     # The previous run's incident is still open at the same place: a new report would join
     # it (clustering). Close it as history without notices, like a resolved one.
     Incident.objects.open().update(state=State.RESOLVED, closed_at=timezone.now())
-    report = submit_report(channel="web", kind="checkpoint", lat=DOWNTOWN[0], lng=DOWNTOWN[1])
+    report = receive_report(channel="web", kind="checkpoint", lat=DOWNTOWN[0], lng=DOWNTOWN[1])
     return open_incident(report, actor=dispatcher)
 
 

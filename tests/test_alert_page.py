@@ -17,8 +17,8 @@ from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees.models import Role
 from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.lib.links import alert_link_token
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize import services as mobilize

@@ -20,8 +20,8 @@ from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.committees.models import Membership, Role
 from tocsin.incidents import verify
 from tocsin.incidents.models import Incident, IncidentEvent, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.members import account
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import registry as transports_base

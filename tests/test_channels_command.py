@@ -13,7 +13,7 @@ from django.utils import timezone
 from tests.factories import World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
 from tocsin.incidents import services as incidents
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, ReportKind
 from tocsin.members.models import ContactEndpoint
 from tocsin.transports import registry as transports_registry
@@ -71,7 +71,7 @@ def section(output: str, kind: str) -> str:
 
 
 def dead_delivery(w: World, endpoint: ContactEndpoint, error: str, *, hours_ago: int = 1) -> None:
-    report = intake.submit_report(
+    report = receive_report(
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=34.0339, lng=-118.2107
     )
     incident = incidents.open_incident(report, actor=w.dispatcher)

@@ -45,8 +45,8 @@ from tocsin import vault
 from tocsin.alerts import outbox, posts
 from tocsin.alerts.models import Alert, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.lib import egress
 from tocsin.transports import checks as channel_checks
 from tocsin.transports.models import CommitteeChannel, CommitteePost

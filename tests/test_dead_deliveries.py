@@ -21,8 +21,8 @@ from tests.factories import EAST, WEST, World, member, own_incident, world
 from tocsin.alerts import outbox, views
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.members.models import Member
 from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport, TransportError

@@ -25,8 +25,8 @@ from tocsin import geo
 from tocsin.alerts import messages, outbox, targeting
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.lib import links
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.transports import registry as transports_base

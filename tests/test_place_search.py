@@ -27,9 +27,9 @@ from tocsin.alerts import messages
 from tocsin.alerts.models import Alert, Delivery, Purpose
 from tocsin.committees.models import Committee, Role
 from tocsin.incidents import verify
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import open_incident
 from tocsin.intake.models import Channel, Report, ReportKind
-from tocsin.intake.services import submit_report
 from tocsin.places.models import Place, PlaceKind
 from tocsin.places.naming import Gazetteer
 from tocsin.transports.sms import GSM7, segments, sms_text

@@ -29,7 +29,7 @@ from tests.factories import EAST, World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
 from tocsin.demo.models import DemoMessage
 from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.members.models import LoginCode
@@ -121,7 +121,7 @@ def w(db: None) -> World:
 
 
 def report(text: str = "", *, received_at: datetime | None = None, **fields: Any) -> Report:
-    r = intake.submit_report(
+    r = receive_report(
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1], text=text
     )
     Report.objects.filter(pk=r.pk).update(received_at=received_at or NOW - 100 * DAY, **fields)

@@ -31,8 +31,8 @@ from tocsin.alerts.models import Alert
 from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents import services
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report
 from tocsin.intake import screening
-from tocsin.intake import services as intake
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.intake.screening import Screen, reason_labels, screen
 from tocsin.members.models import ContactEndpoint, Member
@@ -198,7 +198,7 @@ def sent(settings: Any) -> list[Any]:
 
 
 def report_with(text: str, channel: str = Channel.WEB) -> Report:
-    return intake.submit_report(
+    return receive_report(
         channel=channel, kind=ReportKind.WORKPLACE_RAID, lat=EAST[0], lng=EAST[1], text=text
     )
 

@@ -28,9 +28,9 @@ from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.hooks import signal as signal_hooks
 from tocsin.hooks.signal import poll_once
 from tocsin.incidents.models import Incident
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.models import Report
-from tocsin.intake.services import submit_report
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Response, ResponseState
 from tocsin.transports import registry as transports_base

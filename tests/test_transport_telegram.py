@@ -28,8 +28,8 @@ from tests.peers.telegram_api import TelegramAPI
 from tocsin.alerts import messages, outbox
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake.services import submit_report
 from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Response, ResponseState

@@ -21,8 +21,8 @@ from tocsin.committees.models import Membership, Role, VerificationRules
 from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents import services, verify
 from tocsin.incidents.models import Answer, Incident, IncidentEvent, State, VerificationRequest
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.intake.models import Channel, Report
-from tocsin.intake.services import submit_report
 from tocsin.lib.links import verify_link_token
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Shift

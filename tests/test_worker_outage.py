@@ -57,8 +57,8 @@ from tests.test_workers_exactly_once import recipients
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees.models import Role
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.lib import live
 from tocsin.members.models import Member
 from tocsin.transports import registry as transports_base

@@ -12,9 +12,9 @@ from tocsin.demo import views as demo
 from tocsin.hooks import sms as sms_hooks
 from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views, desk_views
+from tocsin.incidents import report_views as intake
 from tocsin.incidents import views as incidents
 from tocsin.intake import place_views as intake_places
-from tocsin.intake import views as intake
 from tocsin.members import data_views as member_data
 from tocsin.members import security_views as security
 from tocsin.members import views as members

@@ -75,8 +75,7 @@ class Worker:
     def _housekeeping(self) -> None:
         """Close unverified incidents the committees' rules let expire, and send the
         desk's replies to reporters (they need the sealed address: workers only)."""
-        from tocsin.incidents import verify
-        from tocsin.intake import replies
+        from tocsin.incidents import replies, verify
 
         while not self.stop_event.is_set():
             try:

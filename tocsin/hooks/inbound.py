@@ -33,9 +33,14 @@ from django.utils.translation import gettext as _
 
 from tocsin import geo, vault
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
+from tocsin.incidents import verify
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import OutsideEveryArea, receive_report
+from tocsin.intake.models import ReportKind
 from tocsin.lib import phones, untrusted
 from tocsin.members.models import ContactEndpoint, Member
+from tocsin.mobilize import services
+from tocsin.mobilize.models import ResponseState
 
 logger = logging.getLogger(__name__)
 
@@ -206,8 +211,6 @@ def _act(
 
 
 def _verifier_answer(member: Member, answer: str, details: str, channel: str) -> str:
-    from tocsin.incidents import verify
-
     request = verify.latest_request(member)
     if request is None:
         return _("Tocsin: you have no verification request to answer.")
@@ -244,9 +247,6 @@ def latest_alerted_incident(member: Member) -> Incident | None:
 
 
 def _answer(member: Member, *, coming: bool) -> str:
-    from tocsin.mobilize import services
-    from tocsin.mobilize.models import ResponseState
-
     incident = latest_alerted_incident(member)
     if incident is None:
         return _("Tocsin: there is no open alert to answer.")
@@ -267,9 +267,6 @@ def _answer(member: Member, *, coming: bool) -> str:
 
 
 def _report(text: str, msg: Inbound, member: Member | None) -> str:
-    from tocsin.intake.models import ReportKind
-    from tocsin.intake.services import OutsideEveryArea, submit_report
-
     if not text:
         return _("Tocsin: send REPORT followed by what you see and where.")
     area = member.areas.order_by("id").first() if member is not None else None
@@ -282,7 +279,7 @@ def _report(text: str, msg: Inbound, member: Member | None) -> str:
     lat, lng = geo.center(area.cell)
     try:
         with transaction.atomic():
-            report = submit_report(
+            report = receive_report(
                 channel=msg.kind,
                 kind=ReportKind.AGENTS_SEEN,
                 lat=lat,

@@ -17,11 +17,11 @@ from tocsin.alerts.models import Alert
 from tocsin.committees import access, approvals, partners
 from tocsin.committees import services as committee_services
 from tocsin.committees.models import Approval, Share
-from tocsin.incidents import services, verify
+from tocsin.incidents import replies, services, verify
 from tocsin.incidents.forms import CALLBACK_KINDS, HotlineForm, ReplyForm
-from tocsin.intake import place_views, replies
+from tocsin.incidents.reports import OutsideEveryArea, receive_report
+from tocsin.intake import place_views
 from tocsin.intake.models import Channel
-from tocsin.intake.services import OutsideEveryArea, submit_report
 from tocsin.lib import geocode
 from tocsin.members.models import Member
 from tocsin.transports import registry as transports
@@ -139,7 +139,7 @@ def hotline(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            report = submit_report(
+            report = receive_report(
                 within=access.desk_committee_ids(member),
                 channel=Channel.HOTLINE,
                 kind=data["kind"],

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tocsin import geo
 from tocsin.committees import access, hotlines
 from tocsin.committees.models import Committee, CommitteeCell
-from tocsin.incidents import progress
-from tocsin.intake import burst, place_views, pow, ratelimit, receipts, replies, services
+from tocsin.incidents import progress, replies, reports
+from tocsin.intake import burst, place_views, pow, ratelimit, receipts
 from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
 from tocsin.intake.models import Channel, Report
 from tocsin.lib import sse
@@ -73,7 +73,7 @@ def _submit(
         # Counted for every report, so a burst is seen whoever is past their share.
         suspicious = burst.suspicious(source, lat, lng) or over
         try:
-            r = services.submit_report(
+            r = reports.receive_report(
                 channel=Channel.WEB,
                 kind=data["kind"],
                 lat=lat,
@@ -87,7 +87,7 @@ def _submit(
                 member=_reporting_member(request),
                 language=request.LANGUAGE_CODE,
             )
-        except services.OutsideEveryArea:
+        except reports.OutsideEveryArea:
             form.add_error(
                 None,
                 _(

@@ -20,6 +20,8 @@ from django.utils.translation import gettext as _
 
 from tocsin import vault
 from tocsin.committees import partners
+from tocsin.incidents import services
+from tocsin.incidents.models import Incident, IncidentEvent, coded
 from tocsin.intake.models import Report, ReportContact, ReportMessage
 from tocsin.lib import live
 from tocsin.lib.retry import backoff
@@ -62,9 +64,6 @@ def reply(report: Report, body: str, *, actor: Member) -> ReportMessage:
     status = ReportMessage.Status.QUEUED if can_message(report) else ReportMessage.Status.SHOWN
     with transaction.atomic():
         if report.incident_id:
-            from tocsin.incidents import services
-            from tocsin.incidents.models import Incident
-
             services.claim(Incident.objects.select_for_update().get(pk=report.incident_id), actor)
         message = ReportMessage.objects.create(
             report=report,
@@ -74,8 +73,6 @@ def reply(report: Report, body: str, *, actor: Member) -> ReportMessage:
             status=status,
         )
         if report.incident_id:
-            from tocsin.incidents.models import IncidentEvent, coded
-
             IncidentEvent.objects.create(
                 incident_id=report.incident_id,
                 actor=actor,
