@@ -1,5 +1,5 @@
 """No doxxing: officers' identities and calls to interfere are held from every alert and
-public page (tocsin.intake.screening, DESIGN.md section 2).
+public page (tocsin.lib.screening, DESIGN.md section 2).
 
 The corpus in tests/data/doxxing_corpus.json holds adversarial inputs (English and
 Spanish, plain and obfuscated) with the reasons each must be held for, and benign reports
@@ -32,9 +32,9 @@ from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents import services
 from tocsin.incidents.models import Incident, State
 from tocsin.incidents.reports import receive_report
-from tocsin.intake import screening
 from tocsin.intake.models import Channel, Report, ReportKind
-from tocsin.intake.screening import Screen, reason_labels, screen
+from tocsin.lib import screening
+from tocsin.lib.screening import Screen, reason_labels, screen
 from tocsin.members.models import ContactEndpoint, Member
 
 CORPUS = json.loads(

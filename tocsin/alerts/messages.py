@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 
 from tocsin.alerts.models import Alert, Purpose
 from tocsin.incidents.models import State
-from tocsin.intake.screening import screen
 from tocsin.lib.links import LINK_SALT, VERIFY_SALT, SignedAt, alert_link_token
+from tocsin.lib.screening import screen
 from tocsin.places.naming import Gazetteer
 from tocsin.transports.base import Message
 

@@ -34,8 +34,8 @@ from django.utils.translation import gettext as _
 
 from tocsin.alerts import messages
 from tocsin.alerts.models import RETRYABLE, Alert, DeliveryStatus, Purpose
-from tocsin.intake.screening import screen
 from tocsin.lib.retry import backoff
+from tocsin.lib.screening import screen
 from tocsin.transports import apprise
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.models import CommitteeChannel, CommitteePost

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin.committees.models import Approval
 from tocsin.intake.models import ReportKind
+from tocsin.lib.screening import reason_labels
 
 
 class State(models.TextChoices):
@@ -319,7 +320,7 @@ class VerificationRequest(models.Model):
     vehicles = models.CharField(_("vehicles"), max_length=200, blank=True)
     agents = models.PositiveSmallIntegerField(_("how many agents"), null=True, blank=True)
     details = models.TextField(_("what is happening"), max_length=500, blank=True)
-    # tocsin.intake.screening reason codes when the details are held back (like reports).
+    # tocsin.lib.screening reason codes when the details are held back (like reports).
     held_reasons = models.CharField(max_length=200, blank=True, default="")
 
     objects = VerificationRequestQuerySet.as_manager()
@@ -334,6 +335,4 @@ class VerificationRequest(models.Model):
 
     @property
     def held_labels(self) -> list[str]:
-        from tocsin.intake.screening import reason_labels
-
         return reason_labels(self.held_reasons)

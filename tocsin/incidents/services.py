@@ -15,9 +15,8 @@ from tocsin.committees import approvals, partners
 from tocsin.committees.models import Approval
 from tocsin.incidents import clustering, states, twoperson
 from tocsin.incidents.models import CLOSED_STATES, Incident, IncidentEvent, State, coded
-from tocsin.intake import screening
 from tocsin.intake.models import Report
-from tocsin.lib import live
+from tocsin.lib import live, screening
 from tocsin.members.models import Member
 
 # A dispatcher's hold on an incident lasts this long after their last action on it.
@@ -343,7 +342,7 @@ def mark_seen(incident: Incident) -> datetime | None:
 
 
 class SummaryHeld(ValueError):
-    """The alert note names an officer or calls to interfere (tocsin.intake.screening):
+    """The alert note names an officer or calls to interfere (tocsin.lib.screening):
     it is refused, so it never reaches an alert. ``reasons`` holds the reason codes."""
 
     def __init__(self, reasons: tuple[str, ...]) -> None:

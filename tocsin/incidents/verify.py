@@ -34,9 +34,9 @@ from tocsin.incidents.models import (
     VerificationRequest,
     coded,
 )
-from tocsin.intake import screening
 from tocsin.intake.models import Channel, Report, ReportPhoto
 from tocsin.intake.photos import Scrubbed
+from tocsin.lib import screening
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize.models import Shift
 

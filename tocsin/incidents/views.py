@@ -25,9 +25,8 @@ from tocsin.committees.models import Approval, Committee, Share
 from tocsin.incidents import lane, services, states, verify
 from tocsin.incidents.desk_views import held_message
 from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State, with_member_names
-from tocsin.intake import screening
 from tocsin.intake.models import Channel, Report
-from tocsin.lib import sse
+from tocsin.lib import screening, sse
 from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
 from tocsin.places.naming import Gazetteer

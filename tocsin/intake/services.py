@@ -11,10 +11,10 @@ from django.utils import translation
 from tocsin import geo, vault
 from tocsin.committees import partners
 from tocsin.committees.models import Committee
-from tocsin.intake import screening, sources
+from tocsin.intake import sources
 from tocsin.intake.models import Report, ReportContact, ReportPhoto
 from tocsin.intake.photos import Scrubbed
-from tocsin.lib import live
+from tocsin.lib import live, screening
 from tocsin.members.models import Member
 
 
