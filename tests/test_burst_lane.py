@@ -17,8 +17,8 @@ from tests.factories import EAST, World, session_for, world
 from tests.privacy_support import ip_addresses
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
-from tocsin.intake import ratelimit
 from tocsin.intake.models import Report
+from tocsin.lib import ratelimit
 
 WORKPLACE = "198.51.100.23"  # the Wi-Fi of a workplace during a raid
 COWORKER = "198.51.100.77"  # another phone on it

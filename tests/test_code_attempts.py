@@ -2,7 +2,7 @@
 
 Every code (a login code, an authenticator code, a channel's code) counts against two
 budgets per window: the account's and the network's. The network is counted the way the
-report form's limit counts it (tocsin.intake.ratelimit: a keyed hash of the /24 or /48
+report form's limit counts it (tocsin.lib.ratelimit: a keyed hash of the /24 or /48
 that changes every day, kept only in the cache). Once a budget is spent the code is not
 checked at all: a right code gets the same answer as a wrong one, until the window ends.
 """

@@ -677,7 +677,7 @@ def test_the_timeline_tells_everything_in_each_dispatchers_language(
 
 
 def test_a_deleted_verifiers_name_leaves_the_timeline(w: World) -> None:
-    from tocsin.members.account import delete_account
+    from tocsin.accounts.account import delete_account
 
     nora = verifier(w, "Nora")
     incident = incident_at(w)

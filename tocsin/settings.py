@@ -121,7 +121,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Before PrivacyMiddleware: keeps a keyed hash of the network, drops nothing, stores nothing.
-    "tocsin.intake.ratelimit.SourceMiddleware",
+    "tocsin.lib.ratelimit.SourceMiddleware",
     "tocsin.lib.middleware.PrivacyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",

@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import include, path
 
+from tocsin.accounts import data_views as member_data
+from tocsin.accounts import security_views as security
+from tocsin.accounts import views as members
 from tocsin.alerts import receipts
-from tocsin.alerts import views as alerts
 from tocsin.committees import partner_views
 from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
@@ -12,12 +14,10 @@ from tocsin.demo import views as demo
 from tocsin.hooks import sms as sms_hooks
 from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views, desk_views
+from tocsin.incidents import delivery_views as alerts
 from tocsin.incidents import report_views as intake
 from tocsin.incidents import views as incidents
 from tocsin.intake import place_views as intake_places
-from tocsin.members import data_views as member_data
-from tocsin.members import security_views as security
-from tocsin.members import views as members
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
 from tocsin.public import views as public

@@ -116,7 +116,7 @@ class Candidate:
 def verifier_committees(incident: Incident) -> set[int]:
     """Return the committees whose verifiers may check ``incident``: those it belongs to
     and partners sharing verifiers with them (a desk narrows this to its own,
-    tocsin.committees.access.verifier_committee_ids)."""
+    tocsin.incidents.access.verifier_committee_ids)."""
     return partners.with_partners(services.owners(incident), Share.VERIFIERS)
 
 

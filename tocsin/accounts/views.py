@@ -21,8 +21,8 @@ from tocsin.alerts import mine
 from tocsin.committees import access
 from tocsin.committees.models import Invite, Membership
 from tocsin.committees.verification_views import my_duty
-from tocsin.intake.ratelimit import source_of
 from tocsin.lib import untrusted
+from tocsin.lib.ratelimit import source_of
 from tocsin.lib.redirects import local_path
 from tocsin.members import attempts, auth, channels, codes, security
 from tocsin.members.forms import (
