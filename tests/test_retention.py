@@ -27,13 +27,14 @@ from hypothesis import strategies as st
 
 from tests.factories import EAST, World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
+from tocsin.committees.models import Shift
 from tocsin.demo.models import DemoMessage
 from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.members.models import LoginCode
-from tocsin.mobilize.models import ResponderRole, Response, Shift
+from tocsin.mobilize.models import ResponderRole, Response
 from tocsin.retention.purge import purge
 from tocsin.transports.models import CommitteeChannel, CommitteePost
 from tocsin.vault import retention

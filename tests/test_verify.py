@@ -17,7 +17,7 @@ from django.utils import timezone
 from tests.factories import EAST, WEST, World, member, world
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, Purpose
-from tocsin.committees.models import Membership, Role, VerificationRules
+from tocsin.committees.models import Membership, Role, Shift, VerificationRules
 from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents import services, verify
 from tocsin.incidents.models import Answer, Incident, IncidentEvent, State, VerificationRequest
@@ -25,7 +25,6 @@ from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.intake.models import Channel, Report
 from tocsin.lib.links import verify_link_token
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.mobilize.models import Shift
 from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
 

@@ -28,14 +28,13 @@ from tocsin import geo
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
 from tocsin.committees import partners
 from tocsin.committees import services as committee_services
-from tocsin.committees.models import Committee, Invite, Membership, Role, Share
+from tocsin.committees.models import Committee, Invite, Membership, Role, Share, Shift
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
 from tocsin.members.models import AlertArea, Member
-from tocsin.mobilize.models import Shift
 from tocsin.places.models import Place
 
 PERSONAS = (

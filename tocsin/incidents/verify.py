@@ -23,7 +23,7 @@ from tocsin import geo
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.committees import partners, trust
-from tocsin.committees.models import Committee, Membership, Role, Share, VerificationRules
+from tocsin.committees.models import Committee, Membership, Role, Share, Shift, VerificationRules
 from tocsin.incidents import services, verification
 from tocsin.incidents.models import (
     UNVERIFIED_STATES,
@@ -38,7 +38,6 @@ from tocsin.intake.models import Channel, Report, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.lib import screening
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
-from tocsin.mobilize.models import Shift
 
 logger = logging.getLogger(__name__)
 

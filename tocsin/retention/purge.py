@@ -21,11 +21,12 @@ from django_tasks_db.models import DBTaskResult
 
 from tocsin.alerts import cellindex
 from tocsin.alerts.models import Delivery
+from tocsin.committees.models import Shift
 from tocsin.demo.models import DemoMessage
 from tocsin.incidents.models import Incident, VerificationRequest
 from tocsin.intake.models import Report, ReportPhoto
 from tocsin.members.models import AreaChange, EndpointVerification, LoginCode
-from tocsin.mobilize.models import Response, Shift
+from tocsin.mobilize.models import Response
 from tocsin.transports.models import CommitteePost
 from tocsin.vault import retention as r
 from tocsin.vault.space import reclaim_space, zero_freed_pages
