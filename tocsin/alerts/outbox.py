@@ -52,7 +52,7 @@ from tocsin.committees.models import Membership
 from tocsin.incidents.models import Incident, State
 from tocsin.lib import live
 from tocsin.lib.retry import backoff
-from tocsin.members.models import ContactEndpoint, Member
+from tocsin.members.models import ContactEndpoint
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, NoTransport, Transport, TransportError
 from tocsin.vault import locking
@@ -1147,7 +1147,3 @@ def _count_people_with_extras(incident: Incident) -> dict[int, _Extras]:
         for alert_id, best, n, got in cursor.fetchall():
             found.setdefault(alert_id, _Extras([], [])).people.append((int(best), n, int(got or 0)))
     return found
-
-
-def member_language(member_id: int) -> str:
-    return Member.objects.filter(pk=member_id).values_list("language", flat=True).first() or "en"

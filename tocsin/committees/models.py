@@ -137,9 +137,6 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["committee", "member"], name="membership_unique")
         ]
 
-    def has_role(self, role: str) -> bool:
-        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
-
 
 def _invite_token() -> str:
     return secrets.token_urlsafe(18)

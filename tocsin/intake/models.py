@@ -146,9 +146,6 @@ class Report(models.Model):
         """Return why the text is held, in words, in the active language (empty: not held)."""
         return reason_labels(self.held_reasons)
 
-    def trusted_by(self, committee_id: int) -> bool:
-        return f",{committee_id}," in self.trusted_in
-
     @property
     def is_trusted(self) -> bool:
         return bool(self.trusted_in)
