@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
+from tests.conftest import need
 from tests.factories import EAST, WEST, World, member, own_incident, world
 from tocsin import geo
 from tocsin.alerts import messages, outbox, targeting
@@ -302,8 +303,7 @@ def test_it_sends_each_delivery_once(w: World, transport: type[RecordingTranspor
 def test_it_sends_the_alert_in_the_members_language(
     w: World, transport: type[RecordingTransport]
 ) -> None:
-    if not has_spanish_catalog():
-        pytest.skip("locale/es has no compiled catalog yet")
+    need(has_spanish_catalog(), "locale/es has no compiled catalog yet")
     confirmed_incident(w)
     outbox.drain()
     by_address = {s.address: s.message for s in transport.sent}
@@ -677,8 +677,7 @@ def test_it_renders_the_alert_in_english(w: World) -> None:
 
 @pytest.mark.django_db
 def test_it_renders_the_alert_in_spanish(w: World) -> None:
-    if not has_spanish_catalog():
-        pytest.skip("locale/es has no compiled catalog yet")
+    need(has_spanish_catalog(), "locale/es has no compiled catalog yet")
     incident = confirmed_incident(w)
     message = messages.render(incident.alerts.get(), member_id=w.responder.pk, language="es")
     assert message.subject.startswith("Confirmado:")
@@ -690,8 +689,7 @@ def test_it_renders_the_alert_in_spanish(w: World) -> None:
 def test_it_renders_the_correction_in_spanish(
     w: World, transport: type[RecordingTransport]
 ) -> None:
-    if not has_spanish_catalog():
-        pytest.skip("locale/es has no compiled catalog yet")
+    need(has_spanish_catalog(), "locale/es has no compiled catalog yet")
     incident = confirmed_incident(w)
     outbox.drain()
     change_state(incident, State.UNFOUNDED, actor=w.dispatcher)
