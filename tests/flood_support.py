@@ -326,9 +326,9 @@ def median(values: Sequence[float]) -> float:
 
 def queue_report_ids(dispatcher_id: int) -> tuple[set[int], set[int]]:
     """Return the ids in the dispatcher's desk queue, by the query the desk view renders
-    (tocsin.incidents.views._queue_context), and every id waiting in its burst lane."""
+    (tocsin.desk.views._queue_context), and every id waiting in its burst lane."""
     from tocsin.committees import access
-    from tocsin.incidents.views import _queue_context
+    from tocsin.desk.views import _queue_context
     from tocsin.intake.models import Report
     from tocsin.members.models import Member
 

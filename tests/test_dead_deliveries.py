@@ -1,5 +1,5 @@
 """Dead deliveries: dispatchers see why an alert did not arrive and queue it again
-(tocsin.incidents.delivery_views, tocsin.alerts.dead), and operators do the same on the
+(tocsin.desk.deliveries, tocsin.alerts.dead), and operators do the same on the
 command line.
 
 The seam is the transport registry, as in tests/test_outbox.py: a recording transport
@@ -21,7 +21,7 @@ from pytest_django.fixtures import Settings
 from tests.factories import EAST, WEST, World, member, own_incident, world
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
-from tocsin.incidents import delivery_views as views
+from tocsin.desk import deliveries as views
 from tocsin.incidents.models import Incident, State
 from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state

@@ -1,5 +1,5 @@
 """The desk's working tools: hotline calls, address search, holding an incident, sending a
-verifier and answering reporters (tocsin/incidents/desk_views.py, tocsin/incidents/replies.py,
+verifier and answering reporters (tocsin/desk/tools.py, tocsin/incidents/replies.py,
 tocsin/lib/geocode.py)."""
 
 from __future__ import annotations

@@ -484,7 +484,7 @@ def test_a_code_works_only_once(w: World, outbox: list[mail.EmailMessage]) -> No
 def test_a_flood_of_anonymous_reports_never_pushes_a_members_report_off_the_desk(
     w: World,
 ) -> None:
-    from tocsin.incidents.views import QUEUE_SIZE
+    from tocsin.desk.views import QUEUE_SIZE
 
     mine = receive_report(
         channel=Channel.SMS, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1], member=w.member

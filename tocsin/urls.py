@@ -11,12 +11,13 @@ from tocsin.committees import partner_views
 from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
 from tocsin.demo import views as demo
+from tocsin.desk import deliveries as alerts
+from tocsin.desk import tools as desk_views
+from tocsin.desk import views as incidents
 from tocsin.hooks import sms as sms_hooks
 from tocsin.hooks import unsubscribe
-from tocsin.incidents import answer_views, desk_views
-from tocsin.incidents import delivery_views as alerts
+from tocsin.incidents import answer_views
 from tocsin.incidents import report_views as intake
-from tocsin.incidents import views as incidents
 from tocsin.intake import place_views as intake_places
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
-from tocsin.alerts import mine
+from tocsin.accounts import my_alerts as mine
 from tocsin.committees import access
 from tocsin.committees.models import Invite, Membership
 from tocsin.committees.verification_views import my_duty

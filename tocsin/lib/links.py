@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import signing
 
 LINK_SALT = "tocsin.alert-link"
-# A verifier's link to answer a request (tocsin.incidents.views_verify).
+# A verifier's link to answer a request (tocsin.incidents.answer_views).
 VERIFY_SALT = "tocsin.verify-link"
 
 

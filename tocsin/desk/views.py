@@ -22,9 +22,9 @@ from tocsin.alerts import outbox
 from tocsin.alerts.models import Purpose
 from tocsin.committees import access, approvals, partners
 from tocsin.committees.models import Approval, Committee, Share
+from tocsin.desk.tools import held_message
 from tocsin.incidents import access as desk_access
 from tocsin.incidents import lane, services, states, verify
-from tocsin.incidents.desk_views import held_message
 from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State, with_member_names
 from tocsin.intake.models import Channel, Report
 from tocsin.lib import screening, sse
