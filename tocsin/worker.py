@@ -18,6 +18,8 @@ from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox, posts
+from tocsin.hooks import signal as signal_hooks
+from tocsin.incidents import replies, verify
 from tocsin.retention import purge
 from tocsin.transports import registry as transports
 from tocsin.vault import keys
@@ -75,8 +77,6 @@ class Worker:
     def _housekeeping(self) -> None:
         """Close unverified incidents the committees' rules let expire, and send the
         desk's replies to reporters (they need the sealed address: workers only)."""
-        from tocsin.incidents import replies, verify
-
         while not self.stop_event.is_set():
             try:
                 close_old_connections()
@@ -110,9 +110,7 @@ class Worker:
         ]
         if "signal" in channels:
             # Signal has no webhook: the worker asks the signal-cli REST API for replies.
-            from tocsin.hooks import signal
-
-            threads.append((lambda: signal.run(self.stop_event), "signal-inbound"))
+            threads.append((lambda: signal_hooks.run(self.stop_event), "signal-inbound"))
         for target, name in threads:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
