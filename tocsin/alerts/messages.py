@@ -12,7 +12,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from tocsin.alerts.models import Alert, Purpose
-from tocsin.incidents.models import State
+from tocsin.lib.incident_states import State
 from tocsin.lib.links import LINK_SALT, VERIFY_SALT, SignedAt, alert_link_token
 from tocsin.lib.screening import screen
 from tocsin.places.naming import Gazetteer

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from tocsin import vault
 from tocsin.alerts import messages, posts, targeting
+from tocsin.alerts.about import Incident
 from tocsin.alerts.cellindex import Match
 from tocsin.alerts.models import (
     RETRYABLE,
@@ -49,8 +50,8 @@ from tocsin.alerts.models import (
     Purpose,
 )
 from tocsin.committees.models import Membership
-from tocsin.incidents.models import Incident, State
 from tocsin.lib import live
+from tocsin.lib.incident_states import State
 from tocsin.lib.retry import backoff
 from tocsin.members.models import ContactEndpoint
 from tocsin.transports import registry as transports
@@ -108,7 +109,7 @@ def issue_alert(
     if purpose == Purpose.CONFIRMED and committee_id is None:
         raise ValueError("a confirmed alert reaches one committee's members")
     alert = Alert.objects.create(
-        incident=incident,
+        incident_id=incident.pk,
         msg_type={
             Purpose.CONFIRMED: MsgType.ALERT,
             Purpose.POSSIBLE: MsgType.ALERT,
@@ -146,7 +147,7 @@ def issue_alert(
         )
     else:
         Delivery.objects.filter(
-            alert__incident=incident,
+            alert__incident_id=incident.pk,
             alert__purpose__in=FOLLOWED_UP,
             status__in=RETRYABLE,
         ).update(status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None)
@@ -166,7 +167,7 @@ def issue_direct(incident: Incident, purpose: str, member_ids: set[int]) -> Aler
     now = timezone.now()
     disk = targeting.alert_disk(incident.cell)
     alert = Alert.objects.create(
-        incident=incident,
+        incident_id=incident.pk,
         msg_type=MsgType.ALERT,
         purpose=purpose,
         certainty=Certainty.POSSIBLE,
@@ -188,7 +189,7 @@ def heard(incident: Incident, scope: set[int] | None = None) -> bool:
     ``incident`` decided by a committee in ``scope`` (None: any), or a message to
     responders: then they must hear how it ended."""
     rows = Delivery.objects.filter(
-        alert__incident=incident,
+        alert__incident_id=incident.pk,
         alert__purpose__in=FOLLOWED_UP,
         status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING],
     )
@@ -202,11 +203,11 @@ def owed_follow_ups(incident: Incident) -> dict[int, int]:
     many members it reached who have not heard how it ended (each committee sends its
     own all-clear or correction)."""
     followed = Delivery.objects.filter(
-        alert__incident=incident, alert__purpose__in=[Purpose.ALL_CLEAR, Purpose.CORRECTION]
+        alert__incident_id=incident.pk, alert__purpose__in=[Purpose.ALL_CLEAR, Purpose.CORRECTION]
     ).values("endpoint_id")
     rows = (
         Delivery.objects.filter(
-            alert__incident=incident,
+            alert__incident_id=incident.pk,
             alert__purpose=Purpose.CONFIRMED,
             alert__by_committee__isnull=False,
             status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING],
@@ -1081,7 +1082,7 @@ def _count_rows(incident: Incident) -> dict[int, list[tuple[str, int, int, Any]]
     """Return, per alert, (status, rows, rows received, latest sent_at) for each status."""
     found: dict[int, list[tuple[str, int, int, Any]]] = {}
     rows = (
-        Delivery.objects.filter(alert__incident=incident)
+        Delivery.objects.filter(alert__incident_id=incident.pk)
         .values("alert_id", "status")
         .annotate(
             n=Count("id"),

@@ -11,19 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin.committees.models import Approval
 from tocsin.intake.models import ReportKind
+from tocsin.lib.incident_states import State
 from tocsin.lib.screening import reason_labels
-
-
-class State(models.TextChoices):
-    REPORTED = "reported", _("Reported")
-    VERIFYING = "verifying", _("Verifying")
-    CONFIRMED = "confirmed", _("Confirmed")
-    RESOLVED = "resolved", _("Resolved")
-    UNFOUNDED = "unfounded", _("False alarm")
-    MERGED = "merged", _("Merged into another incident")
-    # Nobody verified it in time (the committee's rules): closed, never broadcast.
-    EXPIRED = "expired", _("Expired unverified")
-
 
 OPEN_STATES = (State.REPORTED, State.VERIFYING, State.CONFIRMED)
 UNVERIFIED_STATES = (State.REPORTED, State.VERIFYING)
