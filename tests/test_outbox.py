@@ -25,6 +25,8 @@ from tests.factories import EAST, WEST, World, member, own_incident, world
 from tocsin import geo
 from tocsin.alerts import messages, outbox, targeting
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
+from tocsin.committees.models import Membership
+from tocsin.committees.services import revoke
 from tocsin.incidents.models import Incident, State
 from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
@@ -744,3 +746,15 @@ def test_a_channel_the_server_lost_fails_visibly_and_falls_back_without_blaming_
     assert dead.status == DeliveryStatus.DEAD
     assert "not configured" in dead.error
     assert [s.address for s in recording.sent] == ["https://push.example/m"]
+
+
+@pytest.mark.django_db
+def test_removing_a_member_from_their_last_committee_cancels_what_is_queued(w: World) -> None:
+    """tocsin.committees.services.revoke tells the outbox through a signal, in its
+    transaction (committees sit below alerts and do not import them)."""
+    confirmed_incident(w)
+    assert Delivery.objects.filter(member=w.member, status=DeliveryStatus.QUEUED).exists()
+    for membership in Membership.objects.filter(member=w.member):
+        revoke(membership)
+    assert not Delivery.objects.filter(member=w.member, status=DeliveryStatus.QUEUED).exists()
+    assert Delivery.objects.filter(member=w.member, error="revoked").exists()

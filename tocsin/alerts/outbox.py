@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, QuerySet
+from django.dispatch import receiver
 from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
@@ -50,10 +51,11 @@ from tocsin.alerts.models import (
     Purpose,
 )
 from tocsin.committees.models import Membership
+from tocsin.committees.services import left_every_committee
 from tocsin.lib import live
 from tocsin.lib.incident_states import State
 from tocsin.lib.retry import backoff
-from tocsin.members.models import ContactEndpoint
+from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, NoTransport, Transport, TransportError
 from tocsin.vault import locking
@@ -368,6 +370,15 @@ def _people(alert: Alert, written: int) -> int:
     member's rows after their first are marked extra. ``targeted`` counts people, not
     channels (the two-person rule and the incident page count people)."""
     return written - Delivery.objects.filter(alert=alert, extra=True).count()
+
+
+@receiver(left_every_committee)
+def cancel_for_revoked(sender: Any, *, member: Member, **kwargs: Any) -> None:
+    """Cancel what is still queued for a member just removed from their last committee
+    (tocsin.committees.services.revoke, in its transaction)."""
+    Delivery.objects.filter(
+        member=member, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED]
+    ).update(status=DeliveryStatus.CANCELLED, error="revoked")
 
 
 @task()
