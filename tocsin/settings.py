@@ -583,6 +583,10 @@ if POW_BURST < POW_MAX:
 # Counted in the cache under a keyed hash that changes every UTC day; the address is never
 # kept.
 REPORT_RATE_PER_10MIN = envint("TOCSIN_REPORT_RATE_PER_10MIN", 10, minimum=1, maximum=10000)
+# A report by text (SMS, Signal, Telegram) from anyone is a short conversation ("Where is
+# it?", "What do you see?"): it waits this long for each answer, then a new text starts a
+# new report (tocsin.incidents.texting).
+TEXT_CONVERSATION_MINUTES = envint("TOCSIN_TEXT_CONVERSATION_MINUTES", 15, minimum=1, maximum=240)
 # Place and address searches (and "what is near here") one network may make per 10 minutes
 # on the report page; counted like reports, never kept.
 PLACE_SEARCH_RATE_PER_10MIN = envint(
