@@ -118,6 +118,16 @@ def test_the_state_buttons_follow_the_incident_live_and_keep_the_note_being_type
     expect(desk.locator("[data-live-announce]")).to_have_text("State: Confirmed")
     assert still_same_document(desk, "__openedBefore")
 
+    # The forms that arrived live are shared by every viewer of this page, so they came
+    # without a CSRF token; the page put its own in, and the all-clear posts.
+    page_token = desk.locator("#incident-live").get_attribute("data-csrf")
+    tokens = desk.locator("#incident-live input[name=csrfmiddlewaretoken]").evaluate_all(
+        "fields => fields.map((f) => f.value)"
+    )
+    assert tokens and set(tokens) == {page_token}
+    desk.locator("button[name=state][value=resolved]").click()
+    expect(desk.locator("#panel [data-testid=state]")).to_have_text("Resolved")
+
     # On a phone (a touch screen, no hover) the keys hint is not shown.
     phone_ctx = new_context(viewport=PHONE, has_touch=True, is_mobile=True)
     signed_in(phone_ctx, live, "Diego")

@@ -125,8 +125,8 @@ def test_it_posts_a_confirmed_alert_to_each_channel_in_its_language(
     assert "Members: your own alert has the details" in hook.message
     assert hook.message.endswith(HOME)
     [topic] = peer.to("east-alerts")
-    assert topic.title.startswith("Confirmado: Retén cerca de ")
-    assert topic.message.startswith("Alerta de Tocsin. Confirmado: retén cerca de ")
+    assert topic.title.startswith("Alerta confirmada: Retén cerca de ")
+    assert topic.message.startswith("Alerta de Tocsin confirmada: retén cerca de ")
     assert "Observe, documente, apoye. No interfiera." in topic.message
     assert "Miembros: su propia alerta tiene los detalles" in topic.message
     english.refresh_from_db()
@@ -161,10 +161,10 @@ def test_the_all_clear_follows_the_alert_to_the_same_channels(w: World, peer: We
     follow_ups = [p for p in peer.posts[3:]]
     assert sorted((p.service, p.title.split(":")[0]) for p in follow_ups) == [
         ("json", "All clear"),
-        ("ntfy", "Todo despejado"),
+        ("ntfy", "Fin de la alerta"),
     ]
     [es] = [p for p in follow_ups if p.service == "ntfy"]
-    assert es.message.startswith("Tocsin: todo despejado.")
+    assert es.message.startswith("Tocsin: fin de la alerta.")
 
 
 def test_a_false_alarm_posts_a_correction_in_each_language(w: World, peer: WebhookPeer) -> None:
@@ -649,7 +649,7 @@ def test_test_posts_a_test_message_in_the_channels_language(w: World, peer: Webh
     add("east", "Topic", peer.ntfy_url("east-alerts"), language="es")
     assert command("test", "east", "Topic") == "Topic: sent\n"
     [post] = peer.posts
-    assert post.message == "Tocsin prueba: el operador está revisando este canal."
+    assert post.message == "Tocsin: mensaje de prueba. El operador está revisando este canal."
 
 
 def test_test_says_why_a_post_failed(w: World, peer: WebhookPeer) -> None:

@@ -682,7 +682,7 @@ def test_a_hotline_caller_gets_the_reply_by_sms_in_their_language(
     assert sent.to == CALLBACK_E164
     assert (
         sent.body
-        == f"Despachador de Tocsin, sobre tu reporte {report.receipt}: Ya vamos en camino."
+        == f"Despachador de Tocsin, sobre su reporte {report.receipt}: Ya vamos en camino."
     )
     assert sent.key == f"reply-{message.pk}"
     message.refresh_from_db()

@@ -362,7 +362,7 @@ def test_it_sends_a_test_message_from_the_worker(
     run_tasks()
     [(payload, message, key)] = sent
     assert payload["address"] == "+12135550100"  # kept in E.164 as written NUMBER is not
-    assert message.text.startswith("Tocsin prueba")
+    assert message.text.startswith("Tocsin: mensaje de prueba")
     assert key.startswith(f"test-{sms.pk}-")
 
 

@@ -310,7 +310,7 @@ def test_it_sends_the_alert_in_the_members_language(
     outbox.drain()
     by_address = {s.address: s.message for s in transport.sent}
     assert by_address["mateo@example.org"].subject.startswith("Confirmed:")
-    assert by_address["rosa@example.org"].subject.startswith("Confirmado:")
+    assert by_address["rosa@example.org"].subject.startswith("Alerta confirmada:")
 
 
 @pytest.mark.django_db
@@ -682,9 +682,11 @@ def test_it_renders_the_alert_in_spanish(w: World) -> None:
     need(has_spanish_catalog(), "locale/es has no compiled catalog yet")
     incident = confirmed_incident(w)
     message = messages.render(incident.alerts.get(), member_id=w.responder.pk, language="es")
-    assert message.subject.startswith("Confirmado:")
+    assert message.subject.startswith("Alerta confirmada:")
     assert "cerca de" in message.subject
     assert "Observe, documente, apoye." in message.text
+    # A screen reader reads the email in Spanish, not as English.
+    assert '<html lang="es">' in message.html
 
 
 @pytest.mark.django_db

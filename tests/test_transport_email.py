@@ -96,6 +96,17 @@ def test_it_keeps_non_ascii_text_intact(smtp: SMTPPeer) -> None:
     assert email.get_content().strip() == "Observe, documente, apoye. ¡No interfiera! 📹"
 
 
+@pytest.mark.parametrize("length", range(60, 100))
+def test_a_plain_subject_arrives_exactly_as_sent_whatever_its_length(
+    smtp: SMTPPeer, length: int
+) -> None:
+    subject = "Alerta confirmada: Redada en lugar de trabajo cerca de 34.0334, -118.2129 "
+    subject = (subject * 2)[:length].strip()
+    send("rosa@example.org", Message(subject=subject, text="x", url="/"))
+    [email] = smtp.to("rosa@example.org")
+    assert email["Subject"] == subject
+
+
 def test_it_treats_a_refused_recipient_as_permanent(smtp: SMTPPeer) -> None:
     smtp.refuse("gone@example.org")
     with pytest.raises(TransportError) as info:

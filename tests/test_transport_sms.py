@@ -581,7 +581,8 @@ def delivery_of(incident: Incident, m: Member, kind: str = "sms") -> Delivery:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("language", "start"), [("en", "Tocsin alert. Confirmed"), ("es", "Alerta de Tocsin.")]
+    ("language", "start"),
+    [("en", "Tocsin alert. Confirmed"), ("es", "Alerta de Tocsin confirmada")],
 )
 def test_an_alert_reaches_the_members_phone(
     w: World, twilio: SmsProvider, language: str, start: str

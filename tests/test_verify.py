@@ -671,7 +671,7 @@ def test_the_timeline_tells_everything_in_each_dispatchers_language(
 
     dolores = member("Dolores", w.east, Role.DISPATCHER, language="es")
     spanish = timeline_of(incident, dolores)
-    assert "regla de East: lo confirmó una persona verificadora de confianza" in spanish
+    assert "regla de East: lo confirmó un verificador de confianza" in spanish
     assert "rule of" not in spanish and "Report joined" not in spanish
 
 

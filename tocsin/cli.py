@@ -88,7 +88,7 @@ def _server_class():  # type: ignore[no-untyped-def]
         def handle_exit(self, sig: int, frame: object) -> None:
             # Live pages hold Server-Sent Event streams open for ever: tell them to end,
             # so shutting down does not wait for every browser to go away.
-            sse.SHUTDOWN.set()
+            sse.shutdown()
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     return Server

@@ -213,6 +213,12 @@ TASKS = {
 }
 
 REDIS_URL = envstr("TOCSIN_REDIS_URL")
+
+# Live pages (tocsin.lib.sse): open streams one app process holds, in all and from one
+# network (a workplace's Wi-Fi, a carrier's shared address); past either a stream gets 503
+# and the page says to refresh in a minute.
+LIVE_MAX_VIEWERS = envint("TOCSIN_LIVE_MAX_VIEWERS", 20000, minimum=1)
+LIVE_MAX_PER_NETWORK = envint("TOCSIN_LIVE_MAX_PER_NETWORK", 2000, minimum=1)
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("TOCSIN_REDIS_URL must be a redis:// URL")
 CACHES: dict[str, dict[str, Any]]
@@ -577,6 +583,10 @@ if POW_BURST < POW_MAX:
 # Counted in the cache under a keyed hash that changes every UTC day; the address is never
 # kept.
 REPORT_RATE_PER_10MIN = envint("TOCSIN_REPORT_RATE_PER_10MIN", 10, minimum=1, maximum=10000)
+# A report by text (SMS, Signal, Telegram) from anyone is a short conversation ("Where is
+# it?", "What do you see?"): it waits this long for each answer, then a new text starts a
+# new report (tocsin.incidents.texting).
+TEXT_CONVERSATION_MINUTES = envint("TOCSIN_TEXT_CONVERSATION_MINUTES", 15, minimum=1, maximum=240)
 # Place and address searches (and "what is near here") one network may make per 10 minutes
 # on the report page; counted like reports, never kept.
 PLACE_SEARCH_RATE_PER_10MIN = envint(

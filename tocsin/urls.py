@@ -24,6 +24,12 @@ from tocsin.places import views as places
 from tocsin.public import views as public
 
 urlpatterns = [
+    # Live streams first: each open stream keeps the list of patterns tried before it,
+    # for as long as it stays open (thousands during a raid).
+    path("report/<str:receipt>/live/", intake.report_live, name="report_live"),
+    path("a/<str:token>/live/", mobilize.alert_live, name="alert_live"),
+    path("desk/live/", incidents.desk_live, name="desk_live"),
+    path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
     path("", public.home, name="home"),
     path("rights/", public.rights, name="rights"),
     path("offline/", public.offline, name="offline"),
@@ -40,7 +46,6 @@ urlpatterns = [
     path("report/hotlines/", intake.report_hotlines, name="report_hotlines"),
     path("report/check/", intake.report_check, name="report_check"),
     path("report/<str:receipt>/", intake.report_done, name="report_done"),
-    path("report/<str:receipt>/live/", intake.report_live, name="report_live"),
     # Members.
     path("login/", members.login_view, name="login"),
     path("login/code/", members.login_code, name="login_code"),
@@ -80,7 +85,6 @@ urlpatterns = [
     path("verify/<str:token>/", members.verify_email, name="verify_email"),
     # Alert links (signed, expiring).
     path("a/<str:token>/", mobilize.alert_page, name="alert_page"),
-    path("a/<str:token>/live/", mobilize.alert_live, name="alert_live"),
     path("r/<str:token>/", receipts.delivery_receipt, name="delivery_receipt"),
     # A verifier's answer page (signed, expiring).
     path("v/<str:token>/", answer_views.verify_answer, name="verify_answer"),
@@ -91,14 +95,12 @@ urlpatterns = [
     path("hooks/telegram/", include("tocsin.hooks.telegram")),
     # Dispatcher's desk.
     path("desk/", incidents.desk, name="desk"),
-    path("desk/live/", incidents.desk_live, name="desk_live"),
     path("desk/reports/<int:pk>/open/", incidents.open_report, name="open_report"),
     path("desk/reports/<int:pk>/dismiss/", incidents.dismiss_report, name="dismiss_report"),
     path("desk/bursts/<str:group>/release/", incidents.release_burst, name="burst_release"),
     path("desk/bursts/<str:group>/dismiss/", incidents.dismiss_burst, name="burst_dismiss"),
     path("desk/photos/<int:pk>/", intake.report_photo, name="report_photo"),
     path("desk/incidents/<int:pk>/", incidents.incident, name="incident"),
-    path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
     path("desk/incidents/<int:pk>/state/", incidents.change_state, name="incident_state"),
     path("desk/incidents/<int:pk>/merge/", incidents.merge_incident, name="incident_merge"),
     path("desk/incidents/<int:pk>/split/", incidents.split_incident, name="incident_split"),

@@ -7,10 +7,14 @@ purge (tocsin.retention.purge) runs at start and then every TOCSIN_PURGE_INTERVA
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 
 from django.conf import settings
@@ -28,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # Expiry is in minutes and replies are typed by people: a few seconds is prompt enough.
 HOUSEKEEPING_SECONDS = 5.0
+# A stopping worker waits this long for its threads (and their sends) to finish.
+STOP_SECONDS = 10.0
 
 
 class Worker:
@@ -117,24 +123,55 @@ class Worker:
             self.threads.append(t)
         logger.info("worker started")
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = STOP_SECONDS) -> list[threading.Thread]:
+        """Stop the threads, waiting up to ``timeout`` seconds in all; return the threads
+        still running then (a send stuck on a provider that never answers, say)."""
         self.stop_event.set()
         self.tasks.running = False
         deadline = time.monotonic() + timeout
         for t in self.threads:
             t.join(max(0.1, deadline - time.monotonic()))
+        # The send pools' threads finish the sends they took; Python would wait for
+        # them at exit without a bound.
+        outbox.reset_pacing()
+        stuck = [t for t in self.threads if t.is_alive()]
+        for t in threading.enumerate():
+            if not t.name.startswith(outbox.SEND_THREAD_PREFIX) or t in stuck:
+                continue
+            t.join(max(0.1, deadline - time.monotonic()))
+            if t.is_alive():
+                stuck.append(t)
+        return stuck
 
     def run_forever(self) -> None:
         """Run until Ctrl-C (SIGINT) or SIGTERM, then stop the threads and return."""
         if threading.current_thread() is threading.main_thread():
-            # SIGTERM is how a service manager stops the worker: stop as on Ctrl-C (the
-            # threads get a few seconds to finish) rather than die wherever it lands.
-            signal.signal(signal.SIGTERM, lambda signum, frame: self.stop_event.set())
-        self.start()
+            # SIGTERM is how a service manager stops the worker, Ctrl-C how a person does:
+            # both stop it (the threads get a few seconds to finish) rather than raise
+            # wherever they land, which could be before the loop below is entered.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda signum, frame: self.stop_event.set())
         try:
+            self.start()
             while not self.stop_event.wait(1):
                 pass
         except KeyboardInterrupt:
             pass
         finally:
-            self.stop()
+            # Last resort against a hang anywhere in stopping (even in Python's own exit):
+            # print every thread's stack and exit with an error.
+            faulthandler.dump_traceback_later(STOP_SECONDS + 30, exit=True)
+            stuck = self.stop(STOP_SECONDS)
+        if stuck:
+            # What those threads had claimed is sent again when its lease runs out; a
+            # worker told to stop must not hang on them.
+            frames = sys._current_frames()
+            for t in stuck:
+                stack = (
+                    "".join(traceback.format_stack(frames[t.ident])) if t.ident in frames else ""
+                )
+                logger.warning("worker stopping with thread %s still busy:\n%s", t.name, stack)
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)

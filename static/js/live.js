@@ -13,6 +13,11 @@
 // stays, with the focus and the cursor. A [data-say] text that changed (the incident's
 // state) is read out through the element's [data-live-announce] region. A <details> with
 // an id that was open stays open.
+//
+// Updates are shared by everyone who sees the same thing, so their forms carry no one's
+// CSRF token: the element's data-csrf (the page's own) goes into them. When the stream
+// is refused (too many live viewers: 503, or access taken away) the element's
+// data-live-busy or data-live-stopped text says so above it.
 (function () {
   function typing(node) {
     return node && (node.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(node.tagName));
@@ -115,10 +120,29 @@
     const received = {};
     let saying = said(el);
     let pending = null;
+    function sign(root) {
+      if (!el.dataset.csrf) return;
+      root.querySelectorAll("input[name=csrfmiddlewaretoken]").forEach((i) => { i.value = el.dataset.csrf; });
+    }
+    function stopped() {
+      if (el.previousElementSibling && el.previousElementSibling.matches("[data-live-notice]")) return;
+      fetch(el.dataset.live, { headers: { Accept: "text/event-stream" } }).then((r) => {
+        const text = r.status === 503 ? el.dataset.liveBusy : el.dataset.liveStopped;
+        if (r.body) r.body.cancel();
+        if (!text) return;
+        const note = document.createElement("p");
+        note.setAttribute("role", "status");
+        note.dataset.liveNotice = "";
+        note.className = "notice";
+        note.textContent = text;
+        el.before(note);
+      }, () => {});
+    }
     function apply(html) {
       const mark = remember(el);
       const open = [...el.querySelectorAll("details[id]")].filter((d) => d.open).map((d) => d.id);
       el.innerHTML = html;
+      sign(el);
       for (const id of open) {
         const details = document.getElementById(id);
         if (details && el.contains(details)) details.open = true;
@@ -136,6 +160,7 @@
         const mark = remember(dst);
         const changed = edited(dst);
         dst.replaceChildren(...src.childNodes);
+        sign(dst);
         carry(dst, changed);
         restore(dst, mark);
       }
@@ -165,6 +190,9 @@
       apply(e.data);
     });
     source.addEventListener("open", () => { if (status) status.classList.remove("offline"); });
-    source.addEventListener("error", () => { if (status) status.classList.add("offline"); });
+    source.addEventListener("error", () => {
+      if (status) status.classList.add("offline");
+      if (source.readyState === EventSource.CLOSED) stopped();
+    });
   });
 })();

@@ -510,6 +510,8 @@ MAX_PAUSE = 900.0
 _limiters: dict[str, RateLimiter] = {}
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
+# The send pools' threads are named after this and their channel.
+SEND_THREAD_PREFIX = "send-"
 
 
 def reset_pacing() -> None:
@@ -538,7 +540,9 @@ def _pool(kind: str) -> ThreadPoolExecutor | None:
         return None
     with _pools_lock:
         if kind not in _pools:
-            _pools[kind] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"send-{kind}")
+            _pools[kind] = ThreadPoolExecutor(
+                max_workers=size, thread_name_prefix=f"{SEND_THREAD_PREFIX}{kind}"
+            )
         return _pools[kind]
 
 

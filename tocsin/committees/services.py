@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from tocsin.committees import approvals
 from tocsin.committees.models import ROLE_RANK, Approval, Committee, Invite, Membership, Role
+from tocsin.lib import live
 from tocsin.members.models import ContactEndpoint, EndpointKind, Member
 from tocsin.members.security import end_all_sessions, open_enrollment
 from tocsin.vault import locking
@@ -60,6 +61,9 @@ def set_role(membership: Membership, role: str, *, by: Member) -> Approval | Non
             options={"role": role.value},
         )
     Membership.objects.filter(pk=membership.pk).update(role=role)
+    # A role taken away ends the live streams it allowed (tocsin.committees.live_access).
+    member_id = membership.member_id
+    transaction.on_commit(lambda: live.publish_access("member", member_id))
     return None
 
 

@@ -78,7 +78,7 @@ PERSONAS = [
     ),
     (
         "responder",
-        "Rosa (observadora)",
+        "Rosa (brigadista)",
         "responder@demo.tocsin.invalid",
         "boyle-heights",
         Role.RESPONDER,

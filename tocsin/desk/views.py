@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
@@ -27,7 +26,7 @@ from tocsin.incidents import access as desk_access
 from tocsin.incidents import lane, services, states, verify
 from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State, with_member_names
 from tocsin.intake.models import Channel, Report
-from tocsin.lib import screening, sse
+from tocsin.lib import live, screening, sse
 from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
 from tocsin.places.naming import Gazetteer
@@ -102,18 +101,32 @@ def desk_live(request: HttpRequest) -> HttpResponseBase:
     if not committees:
         return HttpResponse(status=403)
     language = request.LANGUAGE_CODE
-    csrf_token = get_token(request)
 
     def render_queue() -> str:
         from django.utils import translation
 
         with translation.override(language):
-            # The partial holds forms; it is rendered outside the request, so it needs
-            # the request's CSRF token passed in.
-            ctx = {**_queue_context(member), "csrf_token": csrf_token}
+            # Shared by this dispatcher's open desks: the forms carry a placeholder that
+            # the page replaces with its own CSRF token.
+            ctx = {**_queue_context(member), "csrf_token": sse.CSRF_PLACEHOLDER}
             return render_to_string("incidents/_queue.html", ctx)
 
-    return sse.stream([f"desk:{c.pk}" for c in committees], render_queue)
+    return sse.stream(
+        request,
+        [f"desk:{c.pk}" for c in committees],
+        render_queue,
+        audience=("desk", member.pk, language),
+        access=_access(request, member),
+    )
+
+
+def _access(request: HttpRequest, member: Member) -> tuple[str, ...]:
+    """The access channels that end a dispatcher's live streams: their member (a role
+    taken away) and their session (logged out)."""
+    tags = [live.access_channel("member", member.pk)]
+    if request.session.session_key:
+        tags.append(live.access_channel("session", request.session.session_key))
+    return tuple(tags)
 
 
 @access.staff_view
@@ -263,7 +276,6 @@ def _since(request: HttpRequest) -> Any:
 def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
     obj, member = desk_access.incident_for_dispatcher(request, pk)
     language = request.LANGUAGE_CODE
-    csrf_token = get_token(request)
     since = _since(request)
 
     def render_parts() -> str:
@@ -273,7 +285,7 @@ def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
         with translation.override(language):
             ctx = {
                 **_incident_context(fresh, member, new_since=since),
-                "csrf_token": csrf_token,
+                "csrf_token": sse.CSRF_PLACEHOLDER,
             }
             # The page's live parts (static/js/live.js): the state forms and the panel.
             return "\n".join(
@@ -281,7 +293,13 @@ def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
                 for part in LIVE_PARTS
             )
 
-    return sse.stream([f"incident:{obj.pk}"], render_parts)
+    return sse.stream(
+        request,
+        [f"incident:{obj.pk}"],
+        render_parts,
+        audience=("incident", member.pk, language, since),
+        access=_access(request, member),
+    )
 
 
 @access.staff_view

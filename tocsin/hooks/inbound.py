@@ -25,18 +25,14 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tocsin import geo, vault
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
-from tocsin.incidents import verify
+from tocsin.incidents import texting, verify
 from tocsin.incidents.models import Incident, State
-from tocsin.incidents.reports import OutsideEveryArea, receive_report
-from tocsin.intake.models import ReportKind
 from tocsin.lib import phones, untrusted
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize import services
@@ -185,11 +181,18 @@ def _act(
     member: Member | None,
 ) -> str | None:
     if keyword == STOP:
+        # A reporter by text hears nothing more about their reports either.
+        texting.stop(msg.kind, msg.address)
         if endpoint is not None:
             ContactEndpoint.objects.filter(kind=msg.kind, blind_index=endpoint.blind_index).update(
                 disabled_at=timezone.now(), last_error="stopped by the member"
             )
         return _("Tocsin: you will get no more messages here. Send START to get alerts again.")
+    conversation = texting.current(msg.kind, msg.address)
+    if conversation is not None and keyword in (None, YES, NO, REPORT):
+        # The answer to the question the reporter was asked ("1" is a kind there, not
+        # "on my way"); a text that answers nothing starts a new report.
+        return _report(rest if keyword == REPORT else msg.text, msg, member)
     if keyword == START:
         if endpoint is None:
             return _("Tocsin: this number is not linked to a member. Join with an invite link.")
@@ -203,6 +206,9 @@ def _act(
         return _answer(member, coming=keyword == YES)
     if keyword == REPORT:
         return _report(rest, msg, member)
+    if keyword is None and (member is None or texting.looks_like_a_report(msg.text)):
+        # Anyone may report by text, with or without the REPORT keyword.
+        return _report(msg.text, msg, member)
     if keyword in VERIFIER_ANSWERS:
         if member is None:
             return _help()
@@ -267,31 +273,17 @@ def _answer(member: Member, *, coming: bool) -> str:
 
 
 def _report(text: str, msg: Inbound, member: Member | None) -> str:
-    if not text:
+    """A report by text: placed where the text says, asking what is missing
+    (tocsin.incidents.texting). A member's saved area only orders the choices."""
+    if not text.strip():
         return _("Tocsin: send REPORT followed by what you see and where.")
     area = member.areas.order_by("id").first() if member is not None else None
-    if area is None:
-        # Without a place the desk cannot route it: point to the web form.
-        return _(
-            "Tocsin: we could not place your report. Use the form at %(url)s "
-            "or call your committee's hotline."
-        ) % {"url": settings.SITE_URL + "/report/"}
-    lat, lng = geo.center(area.cell)
-    try:
-        with transaction.atomic():
-            report = receive_report(
-                channel=msg.kind,
-                kind=ReportKind.AGENTS_SEEN,
-                lat=lat,
-                lng=lng,
-                text=text,
-                member=member,
-                language=member.language if member is not None else "",
-                reply_to=(msg.kind, msg.address),
-            )
-    except OutsideEveryArea:
-        return _("Tocsin: no committee covers your area yet. Call your local hotline.")
-    return _(
-        "Tocsin: report %(receipt)s received. A dispatcher will check it. "
-        "Observe, document, support. Do not interfere."
-    ) % {"receipt": report.receipt}
+    near = geo.center(area.cell) if area is not None else None
+    return texting.converse(
+        msg.kind,
+        msg.address,
+        text,
+        language=translation.get_language() or "en",
+        near=near,
+        member_id=member.pk if member is not None else None,
+    )

@@ -292,7 +292,7 @@ def report_live(request: HttpRequest, receipt: str) -> HttpResponseBase:
     channels = [f"receipt:{pk}"]
     if found.incident_id:
         channels.append(f"incident:{found.incident_id}")
-    return sse.stream(channels, render_status)
+    return sse.stream(request, channels, render_status, audience=("receipt", pk, language))
 
 
 @cache_control(max_age=300, public=True)

@@ -1,8 +1,12 @@
 """Live updates: publish a channel name, and Server-Sent Event streams re-render.
 
 In the embedded setup the broker is in-process (the web server and worker share a
-process). With TOCSIN_REDIS_URL, events cross processes through Redis pub/sub. Streams
-also re-render every few seconds, so a missed event only delays an update.
+process). With TOCSIN_REDIS_URL, events cross processes through Redis pub/sub. Live pages
+(tocsin.lib.sse) also re-render on a timer, once per feed, so a missed event only delays
+an update.
+
+A channel name ending in ``*`` subscribes to every channel with that prefix. The
+``access:`` channels end live streams when access is taken away (publish_access).
 """
 
 from __future__ import annotations
@@ -20,14 +24,28 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
+# Every access channel, for the one subscriber per process that ends streams.
+ACCESS_PATTERN = "access:*"
+
+
+def _patterns(channels: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``channels`` into exact names and prefixes (from names ending in ``*``)."""
+    exact = [c for c in channels if not c.endswith("*")]
+    return exact, [c[:-1] for c in channels if c.endswith("*")]
+
+
 class InProcessBroker:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]]] = {}
+        self._prefixes: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]]] = {}
 
     def publish(self, channel: str) -> None:
         with self._lock:
             subscribers = list(self._subscribers.get(channel, ()))
+            for prefix, entries in self._prefixes.items():
+                if channel.startswith(prefix):
+                    subscribers.extend(entries)
         for loop, queue in subscribers:
             with contextlib.suppress(RuntimeError):  # the loop closed
                 loop.call_soon_threadsafe(queue.put_nowait, channel)
@@ -36,15 +54,23 @@ class InProcessBroker:
     async def subscribe(self, channels: list[str]) -> AsyncIterator[asyncio.Queue[str]]:
         queue: asyncio.Queue[str] = asyncio.Queue()
         entry = (asyncio.get_running_loop(), queue)
+        exact, prefixes = _patterns(channels)
         with self._lock:
-            for c in channels:
+            for c in exact:
                 self._subscribers.setdefault(c, set()).add(entry)
+            for p in prefixes:
+                self._prefixes.setdefault(p, set()).add(entry)
         try:
             yield queue
         finally:
             with self._lock:
-                for c in channels:
-                    self._subscribers.get(c, set()).discard(entry)
+                for table, names in ((self._subscribers, exact), (self._prefixes, prefixes)):
+                    for name in names:
+                        entries = table.get(name)
+                        if entries is not None:
+                            entries.discard(entry)
+                            if not entries:
+                                del table[name]
 
 
 class RedisBroker:
@@ -105,8 +131,12 @@ class RedisBroker:
                 if msg:
                     queue.put_nowait(msg["channel"].decode().removeprefix("tocsin:"))
 
+        exact, prefixes = _patterns(channels)
         try:
-            await pubsub.subscribe(*[f"tocsin:{c}" for c in channels])
+            if exact:
+                await pubsub.subscribe(*[f"tocsin:{c}" for c in exact])
+            if prefixes:
+                await pubsub.psubscribe(*[f"tocsin:{p}*" for p in prefixes])
         except Exception:  # noqa: BLE001
             logger.warning("live updates unavailable: Redis unreachable")
         task = asyncio.create_task(reader())
@@ -130,3 +160,13 @@ def publish(*channels: str) -> None:
     b = broker()
     for c in channels:
         b.publish(c)
+
+
+def publish_access(kind: str, key: object) -> None:
+    """End the live streams tagged ``access:<kind>:<key>``: their viewers reconnect and
+    are checked again (a member removed, a session ended)."""
+    publish(access_channel(kind, key))
+
+
+def access_channel(kind: str, key: object) -> str:
+    return f"access:{kind}:{key}"

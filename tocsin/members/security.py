@@ -43,6 +43,7 @@ from fido2.webauthn import (
 
 from tocsin import vault
 from tocsin.committees.models import Membership, Role
+from tocsin.lib import live
 from tocsin.members.models import Member, SecondFactor
 from tocsin.members.tasks import send_factor_notice
 
@@ -96,9 +97,12 @@ def needs_second_factor(member: Member) -> bool:
 
 
 def end_all_sessions(member: Member) -> None:
-    """End every session of ``member`` at their next request."""
+    """End every session of ``member`` at their next request, and their live streams now
+    (they reconnect and meet the login page)."""
     Member.objects.filter(pk=member.pk).update(session_epoch=member.session_epoch + 1)
     member.session_epoch += 1
+    member_id = member.pk
+    transaction.on_commit(lambda: live.publish_access("member", member_id))
 
 
 # --- who may change factors -----------------------------------------------------------

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import Membership, Role
 from tocsin.incidents.models import Incident, State
-from tocsin.lib import languages, sse
+from tocsin.lib import languages, live, sse
 from tocsin.lib.links import read_alert_link_token
 from tocsin.lib.screening import screen
 from tocsin.members.models import Member
@@ -119,8 +119,18 @@ def alert_live(request: HttpRequest, token: str) -> HttpResponseBase:
     language = languages.chosen(request) or member.language
 
     def render_headcount() -> str:
+        # Shared by everyone alerted who reads it in this language: nothing of one member.
         fresh = Incident.objects.get(pk=incident.pk)
         with translation.override(language):
-            return render_to_string("mobilize/_headcount.html", _context(member, fresh))
+            return render_to_string(
+                "mobilize/_headcount.html",
+                {"incident": fresh, "headcount": services.headcount(fresh)},
+            )
 
-    return sse.stream([f"incident:{incident.pk}"], render_headcount)
+    return sse.stream(
+        request,
+        [f"incident:{incident.pk}"],
+        render_headcount,
+        audience=("alert", language),
+        access=(live.access_channel("member", member.pk),),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 from typing import Any
 
@@ -36,12 +37,30 @@ def _one_line(headers: dict[str, str]) -> dict[str, str]:
     return out
 
 
+class _Email(EmailMultiAlternatives):
+    """An email whose plain ASCII subject is written on one line.
+
+    The email package folds a subject of 70 to 77 ASCII characters before its first word
+    ("Subject:" alone, the text on the next line), which a reader parses back with a
+    leading space. A subject that is printable ASCII needs no encoding, so it goes on one
+    line as it is (no line break can slip in: printable excludes CR and LF); any other
+    subject is encoded and folded by the email package as before."""
+
+    def message(self, *, policy: Any = email.policy.default) -> Any:
+        msg = super().message(policy=policy)
+        subject = str(self.subject)
+        if subject.isascii() and subject.isprintable() and len(subject) < 900:
+            del msg["Subject"]
+            msg["Subject"] = _one_line({"Subject": subject})["Subject"]
+        return msg
+
+
 class EmailTransport(Transport):
     kind = "email"
 
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
         domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip("> ") or "tocsin"
-        email = EmailMultiAlternatives(
+        email = _Email(
             subject=message.subject,
             body=message.text,
             to=[payload["address"]],
