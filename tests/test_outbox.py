@@ -222,6 +222,8 @@ def test_it_leases_due_deliveries_to_one_claim_only(w: World) -> None:
 def test_it_marks_claimed_deliveries_as_sending_under_a_lease(w: World) -> None:
     confirmed_incident(w)
     ids = outbox.claim()
+    # Mateo and Rosa: a claim that hands out nothing must not pass as "all leased".
+    assert len(ids) == 2
     for d in Delivery.objects.filter(id__in=ids):
         assert d.status == DeliveryStatus.SENDING
         assert d.attempts == 1
@@ -277,6 +279,7 @@ def test_it_sends_every_due_delivery(w: World, transport: type[RecordingTranspor
 def test_it_marks_sent_deliveries_sent(w: World, transport: type[RecordingTransport]) -> None:
     incident = confirmed_incident(w)
     outbox.drain()
+    assert len(deliveries(incident)) == 2
     for d in deliveries(incident):
         assert d.status == DeliveryStatus.SENT
         assert d.sent_at is not None
