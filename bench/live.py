@@ -75,8 +75,8 @@ def seed(answers: int) -> tuple[str, list[str]]:
     from tests.factories import EAST, member, own_incident, world
     from tocsin.alerts.messages import alert_link_token
     from tocsin.incidents.models import State
+    from tocsin.incidents.reports import receive_report as submit_report
     from tocsin.incidents.services import change_state
-    from tocsin.intake.services import submit_report
 
     w = world()
     answering = [

@@ -130,7 +130,7 @@ def report_by_text(channel: str, address: str, body: str) -> tuple[Report, str]:
     """Report ``body`` by text as a reporter would, answering the questions it asks
     (where: a corner in East's gazetteer; what: "agents"); return the report and the
     last reply."""
-    from tocsin.transports.inbound import Inbound, handle
+    from tocsin.hooks.inbound import Inbound, handle
 
     soto_4th()
     reply = handle(Inbound(channel, address, body)) or ""

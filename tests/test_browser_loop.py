@@ -44,13 +44,13 @@ from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin import geo
 from tocsin.alerts import messages
 from tocsin.alerts.models import Delivery, DeliveryStatus
-from tocsin.alerts.worker import Worker
 from tocsin.committees.models import Committee, Membership, Role
 from tocsin.incidents.models import Incident, State
 from tocsin.intake.models import Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, EndpointKind
 from tocsin.places.models import Place, PlaceKind
 from tocsin.places.naming import Gazetteer
+from tocsin.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

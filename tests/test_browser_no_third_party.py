@@ -45,8 +45,8 @@ from tests.peers.smtp import SMTPPeer, mail_settings
 from tests.test_browser_loop import Live, log_in, open_map, submit, tap_map
 from tocsin.alerts.messages import alert_url
 from tocsin.committees.models import Invite, Role
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake.services import submit_report
 from tocsin.public import basemap
 
 pytestmark = pytest.mark.django_db(transaction=True)

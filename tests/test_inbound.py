@@ -1,4 +1,4 @@
-"""What a member can send back on SMS, Signal or Telegram (tocsin.transports.inbound)."""
+"""What a member can send back on SMS, Signal or Telegram (tocsin.hooks.inbound)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from tests.factories import World, world
 from tests.test_outbox import confirmed_incident
 from tocsin.alerts import outbox
+from tocsin.hooks.inbound import HELP, NO, REPORT, START, STOP, YES, Inbound, handle, parse
 from tocsin.intake.models import Report
 from tocsin.members.models import ContactEndpoint
 from tocsin.mobilize.models import Response, ResponseState
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
-from tocsin.transports.inbound import HELP, NO, REPORT, START, STOP, YES, Inbound, handle, parse
 
 PHONE = "+1 (310) 555-0100"
 

@@ -28,15 +28,15 @@ from hypothesis import strategies as st
 
 from tests.factories import EAST, World, report_by_text, world
 from tocsin import vault
+from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents.forms import HotlineForm
 from tocsin.intake.models import Report, ReportContact
 from tocsin.lib import phones
 from tocsin.lib.phones import PhoneError
 from tocsin.members.forms import PhoneForm
 from tocsin.members.models import ContactEndpoint
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
-from tocsin.transports.inbound import Inbound, handle
 
 US = "+12135550142"
 MX = "+525512345678"

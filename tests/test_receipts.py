@@ -14,9 +14,10 @@ from django.utils import translation
 
 from tests.factories import EAST, World, world
 from tests.privacy_support import ip_addresses
+from tocsin.incidents import replies
 from tocsin.incidents import services as incidents
-from tocsin.intake import receipts, replies
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
+from tocsin.intake import receipts
 from tocsin.intake.models import Channel, Report, ReportKind
 
 ADDRESS = "198.51.100.23"
@@ -31,7 +32,7 @@ def w(db: None) -> World:
 
 
 def report_at(place: tuple[float, float] = EAST, text: str = TEXT, **fields: Any) -> Report:
-    return intake.submit_report(
+    return receive_report(
         channel=Channel.WEB,
         kind=ReportKind.CHECKPOINT,
         lat=place[0],

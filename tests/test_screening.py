@@ -1,5 +1,5 @@
 """No doxxing: officers' identities and calls to interfere are held from every alert and
-public page (tocsin.intake.screening, DESIGN.md section 2).
+public page (tocsin.lib.screening, DESIGN.md section 2).
 
 The corpus in tests/data/doxxing_corpus.json holds adversarial inputs (English and
 Spanish, plain and obfuscated) with the reasons each must be held for, and benign reports
@@ -30,10 +30,10 @@ from tocsin.alerts import messages, outbox
 from tocsin.alerts.models import Alert
 from tocsin.incidents import services
 from tocsin.incidents.models import Incident, State
-from tocsin.intake import screening
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind
-from tocsin.intake.screening import Screen, reason_labels, screen
+from tocsin.lib import screening
+from tocsin.lib.screening import Screen, reason_labels, screen
 from tocsin.members.models import ContactEndpoint, Member
 
 CORPUS = json.loads(
@@ -197,7 +197,7 @@ def sent(settings: Any) -> list[Any]:
 
 
 def report_with(text: str, channel: str = Channel.WEB) -> Report:
-    return intake.submit_report(
+    return receive_report(
         channel=channel, kind=ReportKind.WORKPLACE_RAID, lat=EAST[0], lng=EAST[1], text=text
     )
 

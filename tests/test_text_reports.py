@@ -1,6 +1,6 @@
 """Anyone reports by text (SMS, Signal, Telegram), placed where the text says.
 
-The router (tocsin.transports.inbound.handle) takes each text as a provider's webhook hands
+The router (tocsin.hooks.inbound.handle) takes each text as a provider's webhook hands
 it over; the replies are what goes back to the reporter. The committee's gazetteer holds
 the places; texts in English and Spanish, with and without accents.
 """
@@ -18,17 +18,16 @@ from tests.factories import EAST, World, member, world
 from tocsin import geo
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import Role
-from tocsin.incidents import texting
+from tocsin.hooks.inbound import Inbound, handle
+from tocsin.incidents import replies, texting
 from tocsin.incidents.models import State
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake import replies
 from tocsin.intake.models import Report, ReportKind, TextConversation
+from tocsin.lib.gsm7 import segments, to_gsm
 from tocsin.places.models import Place, PlaceKind
 from tocsin.places.wording import MAX_TEXT
 from tocsin.transports import base as transports_base
 from tocsin.transports.base import Message, Transport
-from tocsin.transports.inbound import Inbound, handle
-from tocsin.transports.sms import segments, to_gsm
 
 STRANGER = "+13105559999"
 SOTO_4TH = (34.0361, -118.2093)

@@ -35,21 +35,23 @@ from tests.peers.sms_provider import (
 )
 from tests.test_outbox import confirmed_incident
 from tocsin.alerts import messages, outbox
-from tocsin.alerts.messages import alert_link_token
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident
 from tocsin.intake.models import Report
+from tocsin.lib import gsm7
+from tocsin.lib.gsm7 import GSM7, UCS2, segments, to_gsm
+from tocsin.lib.links import alert_link_token
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Response, ResponseState
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports import sms
 from tocsin.transports.base import Message, TransportError
-from tocsin.transports.sms import GSM7, UCS2, SmsTransport, segments, sms_text, to_gsm
+from tocsin.transports.sms import SmsTransport, sms_text
 
 PHONE = "+13105550100"
 KEY = "a12-e34"
-GSM_BASIC = "".join(sorted(sms.GSM7_BASIC))
-GSM_EXT = "".join(sorted(sms.GSM7_EXTENSION))
+GSM_BASIC = "".join(sorted(gsm7.GSM7_BASIC))
+GSM_EXT = "".join(sorted(gsm7.GSM7_EXTENSION))
 SPANISH = "abcdefghijklmnopqrstuvwxyzáéíóúüñÁÉÍÓÚÜÑ¡¿ .,:;“”'’-–—…0123456789"
 
 
@@ -144,7 +146,7 @@ def test_it_counts_segments(text: str, expected: tuple[str, int]) -> None:
 
 def units(text: str) -> int:
     if segments(text)[0] == GSM7:
-        return sum(2 if c in sms.GSM7_EXTENSION else 1 for c in text)
+        return sum(2 if c in gsm7.GSM7_EXTENSION else 1 for c in text)
     return len(text.encode("utf-16-le")) // 2
 
 
@@ -163,9 +165,9 @@ def test_a_gsm_text_is_gsm7_and_packs_into_153_septet_parts(text: str) -> None:
 @given(st.text(max_size=600))
 def test_any_text_counts_as_the_network_would(text: str) -> None:
     coding, count = segments(text)
-    in_gsm = all(c in sms.GSM7_BASIC or c in sms.GSM7_EXTENSION for c in text)
+    in_gsm = all(c in gsm7.GSM7_BASIC or c in gsm7.GSM7_EXTENSION for c in text)
     assert coding == (GSM7 if in_gsm else UCS2)
-    single, part = sms.LIMITS[coding]
+    single, part = gsm7.LIMITS[coding]
     n = units(text)
     assert count >= 1
     assert (count == 1) == (n <= single)

@@ -121,7 +121,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Before PrivacyMiddleware: keeps a keyed hash of the network, drops nothing, stores nothing.
-    "tocsin.intake.ratelimit.SourceMiddleware",
+    "tocsin.lib.ratelimit.SourceMiddleware",
     "tocsin.lib.middleware.PrivacyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -153,7 +153,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "tocsin.lib.context.tocsin",
+                "tocsin.committees.context.tocsin",
                 "tocsin.public.basemap.context",
             ],
         },
@@ -652,7 +652,7 @@ RETAIN_DEMO_MESSAGES_DAYS = envint("TOCSIN_RETAIN_DEMO_MESSAGES_DAYS", 7, minimu
 # How often each worker runs the purge (once at start, then every this many minutes).
 PURGE_INTERVAL_MINUTES = envint("TOCSIN_PURGE_INTERVAL_MINUTES", 60, minimum=1, maximum=24 * 60)
 # The purge's `manage purge` command lives in the vault app.
-INSTALLED_APPS += ["tocsin.vault"]
+INSTALLED_APPS += ["tocsin.vault", "tocsin.retention"]
 
 # --- Accounts ---
 # Dispatchers and organizers must use a passkey or an authenticator app (never SMS).

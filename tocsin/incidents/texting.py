@@ -14,11 +14,12 @@ one text and skip every question. A member's saved area only orders the choices;
 is where the text says.
 
 The sender is found again only by the blind index of their address, to continue the
-conversation for TEXT_CONVERSATION_MINUTES after their last message, to hear STOP, and to
-be told what happened (tell_reporters). Their address is sealed. A conversation that never
-became a report is deleted once it runs out; one that did goes with its report.
+conversation for TEXT_CONVERSATION_MINUTES after their last message, to hear STOP, and
+to be told what happened (tocsin.incidents.outcomes). Their address is sealed. A
+conversation that never became a report is deleted once it runs out; one that did goes
+with its report.
 
-Texts are counted like web reports (tocsin.intake.ratelimit), per sender under a keyed
+Texts are counted like web reports (tocsin.lib.ratelimit), per sender under a keyed
 hash that changes every UTC day: past the sender's share a report goes to the desk's burst
 lane, and many new senders at one place are a burst (tocsin.intake.burst), grouped per
 channel so a dispatcher releases or dismisses them in one tap. Nothing is lost.
@@ -38,10 +39,10 @@ from django.utils.translation import gettext as _
 
 from tocsin import vault
 from tocsin.committees.models import Committee
-from tocsin.incidents.models import State
-from tocsin.intake import burst, ratelimit
+from tocsin.incidents.reports import OutsideEveryArea, receive_report
+from tocsin.intake import burst
 from tocsin.intake.models import Report, ReportContact, ReportKind, ReportMessage, TextConversation
-from tocsin.intake.services import OutsideEveryArea, submit_report
+from tocsin.lib import ratelimit
 from tocsin.places.locate import Located, Spot, choose, locate
 from tocsin.places.models import fold
 from tocsin.places.wording import read
@@ -94,8 +95,6 @@ _KIND_WORDS = {
 }
 # Until the reporter says, a placed report waits as the least specific kind.
 PROVISIONAL_KIND = ReportKind.AGENTS_SEEN
-# The reporter's own channel for the replies.
-TEXT_CHANNELS = ("sms", "signal", "telegram")
 
 
 def kind_of(text: str, *, numbers: bool = False) -> str:
@@ -162,7 +161,7 @@ def ask_where() -> str:
 
 def ask_which(choices: list[Spot]) -> str:
     """ "Did you mean 1) … 2) …", the names cut so it stays one text message."""
-    from tocsin.transports.sms import LIMITS, encoding, to_gsm
+    from tocsin.lib.gsm7 import LIMITS, encoding, to_gsm
 
     template = _("Tocsin: did you mean %(choices)s? Reply with the number.")
     frame = to_gsm(template % {"choices": ""})
@@ -355,7 +354,7 @@ def _report(
     text = conversation.text
     try:
         with transaction.atomic():
-            return submit_report(
+            return receive_report(
                 channel=conversation.channel,
                 kind=conversation.kind or PROVISIONAL_KIND,
                 lat=spot.lat,
@@ -389,45 +388,3 @@ def stop(channel: str, address: str) -> bool:
     # Nothing more to find them by.
     conversations.update(step=Step.DONE, sender="")
     return had
-
-
-# --- what happened ---------------------------------------------------------------------
-
-
-def outcome(state: str, receipt: str) -> str:
-    """The message a reporter by text gets when their report's incident changes."""
-    messages = {
-        State.VERIFYING: _("Tocsin: report %(receipt)s is being checked. Thank you."),
-        State.CONFIRMED: _(
-            "Tocsin: report %(receipt)s confirmed. Members are alerted. Observe, document, "
-            "support. Do not interfere."
-        ),
-        State.UNFOUNDED: _(
-            "Tocsin: report %(receipt)s was a false alarm. Thank you for telling us."
-        ),
-        State.RESOLVED: _("Tocsin: report %(receipt)s resolved. Thank you."),
-    }
-    message = messages.get(State(state)) if state in State.values else None
-    return message % {"receipt": receipt} if message else ""
-
-
-def tell_reporters(incident_id: int, state: str) -> int:
-    """Queue, for each text reporter of the incident who can still be reached, what
-    happened, in their language; the worker sends it on their channel. Return how many."""
-    reports = Report.objects.filter(
-        incident_id=incident_id, channel__in=TEXT_CHANNELS, contact__isnull=False
-    ).only("pk", "receipt", "language")
-    queued = 0
-    for report in reports:
-        with translation.override(report.language or settings.LANGUAGE_CODE):
-            body = outcome(state, report.receipt)
-        if not body:
-            continue
-        ReportMessage.objects.create(
-            report=report,
-            direction=ReportMessage.Direction.TO_REPORTER,
-            body=body,
-            status=ReportMessage.Status.QUEUED,
-        )
-        queued += 1
-    return queued

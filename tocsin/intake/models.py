@@ -18,6 +18,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tocsin.lib.screening import reason_labels
+
 if TYPE_CHECKING:
     from tocsin.intake.photos import Scrubbed
 
@@ -99,7 +101,7 @@ class Report(models.Model):
         "incidents.Incident", models.SET_NULL, null=True, blank=True, related_name="reports"
     )
     dismissed = models.BooleanField(default=False)
-    # Why the text is held from every alert and public page (tocsin.intake.screening):
+    # Why the text is held from every alert and public page (tocsin.lib.screening):
     # reason codes, "officer_name,badge_number"; empty when the text passed.
     held_reasons = models.CharField(max_length=200, blank=True, default="")
     # Part of a burst of web reports from new sources in one area (tocsin.intake.burst):
@@ -142,12 +144,7 @@ class Report(models.Model):
     @property
     def held_labels(self) -> list[str]:
         """Return why the text is held, in words, in the active language (empty: not held)."""
-        from tocsin.intake.screening import reason_labels
-
         return reason_labels(self.held_reasons)
-
-    def trusted_by(self, committee_id: int) -> bool:
-        return f",{committee_id}," in self.trusted_in
 
     @property
     def is_trusted(self) -> bool:

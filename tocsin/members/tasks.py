@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from tocsin.committees.models import Membership, Role
-from tocsin.members import channels
+from tocsin.members import codes
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 from tocsin.vault import VaultLocked
 
@@ -53,7 +53,7 @@ def send_verification_code(endpoint_id: int) -> bool:
     endpoint = _endpoint(endpoint_id)
     if endpoint is None or endpoint.verified_at is not None:
         return False
-    code, verification = channels.new_code(endpoint)
+    code, verification = codes.new_code(endpoint)
     with translation.override(endpoint.member.language):
         message = Message(
             subject=_("Your Tocsin code"),
@@ -61,7 +61,7 @@ def send_verification_code(endpoint_id: int) -> bool:
                 "Tocsin: your code is %(code)s. It works for %(minutes)d minutes. "
                 "If you did not ask for it, ignore this message."
             )
-            % {"code": code, "minutes": channels.CODE_MINUTES},
+            % {"code": code, "minutes": codes.CODE_MINUTES},
             url="",
         )
     sent = _send(endpoint, message, f"verify-{endpoint.pk}-{verification.pk}")

@@ -17,14 +17,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin import geo
-from tocsin.alerts import mine
+from tocsin.accounts import my_alerts as mine
 from tocsin.committees import access
 from tocsin.committees.models import Invite, Membership
 from tocsin.committees.verification_views import my_duty
-from tocsin.intake.ratelimit import source_of
 from tocsin.lib import untrusted
+from tocsin.lib.ratelimit import source_of
 from tocsin.lib.redirects import local_path
-from tocsin.members import attempts, auth, channels, security
+from tocsin.members import attempts, auth, channels, codes, security
 from tocsin.members.forms import (
     AreaForm,
     ChannelCodeForm,
@@ -340,7 +340,7 @@ def verify_channel(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "endpoint": endpoint,
             "form": form,
-            "minutes": channels.CODE_MINUTES,
+            "minutes": codes.CODE_MINUTES,
             "problem": channels.error_in_plain_words(endpoint.last_error),
         },
         status=400 if request.method == "POST" else 200,

@@ -23,7 +23,6 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -32,16 +31,15 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from tocsin.alerts import messages, outbox
+from tocsin.alerts import messages
+from tocsin.alerts.about import Incident
 from tocsin.alerts.models import RETRYABLE, Alert, DeliveryStatus, Purpose
-from tocsin.intake.screening import screen
+from tocsin.lib.retry import backoff
+from tocsin.lib.screening import screen
 from tocsin.transports import apprise
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.models import CommitteeChannel, CommitteePost
 from tocsin.vault import VaultLocked, locking
-
-if TYPE_CHECKING:
-    from tocsin.incidents.models import Incident
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +71,11 @@ def queue(alert: Alert, *, scope: set[int] | None = None) -> int:
     """
     if alert.purpose not in MEMBER_FACING or not settings.APPRISE_ENABLED:
         return 0
-    incident = alert.incident
     if alert.purpose == Purpose.CONFIRMED:
         channels = CommitteeChannel.objects.usable().filter(committee_id=alert.committee_id or 0)
     else:
         confirmed = CommitteePost.objects.filter(
-            alert__incident=incident, alert__purpose=Purpose.CONFIRMED
+            alert__incident_id=alert.incident_id, alert__purpose=Purpose.CONFIRMED
         )
         confirmed.filter(status__in=RETRYABLE).update(
             status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None
@@ -92,7 +89,7 @@ def queue(alert: Alert, *, scope: set[int] | None = None) -> int:
         # A room hears how it ended once.
         channels = channels.exclude(
             pk__in=CommitteePost.objects.filter(
-                alert__incident=incident,
+                alert__incident_id=alert.incident_id,
                 alert__purpose__in=[Purpose.ALL_CLEAR, Purpose.CORRECTION],
             ).values("channel_id")
         )
@@ -108,9 +105,9 @@ def queue(alert: Alert, *, scope: set[int] | None = None) -> int:
 def cancel_waiting(incident: Incident) -> int:
     """Cancel the posts about ``incident`` not sent yet (it closed before any room heard
     of it, so none should hear late); return how many."""
-    return CommitteePost.objects.filter(alert__incident=incident, status__in=RETRYABLE).update(
-        status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None
-    )
+    return CommitteePost.objects.filter(
+        alert__incident_id=incident.pk, status__in=RETRYABLE
+    ).update(status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None)
 
 
 def heard(incident: Incident, scope: set[int] | None = None) -> bool:
@@ -118,7 +115,7 @@ def heard(incident: Incident, scope: set[int] | None = None) -> bool:
     ``incident`` (from an alert decided by a committee in ``scope``; None: any): then its
     room must hear how it ended, even if no member did yet."""
     rows = CommitteePost.objects.filter(
-        alert__incident=incident,
+        alert__incident_id=incident.pk,
         alert__purpose=Purpose.CONFIRMED,
         status__in=(DeliveryStatus.SENT, DeliveryStatus.SENDING),
     )
@@ -297,7 +294,7 @@ def _record_failure(
         mine.update(status=DeliveryStatus.DEAD, error=reason, lease_until=None)
         outcome.dead += 1
     else:
-        wait = max(outbox.backoff(post.attempts), error.retry_after or 0)
+        wait = max(backoff(post.attempts), error.retry_after or 0)
         mine.update(
             status=DeliveryStatus.FAILED,
             error=reason,

@@ -1,4 +1,7 @@
-"""The demo inbox: in demo mode without SMTP, messages land on a page per demo member."""
+"""The demo inbox: in demo mode without SMTP, messages land on a page per demo member.
+
+The demo app hands it to the channel registry when it loads (tocsin.demo.apps).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
+from tocsin.demo.models import DemoMessage
 from tocsin.transports.base import Message, Transport, TransportError
 
 
@@ -16,8 +20,6 @@ class DemoInboxTransport(Transport):
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
         if not settings.DEMO:
             raise TransportError("the demo inbox exists only in demo mode", permanent=True)
-        from tocsin.demo.models import DemoMessage
-
         member_id = payload.get("member_id")
         if member_id is None:
             raise TransportError("no demo member", permanent=True)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import Committee, Membership, Role
 from tocsin.members.models import Member
-from tocsin.vault.purge import zero_freed_pages
+from tocsin.vault.space import zero_freed_pages
 
 EXPORT_FORMAT = "tocsin-member-data/1"
 
@@ -128,7 +128,7 @@ def delete_account(member: Member) -> None:
     """
     user = member.user
     # Overwrite, not just unlink, the deleted rows; the worker's next purge then VACUUMs
-    # the free pages away (tocsin.vault.purge.reclaim_space).
+    # the free pages away (tocsin.vault.space.reclaim_space).
     zero_freed_pages()
     with transaction.atomic():
         Session.objects.filter(session_key__in=_session_keys(user.pk)).delete()

@@ -21,12 +21,12 @@ from tocsin.alerts import outbox
 from tocsin.alerts.models import Purpose
 from tocsin.committees import access, approvals, partners
 from tocsin.committees.models import Approval, Committee, Share
+from tocsin.desk.tools import held_message
+from tocsin.incidents import access as desk_access
 from tocsin.incidents import lane, services, states, verify
-from tocsin.incidents.desk_views import held_message
 from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State, with_member_names
-from tocsin.intake import screening
 from tocsin.intake.models import Channel, Report
-from tocsin.lib import live, sse
+from tocsin.lib import live, screening, sse
 from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
 from tocsin.places.naming import Gazetteer
@@ -132,7 +132,7 @@ def _access(request: HttpRequest, member: Member) -> tuple[str, ...]:
 @access.staff_view
 @require_POST
 def open_report(request: HttpRequest, pk: int) -> HttpResponse:
-    report, member = access.report_for_dispatcher(request, pk)
+    report, member = desk_access.report_for_dispatcher(request, pk)
     incident = services.open_incident(report, actor=member)
     return redirect("incident", pk=incident.pk)
 
@@ -140,7 +140,7 @@ def open_report(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_view
 @require_POST
 def dismiss_report(request: HttpRequest, pk: int) -> HttpResponse:
-    report, member = access.report_for_dispatcher(request, pk)
+    report, member = desk_access.report_for_dispatcher(request, pk)
     services.dismiss_report(report, actor=member)
     return redirect("desk")
 
@@ -149,7 +149,7 @@ def dismiss_report(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def release_burst(request: HttpRequest, group: str) -> HttpResponse:
     """Move a group of the burst lane into the queue, where its reports may cluster."""
-    reports, member = access.burst_for_dispatcher(request, group)
+    reports, member = desk_access.burst_for_dispatcher(request, group)
     n = services.release_burst(reports, actor=member)
     messages.success(
         request,
@@ -162,7 +162,7 @@ def release_burst(request: HttpRequest, group: str) -> HttpResponse:
 @access.staff_view
 @require_POST
 def dismiss_burst(request: HttpRequest, group: str) -> HttpResponse:
-    reports, member = access.burst_for_dispatcher(request, group)
+    reports, member = desk_access.burst_for_dispatcher(request, group)
     n = services.dismiss_burst(reports, actor=member)
     messages.success(
         request, ngettext("%(n)d report dismissed.", "%(n)d reports dismissed.", n) % {"n": n}
@@ -178,7 +178,7 @@ def _incident_context(incident: Incident, member: Member, *, new_since: Any = _U
     those since a dispatcher last opened the incident."""
     holder_id = incident.holder()
     unverified = incident.state in UNVERIFIED_STATES
-    acting = access.acting_committee_ids(member, incident)
+    acting = desk_access.acting_committee_ids(member, incident)
     alerted = set(
         incident.alerts.filter(purpose=Purpose.CONFIRMED).values_list("committee_id", flat=True)
     )
@@ -212,7 +212,7 @@ def _incident_context(incident: Incident, member: Member, *, new_since: Any = _U
         "held_by_other": holder_id is not None and holder_id != member.pk,
         "unverified": unverified,
         "candidates": (
-            verify.suggest(incident, access.verifier_committee_ids(member, incident))
+            verify.suggest(incident, desk_access.verifier_committee_ids(member, incident))
             if unverified
             else []
         ),
@@ -250,7 +250,7 @@ def _incident_context(incident: Incident, member: Member, *, new_since: Any = _U
 
 @access.staff_view
 def incident(request: HttpRequest, pk: int) -> HttpResponse:
-    obj, member = access.incident_for_dispatcher(request, pk)
+    obj, member = desk_access.incident_for_dispatcher(request, pk)
     lat, lng = geo.center(obj.cell)
     # Opening it clears its new reports on every desk; this page still marks them.
     before = services.mark_seen(obj)
@@ -274,7 +274,7 @@ def _since(request: HttpRequest) -> Any:
 
 @access.staff_view
 def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
-    obj, member = access.incident_for_dispatcher(request, pk)
+    obj, member = desk_access.incident_for_dispatcher(request, pk)
     language = request.LANGUAGE_CODE
     since = _since(request)
 
@@ -305,7 +305,7 @@ def incident_live(request: HttpRequest, pk: int) -> HttpResponseBase:
 @access.staff_view
 @require_POST
 def change_state(request: HttpRequest, pk: int) -> HttpResponse:
-    obj, member = access.incident_for_dispatcher(request, pk)
+    obj, member = desk_access.incident_for_dispatcher(request, pk)
     wanted = request.POST.get("state", "")
     if wanted not in states.choices(obj.state) and wanted in states.AUTOMATIC:
         messages.error(request, _("That change is not possible from the incident's current state."))
@@ -319,7 +319,7 @@ def change_state(request: HttpRequest, pk: int) -> HttpResponse:
             obj,
             wanted,
             actor=member,
-            committees=access.acting_committee_ids(member, obj),
+            committees=desk_access.acting_committee_ids(member, obj),
             partner_ids=_chosen_partners(request, member, obj),
             summary=summary[:500] if summary else None,
             all_channels=request.POST.get("all_channels") == "1",
@@ -348,7 +348,7 @@ def _chosen_partners(request: HttpRequest, member: Member, incident: Incident) -
     """Return the partner committees ticked on the form whose members the dispatcher's
     committees may alert (each such alert waits for a second person)."""
     chosen = {int(v) for v in request.POST.getlist("partners") if v.isdigit()}
-    allowed = partners.partners(access.acting_committee_ids(member, incident), Share.ALERTS)
+    allowed = partners.partners(desk_access.acting_committee_ids(member, incident), Share.ALERTS)
     return chosen & allowed
 
 
@@ -356,13 +356,13 @@ def _chosen_partners(request: HttpRequest, member: Member, incident: Incident) -
 @require_POST
 def merge_incident(request: HttpRequest, pk: int) -> HttpResponse:
     """Merge this incident into another open incident the dispatcher can see."""
-    source, member = access.incident_for_dispatcher(request, pk)
+    source, member = desk_access.incident_for_dispatcher(request, pk)
     try:
         target_pk = int(request.POST.get("into", ""))
     except ValueError:
         messages.error(request, _("Choose the incident to merge into."))
         return redirect("incident", pk=source.pk)
-    target, _member = access.incident_for_dispatcher(request, target_pk)
+    target, _member = desk_access.incident_for_dispatcher(request, target_pk)
     try:
         services.merge(source, target, actor=member)
     except services.HeldByOther as e:
@@ -387,7 +387,7 @@ def merge_incident(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def split_incident(request: HttpRequest, pk: int) -> HttpResponse:
     """Move the chosen reports of this incident to a new incident."""
-    incident, member = access.incident_for_dispatcher(request, pk)
+    incident, member = desk_access.incident_for_dispatcher(request, pk)
     ids = [int(v) for v in request.POST.getlist("reports") if v.isdigit()]
     try:
         new = services.split(incident, ids, actor=member)

@@ -18,6 +18,7 @@ from tocsin.alerts import dead
 from tocsin.alerts.models import Delivery
 from tocsin.committees import access
 from tocsin.committees.models import Membership
+from tocsin.incidents import access as desk_access
 from tocsin.incidents.models import Incident
 from tocsin.members.models import Member
 
@@ -51,7 +52,7 @@ def _incident_filter(request: HttpRequest, data: QueryDict) -> Incident | None:
         return None
     if not raw.isdigit():
         raise Http404
-    return access.incident_for_dispatcher(request, int(raw))[0]
+    return desk_access.incident_for_dispatcher(request, int(raw))[0]
 
 
 def _back(incident_id: int | None) -> HttpResponse:

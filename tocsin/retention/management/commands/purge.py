@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from tocsin.retention.purge import purge
 from tocsin.vault import retention
-from tocsin.vault.purge import purge
 
 
 class Command(BaseCommand):

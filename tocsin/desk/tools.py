@@ -17,14 +17,15 @@ from tocsin.alerts.models import Alert
 from tocsin.committees import access, approvals, partners
 from tocsin.committees import services as committee_services
 from tocsin.committees.models import Approval, Share
-from tocsin.incidents import services, verify
+from tocsin.incidents import access as desk_access
+from tocsin.incidents import replies, services, verify
 from tocsin.incidents.forms import CALLBACK_KINDS, HotlineForm, ReplyForm
-from tocsin.intake import place_views, replies
+from tocsin.incidents.reports import OutsideEveryArea, receive_report
+from tocsin.intake import place_views
 from tocsin.intake.models import Channel
-from tocsin.intake.services import OutsideEveryArea, submit_report
 from tocsin.lib import geocode
 from tocsin.members.models import Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 
 
 def held_message(request: HttpRequest, error: services.HeldByOther) -> None:
@@ -39,8 +40,8 @@ def held_message(request: HttpRequest, error: services.HeldByOther) -> None:
 @access.staff_view
 @require_POST
 def send_verifier(request: HttpRequest, pk: int) -> HttpResponse:
-    incident, member = access.incident_for_dispatcher(request, pk)
-    verifier = access.verifier_for_incident(
+    incident, member = desk_access.incident_for_dispatcher(request, pk)
+    verifier = desk_access.verifier_for_incident(
         incident, request.POST.get("verifier", ""), dispatcher=member
     )
     try:
@@ -48,7 +49,7 @@ def send_verifier(request: HttpRequest, pk: int) -> HttpResponse:
             incident,
             verifier,
             actor=member,
-            committee_ids=access.verifier_committee_ids(member, incident),
+            committee_ids=desk_access.verifier_committee_ids(member, incident),
         )
     except services.HeldByOther as e:
         held_message(request, e)
@@ -71,7 +72,7 @@ def send_verifier(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_view
 @require_POST
 def take_over(request: HttpRequest, pk: int) -> HttpResponse:
-    incident, member = access.incident_for_dispatcher(request, pk)
+    incident, member = desk_access.incident_for_dispatcher(request, pk)
     services.take_over(incident, member)
     messages.success(request, _("You are handling this incident now."))
     return redirect("incident", pk=incident.pk)
@@ -80,7 +81,7 @@ def take_over(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_view
 @require_POST
 def release(request: HttpRequest, pk: int) -> HttpResponse:
-    incident, member = access.incident_for_dispatcher(request, pk)
+    incident, member = desk_access.incident_for_dispatcher(request, pk)
     services.release(incident, member)
     return redirect("incident", pk=incident.pk)
 
@@ -92,7 +93,7 @@ def reply_to_reporter(request: HttpRequest) -> HttpResponse:
         pk = int(request.POST.get("report", ""))
     except ValueError:
         raise Http404 from None
-    report, member = access.report_for_dispatcher(request, pk)
+    report, member = desk_access.report_for_dispatcher(request, pk)
     form = ReplyForm(request.POST)
     back = ("incident", report.incident_id) if report.incident_id else ("desk", None)
     if not form.is_valid():
@@ -139,7 +140,7 @@ def hotline(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            report = submit_report(
+            report = receive_report(
                 within=access.desk_committee_ids(member),
                 channel=Channel.HOTLINE,
                 kind=data["kind"],
@@ -203,8 +204,8 @@ def geocode_search(request: HttpRequest) -> JsonResponse:
 def alert_more(request: HttpRequest, pk: int) -> HttpResponse:
     """Alert more members about a confirmed incident: this desk's committees that have
     not alerted theirs yet, or partner committees' members (a second person approves)."""
-    incident, member = access.incident_for_dispatcher(request, pk)
-    acting = access.acting_committee_ids(member, incident)
+    incident, member = desk_access.incident_for_dispatcher(request, pk)
+    acting = desk_access.acting_committee_ids(member, incident)
     chosen = {int(v) for v in request.POST.getlist("committees") if v.isdigit()} & acting
     partner_ids = {int(v) for v in request.POST.getlist("partners") if v.isdigit()}
     partner_ids &= partners.partners(acting, Share.ALERTS)
@@ -248,10 +249,10 @@ def _said(request: HttpRequest, result: list[Alert] | Approval) -> None:
 @require_POST
 def follow_up(request: HttpRequest, pk: int) -> HttpResponse:
     """Tell this desk's committees' alerted members how a closed incident ended."""
-    incident, member = access.incident_for_dispatcher(request, pk)
+    incident, member = desk_access.incident_for_dispatcher(request, pk)
     try:
         alert = services.follow_up(
-            incident, access.acting_committee_ids(member, incident), actor=member
+            incident, desk_access.acting_committee_ids(member, incident), actor=member
         )
     except services.states.TransitionError:
         messages.error(request, _("Only a closed incident is followed up."))

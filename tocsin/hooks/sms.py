@@ -27,11 +27,12 @@ from django.views.decorators.http import require_GET, require_POST
 from twilio.request_validator import RequestValidator
 
 from tocsin.alerts import outbox
-from tocsin.alerts.messages import alert_link_token, verify_link_token
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
+from tocsin.hooks import inbound
 from tocsin.lib import live, untrusted
+from tocsin.lib.links import alert_link_token, verify_link_token
 from tocsin.members.models import ContactEndpoint
-from tocsin.transports import inbound, sms
+from tocsin.transports import sms
 
 logger = logging.getLogger(__name__)
 

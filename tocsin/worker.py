@@ -2,7 +2,7 @@
 
 The sweep makes the worker self-healing: deliveries whose lease ran out (a crashed
 worker) or whose retry time came are picked up even if no task announced them. The
-purge (tocsin.vault.purge) runs at start and then every TOCSIN_PURGE_INTERVAL_MINUTES.
+purge (tocsin.retention.purge) runs at start and then every TOCSIN_PURGE_INTERVAL_MINUTES.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from django.conf import settings
 from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
-from tocsin.alerts import outbox
-from tocsin.transports import base as transports
-from tocsin.transports import posts
-from tocsin.vault import keys, purge
+from tocsin.alerts import outbox, posts
+from tocsin.hooks import signal as signal_hooks
+from tocsin.incidents import replies, verify
+from tocsin.retention import purge
+from tocsin.transports import registry as transports
+from tocsin.vault import keys
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +83,6 @@ class Worker:
     def _housekeeping(self) -> None:
         """Close unverified incidents the committees' rules let expire, and send the
         desk's replies to reporters (they need the sealed address: workers only)."""
-        from tocsin.incidents import verify
-        from tocsin.intake import replies
-
         while not self.stop_event.is_set():
             try:
                 close_old_connections()
@@ -117,9 +116,7 @@ class Worker:
         ]
         if "signal" in channels:
             # Signal has no webhook: the worker asks the signal-cli REST API for replies.
-            from tocsin.transports import signal
-
-            threads.append((lambda: signal.run(self.stop_event), "signal-inbound"))
+            threads.append((lambda: signal_hooks.run(self.stop_event), "signal-inbound"))
         for target, name in threads:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()

@@ -31,9 +31,12 @@ from django.utils.translation import gettext as _
 
 from tocsin import geo, vault
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
+from tocsin.incidents import texting, verify
 from tocsin.incidents.models import Incident, State
 from tocsin.lib import phones, untrusted
 from tocsin.members.models import ContactEndpoint, Member
+from tocsin.mobilize import services
+from tocsin.mobilize.models import ResponseState
 
 logger = logging.getLogger(__name__)
 
@@ -278,8 +281,6 @@ def _act(
 
 
 def _verifier_answer(member: Member, answer: str, details: str, channel: str) -> str:
-    from tocsin.incidents import verify
-
     request = verify.latest_request(member)
     if request is None:
         return _("Tocsin: you have no verification request to answer.")
@@ -316,9 +317,6 @@ def latest_alerted_incident(member: Member) -> Incident | None:
 
 
 def _answer(member: Member, *, coming: bool) -> str:
-    from tocsin.mobilize import services
-    from tocsin.mobilize.models import ResponseState
-
     incident = latest_alerted_incident(member)
     if incident is None:
         return _("Tocsin: there is no open alert to answer.")
@@ -341,8 +339,6 @@ def _answer(member: Member, *, coming: bool) -> str:
 def _report(text: str, msg: Inbound, member: Member | None) -> str:
     """A report by text: placed where the text says, asking what is missing
     (tocsin.incidents.texting). A member's saved area only orders the choices."""
-    from tocsin.incidents import texting
-
     if not text.strip():
         return _("Tocsin: send REPORT followed by what you see and where.")
     area = member.areas.order_by("id").first() if member is not None else None

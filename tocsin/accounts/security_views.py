@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tocsin.committees import access
-from tocsin.intake.ratelimit import source_of
 from tocsin.lib import untrusted
+from tocsin.lib.ratelimit import source_of
 from tocsin.lib.redirects import local_path
 from tocsin.members import attempts, security
 from tocsin.members.models import Member, SecondFactor

@@ -20,8 +20,8 @@ from django.utils.translation import gettext as _
 
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.members.models import ContactEndpoint, EndpointKind
-from tocsin.transports import base as transports
 from tocsin.transports import checks
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 
 ERRORS_SHOWN = 10

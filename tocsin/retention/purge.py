@@ -15,18 +15,21 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db import OperationalError, connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from tocsin.alerts import cellindex
 from tocsin.alerts.models import Delivery
+from tocsin.committees.models import Shift
 from tocsin.demo.models import DemoMessage
 from tocsin.incidents.models import Incident, VerificationRequest
 from tocsin.intake.models import Report, ReportPhoto
 from tocsin.members.models import AreaChange, EndpointVerification, LoginCode
-from tocsin.mobilize.models import Response, Shift
+from tocsin.mobilize.models import Response
 from tocsin.transports.models import CommitteePost
 from tocsin.vault import retention as r
+from tocsin.vault.space import reclaim_space, zero_freed_pages
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +164,6 @@ def purge(now: datetime | None = None, *, dry_run: bool = False) -> dict[str, in
     for step in STEPS:
         counts[step.name], tables = _run(step, cut)
         touched |= tables
-    from tocsin.alerts import cellindex
-
     if cellindex.purge_changes():
         touched.add(AreaChange._meta.db_table)
     # Codes to confirm a phone number that nobody typed in time.
@@ -172,49 +173,3 @@ def purge(now: datetime | None = None, *, dry_run: bool = False) -> dict[str, in
     if any(counts.values()):
         logger.info("purge: %s", ", ".join(f"{k}={v}" for k, v in counts.items() if v))
     return counts
-
-
-def zero_freed_pages() -> None:
-    """On SQLite, make this connection overwrite deleted content instead of unlinking it.
-
-    A copy of the file taken before the next VACUUM (or when VACUUM cannot run) then holds
-    no deleted text in its free pages.
-    """
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA secure_delete = ON")
-
-
-def _sqlite_has_free_pages() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA freelist_count")
-        row = cursor.fetchone()
-    return bool(row and row[0])
-
-
-def reclaim_space(tables: set[str]) -> None:
-    """Rewrite the storage so deleted rows are gone from the files, not only unlinked.
-
-    SQLite: VACUUM rebuilds the file when the purge deleted something or the file has free
-    pages; a truncating WAL checkpoint then empties the write-ahead log, which still holds
-    old copies of pages. The checkpoint runs every time: rows deleted elsewhere (a member
-    deleting their account, with secure_delete on) leave their old pages only in the log.
-    PostgreSQL: VACUUM on the touched tables. Neither can run inside a transaction, so
-    inside one (a test, or a caller's atomic block) this only logs and returns.
-    """
-    if connection.in_atomic_block:
-        logger.info("purge: inside a transaction, space not reclaimed")
-        return
-    try:
-        with connection.cursor() as cursor:
-            if connection.vendor == "sqlite":
-                if tables or _sqlite_has_free_pages():
-                    cursor.execute("VACUUM")
-                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            elif connection.vendor == "postgresql":
-                for table in sorted(tables):
-                    cursor.execute(f"VACUUM {connection.ops.quote_name(table)}")
-    except OperationalError:
-        # Another process held the database for longer than the busy timeout: the rows are
-        # deleted (and zeroed on SQLite); the next run reclaims the space.
-        logger.warning("purge: database busy, space not reclaimed this time")

@@ -17,11 +17,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tocsin import geo
 from tocsin.committees import access, hotlines
 from tocsin.committees.models import Committee, CommitteeCell
-from tocsin.incidents import progress
-from tocsin.intake import burst, place_views, pow, ratelimit, receipts, replies, services
+from tocsin.incidents import access as desk_access
+from tocsin.incidents import progress, replies, reports
+from tocsin.intake import burst, place_views, pow, receipts
 from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
 from tocsin.intake.models import Channel, Report
-from tocsin.lib import sse
+from tocsin.lib import ratelimit, sse
 from tocsin.lib.bodylimit import takes_uploads
 from tocsin.members.models import Member
 from tocsin.places.naming import Gazetteer
@@ -74,7 +75,7 @@ def _submit(
         # Counted for every report, so a burst is seen whoever is past their share.
         suspicious = burst.suspicious(source, lat, lng) or over
         try:
-            r = services.submit_report(
+            r = reports.receive_report(
                 channel=Channel.WEB,
                 kind=data["kind"],
                 lat=lat,
@@ -88,7 +89,7 @@ def _submit(
                 member=_reporting_member(request),
                 language=request.LANGUAGE_CODE,
             )
-        except services.OutsideEveryArea:
+        except reports.OutsideEveryArea:
             form.add_error(
                 None,
                 _(
@@ -312,7 +313,7 @@ def coverage(request: HttpRequest) -> JsonResponse:
 @access.staff_view
 def report_photo(request: HttpRequest, pk: int) -> HttpResponse:
     """Return a report's photo to a dispatcher of a committee whose area holds the report."""
-    photo = access.photo_for_dispatcher(request, pk)
+    photo = desk_access.photo_for_dispatcher(request, pk)
     try:
         with photo.file.open("rb") as f:
             response = HttpResponse(f.read(), content_type="image/jpeg")

@@ -19,12 +19,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tocsin import vault
-from tocsin.alerts.outbox import backoff
 from tocsin.committees import partners
+from tocsin.incidents import services
+from tocsin.incidents.models import Incident, IncidentEvent, coded
 from tocsin.intake.models import Report, ReportContact, ReportMessage
 from tocsin.lib import live
+from tocsin.lib.retry import backoff
 from tocsin.members.models import Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 from tocsin.vault import locking
 
@@ -62,9 +64,6 @@ def reply(report: Report, body: str, *, actor: Member) -> ReportMessage:
     status = ReportMessage.Status.QUEUED if can_message(report) else ReportMessage.Status.SHOWN
     with transaction.atomic():
         if report.incident_id:
-            from tocsin.incidents import services
-            from tocsin.incidents.models import Incident
-
             services.claim(Incident.objects.select_for_update().get(pk=report.incident_id), actor)
         message = ReportMessage.objects.create(
             report=report,
@@ -74,8 +73,6 @@ def reply(report: Report, body: str, *, actor: Member) -> ReportMessage:
             status=status,
         )
         if report.incident_id:
-            from tocsin.incidents.models import IncidentEvent, coded
-
             IncidentEvent.objects.create(
                 incident_id=report.incident_id,
                 actor=actor,
@@ -103,7 +100,7 @@ def render(message: ReportMessage) -> Message:
     """Return the text a reporter receives, in the report's language."""
     with translation.override(message.report.language or settings.LANGUAGE_CODE):
         if message.author_id is None and message.body.startswith("Tocsin"):
-            # What happened to the report (tocsin.incidents.texting.tell_reporters): it
+            # What happened to the report (tocsin.incidents.outcomes.tell_reporters): it
             # names the report itself.
             text = message.body
         else:

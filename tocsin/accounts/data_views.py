@@ -11,8 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from tocsin.accounts import account
 from tocsin.committees import access
-from tocsin.members import account
 from tocsin.members.models import Member
 
 # The word a member types to delete their account, so it is a deliberate act and not a

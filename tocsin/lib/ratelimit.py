@@ -51,6 +51,7 @@ def prefix(address: str) -> str | None:
 
 def daily_secret(day: dt.date) -> bytes:
     """Return the secret of one UTC day, derived from SECRET_KEY."""
+    # The salt keeps its first module name: a new one would change every source key.
     return salted_hmac("tocsin.intake.ratelimit", day.isoformat(), algorithm="sha256").digest()
 
 

@@ -3,7 +3,7 @@
 Telegram sends each update with the secret given to setWebhook in the
 ``X-Telegram-Bot-Api-Secret-Token`` header; anything without it is refused. A private
 chat's ``/start <code>`` links the chat to the member the code names; any other text goes
-to the shared keyword handler (tocsin.transports.inbound). The reply travels back in the
+to the shared keyword handler (tocsin.hooks.inbound). The reply travels back in the
 webhook's answer as a sendMessage call, so no second request to the Bot API is needed.
 
 Updates are answered 200 unless they are forged (403) or not JSON (400): Telegram
@@ -29,10 +29,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from tocsin import vault
+from tocsin.hooks import inbound
 from tocsin.lib import untrusted
 from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports import inbound, telegram
+from tocsin.transports import telegram
 
 logger = logging.getLogger(__name__)
 
