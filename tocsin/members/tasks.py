@@ -13,8 +13,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from tocsin.committees.models import Membership, Role
-from tocsin.members import codes
+from tocsin.members import codes, staff
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
@@ -149,17 +148,7 @@ def _notice(reader: Member, change: str, kind: str, at: str, about: Member | Non
 
 
 def _organizers_of(member: Member) -> list[Member]:
-    """Return the organizers of every committee where ``member`` is a dispatcher or an
-    organizer, without ``member``."""
-    committees = (
-        Membership.objects.filter(member=member).at_least(Role.DISPATCHER).values("committee_id")
-    )
-    ids = (
-        Membership.objects.filter(committee_id__in=committees, role=Role.ORGANIZER)
-        .exclude(member=member)
-        .values("member_id")
-    )
-    return list(Member.objects.filter(pk__in=ids).order_by("pk"))
+    return staff.organizers_of(member)
 
 
 @task()
