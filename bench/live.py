@@ -73,10 +73,10 @@ def seed(answers: int) -> tuple[str, list[str]]:
     from django.urls import reverse
 
     from tests.factories import EAST, member, own_incident, world
-    from tocsin.alerts.messages import alert_link_token
     from tocsin.incidents.models import State
     from tocsin.incidents.reports import receive_report as submit_report
     from tocsin.incidents.services import change_state
+    from tocsin.lib.links import alert_link_token
 
     w = world()
     answering = [

@@ -26,11 +26,12 @@ from tests.factories import EAST
 from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tests.test_browser_loop import COUNT_LIVE_UPDATES, Live, open_map, submit, wait_live
-from tocsin.alerts.messages import alert_url, verify_link_token
+from tocsin.alerts.messages import alert_url
 from tocsin.committees.models import Committee, Invite, Membership, Role
 from tocsin.incidents import verify
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.services import submit_report
+from tocsin.lib.links import verify_link_token
 from tocsin.places.models import Place, PlaceKind
 from tocsin.transports import unsubscribe
 

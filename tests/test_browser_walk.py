@@ -27,11 +27,12 @@ from tests.factories import EAST
 from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tests.test_browser_loop import COUNT_LIVE_UPDATES, Live, submit, wait_live
-from tocsin.alerts.messages import alert_url, verify_link_token
+from tocsin.alerts.messages import alert_url
 from tocsin.committees.models import Committee, Membership, Role
 from tocsin.incidents.models import Incident, State
 from tocsin.incidents.progress import of as progress_of
 from tocsin.intake.models import Report
+from tocsin.lib.links import verify_link_token
 from tocsin.members.models import Member
 from tocsin.places.models import Place, PlaceKind
 

@@ -352,10 +352,10 @@ def test_an_open_stream_holds_no_thread_of_its_own_and_leaves_when_its_browser_d
 
     from tests.browser_support import LiveServer
     from tests.factories import EAST, own_incident, world
-    from tocsin.alerts.messages import alert_link_token
     from tocsin.incidents.models import State
     from tocsin.incidents.reports import receive_report as submit_report
     from tocsin.incidents.services import change_state
+    from tocsin.lib.links import alert_link_token
 
     if broker != "in-process":
         pytest.skip("the thread a request holds does not depend on the broker")
