@@ -197,3 +197,28 @@ def test_nothing_said_or_a_zip_alone_is_nowhere(east: set[int]) -> None:
     assert locate(read("agents 90033"), east) == NOWHERE
     assert locate(read(""), east) == NOWHERE
     assert locate(read("Soto and 4th"), set()) == NOWHERE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "geo:34.036100,-118.209300",
+        "https://maps.google.com/maps?q=34.0361%2C-118.2093",
+        "look https://www.google.com/maps/@34.0361,-118.2093,17z here",
+        "vans at 34.0361, -118.2093",
+    ],
+)
+def test_it_reads_a_shared_location_or_typed_coordinates(text: str) -> None:
+    assert read(text).points == ((34.0361, -118.2093),)
+
+
+def test_numbers_that_are_not_coordinates_are_not_a_point() -> None:
+    assert read("2 vans, 3 agents, 1234 E 4th St").points == ()
+    assert read("geo:134.5,-500.1").points == ()
+
+
+@pytest.mark.django_db
+def test_a_shared_location_is_the_place_inside_the_areas_only(east: set[int]) -> None:
+    located = locate(read(f"geo:{EAST[0]},{EAST[1]}"), east)
+    assert located.spot == Spot("", EAST[0], EAST[1])
+    assert locate(read(f"geo:{WEST[0]},{WEST[1]}"), east) == NOWHERE

@@ -26,7 +26,7 @@ from tocsin.intake.models import Report, ReportKind, TextConversation
 from tocsin.lib.gsm7 import segments, to_gsm
 from tocsin.places.models import Place, PlaceKind
 from tocsin.places.wording import MAX_TEXT
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
 
 STRANGER = "+13105559999"
@@ -291,3 +291,32 @@ def test_responders_of_the_committee_are_not_asked_anything_else(w: World) -> No
     outbox.drain()
     assert "on your way" in text("1", address="+13105550177")
     assert Response.objects.filter(member=rosa).exists()
+
+
+@pytest.mark.django_db
+def test_a_telegram_shared_location_places_the_report(w: World) -> None:
+    from tocsin.hooks.telegram import read_update, respond
+
+    update = {
+        "update_id": 77,
+        "message": {
+            "chat": {"id": 4242, "type": "private"},
+            "from": {"language_code": "es"},
+            "location": {"latitude": SOTO_4TH[0], "longitude": SOTO_4TH[1]},
+        },
+    }
+    msg = read_update(update)
+    assert msg is not None
+    reply = respond(msg) or ""
+    report = Report.objects.get()
+    assert at(report, SOTO_4TH) and report.channel == "telegram"
+    assert "what do you see" in reply.lower() or "qué ve" in reply.lower()
+
+
+@pytest.mark.django_db
+def test_a_signal_location_link_places_the_report(w: World) -> None:
+    text(
+        f"retén aquí https://maps.google.com/maps?q={CAR_WASH[0]}%2C{CAR_WASH[1]}",
+        channel="signal",
+    )
+    assert at(Report.objects.get(), CAR_WASH)

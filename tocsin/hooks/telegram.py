@@ -57,8 +57,8 @@ def _int(value: Any) -> int | None:
 
 
 def read_update(data: Any) -> TextMessage | None:
-    """Return the text message a private chat sent in this update, or None for anything
-    else (edits, group chats, stickers, callbacks, malformed parts)."""
+    """Return the text message (or shared location) a private chat sent in this update,
+    or None for anything else (edits, group chats, stickers, callbacks, malformed parts)."""
     if not isinstance(data, dict):
         return None
     update_id = _int(data.get("update_id"))
@@ -67,6 +67,13 @@ def read_update(data: Any) -> TextMessage | None:
         return None
     chat = message.get("chat")
     text = message.get("text")
+    location = message.get("location")
+    if not isinstance(text, str) and isinstance(location, dict):
+        # A shared location is a report's place: it reads as "geo:lat,lng"
+        # (tocsin.places.wording).
+        lat, lng = location.get("latitude"), location.get("longitude")
+        if isinstance(lat, int | float) and isinstance(lng, int | float):
+            text = f"geo:{float(lat):.6f},{float(lng):.6f}"
     if not isinstance(chat, dict) or not isinstance(text, str) or not text.strip():
         return None
     chat_id = _int(chat.get("id"))

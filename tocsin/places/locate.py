@@ -3,6 +3,7 @@ or nothing.
 
 In this order, the first that gives an answer:
 
+0. a point the phone shared (Telegram's location, Signal's maps link), inside the areas;
 1. a corner ("Soto y 4th"): the committees' named places whose names hold both streets,
    then the operator's geocoder ("4th & Soto");
 2. an address ("1234 E Cesar Chavez Ave"): the geocoder;
@@ -151,6 +152,10 @@ def locate(
     """Return where ``wording`` says, among ``committee_ids``' places and areas."""
     if not committee_ids or wording.empty:
         return NOWHERE
+    for lat, lng in wording.points:
+        # A location the phone shared is the place, if a committee covers it.
+        if _inside(committee_ids, lat, lng):
+            return Located(spot=Spot("", lat, lng))
     places = _places(committee_ids)
     spots = _by_corner(wording, places)
     if spots:

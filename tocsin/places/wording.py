@@ -153,6 +153,16 @@ _SPANISH_ADDRESS = re.compile(
 )
 
 
+# A point a phone shared: Telegram's location (passed on as "geo:lat,lng"), a maps link
+# Signal sends for a location ("...maps?q=34.03%2C-118.21", ".../@34.03,-118.21,17z"), or
+# coordinates typed as "34.0361, -118.2093".
+_POINT = re.compile(
+    r"(?:geo:|[?&](?:q|ll|query)=|/@|(?<![\w.-]))"
+    r"(-?\d{1,2}\.\d{3,})\s*(?:,|%2C)\s*(-?\d{1,3}\.\d{3,})",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Corner:
     """Two streets that cross, as written (first as the text has it)."""
@@ -175,13 +185,15 @@ class Wording:
     corners: tuple[Corner, ...] = ()
     addresses: tuple[str, ...] = ()
     zips: tuple[str, ...] = ()
+    # Points a phone shared or the text gives as coordinates (latitude, longitude).
+    points: tuple[tuple[float, float], ...] = ()
     # The text's words, folded, without the sentence's own words: what a gazetteer
     # name is matched against.
     words: tuple[str, ...] = field(default=())
 
     @property
     def empty(self) -> bool:
-        return not (self.corners or self.addresses or self.zips or self.words)
+        return not (self.corners or self.addresses or self.zips or self.words or self.points)
 
 
 def _clean(text: str) -> str:
@@ -262,8 +274,14 @@ def read(text: str) -> Wording:
         for w in (fold(t.strip(".'’")) for t in tokens if t not in _PUNCTUATION)
         if w and w not in _STOP and w not in _JOINS
     ]
+    points = []
+    for m in _POINT.finditer(clean):
+        lat, lng = float(m.group(1)), float(m.group(2))
+        if -90 <= lat <= 90 and -180 <= lng <= 180:
+            points.append((lat, lng))
     return Wording(
         text=clean,
+        points=tuple(dict.fromkeys(points)),
         corners=tuple(_corners(tokens)),
         addresses=tuple(dict.fromkeys(addresses)),
         zips=tuple(zips),
