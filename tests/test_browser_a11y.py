@@ -29,8 +29,8 @@ from tests.test_browser_loop import COUNT_LIVE_UPDATES, Live, open_map, submit, 
 from tocsin.alerts.messages import alert_url
 from tocsin.committees.models import Committee, Invite, Membership, Role
 from tocsin.incidents import verify
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake.services import submit_report
 from tocsin.lib.links import verify_link_token
 from tocsin.places.models import Place, PlaceKind
 from tocsin.transports import unsubscribe
