@@ -447,3 +447,62 @@ def test_a_failed_render_is_tried_again_at_the_next_change() -> None:
         await close([stream])
 
     asyncio.run(run())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_stops_the_server_with_live_streams_open(broker: str) -> None:
+    """The server `tocsin serve` runs (tocsin.cli) ends every open stream when told to
+    stop, so Ctrl-C does not wait for the browsers to go away."""
+    import signal as signals
+
+    from django.urls import reverse
+
+    from tests.browser_support import LiveServer
+    from tests.factories import EAST, own_incident, world
+    from tocsin.cli import _server_class
+    from tocsin.incidents.models import State
+    from tocsin.incidents.reports import receive_report
+    from tocsin.incidents.services import change_state
+    from tocsin.lib.links import alert_link_token
+
+    if broker != "in-process":
+        pytest.skip("stopping does not depend on the broker")
+    w = world()
+    report = receive_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    incident = change_state(own_incident(report, w.dispatcher), State.CONFIRMED, actor=w.dispatcher)
+    path = reverse(
+        "alert_live", args=[alert_link_token(member_id=w.member.pk, incident_id=incident.pk)]
+    )
+    server = LiveServer()
+    config = server.server.config
+    # No grace period to cut streams short: only the server's own stopping may end them.
+    config.timeout_graceful_shutdown = None
+    server.server = _server_class()(config)
+    server.thread = threading.Thread(
+        target=server.server.run, kwargs={"sockets": [server.sock]}, daemon=True
+    )
+    server.start()
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(10):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            received = b""
+            while b"event: update" not in received:
+                chunk = s.recv(65536)
+                assert chunk, received
+                received += chunk
+            sockets.append(s)
+        server.server.handle_exit(signals.SIGINT, None)
+        server.thread.join(WAIT)
+        assert not server.thread.is_alive()
+        # Every stream was ended by the server, not left hanging.
+        for s in sockets:
+            rest = b""
+            while chunk := s.recv(65536):
+                rest += chunk
+    finally:
+        sse.SHUTDOWN.clear()
+        for s in sockets:
+            s.close()
+        server.sock.close()
