@@ -100,11 +100,11 @@ def setup_django() -> None:
     import django
 
     django.setup()
-    from tocsin.transports import base
+    from tocsin.transports import registry
 
     # Patched before tocsin.alerts.outbox is imported, so any way it reaches the registry
     # finds the null transport.
-    base.registry = lambda: {"email": NullTransport, "webpush": NullTransport}
+    registry.registry = lambda: {"email": NullTransport, "webpush": NullTransport}
 
 
 def warm_up() -> None:
@@ -277,14 +277,14 @@ def new_incident(dispatcher):  # type: ignore[no-untyped-def]
     from django.utils import timezone
 
     from tocsin.incidents.models import Incident, State
+    from tocsin.incidents.reports import receive_report
     from tocsin.incidents.services import open_incident
-    from tocsin.intake.services import submit_report
 
     empty_outbox()
     # The previous run's incident is still open at the same place: a new report would join
     # it (clustering). Close it as history without notices, like a resolved one.
     Incident.objects.open().update(state=State.RESOLVED, closed_at=timezone.now())
-    report = submit_report(channel="web", kind="checkpoint", lat=DOWNTOWN[0], lng=DOWNTOWN[1])
+    report = receive_report(channel="web", kind="checkpoint", lat=DOWNTOWN[0], lng=DOWNTOWN[1])
     return open_incident(report, actor=dispatcher)
 
 

@@ -73,10 +73,10 @@ def seed(answers: int) -> tuple[str, list[str]]:
     from django.urls import reverse
 
     from tests.factories import EAST, member, own_incident, world
-    from tocsin.alerts.messages import alert_link_token
     from tocsin.incidents.models import State
+    from tocsin.incidents.reports import receive_report as submit_report
     from tocsin.incidents.services import change_state
-    from tocsin.intake.services import submit_report
+    from tocsin.lib.links import alert_link_token
 
     w = world()
     answering = [
@@ -258,37 +258,51 @@ def main() -> None:
     connections.close_all()
     live_path = watcher.rstrip("/") + "/live/"
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tocsin.asgi:application", "--host", "127.0.0.1"]
-        + ["--port", str(port), "--no-access-log", "--log-level", "warning"]
-        + ["--backlog", "4096"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-    )
-    try:
-        wait_ready(url, server)
-        print(f"live: one app process, viewers {args.viewers}, {args.changes} answers each")
-        peer = asyncio.run(measure(url, server.pid, live_path, answers, 1, args.changes, args.idle))
-        print(
-            f"peer, one viewer: update p50 {peer['p50'] * 1000:.0f} ms; "
-            f"idle CPU {peer['idle_cpu']:.1%} of a core"
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tocsin.asgi:application", "--host", "127.0.0.1"]
+            + ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+            + ["--backlog", "4096"],
+            cwd=ROOT,
+            env={**os.environ, **env},
         )
-        print("viewers | idle CPU (of a core) | KiB per viewer | update p50 | p99 | last")
-        for n in args.viewers:
-            r = asyncio.run(
-                measure(url, server.pid, live_path, answers, n, args.changes, args.idle)
-            )
-            print(
-                f"{n:>7} | {r['idle_cpu']:>19.1%} | {r['kib_per_viewer']:>14.1f} | "
-                f"{r['p50'] * 1000:>7.0f} ms | {r['p99'] * 1000:>5.0f} ms | "
-                f"{r['last'] * 1000:>5.0f} ms  (p50 {r['p50'] / peer['p50']:.1f}x one viewer's)"
-            )
-    finally:
+        wait_ready(url, server)
+        return server
+
+    def stop(server: subprocess.Popen[bytes]) -> None:
         server.terminate()
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+    print(f"live: one app process, viewers {args.viewers}, {args.changes} answers each")
+    # Each size on a fresh server process: memory a process freed is not given back, so a
+    # process reused across sizes would under-count the next one.
+    server = start()
+    try:
+        peer = asyncio.run(measure(url, server.pid, live_path, answers, 1, args.changes, args.idle))
+    finally:
+        stop(server)
+    print(
+        f"peer, one viewer: update p50 {peer['p50'] * 1000:.0f} ms; "
+        f"idle CPU {peer['idle_cpu']:.1%} of a core"
+    )
+    print("viewers | idle CPU (of a core) | KiB per viewer | update p50 | p99 | last")
+    for n in args.viewers:
+        server = start()
+        try:
+            r = asyncio.run(
+                measure(url, server.pid, live_path, answers, n, args.changes, args.idle)
+            )
+        finally:
+            stop(server)
+        print(
+            f"{n:>7} | {r['idle_cpu']:>19.1%} | {r['kib_per_viewer']:>14.1f} | "
+            f"{r['p50'] * 1000:>7.0f} ms | {r['p99'] * 1000:>5.0f} ms | "
+            f"{r['last'] * 1000:>5.0f} ms  (p50 {r['p50'] / peer['p50']:.1f}x one viewer's)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -109,3 +109,35 @@ def session_for(persona: Member, *, strong: bool = False) -> Client:
         session[security.STRONG_KEY] = int(time.time())
     session.save()
     return client
+
+
+# A corner in East's area, in its gazetteer, for reports by text to name.
+SOTO_4TH = (34.0361, -118.2093)
+
+
+def soto_4th() -> None:
+    """Name the corner of Soto and 4th in East's gazetteer (texts say "Soto y 4th")."""
+    from tocsin.places.models import Place, PlaceKind
+
+    Place.objects.get_or_create(
+        committee=Committee.objects.get(slug="east"),
+        name="Soto St & 4th St",
+        defaults={"kind": PlaceKind.INTERSECTION, "lat": SOTO_4TH[0], "lng": SOTO_4TH[1]},
+    )
+
+
+def report_by_text(channel: str, address: str, body: str) -> tuple[Report, str]:
+    """Report ``body`` by text as a reporter would, answering the questions it asks
+    (where: a corner in East's gazetteer; what: "agents"); return the report and the
+    last reply."""
+    from tocsin.hooks.inbound import Inbound, handle
+
+    soto_4th()
+    reply = handle(Inbound(channel, address, body)) or ""
+    if "?" in reply and not Report.objects.filter(text__contains=body[:50]).exists():
+        reply = handle(Inbound(channel, address, "Soto y 4th")) or ""
+    report = Report.objects.order_by("-pk").first()
+    assert report is not None, reply
+    if report.receipt not in reply:
+        reply = handle(Inbound(channel, address, "4")) or ""
+    return Report.objects.get(pk=report.pk), reply

@@ -3,7 +3,7 @@ and bench/flood.py.
 
 Each fake source is an IPv4 address sent in X-Forwarded-For (the server trusts 127.0.0.1
 as its proxy, and uvicorn does too), spread over fewer /24 networks than sources, so the
-per-network share (tocsin.intake.ratelimit) and the burst detection of new sources
+per-network share (tocsin.lib.ratelimit) and the burst detection of new sources
 (tocsin.intake.burst) see what they would see in a real flood. Each report fetches a
 challenge from its own network (so past the network's share it gets the harder one),
 solves the proof of work, and posts the form as the browser does (CSRF cookie and token
@@ -92,6 +92,17 @@ def seed(cells: int, center: tuple[float, float]) -> Seeded:
         m = member(f"Member {i}", committee, Role.MEMBER, email=f"m{i}@example.org")
         AlertArea.objects.create(member=m, cell=cell, ring=1)
         members.append(m.pk)
+    # The place the member's text names ("... the elementary school on 4th ...").
+    from tocsin.places.models import Place, PlaceKind
+
+    school = geo.center(chosen[0])
+    Place.objects.create(
+        committee=committee,
+        name="Elementary school on 4th",
+        kind=PlaceKind.SCHOOL,
+        lat=school[0],
+        lng=school[1],
+    )
     trusted = member("Teresa", committee, Role.RESPONDER)
     AlertArea.objects.create(member=trusted, cell=chosen[0], ring=1)
     ContactEndpoint.create(trusted, "sms", TRUSTED_PHONE, verified=True)
@@ -326,9 +337,9 @@ def median(values: Sequence[float]) -> float:
 
 def queue_report_ids(dispatcher_id: int) -> tuple[set[int], set[int]]:
     """Return the ids in the dispatcher's desk queue, by the query the desk view renders
-    (tocsin.incidents.views._queue_context), and every id waiting in its burst lane."""
+    (tocsin.desk.views._queue_context), and every id waiting in its burst lane."""
     from tocsin.committees import access
-    from tocsin.incidents.views import _queue_context
+    from tocsin.desk.views import _queue_context
     from tocsin.intake.models import Report
     from tocsin.members.models import Member
 

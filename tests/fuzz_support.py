@@ -18,8 +18,8 @@ from django.apps import apps
 from django.conf import settings
 from hypothesis import strategies as st
 
+from tocsin.hooks import inbound
 from tocsin.intake.models import Report, ReportPhoto
-from tocsin.transports import inbound
 
 NASTY = [
     "",

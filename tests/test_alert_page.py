@@ -13,16 +13,16 @@ from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from tests.factories import EAST, World, member, own_incident, session_for, world
-from tocsin.alerts.messages import alert_link_token
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees.models import Role
+from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
+from tocsin.lib.links import alert_link_token
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize import services as mobilize
 from tocsin.mobilize.models import Response
-from tocsin.transports.inbound import Inbound, handle
 
 pytestmark = pytest.mark.django_db
 

@@ -15,16 +15,16 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from tests.factories import EAST, World, member, own_incident, session_for, world
+from tocsin.accounts import account
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.committees.models import Membership, Role
 from tocsin.incidents import verify
 from tocsin.incidents.models import Incident, IncidentEvent, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
-from tocsin.members import account
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport, TransportError
 
 pytestmark = pytest.mark.django_db

@@ -24,10 +24,9 @@ from tests.test_browser_loop import (  # noqa: F401 (fixtures)
     smtp,
     wait_live,
 )
-from tocsin.committees.models import Membership, Role
+from tocsin.committees.models import Membership, Role, Shift
 from tocsin.incidents.models import Incident, State, VerificationRequest
-from tocsin.intake.services import submit_report
-from tocsin.mobilize.models import Shift
+from tocsin.incidents.reports import receive_report as submit_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

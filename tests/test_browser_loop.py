@@ -44,13 +44,13 @@ from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin import geo
 from tocsin.alerts import messages
 from tocsin.alerts.models import Delivery, DeliveryStatus
-from tocsin.alerts.worker import Worker
 from tocsin.committees.models import Committee, Membership, Role
 from tocsin.incidents.models import Incident, State
 from tocsin.intake.models import Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, EndpointKind
 from tocsin.places.models import Place, PlaceKind
 from tocsin.places.naming import Gazetteer
+from tocsin.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -210,8 +210,17 @@ def still_same_document(page: Page, name: str) -> bool:
     return page.evaluate("name => window[name] === true", name)
 
 
+def open_map(page: Page) -> None:
+    """Open the map where a page loads it only on request (the report page)."""
+    opener = page.locator("#map-open")
+    if opener.count() and opener.is_visible():
+        opener.click()
+    page.wait_for_function("() => Boolean(window.tocsinPickMap)")
+
+
 def tap_map(page: Page, lat: float, lng: float, *, areas: bool) -> tuple[float, float]:
     """Click the pick map where (lat, lng) is drawn; return the place the form got."""
+    open_map(page)
     page.evaluate("() => { delete window.__tocsinMapView; }")
     page.wait_for_function(MAP_SETTLED, arg=areas, polling=250)
     point = page.evaluate(

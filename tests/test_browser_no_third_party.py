@@ -44,11 +44,11 @@ from tests.factories import EAST
 from tests.maps_support import vector_map
 from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
-from tests.test_browser_loop import Live, log_in, submit, tap_map
+from tests.test_browser_loop import Live, log_in, open_map, submit, tap_map
 from tocsin.alerts.messages import alert_url
 from tocsin.committees.models import Invite, Role
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake.services import submit_report
 from tocsin.mobilize.models import Mobilization
 from tocsin.public import basemap
 
@@ -400,6 +400,7 @@ def test_map_tiles_come_only_from_the_operators_tile_server(
 
     page = new_context(viewport=PHONE).new_page()
     recorder.visit(page, "/report/")
+    open_map(page)
     wait_until(lambda: tiles.paths, "a tile request", pump=page.wait_for_timeout)
     page.wait_for_function(
         "() => [...document.querySelectorAll('#map img.leaflet-tile')]"

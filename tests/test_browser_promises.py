@@ -30,7 +30,7 @@ from tests.test_browser_loop import (  # noqa: F401 (fixtures)
 from tocsin.committees.models import Membership, Role
 from tocsin.incidents import verify
 from tocsin.incidents.models import Incident, State
-from tocsin.intake.services import submit_report
+from tocsin.incidents.reports import receive_report as submit_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

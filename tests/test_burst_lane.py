@@ -17,8 +17,8 @@ from tests.factories import EAST, World, session_for, world
 from tests.privacy_support import ip_addresses
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
-from tocsin.intake import ratelimit
 from tocsin.intake.models import Report
+from tocsin.lib import ratelimit
 
 WORKPLACE = "198.51.100.23"  # the Wi-Fi of a workplace during a raid
 COWORKER = "198.51.100.77"  # another phone on it
@@ -170,10 +170,10 @@ def test_a_report_past_its_share_from_a_member_channel_is_never_in_the_lane(w: W
     """The share counts web reports only: a member's text message is never held."""
     for n in range(14):
         send(WORKPLACE, EAST, n)
-    from tocsin.intake import services as intake
+    from tocsin.incidents.reports import receive_report
     from tocsin.intake.models import Channel, ReportKind
 
-    sms = intake.submit_report(
+    sms = receive_report(
         channel=Channel.SMS, kind=ReportKind.WORKPLACE_RAID, lat=EAST[0], lng=EAST[1]
     )
     assert not sms.suspicious and not sms.burst_group

@@ -13,10 +13,10 @@ from django.utils import timezone
 from tests.factories import World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
 from tocsin.incidents import services as incidents
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, ReportKind
 from tocsin.members.models import ContactEndpoint
-from tocsin.transports import base
+from tocsin.transports import registry as transports_registry
 from tocsin.transports.base import Message, Transport, TransportError
 
 NUMBER = "+12135550100"
@@ -44,9 +44,9 @@ class HalfSignal(Transport):
 @pytest.fixture
 def w(db: None, monkeypatch: pytest.MonkeyPatch, settings: Any) -> World:
     """SMS on (a recording transport), Signal half configured, Telegram absent."""
-    real = base.registry
-    monkeypatch.setattr(base, "registry", lambda: {**real(), "sms": Recorder})
-    monkeypatch.setattr(base, "_channels", lambda: [Recorder, HalfSignal])
+    real = transports_registry.registry
+    monkeypatch.setattr(transports_registry, "registry", lambda: {**real(), "sms": Recorder})
+    monkeypatch.setattr(transports_registry, "_channels", lambda: [Recorder, HalfSignal])
     settings.SIGNAL_API_URL = "http://127.0.0.1:8080"
     settings.SIGNAL_NUMBER = ""
     Recorder.sent = []
@@ -71,7 +71,7 @@ def section(output: str, kind: str) -> str:
 
 
 def dead_delivery(w: World, endpoint: ContactEndpoint, error: str, *, hours_ago: int = 1) -> None:
-    report = intake.submit_report(
+    report = receive_report(
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=34.0339, lng=-118.2107
     )
     incident = incidents.open_incident(report, actor=w.dispatcher)

@@ -17,9 +17,9 @@ from tocsin import geo
 from tocsin.incidents import clustering
 from tocsin.incidents.clustering import Rule, Seen, choose, fits
 from tocsin.incidents.models import Incident, IncidentEvent, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import MergeError, change_state, merge, open_incident, split
 from tocsin.intake.models import Report, ReportKind
-from tocsin.intake.services import submit_report
 from tocsin.members.models import Member
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)

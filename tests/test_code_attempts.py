@@ -2,7 +2,7 @@
 
 Every code (a login code, an authenticator code, a channel's code) counts against two
 budgets per window: the account's and the network's. The network is counted the way the
-report form's limit counts it (tocsin.intake.ratelimit: a keyed hash of the /24 or /48
+report form's limit counts it (tocsin.lib.ratelimit: a keyed hash of the /24 or /48
 that changes every day, kept only in the cache). Once a budget is spent the code is not
 checked at all: a right code gets the same answer as a wrong one, until the window ends.
 """
@@ -23,7 +23,7 @@ from django_tasks_db.models import DBTaskResult
 from tests.factories import World, session_for, world
 from tocsin.members import attempts, channels, security
 from tocsin.members.models import ContactEndpoint, Member, SecondFactor
-from tocsin.transports import base
+from tocsin.transports import registry as transports_registry
 from tocsin.transports.base import Message, Transport
 
 pytestmark = pytest.mark.django_db
@@ -52,8 +52,8 @@ def w(settings: Any) -> World:
 
 @pytest.fixture
 def sms(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], Message]]:
-    real = base.registry
-    monkeypatch.setattr(base, "registry", lambda: {**real(), "sms": SmsRecorder})
+    real = transports_registry.registry
+    monkeypatch.setattr(transports_registry, "registry", lambda: {**real(), "sms": SmsRecorder})
     SmsRecorder.sent = []
     return SmsRecorder.sent
 

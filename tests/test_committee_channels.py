@@ -42,14 +42,13 @@ from tests.test_seized_database import (
     with_signed_payloads,
 )
 from tocsin import vault
-from tocsin.alerts import outbox
+from tocsin.alerts import outbox, posts
 from tocsin.alerts.models import Alert, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.lib import egress
 from tocsin.transports import checks as channel_checks
-from tocsin.transports import posts
 from tocsin.transports.models import CommitteeChannel, CommitteePost
 
 HOME = "http://testserver/"
@@ -404,7 +403,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_posts_once(
         "TOCSIN_APPRISE_ENABLED": "1",
     }
     log = tmp_path / "worker.log"
-    code = "import django; django.setup(); from tocsin.transports import posts; posts.drain()"
+    code = "import django; django.setup(); from tocsin.alerts import posts; posts.drain()"
     with log.open("wb") as out:
         worker = subprocess.Popen(
             [sys.executable, "-c", code],

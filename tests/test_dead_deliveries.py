@@ -1,5 +1,6 @@
 """Dead deliveries: dispatchers see why an alert did not arrive and queue it again
-(tocsin.alerts.views, tocsin.alerts.dead), and operators do the same on the command line.
+(tocsin.desk.deliveries, tocsin.alerts.dead), and operators do the same on the
+command line.
 
 The seam is the transport registry, as in tests/test_outbox.py: a recording transport
 fails for the addresses a test names, so deliveries die without any network.
@@ -18,13 +19,14 @@ from django.urls import reverse
 from pytest_django.fixtures import Settings
 
 from tests.factories import EAST, WEST, World, member, own_incident, world
-from tocsin.alerts import outbox, views
+from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
+from tocsin.desk import deliveries as views
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.members.models import Member
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport, TransportError
 
 

@@ -46,7 +46,7 @@ from tocsin.incidents.models import State
 from tocsin.incidents.services import change_state
 from tocsin.members import security
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, TransportError
 
 # Close enough to EAST that Rosa and Mateo are alerted about both incidents.

@@ -34,7 +34,7 @@ from tocsin.incidents.models import Incident, State
 from tocsin.incidents.services import change_state
 from tocsin.members import security
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.webpush import payload_for
 

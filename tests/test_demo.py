@@ -18,8 +18,8 @@ from tocsin.demo import data
 from tocsin.demo import views as demo_views
 from tocsin.incidents import verify
 from tocsin.incidents.models import Answer, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import open_incident
-from tocsin.intake.services import submit_report
 from tocsin.mobilize.models import Mobilization
 from tocsin.places.models import Place, PlaceKind
 from tocsin.places.naming import Gazetteer

@@ -95,3 +95,14 @@ def test_it_sees_the_imports_it_checks() -> None:
     assert canonical(packages_distributions()["nacl"][0]) in declared()
     # What only mypy reads is not a run-time import.
     assert "django_stubs_ext" not in modules
+
+
+def test_python_version_names_a_release_series_not_one_patch_release() -> None:
+    # uv reads .python-version to pick an interpreter: "3.12.1" would send a newcomer who
+    # has another 3.12 release to download one; "3.12" takes any 3.12 they have.
+    pinned = (BASE_DIR / ".python-version").read_text().strip()
+    assert re.fullmatch(r"3\.\d+", pinned), pinned
+    requires_python = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"][
+        "requires-python"
+    ]
+    assert f">={pinned}" in requires_python, requires_python

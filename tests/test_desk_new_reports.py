@@ -11,7 +11,7 @@ from django.urls import reverse
 from tests.factories import EAST, World, session_for, world
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind
 
 
@@ -21,7 +21,7 @@ def w(db: None) -> World:
 
 
 def report_at(text: str = "Agents at the car wash.") -> Report:
-    return intake.submit_report(
+    return receive_report(
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1], text=text
     )
 

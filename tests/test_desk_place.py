@@ -8,9 +8,9 @@ from django.urls import reverse
 
 from tests.factories import EAST, world
 from tocsin import geo
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import open_incident
 from tocsin.intake.models import Channel, ReportKind
-from tocsin.intake.services import submit_report
 
 pytestmark = pytest.mark.django_db
 

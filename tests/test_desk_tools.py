@@ -1,5 +1,5 @@
 """The desk's working tools: hotline calls, address search, holding an incident, sending a
-verifier and answering reporters (tocsin/incidents/desk_views.py, tocsin/intake/replies.py,
+verifier and answering reporters (tocsin/desk/tools.py, tocsin/incidents/replies.py,
 tocsin/lib/geocode.py)."""
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from tests.peers.sms_provider import ACCOUNT_SID, AUTH_TOKEN, FROM, SmsProvider,
 from tocsin import vault
 from tocsin.alerts.models import Alert, Purpose
 from tocsin.committees.models import Role
-from tocsin.incidents import services
+from tocsin.incidents import replies, services
 from tocsin.incidents.models import Incident, IncidentEvent, State, VerificationRequest
-from tocsin.intake import replies
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportContact, ReportKind, ReportMessage
 from tocsin.lib import geocode
 from tocsin.members.models import Member
@@ -65,7 +64,7 @@ def page(response: Any) -> str:
 
 
 def report_at(point: tuple[float, float] = EAST, kind: str = ReportKind.WORKPLACE_RAID) -> Report:
-    return intake.submit_report(channel=Channel.WEB, kind=kind, lat=point[0], lng=point[1])
+    return receive_report(channel=Channel.WEB, kind=kind, lat=point[0], lng=point[1])
 
 
 def unheld_incident() -> Incident:
@@ -700,7 +699,7 @@ def test_a_hotline_caller_gets_the_reply_by_sms_in_their_language(
 def test_a_reply_the_provider_refuses_for_now_is_retried_later(
     w: World, twilio: SmsProvider
 ) -> None:
-    report = intake.submit_report(
+    report = receive_report(
         channel=Channel.HOTLINE,
         kind=ReportKind.CHECKPOINT,
         lat=EAST[0],
@@ -727,7 +726,7 @@ def test_a_reply_the_provider_refuses_for_now_is_retried_later(
 def test_a_reply_whose_channel_was_turned_off_is_marked_failed(w: World, settings: Any) -> None:
     settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = settings.TWILIO_FROM = ""
     settings.SMS_GATEWAY_URL = ""
-    report = intake.submit_report(
+    report = receive_report(
         channel=Channel.SMS,
         kind=ReportKind.CHECKPOINT,
         lat=EAST[0],

@@ -24,8 +24,8 @@ from tests.factories import EAST
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin.alerts import outbox
 from tocsin.incidents.models import Incident
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import unsubscribe
 from tocsin.transports.base import Message

@@ -24,7 +24,7 @@ from tests.factories import World, member, session_for, world
 from tocsin.committees.models import Role
 from tocsin.members import security
 from tocsin.members.models import ContactEndpoint, Member, SecondFactor
-from tocsin.transports import base
+from tocsin.transports import registry as transports_registry
 from tocsin.transports.base import Message, Transport
 
 pytestmark = pytest.mark.django_db
@@ -49,8 +49,8 @@ def w(settings: Any) -> World:
 
 @pytest.fixture
 def sms(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], Message]]:
-    real = base.registry
-    monkeypatch.setattr(base, "registry", lambda: {**real(), "sms": SmsRecorder})
+    real = transports_registry.registry
+    monkeypatch.setattr(transports_registry, "registry", lambda: {**real(), "sms": SmsRecorder})
     SmsRecorder.sent = []
     return SmsRecorder.sent
 

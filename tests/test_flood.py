@@ -18,9 +18,9 @@ from tests import flood_support as flood
 from tests.browser_support import WAIT_S, LiveServer, wait_until
 from tests.factories import EAST
 from tocsin.alerts.models import Delivery
+from tocsin.hooks import inbound
 from tocsin.incidents.models import Incident
 from tocsin.intake.models import Channel, Report
-from tocsin.transports import inbound
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

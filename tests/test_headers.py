@@ -32,8 +32,8 @@ from tests import factories
 from tests.factories import EAST
 from tocsin.alerts.messages import alert_url
 from tocsin.committees.models import Invite, Role
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake.services import submit_report
 
 pytestmark = pytest.mark.django_db
 

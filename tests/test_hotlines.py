@@ -14,7 +14,7 @@ from tests import pow_support
 from tests.factories import EAST, WEST, World, committee, session_for, world
 from tocsin.committees import hotlines
 from tocsin.committees.models import Committee
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, ReportKind
 from tocsin.lib import phones
 
@@ -136,7 +136,7 @@ def test_a_report_outside_every_area_is_refused_with_every_hotline(w: World) -> 
 
 
 def test_the_receipt_page_shows_the_hotlines_of_the_reports_committees(w: World) -> None:
-    report = intake.submit_report(
+    report = receive_report(
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1]
     )
     page = Client().get(reverse("report_done", args=[report.receipt])).content.decode()

@@ -1,4 +1,4 @@
-"""What a member can send back on SMS, Signal or Telegram (tocsin.transports.inbound)."""
+"""What a member can send back on SMS, Signal or Telegram (tocsin.hooks.inbound)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from tests.factories import World, world
 from tests.test_outbox import confirmed_incident
 from tocsin.alerts import outbox
+from tocsin.hooks.inbound import HELP, NO, REPORT, START, STOP, YES, Inbound, handle, parse
 from tocsin.intake.models import Report
 from tocsin.members.models import ContactEndpoint
 from tocsin.mobilize.models import Response, ResponseState
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
-from tocsin.transports.inbound import HELP, NO, REPORT, START, STOP, YES, Inbound, handle, parse
 
 PHONE = "+1 (310) 555-0100"
 
@@ -117,18 +117,18 @@ def test_one_without_an_alert_says_there_is_nothing_to_answer(w: World) -> None:
 
 
 @pytest.mark.django_db
-def test_report_from_a_member_becomes_a_report_at_their_area(w: World) -> None:
+def test_a_members_report_without_a_place_is_asked_where_not_put_at_their_area(w: World) -> None:
+    """Their saved area is only a hint (tests/test_text_reports.py has the whole
+    conversation)."""
     reply = sms("REPORT two vans at the car wash")
-    report = Report.objects.get()
-    assert report.channel == "sms"
-    assert report.text == "two vans at the car wash"
-    assert report.receipt in (reply or "")
+    assert not Report.objects.exists()
+    assert "where is it?" in (reply or "").lower()
 
 
 @pytest.mark.django_db
-def test_report_from_an_unknown_number_points_to_the_web_form(w: World) -> None:
+def test_a_report_from_an_unknown_number_is_asked_where_in_its_language(w: World) -> None:
     reply = sms("REPORTE camionetas", address="+13105559999")
-    assert "/report/" in (reply or "")
+    assert "¿dónde es?" in (reply or "")
     assert not Report.objects.exists()
 
 

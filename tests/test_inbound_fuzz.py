@@ -53,13 +53,15 @@ from tests.test_outbox import confirmed_incident
 from tests.test_verify import FAR, verifier
 from tests.test_verify import incident_at as verify_incident_at
 from tocsin.alerts import outbox
+from tocsin.hooks import inbound
+from tocsin.hooks import signal as signal_hooks
+from tocsin.hooks.inbound import Inbound
 from tocsin.incidents import verify
 from tocsin.intake.models import ReportKind
 from tocsin.members.models import ContactEndpoint
-from tocsin.transports import base as transports_base
-from tocsin.transports import inbound, signal, sms
+from tocsin.transports import registry as transports_base
+from tocsin.transports import sms
 from tocsin.transports.base import Message, Transport
-from tocsin.transports.inbound import Inbound
 
 MATEO = "+13105550100"
 STRANGER = "+13105550177"
@@ -311,7 +313,7 @@ def test_fuzzed_signal_answers(
 ) -> None:
     caplog.clear()
     signal_peer.queue_body(body)
-    handled = signal.poll_once()
+    handled = signal_hooks.poll_once()
     assert handled >= 0
     # A message the handler could not take is logged and skipped: that is a crash too.
     assert "not handled" not in caplog.text

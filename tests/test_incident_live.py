@@ -16,7 +16,7 @@ from tests.factories import EAST, World, member, own_incident, session_for, worl
 from tocsin.committees.models import Membership, Role
 from tocsin.incidents import verify
 from tocsin.incidents.models import Incident, State
-from tocsin.intake.services import submit_report
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.members.models import Member
 
 

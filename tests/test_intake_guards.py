@@ -21,9 +21,10 @@ from django.utils.html import escape
 from tests import pow_support
 from tests.factories import EAST, WEST, World, world
 from tests.privacy_support import LogCapture, ip_addresses
-from tocsin.intake import burst, pow, ratelimit
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
+from tocsin.intake import burst, pow
 from tocsin.intake.models import Channel, Report, ReportKind
+from tocsin.lib import ratelimit
 from tocsin.members.models import Member
 
 TEXT = "Three unmarked vans by the laundromat on Cesar Chavez."
@@ -252,7 +253,7 @@ def test_sources_change_with_the_day() -> None:
 
 def test_the_source_middleware_runs_before_the_address_is_dropped() -> None:
     middleware = django_settings.MIDDLEWARE
-    assert middleware.index("tocsin.intake.ratelimit.SourceMiddleware") < middleware.index(
+    assert middleware.index("tocsin.lib.ratelimit.SourceMiddleware") < middleware.index(
         "tocsin.lib.middleware.PrivacyMiddleware"
     )
 
@@ -467,9 +468,7 @@ def test_reports_from_members_channels_are_never_suspicious(w: World, settings: 
     for n in range(3):
         post(form(), network(n))
     for channel in (Channel.SMS, Channel.SIGNAL, Channel.TELEGRAM):
-        r = intake.submit_report(
-            channel=channel, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1]
-        )
+        r = receive_report(channel=channel, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1])
         assert not r.suspicious
 
 
@@ -505,7 +504,7 @@ def test_outsiders_and_other_committees_do_not_see_the_lane(w: World, settings: 
 def test_a_network_gets_its_share_and_no_more_even_across_a_window_edge(
     settings: Any,
 ) -> None:
-    from tocsin.intake import ratelimit
+    from tocsin.lib import ratelimit
 
     settings.REPORT_RATE_PER_10MIN, settings.REPORT_REFUSE_PER_10MIN = 10, 12
     within, over, refused = ratelimit.Share.WITHIN, ratelimit.Share.OVER, ratelimit.Share.REFUSED
@@ -520,7 +519,7 @@ def test_a_network_gets_its_share_and_no_more_even_across_a_window_edge(
 
 
 def test_a_report_that_is_not_stored_gives_its_place_back(settings: Any) -> None:
-    from tocsin.intake import ratelimit
+    from tocsin.lib import ratelimit
 
     settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
     assert ratelimit.take("net-b", now=1200.0) is ratelimit.Share.WITHIN

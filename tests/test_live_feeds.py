@@ -11,6 +11,7 @@ import asyncio
 import gc
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -342,17 +343,19 @@ def test_shutdown_ends_every_stream_at_once() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_open_stream_holds_no_thread_of_its_own(broker: str) -> None:
+def test_an_open_stream_holds_no_thread_of_its_own_and_leaves_when_its_browser_does(
+    broker: str,
+) -> None:
     """Django gives each request a thread for its synchronous parts until the response
     ends; a live stream lets it go once its view has run (tocsin.lib.sse)."""
     from django.urls import reverse
 
     from tests.browser_support import LiveServer
     from tests.factories import EAST, own_incident, world
-    from tocsin.alerts.messages import alert_link_token
     from tocsin.incidents.models import State
+    from tocsin.incidents.reports import receive_report as submit_report
     from tocsin.incidents.services import change_state
-    from tocsin.intake.services import submit_report
+    from tocsin.lib.links import alert_link_token
 
     if broker != "in-process":
         pytest.skip("the thread a request holds does not depend on the broker")
@@ -378,6 +381,16 @@ def test_an_open_stream_holds_no_thread_of_its_own(broker: str) -> None:
             sockets.append(s)
         # Renders run on the event loop's shared pool (a few threads), never one per stream.
         assert threading.active_count() - before < streams // 4
+        # Served outside Django, each stream is one viewer of the process...
+        assert sse.counts()[0] == streams
+        # ... until its browser goes away.
+        for s in sockets:
+            s.close()
+        for _ in range(int(WAIT / 0.05)):
+            if sse.counts()[0] == 0:
+                break
+            time.sleep(0.05)
+        assert sse.counts()[0] == 0
     finally:
         for s in sockets:
             s.close()
@@ -407,3 +420,89 @@ def test_logging_out_ends_the_sessions_live_streams() -> None:
             await read(stream)
 
     asyncio.run(run())
+
+
+def test_a_failed_render_is_tried_again_at_the_next_change() -> None:
+    partial = Partial()
+    channel = channel_name()
+    failing = {"left": 1}
+    render = partial.render("en")
+
+    def flaky() -> str:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("the database went away for a moment")
+        return render()
+
+    async def run() -> None:
+        response = sse.stream(request(), [channel], flaky, audience="en")
+        stream = aiter(response.streaming_content)  # type: ignore[attr-defined]
+        # Nothing to show yet, but the stream stays open...
+        assert updates(await read(stream)) == []
+        await settle()
+        # ... and the next change arrives.
+        partial.version = 1
+        live.publish(channel)
+        assert updates(await read(stream)) == ["<p>en v1</p>"]
+        await close([stream])
+
+    asyncio.run(run())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_stops_the_server_with_live_streams_open(broker: str) -> None:
+    """The server `tocsin serve` runs (tocsin.cli) ends every open stream when told to
+    stop, so Ctrl-C does not wait for the browsers to go away."""
+    import signal as signals
+
+    from django.urls import reverse
+
+    from tests.browser_support import LiveServer
+    from tests.factories import EAST, own_incident, world
+    from tocsin.cli import _server_class
+    from tocsin.incidents.models import State
+    from tocsin.incidents.reports import receive_report
+    from tocsin.incidents.services import change_state
+    from tocsin.lib.links import alert_link_token
+
+    if broker != "in-process":
+        pytest.skip("stopping does not depend on the broker")
+    w = world()
+    report = receive_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    incident = change_state(own_incident(report, w.dispatcher), State.CONFIRMED, actor=w.dispatcher)
+    path = reverse(
+        "alert_live", args=[alert_link_token(member_id=w.member.pk, incident_id=incident.pk)]
+    )
+    server = LiveServer()
+    config = server.server.config
+    # No grace period to cut streams short: only the server's own stopping may end them.
+    config.timeout_graceful_shutdown = None
+    server.server = _server_class()(config)
+    server.thread = threading.Thread(
+        target=server.server.run, kwargs={"sockets": [server.sock]}, daemon=True
+    )
+    server.start()
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(10):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            received = b""
+            while b"event: update" not in received:
+                chunk = s.recv(65536)
+                assert chunk, received
+                received += chunk
+            sockets.append(s)
+        server.server.handle_exit(signals.SIGINT, None)
+        server.thread.join(WAIT)
+        assert not server.thread.is_alive()
+        # Every stream was ended by the server, not left hanging.
+        for s in sockets:
+            rest = b""
+            while chunk := s.recv(65536):
+                rest += chunk
+    finally:
+        sse.SHUTDOWN.clear()
+        for s in sockets:
+            s.close()
+        server.sock.close()

@@ -23,11 +23,12 @@ from tests.factories import EAST, WEST
 from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin.alerts import outbox
-from tocsin.alerts.messages import place_text, read_alert_link_token
+from tocsin.alerts.messages import place_text
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.incidents.models import Incident
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake.services import submit_report
+from tocsin.lib.links import read_alert_link_token
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize import services as mobilize
 from tocsin.mobilize.models import Response

@@ -19,7 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from tests.factories import World, world
 from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, EndpointVerification, Member
-from tocsin.transports import base
+from tocsin.transports import registry as transports_registry
 from tocsin.transports.base import Message, Transport, TransportError
 
 NUMBER = "+1 213-555-0100"
@@ -50,12 +50,12 @@ def w(db: None) -> World:
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], Message, str]]:
     """Turn SMS and Signal on with recording transports; return what they sent."""
-    real = base.registry
+    real = transports_registry.registry
 
     def registry() -> dict[str, type[Transport]]:
         return {**real(), "sms": Recorder, "signal": SignalRecorder}
 
-    monkeypatch.setattr(base, "registry", registry)
+    monkeypatch.setattr(transports_registry, "registry", registry)
     Recorder.sent = []
     Recorder.fail = None
     return Recorder.sent
@@ -64,12 +64,12 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], Message,
 @pytest.fixture
 def no_phones(monkeypatch: pytest.MonkeyPatch) -> None:
     """A server with neither SMS nor Signal configured."""
-    real = base.registry
+    real = transports_registry.registry
 
     def registry() -> dict[str, type[Transport]]:
         return {k: v for k, v in real().items() if k not in ("sms", "signal", "telegram")}
 
-    monkeypatch.setattr(base, "registry", registry)
+    monkeypatch.setattr(transports_registry, "registry", registry)
 
 
 def as_(persona: Member) -> Client:

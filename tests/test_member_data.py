@@ -21,7 +21,7 @@ from tests.factories import World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
 from tocsin.committees.models import Invite, Membership
 from tocsin.incidents import services as incidents
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, ReportKind
 from tocsin.members import security
 from tocsin.members.models import LoginCode, Member
@@ -35,9 +35,7 @@ pytestmark = pytest.mark.django_db
 def w() -> World:
     w = world()
     # Mateo answered an alert and got one; Rosa did too, so there is someone else's data.
-    r = intake.submit_report(
-        channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=34.0339, lng=-118.2107
-    )
+    r = receive_report(channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=34.0339, lng=-118.2107)
     incident = incidents.open_incident(r, actor=w.dispatcher)
     alert = Alert.objects.create(
         incident=incident,
@@ -302,7 +300,7 @@ def test_after_the_next_purge_a_seized_sqlite_file_no_longer_holds_a_deleted_mem
 
     from django.db import connection
 
-    from tocsin.vault.purge import purge
+    from tocsin.retention.purge import purge
 
     if connection.vendor != "sqlite":
         pytest.skip("reads the SQLite file; PostgreSQL's VACUUM is tested in test_retention")

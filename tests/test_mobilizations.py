@@ -29,6 +29,7 @@ from tests.peers.push_service import PushService
 from tests.peers.sms_provider import SmsProvider, running, use_twilio
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin.demo.models import DemoMessage
+from tocsin.hooks import inbound
 from tocsin.mobilize import notices, rsvps
 from tocsin.mobilize.planned import (
     Mobilization,
@@ -39,7 +40,7 @@ from tocsin.mobilize.planned import (
     Visibility,
 )
 from tocsin.places.models import Place
-from tocsin.transports import inbound, vapid
+from tocsin.transports import vapid
 
 LA = ZoneInfo("America/Los_Angeles")
 Purpose = RsvpMessage.Purpose

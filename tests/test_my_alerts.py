@@ -17,9 +17,9 @@ from tocsin.alerts.messages import place_text
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
 from tocsin.committees.models import Role
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
 from tocsin.intake.models import ReportKind
-from tocsin.intake.services import submit_report
 from tocsin.members.models import Member
 
 pytestmark = pytest.mark.django_db

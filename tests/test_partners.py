@@ -15,7 +15,7 @@ from tests.factories import EAST, WEST, World, committee, member, world
 from tocsin.committees import partners
 from tocsin.committees.models import Committee, Partnership, Role, Share
 from tocsin.incidents import services as incidents
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def _propose(w: World, shares: list[str]) -> Partnership:
 
 def test_a_proposal_shares_nothing_until_the_other_side_accepts(w: World) -> None:
     _propose(w, [Share.REPORTS])
-    report = intake.submit_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    report = receive_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
     assert report.receipt not in _client(w.west_dispatcher).get(reverse("desk")).content.decode()
     assert partners.partners({w.east.pk}, Share.REPORTS) == set()
 
@@ -56,8 +56,8 @@ def test_once_accepted_each_desk_sees_the_others_reports(w: World) -> None:
         reverse("committee_partner_accept", args=[w.west.slug, proposal.pk])
     )
     assert response.status_code == 302
-    east = intake.submit_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
-    west = intake.submit_report(channel=Channel.WEB, kind="checkpoint", lat=WEST[0], lng=WEST[1])
+    east = receive_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    west = receive_report(channel=Channel.WEB, kind="checkpoint", lat=WEST[0], lng=WEST[1])
     assert east.receipt in _client(w.west_dispatcher).get(reverse("desk")).content.decode()
     assert west.receipt in _client(w.dispatcher).get(reverse("desk")).content.decode()
     # Members are not shared: West's dispatcher cannot see East's member pages or verifiers.
@@ -89,7 +89,7 @@ def test_either_side_ends_it_and_then_nothing_is_shared(w: World) -> None:
     _client(w.west_organizer).post(
         reverse("committee_partner_end", args=[w.west.slug, proposal.pk])
     )
-    report = intake.submit_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    report = receive_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
     assert report.receipt not in _client(w.west_dispatcher).get(reverse("desk")).content.decode()
     assert Partnership.objects.get().ended_by == w.west_organizer
 

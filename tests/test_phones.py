@@ -26,17 +26,17 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.factories import EAST, World, world
+from tests.factories import EAST, World, report_by_text, world
 from tocsin import vault
+from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents.forms import HotlineForm
 from tocsin.intake.models import Report, ReportContact
 from tocsin.lib import phones
 from tocsin.lib.phones import PhoneError
 from tocsin.members.forms import PhoneForm
 from tocsin.members.models import ContactEndpoint
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
-from tocsin.transports.inbound import Inbound, handle
 
 US = "+12135550142"
 MX = "+525512345678"
@@ -299,8 +299,8 @@ def test_an_inbound_sender_is_found_however_the_gateway_writes_the_number(
 
 def test_a_report_by_sms_keeps_the_sender_to_answer_in_e164(w: World) -> None:
     ContactEndpoint.create(w.member, "sms", US, verified=True)
-    handle(Inbound("sms", "(213) 555-0142", "REPORT two vans at the corner"))
-    contact = ReportContact.objects.get(report=Report.objects.get())
+    report, _reply = report_by_text("sms", "(213) 555-0142", "REPORT two vans at the corner")
+    contact = ReportContact.objects.get(report=report)
     assert vault.unseal(bytes(contact.sealed)) == {"address": US}
 
 

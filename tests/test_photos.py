@@ -28,7 +28,8 @@ from tocsin.alerts import messages
 from tocsin.alerts.models import Alert, Purpose
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import State
-from tocsin.intake import photos, services
+from tocsin.incidents.reports import receive_report
+from tocsin.intake import photos
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.lib.bodylimit import BodyLimit
 
@@ -531,7 +532,7 @@ def test_a_rolled_back_report_leaves_no_file(
     monkeypatch.setattr(ReportPhoto, "store", store_then_fail)
     photo = scrub(encode(two_halves(), "PNG"))
     with pytest.raises(RuntimeError):
-        services.submit_report(
+        receive_report(
             channel=Channel.WEB,
             kind=ReportKind.CHECKPOINT,
             lat=EAST[0],
@@ -546,7 +547,7 @@ def test_a_rolled_back_report_leaves_no_file(
 def test_deleting_a_report_deletes_its_photo_files(
     w: World, media: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
-    report = services.submit_report(
+    report = receive_report(
         channel=Channel.WEB,
         kind=ReportKind.CHECKPOINT,
         lat=EAST[0],
@@ -574,7 +575,7 @@ def test_a_spanish_reporter_gets_the_refusal_in_spanish(client: Client, w: World
 
 
 def photo_in(w: World, point: tuple[float, float] = EAST) -> ReportPhoto:
-    report = services.submit_report(
+    report = receive_report(
         channel=Channel.WEB,
         kind=ReportKind.CHECKPOINT,
         lat=point[0],

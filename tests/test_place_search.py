@@ -27,12 +27,14 @@ from tocsin.alerts import messages
 from tocsin.alerts.models import Alert, Delivery, Purpose
 from tocsin.committees.models import Committee, Role
 from tocsin.incidents import verify
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import open_incident
 from tocsin.intake.models import Channel, Report, ReportKind
-from tocsin.intake.services import submit_report
+from tocsin.lib import links
+from tocsin.lib.gsm7 import GSM7, segments
 from tocsin.places.models import Place, PlaceKind
 from tocsin.places.naming import Gazetteer
-from tocsin.transports.sms import GSM7, segments, sms_text
+from tocsin.transports.sms import sms_text
 
 pytestmark = pytest.mark.django_db
 
@@ -415,7 +417,7 @@ def test_the_verifiers_answer_page_names_the_exact_place(w: World) -> None:
     incident = incident_at(w)
     vera = member("Vera", w.east, Role.VERIFIER, email="vera@example.org")
     verify.request(incident, vera, actor=w.dispatcher, committee_ids={w.east.pk})
-    token = messages.verify_link_token(member_id=vera.pk, incident_id=incident.pk)
+    token = links.verify_link_token(member_id=vera.pk, incident_id=incident.pk)
     page = html.unescape(Client().get(reverse("verify_answer", args=[token])).content.decode())
     assert "60 m south of Car wash, César Chávez & Soto" in page
     assert "geo:" in page

@@ -14,9 +14,10 @@ from django.utils import translation
 
 from tests.factories import EAST, World, world
 from tests.privacy_support import ip_addresses
+from tocsin.incidents import replies
 from tocsin.incidents import services as incidents
-from tocsin.intake import receipts, replies
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
+from tocsin.intake import receipts
 from tocsin.intake.models import Channel, Report, ReportKind
 
 ADDRESS = "198.51.100.23"
@@ -31,7 +32,7 @@ def w(db: None) -> World:
 
 
 def report_at(place: tuple[float, float] = EAST, text: str = TEXT, **fields: Any) -> Report:
-    return intake.submit_report(
+    return receive_report(
         channel=Channel.WEB,
         kind=ReportKind.CHECKPOINT,
         lat=place[0],
@@ -56,6 +57,27 @@ def check(code: str, address: str = ADDRESS, **data: Any) -> Any:
 
 
 # What became of the report.
+
+
+def test_the_receipt_page_says_where_in_words_at_the_block(w: World) -> None:
+    from tocsin.places.models import Place, PlaceKind
+
+    Place.objects.create(
+        committee=w.east,
+        name="Car wash, Cesar Chavez & Soto",
+        name_es="Autolavado, Cesar Chavez y Soto",
+        kind=PlaceKind.CAR_WASH,
+        lat=EAST[0] + 0.0003,
+        lng=EAST[1],
+    )
+    report = report_at()
+    page = receipt_page(report).content.decode()
+    where = page.split('data-testid="where">')[1].split("<")[0]
+    assert "Car wash, Cesar Chavez &amp; Soto" in where, where
+    spanish = receipt_page(report, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Autolavado, Cesar Chavez y Soto" in spanish
+    # Never the point itself: whoever has the code can open the page.
+    assert f"{EAST[0]:.5f}" not in page
 
 
 def test_the_receipt_page_follows_the_incident_from_received_to_resolved(w: World) -> None:

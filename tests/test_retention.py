@@ -1,6 +1,6 @@
 """Retention: each class of data is purged at its age and kept a moment before it.
 
-The rules are pure (tocsin.vault.retention); the purge (tocsin.vault.purge) applies them
+The rules are pure (tocsin.vault.retention); the purge (tocsin.retention.purge) applies them
 to the database, deletes photo files with their rows and reclaims the space, so a copy of
 the database file taken afterwards holds none of the purged text.
 """
@@ -27,18 +27,19 @@ from hypothesis import strategies as st
 
 from tests.factories import EAST, World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
-from tocsin.alerts.worker import Worker
+from tocsin.committees.models import Shift
 from tocsin.demo.models import DemoMessage
 from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.members.models import LoginCode
 from tocsin.mobilize import rsvps
-from tocsin.mobilize.models import Mobilization, ResponderRole, Response, RsvpMessage, Shift
+from tocsin.mobilize.models import Mobilization, ResponderRole, Response, RsvpMessage
+from tocsin.retention.purge import purge
 from tocsin.transports.models import CommitteeChannel, CommitteePost
 from tocsin.vault import retention
-from tocsin.vault.purge import purge
+from tocsin.worker import Worker
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -124,7 +125,7 @@ def w(db: None) -> World:
 
 
 def report(text: str = "", *, received_at: datetime | None = None, **fields: Any) -> Report:
-    r = intake.submit_report(
+    r = receive_report(
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1], text=text
     )
     Report.objects.filter(pk=r.pk).update(received_at=received_at or NOW - 100 * DAY, **fields)

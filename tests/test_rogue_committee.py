@@ -27,7 +27,7 @@ from tocsin.alerts.models import Delivery
 from tocsin.committees.models import Committee, CommitteeCell, Membership, Role
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident, State
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.intake.photos import scrub
 from tocsin.members.models import Member
@@ -117,7 +117,7 @@ def drawn(w: World, rogue: tuple[Member, Client]) -> tuple[Member, Client]:
 
 def test_every_step_of_the_attack_is_refused(w: World, drawn: tuple[Member, Client]) -> None:
     rogue_member, client = drawn
-    report = intake.submit_report(
+    report = receive_report(
         channel=Channel.WEB,
         kind=ReportKind.HOME_ARREST,
         lat=EAST[0],
@@ -125,7 +125,7 @@ def test_every_step_of_the_attack_is_refused(w: World, drawn: tuple[Member, Clie
         text="Two vans outside the laundromat",
         photos=[_photo()],
     )
-    other = intake.submit_report(
+    other = receive_report(
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1]
     )
     incident = incidents.open_incident(other, actor=w.dispatcher)
@@ -177,7 +177,7 @@ def test_every_step_of_the_attack_is_refused(w: World, drawn: tuple[Member, Clie
 
 def test_the_merge_list_names_only_the_desks_own_incidents(w: World) -> None:
     east = incidents.open_incident(
-        intake.submit_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1]),
+        receive_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1]),
         actor=w.dispatcher,
     )
     # Another committee drawn over the same place, approved, with its own incident nearby.
@@ -249,7 +249,7 @@ def test_an_approved_overlap_does_not_open_east_s_older_reports(
     w: World, drawn: tuple[Member, Client]
 ) -> None:
     rogue_member, client = drawn
-    before = intake.submit_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    before = receive_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
     Committee.objects.filter(slug="rogue").update(approved_at=timezone.now())
     assert client.post(reverse("open_report", args=[before.pk])).status_code == 404
     assert before.receipt not in client.get(reverse("desk")).content.decode()
@@ -283,13 +283,9 @@ def test_a_report_next_door_does_not_join_another_committees_incident(w: World) 
 
     inside, outside = along(lo - 0.01), along(hi + 0.01)
     assert geo.cell_at(*inside, res) == c0 and geo.cell_at(*outside, res) == c1
-    first = intake.submit_report(
-        channel=Channel.WEB, kind="checkpoint", lat=inside[0], lng=inside[1]
-    )
+    first = receive_report(channel=Channel.WEB, kind="checkpoint", lat=inside[0], lng=inside[1])
     incident = incidents.open_incident(first, actor=dispatcher)
-    second = intake.submit_report(
-        channel=Channel.WEB, kind="checkpoint", lat=outside[0], lng=outside[1]
-    )
+    second = receive_report(channel=Channel.WEB, kind="checkpoint", lat=outside[0], lng=outside[1])
     second.refresh_from_db()
     assert second.incident_id is None
     assert list(incident.committees.values_list("slug", flat=True)) == ["mine"]

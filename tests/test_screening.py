@@ -1,5 +1,5 @@
 """No doxxing: officers' identities and calls to interfere are held from every alert and
-public page (tocsin.intake.screening, DESIGN.md section 2).
+public page (tocsin.lib.screening, DESIGN.md section 2).
 
 The corpus in tests/data/doxxing_corpus.json holds adversarial inputs (English and
 Spanish, plain and obfuscated) with the reasons each must be held for, and benign reports
@@ -25,17 +25,16 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests import pow_support
-from tests.factories import EAST, World, world
+from tests.factories import EAST, World, report_by_text, world
 from tocsin.alerts import messages, outbox
 from tocsin.alerts.models import Alert
 from tocsin.incidents import services
 from tocsin.incidents.models import Incident, State
-from tocsin.intake import screening
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind
-from tocsin.intake.screening import Screen, reason_labels, screen
+from tocsin.lib import screening
+from tocsin.lib.screening import Screen, reason_labels, screen
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports.inbound import Inbound, handle
 
 CORPUS = json.loads(
     (Path(__file__).resolve().parent / "data" / "doxxing_corpus.json").read_text("utf-8")
@@ -198,7 +197,7 @@ def sent(settings: Any) -> list[Any]:
 
 
 def report_with(text: str, channel: str = Channel.WEB) -> Report:
-    return intake.submit_report(
+    return receive_report(
         channel=channel, kind=ReportKind.WORKPLACE_RAID, lat=EAST[0], lng=EAST[1], text=text
     )
 
@@ -422,8 +421,7 @@ def test_the_web_form_stores_no_reason_for_a_clean_report(w: World) -> None:
 def test_an_inbound_report_stores_held_reasons(w: World, item: dict[str, Any], kind: str) -> None:
     address = {"sms": "+13105550100", "signal": "+13105550100", "telegram": "4242"}[kind]
     ContactEndpoint.create(w.member, kind, address, verified=True)
-    reply = handle(Inbound(kind, address, "REPORT " + item["text"]))
-    report = Report.objects.get()
-    assert report.receipt in (reply or "")
+    report, reply = report_by_text(kind, address, "REPORT " + item["text"])
+    assert report.receipt in reply
     assert set(item["reasons"]) <= set(report.held_reasons.split(","))
     _assert_clean(reply or "", _forbidden([item]), "the reply")

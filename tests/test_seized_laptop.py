@@ -44,8 +44,8 @@ from tests.privacy_support import LogCapture, files_under
 from tocsin import vault
 from tocsin.alerts import outbox
 from tocsin.committees.models import Role
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake.services import submit_report
 from tocsin.members import security
 from tocsin.members.models import ContactEndpoint, SecondFactor
 

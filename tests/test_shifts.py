@@ -12,9 +12,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from tests.factories import EAST, World, member, session_for, world
-from tocsin.committees.models import Membership, Role
+from tocsin.committees.models import Membership, Role, Shift
 from tocsin.members.models import Member
-from tocsin.mobilize.models import Shift
 from tocsin.mobilize.templatetags.shifts import shift_end, shift_span
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ from django.conf import settings as django_settings
 from django.core import checks as django_checks
 from django.core.management import call_command
 
-from tocsin.transports import base
 from tocsin.transports import checks as channel_checks
+from tocsin.transports import registry as transports_registry
 from tocsin.transports.base import Transport
 
 
@@ -30,7 +30,7 @@ class FakeSignal(Transport):
 @pytest.fixture
 def only_signal(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Any:
     """A server whose only optional channel module is Signal, on an https site."""
-    monkeypatch.setattr(base, "_channels", lambda: [FakeSignal])
+    monkeypatch.setattr(transports_registry, "_channels", lambda: [FakeSignal])
     settings.SITE_URL = "https://tocsin.example.org"
     settings.SIGNAL_API_URL = ""
     settings.SIGNAL_NUMBER = ""
@@ -68,7 +68,7 @@ def test_it_says_nothing_about_a_configured_channel(only_signal: Any) -> None:
 def test_it_says_nothing_about_a_channel_module_that_is_not_there(
     monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
-    monkeypatch.setattr(base, "_channels", lambda: [])
+    monkeypatch.setattr(transports_registry, "_channels", lambda: [])
     settings.SITE_URL = "https://tocsin.example.org"
     assert messages() == []
 

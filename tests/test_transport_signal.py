@@ -25,16 +25,18 @@ from tests.peers import signal_api
 from tests.peers.signal_api import SignalAPI
 from tocsin.alerts import messages, outbox
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
+from tocsin.hooks import signal as signal_hooks
+from tocsin.hooks.signal import poll_once
 from tocsin.incidents.models import Incident
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.models import Report
-from tocsin.intake.services import submit_report
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Response, ResponseState
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports import signal
 from tocsin.transports.base import Message, TransportError
-from tocsin.transports.signal import SignalTransport, poll_once
+from tocsin.transports.signal import SignalTransport
 
 MATEO = "+13105550100"  # English
 ROSA = "+13105550111"  # Spanish
@@ -260,7 +262,8 @@ def test_stop_turns_signal_off_for_the_member(api: SignalAPI, w: World, word: st
 
 @pytest.mark.django_db
 def test_a_report_from_a_member_reaches_the_desk(api: SignalAPI, w: World) -> None:
-    api.incoming(MATEO, "REPORT two vans at the car wash")
+    factories.soto_4th()
+    api.incoming(MATEO, "REPORT two vans at Soto y 4th")
     poll_once()
     report = Report.objects.get()
     assert report.channel == "signal"
@@ -379,7 +382,7 @@ def test_the_poller_keeps_going_until_stopped(api: SignalAPI) -> None:
     ContactEndpoint.create(w.member, "signal", MATEO, verified=True)
     api.down = True
     stop = threading.Event()
-    poller = threading.Thread(target=signal.run, args=(stop,), kwargs={"interval": 0.05})
+    poller = threading.Thread(target=signal_hooks.run, args=(stop,), kwargs={"interval": 0.05})
     poller.start()
     try:
         api.incoming(MATEO, "STOP")

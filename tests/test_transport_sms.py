@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pytest_django.fixtures import Settings
 
 from tests.browser_support import LiveServer
-from tests.factories import EAST, World, member, world
+from tests.factories import EAST, World, member, soto_4th, world
 from tests.peers.sms_provider import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -35,21 +35,23 @@ from tests.peers.sms_provider import (
 )
 from tests.test_outbox import confirmed_incident
 from tocsin.alerts import messages, outbox
-from tocsin.alerts.messages import alert_link_token
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident
 from tocsin.intake.models import Report
+from tocsin.lib import gsm7
+from tocsin.lib.gsm7 import GSM7, UCS2, segments, to_gsm
+from tocsin.lib.links import alert_link_token
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Response, ResponseState
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports import sms
 from tocsin.transports.base import Message, TransportError
-from tocsin.transports.sms import GSM7, UCS2, SmsTransport, segments, sms_text, to_gsm
+from tocsin.transports.sms import SmsTransport, sms_text
 
 PHONE = "+13105550100"
 KEY = "a12-e34"
-GSM_BASIC = "".join(sorted(sms.GSM7_BASIC))
-GSM_EXT = "".join(sorted(sms.GSM7_EXTENSION))
+GSM_BASIC = "".join(sorted(gsm7.GSM7_BASIC))
+GSM_EXT = "".join(sorted(gsm7.GSM7_EXTENSION))
 SPANISH = "abcdefghijklmnopqrstuvwxyzáéíóúüñÁÉÍÓÚÜÑ¡¿ .,:;“”'’-–—…0123456789"
 
 
@@ -144,7 +146,7 @@ def test_it_counts_segments(text: str, expected: tuple[str, int]) -> None:
 
 def units(text: str) -> int:
     if segments(text)[0] == GSM7:
-        return sum(2 if c in sms.GSM7_EXTENSION else 1 for c in text)
+        return sum(2 if c in gsm7.GSM7_EXTENSION else 1 for c in text)
     return len(text.encode("utf-16-le")) // 2
 
 
@@ -163,9 +165,9 @@ def test_a_gsm_text_is_gsm7_and_packs_into_153_septet_parts(text: str) -> None:
 @given(st.text(max_size=600))
 def test_any_text_counts_as_the_network_would(text: str) -> None:
     coding, count = segments(text)
-    in_gsm = all(c in sms.GSM7_BASIC or c in sms.GSM7_EXTENSION for c in text)
+    in_gsm = all(c in gsm7.GSM7_BASIC or c in gsm7.GSM7_EXTENSION for c in text)
     assert coding == (GSM7 if in_gsm else UCS2)
-    single, part = sms.LIMITS[coding]
+    single, part = gsm7.LIMITS[coding]
     n = units(text)
     assert count >= 1
     assert (count == 1) == (n <= single)
@@ -753,18 +755,20 @@ def test_one_says_on_my_way_to_the_latest_alert(w: World, ana: Member, twilio: S
 
 @pytest.mark.django_db
 def test_reporte_makes_a_report_for_the_desk(ana: Member, twilio: SmsProvider) -> None:
-    reply = reply_of(text_from(twilio, "REPORTE dos camionetas en la Soto"))
+    soto_4th()
+    reply = reply_of(text_from(twilio, "REPORTE dos camionetas en la Soto y 4th"))
     report = Report.objects.get()
-    assert report.channel == "sms" and report.text == "dos camionetas en la Soto"
+    assert report.channel == "sms" and report.text == "dos camionetas en la Soto y 4th"
     assert report.receipt in reply
 
 
 @pytest.mark.django_db
 def test_the_reply_is_escaped_xml(ana: Member, twilio: SmsProvider) -> None:
-    response = text_from(twilio, "REPORT <b>vans</b> & a car")
+    soto_4th()
+    response = text_from(twilio, "REPORT <b>vans</b> & a car at Soto y 4th")
     assert response.status_code == 200
     assert "<b>" not in response.content.decode()
-    assert Report.objects.get().text == "<b>vans</b> & a car"
+    assert Report.objects.get().text == "<b>vans</b> & a car at Soto y 4th"
 
 
 @pytest.mark.django_db
@@ -869,7 +873,8 @@ def test_odd_inbound_bodies_never_crash(ana: Member, twilio: SmsProvider, body: 
 
 @pytest.mark.django_db
 def test_a_10kb_report_is_cut_not_lost(ana: Member, twilio: SmsProvider) -> None:
-    reply_of(text_from(twilio, "REPORT " + "vans " * 2000))
+    soto_4th()
+    reply_of(text_from(twilio, "REPORT Soto y 4th " + "vans " * 2000))
     assert 0 < len(Report.objects.get().text) <= 1000
 
 

@@ -28,12 +28,12 @@ from tests.peers.telegram_api import TelegramAPI
 from tocsin.alerts import messages, outbox
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake.services import submit_report
 from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize.models import Response, ResponseState
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports import telegram
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.management.commands.telegram_webhook import Command as WebhookCommand
@@ -662,7 +662,7 @@ def test_a_chat_linked_by_a_second_member_belongs_to_them_alone(
 def test_an_update_that_failed_midway_is_handled_when_telegram_sends_it_again(
     api: TelegramAPI, w: World, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tocsin.transports import inbound
+    from tocsin.hooks import inbound
 
     stop = update("STOP", chat=MATEO_CHAT, update_id=9100)
 

@@ -28,8 +28,8 @@ from tocsin.committees import services as committee_services
 from tocsin.committees.models import Approval, Committee, Membership, Role, Share
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report
 from tocsin.incidents.twoperson import reason_for
-from tocsin.intake import services as intake
 from tocsin.intake.models import Channel
 from tocsin.members.models import Member
 
@@ -87,7 +87,7 @@ def w(db: None) -> World:
 
 
 def _incident(w: World) -> Incident:
-    report = intake.submit_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    report = receive_report(channel=Channel.WEB, kind="checkpoint", lat=EAST[0], lng=EAST[1])
     return incidents.open_incident(report, actor=w.dispatcher)
 
 

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from tests.factories import EAST, member
 from tests.vault_support import write
 from tocsin import vault
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.intake.models import ReportContact
-from tocsin.intake.services import submit_report
 from tocsin.members.models import ContactEndpoint
 from tocsin.vault import keys, locking, wrapping
 

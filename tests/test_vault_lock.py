@@ -36,11 +36,11 @@ from tests.vault_support import passphrase
 from tocsin import vault
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
+from tocsin.incidents import replies
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake import replies
 from tocsin.intake.models import ReportMessage
-from tocsin.intake.services import submit_report
 from tocsin.members import security
 from tocsin.vault import keys, locking
 from tocsin.vault.models import VaultState, WaitingProcess

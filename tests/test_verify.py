@@ -16,18 +16,17 @@ from django.utils import timezone
 
 from tests.factories import EAST, WEST, World, member, world
 from tocsin.alerts import outbox
-from tocsin.alerts.messages import verify_link_token
 from tocsin.alerts.models import Delivery, Purpose
-from tocsin.committees.models import Membership, Role, VerificationRules
+from tocsin.committees.models import Membership, Role, Shift, VerificationRules
+from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents import services, verify
 from tocsin.incidents.models import Answer, Incident, IncidentEvent, State, VerificationRequest
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.intake.models import Channel, Report
-from tocsin.intake.services import submit_report
+from tocsin.lib.links import verify_link_token
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.mobilize.models import Shift
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
-from tocsin.transports.inbound import Inbound, handle
 
 # A few hundred metres from EAST, inside the East committee's area.
 NEAR = (EAST[0] + 0.004, EAST[1])
@@ -677,7 +676,7 @@ def test_the_timeline_tells_everything_in_each_dispatchers_language(
 
 
 def test_a_deleted_verifiers_name_leaves_the_timeline(w: World) -> None:
-    from tocsin.members.account import delete_account
+    from tocsin.accounts.account import delete_account
 
     nora = verifier(w, "Nora")
     incident = incident_at(w)

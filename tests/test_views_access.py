@@ -28,15 +28,15 @@ from tocsin import geo
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
 from tocsin.committees import partners
 from tocsin.committees import services as committee_services
-from tocsin.committees.models import Committee, Invite, Membership, Role, Share
+from tocsin.committees.models import Committee, Invite, Membership, Role, Share, Shift
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
 from tocsin.members.models import AlertArea, Member
 from tocsin.mobilize import rsvps
-from tocsin.mobilize.models import Mobilization, Shift
+from tocsin.mobilize.models import Mobilization
 from tocsin.mobilize.planned import Visibility
 from tocsin.places.models import Place
 
@@ -480,13 +480,13 @@ class Scene:
 
 
 def _report_at(point: tuple[float, float], kind: str = ReportKind.CHECKPOINT) -> Report:
-    return intake.submit_report(channel=Channel.WEB, kind=kind, lat=point[0], lng=point[1])
+    return receive_report(channel=Channel.WEB, kind=kind, lat=point[0], lng=point[1])
 
 
 def _burst_at(point: tuple[float, float], group: str) -> str:
     """A group of two reports in the desk's burst lane."""
     for _n in range(2):
-        intake.submit_report(
+        receive_report(
             channel=Channel.WEB,
             kind=ReportKind.AGENTS_SEEN,
             lat=point[0],
@@ -507,7 +507,7 @@ def _photo_at(point: tuple[float, float]) -> ReportPhoto:
     image = io.BytesIO()
     Image.new("RGB", (8, 8)).save(image, "PNG")
     photo = scrub(image.getvalue(), max_bytes=settings.UPLOAD_MAX_BYTES)
-    report = intake.submit_report(
+    report = receive_report(
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=point[0], lng=point[1], photos=[photo]
     )
     return report.photos.get()

@@ -19,7 +19,7 @@ from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees.models import Invite, Membership, Role
 from tocsin.incidents import services
 from tocsin.incidents.models import Incident, State
-from tocsin.intake import services as intake
+from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.members.models import LoginCode, Member
 
@@ -43,7 +43,7 @@ def as_(persona: Member) -> Client:
 
 
 def report_at(point: tuple[float, float] = EAST) -> Report:
-    return intake.submit_report(
+    return receive_report(
         channel=Channel.WEB, kind=ReportKind.WORKPLACE_RAID, lat=point[0], lng=point[1]
     )
 
@@ -484,9 +484,9 @@ def test_a_code_works_only_once(w: World, outbox: list[mail.EmailMessage]) -> No
 def test_a_flood_of_anonymous_reports_never_pushes_a_members_report_off_the_desk(
     w: World,
 ) -> None:
-    from tocsin.incidents.views import QUEUE_SIZE
+    from tocsin.desk.views import QUEUE_SIZE
 
-    mine = intake.submit_report(
+    mine = receive_report(
         channel=Channel.SMS, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1], member=w.member
     )
     assert mine.source_tag and mine.incident_id is None  # not trusted: it waits on the desk

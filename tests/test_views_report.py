@@ -14,6 +14,7 @@ from django.utils import translation
 from django.utils.html import escape
 
 from tests import pow_support
+from tests.conftest import need
 from tests.factories import EAST, WEST, world
 from tocsin.intake.models import Report
 
@@ -161,8 +162,7 @@ def test_a_spanish_request_gets_a_spanish_page(covered: None, extra: dict[str, s
     page = response.content.decode()
     assert response.status_code == 200
     assert '<html lang="es">' in page
-    if not SPANISH_CATALOG.exists():
-        pytest.skip("locale/es/LC_MESSAGES/django.mo is not compiled yet")
+    need(SPANISH_CATALOG.exists(), "locale/es/LC_MESSAGES/django.mo is not compiled yet")
     assert spanish("Report what you see") in page
     assert spanish("Send report") in page
     assert "Report what you see" not in page

@@ -62,9 +62,9 @@ from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees.models import Role
 from tocsin.incidents.models import State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
-from tocsin.intake.services import submit_report
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport, TransportError
 
 RECIPIENTS = 5000

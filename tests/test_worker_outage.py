@@ -1,6 +1,6 @@
 """Workers ride out a PostgreSQL outage and then a Redis outage in the middle of a fan-out.
 
-Two real worker processes (``tocsin.alerts.worker.Worker``, the body of `tocsin worker`)
+Two real worker processes (``tocsin.worker.Worker``, the body of `tocsin worker`)
 reach the test database and Redis through TCP proxies that this test runs on loopback
 (tests/peers/tcp_proxy.py). Cutting a proxy resets every connection through it and every
 new one, as when the server restarts or a firewall rejects the worker. Each worker sends
@@ -57,11 +57,11 @@ from tests.test_workers_exactly_once import recipients
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees.models import Role
 from tocsin.incidents.models import Incident, State
+from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.intake.services import submit_report
 from tocsin.lib import live
 from tocsin.members.models import Member
-from tocsin.transports import base as transports_base
+from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport
 
 # The issue's figure: each service is unreachable this long.
@@ -77,7 +77,7 @@ HEAD_START = 150
 PURGE_SECONDS = 5.0
 # Every wait ends by this many seconds: against hangs only, not a speed requirement.
 TIMEOUT = 150
-# A stopping worker waits at most tocsin.alerts.worker.STOP_SECONDS for its threads, and
+# A stopping worker waits at most tocsin.worker.STOP_SECONDS for its threads, and
 # dumps its stacks and exits on its own 30 s after that; this wait is against hangs only.
 STOP_TIMEOUT = 90
 # Errors (and warnings) one worker may log per outage. Its three threads retry every few
@@ -162,7 +162,7 @@ def stopped(w: Any) -> int:
 
 def serve() -> None:
     """Run the real worker until SIGINT or SIGTERM; the body of each worker process."""
-    from tocsin.alerts.worker import Worker
+    from tocsin.worker import Worker
 
     transports_base.registry = lambda: {"email": PeerTransport, "webpush": PeerTransport}
     Worker(purge_interval=PURGE_SECONDS).run_forever()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tocsin.alerts import outbox
-from tocsin.alerts.worker import Worker
+from tocsin.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 # Against a hang only: the worker's own bound is a few seconds.
@@ -63,7 +63,7 @@ STUCK_WORKER = textwrap.dedent(
     import os, signal, threading, django
     django.setup()
     from tocsin.alerts import outbox
-    from tocsin.alerts.worker import Worker
+    from tocsin.worker import Worker
 
     worker = Worker()
     def start():

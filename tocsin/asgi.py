@@ -16,11 +16,14 @@ from django.conf import settings  # noqa: E402
 
 from tocsin.intake.forms import photos_too_big  # noqa: E402
 from tocsin.lib.bodylimit import BodyLimit, too_large  # noqa: E402
+from tocsin.lib.sse import serve_streams_outside_django  # noqa: E402
 
 # A body over 64 kB is refused before Django reads it; the routes that take photos may
 # send what memory holds, and are refused before Django would spool it to disk.
+# Live pages' streams are served outside Django once their view has checked access, so an
+# open stream holds no request, response or thread (tocsin.lib.sse).
 application = BodyLimit(
-    django_application,
+    serve_streams_outside_django(django_application),
     limit=settings.REQUEST_MAX_BYTES,
     message=too_large,
     upload_limit=settings.FILE_UPLOAD_MAX_MEMORY_SIZE,

@@ -98,9 +98,12 @@ def _serve(host: str, port: int, *, worker: bool) -> None:
     import uvicorn
 
     from tocsin.alerts import cellindex
-    from tocsin.alerts.worker import Worker
+    from tocsin.lib import staticfiles
+    from tocsin.worker import Worker
 
     _Server = _server_class()
+    # Static files compressed once, here, then served compressed (tocsin/lib/staticfiles.py).
+    staticfiles.collect()
     # Confirming an incident targets members in this process: keep their areas in memory.
     cellindex.start()
     background = Worker() if worker else None
@@ -171,7 +174,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     _setup()
     _open_vault(worker=True)
-    from tocsin.alerts.worker import Worker
+    from tocsin.worker import Worker
 
     print("Tocsin worker running. Press Ctrl-C to stop.")
     Worker().run_forever()

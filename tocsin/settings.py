@@ -121,11 +121,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Before PrivacyMiddleware: keeps a keyed hash of the network, drops nothing, stores nothing.
-    "tocsin.intake.ratelimit.SourceMiddleware",
+    "tocsin.lib.ratelimit.SourceMiddleware",
     "tocsin.lib.middleware.PrivacyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # WhiteNoise, serving the compressed static files `tocsin serve` collects at start.
+    "tocsin.lib.staticfiles.CollectedFirstMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -152,7 +153,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "tocsin.lib.context.tocsin",
+                "tocsin.committees.context.tocsin",
                 "tocsin.public.basemap.context",
             ],
         },
@@ -343,6 +344,12 @@ VECTOR_RENDERER_DIR = BASE_DIR / "node_modules" / "protomaps-leaflet" / "dist"
 if (VECTOR_RENDERER_DIR / "protomaps-leaflet.js").is_file():
     STATICFILES_DIRS.append(("protomaps-leaflet", VECTOR_RENDERER_DIR))
 WHITENOISE_USE_FINDERS = True
+# collectstatic (run by `tocsin serve` and `tocsin demo`, tocsin/lib/staticfiles.py) writes a
+# gzip copy beside each text file: the map library travels at under a third of its size.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Geography: member areas, committee areas and alert areas are H3 cells.
@@ -583,6 +590,10 @@ if POW_BURST < POW_MAX:
 # Counted in the cache under a keyed hash that changes every UTC day; the address is never
 # kept.
 REPORT_RATE_PER_10MIN = envint("TOCSIN_REPORT_RATE_PER_10MIN", 10, minimum=1, maximum=10000)
+# A report by text (SMS, Signal, Telegram) from anyone is a short conversation ("Where is
+# it?", "What do you see?"): it waits this long for each answer, then a new text starts a
+# new report (tocsin.incidents.texting).
+TEXT_CONVERSATION_MINUTES = envint("TOCSIN_TEXT_CONVERSATION_MINUTES", 15, minimum=1, maximum=240)
 # Place and address searches (and "what is near here") one network may make per 10 minutes
 # on the report page; counted like reports, never kept.
 PLACE_SEARCH_RATE_PER_10MIN = envint(
@@ -646,7 +657,7 @@ RETAIN_DEMO_MESSAGES_DAYS = envint("TOCSIN_RETAIN_DEMO_MESSAGES_DAYS", 7, minimu
 # How often each worker runs the purge (once at start, then every this many minutes).
 PURGE_INTERVAL_MINUTES = envint("TOCSIN_PURGE_INTERVAL_MINUTES", 60, minimum=1, maximum=24 * 60)
 # The purge's `manage purge` command lives in the vault app.
-INSTALLED_APPS += ["tocsin.vault"]
+INSTALLED_APPS += ["tocsin.vault", "tocsin.retention"]
 
 # --- Accounts ---
 # Dispatchers and organizers must use a passkey or an authenticator app (never SMS).

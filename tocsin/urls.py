@@ -3,24 +3,26 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import include, path
 
+from tocsin.accounts import data_views as member_data
+from tocsin.accounts import security_views as security
+from tocsin.accounts import views as members
 from tocsin.alerts import receipts
-from tocsin.alerts import views as alerts
 from tocsin.committees import partner_views
 from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
 from tocsin.demo import views as demo
-from tocsin.incidents import answer_views, desk_views
-from tocsin.incidents import views as incidents
+from tocsin.desk import deliveries as alerts
+from tocsin.desk import tools as desk_views
+from tocsin.desk import views as incidents
+from tocsin.hooks import sms as sms_hooks
+from tocsin.hooks import unsubscribe
+from tocsin.incidents import answer_views
+from tocsin.incidents import report_views as intake
 from tocsin.intake import place_views as intake_places
-from tocsin.intake import views as intake
-from tocsin.members import data_views as member_data
-from tocsin.members import security_views as security
-from tocsin.members import views as members
 from tocsin.mobilize import planned_views, public_views
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
 from tocsin.public import views as public
-from tocsin.transports import sms_hooks, unsubscribe
 
 urlpatterns = [
     # Live streams first: each open stream keeps the list of patterns tried before it,
@@ -101,8 +103,8 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", unsubscribe.email_unsubscribe, name="email_unsubscribe"),
     path("s/<str:code>/", sms_hooks.short_link, name="short_alert_link"),
     # Providers calling back: inbound messages and delivery status (signatures checked).
-    path("hooks/sms/", include("tocsin.transports.sms_hooks")),
-    path("hooks/telegram/", include("tocsin.transports.telegram_hooks")),
+    path("hooks/sms/", include("tocsin.hooks.sms")),
+    path("hooks/telegram/", include("tocsin.hooks.telegram")),
     # Dispatcher's desk.
     path("desk/", incidents.desk, name="desk"),
     path("desk/reports/<int:pk>/open/", incidents.open_report, name="open_report"),

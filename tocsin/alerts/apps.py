@@ -6,5 +6,6 @@ class AlertsConfig(AppConfig):
     label = "alerts"
 
     def ready(self) -> None:
-        # Connects the signals that log area changes for the targeting index.
-        from tocsin.alerts import cellindex  # noqa: F401
+        # Connects the signals that log area changes for the targeting index, and the one
+        # that cancels deliveries to a member removed from their last committee.
+        from tocsin.alerts import cellindex, outbox  # noqa: F401

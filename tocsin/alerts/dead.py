@@ -18,7 +18,7 @@ from django.utils import timezone
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.alerts.outbox import _wake_workers
 from tocsin.committees.models import Membership
-from tocsin.incidents.models import State
+from tocsin.lib.incident_states import State
 
 # The channel still works: verified, not disabled after a permanent error.
 CHANNEL_USABLE = Q(endpoint__verified_at__isnull=False, endpoint__disabled_at__isnull=True)

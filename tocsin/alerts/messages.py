@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
-from django.core import signing
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -14,64 +12,20 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from tocsin.alerts.models import Alert, Purpose
-from tocsin.incidents.models import State
-from tocsin.intake.screening import screen
+from tocsin.lib.incident_states import State
+from tocsin.lib.links import LINK_SALT, VERIFY_SALT, SignedAt, alert_link_token
+from tocsin.lib.screening import screen
 from tocsin.places.naming import Gazetteer
 from tocsin.transports.base import Message
 
-LINK_SALT = "tocsin.alert-link"
-# A verifier's link to answer a request (tocsin.incidents.views_verify).
-VERIFY_SALT = "tocsin.verify-link"
 # Which page each purpose links to, and the salt of its signed token.
 _LINKS = {Purpose.VERIFY: ("verify_answer", VERIFY_SALT)}
 _DEFAULT_LINK = ("alert_page", LINK_SALT)
 
 
-class _SignedAt(signing.TimestampSigner):
-    """Signs with a given time instead of now: every attempt at one alert carries the
-    same link, so a provider that checks a repeated idempotency key sees the same text."""
-
-    def __init__(self, at: datetime, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.at = at
-
-    def timestamp(self) -> str:
-        return signing.b62_encode(int(self.at.timestamp()))
-
-
-def alert_link_token(*, member_id: int, incident_id: int, at: datetime | None = None) -> str:
-    """Return a signed token that lets one member open one incident's alert page. Its
-    lifetime counts from ``at`` (the alert's time), or from now."""
-    if at is None:
-        return signing.dumps([member_id, incident_id], salt=LINK_SALT, compress=True)
-    return _SignedAt(at, salt=LINK_SALT).sign_object([member_id, incident_id], compress=True)
-
-
-def read_alert_link_token(token: str) -> tuple[int, int]:
-    """Return (member_id, incident_id); raises signing.BadSignature when invalid or expired."""
-    value = signing.loads(token, salt=LINK_SALT, max_age=settings.ALERT_LINK_HOURS * 3600)
-    member_id, incident_id = value
-    return int(member_id), int(incident_id)
-
-
 def alert_url(*, member_id: int, incident_id: int, at: datetime | None = None) -> str:
     token = alert_link_token(member_id=member_id, incident_id=incident_id, at=at)
     return settings.SITE_URL + reverse("alert_page", args=[token])
-
-
-def verify_link_token(*, member_id: int, incident_id: int, at: datetime | None = None) -> str:
-    """Return the signed token of a verifier's answer page for one incident."""
-    if at is None:
-        return signing.dumps([member_id, incident_id], salt=VERIFY_SALT, compress=True)
-    return _SignedAt(at, salt=VERIFY_SALT).sign_object([member_id, incident_id], compress=True)
-
-
-def read_verify_link_token(token: str) -> tuple[int, int]:
-    """Return (member_id, incident_id); raises signing.BadSignature when invalid or expired."""
-    member_id, incident_id = signing.loads(
-        token, salt=VERIFY_SALT, max_age=settings.VERIFY_LINK_HOURS * 3600
-    )
-    return int(member_id), int(incident_id)
 
 
 def exact_place_text(cell: int, gazetteer: Gazetteer | None = None) -> str:
@@ -100,7 +54,7 @@ class Renderer:
 
     def __init__(self) -> None:
         self._done: dict[tuple[int, str], Message] = {}
-        self._signers: dict[int, _SignedAt] = {}
+        self._signers: dict[int, SignedAt] = {}
         # Each page's URL around a token, resolved once instead of per member.
         self._around: dict[str, tuple[str, str]] = {}
 
@@ -129,7 +83,7 @@ class Renderer:
         route, salt = _LINKS.get(Purpose(alert.purpose), _DEFAULT_LINK)
         signer = self._signers.get(alert.pk)
         if signer is None:
-            signer = self._signers[alert.pk] = _SignedAt(alert.sent_at, salt=salt)
+            signer = self._signers[alert.pk] = SignedAt(alert.sent_at, salt=salt)
         # The same token alert_link_token(at=alert.sent_at) makes, with one signer per alert.
         token = signer.sign_object([member_id, alert.incident_id], compress=True)
         before, after = self._url_parts(route)

@@ -6,6 +6,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tocsin.transports.status import DeliveryStatus
+
 
 class MsgType(models.TextChoices):
     ALERT = "Alert", "Alert"
@@ -59,15 +61,6 @@ class Alert(models.Model):
         ordering = ["sent_at", "id"]
         # The broadcast breaker counts a committee's alerts in the last hour.
         indexes = [models.Index(fields=["by_committee", "sent_at"], name="alert_by_committee")]
-
-
-class DeliveryStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed, retrying")
-    DEAD = "dead", _("Failed")
-    CANCELLED = "cancelled", _("Cancelled before sending")
 
 
 TERMINAL = (DeliveryStatus.SENT, DeliveryStatus.DEAD, DeliveryStatus.CANCELLED)

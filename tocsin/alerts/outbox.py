@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import random
 import threading
 import time
 import uuid
@@ -32,11 +31,14 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, QuerySet
+from django.dispatch import receiver
+from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 
 from tocsin import vault
-from tocsin.alerts import messages, targeting
+from tocsin.alerts import messages, posts, targeting
+from tocsin.alerts.about import Incident
 from tocsin.alerts.cellindex import Match
 from tocsin.alerts.models import (
     RETRYABLE,
@@ -49,10 +51,12 @@ from tocsin.alerts.models import (
     Purpose,
 )
 from tocsin.committees.models import Membership
-from tocsin.incidents.models import Incident, State
+from tocsin.committees.services import left_every_committee
 from tocsin.lib import live
+from tocsin.lib.incident_states import State
+from tocsin.lib.retry import backoff
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, NoTransport, Transport, TransportError
 from tocsin.vault import locking
 
@@ -107,7 +111,7 @@ def issue_alert(
     if purpose == Purpose.CONFIRMED and committee_id is None:
         raise ValueError("a confirmed alert reaches one committee's members")
     alert = Alert.objects.create(
-        incident=incident,
+        incident_id=incident.pk,
         msg_type={
             Purpose.CONFIRMED: MsgType.ALERT,
             Purpose.POSSIBLE: MsgType.ALERT,
@@ -145,17 +149,14 @@ def issue_alert(
         )
     else:
         Delivery.objects.filter(
-            alert__incident=incident,
+            alert__incident_id=incident.pk,
             alert__purpose__in=FOLLOWED_UP,
             status__in=RETRYABLE,
         ).update(status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None)
         written = _insert_follow_up(alert, incident, now, scope=scope)
     alert.targeted = written
     alert.save(update_fields=["targeted"])
-    # Committee channels (Apprise) hear what members hear. Imported here: the posts
-    # module uses this one's backoff.
-    from tocsin.transports import posts
-
+    # Committee channels (Apprise) hear what members hear.
     posts.queue(alert, scope=scope)
     transaction.on_commit(lambda: _wake_workers(incident.pk))
     return alert
@@ -168,7 +169,7 @@ def issue_direct(incident: Incident, purpose: str, member_ids: set[int]) -> Aler
     now = timezone.now()
     disk = targeting.alert_disk(incident.cell)
     alert = Alert.objects.create(
-        incident=incident,
+        incident_id=incident.pk,
         msg_type=MsgType.ALERT,
         purpose=purpose,
         certainty=Certainty.POSSIBLE,
@@ -190,7 +191,7 @@ def heard(incident: Incident, scope: set[int] | None = None) -> bool:
     ``incident`` decided by a committee in ``scope`` (None: any), or a message to
     responders: then they must hear how it ended."""
     rows = Delivery.objects.filter(
-        alert__incident=incident,
+        alert__incident_id=incident.pk,
         alert__purpose__in=FOLLOWED_UP,
         status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING],
     )
@@ -204,11 +205,11 @@ def owed_follow_ups(incident: Incident) -> dict[int, int]:
     many members it reached who have not heard how it ended (each committee sends its
     own all-clear or correction)."""
     followed = Delivery.objects.filter(
-        alert__incident=incident, alert__purpose__in=[Purpose.ALL_CLEAR, Purpose.CORRECTION]
+        alert__incident_id=incident.pk, alert__purpose__in=[Purpose.ALL_CLEAR, Purpose.CORRECTION]
     ).values("endpoint_id")
     rows = (
         Delivery.objects.filter(
-            alert__incident=incident,
+            alert__incident_id=incident.pk,
             alert__purpose=Purpose.CONFIRMED,
             alert__by_committee__isnull=False,
             status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING],
@@ -371,9 +372,22 @@ def _people(alert: Alert, written: int) -> int:
     return written - Delivery.objects.filter(alert=alert, extra=True).count()
 
 
-def _wake_workers(incident_id: int) -> None:
-    from tocsin.alerts.tasks import deliver_outbox
+@receiver(left_every_committee)
+def cancel_for_revoked(sender: Any, *, member: Member, **kwargs: Any) -> None:
+    """Cancel what is still queued for a member just removed from their last committee
+    (tocsin.committees.services.revoke, in its transaction)."""
+    Delivery.objects.filter(
+        member=member, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED]
+    ).update(status=DeliveryStatus.CANCELLED, error="revoked")
 
+
+@task()
+def deliver_outbox() -> int:
+    """Send every due delivery; return how many were sent."""
+    return drain().sent
+
+
+def _wake_workers(incident_id: int) -> None:
     live.publish(f"incident:{incident_id}")
     try:
         deliver_outbox.enqueue()
@@ -449,12 +463,6 @@ def claim_unhandled(kinds: list[str]) -> Batch:
                 attempts=F("attempts") + 1,
             )
     return Batch(ids, token)
-
-
-def backoff(attempts: int) -> float:
-    """Return seconds to wait before attempt ``attempts + 1``: capped exponential with jitter."""
-    base = min(600.0, 5.0 * (2 ** max(0, attempts - 1)))
-    return base / 2 + random.random() * base / 2
 
 
 # --- pacing ---
@@ -1089,7 +1097,7 @@ def _count_rows(incident: Incident) -> dict[int, list[tuple[str, int, int, Any]]
     """Return, per alert, (status, rows, rows received, latest sent_at) for each status."""
     found: dict[int, list[tuple[str, int, int, Any]]] = {}
     rows = (
-        Delivery.objects.filter(alert__incident=incident)
+        Delivery.objects.filter(alert__incident_id=incident.pk)
         .values("alert_id", "status")
         .annotate(
             n=Count("id"),
@@ -1155,7 +1163,3 @@ def _count_people_with_extras(incident: Incident) -> dict[int, _Extras]:
         for alert_id, best, n, got in cursor.fetchall():
             found.setdefault(alert_id, _Extras([], [])).people.append((int(best), n, int(got or 0)))
     return found
-
-
-def member_language(member_id: int) -> str:
-    return Member.objects.filter(pk=member_id).values_list("language", flat=True).first() or "en"

@@ -137,9 +137,6 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["committee", "member"], name="membership_unique")
         ]
 
-    def has_role(self, role: str) -> bool:
-        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
-
 
 def _invite_token() -> str:
     return secrets.token_urlsafe(18)
@@ -350,3 +347,31 @@ class Approval(models.Model):
     def role_label(self) -> str:
         role = self.options.get("role", "")
         return str(Role(role).label) if role in Role.values else ""
+
+
+class ShiftQuerySet(models.QuerySet["Shift"]):
+    def on_duty(self, at=None):  # type: ignore[no-untyped-def]
+        """Return the shifts running at ``at`` (now)."""
+        at = at or timezone.now()
+        return self.filter(starts_at__lte=at, ends_at__gt=at)
+
+
+class Shift(models.Model):
+    """A time a verifier (or dispatcher) is on duty for a committee: the desk suggests
+    on-duty verifiers first when a report needs checking."""
+
+    committee = models.ForeignKey("committees.Committee", models.CASCADE, related_name="shifts")
+    member = models.ForeignKey("members.Member", models.CASCADE, related_name="shifts")
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    created_by = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = ShiftQuerySet.as_manager()
+
+    class Meta:
+        # The table keeps the name it had under mobilize (the model moved, the data did not).
+        db_table = "mobilize_shift"
+        ordering = ["starts_at", "id"]
+        indexes = [models.Index(fields=["committee", "ends_at"], name="shift_committee_end")]

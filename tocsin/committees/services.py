@@ -6,15 +6,19 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
-from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees import approvals
 from tocsin.committees.models import ROLE_RANK, Approval, Committee, Invite, Membership, Role
 from tocsin.lib import live
 from tocsin.members.models import ContactEndpoint, EndpointKind, Member
 from tocsin.members.security import end_all_sessions, open_enrollment
 from tocsin.vault import locking
+
+# Sent inside the transaction that removes a member from their last committee, with
+# ``member``: what was queued for them (alerts) is cancelled by the app that queued it.
+left_every_committee = Signal()
 
 
 def revoke(membership: Membership) -> None:
@@ -34,9 +38,9 @@ def revoke(membership: Membership) -> None:
         end_all_sessions(member)
         ContactEndpoint.objects.filter(member=member, kind=EndpointKind.WEBPUSH).delete()
         if not member.memberships.exists():
-            Delivery.objects.filter(
-                member=member, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED]
-            ).update(status=DeliveryStatus.CANCELLED, error="revoked")
+            # In this transaction: the outbox cancels what is still queued for them
+            # (tocsin.alerts.outbox.cancel_for_revoked).
+            left_every_committee.send(sender=Membership, member=member)
 
 
 # Roles that carry staff power: granting one waits for a second staff member.

@@ -16,9 +16,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from tocsin.committees import access
-from tocsin.committees.models import Committee, Membership, Role, VerificationRules
+from tocsin.committees.models import Committee, Membership, Role, Shift, VerificationRules
 from tocsin.members.models import Member
-from tocsin.mobilize.models import Shift
 
 MAX_SHIFT_HOURS = 24
 

@@ -16,12 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from tocsin import geo, vault
-from tocsin.committees.models import Committee, Invite, Membership, Role
+from tocsin.committees.models import Committee, Invite, Membership, Role, Shift
 from tocsin.incidents.models import Incident, IncidentEvent, State
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize import rsvps
-from tocsin.mobilize.models import Mobilization, MobilizationRole, RsvpMessage, Shift
+from tocsin.mobilize.models import Mobilization, MobilizationRole, RsvpMessage
 from tocsin.places import importing
 
 COMMITTEES = [

@@ -13,7 +13,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from tocsin import geo
-from tocsin.alerts.messages import read_verify_link_token
 from tocsin.committees import partners
 from tocsin.committees.models import Membership, Role, Share
 from tocsin.incidents import verify
@@ -21,6 +20,7 @@ from tocsin.incidents.forms import VerifierAnswerForm
 from tocsin.incidents.models import UNVERIFIED_STATES, VerificationRequest
 from tocsin.lib import languages
 from tocsin.lib.bodylimit import takes_uploads
+from tocsin.lib.links import read_verify_link_token
 from tocsin.places.naming import Gazetteer
 
 

@@ -11,18 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin.committees.models import Approval
 from tocsin.intake.models import ReportKind
-
-
-class State(models.TextChoices):
-    REPORTED = "reported", _("Reported")
-    VERIFYING = "verifying", _("Verifying")
-    CONFIRMED = "confirmed", _("Confirmed")
-    RESOLVED = "resolved", _("Resolved")
-    UNFOUNDED = "unfounded", _("False alarm")
-    MERGED = "merged", _("Merged into another incident")
-    # Nobody verified it in time (the committee's rules): closed, never broadcast.
-    EXPIRED = "expired", _("Expired unverified")
-
+from tocsin.lib.incident_states import State
+from tocsin.lib.screening import reason_labels
 
 OPEN_STATES = (State.REPORTED, State.VERIFYING, State.CONFIRMED)
 UNVERIFIED_STATES = (State.REPORTED, State.VERIFYING)
@@ -319,7 +309,7 @@ class VerificationRequest(models.Model):
     vehicles = models.CharField(_("vehicles"), max_length=200, blank=True)
     agents = models.PositiveSmallIntegerField(_("how many agents"), null=True, blank=True)
     details = models.TextField(_("what is happening"), max_length=500, blank=True)
-    # tocsin.intake.screening reason codes when the details are held back (like reports).
+    # tocsin.lib.screening reason codes when the details are held back (like reports).
     held_reasons = models.CharField(max_length=200, blank=True, default="")
 
     objects = VerificationRequestQuerySet.as_manager()
@@ -334,6 +324,4 @@ class VerificationRequest(models.Model):
 
     @property
     def held_labels(self) -> list[str]:
-        from tocsin.intake.screening import reason_labels
-
         return reason_labels(self.held_reasons)

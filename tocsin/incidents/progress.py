@@ -1,6 +1,6 @@
 """What became of a report, as its reporter may know it: a few words, never more.
 
-The receipt page (tocsin.intake.views.report_done) shows one of these states, in the
+The receipt page (tocsin.incidents.report_views.report_done) shows one of these states, in the
 reader's language. It says nothing a reporter could not see on the street: not the other
 reports, not who checks or confirms, not places beyond their own, and not that a report
 waits in the desk's burst lane (that is "received", like any other).

@@ -9,17 +9,15 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from tocsin import geo
-from tocsin.alerts import outbox
+from tocsin.alerts import outbox, posts
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.committees import approvals, partners
 from tocsin.committees.models import Approval
-from tocsin.incidents import clustering, states, twoperson
+from tocsin.incidents import clustering, outcomes, states, twoperson
 from tocsin.incidents.models import CLOSED_STATES, Incident, IncidentEvent, State, coded
-from tocsin.intake import screening
 from tocsin.intake.models import Report
-from tocsin.lib import live
+from tocsin.lib import live, screening
 from tocsin.members.models import Member
-from tocsin.transports import posts
 
 # A dispatcher's hold on an incident lasts this long after their last action on it.
 HOLD_MINUTES = 15
@@ -344,7 +342,7 @@ def mark_seen(incident: Incident) -> datetime | None:
 
 
 class SummaryHeld(ValueError):
-    """The alert note names an officer or calls to interfere (tocsin.intake.screening):
+    """The alert note names an officer or calls to interfere (tocsin.lib.screening):
     it is refused, so it never reaches an alert. ``reasons`` holds the reason codes."""
 
     def __init__(self, reasons: tuple[str, ...]) -> None:
@@ -429,6 +427,9 @@ def change_state(
         IncidentEvent.objects.create(
             incident=incident, actor=actor, action=wanted, detail=detail[:200]
         )
+        if incident.state != previous:
+            # Whoever reported it by text hears how it went, on their own channel.
+            outcomes.tell_reporters(incident.pk, incident.state)
         _publish(incident)
     return incident
 

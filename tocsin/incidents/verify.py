@@ -23,7 +23,7 @@ from tocsin import geo
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.committees import partners, trust
-from tocsin.committees.models import Committee, Membership, Role, Share, VerificationRules
+from tocsin.committees.models import Committee, Membership, Role, Share, Shift, VerificationRules
 from tocsin.incidents import services, verification
 from tocsin.incidents.models import (
     UNVERIFIED_STATES,
@@ -34,11 +34,10 @@ from tocsin.incidents.models import (
     VerificationRequest,
     coded,
 )
-from tocsin.intake import screening
 from tocsin.intake.models import Channel, Report, ReportPhoto
 from tocsin.intake.photos import Scrubbed
+from tocsin.lib import screening
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
-from tocsin.mobilize.models import Shift
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ class Candidate:
 def verifier_committees(incident: Incident) -> set[int]:
     """Return the committees whose verifiers may check ``incident``: those it belongs to
     and partners sharing verifiers with them (a desk narrows this to its own,
-    tocsin.committees.access.verifier_committee_ids)."""
+    tocsin.incidents.access.verifier_committee_ids)."""
     return partners.with_partners(services.owners(incident), Share.VERIFIERS)
 
 

@@ -1,6 +1,6 @@
 """Burst detection for web reports: many new sources in one area at once look like a flood.
 
-A source (tocsin.intake.ratelimit) is *new* while its first web report of the UTC day is
+A source (tocsin.lib.ratelimit) is *new* while its first web report of the UTC day is
 less than settings.BURST_NEW_SOURCE_MINUTES old: a flood's sources stay new for all of a
 flood, not just for their first report (sources change every day, so at midnight every
 source is new again; a burst is about minutes, so that costs little). When more than
@@ -10,7 +10,7 @@ them in a separate lane, where a dispatcher can still open or dismiss them. Ever
 lives in the cache and expires.
 
 The lane groups them: the suspicious reports of one network near one place (those past the
-network's share, tocsin.intake.ratelimit, or part of a burst) carry one random group id,
+network's share, tocsin.lib.ratelimit, or part of a burst) carry one random group id,
 so the desk reads "12 reports from one network near …" and releases or dismisses them in
 one tap. The network stays in the cache, under its keyed hash, for as long as the group
 keeps growing; the reports carry only the random id, which names no network.

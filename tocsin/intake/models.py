@@ -18,6 +18,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tocsin.lib.screening import reason_labels
+
 if TYPE_CHECKING:
     from tocsin.intake.photos import Scrubbed
 
@@ -99,7 +101,7 @@ class Report(models.Model):
         "incidents.Incident", models.SET_NULL, null=True, blank=True, related_name="reports"
     )
     dismissed = models.BooleanField(default=False)
-    # Why the text is held from every alert and public page (tocsin.intake.screening):
+    # Why the text is held from every alert and public page (tocsin.lib.screening):
     # reason codes, "officer_name,badge_number"; empty when the text passed.
     held_reasons = models.CharField(max_length=200, blank=True, default="")
     # Part of a burst of web reports from new sources in one area (tocsin.intake.burst):
@@ -142,12 +144,7 @@ class Report(models.Model):
     @property
     def held_labels(self) -> list[str]:
         """Return why the text is held, in words, in the active language (empty: not held)."""
-        from tocsin.intake.screening import reason_labels
-
         return reason_labels(self.held_reasons)
-
-    def trusted_by(self, committee_id: int) -> bool:
-        return f",{committee_id}," in self.trusted_in
 
     @property
     def is_trusted(self) -> bool:
@@ -257,3 +254,39 @@ def _delete_photo_file(sender: type[ReportPhoto], instance: ReportPhoto, **kwarg
     name, storage = instance.file.name, instance.file.storage
     if name:
         transaction.on_commit(lambda: storage.delete(name))
+
+
+class TextConversation(models.Model):
+    """A report being made by text (SMS, Signal, Telegram), by anyone: the questions asked
+    so far and the answers, for up to TEXT_CONVERSATION_MINUTES after the last message.
+
+    The sender is found again only by the blind index of their address (tocsin.vault), to
+    continue this conversation, end it with STOP, or tell them what happened; their
+    address is sealed, for the replies. The row goes with its report (or, if the report
+    was never made, once the conversation has run out: tocsin.incidents.texting).
+    """
+
+    class Step(models.TextChoices):
+        WHERE = "where", _("Asked where")
+        CHOOSE = "choose", _("Asked which place")
+        WHAT = "what", _("Asked what they see")
+        DONE = "done", _("Done")
+
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    sender = models.CharField(max_length=64, db_index=True)
+    sealed = models.BinaryField()
+    language = models.CharField(max_length=8, default="en")
+    step = models.CharField(max_length=10, choices=Step.choices)
+    # What the reporter said so far, kept for the report made once it is placed.
+    text = models.TextField(blank=True, default="", max_length=Report.TEXT_MAX)
+    kind = models.CharField(max_length=30, choices=ReportKind.choices, blank=True, default="")
+    # The places offered ("Did you mean 1) … 2) …"): public names and points only.
+    choices = models.JSONField(default=list, blank=True)
+    report = models.ForeignKey(
+        Report, models.CASCADE, null=True, blank=True, related_name="conversations"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]

@@ -19,9 +19,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from tocsin import geo
-from tocsin.intake import ratelimit
 from tocsin.intake.forms import choice_point, place_id
-from tocsin.lib import geocode
+from tocsin.lib import geocode, ratelimit
 from tocsin.places import search
 from tocsin.places.naming import Gazetteer
 

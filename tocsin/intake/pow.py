@@ -14,7 +14,7 @@ stops counting once the load has made new ones more than STALE_FACTOR times hard
 flooder cannot stockpile cheap challenges for later. A person whose form was open through
 that change gets the form back with what they typed, and the page solves a new one.
 
-A network past its share of reports (tocsin.intake.ratelimit) gets challenges of
+A network past its share of reports (tocsin.lib.ratelimit) gets challenges of
 settings.POW_BURST, harder than any the load asks for, and its reports count only with
 one: its reports are never refused for being many, but a flood from one network pays for
 each one past its share.
@@ -108,7 +108,7 @@ def difficulty(*, now: float | None = None) -> int:
 
 def burst_difficulty(*, now: float | None = None) -> int:
     """Return the ``maxnumber`` for a network past its share of reports
-    (tocsin.intake.ratelimit): settings.POW_BURST, or more if the load asks for more."""
+    (tocsin.lib.ratelimit): settings.POW_BURST, or more if the load asks for more."""
     return max(settings.POW_BURST, difficulty(now=now))
 
 

@@ -3,7 +3,7 @@
 The code is the only key to a report's receipt page (its state, the dispatcher's answers,
 a box to write back): eight characters from a 32-letter alphabet, about 10^12 codes. A
 code looked up without a match counts against its network's budget
-(settings.RECEIPT_MISSES_PER_10MIN, the private limiter of tocsin.intake.ratelimit: a keyed
+(settings.RECEIPT_MISSES_PER_10MIN, the private limiter of tocsin.lib.ratelimit: a keyed
 hash of the /24 or /48, in the cache only); past it no code is checked at all, so a right
 code gets the same answer as a wrong one until the budget comes back. A code found costs
 nothing: a reporter reloading their page never runs out. A code that cannot be one (wrong
@@ -17,8 +17,8 @@ import re
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from tocsin.intake import ratelimit
 from tocsin.intake.models import RECEIPT_ALPHABET, RECEIPT_LENGTH, Report
+from tocsin.lib import ratelimit
 
 _SEPARATORS = re.compile(r"[\s\-_.·]+")
 _CODE = re.compile(f"[{RECEIPT_ALPHABET}]{{{RECEIPT_LENGTH}}}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -11,10 +11,10 @@ from django.utils import translation
 from tocsin import geo, vault
 from tocsin.committees import partners
 from tocsin.committees.models import Committee
-from tocsin.intake import screening, sources
+from tocsin.intake import sources
 from tocsin.intake.models import Report, ReportContact, ReportPhoto
 from tocsin.intake.photos import Scrubbed
-from tocsin.lib import live
+from tocsin.lib import live, screening
 from tocsin.members.models import Member
 
 
@@ -22,7 +22,7 @@ class OutsideEveryArea(ValueError):
     """No committee covers the place: nobody could act on the report."""
 
 
-def submit_report(
+def store_report(
     *,
     channel: str,
     kind: str,
@@ -37,9 +37,12 @@ def submit_report(
     language: str = "",
     reply_to: tuple[str, str] | None = None,
     within: set[int] | None = None,
+    trust: Callable[[Member, list[int]], str] | None = None,
+    then: Callable[[Report, tuple[str, str] | None], None] | None = None,
 ) -> Report:
     """Store a report (with its scrubbed ``photos``) and tell the desks of the committees
-    that cover it.
+    that cover it. Reports reach incidents through tocsin.incidents.reports.receive_report,
+    which calls this.
 
     A repeated ``nonce`` (a double submit) returns the first report instead of a second.
     A ``suspicious`` report (a web burst or a network past its share, tocsin.intake.burst)
@@ -49,7 +52,10 @@ def submit_report(
     hear only of confirmed incidents), and the committees' rules may then confirm it.
     ``reply_to`` (kind, address) is where the desk can answer the reporter, stored sealed.
     ``within`` (a dispatcher typing in a call): the place must be covered by one of these
-    committees, else OutsideEveryArea.
+    committees, else OutsideEveryArea. ``trust`` returns the ",id,id," list of the given
+    committees that trust the member; ``then`` runs in the report's transaction once it is
+    stored, with the member's source tags (today's and yesterday's): if it raises, nothing
+    of the report stays.
     """
     if nonce:
         existing = Report.objects.filter(nonce=nonce).first()
@@ -64,7 +70,7 @@ def submit_report(
     trusted_in = ""
     if member is not None:
         tags = sources.tags(member.pk)
-        trusted_in = sources.trusted_in(member, committees)
+        trusted_in = trust(member, committees) if trust is not None else ""
     stored: list[ReportPhoto] = []
     try:
         with transaction.atomic():
@@ -89,19 +95,8 @@ def submit_report(
                 ReportContact.objects.create(
                     report=report, kind=reply_to[0], sealed=vault.seal({"address": reply_to[1]})
                 )
-            # A report about an operation already on the desk joins its incident.
-            from tocsin.incidents import services as incidents
-
-            incident = incidents.cluster_report(report)
-            if incident is None and trusted_in:
-                incident = incidents.open_incident(report, actor=None)
-            if incident is not None and tags:
-                # The same person just before midnight carried yesterday's tag.
-                if Report.objects.filter(incident=incident, source_tag=tags[1]).exists():
-                    Report.objects.filter(pk=report.pk).update(source_tag=tags[1])
-                    report.source_tag = tags[1]
-                if trusted_in:
-                    transaction.on_commit(lambda: _evaluate(incident.pk))
+            if then is not None:
+                then(report, tags)
     except BaseException as e:
         # Nothing of a rolled-back report stays on disk.
         _discard(stored)
@@ -110,15 +105,6 @@ def submit_report(
         raise
     transaction.on_commit(lambda: live.publish(*partners.desks(committees)))
     return report
-
-
-def _evaluate(incident_id: int) -> None:
-    from tocsin.incidents import verify
-    from tocsin.incidents.models import Incident
-
-    incident = Incident.objects.filter(pk=incident_id).first()
-    if incident is not None:
-        verify.evaluate(incident)
 
 
 def _discard(photos: list[ReportPhoto]) -> None:

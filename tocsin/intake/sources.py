@@ -1,5 +1,5 @@
 """Who sent a report, as far as a quorum needs to know: "the same person as before", and
-"trusted by committee N". Never who.
+"trusted by committee N" (tocsin.incidents.reports.trusted_in). Never who.
 
 A member's report carries ``source_tag = HMAC(key, member id)`` where the key is random,
 lives only in the cache (Redis, or the process's memory) and is replaced every UTC day;
@@ -17,10 +17,6 @@ import hmac
 import secrets
 
 from django.core.cache import cache
-
-from tocsin.committees import trust
-from tocsin.committees.models import Committee, Membership
-from tocsin.members.models import Member
 
 # Today's key and yesterday's are kept; a key lives two days plus a margin.
 KEY_SECONDS = 2 * 86400 + 3600
@@ -48,22 +44,3 @@ def tags(member_id: int, *, today: dt.date | None = None) -> tuple[str, str]:
 def tag(member_id: int) -> str:
     """Return the tag a report from ``member_id`` carries now."""
     return tags(member_id)[0]
-
-
-def trusted_in(member: Member, committees: list[Committee] | list[int]) -> str:
-    """Return the ",id,id," list of the given committees in which ``member`` is trusted
-    (their trust score reaches the committee's threshold), or "" for none."""
-    from tocsin.incidents.verify import accuracy_for, rules_for
-
-    ids = [c if isinstance(c, int) else c.pk for c in committees]
-    member_of = set(
-        Membership.objects.filter(member=member, committee_id__in=ids).values_list(
-            "committee_id", flat=True
-        )
-    )
-    trusted = []
-    for committee in Committee.objects.filter(pk__in=member_of).order_by("pk"):
-        score = trust.trust(member, committee, accuracy=accuracy_for(member, committee)).score
-        if score >= rules_for(committee).trusted_score:
-            trusted.append(committee.pk)
-    return f",{','.join(map(str, trusted))}," if trusted else ""

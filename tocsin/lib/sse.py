@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
@@ -141,16 +143,17 @@ class Feed:
         poll = SAFETY_POLL_SECONDS if cross else FALLBACK_SECONDS
         try:
             async with live.broker().subscribe(list(self.channels)) as queue:
-                if not self.ready.is_set():
-                    await self.refresh()
+                first = not self.ready.is_set()
                 while True:
-                    try:
-                        await asyncio.wait_for(queue.get(), timeout=poll)
-                        await asyncio.sleep(COALESCE_SECONDS)
-                        while not queue.empty():
-                            queue.get_nowait()
-                    except TimeoutError:
-                        pass
+                    if not first:
+                        try:
+                            await asyncio.wait_for(queue.get(), timeout=poll)
+                            await asyncio.sleep(COALESCE_SECONDS)
+                            while not queue.empty():
+                                queue.get_nowait()
+                        except TimeoutError:
+                            pass
+                    first = False
                     try:
                         await self.refresh()
                     except Exception:
@@ -158,6 +161,11 @@ class Feed:
                         # next change or poll; the viewers keep what they have.
                         logger.exception("live render failed for %s", self.channels)
                         self.ready.set()
+        except Exception:
+            # The feed cannot listen any more: its viewers reconnect and start a new one.
+            logger.exception("live feed stopped for %s", self.channels)
+            for viewer in list(self.viewers):
+                viewer.close()
         finally:
             self.ready.set()
 
@@ -322,6 +330,89 @@ def busy() -> HttpResponse:
     return response
 
 
+# --- serving a stream outside Django ----------------------------------------------------
+#
+# Under ASGI (tocsin.asgi wraps the app in serve_streams_outside_django()), a live view's
+# response hands its viewer to the wrapper and ends, so Django lets go of the request,
+# the response and their handler at once; the wrapper sends the stream with ASGI's own
+# send. What a viewer then holds is its connection, its slot and one small task. Without
+# the wrapper (Django's test client, WSGI) the response streams as usual.
+
+Send = Callable[[Any], Awaitable[None]]
+Receive = Callable[[], Awaitable[Any]]
+App = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
+
+
+class _Handoff:
+    __slots__ = ("first", "hub", "viewer")
+
+    def __init__(self) -> None:
+        self.viewer: Viewer | None = None
+        self.hub: Hub | None = None
+        self.first = b""
+
+
+_handoff: contextvars.ContextVar[_Handoff | None] = contextvars.ContextVar(
+    "tocsin_sse_handoff", default=None
+)
+
+
+def serve_streams_outside_django(app: App) -> App:
+    """Wrap the ASGI app so live streams are served outside Django (see above)."""
+
+    async def wrapped(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").endswith("/live/"):
+            await app(scope, receive, send)
+            return
+        slot = _Handoff()
+        token = _handoff.set(slot)
+
+        async def django_send(message: dict[str, Any]) -> None:
+            # Once the viewer is handed over, Django's end of the response is not the end.
+            if slot.viewer is None or message["type"] != "http.response.body":
+                await send(message)
+
+        try:
+            await app(scope, receive, django_send)
+        finally:
+            _handoff.reset(token)
+        if slot.viewer is not None and slot.hub is not None:
+            await _serve(slot.hub, slot.viewer, slot.first, receive, send)
+
+    return wrapped
+
+
+async def _watch(receive: Receive, viewer: Viewer) -> None:
+    """Close the viewer when its browser goes away."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            viewer.close()
+            return
+
+
+async def _serve(h: Hub, viewer: Viewer, first: bytes, receive: Receive, send: Send) -> None:
+    watch = asyncio.get_running_loop().create_task(_watch(receive, viewer))
+    try:
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        while True:
+            await viewer.wake.wait()
+            viewer.wake.clear()
+            if viewer.closed or SHUTDOWN.is_set():
+                break
+            frame, viewer.pending = viewer.pending, None
+            viewer.misses = 0
+            if frame is not None:
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+    except OSError:
+        pass  # the connection went away
+    finally:
+        watch.cancel()
+        h.leave(viewer)
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def stream(
     request: HttpRequest,
     channels: list[str],
@@ -345,11 +436,16 @@ def stream(
         h = hub()
         feed = h.feed(tuple(channels), audience, render)
         viewer = h.join(feed, network, access)
+        slot = _handoff.get()
         try:
             await feed.ready.wait()
             first = b"retry: 2000\n\n"
             if feed.id and feed.id != last_seen:
                 first += feed.frame
+            if slot is not None:
+                # Served outside Django from here (serve_streams_outside_django).
+                slot.viewer, slot.hub, slot.first = viewer, h, first
+                return
             yield first
             while True:
                 await viewer.wake.wait()
@@ -361,7 +457,8 @@ def stream(
                 if frame is not None:
                     yield frame
         finally:
-            h.leave(viewer)
+            if slot is None or slot.viewer is not viewer:
+                h.leave(viewer)
 
     if SHUTDOWN.is_set():
         return busy()

@@ -4,7 +4,7 @@ Every code typed on the site (an emailed login code, an authenticator app's code
 or at setup, an SMS or Signal code that confirms a number) is counted in a window of
 TOCSIN_CODE_TRIES_MINUTES against two budgets: the network's (the request's *source*,
 the keyed hash of its /24 or /48 that the report form's limit uses,
-tocsin.intake.ratelimit; no address is kept) and the account's. Once either is spent,
+tocsin.lib.ratelimit; no address is kept) and the account's. Once either is spent,
 the code is not checked at all, so a right code gets the same answer as a wrong one
 until the window ends.
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from tocsin import vault
 from tocsin.members.models import ContactEndpoint, LoginCode, Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 
 logger = logging.getLogger(__name__)

@@ -8,11 +8,8 @@ code is made by that task too, so it never sits in the task queue in plain text.
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,12 +18,13 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from tocsin.members.codes import hash_code
 from tocsin.members.models import ContactEndpoint, EndpointVerification, Member
-from tocsin.transports import base as transports
+from tocsin.members.tasks import send_test_message, send_verification_code
+from tocsin.transports import registry as transports
 
 # Channels proven with a code typed back on the site.
 CODE_KINDS = ("sms", "signal")
-CODE_MINUTES = 10
 MAX_ATTEMPTS = 5
 CODES_PER_HOUR = 3  # per endpoint
 # Per member, across all their channels (email links, phone codes, Telegram links):
@@ -34,7 +32,7 @@ CODES_PER_HOUR = 3  # per endpoint
 TESTS_PER_WINDOW = 3  # per member
 TEST_WINDOW_SECONDS = 600
 MAX_CHANNELS = 10
-# What tocsin.transports.inbound writes when a member sends STOP, and
+# What tocsin.hooks.inbound writes when a member sends STOP, and
 # tocsin.transports.unsubscribe when they follow an email's unsubscribe link: the member's
 # own choice, which they may undo here. A provider's refusal they may not.
 STOPPED = "stopped by the member"
@@ -65,11 +63,6 @@ def code_kinds() -> list[str]:
     return [kind for kind in CODE_KINDS if kind in configured]
 
 
-def hash_code(endpoint_id: int, code: str) -> str:
-    message = f"endpoint-{endpoint_id}:{code.strip()}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
-
-
 def _allow(key: str, limit: int, seconds: int) -> bool:
     """Count one use of ``key``; return False once more than ``limit`` in the window."""
     cache.add(key, 0, timeout=seconds)
@@ -93,8 +86,6 @@ def _may_send_code(endpoint: ContactEndpoint) -> bool:
 
 
 def _queue_code(endpoint_id: int) -> None:
-    from tocsin.members.tasks import send_verification_code
-
     transaction.on_commit(lambda: send_verification_code.enqueue(endpoint_id))
 
 
@@ -156,19 +147,6 @@ def resend_code(endpoint: ContactEndpoint) -> bool:
     return True
 
 
-def new_code(endpoint: ContactEndpoint) -> tuple[str, EndpointVerification]:
-    """Return a fresh code and its stored hash, replacing any earlier code (worker side)."""
-    code = f"{secrets.randbelow(10**6):06d}"
-    with transaction.atomic():
-        EndpointVerification.objects.filter(endpoint=endpoint).delete()
-        verification = EndpointVerification.objects.create(
-            endpoint=endpoint,
-            code_hash=hash_code(endpoint.pk, code),
-            expires_at=timezone.now() + timedelta(minutes=CODE_MINUTES),
-        )
-    return code, verification
-
-
 def check_code(endpoint: ContactEndpoint, code: str) -> CodeCheck:
     """Verify ``endpoint`` if ``code`` is its latest code, unexpired and within the
     attempt limit."""
@@ -218,8 +196,6 @@ def may_test(member: Member) -> bool:
 
 
 def queue_test(endpoint: ContactEndpoint) -> None:
-    from tocsin.members.tasks import send_test_message
-
     transaction.on_commit(lambda: send_test_message.enqueue(endpoint.pk))
 
 

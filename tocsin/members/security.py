@@ -42,8 +42,8 @@ from fido2.webauthn import (
 )
 
 from tocsin import vault
-from tocsin.committees.models import Membership, Role
 from tocsin.lib import live
+from tocsin.members import staff
 from tocsin.members.models import Member, SecondFactor
 from tocsin.members.tasks import send_factor_notice
 
@@ -93,7 +93,7 @@ def needs_second_factor(member: Member) -> bool:
     """Return whether this member's role requires a passkey or TOTP session."""
     if not settings.STAFF_MFA:
         return False
-    return Membership.objects.filter(member=member).at_least(Role.DISPATCHER).exists()
+    return staff.is_staff(member)
 
 
 def end_all_sessions(member: Member) -> None:

@@ -13,10 +13,9 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from tocsin.committees.models import Membership, Role
-from tocsin.members import channels
+from tocsin.members import codes, staff
 from tocsin.members.models import ContactEndpoint, Member
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 from tocsin.vault import VaultLocked
 
@@ -53,7 +52,7 @@ def send_verification_code(endpoint_id: int) -> bool:
     endpoint = _endpoint(endpoint_id)
     if endpoint is None or endpoint.verified_at is not None:
         return False
-    code, verification = channels.new_code(endpoint)
+    code, verification = codes.new_code(endpoint)
     with translation.override(endpoint.member.language):
         message = Message(
             subject=_("Your Tocsin code"),
@@ -61,7 +60,7 @@ def send_verification_code(endpoint_id: int) -> bool:
                 "Tocsin: your code is %(code)s. It works for %(minutes)d minutes. "
                 "If you did not ask for it, ignore this message."
             )
-            % {"code": code, "minutes": channels.CODE_MINUTES},
+            % {"code": code, "minutes": codes.CODE_MINUTES},
             url="",
         )
     sent = _send(endpoint, message, f"verify-{endpoint.pk}-{verification.pk}")
@@ -149,17 +148,7 @@ def _notice(reader: Member, change: str, kind: str, at: str, about: Member | Non
 
 
 def _organizers_of(member: Member) -> list[Member]:
-    """Return the organizers of every committee where ``member`` is a dispatcher or an
-    organizer, without ``member``."""
-    committees = (
-        Membership.objects.filter(member=member).at_least(Role.DISPATCHER).values("committee_id")
-    )
-    ids = (
-        Membership.objects.filter(committee_id__in=committees, role=Role.ORGANIZER)
-        .exclude(member=member)
-        .values("member_id")
-    )
-    return list(Member.objects.filter(pk__in=ids).order_by("pk"))
+    return staff.organizers_of(member)
 
 
 @task()

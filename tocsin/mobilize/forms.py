@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tocsin.committees.models import Committee
-from tocsin.intake.screening import screen
 from tocsin.lib import phones, untrusted
+from tocsin.lib.screening import screen
 from tocsin.mobilize.planned import (
     Mobilization,
     MobilizationRole,
@@ -21,7 +21,7 @@ from tocsin.mobilize.planned import (
     RoleKind,
 )
 from tocsin.places.models import Place
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports import webpush
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"

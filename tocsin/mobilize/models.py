@@ -1,4 +1,5 @@
-"""Responses: "I'm on my way", with a role and an ETA."""
+"""Responses: "I'm on my way", with a role and an ETA. (Shifts, when a verifier is on duty
+for a committee, are the committee's: tocsin.committees.models.Shift.)"""
 
 from __future__ import annotations
 
@@ -35,32 +36,6 @@ class Response(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["incident", "member"], name="one_response_per_member")
         ]
-
-
-class ShiftQuerySet(models.QuerySet["Shift"]):
-    def on_duty(self, at=None):  # type: ignore[no-untyped-def]
-        """Return the shifts running at ``at`` (now)."""
-        at = at or timezone.now()
-        return self.filter(starts_at__lte=at, ends_at__gt=at)
-
-
-class Shift(models.Model):
-    """A time a verifier (or dispatcher) is on duty for a committee: the desk suggests
-    on-duty verifiers first when a report needs checking."""
-
-    committee = models.ForeignKey("committees.Committee", models.CASCADE, related_name="shifts")
-    member = models.ForeignKey("members.Member", models.CASCADE, related_name="shifts")
-    starts_at = models.DateTimeField(_("starts"))
-    ends_at = models.DateTimeField(_("ends"))
-    created_by = models.ForeignKey(
-        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-
-    objects = ShiftQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["starts_at", "id"]
-        indexes = [models.Index(fields=["committee", "ends_at"], name="shift_committee_end")]
 
 
 # Planned mobilizations and the people signed up for them live in their own module.

@@ -22,7 +22,7 @@ from tocsin import vault
 from tocsin.alerts.outbox import backoff, limiter
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.planned import Mobilization, Rsvp, RsvpMessage, RsvpStatus
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 from tocsin.vault import locking
 

@@ -22,12 +22,11 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tocsin.committees.models import Committee
-from tocsin.intake import ratelimit
-from tocsin.lib import languages, live, sse
+from tocsin.lib import languages, live, ratelimit, sse
 from tocsin.mobilize import access, calendar, rsvps
 from tocsin.mobilize.forms import RsvpForm
 from tocsin.mobilize.planned import Mobilization, MobilizationKind, Rsvp
-from tocsin.transports import base as transports
+from tocsin.transports import registry as transports
 from tocsin.transports.vapid import application_server_key
 
 # The cookie that remembers, on this device, the sign-up to a mobilization (its signed

@@ -14,12 +14,12 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from tocsin.alerts.messages import read_alert_link_token
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import Membership, Role
 from tocsin.incidents.models import Incident, State
-from tocsin.intake.screening import screen
 from tocsin.lib import languages, live, sse
+from tocsin.lib.links import read_alert_link_token
+from tocsin.lib.screening import screen
 from tocsin.members.models import Member
 from tocsin.mobilize import services
 from tocsin.mobilize.models import ResponderRole, Response, ResponseState

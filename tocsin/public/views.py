@@ -12,20 +12,16 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
 from tocsin.committees import hotlines
-from tocsin.mobilize.planned import Mobilization
 from tocsin.public import basemap
-
-# Upcoming public mobilizations on the home page; the rest are one link away.
-HOME_MOBILIZATIONS = 5
 
 # Tiles change only when the operator replaces the map file; a day-old tile is fine.
 TILE_MAX_AGE = 86400
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    # The next public mobilizations, across committees: public by their organizers' choice.
-    upcoming = Mobilization.objects.listed().upcoming().select_related("committee", "place")
-    return render(request, "public/home.html", {"mobilizations": upcoming[:HOME_MOBILIZATIONS]})
+    # The upcoming mobilizations come from their own tag (tocsin.mobilize.templatetags):
+    # public code reads no mobilize data itself.
+    return render(request, "public/home.html")
 
 
 def rights(request: HttpRequest) -> HttpResponse:

@@ -1,4 +1,7 @@
-"""The transport contract: one small class per channel, one error type, one registry."""
+"""The transport contract: one small class per channel and one error type.
+
+The channels themselves are listed in one table, tocsin.transports.registry.
+"""
 
 from __future__ import annotations
 
@@ -66,44 +69,3 @@ class Transport:
 
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
         raise NotImplementedError
-
-
-def registry() -> dict[str, type[Transport]]:
-    """Return the transports this process may use, by endpoint kind."""
-    from django.conf import settings
-
-    from tocsin.transports.email import EmailTransport
-    from tocsin.transports.webpush import WebPushTransport
-
-    transports: dict[str, type[Transport]] = {"email": EmailTransport, "webpush": WebPushTransport}
-    for transport in _channels():
-        if not transport.problems():
-            transports[transport.kind] = transport
-    if settings.DEMO and not settings.SMTP_HOST:
-        from tocsin.transports.demo import DemoInboxTransport
-
-        transports["email"] = DemoInboxTransport
-    return transports
-
-
-def get(kind: str) -> Transport:
-    try:
-        return registry()[kind]()
-    except KeyError:
-        raise NoTransport(f"channel {kind} is not configured on this server") from None
-
-
-def _channels() -> list[type[Transport]]:
-    """The channels an operator turns on by configuring them (SMS, Signal, Telegram)."""
-    from importlib import import_module
-    from importlib.util import find_spec
-
-    found = []
-    for module, name in (
-        ("tocsin.transports.sms", "SmsTransport"),
-        ("tocsin.transports.signal", "SignalTransport"),
-        ("tocsin.transports.telegram", "TelegramTransport"),
-    ):
-        if find_spec(module) is not None:
-            found.append(getattr(import_module(module), name))
-    return found

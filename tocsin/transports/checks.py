@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from tocsin.transports import base
+from tocsin.transports import registry
 from tocsin.transports.apprise import AppriseTransport
 
 # The settings (TOCSIN_<name>) that belong to each channel. Settings with a working
@@ -53,7 +53,7 @@ def configured_settings(kind: str) -> list[str]:
 
 def statuses() -> list[ChannelStatus]:
     """Return the state of every channel an operator turns on (SMS, Signal, Telegram)."""
-    found = {transport.kind: transport for transport in base._channels()}
+    found = {transport.kind: transport for transport in registry._channels()}
     result = []
     for kind in CHANNEL_SETTINGS:
         transport = found.get(kind)

@@ -5,7 +5,7 @@ service's token and names the room, so it is sealed like a contact endpoint
 (tocsin.vault): the operator's command and web processes can add one but never read it
 back; only workers open it to post. Posts are an outbox like deliveries: one row per
 (alert, channel), written in the alert's transaction and sent by a worker
-(tocsin.transports.posts).
+(tocsin.alerts.posts).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tocsin import vault
-from tocsin.alerts.models import DeliveryStatus
+from tocsin.transports.status import DeliveryStatus
 
 
 class ChannelQuerySet(models.QuerySet["CommitteeChannel"]):

@@ -1,8 +1,9 @@
 """SMS through a Twilio-compatible Messages API, or through an HTTP SMS gateway a group runs.
 
 An alert is cut down to at most two SMS segments (``sms_text``) with a short link to the
-alert page (``short_url``); ``segments`` counts them the way the network will. Status
-callbacks and inbound messages arrive at tocsin.transports.sms_hooks.
+alert page (``short_url``); ``tocsin.lib.gsm7.segments`` counts them the way the network
+will. Status
+callbacks and inbound messages arrive at tocsin.hooks.sms.
 """
 
 from __future__ import annotations
@@ -21,102 +22,13 @@ from django.utils import translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
-from tocsin.alerts.messages import read_alert_link_token, read_verify_link_token
 from tocsin.lib import untrusted
+from tocsin.lib.gsm7 import GSM7, encoding, fits, to_gsm
 from tocsin.lib.http import retry_after_seconds
+from tocsin.lib.links import read_alert_link_token, read_verify_link_token
 from tocsin.transports.base import Message, Transport, TransportError
 
 logger = logging.getLogger(__name__)
-
-# --- segments (3GPP TS 23.038) ---
-
-GSM7 = "GSM-7"
-UCS2 = "UCS-2"
-# The GSM-7 default alphabet, without the escape character.
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-# Characters of the extension table: each is sent as ESC + character, two septets.
-GSM7_EXTENSION = frozenset("\f^{}\\[]~|€")
-# Septets (GSM-7) or UTF-16 code units (UCS-2) in one SMS, and in each part of a
-# concatenated one (the rest of a part holds the concatenation header).
-LIMITS = {GSM7: (160, 153), UCS2: (70, 67)}
-MAX_SEGMENTS = 2
-
-# Spanish accents GSM-7 lacks (á, í, ó, ú) lose the accent, the way people write SMS in
-# Spanish; é, ñ, ü, ¡ and ¿ are in GSM-7 and stay. Grave look-alikes (à, ì, ò, ù are in
-# GSM-7) would read as spelling mistakes. Typographic punctuation becomes ASCII. One
-# character outside GSM-7 would switch the whole text to UCS-2 and cut its room from 306
-# to 134 characters, which a Spanish alert and its link do not fit in.
-TRANSLITERATE = str.maketrans(
-    {
-        "á": "a",
-        "í": "i",
-        "ó": "o",
-        "ú": "u",
-        "Á": "A",
-        "Í": "I",
-        "Ó": "O",
-        "Ú": "U",
-        "ê": "e",
-        "ç": "Ç",
-        "“": '"',
-        "”": '"',
-        "„": '"',
-        "«": '"',
-        "»": '"',
-        "‘": "'",
-        "’": "'",
-        "‚": "'",
-        "–": "-",
-        "—": "-",
-        "…": "...",
-        "\u00a0": " ",
-        "\t": " ",
-    }
-)
-
-
-def to_gsm(text: str) -> str:
-    """Return ``text`` with look-alikes in place of characters GSM-7 lacks (where it has one)."""
-    return text.translate(TRANSLITERATE)
-
-
-def encoding(text: str) -> str:
-    return GSM7 if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text) else UCS2
-
-
-def _units(text: str, coding: str) -> list[int]:
-    """Return the size of each character, in septets or UTF-16 code units."""
-    if coding == GSM7:
-        return [2 if c in GSM7_EXTENSION else 1 for c in text]
-    return [2 if ord(c) > 0xFFFF else 1 for c in text]
-
-
-def segments(text: str) -> tuple[str, int]:
-    """Return (encoding, number of SMS segments) for ``text``.
-
-    GSM-7 if every character is in the GSM-7 alphabet, else UCS-2. A long text is split
-    into parts that never cut an escape pair or a surrogate pair in two, as phones do.
-    An empty text is one (empty) segment.
-    """
-    coding = encoding(text)
-    single, part = LIMITS[coding]
-    sizes = _units(text, coding)
-    if sum(sizes) <= single:
-        return coding, 1
-    count, used = 1, 0
-    for size in sizes:
-        if used + size > part:
-            count, used = count + 1, 0
-        used += size
-    return coding, count
-
-
-def fits(text: str, limit: int = MAX_SEGMENTS) -> bool:
-    return segments(text)[1] <= limit
-
 
 # --- short links ---
 

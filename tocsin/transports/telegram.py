@@ -2,7 +2,7 @@
 
 A member links a chat by opening ``link_url(member)``: Telegram starts the bot with
 ``/start <code>``, where the code is a short signed token naming the member and expiring
-after an hour (see tocsin.transports.telegram_hooks).
+after an hour (see tocsin.hooks.telegram).
 
 The bot token is part of every API URL, so neither a URL nor an exception that quotes it
 (requests puts the URL in its messages) is ever logged or kept as an error.
@@ -15,7 +15,7 @@ import hmac
 import logging
 import struct
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from django.conf import settings
@@ -23,10 +23,17 @@ from django.utils.crypto import salted_hmac
 
 from tocsin.lib import untrusted
 from tocsin.lib.http import retry_after_seconds
-from tocsin.members.models import Member
 from tocsin.transports.base import Message, Transport, TransportError
 
 logger = logging.getLogger(__name__)
+
+
+class Member(Protocol):
+    """Whom a link code names: a member, known here only by id (transports only send)."""
+
+    @property
+    def pk(self) -> Any: ...
+
 
 # (connect, read) seconds. A hung Bot API call must not hold a delivery thread for long.
 TIMEOUT: float | tuple[float, float] = (5.0, 15.0)

@@ -104,11 +104,6 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
     return f"{parts.scheme}://{host}{port}", target
 
 
-def origin_of(endpoint: str) -> str:
-    """Return ``scheme://host[:port]`` of a push endpoint (see split_endpoint)."""
-    return split_endpoint(endpoint)[0]
-
-
 class NotAllowed(ValueError):
     """The endpoint is not on a push service this server sends to (settings.PUSH_HOSTS),
     or asks for plain http to a host the operator did not name by address, or its name

@@ -3,7 +3,7 @@
 Each class has one clock (when its age starts) and one period (a ``RETAIN_*`` setting).
 ``cutoffs`` turns "now" and the settings into one instant per class: a row whose clock
 reads at or before its class's cutoff has reached its age and is purged; a row a moment
-younger is kept. ``tocsin.vault.purge`` applies the cutoffs to the database.
+younger is kept. ``tocsin.retention.purge`` applies the cutoffs to the database.
 """
 
 from __future__ import annotations

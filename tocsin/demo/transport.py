@@ -1,0 +1,32 @@
+"""The demo inbox: in demo mode without SMTP, messages land on a page per demo member.
+
+The demo app hands it to the channel registry when it loads (tocsin.demo.apps).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from tocsin.demo.models import DemoMessage
+from tocsin.transports.base import Message, Transport, TransportError
+
+
+class DemoInboxTransport(Transport):
+    kind = "demo"
+    concurrent = False  # it writes the inbox to the database
+
+    def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
+        if not settings.DEMO:
+            raise TransportError("the demo inbox exists only in demo mode", permanent=True)
+        member_id = payload.get("member_id")
+        if member_id is None:
+            raise TransportError("no demo member", permanent=True)
+        DemoMessage.objects.create(
+            member_id=member_id,
+            channel=payload.get("channel", "email"),
+            subject=message.subject,
+            body=message.text,
+            url=message.url,
+        )

@@ -1,0 +1,180 @@
+"""The worker: runs queued tasks, sweeps the delivery outbox and purges old data.
+
+The sweep makes the worker self-healing: deliveries whose lease ran out (a crashed
+worker) or whose retry time came are picked up even if no task announced them. The
+purge (tocsin.retention.purge) runs at start and then every TOCSIN_PURGE_INTERVAL_MINUTES.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import close_old_connections
+from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
+
+from tocsin.alerts import outbox, posts
+from tocsin.hooks import signal as signal_hooks
+from tocsin.incidents import replies, verify
+from tocsin.mobilize import notices
+from tocsin.retention import purge
+from tocsin.transports import registry as transports
+from tocsin.vault import keys
+
+logger = logging.getLogger(__name__)
+
+# Expiry is in minutes and replies are typed by people: a few seconds is prompt enough.
+HOUSEKEEPING_SECONDS = 5.0
+# A stopping worker waits this long for its threads (and their sends) to finish.
+STOP_SECONDS = 10.0
+
+
+class Worker:
+    def __init__(self, *, sweep_interval: float = 1.0, purge_interval: float | None = None) -> None:
+        self.sweep_interval = sweep_interval
+        # Seconds between purges; its own thread, so a long VACUUM never delays alerts.
+        self.purge_interval = (
+            settings.PURGE_INTERVAL_MINUTES * 60 if purge_interval is None else purge_interval
+        )
+        self.stop_event = threading.Event()
+        self.tasks = TaskWorker(
+            queue_names=["default"],
+            interval=0.2,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=f"tocsin-{outbox.WORKER_ID}",
+            excluded_queue_names=[],
+        )
+        self.threads: list[threading.Thread] = []
+
+    def _sweep(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                close_old_connections()
+                outbox.drain(stop=self.stop_event)
+            except Exception:
+                # The database may be unreachable for a while: wait and try again
+                # rather than crash-loop.
+                logger.exception("outbox sweep failed; retrying")
+                self.stop_event.wait(5)
+            self.stop_event.wait(self.sweep_interval)
+        close_old_connections()
+
+    def _purge(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                close_old_connections()
+                purge.purge()
+            except Exception:
+                # Retried at the next interval; purging late is better than crashing.
+                logger.exception("purge failed; retrying at the next interval")
+            self.stop_event.wait(self.purge_interval)
+        close_old_connections()
+
+    def _housekeeping(self) -> None:
+        """Close unverified incidents the committees' rules let expire, send the
+        desk's replies to reporters and the messages to people signed up for
+        mobilizations (they need sealed addresses: workers only)."""
+        while not self.stop_event.is_set():
+            try:
+                close_old_connections()
+                verify.expire_stale()
+                replies.send_due()
+                notices.send_due()
+            except Exception:
+                logger.exception("housekeeping failed; retrying")
+            self.stop_event.wait(HOUSEKEEPING_SECONDS)
+        close_old_connections()
+
+    def _tasks(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.tasks.run()
+            except Exception:
+                logger.exception("task worker failed; restarting")
+                self.stop_event.wait(5)
+
+    def start(self) -> None:
+        # While the vault is locked, this process waits for `tocsin manage vault unlock`.
+        keys.serve_as_worker()
+        # Import every transport now: the first alert must not wait for imports.
+        channels = transports.registry()
+        threads: list[tuple[Callable[[], None], str]] = [
+            (self._sweep, "outbox-sweep"),
+            # Committee channels (Apprise); returns at once when they are off.
+            (lambda: posts.run(self.stop_event), "committee-posts"),
+            (self._tasks, "task-worker"),
+            (self._purge, "purge"),
+            (self._housekeeping, "housekeeping"),
+        ]
+        if "signal" in channels:
+            # Signal has no webhook: the worker asks the signal-cli REST API for replies.
+            threads.append((lambda: signal_hooks.run(self.stop_event), "signal-inbound"))
+        for target, name in threads:
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self.threads.append(t)
+        logger.info("worker started")
+
+    def stop(self, timeout: float = STOP_SECONDS) -> list[threading.Thread]:
+        """Stop the threads, waiting up to ``timeout`` seconds in all; return the threads
+        still running then (a send stuck on a provider that never answers, say)."""
+        self.stop_event.set()
+        self.tasks.running = False
+        deadline = time.monotonic() + timeout
+        for t in self.threads:
+            t.join(max(0.1, deadline - time.monotonic()))
+        # The send pools' threads finish the sends they took; Python would wait for
+        # them at exit without a bound.
+        outbox.reset_pacing()
+        stuck = [t for t in self.threads if t.is_alive()]
+        for t in threading.enumerate():
+            if not t.name.startswith(outbox.SEND_THREAD_PREFIX) or t in stuck:
+                continue
+            t.join(max(0.1, deadline - time.monotonic()))
+            if t.is_alive():
+                stuck.append(t)
+        return stuck
+
+    def run_forever(self) -> None:
+        """Run until Ctrl-C (SIGINT) or SIGTERM, then stop the threads and return."""
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM is how a service manager stops the worker, Ctrl-C how a person does:
+            # both stop it (the threads get a few seconds to finish) rather than raise
+            # wherever they land, which could be before the loop below is entered.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda signum, frame: self.stop_event.set())
+        try:
+            self.start()
+            while not self.stop_event.wait(1):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            # Last resort against a hang anywhere in stopping (even in Python's own exit):
+            # print every thread's stack and exit with an error.
+            faulthandler.dump_traceback_later(STOP_SECONDS + 30, exit=True)
+            stuck = self.stop(STOP_SECONDS)
+        if stuck:
+            # What those threads had claimed is sent again when its lease runs out; a
+            # worker told to stop must not hang on them.
+            frames = sys._current_frames()
+            for t in stuck:
+                stack = (
+                    "".join(traceback.format_stack(frames[t.ident])) if t.ident in frames else ""
+                )
+                logger.warning("worker stopping with thread %s still busy:\n%s", t.name, stack)
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
