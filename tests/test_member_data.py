@@ -17,6 +17,7 @@ from django.db import models
 from django.test import Client
 from django.urls import reverse
 
+from tests import disk
 from tests.factories import World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
 from tocsin.committees.models import Invite, Membership
@@ -312,7 +313,7 @@ def test_after_the_next_purge_a_seized_sqlite_file_no_longer_holds_a_deleted_mem
     wal = path.with_name(path.name + "-wal")
 
     def file_bytes() -> bytes:
-        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        return disk.read(path) + disk.read(wal)
 
     assert name.encode() in file_bytes()
     assert delete(login(w.member)).status_code == 200

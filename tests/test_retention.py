@@ -25,6 +25,7 @@ from django_tasks_db.models import DBTaskResult
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests import disk
 from tests.factories import EAST, World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
 from tocsin.committees.models import Shift
@@ -539,7 +540,7 @@ def test_the_worker_purges_at_start() -> None:
 def _sqlite_bytes() -> bytes:
     path = Path(connection.settings_dict["NAME"])
     wal = path.with_name(path.name + "-wal")
-    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    return disk.read(path) + disk.read(wal)
 
 
 @pytest.mark.django_db(transaction=True)

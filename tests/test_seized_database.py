@@ -35,7 +35,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests import factories, pow_support
+from tests import disk, factories, pow_support
 from tests.conftest import need
 from tests.factories import EAST
 from tests.peers.push_service import PushService
@@ -304,7 +304,7 @@ def database_image() -> dict[str, bytes]:
         for suffix in ("", "-wal", "-shm"):
             extra = Path(f"{path}{suffix}")
             if extra.exists():
-                out[extra.name] = extra.read_bytes()
+                out[extra.name] = disk.read(extra)
         return out
     assert connection.vendor == "postgresql", connection.vendor
     pg_dump = find_pg_dump()
@@ -325,7 +325,7 @@ def data_folder_image() -> dict[str, bytes]:
     media = getattr(django_settings, "MEDIA_ROOT", "")
     if media:
         roots.append(Path(media))
-    return {str(p): p.read_bytes() for p in files_under(*roots)}
+    return {str(p): disk.read(p) for p in files_under(*roots)}
 
 
 def with_signed_payloads(image: dict[str, bytes]) -> dict[str, bytes]:

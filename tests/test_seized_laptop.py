@@ -38,7 +38,7 @@ from nacl.public import PrivateKey, SealedBox
 from nacl.pwhash import argon2id
 from nacl.secret import SecretBox
 
-from tests import factories
+from tests import disk, factories
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tests.privacy_support import LogCapture, files_under
 from tocsin import vault
@@ -117,7 +117,7 @@ def real_use(smtp: SMTPPeer) -> Planted:
 def seize(log: str) -> dict[str, bytes]:
     """Return every file of the data folder (uploads included) and the log, by name."""
     roots = [Path(django_settings.DATA_DIR), Path(django_settings.MEDIA_ROOT)]
-    image = {str(p): p.read_bytes() for p in files_under(*roots)}
+    image = {str(p): disk.read(p) for p in files_under(*roots)}
     image["the log"] = log.encode()
     return image
 
