@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from tests.factories import EAST, World, committee, member, world
+from tests.factories import EAST, World, committee, member
 from tests.test_outbox import (
     PUSH_DATA,
     RecordingTransport,
@@ -98,11 +98,6 @@ def channels(monkeypatch: pytest.MonkeyPatch) -> Channels:
     push = channel("Push", shared_limit=False)
     monkeypatch.setattr(transports_base, "registry", lambda: {"email": email, "webpush": push})
     return Channels(email=email, push=push)
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 @dataclass
