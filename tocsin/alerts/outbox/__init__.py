@@ -31,12 +31,7 @@ from __future__ import annotations
 
 from tocsin.alerts.outbox.claiming import Batch, claim, claim_unhandled
 from tocsin.alerts.outbox.counts import progress
-from tocsin.alerts.outbox.draining import (
-    WORKER_ID,
-    _wake_workers,
-    deliver_outbox,
-    drain,
-)
+from tocsin.alerts.outbox.draining import WORKER_ID, _wake_workers, deliver_outbox, drain
 from tocsin.alerts.outbox.pacing import (
     MAX_PAUSE,
     SEND_THREAD_PREFIX,

@@ -13,11 +13,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tocsin.alerts.models import (
-    RETRYABLE,
-    Delivery,
-    DeliveryStatus,
-)
+from tocsin.alerts.models import RETRYABLE, Delivery, DeliveryStatus
 
 
 class Batch(list[int]):

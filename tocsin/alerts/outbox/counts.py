@@ -9,11 +9,7 @@ from django.db import connection
 from django.db.models import Count, Max, Q
 
 from tocsin.alerts.about import Incident
-from tocsin.alerts.models import (
-    Alert,
-    Delivery,
-    DeliveryStatus,
-)
+from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
 
 # --- progress ---
 

@@ -12,11 +12,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from tocsin.alerts.models import (
-    Delivery,
-    DeliveryStatus,
-    Purpose,
-)
+from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.alerts.outbox.retrying import fall_back
 from tocsin.lib import live
 from tocsin.lib.incident_states import State

@@ -9,11 +9,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from tocsin.alerts.models import (
-    Alert,
-    Delivery,
-    DeliveryStatus,
-)
+from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
 from tocsin.transports.base import TransportError
 
 

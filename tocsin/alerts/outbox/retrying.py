@@ -11,10 +11,7 @@ from django.conf import settings
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from tocsin.alerts.models import (
-    Delivery,
-    DeliveryStatus,
-)
+from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.alerts.outbox.recording import Deferred, Outcome, Row
 from tocsin.lib.retry import backoff
 from tocsin.members.models import ContactEndpoint

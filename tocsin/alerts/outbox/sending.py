@@ -14,11 +14,7 @@ from django.utils import timezone
 
 from tocsin import vault
 from tocsin.alerts import messages
-from tocsin.alerts.models import (
-    Alert,
-    Delivery,
-    DeliveryStatus,
-)
+from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
 from tocsin.alerts.outbox.claiming import Batch
 from tocsin.alerts.outbox.pacing import _pool, _pool_size, limiter
 from tocsin.alerts.outbox.receipts import RECEIPT_KINDS, receipt_url
