@@ -3,8 +3,12 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.factories import World
 
 REQUIRE_SERVICES = os.environ.get("TOCSIN_REQUIRE_SERVICES") == "1"
 
@@ -26,6 +30,15 @@ def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     need(os.path.exists(path), "Chromium is not installed (apt-get install chromium)")
     return path
+
+
+@pytest.fixture
+def w(db: None) -> World:
+    """The shared personas and committees (tests.factories.world). A module that needs a
+    different world (other settings, more data) defines its own ``w``."""
+    from tests.factories import world
+
+    return world()
 
 
 @pytest.fixture(autouse=True)

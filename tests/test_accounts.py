@@ -6,22 +6,15 @@ import time
 
 import pyotp
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import World, world
+from tests.factories import World
 from tocsin.committees.models import Membership
 from tocsin.members import security
 from tocsin.members.models import ContactEndpoint, Member, SecondFactor
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def w() -> World:
-    cache.clear()
-    return world()
 
 
 @pytest.fixture

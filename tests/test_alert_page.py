@@ -27,11 +27,6 @@ from tocsin.mobilize.models import Response
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def w() -> World:
-    return world()
-
-
 def confirmed(w: World) -> Incident:
     """An incident at East, confirmed: Mateo (member) and Rosa (responder) are alerted."""
     report = submit_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])

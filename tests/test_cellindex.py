@@ -55,11 +55,6 @@ def test_the_index_matches_exactly_the_members_whose_disks_intersect_the_alert(
     assert index.lookup(targeting.cells_by_reach(alert)).members() == brute_force(areas, alert)
 
 
-@pytest.fixture
-def w() -> World:
-    return world()
-
-
 def alert_members(place: tuple[float, float] = EAST) -> set[int]:
     disk = targeting.alert_disk(geo.cell_at(*place, geo.REPORT_RESOLUTION))
     return targeting.matching_members(disk)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.factories import EAST, WEST, World, own_incident, world
+from tests.factories import EAST, WEST, World, own_incident
 from tocsin import geo
 from tocsin.incidents import clustering
 from tocsin.incidents.clustering import Rule, Seen, choose, fits
@@ -103,11 +103,6 @@ def test_the_chosen_incident_always_fits(candidates: list[tuple[int, int]]) -> N
 
 
 # --- on the desk ---
-
-
-@pytest.fixture
-def w() -> World:
-    return world()
 
 
 def report(

@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from tests.factories import EAST, World, committee, member, world
+from tests.factories import EAST, World, committee, member
 from tests.test_outbox import (
     PUSH_DATA,
     RecordingTransport,
@@ -100,11 +100,6 @@ def channels(monkeypatch: pytest.MonkeyPatch) -> Channels:
     return Channels(email=email, push=push)
 
 
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
-
-
 @dataclass
 class FakeClock:
     """Stands in for the time module inside the outbox: sleeping moves the clock."""
@@ -123,7 +118,10 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(outbox, "time", SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep))
+    fake_time = SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep)
+    # Pacing waits on the clock; recording groups sent rows by it.
+    monkeypatch.setattr(outbox.pacing, "time", fake_time)
+    monkeypatch.setattr(outbox.recording, "time", fake_time)
     return fake
 
 
@@ -485,7 +483,7 @@ def test_sent_rows_are_recorded_in_small_groups_while_sends_are_slow(
     w: World, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
 ) -> None:
     # A worker killed mid-batch re-sends only what it had not recorded yet.
-    monkeypatch.setattr(outbox, "RECORD_EVERY", 2)
+    monkeypatch.setattr(outbox.recording, "RECORD_EVERY", 2)
     inbox = inbox_like(monkeypatch, clock, seconds=1.0)
     member("Ana", w.east, area=EAST, email="ana@example.org")
     confirmed_incident(w)
@@ -497,7 +495,7 @@ def test_sent_rows_are_recorded_in_small_groups_while_sends_are_slow(
 def test_sent_rows_are_recorded_at_most_record_max_at_a_time_while_sends_are_fast(
     w: World, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
 ) -> None:
-    monkeypatch.setattr(outbox, "RECORD_MAX", 2)
+    monkeypatch.setattr(outbox.recording, "RECORD_MAX", 2)
     inbox = inbox_like(monkeypatch, clock, seconds=0.0)
     member("Ana", w.east, area=EAST, email="ana@example.org")
     confirmed_incident(w)

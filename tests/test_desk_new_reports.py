@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from django.urls import reverse
 
-from tests.factories import EAST, World, session_for, world
+from tests.factories import EAST, World, session_for
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 def report_at(text: str = "Agents at the car wash.") -> Report:

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from tests.factories import EAST, WEST, World, member, world
+from tests.factories import EAST, WEST, World, member
 from tests.peers.geocoder import Geocoder
 from tests.peers.geocoder import running as running_geocoder
 from tests.peers.sms_provider import ACCOUNT_SID, AUTH_TOKEN, FROM, SmsProvider, running, use_twilio
@@ -40,11 +40,6 @@ CALLBACK_DIGITS = "2135550142"
 # Far from both committees: nobody covers it.
 NOWHERE = (34.2500, -117.9000)
 ADDRESS = "1234 Calle Girasol"
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 @pytest.fixture

@@ -19,18 +19,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import World, session_for, world
+from tests.factories import World, session_for
 from tocsin.committees.models import Approval, Membership, Role
 from tocsin.members import security
 from tocsin.members.models import ContactEndpoint, Member, SecondFactor
 from tocsin.vault import blind_index
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def w() -> World:
-    return world()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from django.utils import translation
 from django.utils.html import escape
 
 from tests import pow_support
-from tests.factories import EAST, WEST, World, world
+from tests.factories import EAST, WEST, World
 from tests.privacy_support import LogCapture, ip_addresses
 from tocsin.incidents.reports import receive_report
 from tocsin.intake import burst, pow
@@ -34,11 +34,6 @@ OTHER_NETWORK = "198.51.101.23"
 V6 = "2001:db8:5e1:2ed::77"
 V6_SAME_48 = "2001:db8:5e1:ffff::1"
 V6_OTHER_48 = "2001:db8:5e2::77"
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 def as_(persona: Member) -> Client:

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from tests.factories import World, world
+from tests.factories import World
 from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, EndpointVerification, Member
 from tocsin.transports import registry as transports_registry
@@ -40,11 +40,6 @@ class Recorder(Transport):
 
 class SignalRecorder(Recorder):
     kind = "signal"
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 @pytest.fixture

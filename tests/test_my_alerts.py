@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from tests.factories import EAST, WEST, World, member, own_incident, session_for, world
+from tests.factories import EAST, WEST, World, member, own_incident, session_for
 from tocsin.alerts.messages import place_text
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
 from tocsin.committees.models import Role
@@ -23,11 +23,6 @@ from tocsin.intake.models import ReportKind
 from tocsin.members.models import Member
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def w() -> World:
-    return world()
 
 
 def incident(

@@ -21,7 +21,7 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from tests.conftest import need
-from tests.factories import EAST, WEST, World, member, own_incident, world
+from tests.factories import EAST, WEST, World, member, own_incident
 from tocsin import geo
 from tocsin.alerts import messages, outbox, targeting
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
@@ -66,11 +66,6 @@ def transport(monkeypatch: pytest.MonkeyPatch) -> type[RecordingTransport]:
         transports_base, "registry", lambda: {"email": recording, "webpush": recording}
     )
     return recording
-
-
-@pytest.fixture
-def w() -> World:
-    return world()
 
 
 def incident_at(w: World, place: tuple[float, float] = EAST) -> Incident:

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import EAST, WEST, World, committee, member, world
+from tests.factories import EAST, WEST, World, committee, member
 from tocsin.committees import partners
 from tocsin.committees.models import Committee, Partnership, Role, Share
 from tocsin.incidents import services as incidents
@@ -19,11 +19,6 @@ from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def w() -> World:
-    return world()
 
 
 def _client(m: object) -> Client:

@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.factories import EAST, World, report_by_text, world
+from tests.factories import EAST, World, report_by_text
 from tocsin import vault
 from tocsin.hooks.inbound import Inbound, handle
 from tocsin.incidents.forms import HotlineForm
@@ -175,11 +175,6 @@ def phones_on(monkeypatch: pytest.MonkeyPatch) -> None:
         return {**real(), "sms": Recorder, "signal": Recorder}
 
     monkeypatch.setattr(transports_base, "registry", registry)
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 def as_(persona: Any) -> Client:

@@ -52,11 +52,6 @@ def media(settings: Any, tmp_path: Path) -> Path:
     return Path(settings.MEDIA_ROOT)
 
 
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
-
-
 # Building test images.
 
 

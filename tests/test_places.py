@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import EAST, WEST, World, session_for, world
+from tests.factories import EAST, WEST, World, session_for
 from tocsin.places import importing
 from tocsin.places.models import Place, PlaceKind, fold
 
@@ -27,11 +27,6 @@ CSV = (
     "34.0343,-118.2107\n"
     "Mariachi Plaza,Plaza del Mariachi,transit,34.0370,-118.2140\n"
 )
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 def page(response: Any) -> str:

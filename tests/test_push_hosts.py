@@ -29,7 +29,7 @@ from django.test import Client
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from tests.factories import World, world
+from tests.factories import World
 from tests.peers.witness import Witness, redirect
 from tocsin.lib import egress
 from tocsin.members.models import ContactEndpoint, Member
@@ -80,11 +80,6 @@ PRIVATE_ANSWERS = ["127.0.0.2", "10.0.0.1", "169.254.169.254", "::1", "100.64.0.
 # An address of a real push service, for names the tests resolve.
 PUBLIC_ANSWER = "142.250.72.10"
 EVIL = "evil.push.services.mozilla.com"
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 @pytest.fixture

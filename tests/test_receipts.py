@@ -26,11 +26,6 @@ OTHER_NETWORK = "198.51.101.23"
 TEXT = "Three vans at the car wash on Cesar Chavez."
 
 
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
-
-
 def report_at(place: tuple[float, float] = EAST, text: str = TEXT, **fields: Any) -> Report:
     return receive_report(
         channel=Channel.WEB,

@@ -120,11 +120,6 @@ def test_a_row_is_due_exactly_when_its_age_reaches_the_period(hours: int, age_se
 NOW = timezone.now()
 
 
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
-
-
 def report(text: str = "", *, received_at: datetime | None = None, **fields: Any) -> Report:
     r = receive_report(
         channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1], text=text

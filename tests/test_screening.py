@@ -25,7 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests import pow_support
-from tests.factories import EAST, World, report_by_text, world
+from tests.factories import EAST, World, report_by_text
 from tocsin.alerts import messages, outbox
 from tocsin.alerts.models import Alert
 from tocsin.incidents import services
@@ -181,11 +181,6 @@ def test_the_verdict_survives_lower_case(item: dict[str, Any]) -> None:
 
 
 # Held text through the whole loop.
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 @pytest.fixture

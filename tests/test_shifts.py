@@ -11,17 +11,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from tests.factories import EAST, World, member, session_for, world
+from tests.factories import EAST, World, member, session_for
 from tocsin.committees.models import Membership, Role, Shift
 from tocsin.members.models import Member
 from tocsin.mobilize.templatetags.shifts import shift_end, shift_span
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def w() -> World:
-    return world()
 
 
 @pytest.fixture

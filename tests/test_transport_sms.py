@@ -241,11 +241,6 @@ def test_an_emoji_in_the_summary_keeps_ucs2_accents_or_is_dropped() -> None:
     assert LINK in out
 
 
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
-
-
 def render_all(w: World, language: str, summary: str = "") -> list[Message]:
     incident = confirmed_incident(w)
     if summary:

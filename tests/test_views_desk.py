@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import EAST, WEST, World, world
+from tests.factories import EAST, WEST, World
 from tocsin import geo
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees.models import Invite, Membership, Role
@@ -22,11 +22,6 @@ from tocsin.incidents.models import Incident, State
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.members.models import LoginCode, Member
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 @pytest.fixture

@@ -8,15 +8,10 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.factories import World, world
+from tests.factories import World
 from tocsin.committees import trust as t
 from tocsin.committees.models import Invite, Membership, Role, VouchingEvent
 from tocsin.members.models import ContactEndpoint, Member
-
-
-@pytest.fixture
-def w(db: None) -> World:
-    return world()
 
 
 def login(member: Member) -> Client:

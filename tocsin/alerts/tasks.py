@@ -1,7 +1,8 @@
 """Background tasks of the delivery engine (run by `tocsin worker`).
 
-The task is defined beside what it runs (tocsin.alerts.outbox); this name stays so task
-rows queued before it moved still find it.
+The task is defined beside what it runs (tocsin.alerts.outbox.draining); this name, and
+tocsin.alerts.outbox.deliver_outbox, stay so task rows queued before it moved still find
+it.
 """
 
 from __future__ import annotations

@@ -11,12 +11,11 @@ import threading
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from django.conf import settings
 from django.db import close_old_connections
 
 from tocsin.hooks import inbound
-from tocsin.lib import untrusted
+from tocsin.lib import http, untrusted
 from tocsin.transports import signal as transport
 from tocsin.transports.base import TransportError
 
@@ -40,12 +39,12 @@ def poll_once() -> int:
 def _poll() -> int:
     number = quote(settings.SIGNAL_NUMBER, safe="+")
     try:
-        response = requests.get(
+        response = http.get(
             transport.api_url(f"/v1/receive/{number}"),
             params={"timeout": transport.RECEIVE_WAIT},
             timeout=transport.TIMEOUT,
         )
-    except requests.RequestException as e:
+    except http.RequestException as e:
         raise TransportError(f"signal-cli: unreachable ({type(e).__name__})") from None
     if response.status_code != 200:
         raise TransportError(f"signal-cli: status {response.status_code}")

@@ -15,10 +15,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import requests
 from django.conf import settings
 
-from tocsin.lib import untrusted
+from tocsin.lib import http, untrusted
 from tocsin.lib.http import retry_after_seconds
 from tocsin.transports.base import Message, Transport, TransportError
 
@@ -62,12 +61,12 @@ def send_text(recipient: str, text: str) -> None:
     """Send ``text`` to one Signal address; raise TransportError if it was not accepted."""
     body = {"message": text[:MAX_TEXT], "number": settings.SIGNAL_NUMBER, "recipients": [recipient]}
     try:
-        response = requests.post(api_url("/v2/send"), json=body, timeout=TIMEOUT)
-    except requests.Timeout:
+        response = http.post(api_url("/v2/send"), json=body, timeout=TIMEOUT)
+    except http.Timeout:
         raise TransportError("signal-cli: timed out") from None
-    except requests.ConnectionError:
+    except http.ConnectionError:
         raise TransportError("signal-cli: unreachable") from None
-    except requests.RequestException as e:
+    except http.RequestException as e:
         raise TransportError(f"signal-cli: request failed ({type(e).__name__})") from None
     if response.status_code in (200, 201):
         return
@@ -76,7 +75,7 @@ def send_text(recipient: str, text: str) -> None:
     )
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(response: http.Response) -> str:
     try:
         body = untrusted.load_json(response.content)
     except untrusted.NotJSON:

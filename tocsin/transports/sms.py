@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
@@ -22,7 +20,7 @@ from django.utils import translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
-from tocsin.lib import untrusted
+from tocsin.lib import http, untrusted
 from tocsin.lib.gsm7 import GSM7, encoding, fits, to_gsm
 from tocsin.lib.http import retry_after_seconds
 from tocsin.lib.links import read_alert_link_token, read_verify_link_token
@@ -189,16 +187,6 @@ NUMBER_CODES = {
 ACCOUNT_CODES = {20003, 20404, 21212, 21408, 21603, 21606, 21659, 21701, 21702, 21703, 21704}
 ACCOUNT_STATUSES = {401, 403, 404}
 
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    # One session per sending thread: connections are reused, sessions are not shared.
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-    return session
-
 
 def twilio_ready() -> bool:
     return bool(
@@ -302,16 +290,16 @@ def _post(
     data: Any,
     headers: dict[str, str],
     auth: tuple[str, str] | None,
-) -> requests.Response:
+) -> http.Response:
     try:
-        return _session().post(url, data=data, headers=headers, auth=auth, timeout=TIMEOUT)
-    except requests.Timeout as e:
+        return http.post(url, data=data, headers=headers, auth=auth, timeout=TIMEOUT)
+    except http.Timeout as e:
         raise TransportError(f"SMS {provider} timed out") from e
-    except requests.RequestException as e:
+    except http.RequestException as e:
         raise TransportError(f"SMS {provider} unreachable: {type(e).__name__}") from e
 
 
-def _error_code(response: requests.Response) -> int | None:
+def _error_code(response: http.Response) -> int | None:
     try:
         code = untrusted.load_json(response.content).get("code")
     except (untrusted.NotJSON, AttributeError):
@@ -319,7 +307,7 @@ def _error_code(response: requests.Response) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def _check(response: requests.Response, provider: str) -> None:
+def _check(response: http.Response, provider: str) -> None:
     """Return if the provider accepted the message; raise TransportError otherwise.
 
     The provider's error code goes to the log for the operator; its message does not,

@@ -17,11 +17,10 @@ import struct
 import time
 from typing import Any, Protocol
 
-import requests
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from tocsin.lib import untrusted
+from tocsin.lib import http, untrusted
 from tocsin.lib.http import retry_after_seconds
 from tocsin.transports.base import Message, Transport, TransportError
 
@@ -101,12 +100,12 @@ def call(method: str, params: dict[str, Any]) -> dict[str, Any]:
     """
     url = f"{settings.TELEGRAM_API_URL.rstrip('/')}/bot{settings.TELEGRAM_BOT_TOKEN}/{method}"
     try:
-        response = requests.post(url, json=params, timeout=TIMEOUT)
-    except requests.Timeout:
+        response = http.post(url, json=params, timeout=TIMEOUT)
+    except http.Timeout:
         raise TransportError(f"Telegram {method}: timed out") from None
-    except requests.ConnectionError:
+    except http.ConnectionError:
         raise TransportError(f"Telegram {method}: unreachable") from None
-    except requests.RequestException as e:
+    except http.RequestException as e:
         raise TransportError(f"Telegram {method}: request failed ({type(e).__name__})") from None
     try:
         body = untrusted.load_json(response.content)

@@ -11,12 +11,12 @@ The endpoint is a URL a member's browser handed us, and the worker that sends ho
 vault key inside the operator's network. So an endpoint must be on a push service the
 operator allows (settings.PUSH_HOSTS), over https unless the operator named the host by
 address; the page checks that when the subscription is stored (check_endpoint) and the
-worker again before each send. Connections go through tocsin.lib.egress (the name
-resolved once, public addresses only unless the operator named the host, connected to
-the address checked), and a redirect is never followed. Through a proxy the
-environment names (HTTPS_PROXY), the proxy resolves and connects: Tocsin still checks
-the allow-list, its own answer for the name (refusing a non-public one) and follows no
-redirect, but the address the proxy reaches is the proxy's to check.
+worker again before each send. Connections go through tocsin.lib.http.pinned_post, over
+tocsin.lib.egress (the name resolved once, public addresses only unless the operator
+named the host, connected to the address checked), and a redirect is never followed.
+Through a proxy the environment names (HTTPS_PROXY), the proxy resolves and connects:
+Tocsin still checks the allow-list, its own answer for the name (refusing a non-public
+one) and follows no redirect, but the address the proxy reaches is the proxy's to check.
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
-import urllib.request
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,7 +33,7 @@ import urllib3
 from django.conf import settings
 from py_vapid import VapidException
 
-from tocsin.lib import egress, keepalive
+from tocsin.lib import egress, http
 from tocsin.lib.http import retry_after_seconds
 from tocsin.transports import ece, vapid
 from tocsin.transports.base import Message, Transport, TransportError
@@ -159,89 +156,32 @@ def _pool_size() -> int:
     return max(1, settings.DELIVERY_CONCURRENCY.get("webpush", 4))
 
 
-@cache
-def _direct(origin: str, trusted: bool) -> keepalive.Pool:
-    """Return this process's kept-alive connections to one push service."""
-    parts = urlsplit(origin)
-    assert parts.hostname is not None
-    return keepalive.Pool(
-        parts.scheme,
-        parts.hostname,
-        parts.port or (443 if parts.scheme == "https" else 80),
-        size=_pool_size(),
-        timeouts=(TIMEOUT.connect_timeout, TIMEOUT.read_timeout),  # type: ignore[arg-type]
-        trusted=trusted,
-    )
-
-
-@cache
-def _proxied(proxy: str) -> urllib3.ProxyManager:
-    return urllib3.ProxyManager(
-        proxy, num_pools=32, maxsize=_pool_size(), retries=False, timeout=TIMEOUT
-    )
-
-
-@cache
-def _pools_for(origin: str, trusted: bool) -> keepalive.Pool | urllib3.ProxyManager:
-    """Return how to reach ``origin``: through the proxy that HTTPS_PROXY / HTTP_PROXY
-    name unless NO_PROXY exempts the host (what requests did), else directly."""
-    scheme, _, host = origin.partition("://")
-    proxy = urllib.request.getproxies().get(scheme)
-    if proxy and not urllib.request.proxy_bypass(host):
-        return _proxied(proxy)
-    return _direct(origin, trusted)
-
-
 def _forget_pools() -> None:
-    _pools_for.cache_clear()
-    _proxied.cache_clear()
-    _direct.cache_clear()
-
-
-# A process forked after sending (a test's worker, a supervisor) must not share the
-# parent's open connections: it starts with pools of its own.
-os.register_at_fork(after_in_child=_forget_pools)
+    http.forget_pools()
 
 
 # Why a push went nowhere, for the operator: no host or address in it.
 _REFUSED = "push service address refused: not a public address"
 
 
-def _post(endpoint: Endpoint, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+def _post(endpoint: Endpoint, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     """POST ``body`` to the endpoint; return the status and any Retry-After."""
-    via = _pools_for(endpoint.origin, endpoint.trusted)
-    if isinstance(via, urllib3.ProxyManager):
-        # The proxy looks the name up and connects: refuse at least what our own
-        # resolver says is inside the network. No answer here is the proxy's to find.
-        try:
-            if not endpoint.trusted:
-                egress.check(endpoint.host, endpoint.port)
-        except egress.Refused:
-            raise TransportError(_REFUSED) from None
-        except egress.Unresolved:
-            pass
-        try:
-            response = via.urlopen("POST", url, body=body, headers=headers, redirect=False)
-        except urllib3.exceptions.HTTPError as e:
-            raise TransportError(f"push service unreachable: {type(e).__name__}") from e
-        return response.status, response.headers.get("Retry-After") or ""
-    host = endpoint.origin.partition("://")[2]
-    fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-    if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
-        # A value with a line break of its own (none should have one): flatten it.
-        fields = "".join(
-            f"{name}: {' '.join(value.splitlines())}\r\n" for name, value in headers.items()
-        )
-    head = f"POST {endpoint.target} HTTP/1.1\r\nHost: {host}\r\n{fields}".encode("latin-1")
     try:
-        answer = via.request(head, body)
+        return http.pinned_post(
+            endpoint.origin,
+            endpoint.target,
+            body,
+            headers,
+            trusted=endpoint.trusted,
+            timeouts=(TIMEOUT.connect_timeout, TIMEOUT.read_timeout),  # type: ignore[arg-type]
+            size=_pool_size(),
+        )
     except egress.Refused:
         # A name on an allowed service that now resolves inside the network (a resolver
         # gone wrong, or someone who controls it): never connected; retried later.
         raise TransportError(_REFUSED) from None
-    except keepalive.HTTPError as e:
+    except http.Unreachable as e:
         raise TransportError(f"push service unreachable: {e}") from None
-    return answer.status, answer.headers.get("retry-after", "")
 
 
 class WebPushTransport(Transport):
@@ -283,7 +223,7 @@ class WebPushTransport(Transport):
             "Content-Type": "application/octet-stream",
             "Authorization": authorization,
         }
-        status, retry_after = _post(endpoint, address, body, headers)
+        status, retry_after = _post(endpoint, body, headers)
         if 200 <= status < 300:
             return
         if 300 <= status < 400:

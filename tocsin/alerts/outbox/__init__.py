@@ -1,0 +1,112 @@
+"""The delivery outbox: alerts become Delivery rows in the transaction that decides them;
+workers claim due rows with a lease, send them, and record the outcome.
+
+A crashed worker loses nothing: its leased rows become due again when the lease ends.
+The unique (alert, endpoint) key makes a second claim of the same row harmless, and
+the transport gets that key as its idempotency key.
+
+Each channel (transport kind) is claimed and paced on its own: a batch is at most what
+the channel may send in a quarter of the lease at its rate, sends run on a small pool of
+threads per channel, and a provider's Retry-After pauses the channel. Urgent alerts are
+claimed before corrections, and corrections before all-clears.
+
+One module per concern, each importing only those listed before it:
+
+- ``claiming``: leasing due rows (``claim``, ``Batch``);
+- ``pacing``: a channel's rate, pause and pool of send threads;
+- ``recording``: the outcome of a drain, and sent rows recorded in groups;
+- ``retrying``: what a failed send becomes (backoff, dead, ``fall_back``);
+- ``receipts``: a device's receipt, and falling back when none came;
+- ``sending``: sending claimed batches on the channels' lanes;
+- ``draining``: the drain loop and the ``deliver_outbox`` task;
+- ``writing``: ``issue_alert`` and the Delivery rows it writes;
+- ``counts``: where each targeted person stands (``progress``).
+
+Everything callers use is re-exported here: ``from tocsin.alerts import outbox`` then
+``outbox.drain()``. Task rows name ``tocsin.alerts.outbox.deliver_outbox``, which this
+re-export keeps importable.
+"""
+
+from __future__ import annotations
+
+from tocsin.alerts.outbox.claiming import Batch, claim, claim_unhandled
+from tocsin.alerts.outbox.counts import progress
+from tocsin.alerts.outbox.draining import WORKER_ID, _wake_workers, deliver_outbox, drain
+from tocsin.alerts.outbox.pacing import (
+    MAX_PAUSE,
+    SEND_THREAD_PREFIX,
+    RateLimiter,
+    _pool,
+    _pool_size,
+    batch_limit,
+    limiter,
+    reset_pacing,
+)
+from tocsin.alerts.outbox.receipts import (
+    RECEIPT_KINDS,
+    RECEIPT_SALT,
+    fall_back_unreceived,
+    receipt_url,
+    record_receipt,
+)
+from tocsin.alerts.outbox.recording import (
+    RECORD_EVERY,
+    RECORD_MAX,
+    RECORD_SECONDS,
+    Deferred,
+    Outcome,
+    Row,
+)
+from tocsin.alerts.outbox.retrying import backoff, fall_back
+from tocsin.alerts.outbox.sending import send_batch, send_batches, send_one
+from tocsin.alerts.outbox.writing import (
+    FOLLOWED_UP,
+    PRIORITY,
+    cancel_for_revoked,
+    heard,
+    issue_alert,
+    issue_direct,
+    owed_follow_ups,
+)
+
+__all__ = [
+    "FOLLOWED_UP",
+    "MAX_PAUSE",
+    "PRIORITY",
+    "RECEIPT_KINDS",
+    "RECEIPT_SALT",
+    "RECORD_EVERY",
+    "RECORD_MAX",
+    "RECORD_SECONDS",
+    "SEND_THREAD_PREFIX",
+    "WORKER_ID",
+    "Batch",
+    "Deferred",
+    "Outcome",
+    "RateLimiter",
+    "Row",
+    "_pool",
+    "_pool_size",
+    "_wake_workers",
+    "backoff",
+    "batch_limit",
+    "cancel_for_revoked",
+    "claim",
+    "claim_unhandled",
+    "deliver_outbox",
+    "drain",
+    "fall_back",
+    "fall_back_unreceived",
+    "heard",
+    "issue_alert",
+    "issue_direct",
+    "limiter",
+    "owed_follow_ups",
+    "progress",
+    "receipt_url",
+    "record_receipt",
+    "reset_pacing",
+    "send_batch",
+    "send_batches",
+    "send_one",
+]

@@ -1,0 +1,89 @@
+"""The drain loop and its task: claim a batch per channel, send them side by side, until
+nothing is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+from django.tasks import task
+
+from tocsin.alerts.outbox.claiming import claim, claim_unhandled
+from tocsin.alerts.outbox.pacing import batch_limit, limiter
+from tocsin.alerts.outbox.receipts import fall_back_unreceived
+from tocsin.alerts.outbox.recording import Outcome
+from tocsin.alerts.outbox.sending import send_batches
+from tocsin.lib import live
+from tocsin.transports import registry as transports
+from tocsin.vault import locking
+
+logger = logging.getLogger(__name__)
+
+
+WORKER_ID = uuid.uuid4().hex[:12]
+
+
+@task()
+def deliver_outbox() -> int:
+    """Send every due delivery; return how many were sent."""
+    return drain().sent
+
+
+def _wake_workers(incident_id: int) -> None:
+    live.publish(f"incident:{incident_id}")
+    try:
+        deliver_outbox.enqueue()
+    except Exception:  # the worker's sweep sends them anyway
+        logger.exception("could not enqueue the outbox task")
+
+
+# One drain at a time per process: the task and the sweep would otherwise only contend
+# for the same rows (and, on SQLite, for the write lock).
+_drain_lock = threading.Lock()
+
+
+def drain(*, max_batches: int | None = None, stop: threading.Event | None = None) -> Outcome:
+    """Send due deliveries until none are left (or ``max_batches`` rounds).
+
+    Each round claims a batch per channel and sends the channels side by side.
+    Returns at once, doing nothing, if this process is already draining.
+    """
+    if not _drain_lock.acquire(blocking=False):
+        return Outcome()
+    try:
+        return _drain(max_batches, stop)
+    finally:
+        _drain_lock.release()
+
+
+def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outcome:
+    outcome = Outcome()
+    # While the vault is locked nothing is claimed: deliveries wait in the queue.
+    if not locking.check():
+        return outcome
+    # Pushes no device acknowledged in time go to the member's next channel first.
+    fall_back_unreceived()
+    rounds = 0
+    kinds = list(transports.registry())
+    while max_batches is None or rounds < max_batches:
+        if stop is not None and stop.is_set():
+            break  # the worker is stopping: claim nothing more
+        if rounds and not locking.check():
+            break  # locked between batches
+        rounds += 1
+        batches = [
+            claim(batch_limit(kind), kind=kind)
+            for kind in kinds
+            # A channel whose provider asked for a pause waits; the others go on.
+            if limiter(kind).paused_for() <= 1.0
+        ]
+        batches = [b for b in batches if b]
+        if not batches:
+            # Rows of a channel no transport handles: claimed to fail them visibly.
+            batches = [b for b in [claim_unhandled(kinds)] if b]
+        if not batches:
+            break
+        live.publish(*(f"incident:{i}" for i in send_batches(batches, outcome)))
+    return outcome

@@ -1,0 +1,227 @@
+"""Sending claimed batches: each row unsealed and rendered, then sent on its channel's
+pool of threads (or inline), and every result recorded by the claiming thread.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from tocsin import vault
+from tocsin.alerts import messages
+from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
+from tocsin.alerts.outbox.claiming import Batch
+from tocsin.alerts.outbox.pacing import _pool, _pool_size, limiter
+from tocsin.alerts.outbox.receipts import RECEIPT_KINDS, receipt_url
+from tocsin.alerts.outbox.recording import Deferred, Outcome, Row, _SentRows
+from tocsin.alerts.outbox.retrying import _record_failure
+from tocsin.transports import registry as transports
+from tocsin.transports.base import Message, Transport, TransportError
+
+
+@dataclass
+class _Job:
+    delivery: Row
+    payload: dict[str, Any]
+    message: Message
+    mine: QuerySet[Delivery]  # the batch's rows still leased to this worker
+    token: str
+
+
+def _send(transport: Transport, kind: str, job: _Job) -> BaseException | None:
+    """Send one job; return its error, if any. Runs on a pool thread: no database."""
+    paused = limiter(kind).acquire()
+    if paused:
+        return Deferred(paused)
+    try:
+        transport.send(
+            job.payload,
+            job.message,
+            idempotency_key=f"a{job.delivery.alert_id}-e{job.delivery.endpoint_id}",
+        )
+    except Exception as e:  # recorded by the claiming thread
+        if isinstance(e, TransportError) and e.retry_after and transport.shared_limit:
+            limiter(kind).pause(e.retry_after)
+        return e
+    return None
+
+
+def send_batch(batch: Batch, outcome: Outcome) -> set[int]:
+    """Send the deliveries leased under ``batch.token`` and record each result. Return
+    the ids of the incidents touched. Rows whose lease this worker lost are skipped."""
+    return send_batches([batch], outcome)
+
+
+def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
+    """Send several claimed batches (one per channel) side by side: a slow channel
+    never holds back another's sends. Return the ids of the incidents touched."""
+    renderer = messages.Renderer()
+    by_kind: dict[str, list[_Job]] = {}
+    touched: set[int] = set()
+    for batch in batches:
+        mine = Delivery.objects.filter(status=DeliveryStatus.SENDING, claim_token=batch.token)
+        for d in _load(batch):
+            touched.add(d.alert.incident_id)
+            try:
+                if d.disabled:
+                    raise TransportError("endpoint disabled", permanent=True)
+                payload = vault.unseal(d.sealed)
+                payload.setdefault("member_id", d.member_id)
+                payload.setdefault("channel", d.kind)
+                message = renderer.render(d.alert, member_id=d.member_id, language=d.language)
+                message.extra["topic"] = f"i{d.alert.incident_id}-e{d.endpoint_id}"
+                # For channels whose provider reports delivery back (SMS status callbacks).
+                message.extra["delivery"] = d.pk
+                message.extra["language"] = d.language
+                if d.kind in RECEIPT_KINDS:
+                    message.extra["receipt"] = receipt_url(d.pk)
+            except vault.VaultLocked:
+                # Locked since the claim: the row goes back, its attempt not counted.
+                _record_failure(d, mine, Deferred(1.0), outcome)
+                continue
+            except Exception as e:
+                _record_failure(d, mine, e, outcome)
+                continue
+            by_kind.setdefault(d.kind, []).append(_Job(d, payload, message, mine, batch.token))
+
+    sent = _SentRows([b.token for b in batches])
+    results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None] = queue.SimpleQueue()
+    lanes: list[_Lane] = []
+    inline: list[tuple[Transport, str, _Job]] = []
+    runners = 0
+    for kind, jobs in by_kind.items():
+        try:
+            transport = transports.get(kind)
+        except TransportError as e:
+            for job in jobs:
+                _record_failure(job.delivery, job.mine, e, outcome)
+            continue
+        pool = _pool(kind) if transport.concurrent else None
+        if pool is None:
+            inline.extend((transport, kind, job) for job in jobs)
+            continue
+        lane = _Lane(transport, kind, jobs, results)
+        lanes.append(lane)
+        for _ in range(min(_pool_size(kind), len(jobs))):
+            pool.submit(lane.run)
+            runners += 1
+    try:
+        # Sends that must stay in this thread run while the pools work on the others.
+        for transport, kind, job in inline:
+            _finish(job, _send(transport, kind, job), outcome, sent)
+        while runners:
+            result = results.get()
+            if result is None:  # a runner found its lane empty
+                runners -= 1
+            else:
+                _finish(*result, outcome, sent)
+        sent.record()
+    except BaseException:
+        # Recording failed (the database went away): send nothing more of these
+        # batches; their leases run out and they are sent again, once.
+        for lane in lanes:
+            lane.stop()
+        raise
+    return touched
+
+
+class _Lane:
+    """One channel's jobs of a batch, taken in turn by that channel's pool threads (one
+    task per thread, not one per delivery: handing each send to the pool cost more than
+    a fast send itself). Results go to the claiming thread, which records them."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        kind: str,
+        jobs: list[_Job],
+        results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None],
+    ) -> None:
+        self.transport, self.kind = transport, kind
+        self.jobs = deque(jobs)
+        self.results = results
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.jobs.clear()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped:
+                try:
+                    job = self.jobs.popleft()
+                except IndexError:
+                    return
+                self.results.put((job, _send(self.transport, self.kind, job)))
+        finally:
+            self.results.put(None)
+
+
+def _load(batch: Batch) -> list[Row]:
+    """Read the rows still leased under ``batch.token``, with what sending needs."""
+    values = Delivery.objects.filter(
+        id__in=batch,
+        status=DeliveryStatus.SENDING,
+        claim_token=batch.token,
+        lease_until__gt=timezone.now(),
+    ).values_list(
+        "id",
+        "alert_id",
+        "member_id",
+        "endpoint_id",
+        "endpoint__kind",
+        "attempts",
+        "priority",
+        "endpoint__sealed",
+        "endpoint__disabled_at",
+        "member__language",
+    )
+    rows = list(values)
+    alerts = Alert.objects.select_related("incident").in_bulk({r[1] for r in rows})
+    return [
+        Row(
+            pk=pk,
+            alert=alerts[alert_id],
+            member_id=member_id,
+            endpoint_id=endpoint_id,
+            kind=kind,
+            attempts=attempts,
+            priority=priority,
+            sealed=bytes(sealed),
+            disabled=disabled_at is not None,
+            language=language,
+        )
+        for (
+            pk,
+            alert_id,
+            member_id,
+            endpoint_id,
+            kind,
+            attempts,
+            priority,
+            sealed,
+            disabled_at,
+            language,
+        ) in rows
+    ]
+
+
+def _finish(job: _Job, error: BaseException | None, outcome: Outcome, sent: _SentRows) -> None:
+    if error is None:
+        sent.add(job.token, job.delivery.pk)
+        outcome.sent += 1
+    else:
+        _record_failure(job.delivery, job.mine, error, outcome)
+
+
+def send_one(delivery_id: int, outcome: Outcome, *, token: str) -> int | None:
+    """Send one delivery leased under ``token``; return its incident id, or None if this
+    worker no longer holds it."""
+    touched = send_batch(Batch([delivery_id], token), outcome)
+    return next(iter(touched), None)
