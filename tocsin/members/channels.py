@@ -134,9 +134,7 @@ def add_email(member: Member, email: str) -> tuple[AddChannel, ContactEndpoint |
 
 
 def _index(kind: str, number: str) -> str:
-    from tocsin import vault
-
-    return vault.blind_index(kind, number)
+    return transports.blind_index(kind, number)
 
 
 def resend_code(endpoint: ContactEndpoint) -> bool:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin import vault
 from tocsin.lib import phones
+from tocsin.transports import registry as transports
 
 
 class Member(models.Model):
@@ -102,14 +103,14 @@ class ContactEndpoint(models.Model):
     ) -> ContactEndpoint:
         """Seal ``address`` (and any extra ``data``, such as push keys) and store it; a
         phone number in its E.164 form, however it was written."""
-        if kind in (EndpointKind.SMS, EndpointKind.SIGNAL):
+        if transports.is_phone(kind):
             address = phones.e164(address) or address
         payload = {"address": address, **(data or {})}
         priority = member.endpoints.count()
         endpoint, _created = cls.objects.update_or_create(
             member=member,
             kind=kind,
-            blind_index=vault.blind_index(kind, address),
+            blind_index=transports.blind_index(kind, address),
             defaults={
                 "sealed": vault.seal(payload),
                 "priority": priority,

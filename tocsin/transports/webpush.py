@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 from py_vapid import VapidException
 
 from tocsin.lib import egress, keepalive
@@ -246,6 +247,8 @@ def _post(endpoint: Endpoint, url: str, body: bytes, headers: dict[str, str]) ->
 
 class WebPushTransport(Transport):
     kind = "webpush"
+    label = gettext_lazy("Push on a device")
+    optional = False
     # Each subscription lives on its own push service (FCM, Mozilla, Apple): a 429 from
     # one delays only that delivery.
     shared_limit = False
