@@ -169,7 +169,6 @@ PUBLIC = {
     "sms_inbound",  # Twilio's X-Twilio-Signature is the credential (tests/test_transport_sms.py)
     "sms_status",  # Twilio's signature and a signed delivery token (tests/test_transport_sms.py)
     "sms_gateway_inbound",  # the gateway's shared token (tests/test_transport_sms.py)
-    "relay_inbound",  # the relay's bearer token (tests/test_transport_relay.py)
     "passkey_login_begin",
     "passkey_login_complete",
     # Telegram's webhook: the secret token header is the credential

@@ -448,7 +448,6 @@ DELIVERY_CONCURRENCY = {
     "sms": envint("TOCSIN_SMS_CONCURRENCY", 4, minimum=0, maximum=64),
     "signal": envint("TOCSIN_SIGNAL_CONCURRENCY", 2, minimum=0, maximum=64),
     "telegram": envint("TOCSIN_TELEGRAM_CONCURRENCY", 4, minimum=0, maximum=64),
-    "relay": envint("TOCSIN_RELAY_CONCURRENCY", 4, minimum=0, maximum=64),
 }
 DELIVERY_RATE = {
     "webpush": envint("TOCSIN_WEBPUSH_RATE", 0, minimum=0, maximum=100000),
@@ -459,7 +458,6 @@ DELIVERY_RATE = {
     "signal": envint("TOCSIN_SIGNAL_RATE", 1, minimum=0, maximum=10000),
     # Telegram allows about 30 messages a second per bot.
     "telegram": envint("TOCSIN_TELEGRAM_RATE", 25, minimum=0, maximum=10000),
-    "relay": envint("TOCSIN_RELAY_RATE", 1, minimum=0, maximum=10000),
 }
 
 # A phone number written without + and a country code is a number of this country: members
@@ -487,9 +485,6 @@ TELEGRAM_WEBHOOK_SECRET = envsecret("TOCSIN_TELEGRAM_WEBHOOK_SECRET")
 TELEGRAM_API_URL = envstr("TOCSIN_TELEGRAM_API_URL", "https://api.telegram.org")
 # The bot's @username without the @, for the "Link Telegram" button members tap.
 TELEGRAM_BOT_USERNAME = envstr("TOCSIN_TELEGRAM_BOT_USERNAME").lstrip("@")
-# A phone relay: the operator's own bridge to phones, JSON both ways (a bearer token).
-RELAY_URL = envstr("TOCSIN_RELAY_URL")
-RELAY_TOKEN = envsecret("TOCSIN_RELAY_TOKEN")
 # Committee channels through Apprise (a Matrix room, an ntfy topic): off until turned on;
 # the operator adds each with `tocsin manage committee_channels add`.
 APPRISE_ENABLED = envbool("TOCSIN_APPRISE_ENABLED", False)

@@ -19,7 +19,6 @@ from django.conf import settings
 from tocsin import vault
 from tocsin.transports.base import NoTransport, Transport
 from tocsin.transports.email import EmailTransport
-from tocsin.transports.relay import RelayTransport
 from tocsin.transports.signal import SignalTransport
 from tocsin.transports.sms import SmsTransport
 from tocsin.transports.telegram import TelegramTransport
@@ -35,7 +34,6 @@ CHANNELS: dict[str, type[Transport]] = {
     "sms": SmsTransport,
     "signal": SignalTransport,
     "telegram": TelegramTransport,
-    "relay": RelayTransport,
 }
 
 # Where email goes in demo mode without SMTP: the demo's inbox page. Set by tocsin.demo
