@@ -191,7 +191,7 @@ def dataset(members: int, recipients: int, seed: int, cache: Path) -> dict[str, 
         cols["recipient"].append(is_recipient)
     addresses = [f"member{i}@example.org" for i in range(members)]
     cols["sealed"] = [vault.seal({"address": a}) for a in addresses]
-    cols["blind"] = [vault.blind_index("email", a) for a in addresses]
+    cols["blind"] = [vault.blind_index("email", a, form="email") for a in addresses]
     with cache.open("wb") as f:
         pickle.dump(cols, f, protocol=pickle.HIGHEST_PROTOCOL)
     return cols

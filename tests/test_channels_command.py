@@ -24,6 +24,7 @@ NUMBER = "+12135550100"
 
 class Recorder(Transport):
     kind = "sms"
+    label = "SMS"
     sent: ClassVar[list[tuple[dict[str, Any], Message]]] = []
     fail: ClassVar[TransportError | None] = None
 
@@ -35,6 +36,8 @@ class Recorder(Transport):
 
 class HalfSignal(Transport):
     kind = "signal"
+    label = "Signal"
+    own_settings = ("SIGNAL_API_URL", "SIGNAL_NUMBER")
 
     @classmethod
     def problems(cls) -> list[str]:

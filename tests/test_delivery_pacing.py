@@ -319,7 +319,9 @@ def email_throttled(w: World, channels: Channels, serial: None) -> Channels:
 def email_failed_first(channels: Channels) -> Delivery:
     """The delivery whose send the provider answered with the 429."""
     address = channels.email.attempts[0].address
-    return Delivery.objects.get(endpoint__blind_index=vault.blind_index("email", address))
+    return Delivery.objects.get(
+        endpoint__blind_index=vault.blind_index("email", address, form="email")
+    )
 
 
 @pytest.mark.django_db

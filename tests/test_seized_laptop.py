@@ -48,6 +48,7 @@ from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.members import security
 from tocsin.members.models import ContactEndpoint, SecondFactor
+from tocsin.transports import registry as transports_registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -283,7 +284,8 @@ def recover(
                     pass
         blind = hashlib.sha256(b"tocsin-blind-index\0" + candidate).digest()
         for kind, address in guesses:
-            message = f"{kind}\0{vault.normalize(kind, address)}".encode()
+            form = transports_registry.CHANNELS[kind].address_type
+            message = f"{kind}\0{vault.normalize(form, address)}".encode()
             if hmac.new(blind, message, hashlib.sha256).hexdigest() in db.indexes:
                 found.contacts.add(address)
     return found

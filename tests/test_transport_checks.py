@@ -16,6 +16,8 @@ from tocsin.transports.base import Transport
 
 class FakeSignal(Transport):
     kind = "signal"
+    label = "Signal"
+    own_settings = ("SIGNAL_API_URL", "SIGNAL_NUMBER")
 
     @classmethod
     def problems(cls) -> list[str]:

@@ -60,7 +60,7 @@ def test_the_keyring_opens_with_its_passphrase_and_with_nothing_else(own_vault: 
 
 def test_no_file_in_the_data_folder_holds_a_key_in_plain(own_vault: Path) -> None:
     vault.unseal(vault.seal({"address": "rosa@example.org"}))
-    vault.blind_index("email", "rosa@example.org")
+    vault.blind_index("email", "rosa@example.org", form="email")
     security.seal_totp("JBSWY3DPEHPK3PXP")
     secrets = secrets_of(own_vault, passphrase())
     needles = [secrets.private_key, secrets.blind_index_key, secrets.totp_key]
@@ -152,7 +152,7 @@ def test_a_web_server_with_no_way_to_get_the_passphrase_does_not_start(
 def test_a_web_process_keeps_every_key_but_the_private_one(own_vault: Path) -> None:
     keys.start(worker=False, ask=None, say=print)
     sealed = vault.seal({"address": "rosa@example.org"})
-    assert vault.blind_index("email", "rosa@example.org")
+    assert vault.blind_index("email", "rosa@example.org", form="email")
     assert security.open_totp(security.seal_totp("JBSWY3DPEHPK3PXP")) == "JBSWY3DPEHPK3PXP"
     with pytest.raises(VaultError, match="holds only the vault's public key"):
         vault.unseal(sealed)

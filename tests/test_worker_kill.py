@@ -304,7 +304,7 @@ def left(deadline: float) -> float:
 def status_of(address: str) -> str:
     """Return the status of the delivery to ``address``, found as the app finds people."""
     return Delivery.objects.values_list("status", flat=True).get(
-        endpoint__blind_index=vault.blind_index("email", address)
+        endpoint__blind_index=vault.blind_index("email", address, form="email")
     )
 
 

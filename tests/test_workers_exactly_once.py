@@ -173,7 +173,7 @@ def recipients(count: int, committee: Committee) -> None:
                 member=m,
                 kind="email",
                 sealed=vault.seal({"address": address}),
-                blind_index=vault.blind_index("email", address),
+                blind_index=vault.blind_index("email", address, form="email"),
                 verified_at=now,
             )
         )

@@ -103,8 +103,7 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", unsubscribe.email_unsubscribe, name="email_unsubscribe"),
     path("s/<str:code>/", sms_hooks.short_link, name="short_alert_link"),
     # Providers calling back: inbound messages and delivery status (signatures checked).
-    path("hooks/sms/", include("tocsin.hooks.sms")),
-    path("hooks/telegram/", include("tocsin.hooks.telegram")),
+    path("hooks/", include("tocsin.hooks.urls")),
     # Dispatcher's desk.
     path("desk/", incidents.desk, name="desk"),
     path("desk/reports/<int:pk>/open/", incidents.open_report, name="open_report"),

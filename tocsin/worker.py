@@ -8,6 +8,7 @@ purge (tocsin.retention.purge) runs at start and then every TOCSIN_PURGE_INTERVA
 from __future__ import annotations
 
 import faulthandler
+import functools
 import logging
 import os
 import signal
@@ -22,7 +23,7 @@ from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox, posts
-from tocsin.hooks import signal as signal_hooks
+from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
 from tocsin.mobilize import notices
 from tocsin.retention import purge
@@ -117,9 +118,10 @@ class Worker:
             (self._purge, "purge"),
             (self._housekeeping, "housekeeping"),
         ]
-        if "signal" in channels:
-            # Signal has no webhook: the worker asks the signal-cli REST API for replies.
-            threads.append((lambda: signal_hooks.run(self.stop_event), "signal-inbound"))
+        for kind, poll in hook_channels.pollers().items():
+            # A channel with no webhook (Signal): the worker asks its provider for replies.
+            if kind in channels:
+                threads.append((functools.partial(poll, self.stop_event), f"{kind}-inbound"))
         for target, name in threads:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tocsin import geo, vault
+from tocsin import geo
 from tocsin.committees.models import Committee, Invite, Membership, Role, Shift
 from tocsin.incidents.models import Incident, IncidentEvent, State
 from tocsin.intake.models import Channel, Report, ReportKind
@@ -23,6 +23,7 @@ from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Mobilization, MobilizationRole, RsvpMessage
 from tocsin.places import importing
+from tocsin.transports import registry as transports
 
 COMMITTEES = [
     # slug, name, kind, centre, radius (m)
@@ -148,7 +149,7 @@ def persona_members() -> list[Member]:
     for key, _name, email, _slug, role, _lang, start in PERSONAS:
         ep = (
             ContactEndpoint.objects.filter(
-                kind="email", blind_index=vault.blind_index("email", email)
+                kind="email", blind_index=transports.blind_index("email", email)
             )
             .select_related("member")
             .first()

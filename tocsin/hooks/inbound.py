@@ -38,6 +38,7 @@ from tocsin.lib import phones, untrusted
 from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize import rsvps, services
 from tocsin.mobilize.models import ResponseState
+from tocsin.transports import registry as transports
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class Inbound:
     def __post_init__(self) -> None:
         for name in ("address", "text", "message_id"):
             object.__setattr__(self, name, untrusted.text(getattr(self, name)))
-        if self.kind in ("sms", "signal"):
+        if transports.is_phone(self.kind):
             # A gateway may write the sender's number as the phone shows it; the reply
             # and the report's sealed contact need E.164 ("+12135550142").
             object.__setattr__(self, "address", phones.e164(self.address) or self.address)
@@ -112,7 +113,7 @@ def is_replay(kind: str, message_id: str) -> bool:
 
 
 def _replay_key(kind: str, message_id: str) -> str:
-    return "inbound:" + vault.blind_index("message-id", f"{kind}:{message_id}")
+    return "inbound:" + vault.blind_index("message-id", f"{kind}:{message_id}", form="opaque")
 
 
 def forget(kind: str, message_id: str) -> None:
@@ -124,7 +125,7 @@ def forget(kind: str, message_id: str) -> None:
 
 def endpoint_for(kind: str, address: str) -> ContactEndpoint | None:
     try:
-        index = vault.blind_index(kind, address)
+        index = transports.blind_index(kind, address)
     except Exception:  # an address the vault cannot normalise belongs to nobody
         return None
     return (

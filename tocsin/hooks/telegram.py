@@ -33,6 +33,7 @@ from tocsin.hooks import inbound
 from tocsin.lib import untrusted
 from tocsin.members import channels
 from tocsin.members.models import ContactEndpoint, Member
+from tocsin.transports import registry as transports
 from tocsin.transports import telegram
 
 logger = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def _link(msg: TextMessage, code: str) -> str:
         # answers never act for the wrong person.
         moved, _kinds = (
             ContactEndpoint.objects.filter(
-                kind="telegram", blind_index=vault.blind_index("telegram", address)
+                kind="telegram", blind_index=transports.blind_index("telegram", address)
             )
             .exclude(member=member)
             .delete()
@@ -190,8 +191,8 @@ def _link(msg: TextMessage, code: str) -> str:
 def _first_use(code: str, address: str) -> bool:
     """True unless another chat already used this code: a link shown on a shared
     screen links one chat only."""
-    key = "telegram-link:" + vault.blind_index("message-id", f"telegram-link:{code}")
-    chat = vault.blind_index("telegram", address)
+    key = "telegram-link:" + vault.blind_index("message-id", f"telegram-link:{code}", form="opaque")
+    chat = transports.blind_index("telegram", address)
     if cache.add(key, chat, telegram.LINK_SECONDS + 60):
         return True
     return cache.get(key) == chat

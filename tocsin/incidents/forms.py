@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -14,6 +13,7 @@ from tocsin.intake.forms import PhotoInput, PhotosField, scrub_uploads
 from tocsin.intake.models import Report, ReportKind
 from tocsin.intake.photos import Scrubbed
 from tocsin.members.forms import clean_phone
+from tocsin.transports import registry as transports
 
 
 class VerifierAnswerForm(forms.Form):
@@ -50,12 +50,8 @@ class VerifierAnswerForm(forms.Form):
         return scrub_uploads(self.cleaned_data.get("photos") or [], body_bytes=self.body_bytes)
 
 
-CALLBACK_KINDS = [
-    ("", _("No callback")),
-    ("sms", _("SMS")),
-    ("signal", _("Signal")),
-    ("telegram", _("Telegram chat id")),
-]
+# The channels whose transports say the desk may call a caller back on them.
+CALLBACK_KINDS = [("", _("No callback")), *transports.callback_choices()]
 
 
 class HotlineForm(forms.Form):
@@ -101,13 +97,13 @@ class HotlineForm(forms.Form):
             self.add_error("callback", _("Type the number or chat id, or choose no callback."))
         elif address and not kind:
             self.add_error("callback_kind", _("Choose how to reach the caller."))
-        elif kind in ("sms", "signal"):
+        elif transports.is_phone(kind):
             try:
                 data["callback"] = clean_phone(address)
             except forms.ValidationError as e:
                 self.add_error("callback", e)
-        elif kind == "telegram" and not re.fullmatch(r"-?\d{1,20}", address):
-            self.add_error("callback", _("A Telegram chat id is a number."))
+        elif problem := transports.address_problem(kind, address):
+            self.add_error("callback", problem)
         return data
 
 

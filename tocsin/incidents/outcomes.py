@@ -12,9 +12,10 @@ from django.utils.translation import gettext as _
 
 from tocsin.incidents.models import State
 from tocsin.intake.models import Report, ReportMessage
+from tocsin.transports import registry as transports
 
-# The channels a reporter by text uses, and is answered on.
-TEXT_CHANNELS = ("sms", "signal", "telegram")
+# The channels a reporter by text uses, and is answered on (their transports say so).
+TEXT_CHANNELS = tuple(transports.report_kinds())
 
 
 def outcome(state: str, receipt: str) -> str:

@@ -46,6 +46,7 @@ from tocsin.lib import ratelimit
 from tocsin.places.locate import Located, Spot, choose, locate
 from tocsin.places.models import fold
 from tocsin.places.wording import read
+from tocsin.transports import registry as transports
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def looks_like_a_report(text: str) -> bool:
 
 
 def sender_index(channel: str, address: str) -> str:
-    return vault.blind_index(channel, address)
+    return transports.blind_index(channel, address)
 
 
 def _daily_source(sender: str) -> str:

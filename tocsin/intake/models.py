@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tocsin.lib.screening import reason_labels
+from tocsin.transports import registry as transports
 
 if TYPE_CHECKING:
     from tocsin.intake.photos import Scrubbed
@@ -32,15 +33,20 @@ class ReportKind(models.TextChoices):
     DETENTION = "detention", _("Someone detained")
 
 
-class Channel(models.TextChoices):
-    WEB = "web", _("Web")
-    SMS = "sms", _("SMS")
-    SIGNAL = "signal", _("Signal")
-    TELEGRAM = "telegram", _("Telegram")
-    HOTLINE = "hotline", _("Hotline")
-    # What a verifier sent from the spot (their checklist, a photo): evidence on the
-    # incident, counted by the verifier rule, never toward the members' quorum.
-    VERIFIER = "verifier", _("Verifier")
+# Where a report came from: the web form, each channel whose transport takes reports by
+# text (Channel.SMS is "sms": a new one is its migration, and nothing here), a hotline
+# call the desk typed in, and what a verifier sent from the spot (their checklist, a
+# photo): evidence on the incident, counted by the verifier rule, never toward the
+# members' quorum.
+Channel = models.TextChoices(  # type: ignore[call-overload]
+    "Channel",
+    [
+        ("WEB", ("web", _("Web"))),
+        *[(kind.upper(), (kind, label)) for kind, label in transports.report_choices()],
+        ("HOTLINE", ("hotline", _("Hotline"))),
+        ("VERIFIER", ("verifier", _("Verifier"))),
+    ],
+)
 
 
 # Unambiguous characters only: a receipt is read aloud and typed on phones.

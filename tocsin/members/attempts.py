@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 from django.utils.translation import ngettext
 
-from tocsin import vault
+from tocsin.transports import registry as transports
 
 
 def _window() -> int:
@@ -68,7 +68,7 @@ def address_account(email: str) -> str:
     It is kept in the login's session: a keyed hash of the address's blind index, not the
     blind index itself, so the session row names no address.
     """
-    index = vault.blind_index("email", email)
+    index = transports.blind_index("email", email)
     return salted_hmac("tocsin.members.attempts", index, algorithm="sha256").hexdigest()[:32]
 
 

@@ -14,7 +14,6 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from tocsin import vault
 from tocsin.members.models import ContactEndpoint, LoginCode, Member
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
@@ -34,7 +33,7 @@ def send_login_code(email: str) -> int | None:
     Returns None, and sends nothing, when no member has the address; the caller shows the
     same page either way so addresses cannot be probed.
     """
-    index = vault.blind_index("email", email)
+    index = transports.blind_index("email", email)
     # At most LOGIN_CODES_PER_HOUR codes per address, counted by its blind index (the
     # cache never sees the address); known and unknown addresses count alike.
     key = f"login-codes:{index}"

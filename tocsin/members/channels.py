@@ -23,8 +23,8 @@ from tocsin.members.models import ContactEndpoint, EndpointVerification, Member
 from tocsin.members.tasks import send_test_message, send_verification_code
 from tocsin.transports import registry as transports
 
-# Channels proven with a code typed back on the site.
-CODE_KINDS = ("sms", "signal")
+# Channels proven with a code typed back on the site (their transports say so).
+CODE_KINDS = tuple(transports.code_kinds())
 MAX_ATTEMPTS = 5
 CODES_PER_HOUR = 3  # per endpoint
 # Per member, across all their channels (email links, phone codes, Telegram links):
@@ -134,9 +134,7 @@ def add_email(member: Member, email: str) -> tuple[AddChannel, ContactEndpoint |
 
 
 def _index(kind: str, number: str) -> str:
-    from tocsin import vault
-
-    return vault.blind_index(kind, number)
+    return transports.blind_index(kind, number)
 
 
 def resend_code(endpoint: ContactEndpoint) -> bool:

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin import geo
 from tocsin.lib import phones
-from tocsin.members.models import EndpointKind
+from tocsin.transports import registry as transports
 
 
 class LoginForm(forms.Form):
@@ -103,8 +103,7 @@ class PhoneForm(forms.Form):
 
     def __init__(self, *args: Any, kinds: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        names = dict(EndpointKind.choices)
-        self.fields["kind"].choices = [(k, names[k]) for k in kinds]  # type: ignore[attr-defined]
+        self.fields["kind"].choices = [(k, transports.label(k)) for k in kinds]  # type: ignore[attr-defined]
         self.fields["number"].help_text = phone_help()
 
     def clean_number(self) -> str:

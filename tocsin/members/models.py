@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin import vault
 from tocsin.lib import phones
+from tocsin.transports import registry as transports
 
 
 class Member(models.Model):
@@ -53,12 +54,12 @@ class Member(models.Model):
         return m.role if m else None
 
 
-class EndpointKind(models.TextChoices):
-    WEBPUSH = "webpush", _("Push on a device")
-    EMAIL = "email", _("Email")
-    SMS = "sms", _("SMS")
-    SIGNAL = "signal", _("Signal")
-    TELEGRAM = "telegram", _("Telegram")
+# One per channel in the registry, named by its transport (EndpointKind.WEBPUSH is
+# "webpush"): a new channel's kind is its migration, and nothing here.
+EndpointKind = models.TextChoices(  # type: ignore[call-overload]
+    "EndpointKind",
+    [(kind.upper(), (kind, label)) for kind, label in transports.endpoint_choices()],
+)
 
 
 class EndpointQuerySet(models.QuerySet["ContactEndpoint"]):
@@ -102,14 +103,14 @@ class ContactEndpoint(models.Model):
     ) -> ContactEndpoint:
         """Seal ``address`` (and any extra ``data``, such as push keys) and store it; a
         phone number in its E.164 form, however it was written."""
-        if kind in (EndpointKind.SMS, EndpointKind.SIGNAL):
+        if transports.is_phone(kind):
             address = phones.e164(address) or address
         payload = {"address": address, **(data or {})}
         priority = member.endpoints.count()
         endpoint, _created = cls.objects.update_or_create(
             member=member,
             kind=kind,
-            blind_index=vault.blind_index(kind, address),
+            blind_index=transports.blind_index(kind, address),
             defaults={
                 "sealed": vault.seal(payload),
                 "priority": priority,

@@ -30,6 +30,7 @@ from tocsin.mobilize.planned import (
     RsvpMessage,
     RsvpStatus,
 )
+from tocsin.transports import registry
 
 Purpose = RsvpMessage.Purpose
 Status = RsvpMessage.Status
@@ -158,7 +159,7 @@ def sign_up(
         fields = {
             "kind": contact.kind,
             "sealed": vault.seal({"address": address, **(contact.data or {})}),
-            "blind_index": vault.blind_index(contact.kind, address),
+            "blind_index": registry.blind_index(contact.kind, address),
         }
     with transaction.atomic():
         m = Mobilization.objects.select_for_update().get(pk=m.pk)
@@ -210,7 +211,7 @@ def cancel_by_address(kind: str, address: str, *, every: bool = False) -> list[R
     reply "2"): the soonest one still ahead, or, with ``every``, all of them (STOP).
     Return the ones cancelled; the address is compared by its blind index only."""
     try:
-        index = vault.blind_index(kind, address)
+        index = registry.blind_index(kind, address)
     except Exception:  # an address the vault cannot normalise signed up for nothing
         return []
     found = list(

@@ -6,7 +6,10 @@ The channels themselves are listed in one table, tocsin.transports.registry.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,33 @@ class Transport:
     """
 
     kind: ClassVar[str]
+
+    # What the channel is, read through tocsin.transports.registry by the start-up check,
+    # the member pages, the keyword router, the desk and the choice lists of the models.
+    # A new channel says these here, and nowhere else.
+
+    # Its name for people (the member pages, the desk, the start-up check).
+    label: ClassVar[StrOrPromise]
+    # Its own TOCSIN_* settings (without the prefix): the start-up check tells a channel
+    # nobody configured (off) from one half set up. Settings with a working default (an
+    # API URL, a body template) are left out: they say nothing about intent.
+    own_settings: ClassVar[tuple[str, ...]] = ()
+    # False for a channel that needs no provider account (email, web push): always on.
+    optional: ClassVar[bool] = True
+    # What an address on it is, for the vault's blind index: "email", "phone" (kept and
+    # found in E.164 however it was written) or "opaque" (a chat id, a push subscription).
+    address_type: ClassVar[str] = "opaque"
+    # Whether a member proves an address with a code sent there and typed back on /me/.
+    confirm_by_code: ClassVar[bool] = False
+    # Whether people can send reports on it (and hear back on it about their report).
+    takes_reports: ClassVar[bool] = False
+    # What the desk types to call a hotline caller back on it ("Telegram chat id"); None:
+    # the desk cannot call back on it.
+    callback_label: ClassVar[StrOrPromise | None] = None
+    # A callback address that is not a phone number must match this pattern in full;
+    # ``address_error`` says what it is when it does not.
+    address_pattern: ClassVar[str] = ""
+    address_error: ClassVar[StrOrPromise] = ""
 
     @classmethod
     def problems(cls) -> list[str]:

@@ -16,65 +16,51 @@ from django.core import checks
 
 from tocsin.transports import registry
 from tocsin.transports.apprise import AppriseTransport
+from tocsin.transports.base import Transport
 
-# The settings (TOCSIN_<name>) that belong to each channel. Settings with a working
-# default (an API URL, a body template) are left out: they say nothing about intent.
-CHANNEL_SETTINGS: dict[str, tuple[str, ...]] = {
-    "sms": (
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_AUTH_TOKEN",
-        "TWILIO_FROM",
-        "TWILIO_MESSAGING_SERVICE_SID",
-        "SMS_GATEWAY_URL",
-        "SMS_GATEWAY_TOKEN",
-    ),
-    "signal": ("SIGNAL_API_URL", "SIGNAL_NUMBER"),
-    "telegram": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"),
-}
-NAMES = {"sms": "SMS", "signal": "Signal", "telegram": "Telegram"}
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "testserver"}
 
 
 @dataclass(frozen=True)
 class ChannelStatus:
-    kind: str
-    state: str  # "on", "off", "partly configured", "not installed"
+    transport: type[Transport]
+    state: str  # "on", "off", "partly configured"
     problems: list[str]
 
     @property
+    def kind(self) -> str:
+        return self.transport.kind
+
+    @property
     def name(self) -> str:
-        return NAMES.get(self.kind, self.kind)
+        # Said to the operator, in the language of the check's output.
+        return str(self.transport.label)
 
 
-def configured_settings(kind: str) -> list[str]:
+def configured_settings(transport: type[Transport]) -> list[str]:
     """Return which of the channel's own settings have a value."""
-    return [name for name in CHANNEL_SETTINGS.get(kind, ()) if getattr(settings, name, "")]
+    return [name for name in transport.own_settings if getattr(settings, name, "")]
 
 
 def statuses() -> list[ChannelStatus]:
     """Return the state of every channel an operator turns on (SMS, Signal, Telegram)."""
-    found = {transport.kind: transport for transport in registry._channels()}
     result = []
-    for kind in CHANNEL_SETTINGS:
-        transport = found.get(kind)
-        if transport is None:
-            result.append(ChannelStatus(kind, "not installed", []))
-            continue
+    for transport in registry._channels():
         problems = list(transport.problems())
         if not problems:
             state = "on"
-        elif configured_settings(kind):
+        elif configured_settings(transport):
             state = "partly configured"
         else:
             state = "off"
-        result.append(ChannelStatus(kind, state, problems))
+        result.append(ChannelStatus(transport, state, problems))
     return result
 
 
 def _missing(status: ChannelStatus) -> str:
     if status.problems:
         return "; ".join(status.problems)
-    return ", ".join(f"TOCSIN_{name}" for name in CHANNEL_SETTINGS[status.kind])
+    return ", ".join(f"TOCSIN_{name}" for name in status.transport.own_settings)
 
 
 def site_is_insecure() -> bool:
@@ -102,7 +88,7 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 checks.Warning(
                     f"{status.name} is partly configured and stays off: {_missing(status)}.",
                     hint="Already set: "
-                    + ", ".join(f"TOCSIN_{n}" for n in configured_settings(status.kind))
+                    + ", ".join(f"TOCSIN_{n}" for n in configured_settings(status.transport))
                     + ". Finish the rest, or unset them to keep the channel off.",
                     id="channels.W001",
                 )

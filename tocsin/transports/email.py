@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.utils.translation import gettext_lazy
 
 from tocsin.transports import unsubscribe
 from tocsin.transports.base import Message, Transport, TransportError
@@ -57,6 +58,9 @@ class _Email(EmailMultiAlternatives):
 
 class EmailTransport(Transport):
     kind = "email"
+    label = gettext_lazy("Email")
+    optional = False
+    address_type = "email"
 
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
         domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip("> ") or "tocsin"

@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 
 from tocsin.lib import http, untrusted
 from tocsin.lib.http import retry_after_seconds
@@ -37,6 +38,13 @@ MAX_TEXT = 2000
 
 class SignalTransport(Transport):
     kind = "signal"
+    label = gettext_lazy("Signal")
+    own_settings = ("SIGNAL_API_URL", "SIGNAL_NUMBER")
+    # A member's number; a sender may also be known only by a UUID, kept as its digits.
+    address_type = "phone"
+    confirm_by_code = True
+    takes_reports = True
+    callback_label = label
     # One Signal account sends to everyone: a rate limit pauses the whole channel.
     shared_limit = True
 

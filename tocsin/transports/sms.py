@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from tocsin.lib import http, untrusted
 from tocsin.lib.gsm7 import GSM7, encoding, fits, to_gsm
@@ -206,6 +207,19 @@ def status_callback_url(delivery_id: int) -> str:
 
 class SmsTransport(Transport):
     kind = "sms"
+    label = gettext_lazy("SMS")
+    own_settings = (
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_FROM",
+        "TWILIO_MESSAGING_SERVICE_SID",
+        "SMS_GATEWAY_URL",
+        "SMS_GATEWAY_TOKEN",
+    )
+    address_type = "phone"
+    confirm_by_code = True
+    takes_reports = True
+    callback_label = label
     # One account (or one gateway phone) sends for every member: a 429 pauses them all.
     shared_limit = True
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy
 
 from tocsin.lib import http, untrusted
 from tocsin.lib.http import retry_after_seconds
@@ -54,6 +55,13 @@ _GONE = (
 
 class TelegramTransport(Transport):
     kind = "telegram"
+    label = gettext_lazy("Telegram")
+    own_settings = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
+    # A chat id; a member links it from the bot, no code to type back.
+    takes_reports = True
+    callback_label = gettext_lazy("Telegram chat id")
+    address_pattern = r"-?\d{1,20}"
+    address_error = gettext_lazy("A Telegram chat id is a number.")
     # One bot sends to every chat: a 429 pauses the whole channel.
     shared_limit = True
 

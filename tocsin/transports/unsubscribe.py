@@ -33,7 +33,7 @@ REASON = "unsubscribed by member"
 
 def token_for(*, member_id: int, address: str) -> str:
     """Return the signed token that unsubscribes ``address`` of member ``member_id``."""
-    return signing.dumps([member_id, vault.blind_index(KIND, address)], salt=SALT)
+    return signing.dumps([member_id, vault.blind_index(KIND, address, form="email")], salt=SALT)
 
 
 def headers_for(payload: dict[str, Any]) -> dict[str, str]:

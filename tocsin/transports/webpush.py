@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 from py_vapid import VapidException
 
 from tocsin.lib import egress, http
@@ -186,6 +187,8 @@ def _post(endpoint: Endpoint, body: bytes, headers: dict[str, str]) -> tuple[int
 
 class WebPushTransport(Transport):
     kind = "webpush"
+    label = gettext_lazy("Push on a device")
+    optional = False
     # Each subscription lives on its own push service (FCM, Mozilla, Apple): a 429 from
     # one delays only that delivery.
     shared_limit = False

@@ -87,18 +87,27 @@ def totp_key() -> bytes | None:
     return keys.totp_key()
 
 
-def normalize(kind: str, address: str) -> str:
-    """Return the canonical form of an address, so one person gets one index.
+# What an address is, for the blind index (a channel says which of these its addresses
+# are; the vault knows no channel).
+ADDRESS_TYPES = ("email", "phone", "opaque")
 
-    A phone number is its E.164 form however it was written ("(213) 555-0142" in the
-    region of TOCSIN_PHONE_REGION, "+1 213 555 0142"): a number stored in E.164 keeps the
-    index it always had. An address that does not read as a number (a Signal UUID) is
-    its digits, as before.
+
+def normalize(form: str, address: str) -> str:
+    """Return the canonical form of an address of type ``form``, so one person gets one
+    index.
+
+    An email address is lower case. A phone number is its E.164 form however it was
+    written ("(213) 555-0142" in the region of TOCSIN_PHONE_REGION, "+1 213 555 0142"): a
+    number stored in E.164 keeps the index it always had. An address of type "phone" that
+    does not read as a number (a Signal UUID) is its digits, as before. Anything else
+    ("opaque": a chat id, a push subscription) is only trimmed.
     """
+    if form not in ADDRESS_TYPES:
+        raise ValueError(f"unknown address type {form!r}")
     address = unicodedata.normalize("NFKC", address).strip()
-    if kind == "email":
+    if form == "email":
         return address.lower()
-    if kind in {"sms", "signal"}:
+    if form == "phone":
         number = phones.e164(address)
         if number is not None:
             return number
@@ -106,7 +115,12 @@ def normalize(kind: str, address: str) -> str:
     return address
 
 
-def blind_index(kind: str, address: str) -> str:
-    """Return the keyed HMAC that finds an endpoint by its address."""
-    message = f"{kind}\0{normalize(kind, address)}".encode()
+def blind_index(namespace: str, address: str, *, form: str) -> str:
+    """Return the keyed HMAC that finds an endpoint by its address.
+
+    ``namespace`` keeps equal addresses apart (a number on SMS and on Signal, a message
+    id): the vault hashes it and never reads it. ``form`` is the address type
+    (``normalize``).
+    """
+    message = f"{namespace}\0{normalize(form, address)}".encode()
     return hmac.new(_blind_key(), message, hashlib.sha256).hexdigest()

@@ -19,7 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tocsin.alerts.models import Delivery, DeliveryStatus
-from tocsin.members.models import ContactEndpoint, EndpointKind
+from tocsin.members.models import ContactEndpoint
 from tocsin.transports import checks
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
@@ -35,8 +35,6 @@ def status_line(kind: str) -> str:
         return "on" if kind in transports.registry() else "off"
     if status.state == "on":
         return "on"
-    if status.state == "not installed":
-        return "off (no transport module)"
     return f"{status.state}: {'; '.join(status.problems)}"
 
 
@@ -92,7 +90,7 @@ class Command(BaseCommand):
         if test:
             self.send_test(*test)
             return
-        for kind in EndpointKind.values:
+        for kind in transports.CHANNELS:
             endpoints = ContactEndpoint.objects.filter(kind=kind)
             verified = endpoints.usable().count()
             disabled = endpoints.filter(disabled_at__isnull=False).count()
@@ -102,8 +100,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {n}x {error}")
 
     def send_test(self, kind: str, address: str) -> None:
-        if kind not in EndpointKind.values:
-            raise CommandError(f"unknown channel {kind!r}; one of {', '.join(EndpointKind.values)}")
+        if kind not in transports.CHANNELS:
+            raise CommandError(f"unknown channel {kind!r}; one of {', '.join(transports.CHANNELS)}")
         with translation.override(settings.LANGUAGE_CODE):
             message = Message(
                 subject=_("Tocsin test message"),
