@@ -358,3 +358,17 @@ def test_removing_a_member_never_raises_anyones_trust(
 @given(committees())
 def test_every_score_is_between_0_and_100(nodes: dict[int, t.Node]) -> None:
     assert all(0 <= trust.score <= 100 for trust in t.score_tree(nodes).values())
+
+
+def test_the_invite_qr_code_is_an_svg_an_img_can_draw(w: World) -> None:
+    """Served as a file for <img>, the SVG needs its namespace (segno's svg_inline, made
+    for pasting into HTML, leaves it out and the picture stays blank)."""
+    from xml.etree import ElementTree
+
+    organizer = login(w.organizer)
+    organizer.post(reverse("committee_invite", args=["east"]))
+    response = organizer.get(reverse("committee_invite_qr", args=["east"]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    root = ElementTree.fromstring(response.content)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"

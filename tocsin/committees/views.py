@@ -5,6 +5,7 @@ Responders and dispatchers have one page here too: personal invites that vouch f
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import segno
@@ -303,8 +304,13 @@ def invite_qr(request: HttpRequest, slug: str) -> HttpResponse:
     invite = committee.invites.filter(revoked=False, personal=False).order_by("-created_at").first()
     if invite is None:
         return HttpResponse(status=404)
-    svg = segno.make(_invite_url(invite), error="m").svg_inline(scale=6, dark="#111", light="#fff")
-    return HttpResponse(svg, content_type="image/svg+xml")
+    # A standalone SVG file needs its namespace (svg_inline leaves it out: it is for
+    # pasting into HTML), or the page's <img> draws nothing.
+    svg = io.BytesIO()
+    segno.make(_invite_url(invite), error="m").save(
+        svg, kind="svg", scale=6, dark="#111", light="#fff", xmldecl=False
+    )
+    return HttpResponse(svg.getvalue(), content_type="image/svg+xml")
 
 
 @access.staff_view
