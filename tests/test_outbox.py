@@ -758,3 +758,13 @@ def test_removing_a_member_from_their_last_committee_cancels_what_is_queued(w: W
         revoke(membership)
     assert not Delivery.objects.filter(member=w.member, status=DeliveryStatus.QUEUED).exists()
     assert Delivery.objects.filter(member=w.member, error="revoked").exists()
+
+
+def test_the_outbox_task_keeps_the_path_queued_rows_name() -> None:
+    """Task rows store the task's path: a worker before or after an upgrade must load the
+    rows the other queued (the outbox became a package; the path did not move)."""
+    from django.utils.module_loading import import_string
+
+    assert outbox.deliver_outbox.module_path == "tocsin.alerts.outbox.deliver_outbox"
+    for path in ("tocsin.alerts.outbox.deliver_outbox", "tocsin.alerts.tasks.deliver_outbox"):
+        assert import_string(path) is outbox.deliver_outbox

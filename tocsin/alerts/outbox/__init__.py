@@ -23,8 +23,9 @@ One module per concern, each importing only those listed before it:
 - ``counts``: where each targeted person stands (``progress``).
 
 Everything callers use is re-exported here: ``from tocsin.alerts import outbox`` then
-``outbox.drain()``. Task rows name ``tocsin.alerts.outbox.deliver_outbox``, which this
-re-export keeps importable.
+``outbox.drain()``. Task rows name ``tocsin.alerts.outbox.deliver_outbox`` (the task
+is defined in ``draining`` under that path, and this re-export keeps it importable), so
+rows queued by a worker before or after the package split load in either.
 """
 
 from __future__ import annotations

@@ -25,10 +25,17 @@ logger = logging.getLogger(__name__)
 WORKER_ID = uuid.uuid4().hex[:12]
 
 
-@task()
-def deliver_outbox() -> int:
+def _deliver_outbox() -> int:
     """Send every due delivery; return how many were sent."""
     return drain().sent
+
+
+# Queued task rows name the task by its path. Keep the one rows had before the outbox
+# became a package (the package re-exports it), so during an upgrade a worker on either
+# side loads the rows the other side queued.
+_deliver_outbox.__module__ = "tocsin.alerts.outbox"
+_deliver_outbox.__name__ = _deliver_outbox.__qualname__ = "deliver_outbox"
+deliver_outbox = task()(_deliver_outbox)
 
 
 def _wake_workers(incident_id: int) -> None:
