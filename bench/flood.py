@@ -41,10 +41,8 @@ import multiprocessing
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -53,48 +51,24 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server import throwaway_install, wait_ready  # noqa: E402
 
 TWILIO_TOKEN = "flood-bench-twilio-token"
 CENTER = (34.0339, -118.2107)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def environment(data_dir: str, url: str, passphrase_file: str) -> dict[str, str]:
+def environment() -> dict[str, str]:
     return {
-        "DJANGO_SETTINGS_MODULE": "tocsin.settings",
-        "TOCSIN_DATA_DIR": data_dir,
-        # The throwaway vault opens without a prompt, with the cheapest key derivation.
-        "TOCSIN_VAULT_PASSPHRASE_FILE": passphrase_file,
-        "TOCSIN_VAULT_KDF": "interactive",
-        "TOCSIN_SITE_URL": url,
-        "TOCSIN_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        **throwaway_install("flood"),
         "TOCSIN_TRUSTED_PROXIES": "127.0.0.1",
-        "TOCSIN_STAFF_MFA": "0",
         "TOCSIN_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
         "TOCSIN_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "TOCSIN_TWILIO_FROM": "+12135550100",
         # Nothing is sent (no worker runs); should anything try, it finds a closed port.
         "TOCSIN_TWILIO_API_URL": "http://127.0.0.1:9",
     }
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("uvicorn stopped before it answered")
-        try:
-            with urllib.request.urlopen(f"{url}/offline/", timeout=2) as r:  # noqa: S310
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"uvicorn did not answer at {url}")
 
 
 def solve_one(challenge: dict[str, Any]) -> str:
@@ -145,16 +119,9 @@ def main() -> None:
         args.reports, args.sources, args.cells, args.minutes = 200, 40, 5, 0
     networks = max(1, args.sources * 3 // 5)
 
-    data_dir = tempfile.mkdtemp(prefix="tocsin-flood-")
-    # Outside the data folder, as the vault wants it.
-    key_dir = tempfile.mkdtemp(prefix="tocsin-flood-key-")
-    passphrase_file = os.path.join(key_dir, "passphrase")
-    with open(passphrase_file, "w") as f:
-        f.write("flood bench, thrown away after the run\n")
-    os.chmod(passphrase_file, 0o600)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = environment(data_dir, url, passphrase_file)
+    env = environment()
+    url = env["TOCSIN_SITE_URL"]
+    port = url.rsplit(":", 1)[1]
     os.environ.update(env)
     import django
 
@@ -309,8 +276,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
-        shutil.rmtree(data_dir, ignore_errors=True)
-        shutil.rmtree(key_dir, ignore_errors=True)
+        shutil.rmtree(env["TOCSIN_DATA_DIR"], ignore_errors=True)
+        shutil.rmtree(os.path.dirname(env["TOCSIN_VAULT_PASSPHRASE_FILE"]), ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,9 @@ import asyncio
 import os
 import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -41,26 +39,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server import throwaway_install, wait_ready  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def environment(data_dir: str, url: str, passphrase_file: str) -> dict[str, str]:
+def environment() -> dict[str, str]:
     return {
-        "DJANGO_SETTINGS_MODULE": "tocsin.settings",
-        "TOCSIN_DATA_DIR": data_dir,
-        "TOCSIN_VAULT_PASSPHRASE_FILE": passphrase_file,
-        "TOCSIN_VAULT_KDF": "interactive",
-        "TOCSIN_SITE_URL": url,
-        "TOCSIN_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "TOCSIN_STAFF_MFA": "0",
+        **throwaway_install("live"),
         # Every viewer comes from loopback: one network, so its limit is lifted here.
         "TOCSIN_LIVE_MAX_PER_NETWORK": "100000",
         "TOCSIN_LIVE_MAX_VIEWERS": "100000",
@@ -92,20 +81,6 @@ def seed(answers: int) -> tuple[str, list[str]]:
         )
 
     return path(w.member.pk), [path(m.pk) for m in answering]
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("uvicorn stopped before it answered")
-        try:
-            with urllib.request.urlopen(f"{url}/offline/", timeout=2) as r:  # noqa: S310
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"uvicorn did not answer at {url}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -236,15 +211,9 @@ def main() -> None:
     if max(args.viewers) + 100 > hard:
         raise SystemExit(f"{max(args.viewers)} viewers need more open files than {hard}")
 
-    data_dir = tempfile.mkdtemp(prefix="tocsin-live-")
-    key_dir = tempfile.mkdtemp(prefix="tocsin-live-key-")
-    passphrase_file = os.path.join(key_dir, "passphrase")
-    with open(passphrase_file, "w") as f:
-        f.write("live bench, thrown away after the run\n")
-    os.chmod(passphrase_file, 0o600)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = environment(data_dir, url, passphrase_file)
+    env = environment()
+    url = env["TOCSIN_SITE_URL"]
+    port = url.rsplit(":", 1)[1]
     os.environ.update(env)
     import django
 
