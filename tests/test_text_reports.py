@@ -320,3 +320,19 @@ def test_a_signal_location_link_places_the_report(w: World) -> None:
         channel="signal",
     )
     assert at(Report.objects.get(), CAR_WASH)
+
+
+@pytest.mark.django_db
+def test_a_dispatchers_reply_keeps_its_frame_after_the_dispatcher_is_deleted(w: World) -> None:
+    # The reply names its sender by what kind of message it is, not by guessing from the
+    # text: a reply that begins with "Tocsin" from a dispatcher who has since left is
+    # still a dispatcher's reply about the report.
+    text("checkpoint at Soto y 4th")
+    report = Report.objects.get()
+    message = replies.reply(report, "Tocsin volunteers are on the way", actor=w.dispatcher)
+    w.dispatcher.delete()
+    message.refresh_from_db()
+    assert message.author_id is None
+    rendered = replies.render(message).text
+    assert rendered.startswith("Tocsin dispatcher, about your report"), rendered
+    assert report.receipt in rendered

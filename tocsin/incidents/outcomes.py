@@ -50,6 +50,7 @@ def tell_reporters(incident_id: int, state: str) -> int:
         ReportMessage.objects.create(
             report=report,
             direction=ReportMessage.Direction.TO_REPORTER,
+            kind=ReportMessage.Kind.OUTCOME,
             body=body,
             status=ReportMessage.Status.QUEUED,
         )

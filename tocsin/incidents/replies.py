@@ -99,7 +99,7 @@ def reporter_says(report: Report, body: str) -> ReportMessage:
 def render(message: ReportMessage) -> Message:
     """Return the text a reporter receives, in the report's language."""
     with translation.override(message.report.language or settings.LANGUAGE_CODE):
-        if message.author_id is None and message.body.startswith("Tocsin"):
+        if message.kind == ReportMessage.Kind.OUTCOME:
             # What happened to the report (tocsin.incidents.outcomes.tell_reporters): it
             # names the report itself.
             text = message.body

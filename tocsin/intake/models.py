@@ -184,8 +184,14 @@ class ReportMessage(models.Model):
         FAILED = "failed", _("Failed, retrying")
         DEAD = "dead", _("Failed")
 
+    class Kind(models.TextChoices):
+        REPLY = "reply", _("A dispatcher's reply")
+        OUTCOME = "outcome", _("What happened to the report")
+
     report = models.ForeignKey(Report, models.CASCADE, related_name="messages")
     direction = models.CharField(max_length=3, choices=Direction.choices)
+    # What the message is: it decides how the reporter's copy is framed.
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REPLY)
     body = models.TextField(max_length=1000)
     author = models.ForeignKey(
         "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
