@@ -141,3 +141,30 @@ def report_by_text(channel: str, address: str, body: str) -> tuple[Report, str]:
     if report.receipt not in reply:
         reply = handle(Inbound(channel, address, "4")) or ""
     return Report.objects.get(pk=report.pk), reply
+
+
+def confirmed_incident(
+    dispatcher: Member,
+    point: tuple[float, float] = EAST,
+    *,
+    minutes_ago: float = 60,
+    end: str = "",
+    kind: str = "checkpoint",
+) -> Incident:
+    """A web report at ``point``, confirmed by ``dispatcher`` ``minutes_ago`` (then, with
+    ``end``, resolved or marked a false alarm): what the public may or may not see."""
+    from datetime import timedelta
+
+    from tocsin.incidents.reports import receive_report
+    from tocsin.incidents.services import change_state
+    from tocsin.intake.models import Channel
+
+    report = receive_report(channel=Channel.WEB, kind=kind, lat=point[0], lng=point[1])
+    incident = own_incident(report, dispatcher)
+    incident = change_state(incident, "confirmed", actor=dispatcher)
+    if end:
+        incident = change_state(incident, end, actor=dispatcher)
+    back = timezone.now() - timedelta(minutes=minutes_ago)
+    Incident.objects.filter(pk=incident.pk).update(opened_at=back, confirmed_at=back)
+    incident.refresh_from_db()
+    return incident

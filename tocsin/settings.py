@@ -357,6 +357,13 @@ AREA_RESOLUTION = envint("TOCSIN_AREA_RESOLUTION", 8, minimum=6, maximum=10)
 ALERT_RADIUS_M = envint("TOCSIN_ALERT_RADIUS_M", 1500, minimum=100, maximum=20000)
 MAP_CENTER = (34.05, -118.25)
 
+# What the public sees of confirmed incidents (tocsin/lib/exposure.py): an H3 cell this
+# coarse (7: about 1.2 km across; never finer than a member's block, 9), only this many
+# minutes after confirmation, the time rounded down to this many minutes.
+PUBLIC_RESOLUTION = envint("TOCSIN_PUBLIC_RESOLUTION", 7, minimum=5, maximum=9)
+PUBLIC_DELAY_MINUTES = envint("TOCSIN_PUBLIC_DELAY_MINUTES", 30, minimum=0, maximum=10080)
+PUBLIC_TIME_STEP_MINUTES = envint("TOCSIN_PUBLIC_TIME_STEP_MINUTES", 15, minimum=1, maximum=1440)
+
 # Address search on the dispatcher's hotline form: a Nominatim-compatible geocoder the
 # operator chose (a self-hosted Nominatim). Off when empty: dispatchers click the map.
 GEOCODER_URL = envstr("TOCSIN_GEOCODER_URL")

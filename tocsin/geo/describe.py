@@ -54,6 +54,9 @@ class Precision:
 EXACT = Precision(limit_m=400, step_m=10, at_m=30)
 # Members: the centre of the ~170 m block cell, a coarse distance.
 BLOCK = Precision(limit_m=600, step_m=100, at_m=200, exact=False)
+# The public: the centre of a coarse cell, named only by an area (a neighbourhood), never by
+# a spot near it (a store's name would say more than the cell does).
+PUBLIC = Precision(limit_m=-1, step_m=1000, at_m=0, area_limit_m=3000, exact=False)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin.committees.models import Approval
 from tocsin.intake.models import ReportKind
+from tocsin.lib import exposure
 from tocsin.lib.incident_states import State
 from tocsin.lib.screening import reason_labels
 
 OPEN_STATES = (State.REPORTED, State.VERIFYING, State.CONFIRMED)
 UNVERIFIED_STATES = (State.REPORTED, State.VERIFYING)
 CLOSED_STATES = (State.RESOLVED, State.UNFOUNDED, State.MERGED, State.EXPIRED)
+PUBLIC_STATES = tuple(exposure.SHOWN[exposure.Audience.PUBLIC])
 
 
 class IncidentQuerySet(models.QuerySet["Incident"]):
@@ -37,6 +39,13 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
     def confirmed(self) -> IncidentQuerySet:
         return self.filter(state=State.CONFIRMED)
 
+    def published(self, cutoff: datetime) -> IncidentQuerySet:
+        """Return the incidents the public may see: confirmed or resolved, confirmed at
+        or before ``cutoff`` (tocsin.lib.exposure.public_cutoff), newest first."""
+        return self.filter(
+            state__in=PUBLIC_STATES, confirmed_at__isnull=False, confirmed_at__lte=cutoff
+        ).order_by("-confirmed_at", "-pk")
+
     def with_report_counts(self) -> IncidentQuerySet:
         """Annotate ``report_count`` and ``new_reports``: those that arrived since a
         dispatcher last opened the incident (all of them if none has)."""
@@ -53,6 +62,14 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
         return self.filter(state__in=CLOSED_STATES, closed_at__lte=cutoff)
 
 
+class ConfirmedBy(models.TextChoices):
+    """How an incident came to be confirmed: the public reads it as its label."""
+
+    VERIFIER = "verifier", _("confirmed by a verifier on the ground")
+    QUORUM = "quorum", _("confirmed by trusted members' reports")
+    DISPATCHER = "dispatcher", _("confirmed by the committee's dispatcher")
+
+
 class Incident(models.Model):
     kind = models.CharField(max_length=30, choices=ReportKind.choices)
     state = models.CharField(max_length=20, choices=State.choices, default=State.REPORTED)
@@ -67,6 +84,9 @@ class Incident(models.Model):
         "self", models.SET_NULL, null=True, blank=True, related_name="merged_from"
     )
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.CharField(max_length=20, choices=ConfirmedBy.choices, blank=True)
+    # With ``quorum``: how many trusted members' reports agreed.
+    confirmed_sources = models.PositiveSmallIntegerField(default=0)
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     # When a dispatcher last opened its page (empty: none has since it opened by itself):

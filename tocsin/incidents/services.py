@@ -14,7 +14,15 @@ from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
 from tocsin.committees import approvals, partners
 from tocsin.committees.models import Approval
 from tocsin.incidents import clustering, outcomes, states, twoperson
-from tocsin.incidents.models import CLOSED_STATES, Incident, IncidentEvent, State, coded
+from tocsin.incidents.models import (
+    CLOSED_STATES,
+    Answer,
+    ConfirmedBy,
+    Incident,
+    IncidentEvent,
+    State,
+    coded,
+)
 from tocsin.intake.models import Report
 from tocsin.lib import live, screening
 from tocsin.members.models import Member
@@ -390,6 +398,7 @@ def change_state(
             incident.summary = summary.strip()
         if wanted == State.CONFIRMED:
             incident.confirmed_at = now
+            incident.confirmed_by, incident.confirmed_sources = _confirmed_by(incident, actor, note)
         if wanted in CLOSED_STATES:
             incident.closed_at = now
             incident.held_by, incident.held_until = None, None
@@ -432,6 +441,20 @@ def change_state(
             outcomes.tell_reporters(incident.pk, incident.state)
         _publish(incident)
     return incident
+
+
+def _confirmed_by(incident: Incident, actor: Member | None, note: str) -> tuple[str, int]:
+    """Return how the incident is being confirmed, for its public label: by the rules (the
+    note names which one), by a dispatcher after a verifier on the ground said so, or by
+    a dispatcher alone."""
+    if actor is None and note.startswith("@rule_quorum|"):
+        sources = note.rsplit("|", 1)[-1]
+        return ConfirmedBy.QUORUM, int(sources) if sources.isdigit() else 0
+    if actor is None and note.startswith("@rule_verifier|"):
+        return ConfirmedBy.VERIFIER, 0
+    if incident.verifications.filter(answer=Answer.CONFIRMED).exists():
+        return ConfirmedBy.VERIFIER, 0
+    return ConfirmedBy.DISPATCHER, 0
 
 
 def alert_more(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tocsin import geo
-from tocsin.geo.describe import BLOCK, EXACT, Named, Where, describe
+from tocsin.geo.describe import BLOCK, EXACT, PUBLIC, Named, Where, describe
 from tocsin.places.models import Place
 
 
@@ -43,3 +43,9 @@ class Gazetteer:
         block-level cell, so it says nothing the block does not."""
         lat, lng = geo.block_point(cell)
         return describe(lat, lng, self.named(), precision=BLOCK)
+
+    def area(self, cell: int) -> Where:
+        """Return the place of a coarse public ``cell``: the named area nearest its centre
+        (``place`` None when no area is near; the caller says it another way)."""
+        lat, lng = geo.center(cell)
+        return describe(lat, lng, self.named(), precision=PUBLIC)
