@@ -353,3 +353,13 @@ def test_the_desk_suggests_verifiers_on_a_verifier_shift_first(w: World) -> None
     incident = own_incident(report, w.dispatcher)
     on = {c.member.pk: c.on_duty for c in verify.suggest(incident)}
     assert on[w.organizer.pk] and not on[w.dispatcher.pk]
+
+
+def test_my_page_links_to_my_on_call_shifts_and_staff_to_coverage(w: World) -> None:
+    oncall_url = reverse("committee_oncall", args=["east"])
+    coverage_url = reverse("committee_coverage", args=["east"])
+    rosa = session_for(w.responder).get(reverse("me")).text
+    assert oncall_url in rosa and coverage_url not in rosa
+    diego = session_for(w.dispatcher, strong=True).get(reverse("me")).text
+    assert oncall_url in diego and coverage_url in diego
+    assert oncall_url not in session_for(w.member).get(reverse("me")).text
