@@ -363,3 +363,12 @@ def test_my_page_links_to_my_on_call_shifts_and_staff_to_coverage(w: World) -> N
     diego = session_for(w.dispatcher, strong=True).get(reverse("me")).text
     assert oncall_url in diego and coverage_url in diego
     assert oncall_url not in session_for(w.member).get(reverse("me")).text
+
+
+def test_a_reminder_is_queued_once_however_often_workers_look(w: World) -> None:
+    start = timezone.now() + H
+    shift(w, w.responder, Duty.RESPONDER, start)
+    shift(w, None, Duty.RESPONDER, start)  # an open slot: nobody to remind
+    assert oncall.queue_reminders() == 1
+    assert oncall.queue_reminders() == 0
+    assert ShiftNotice.objects.count() == 1
