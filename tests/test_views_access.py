@@ -28,7 +28,7 @@ from tocsin import geo
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
 from tocsin.committees import partners
 from tocsin.committees import services as committee_services
-from tocsin.committees.models import Committee, Invite, Membership, Role, Share, Shift
+from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Share, Shift
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
@@ -104,6 +104,15 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee_shift":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_end_shift":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_duty":         (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
+    # On-call shifts: coverage for staff; sign-up and swaps for whoever may hold a shift.
+    "committee_coverage":     (302, 404, 404, 404, 200, 200, 404, 404, 404, 404),
+    "committee_oncall":       (302, 404, 404, 200, 200, 200, 404, 404, 404, 404),
+    # An open responder slot.
+    "committee_shift_sign_up": (302, 404, 404, 302, 302, 302, 404, 404, 404, 404),
+    # Diego's own shift: only he offers it.
+    "committee_shift_offer":  (302, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    # A responder shift Diego offers: anyone else who may hold it takes it.
+    "committee_shift_take":   (302, 404, 404, 302, 404, 302, 404, 404, 404, 404),
     "committee_partner_propose": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_partner_accept": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_partner_end":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
@@ -229,6 +238,9 @@ class Objects:
     burst: str = "0" * 16
     # A planned mobilization for the committee's members only.
     mobilization: int = MISSING
+    # An open responder slot, and a responder shift its holder offers to swap.
+    slot: int = MISSING
+    offered: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -315,6 +327,17 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("committee_end_shift", args=[o.slug, o.shift])
     ),
     "committee_duty": lambda o: Call("post", reverse("committee_duty", args=[o.slug])),
+    "committee_coverage": lambda o: Call("get", reverse("committee_coverage", args=[o.slug])),
+    "committee_oncall": lambda o: Call("get", reverse("committee_oncall", args=[o.slug])),
+    "committee_shift_sign_up": lambda o: Call(
+        "post", reverse("committee_shift_sign_up", args=[o.slug, o.slot])
+    ),
+    "committee_shift_offer": lambda o: Call(
+        "post", reverse("committee_shift_offer", args=[o.slug, o.shift])
+    ),
+    "committee_shift_take": lambda o: Call(
+        "post", reverse("committee_shift_take", args=[o.slug, o.offered])
+    ),
     "incident_alert_more": lambda o: Call(
         "post", reverse("incident_alert_more", args=[o.incident]), {"committees": "0"}
     ),
@@ -443,6 +466,9 @@ OWNER = {
     "committee_export_ask": "organizer",
     "committee_export": "organizer",
     "committee_vault_lock": "organizer",
+    "committee_shift_sign_up": "responder",
+    "committee_shift_offer": "dispatcher",
+    "committee_shift_take": "organizer",
     "delete_area": "member",
     "delete_endpoint": "member",
     "verify_channel": "member",
@@ -545,6 +571,30 @@ def _shift(committee: Committee, member: Member) -> Shift:
     )
 
 
+def _slot(committee: Committee) -> Shift:
+    """An open responder slot tomorrow."""
+    start = timezone.now() + timedelta(days=1)
+    return Shift.objects.create(
+        committee=committee,
+        duty=Duty.RESPONDER,
+        starts_at=start,
+        ends_at=start + timedelta(hours=4),
+    )
+
+
+def _offered(committee: Committee, holder: Member) -> Shift:
+    """A responder shift tomorrow that ``holder`` offers to swap."""
+    start = timezone.now() + timedelta(days=1)
+    return Shift.objects.create(
+        committee=committee,
+        member=holder,
+        duty=Duty.RESPONDER,
+        starts_at=start,
+        ends_at=start + timedelta(hours=4),
+        offered_at=timezone.now(),
+    )
+
+
 NORTH = (34.0900, -118.2107)
 
 
@@ -606,6 +656,8 @@ def scene(db: None) -> Scene:
         delivery=_dead_delivery(east_incident, w.member).pk,
         verifier=w.dispatcher.pk,
         shift=_shift(w.east, w.dispatcher).pk,
+        slot=_slot(w.east).pk,
+        offered=_offered(w.east, w.dispatcher).pk,
         approval=_role_grant(w.east, w.organizer, w.member),
         proposal=_proposal(w.east, w.organizer),
         place=Place.objects.create(committee=w.east, name="Plaza", lat=EAST[0], lng=EAST[1]).pk,
@@ -624,6 +676,8 @@ def scene(db: None) -> Scene:
         delivery=_dead_delivery(west_incident, w.west_dispatcher).pk,
         verifier=w.west_dispatcher.pk,
         shift=_shift(w.west, w.west_dispatcher).pk,
+        slot=_slot(w.west).pk,
+        offered=_offered(w.west, w.west_dispatcher).pk,
         approval=_role_grant(w.west, w.west_organizer, w.west_dispatcher),
         proposal=_proposal(w.west, w.west_organizer),
         place=Place.objects.create(committee=w.west, name="Plaza", lat=WEST[0], lng=WEST[1]).pk,

@@ -19,7 +19,7 @@ from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views
 from tocsin.incidents import report_views as intake
 from tocsin.intake import place_views as intake_places
-from tocsin.mobilize import planned_views, public_views
+from tocsin.mobilize import coverage_views, planned_views, public_views
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
 from tocsin.public import views as public
@@ -153,6 +153,18 @@ urlpatterns = [
         committee_verification.end_shift,
         name="committee_end_shift",
     ),
+    # On-call shifts: coverage for staff; sign-up and swaps for whoever may hold them.
+    path("c/<slug:slug>/coverage/", coverage_views.coverage, name="committee_coverage"),
+    path("c/<slug:slug>/on-call/", coverage_views.oncall_page, name="committee_oncall"),
+    path(
+        "c/<slug:slug>/shifts/<int:pk>/sign-up/",
+        coverage_views.sign_up,
+        name="committee_shift_sign_up",
+    ),
+    path(
+        "c/<slug:slug>/shifts/<int:pk>/offer/", coverage_views.offer, name="committee_shift_offer"
+    ),
+    path("c/<slug:slug>/shifts/<int:pk>/take/", coverage_views.take, name="committee_shift_take"),
     # Planned mobilizations: dispatchers and organizers.
     path(
         "c/<slug:slug>/mobilizations/", planned_views.mobilizations, name="committee_mobilizations"

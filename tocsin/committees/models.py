@@ -349,24 +349,64 @@ class Approval(models.Model):
         return str(Role(role).label) if role in Role.values else ""
 
 
+class Duty(models.TextChoices):
+    """What a person on shift does; each needs at least the role of the same name."""
+
+    VERIFIER = "verifier", _("Verifier")
+    DISPATCHER = "dispatcher", _("Dispatcher")
+    RESPONDER = "responder", _("Responder")
+
+
+# The least role each duty needs.
+DUTY_ROLE = {
+    Duty.VERIFIER: Role.VERIFIER,
+    Duty.DISPATCHER: Role.DISPATCHER,
+    Duty.RESPONDER: Role.RESPONDER,
+}
+
+
 class ShiftQuerySet(models.QuerySet["Shift"]):
     def on_duty(self, at=None):  # type: ignore[no-untyped-def]
-        """Return the shifts running at ``at`` (now)."""
+        """Return the shifts running at ``at`` (now) that someone holds."""
         at = at or timezone.now()
-        return self.filter(starts_at__lte=at, ends_at__gt=at)
+        return self.filter(starts_at__lte=at, ends_at__gt=at, member__isnull=False)
+
+    def open(self, at=None):  # type: ignore[no-untyped-def]
+        """Return the slots nobody holds yet that have not ended by ``at`` (now)."""
+        at = at or timezone.now()
+        return self.filter(member__isnull=True, ends_at__gt=at)
+
+    def offered(self, at=None):  # type: ignore[no-untyped-def]
+        """Return the shifts their holder offers to swap that have not ended."""
+        at = at or timezone.now()
+        return self.filter(member__isnull=False, offered_at__isnull=False, ends_at__gt=at)
 
 
 class Shift(models.Model):
-    """A time a verifier (or dispatcher) is on duty for a committee: the desk suggests
-    on-duty verifiers first when a report needs checking."""
+    """A time a verifier, dispatcher or responder is on duty for a committee: the desk
+    suggests on-duty verifiers first when a report needs checking, and the coverage page
+    shows which areas have someone on duty (tocsin.mobilize.coverage).
+
+    A shift without a member is an open slot the organizer planned: a member with the
+    role for its duty signs up for it. A holder may offer it to swap; another eligible
+    member takes it (``swapped_from`` then names the one who gave it up)."""
 
     committee = models.ForeignKey("committees.Committee", models.CASCADE, related_name="shifts")
-    member = models.ForeignKey("members.Member", models.CASCADE, related_name="shifts")
+    duty = models.CharField(_("duty"), max_length=20, choices=Duty.choices, default=Duty.VERIFIER)
+    member = models.ForeignKey(
+        "members.Member", models.CASCADE, null=True, blank=True, related_name="shifts"
+    )
     starts_at = models.DateTimeField(_("starts"))
     ends_at = models.DateTimeField(_("ends"))
     created_by = models.ForeignKey(
         "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Set while the holder offers the shift to someone else; cleared when taken or withdrawn.
+    offered_at = models.DateTimeField(null=True, blank=True)
+    swapped_from = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    swapped_at = models.DateTimeField(null=True, blank=True)
 
     objects = ShiftQuerySet.as_manager()
 

@@ -181,7 +181,9 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "map_center": settings.MAP_CENTER,
             "rules_form": verification_views.rules_form(committee),
             "shift_form": verification_views.ShiftForm(committee),
-            "shifts": committee.shifts.filter(ends_at__gt=now).select_related("member"),
+            "shifts": committee.shifts.filter(ends_at__gt=now).select_related(
+                "member", "swapped_from"
+            ),
             "now": now,
             "partnerships": partners.of(committee),
             "share_choices": Share.choices,

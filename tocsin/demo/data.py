@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tocsin import geo
-from tocsin.committees.models import Committee, Invite, Membership, Role, Shift
+from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Shift
 from tocsin.incidents.models import Incident, IncidentEvent, State
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
@@ -207,6 +207,28 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
             Shift.objects.create(
                 committee=committee, member=m, starts_at=now, ends_at=now + timedelta(days=30)
             )
+        if key == "dispatcher":
+            # On call at the desk for the first half day; the coverage page shows the gap after.
+            now = timezone.now()
+            Shift.objects.create(
+                committee=committee,
+                member=m,
+                duty=Duty.DISPATCHER,
+                starts_at=now,
+                ends_at=now + timedelta(hours=12),
+            )
+        if key == "responder":
+            # A responder shift tomorrow evening, and an open slot after it to sign up for.
+            evening = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+            for member in (m, None):
+                Shift.objects.create(
+                    committee=committee,
+                    member=member,
+                    duty=Duty.RESPONDER,
+                    starts_at=evening,
+                    ends_at=evening + timedelta(hours=4),
+                )
+                evening += timedelta(hours=4)
         people.append(m)
     organizer = people[0]
     for i in range(members - len(PERSONAS)):
