@@ -23,6 +23,7 @@ from shapely.geometry import Point, shape
 
 from tests.factories import EAST, WEST, World, confirmed_incident, world
 from tocsin import geo
+from tocsin.demo.data import load_demo
 from tocsin.incidents.models import Incident
 from tocsin.incidents.services import change_state
 from tocsin.intake.models import Report
@@ -364,3 +365,12 @@ def test_a_time_is_never_shown_before_it_is_public(w: World) -> None:
     assert published() == []
     assert b"data-incident=" not in Client().get("/map/?window=24h").content
     assert _geojson()["features"] == []
+
+
+def test_the_demo_shows_past_incidents_on_the_public_map(db: None) -> None:
+    load_demo(members=20)
+    states = {p.state for p in published()}
+    assert states == {"confirmed", "resolved"}
+    assert all(p.verification for p in published())
+    html = Client().get("/map/").content.decode()
+    assert html.count("data-incident=") == len(published()) == 3
