@@ -29,7 +29,8 @@
     map.fitBounds(bounds, { maxZoom: 13 });
   }
   function draw() {
-    fetch(el.dataset.incidents, { credentials: "same-origin" }).then((r) => r.json()).then((gj) => {
+    // After a live update the list is newer than a cached copy: ask the server again.
+    fetch(el.dataset.incidents, { credentials: "same-origin", cache: "no-cache" }).then((r) => r.json()).then((gj) => {
       if (layer) layer.remove();
       layer = L.geoJSON(gj, {
         style: (f) => styles[f.properties.state] || styles.confirmed,
