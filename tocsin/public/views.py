@@ -17,7 +17,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import override as translation_override
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_GET, require_safe
 
 from tocsin.committees import hotlines
 from tocsin.lib import live, sse
@@ -96,6 +96,7 @@ def public_map_geojson(request: HttpRequest) -> JsonResponse:
     return response
 
 
+@require_GET
 def public_map_live(request: HttpRequest) -> HttpResponseBase:
     """The public list, live: the same bytes for everyone who reads one filter in one
     language."""
