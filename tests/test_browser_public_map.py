@@ -147,3 +147,29 @@ def test_the_public_map_on_a_phone(phone: Any, language: str) -> None:
     assert page.evaluate("() => window.__samePage === true")
     expect(page.locator("#map path.leaflet-interactive")).to_have_count(1)
     assert problems == [], "\n".join(problems)
+
+
+def committees_with_hotlines() -> None:
+    from tocsin.committees.models import Committee
+
+    east = factories.committee("East")
+    west = factories.committee("West", WEST)
+    Committee.objects.filter(pk=east.pk).update(hotline_numbers=["+12135550142"])
+    Committee.objects.filter(pk=west.pk).update(hotline_numbers=["+13235550199", "+12135550100"])
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_rights_page_prints_on_one_sheet_with_large_hotlines(phone: Any, language: str) -> None:
+    orm(committees_with_hotlines)
+    page = phone(language)
+    page.goto("/rights/")
+    # The QR code to share it is an image that loads.
+    assert page.evaluate("() => document.querySelector('img.qr').naturalWidth > 0")
+    page.emulate_media(media="print")
+    size = page.evaluate(
+        "() => parseFloat(getComputedStyle(document.querySelector('.hotlines .tel')).fontSize)"
+    )
+    assert size >= 30, size  # 24 pt
+    assert not page.locator("header.top").is_visible()
+    pdf = page.pdf(format="Letter")
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == 1
