@@ -92,7 +92,8 @@ def public_map_geojson(request: HttpRequest) -> JsonResponse:
         content_type="application/geo+json",
         json_dumps_params={"separators": (",", ":"), "ensure_ascii": False},
     )
-    patch_cache_control(response, public=True, max_age=60)
+    # Its labels are in the reader's language (a cookie may choose it): no shared caches.
+    patch_cache_control(response, private=True, max_age=60)
     return response
 
 
