@@ -203,6 +203,7 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             f"/report/{s.receipt}/",
             "/report/check/",
             "/rights/",
+            "/map/",
             "/offline/",
             "/login/",
             f"/join/{s.invite}/",

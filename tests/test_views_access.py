@@ -155,6 +155,12 @@ TABLE: dict[str, tuple[int, ...]] = {
     "mobilization_qr":        (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
     "mobilization_ics":       (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
     "mobilization_live":      (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
+    # The public map and list of verified incidents, its GeoJSON and live list, and the
+    # rights page's QR code: public data, the same for everyone (tests/test_public_map.py).
+    "public_map":             (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_map_geojson":     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_map_live":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "rights_qr":              (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
 }
 # fmt: on
 
@@ -210,7 +216,7 @@ PUBLIC = {
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
 # Server-Sent Event streams never end: they are read with AsyncClient, first chunk only.
-STREAMS = {"desk_live", "incident_live", "mobilization_live"}
+STREAMS = {"desk_live", "incident_live", "mobilization_live", "public_map_live"}
 
 MISSING = 987654
 
@@ -417,6 +423,10 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "mobilization_qr": lambda o: Call("get", reverse("mobilization_qr", args=[o.mobilization])),
     "mobilization_ics": lambda o: Call("get", reverse("mobilization_ics", args=[o.mobilization])),
     "mobilization_live": lambda o: Call("get", reverse("mobilization_live", args=[o.mobilization])),
+    "public_map": lambda o: Call("get", reverse("public_map")),
+    "public_map_geojson": lambda o: Call("get", reverse("public_map_geojson")),
+    "public_map_live": lambda o: Call("get", reverse("public_map_live")),
+    "rights_qr": lambda o: Call("get", reverse("rights_qr")),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.

@@ -32,8 +32,13 @@ urlpatterns = [
     path("m/<int:pk>/live/", public_views.mobilization_live, name="mobilization_live"),
     path("desk/live/", incidents.desk_live, name="desk_live"),
     path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
+    path("map/live/", public.public_map_live, name="public_map_live"),
     path("", public.home, name="home"),
     path("rights/", public.rights, name="rights"),
+    path("rights/qr.svg", public.rights_qr, name="rights_qr"),
+    # The public map and list of verified incidents (issue 17), and the same as GeoJSON.
+    path("map/", public.public_map, name="public_map"),
+    path("map/incidents.geojson", public.public_map_geojson, name="public_map_geojson"),
     path("offline/", public.offline, name="offline"),
     path("sw.js", public.service_worker, name="service_worker"),
     path("manifest.webmanifest", public.manifest, name="manifest"),

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from tocsin import geo
 from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Shift
-from tocsin.incidents.models import Incident, IncidentEvent, State
+from tocsin.incidents.models import ConfirmedBy, Incident, IncidentEvent, State
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize import rsvps
@@ -400,16 +400,20 @@ def load_mobilizations() -> int:
 
 
 def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Member) -> None:
+    """Incidents from the last days: resolved and confirmed ones the public map shows
+    (confirmed long before its delay), and a false alarm it never shows."""
     now = timezone.now()
     past = [
-        (ReportKind.CHECKPOINT, State.RESOLVED, 3),
-        (ReportKind.AGENTS_SEEN, State.UNFOUNDED, 2),
-        (ReportKind.WORKPLACE_RAID, State.RESOLVED, 1),
+        (ReportKind.CHECKPOINT, State.RESOLVED, 3, ConfirmedBy.VERIFIER),
+        (ReportKind.AGENTS_SEEN, State.UNFOUNDED, 2, ""),
+        (ReportKind.WORKPLACE_RAID, State.RESOLVED, 1, ConfirmedBy.DISPATCHER),
+        (ReportKind.AGENTS_SEEN, State.CONFIRMED, 0, ConfirmedBy.QUORUM),
     ]
-    for kind, state, days in past:
-        when = now - timedelta(days=days, hours=rng.randint(1, 8))
+    for kind, state, days, confirmed_by in past:
+        when = now - timedelta(days=days, hours=rng.randint(3, 8))
         cell = geo.cell_at(*_jitter(rng, center, 0.01), geo.REPORT_RESOLUTION)
         area_cell = geo.parent(cell, settings.AREA_RESOLUTION)
+        closed = state in (State.RESOLVED, State.UNFOUNDED)
         incident = Incident.objects.create(
             kind=kind,
             state=state,
@@ -418,8 +422,10 @@ def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Memb
             opened_at=when,
             first_seen_at=when,
             last_seen_at=when,
-            confirmed_at=when + timedelta(minutes=9) if state == State.RESOLVED else None,
-            closed_at=when + timedelta(hours=2),
+            confirmed_at=when + timedelta(minutes=9) if confirmed_by else None,
+            confirmed_by=confirmed_by,
+            confirmed_sources=3 if confirmed_by == ConfirmedBy.QUORUM else 0,
+            closed_at=when + timedelta(hours=2) if closed else None,
             updated_at=when + timedelta(hours=2),
         )
         reports = rng.randint(1, 3)
@@ -438,5 +444,8 @@ def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Memb
             ).committees.set(owners)
         IncidentEvent.objects.create(incident=incident, at=when, actor=actor, action="opened")
         IncidentEvent.objects.create(
-            incident=incident, at=when + timedelta(hours=2), actor=actor, action=state
+            incident=incident,
+            at=when + (timedelta(hours=2) if closed else timedelta(minutes=9)),
+            actor=actor,
+            action=state,
         )
