@@ -111,6 +111,26 @@ def test_the_find_page_speaks_spanish(w: World) -> None:
     assert "cubre su código postal" in text(response)
 
 
+def test_the_map_shows_the_public_committees_coarse_areas_only(w: World) -> None:
+    w.west.listed = False
+    w.west.save()
+    found = Client().get(reverse("committees_areas")).json()
+    names = {f["properties"]["name"] for f in found["features"]}
+    urls = {f["properties"]["url"] for f in found["features"]}
+    assert names == {"East"}
+    assert urls == {reverse("committee_public", args=["east"])}
+    # Coarse cells (about 1.2 km), fewer than the committee's own.
+    assert 0 < len(found["features"]) < len(w.east.cells())
+    assert {len(f["geometry"]["coordinates"][0]) for f in found["features"]} <= {7, 8}
+
+
+def test_the_find_page_works_without_its_map(w: World) -> None:
+    body = text(find("90033"))
+    assert "data-committee-map" in body
+    assert re.search(r"<div[^>]*data-committee-map[^>]*hidden", body)
+    assert 'name="zip"' in body
+
+
 # --- the public page ----------------------------------------------------------------------
 
 

@@ -122,6 +122,7 @@ TABLE: dict[str, tuple[int, ...]] = {
     # its page gives the same 404 as a missing one: test below).
     "committees_find":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "committee_start":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committees_areas":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "committee_public":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "me":                     (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "add_area":               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
@@ -416,6 +417,7 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     ),
     "committees_find": lambda o: Call("get", reverse("committees_find") + "?zip=90033"),
     "committee_start": lambda o: Call("get", reverse("committee_start")),
+    "committees_areas": lambda o: Call("get", reverse("committees_areas")),
     "committee_public": lambda o: Call("get", reverse("committee_public", args=[o.slug])),
     "mobilization": lambda o: Call("get", reverse("mobilization", args=[o.mobilization])),
     "mobilization_qr": lambda o: Call("get", reverse("mobilization_qr", args=[o.mobilization])),

@@ -130,6 +130,7 @@ urlpatterns = [
     # Committees in the open: find one by ZIP, its public page (ask to join), start one.
     path("committees/", committee_pages.find, name="committees_find"),
     path("committees/start/", committee_pages.start, name="committee_start"),
+    path("committees/areas.geojson", committee_pages.areas, name="committees_areas"),
     # Organizers.
     path("committees/new/", committees.create, name="committee_create"),
     path("committees/<slug:slug>/", committee_pages.page, name="committee_public"),

@@ -7,6 +7,7 @@ drawn or given as coordinates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tocsin import geo
@@ -69,3 +70,15 @@ def near(place: zips.Zip) -> list[Near]:
         if km is not None and km <= NEAR_KM:
             found.append(Near(committee, km, towns(cells)))
     return sorted(found, key=lambda n: (n.km, n.committee.name))
+
+
+def areas_geojson(url_of: Callable[[Committee], str]) -> dict:
+    """Return the public committees' coarse areas as GeoJSON: one feature per coarse cell,
+    carrying the committee's name and the address of its public page (``url_of``)."""
+    features = []
+    for committee in Committee.objects.public().order_by("name"):
+        cells = geo.geojson_cells(coarse_cells(committee))
+        for feature in cells["features"]:
+            feature["properties"] = {"name": committee.name, "url": url_of(committee)}
+            features.append(feature)
+    return {"type": "FeatureCollection", "features": features}

@@ -14,8 +14,9 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.validators import validate_email
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
@@ -100,7 +101,7 @@ def _flooded(request: HttpRequest) -> bool:
 def find(request: HttpRequest) -> HttpResponse:
     typed = request.GET.get("zip", "").strip()
     place = zips.find(typed) if typed else None
-    context: dict[str, Any] = {"typed": typed, "place": place}
+    context: dict[str, Any] = {"typed": typed, "place": place, "map_center": settings.MAP_CENTER}
     if place is not None:
         context["near"] = listing.near(place)
     elif typed:
@@ -108,6 +109,13 @@ def find(request: HttpRequest) -> HttpResponse:
     else:
         context["listed"] = Committee.objects.public().order_by("name")[:200]
     return render(request, "mobilize/committees_find.html", context)
+
+
+@require_GET
+def areas(request: HttpRequest) -> JsonResponse:
+    """Return the listed committees' coarse areas for the find page's map."""
+    found = listing.areas_geojson(lambda c: reverse("committee_public", args=[c.slug]))
+    return JsonResponse(found, json_dumps_params={"separators": (",", ":")})
 
 
 @require_http_methods(["GET", "POST"])
