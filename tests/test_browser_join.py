@@ -46,7 +46,7 @@ WORDS = {
         "find": "Encuentre el comité cerca de usted",
         "covers": "cubre su código postal",
         "asked": "Un organizador lee su solicitud",
-        "subject": "Bienvenido a East",
+        "subject": "Le damos la bienvenida a East",
         "accepted": "Aceptada: Ana",
     },
 }

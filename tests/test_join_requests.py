@@ -162,7 +162,25 @@ def test_the_join_link_comes_in_the_language_the_person_asked_in(w: World, smtp:
     join_notices.send_due()
     [message] = smtp.to("ana@example.org")
     assert "aceptó su solicitud" in message.get_content()
-    assert "Bienvenido" in message["Subject"] or "Bienvenida" in message["Subject"]
+    assert message["Subject"] == "Le damos la bienvenida a East"
+
+
+def test_a_refused_address_is_marked_and_not_retried_forever(w: World, smtp: SMTPPeer) -> None:
+    smtp.refuse("ana@example.org")
+    ask(Client(), "east")
+    request = JoinRequest.objects.get()
+    joining.accept(request, by=w.organizer)
+    assert join_notices.send_due() == 0
+    request.refresh_from_db()
+    assert request.sent_at is None
+    assert request.error
+    assert "ana@example.org" not in request.error
+    assert request.attempts == join_notices.MAX_ATTEMPTS
+    assert join_notices.send_due(now=timezone.now() + timedelta(days=1)) == 0
+    page = session_for(w.organizer, strong=True).get(
+        reverse("committee_join_requests", args=["east"])
+    )
+    assert "the join link could not be sent" in text(page)
 
 
 def test_an_accepted_request_does_not_use_up_the_organizers_personal_invites(

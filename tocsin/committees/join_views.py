@@ -19,7 +19,11 @@ def requests(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "committees/join_requests.html",
-        {"committee": committee, "requests": joining.waiting(committee)},
+        {
+            "committee": committee,
+            "requests": joining.waiting(committee),
+            "accepted": joining.accepted(committee),
+        },
     )
 
 

@@ -80,6 +80,12 @@ def waiting(committee: Committee) -> list[JoinRequest]:
     return list(committee.join_requests.waiting())
 
 
+def accepted(committee: Committee) -> list[JoinRequest]:
+    """Return the accepted requests still kept (until their link expires), newest first."""
+    rows = committee.join_requests.filter(accepted_at__isnull=False).select_related("accepted_by")
+    return list(rows.order_by("-accepted_at", "-pk")[:50])
+
+
 def accept(request: JoinRequest, *, by: Member) -> Invite:
     """Accept as organizer ``by``: a single-use invite vouched by ``by``, its link queued
     to the person's channel now."""

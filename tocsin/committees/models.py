@@ -392,6 +392,8 @@ def _request_expiry():  # type: ignore[no-untyped-def]
 # An unanswered request to join (or to start a committee) is purged this long after it
 # was made; an accepted one once its message went out and the invite it carries expired.
 JOIN_REQUEST_DAYS = 14
+# A request's one message is tried this many times, then left marked as not sent.
+MAX_SEND_ATTEMPTS = 8
 
 
 class JoinRequestQuerySet(models.QuerySet["JoinRequest"]):
@@ -440,6 +442,11 @@ class JoinRequest(models.Model):
             )
         ]
         indexes = [models.Index(fields=["next_attempt_at"], name="join_request_due")]
+
+    @property
+    def undeliverable(self) -> bool:
+        """The join link could not be sent and will not be retried."""
+        return self.sent_at is None and bool(self.error) and self.attempts >= MAX_SEND_ATTEMPTS
 
 
 class CommitteeRequest(models.Model):

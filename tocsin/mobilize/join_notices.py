@@ -20,14 +20,14 @@ from django.utils.translation import gettext as _
 
 from tocsin import vault
 from tocsin.alerts.outbox import backoff, limiter
-from tocsin.committees.models import CommitteeRequest, JoinRequest
+from tocsin.committees.models import MAX_SEND_ATTEMPTS, CommitteeRequest, JoinRequest
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 from tocsin.vault import locking
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = MAX_SEND_ATTEMPTS
 
 
 def render(row: JoinRequest | CommitteeRequest) -> Message:
