@@ -29,6 +29,7 @@ from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tests.test_browser_loop import COUNT_LIVE_UPDATES, Live, open_map, submit, wait_live
 from tocsin.alerts.messages import alert_url
+from tocsin.committees import joining
 from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Shift
 from tocsin.incidents import verify
 from tocsin.incidents.reports import receive_report as submit_report
@@ -175,6 +176,9 @@ def scene(language: str) -> Scene:
             ends_at=soon + timedelta(hours=4),
             offered_at=offered,
         )
+    # Listed publicly, with a stranger's request to join waiting.
+    Committee.objects.filter(pk=east.pk).update(listed=True)
+    joining.ask(east, display_name="Ana", kind="email", address="ana@example.org", language="en")
 
     def path(url: str) -> str:
         return urlsplit(url).path
@@ -208,6 +212,10 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             "/login/",
             f"/join/{s.invite}/",
             s.unsubscribe,
+            "/committees/",
+            "/committees/?zip=90033",
+            "/committees/east/",
+            "/committees/start/",
             "/no-such-page/",
         ],
         "Diego": [
@@ -229,6 +237,7 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             "/c/east/vouch/",
             f"/c/east/vouching/{s.rosa_membership}/cut/",
             "/committees/new/",
+            "/c/east/requests/",
         ],
         "Otto": ["/me/", "/desk/", "/c/east/"],
     }

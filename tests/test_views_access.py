@@ -26,7 +26,7 @@ from PIL import Image
 from tests.factories import EAST, WEST, World, committee, member, world
 from tocsin import geo
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
-from tocsin.committees import partners
+from tocsin.committees import joining, partners
 from tocsin.committees import services as committee_services
 from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Share, Shift
 from tocsin.incidents import services as incidents
@@ -122,6 +122,17 @@ TABLE: dict[str, tuple[int, ...]] = {
     # Olga asked for the member list and Diego approved it: only she downloads it.
     "committee_export":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
     "committee_vault_lock":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    # Requests to join from the public page, and listing the committee: its organizers.
+    "committee_join_requests": (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "committee_join_accept":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_join_decline": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_listed":       (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    # Committees in the open: anyone, logged in or not (East is listed; West is not, and
+    # its page gives the same 404 as a missing one: test below).
+    "committees_find":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committee_start":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committees_areas":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committee_public":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "me":                     (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "add_area":               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
@@ -247,6 +258,8 @@ class Objects:
     # An open responder slot, and a responder shift its holder offers to swap.
     slot: int = MISSING
     offered: int = MISSING
+    # A stranger's request to join the committee, waiting for its organizers.
+    join_request: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -419,6 +432,22 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "committee_mobilization_people": lambda o: Call(
         "get", reverse("committee_mobilization_people", args=[o.slug, o.mobilization])
     ),
+    "committee_join_requests": lambda o: Call(
+        "get", reverse("committee_join_requests", args=[o.slug])
+    ),
+    "committee_join_accept": lambda o: Call(
+        "post", reverse("committee_join_accept", args=[o.slug, o.join_request])
+    ),
+    "committee_join_decline": lambda o: Call(
+        "post", reverse("committee_join_decline", args=[o.slug, o.join_request])
+    ),
+    "committee_listed": lambda o: Call(
+        "post", reverse("committee_listed", args=[o.slug]), {"listed": "1"}
+    ),
+    "committees_find": lambda o: Call("get", reverse("committees_find") + "?zip=90033"),
+    "committee_start": lambda o: Call("get", reverse("committee_start")),
+    "committees_areas": lambda o: Call("get", reverse("committees_areas")),
+    "committee_public": lambda o: Call("get", reverse("committee_public", args=[o.slug])),
     "mobilization": lambda o: Call("get", reverse("mobilization", args=[o.mobilization])),
     "mobilization_qr": lambda o: Call("get", reverse("mobilization_qr", args=[o.mobilization])),
     "mobilization_ics": lambda o: Call("get", reverse("mobilization_ics", args=[o.mobilization])),
@@ -486,6 +515,10 @@ OWNER = {
     "move_endpoint": "member",
     "test_endpoint": "member",
     "enable_endpoint": "member",
+    "committee_join_requests": "organizer",
+    "committee_join_accept": "organizer",
+    "committee_join_decline": "organizer",
+    "committee_listed": "organizer",
     "committee_mobilizations": "dispatcher",
     "committee_mobilization": "organizer",
     "committee_mobilization_cancel": "organizer",
@@ -673,6 +706,7 @@ def scene(db: None) -> Scene:
         place=Place.objects.create(committee=w.east, name="Plaza", lat=EAST[0], lng=EAST[1]).pk,
         burst=_burst_at(EAST, "e" * 16),
         mobilization=_members_only(w.east),
+        join_request=_join_request(w.east),
     )
     _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
@@ -693,10 +727,22 @@ def scene(db: None) -> Scene:
         place=Place.objects.create(committee=w.west, name="Plaza", lat=WEST[0], lng=WEST[1]).pk,
         burst=_burst_at(WEST, "a" * 16),
         mobilization=_members_only(w.west),
+        join_request=_join_request(w.west),
     )
     _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
     return Scene(world=w, east=east, west=west, missing=missing, extra=extra)
+
+
+def _join_request(c: Committee) -> int:
+    """A stranger's request to join ``c``; East is listed publicly, West is not."""
+    if c.slug == "east":
+        Committee.objects.filter(pk=c.pk).update(listed=True)
+    request = joining.ask(
+        c, display_name="Ana", kind="email", address="ana@example.org", language="en"
+    )
+    assert request is not None
+    return request.pk
 
 
 def _members_only(c: Committee) -> int:
@@ -824,6 +870,16 @@ def test_another_committees_id_gives_the_same_404_as_a_missing_one(
     assert fetch(route, scene.east, user).status in (200, 302)
     foreign = fetch(route, scene.west, user)
     missing = fetch(route, scene.missing, user)
+    assert foreign.status == missing.status == 404
+    assert _scrub(foreign) == _scrub(missing)
+
+
+def test_an_unlisted_committees_public_page_gives_the_same_404_as_a_missing_one(
+    scene: Scene,
+) -> None:
+    assert fetch("committee_public", scene.east, None).status == 200
+    foreign = fetch("committee_public", scene.west, None)
+    missing = fetch("committee_public", scene.missing, None)
     assert foreign.status == missing.status == 404
     assert _scrub(foreign) == _scrub(missing)
 

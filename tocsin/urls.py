@@ -7,7 +7,7 @@ from tocsin.accounts import data_views as member_data
 from tocsin.accounts import security_views as security
 from tocsin.accounts import views as members
 from tocsin.alerts import receipts
-from tocsin.committees import partner_views
+from tocsin.committees import join_views, partner_views
 from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
 from tocsin.demo import views as demo
@@ -19,7 +19,7 @@ from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views
 from tocsin.incidents import report_views as intake
 from tocsin.intake import place_views as intake_places
-from tocsin.mobilize import coverage_views, planned_views, public_views
+from tocsin.mobilize import committee_pages, coverage_views, planned_views, public_views
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
 from tocsin.public import views as public
@@ -132,8 +132,13 @@ urlpatterns = [
     path("desk/deliveries/", alerts.dead_deliveries, name="dead_deliveries"),
     path("desk/deliveries/retry/", alerts.retry_dead_deliveries, name="retry_dead_deliveries"),
     path("desk/deliveries/<int:pk>/retry/", alerts.retry_delivery, name="retry_delivery"),
+    # Committees in the open: find one by ZIP, its public page (ask to join), start one.
+    path("committees/", committee_pages.find, name="committees_find"),
+    path("committees/start/", committee_pages.start, name="committee_start"),
+    path("committees/areas.geojson", committee_pages.areas, name="committees_areas"),
     # Organizers.
     path("committees/new/", committees.create, name="committee_create"),
+    path("committees/<slug:slug>/", committee_pages.page, name="committee_public"),
     path("c/<slug:slug>/", committees.manage, name="committee"),
     path("c/<slug:slug>/area/", committees.set_area, name="committee_area"),
     path("c/<slug:slug>/area.geojson", committees.area_geojson, name="committee_area_geojson"),
@@ -204,6 +209,19 @@ urlpatterns = [
     path("c/<slug:slug>/lock/", partner_views.ask_lock, name="committee_vault_lock"),
     # Verifiers: on duty now, or not.
     path("c/<slug:slug>/duty/", committee_verification.duty, name="committee_duty"),
+    # Requests to join from the public page, and listing the committee there.
+    path("c/<slug:slug>/requests/", join_views.requests, name="committee_join_requests"),
+    path(
+        "c/<slug:slug>/requests/<int:pk>/accept/",
+        join_views.accept,
+        name="committee_join_accept",
+    ),
+    path(
+        "c/<slug:slug>/requests/<int:pk>/decline/",
+        join_views.decline,
+        name="committee_join_decline",
+    ),
+    path("c/<slug:slug>/listed/", join_views.set_listed, name="committee_listed"),
     # Responders and above: personal invites that vouch for one person.
     path("c/<slug:slug>/vouch/", committees.vouch, name="committee_vouch"),
 ]

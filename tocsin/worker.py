@@ -25,7 +25,7 @@ from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 from tocsin.alerts import outbox, posts
 from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
-from tocsin.mobilize import notices, shift_notices
+from tocsin.mobilize import join_notices, notices, shift_notices
 from tocsin.retention import purge
 from tocsin.transports import registry as transports
 from tocsin.vault import keys
@@ -85,8 +85,8 @@ class Worker:
     def _housekeeping(self) -> None:
         """Close unverified incidents the committees' rules let expire, send the
         desk's replies to reporters, the messages to people signed up for
-        mobilizations and the on-call shift reminders and swap notices (they need
-        sealed addresses: workers only)."""
+        mobilizations, the on-call shift reminders and swap notices, and the join links of
+        accepted requests (they need sealed addresses: workers only)."""
         while not self.stop_event.is_set():
             try:
                 close_old_connections()
@@ -94,6 +94,7 @@ class Worker:
                 replies.send_due()
                 notices.send_due()
                 shift_notices.send_due()
+                join_notices.send_due()
             except Exception:
                 logger.exception("housekeeping failed; retrying")
             self.stop_event.wait(HOUSEKEEPING_SECONDS)

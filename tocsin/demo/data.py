@@ -188,6 +188,8 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
             kind=kind,
             approved_at=timezone.now(),
             hotline_numbers=DEMO_HOTLINES.get(slug, []),
+            # Listed, so a newcomer finds them at /committees/ and can ask to join.
+            listed=True,
         )
         c.set_area(geo.cells_for_circle(*center, radius, res))
         committees[slug] = (c, center)
