@@ -148,7 +148,7 @@ def test_the_value_axis_ends_on_a_round_number() -> None:
 def test_the_table_under_the_chart_holds_every_number() -> None:
     html = render_to_string("_chart.html", {"chart": response_times()})
     table = ET.fromstring(html[html.index("<table") : html.index("</table>") + 8])
-    assert table.find("caption").text == "Report to confirmed: the numbers"  # type: ignore[union-attr]
+    assert table.find("caption").text == "Report to confirmed"  # type: ignore[union-attr]
     headings = [th.text for th in table.iter("th") if th.get("scope") == "col"]
     assert headings == ["Week of", "Median (min)", "90th percentile (min)"]
     rows = table.find("tbody").findall("tr")  # type: ignore[union-attr]
@@ -160,3 +160,27 @@ def test_the_table_under_the_chart_holds_every_number() -> None:
 def test_a_chart_of_several_series_has_a_legend() -> None:
     assert "Median" in str(response_times().legend)
     assert str(members().legend) == ""
+
+
+def test_counts_get_no_half_line_but_minutes_do() -> None:
+    counts = parse(line_chart("Members", ["a", "b"], [Series("Members", [1, 3])]))
+    assert [t.text for t in counts.iter(f"{SVG}text")][:2] == ["0", "5"]
+    minutes = parse(line_chart("Median", ["a", "b"], [Series("Median", [1.5, 3])]))
+    assert [t.text for t in minutes.iter(f"{SVG}text")][:3] == ["0", "2.5", "5"]
+
+
+def test_zeros_are_data_not_nothing() -> None:
+    root = parse(bar_chart("Came", ["a", "b"], [Series("Came", [0, 0])]))
+    assert not any(t.text == "No data yet" for t in root.iter(f"{SVG}text"))
+
+
+def test_long_labels_can_be_written_short_under_the_chart() -> None:
+    chart = bar_chart(
+        "Turnout",
+        ["12 Nov Vigil for the Soto families"],
+        [Series("Came", [9])],
+        ticks=["12 Nov"],
+    )
+    texts = [t.text for t in parse(chart).iter(f"{SVG}text")]
+    assert "12 Nov" in texts and "12 Nov Vigil for the Soto families" not in texts
+    assert chart.rows() == [("12 Nov Vigil for the Soto families", ["9"])]

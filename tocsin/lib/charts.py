@@ -29,6 +29,8 @@ MAX_X_LABELS = 6
 COLOURS = ("#b3261e", "#1f5f99", "#2e7d32", "#6a1b9a")
 DASHES = ("", "5 3", "2 2", "8 3 2 3")
 MUTED = "#666"
+# The widest bar drawn.
+MAX_BAR = 28
 GRID = "#ddd"
 
 _ids = itertools.count(1)
@@ -71,10 +73,11 @@ def line_chart(
     axis: str = "",
     unit: str = "",
     desc: str = "",
+    ticks: Sequence[str] | None = None,
 ) -> Chart:
     """Return a line chart of ``series`` over ``labels`` (weeks, say); a None breaks the
-    line."""
-    return _chart("line", title, labels, series, axis=axis, unit=unit, desc=desc)
+    line. ``ticks``: shorter labels to write under the chart (the table keeps ``labels``)."""
+    return _chart("line", title, labels, series, axis=axis, unit=unit, desc=desc, ticks=ticks)
 
 
 def bar_chart(
@@ -85,9 +88,10 @@ def bar_chart(
     axis: str = "",
     unit: str = "",
     desc: str = "",
+    ticks: Sequence[str] | None = None,
 ) -> Chart:
     """Return a bar chart: one group of bars per label, one bar per series."""
-    return _chart("bar", title, labels, series, axis=axis, unit=unit, desc=desc)
+    return _chart("bar", title, labels, series, axis=axis, unit=unit, desc=desc, ticks=ticks)
 
 
 def _chart(
@@ -99,12 +103,21 @@ def _chart(
     axis: str,
     unit: str,
     desc: str,
+    ticks: Sequence[str] | None,
 ) -> Chart:
     labels = tuple(str(label) for label in labels)
     series = tuple(series)
     desc = desc or describe(labels, series, unit=unit)
     key = f"chart-{next(_ids)}"
     top = nice_ceiling(max((v for s in series for v in s.values if v is not None), default=0) or 1)
+    fractional = any(not float(v).is_integer() for v in _values(series))
+    axes = _axes(
+        tuple(ticks) if ticks is not None else labels,
+        top,
+        unit,
+        centred=kind == "bar",
+        fractional=fractional,
+    )
     body = _bars(labels, series, top) if kind == "bar" else _lines(labels, series, top)
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -112,8 +125,8 @@ def _chart(
         f'font-family="system-ui, sans-serif" font-size="11">'
         f'<title id="{key}-title">{escape(title)}</title>'
         f'<desc id="{key}-desc">{escape(desc)}</desc>'
-        f"{_axes(labels, top, unit, centred=kind == 'bar')}{body}"
-        f"{_nothing_yet() if not any(_values(series)) else ''}</svg>"
+        f"{axes}{body}"
+        f"{_nothing_yet() if not _values(series) else ''}</svg>"
     )
     return Chart(
         title=title,
@@ -193,11 +206,13 @@ def _plot_y(value: float, top: float) -> float:
     return TOP + height * (1 - value / top)
 
 
-def _axes(labels: Sequence[str], top: float, unit: str, *, centred: bool) -> str:
+def _axes(labels: Sequence[str], top: float, unit: str, *, centred: bool, fractional: bool) -> str:
     """Return the value grid (0, half, top) and the x labels (at most MAX_X_LABELS):
     under each point of a line, or ``centred`` under each group of bars."""
     parts = []
-    for value in (0, top / 2, top):
+    # Counts have no halves: the middle line is drawn only where it is a whole number.
+    levels = (0, top / 2, top) if float(top / 2).is_integer() or fractional else (0, top)
+    for value in levels:
         y = _plot_y(value, top)
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
@@ -264,7 +279,9 @@ def _bars(labels: Sequence[str], series: Sequence[Series], top: float) -> str:
     n = max(len(labels), 1)
     group = (WIDTH - LEFT - RIGHT) / n
     gap = min(4.0, group * 0.2)
-    bar = (group - gap) / max(len(series), 1)
+    # A few groups get bars of a readable width, centred, not one bar across the chart.
+    bar = min((group - gap) / max(len(series), 1), MAX_BAR)
+    inset = (group - bar * len(series)) / 2
     base = _plot_y(0, top)
     for k, s in enumerate(series):
         colour = COLOURS[k % len(COLOURS)]
@@ -273,7 +290,7 @@ def _bars(labels: Sequence[str], series: Sequence[Series], top: float) -> str:
         for i, v in enumerate(list(s.values)[: len(labels)]):
             if v is None:
                 continue
-            x = LEFT + group * i + gap / 2 + bar * k
+            x = LEFT + group * i + inset + bar * k
             y = _plot_y(v, top)
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar - 1, 1):.1f}" '

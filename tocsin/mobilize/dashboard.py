@@ -172,6 +172,7 @@ def page(committee: Committee, now: datetime | None = None) -> dict[str, Any]:
                 Series(_("Came (checked in)"), [t.checked_in for t in turnouts]),
             ],
             axis=_("Mobilization"),
+            ticks=[_week(timezone.localtime(t.mobilization.starts_at).date()) for t in turnouts],
         ),
         "coverage": bar_chart(
             _("Shift coverage"),
