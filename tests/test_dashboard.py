@@ -28,6 +28,7 @@ from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.mobilize import dashboard, rsvps
 from tocsin.mobilize.models import Response
 from tocsin.mobilize.planned import Mobilization, RsvpStatus
+from tocsin.retention.purge import purge
 
 LA = ZoneInfo("America/Los_Angeles")
 # A Thursday noon, local time: its week started Monday 9 November 2026.
@@ -177,6 +178,34 @@ def test_turnout_counts_the_people_signed_up_and_those_who_came(w: World) -> Non
     mobilization(w, ended_weeks_ago=1, committee=w.west)
     found = dashboard.turnout(w.east, NOW)
     assert [(t.mobilization.pk, t.going, t.checked_in) for t in found] == [(m.pk, 3, 2)]
+
+
+def test_turnout_outlives_the_purge_of_the_sign_ups(w: World) -> None:
+    now = timezone.now()
+    m = mobilization(w, ended_weeks_ago=0, ends_at=now - timedelta(days=9))
+    came = rsvps.sign_up(m, member=w.member)
+    rsvps.sign_up(m, member=w.responder)
+    came.checked_in_at = now - timedelta(days=9, hours=1)
+    came.save()
+    assert purge(now)["rsvps"] == 2
+    assert not m.rsvps.exists()
+    [found] = dashboard.turnout(w.east, now)
+    assert (found.going, found.checked_in) == (2, 1)
+
+
+def test_the_turnout_is_kept_once_for_the_mobilizations_that_ended(w: World) -> None:
+    now = timezone.now()
+    ended = mobilization(w, ended_weeks_ago=0, ends_at=now - timedelta(days=9))
+    later = mobilization(w, ended_weeks_ago=0, ends_at=now - timedelta(days=1))
+    for m in (ended, later):
+        rsvps.sign_up(m, member=w.member)
+    assert rsvps.keep_turnout(now - timedelta(days=7)) == 1
+    rsvps.sign_up(ended, member=w.responder)
+    assert rsvps.keep_turnout(now - timedelta(days=7)) == 0  # written once
+    ended.refresh_from_db()
+    later.refresh_from_db()
+    assert (ended.kept_going, ended.kept_checked_in) == (1, 0)
+    assert later.kept_going is None
 
 
 # --- response times -------------------------------------------------------------------

@@ -53,7 +53,15 @@ def turnout(committee: Committee, now: datetime | None = None) -> list[Turnout]:
         )
         .order_by("-starts_at", "-pk")[:TURNOUT_SHOWN]
     )
-    return [Turnout(m, m.n_going, m.n_came) for m in reversed(found)]
+    # Once the sign-ups are purged (TOCSIN_RETAIN_RSVPS_DAYS), the counts kept then.
+    return [
+        Turnout(
+            m,
+            m.kept_going if m.kept_going is not None else m.n_going,
+            m.kept_checked_in if m.kept_checked_in is not None else m.n_came,
+        )
+        for m in reversed(found)
+    ]
 
 
 @dataclass(frozen=True)
