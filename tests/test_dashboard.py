@@ -63,6 +63,7 @@ def test_members_over_time_counts_todays_members_by_when_they_joined(w: World) -
         joined = member(f"New {n}", w.east)
         Membership.objects.filter(member=joined).update(joined_at=weeks_ago(ago))
     member("West new", w.west)  # another committee's member counts there only
+    member("Later", w.east)  # joins after NOW (today): not in the figure of NOW
     weeks = committee_figures.members_over_time(w.east, NOW)
     assert [week.value for week in weeks] == [4, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 8]
     assert weeks[-1].start == NOW.date() - timedelta(days=3)
@@ -73,6 +74,7 @@ def test_invites_count_those_made_and_the_people_who_joined_by_them(w: World) ->
     Invite.objects.create(committee=w.east, created_at=weeks_ago(2), uses=1, personal=True)
     Invite.objects.create(committee=w.east, created_at=weeks_ago(0), uses=0)
     Invite.objects.create(committee=w.west, created_at=weeks_ago(0), uses=9)
+    Invite.objects.create(committee=w.east, uses=7)  # made after NOW (today)
     weeks = committee_figures.invites(w.east, NOW)
     assert [(week.made, week.joined) for week in weeks[-3:]] == [(2, 6), (0, 0), (1, 0)]
     assert sum(week.made for week in weeks) == 3

@@ -36,22 +36,21 @@ def _local_midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _by_week(field: str, starts: Sequence[datetime]) -> dict[str, Count]:
+def _by_week(field: str, starts: Sequence[datetime], now: datetime) -> dict[str, Count]:
     """Return conditional counts, one per week (``w0`` …), of rows whose ``field`` falls
-    in it; the last week runs to now. One query does them all."""
-    return {f"w{i}": Count("pk", filter=q) for i, q in enumerate(_week_filters(field, starts))}
+    in it; the last week runs to ``now``. One query does them all."""
+    filters = _week_filters(field, starts, now)
+    return {f"w{i}": Count("pk", filter=q) for i, q in enumerate(filters)}
 
 
-def _week_filters(field: str, starts: Sequence[datetime]) -> list[Q]:
-    """Return one filter per week: ``field`` from its start to the next week's."""
-    bounds: list[datetime | None] = [*starts[1:], None]
-    filters = []
-    for start, end in zip(starts, bounds, strict=True):
-        q = Q(**{f"{field}__gte": start})
-        if end is not None:
-            q &= Q(**{f"{field}__lt": end})
-        filters.append(q)
-    return filters
+def _week_filters(field: str, starts: Sequence[datetime], now: datetime) -> list[Q]:
+    """Return one filter per week: ``field`` from its start to the next week's (the last
+    week's to ``now``)."""
+    filters = [
+        Q(**{f"{field}__gte": start, f"{field}__lt": end})
+        for start, end in zip(starts, starts[1:], strict=False)
+    ]
+    return [*filters, Q(**{f"{field}__gte": starts[-1], f"{field}__lte": now})]
 
 
 @dataclass(frozen=True)
@@ -63,9 +62,11 @@ class Week:
 def members_over_time(committee: Committee, now: datetime | None = None) -> list[Week]:
     """Return, for each of the last WEEKS weeks, how many of today's members had joined by
     its end (those who left are not counted: their memberships are gone)."""
+    now = now or timezone.now()
     starts = week_starts(now)
     counts = Membership.objects.filter(committee=committee).aggregate(
-        before=Count("pk", filter=Q(joined_at__lt=starts[0])), **_by_week("joined_at", starts)
+        before=Count("pk", filter=Q(joined_at__lt=starts[0])),
+        **_by_week("joined_at", starts, now),
     )
     total = counts["before"]
     weeks = []
@@ -86,9 +87,10 @@ def invites(committee: Committee, now: datetime | None = None) -> list[InviteWee
     """Return, per week, the invites made (shared links and personal ones) and how many
     people joined by them. An invite's uses count in the week it was made: uses carry
     no time of their own."""
+    now = now or timezone.now()
     starts = week_starts(now)
     made: dict[str, Count | Sum] = {}
-    for i, q in enumerate(_week_filters("created_at", starts)):
+    for i, q in enumerate(_week_filters("created_at", starts, now)):
         made[f"made{i}"] = Count("pk", filter=q)
         made[f"joined{i}"] = Sum("uses", filter=q)
     counts = Invite.objects.filter(committee=committee).aggregate(**made)

@@ -104,10 +104,11 @@ def response_times(
     """Return, per week of confirmation over the last WEEKS weeks, the minutes from the
     first report to confirmation, and from confirmation to the first "on my way" (one
     already on the way when it was confirmed counts as 0)."""
+    now = now or timezone.now()
     starts = committee_figures.week_starts(now)
     rows = (
         Incident.objects.for_committees([committee.pk])
-        .filter(confirmed_at__gte=starts[0], merged_into__isnull=True)
+        .filter(confirmed_at__gte=starts[0], confirmed_at__lte=now, merged_into__isnull=True)
         .annotate(
             first_report=Min("reports__received_at"), first_answer=Min("responses__created_at")
         )
