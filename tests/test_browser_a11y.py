@@ -233,6 +233,7 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
         "Olga": [
             "/c/east/",
             "/c/east/places/",
+            "/c/east/dashboard/",
             "/c/east/vouching/",
             "/c/east/vouch/",
             f"/c/east/vouching/{s.rosa_membership}/cut/",

@@ -133,6 +133,8 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee_start":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "committees_areas":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "committee_public":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # The organizing dashboard: exact counts, organizers only (dispatchers too get 404).
+    "committee_dashboard":    (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
     "me":                     (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "add_area":               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
@@ -382,6 +384,7 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     ),
     "committee_export": lambda o: Call("get", reverse("committee_export", args=[o.slug])),
     "committee_vault_lock": lambda o: Call("post", reverse("committee_vault_lock", args=[o.slug])),
+    "committee_dashboard": lambda o: Call("get", reverse("committee_dashboard", args=[o.slug])),
     "me": lambda o: Call("get", reverse("me")),
     "add_area": lambda o: Call(
         "post", reverse("add_area"), {"label": "Work", "lat": EAST[0], "lng": EAST[1], "ring": 1}
@@ -508,6 +511,7 @@ OWNER = {
     "committee_shift_sign_up": "responder",
     "committee_shift_offer": "dispatcher",
     "committee_shift_take": "organizer",
+    "committee_dashboard": "organizer",
     "delete_area": "member",
     "delete_endpoint": "member",
     "verify_channel": "member",

@@ -655,6 +655,9 @@ RETAIN_RESPONSES_DAYS = envint("TOCSIN_RETAIN_RESPONSES_DAYS", 30, minimum=0, ma
 # Sign-ups without an account per network (keyed hash of its /24 or /48) in 10 minutes:
 # each one sends a message, so a flood must not make Tocsin spam (or pay for) strangers.
 RSVP_PER_10MIN = envint("TOCSIN_RSVP_PER_10MIN", 30, minimum=1, maximum=10_000)
+# Public pages show no count below this ("fewer than 5 people are coming"): a small
+# number can point at people. Organizer-only pages show exact counts (tocsin.lib.counts).
+PUBLIC_MIN_COUNT = envint("TOCSIN_PUBLIC_MIN_COUNT", 5, minimum=1, maximum=1000)
 # Who signed up for a planned mobilization (and their sealed address): days after it ends.
 RETAIN_RSVPS_DAYS = envint("TOCSIN_RETAIN_RSVPS_DAYS", 7, minimum=0, maximum=365)
 RETAIN_LOGIN_CODES_HOURS = envint("TOCSIN_RETAIN_LOGIN_CODES_HOURS", 0, minimum=0, maximum=24 * 30)

@@ -19,7 +19,13 @@ from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views
 from tocsin.incidents import report_views as intake
 from tocsin.intake import place_views as intake_places
-from tocsin.mobilize import committee_pages, coverage_views, planned_views, public_views
+from tocsin.mobilize import (
+    committee_pages,
+    coverage_views,
+    dashboard_views,
+    planned_views,
+    public_views,
+)
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
 from tocsin.public import views as public
@@ -194,6 +200,8 @@ urlpatterns = [
         planned_views.people,
         name="committee_mobilization_people",
     ),
+    # The organizing dashboard: organizers only, exact counts.
+    path("c/<slug:slug>/dashboard/", dashboard_views.dashboard_page, name="committee_dashboard"),
     # Partner committees (both organizers consent) and the two-person rule.
     path("c/<slug:slug>/partners/", partner_views.propose, name="committee_partner_propose"),
     path(

@@ -1,7 +1,8 @@
 """Public pages of planned mobilizations: the list, one page each with sign-up, the
 person's own page (cancel, confirm, check in), share QR codes and calendars.
 
-Counts of places left are public; who signed up never is.
+Counts of people coming and places left are public, as "fewer than 5" below
+TOCSIN_PUBLIC_MIN_COUNT (tocsin.lib.counts); who signed up never is.
 """
 
 from __future__ import annotations
