@@ -102,9 +102,7 @@ def test_the_reach_shown_is_what_the_rung_sends(
 
 def test_an_unconfirmed_incident_does_not_climb(w: World, far_responder: Member) -> None:
     report = receive_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
-    incident = change_state(
-        own_incident(report, w.dispatcher), State.VERIFYING, actor=w.dispatcher
-    )
+    incident = change_state(own_incident(report, w.dispatcher), State.VERIFYING, actor=w.dispatcher)
     with pytest.raises(ladder.LadderError):
         take(w, incident, Step.RESPONDERS)
     assert alerted() == []
@@ -173,7 +171,11 @@ def test_the_public_call_waits_for_a_second_person_then_publishes_a_page_in_both
     taken.refresh_from_db()
     m = taken.mobilization
     assert m is not None
-    assert (m.kind, m.visibility, m.place) == (MobilizationKind.PUBLIC_CALL, Visibility.PUBLIC, plaza)
+    assert (m.kind, m.visibility, m.place) == (
+        MobilizationKind.PUBLIC_CALL,
+        Visibility.PUBLIC,
+        plaza,
+    )
     assert "Mariachi Plaza" in m.title and "Mariachi Plaza" in m.title_es
     assert "Do not interfere" in m.description and "No interfiera" in m.description_es
     page = Client().get(reverse("mobilization", args=[m.pk]))
