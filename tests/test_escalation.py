@@ -273,3 +273,40 @@ def test_everyone_a_rung_alerted_hears_how_it_ended(w: World, far_responder: Mem
         )
     )
     assert far_responder.pk in told
+
+
+def test_a_declined_rung_can_be_asked_again(w: World, far_member: Member) -> None:
+    from tocsin.committees import approvals
+
+    w.east.alert_threshold = 2
+    w.east.save()
+    incident = confirmed(w)
+    take(w, incident, Step.RESPONDERS)
+    asked = take(w, incident, Step.MEMBERS)
+    assert asked.approval is not None
+    approvals.decline(asked.approval, by=w.organizer)
+    members_rung = {r.step: r for r in ladder.rungs(incident, {w.east.pk})}[Step.MEMBERS]
+    assert members_rung.is_next and not members_rung.waiting
+    again = take(w, incident, Step.MEMBERS)
+    assert again.pk == asked.pk
+    assert again.approval is not None and again.approval.pk != asked.approval.pk
+    assert far_member.pk not in alerted()
+
+
+def test_each_committee_climbs_its_own_ladder(w: World, far_member: Member) -> None:
+    """West's dispatcher acting on the same incident (as a partner would) reaches West's
+    people, and East's rungs stay East's."""
+    from tests.factories import committee
+
+    incident = confirmed(w)
+    take(w, incident, Step.RESPONDERS)
+    north = committee("North")
+    norma = member("Norma", north, Role.DISPATCHER, email="norma@example.org")
+    nico = member("Nico", north, area=FAR, email="nico@example.org")
+    theirs = {r.step: r for r in ladder.rungs(incident, {north.pk})}
+    assert theirs[Step.RESPONDERS].is_next
+    ladder.take(incident, Step.RESPONDERS, actor=norma, committee_ids={north.pk})
+    taken = ladder.take(incident, Step.MEMBERS, actor=norma, committee_ids={north.pk})
+    assert taken.committee_id == north.pk
+    assert {nico.pk, norma.pk} <= set(alerted())
+    assert far_member.pk not in alerted()

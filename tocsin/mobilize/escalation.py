@@ -18,7 +18,8 @@ class Step(models.TextChoices):
 
 
 class LadderStep(models.Model):
-    """A rung taken (``done_at``), or waiting for a second person (``approval``)."""
+    """A rung of ``committee``'s ladder taken (``done_at``), or waiting for a second
+    person (``approval``)."""
 
     incident = models.ForeignKey("incidents.Incident", models.CASCADE, related_name="ladder_steps")
     committee = models.ForeignKey("committees.Committee", models.CASCADE, related_name="+")
@@ -45,7 +46,10 @@ class LadderStep(models.Model):
     class Meta:
         ordering = ["taken_at", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["incident", "step"], name="ladder_step_once")
+            # Each committee climbs its own ladder for its own people.
+            models.UniqueConstraint(
+                fields=["incident", "committee", "step"], name="ladder_step_once"
+            )
         ]
 
 

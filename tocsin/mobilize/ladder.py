@@ -102,8 +102,27 @@ def audience(incident: Incident, step: str, committee_ids: set[int]) -> set[int]
     )
 
 
-def _steps(incident: Incident) -> dict[str, LadderStep]:
-    return {s.step: s for s in LadderStep.objects.filter(incident=incident)}
+def deciding(committee_ids: set[int]) -> int | None:
+    """Return the committee whose ladder a dispatcher acting for ``committee_ids`` climbs
+    (each committee climbs its own, for its own people; one acting for several, the
+    first)."""
+    return min(committee_ids) if committee_ids else None
+
+
+def _steps(incident: Incident, committee_ids: set[int]) -> dict[str, LadderStep]:
+    """Return the rungs taken or asked for, by step. One whose approval was declined
+    or ran out is asked again."""
+    found = {}
+    rows = LadderStep.objects.filter(incident=incident, committee_id=deciding(committee_ids))
+    for s in rows.select_related("approval"):
+        if s.done_at is None and (s.approval is None or not _still_waits(s.approval)):
+            continue
+        found[s.step] = s
+    return found
+
+
+def _still_waits(approval: Approval) -> bool:
+    return approval.status == Approval.Status.WAITING and approval.expires_at > timezone.now()
 
 
 def _waiting_alert(incident: Incident) -> bool:
@@ -133,7 +152,7 @@ def _reason(step: str, reach: int, committee_ids: set[int]) -> str | None:
 def rungs(incident: Incident, committee_ids: set[int]) -> list[Rung]:
     """Return the ladder as the dispatcher sees it: each rung, how many it reaches now,
     whether it was taken or waits, and which one is next."""
-    taken = _steps(incident)
+    taken = _steps(incident, committee_ids)
     found = []
     next_seen = False
     climbing = incident.state == State.CONFIRMED and bool(committee_ids)
@@ -178,22 +197,22 @@ def take(
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         if incident.state != State.CONFIRMED:
             raise LadderError("only a confirmed incident climbs the ladder")
-        taken = _steps(incident)
+        taken = _steps(incident, committee_ids)
         for earlier in LADDER[: LADDER.index(Step(step))]:
             if earlier not in taken or taken[earlier].done_at is None:
                 raise LadderError("take the rungs in order")
-        existing = taken.get(step)
-        if existing is not None and existing.done_at is not None:
+        if step in taken:
             raise LadderError("this rung was taken")
         if _waiting_alert(incident):
             raise LadderError("an alert about this incident waits for a second person")
-        committee = Committee.objects.filter(pk__in=committee_ids).order_by("pk").first()
-        assert committee is not None
+        committee = Committee.objects.get(pk=deciding(committee_ids))
         ids = audience(incident, step, committee_ids)
         reason = _reason(step, len(ids), committee_ids)
-        if existing is None:
-            existing = LadderStep(incident=incident, step=step)
-        existing.committee = committee
+        # A rung asked before and declined (or run out) is asked again on the same row.
+        existing = LadderStep.objects.filter(
+            incident=incident, committee=committee, step=step
+        ).first() or LadderStep(incident=incident, committee=committee, step=step)
+        existing.approval = None
         existing.place = place
         existing.taken_by = actor
         existing.taken_at = timezone.now()
