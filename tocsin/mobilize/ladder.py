@@ -102,17 +102,19 @@ def audience(incident: Incident, step: str, committee_ids: set[int]) -> set[int]
     )
 
 
-def deciding(committee_ids: set[int]) -> int | None:
-    """Return the committee whose ladder a dispatcher acting for ``committee_ids`` climbs
-    (each committee climbs its own, for its own people; one acting for several, the
-    first)."""
-    return min(committee_ids) if committee_ids else None
+def deciding(committee_ids: set[int]) -> int:
+    """Return the committee whose ladder a dispatcher acting for ``committee_ids`` (not
+    empty) climbs: each committee climbs its own, for its own people; one acting for
+    several, the first."""
+    return min(committee_ids)
 
 
 def _steps(incident: Incident, committee_ids: set[int]) -> dict[str, LadderStep]:
     """Return the rungs taken or asked for, by step. One whose approval was declined
     or ran out is asked again."""
-    found = {}
+    found: dict[str, LadderStep] = {}
+    if not committee_ids:
+        return found
     rows = LadderStep.objects.filter(incident=incident, committee_id=deciding(committee_ids))
     for s in rows.select_related("approval"):
         if s.done_at is None and (s.approval is None or not _still_waits(s.approval)):
