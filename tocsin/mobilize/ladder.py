@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -71,35 +73,40 @@ class Rung:
         return self.taken is not None and self.taken.done_at is None
 
 
-def _already_alerted(incident: Incident) -> set[int]:
-    return set(
-        Delivery.objects.filter(
-            alert__incident=incident, alert__purpose=Purpose.CONFIRMED
-        ).values_list("member_id", flat=True)
-    )
-
-
-def audience(incident: Incident, step: str, committee_ids: set[int]) -> set[int]:
-    """Return the members rung ``step`` would alert now: of ``committee_ids``, with a
+def _reached_by(incident: Incident, step: str, committee_ids: set[int]) -> QuerySet:
+    """Return the ids (a query, never a list in memory: a committee may have many
+    members) of the members rung ``step`` would alert now: of ``committee_ids``, with a
     working channel, and not alerted about ``incident`` yet."""
     if step == Step.RESPONDERS:
         disk = targeting.alert_disk(incident.cell)
         wider = geo.Disk(disk.cell, max(1, disk.ring) * RESPONDER_REACH)
-        ids = targeting.responders(wider, committee_ids)
+        # Responders are few: their ids travel as a list.
+        people: Any = targeting.responders(wider, committee_ids)
     elif step == Step.MEMBERS:
-        ids = set(
-            Membership.objects.filter(committee_id__in=committee_ids).values_list(
-                "member_id", flat=True
-            )
-        )
+        people = Membership.objects.filter(committee_id__in=committee_ids).values("member_id")
     else:
-        return set()
-    ids -= _already_alerted(incident)
-    return set(
+        return ContactEndpoint.objects.none().values_list("member_id", flat=True)
+    alerted = Delivery.objects.filter(
+        alert__incident=incident, alert__purpose=Purpose.CONFIRMED
+    ).values("member_id")
+    return (
         ContactEndpoint.objects.filter(
-            member_id__in=ids, verified_at__isnull=False, disabled_at__isnull=True
-        ).values_list("member_id", flat=True)
+            member_id__in=people, verified_at__isnull=False, disabled_at__isnull=True
+        )
+        .exclude(member_id__in=alerted)
+        .values_list("member_id", flat=True)
+        .distinct()
     )
+
+
+def reach(incident: Incident, step: str, committee_ids: set[int]) -> int:
+    """Return how many people rung ``step`` would alert now."""
+    return _reached_by(incident, step, committee_ids).count()
+
+
+def audience(incident: Incident, step: str, committee_ids: set[int]) -> set[int]:
+    """Return the ids of the members rung ``step`` would alert now."""
+    return set(_reached_by(incident, step, committee_ids))
 
 
 def deciding(committee_ids: set[int]) -> int:
@@ -139,11 +146,11 @@ def _threshold(committee_ids: set[int]) -> int:
     return min(c.two_person_threshold() for c in Committee.objects.filter(pk__in=committee_ids))
 
 
-def _reason(step: str, reach: int, committee_ids: set[int]) -> str | None:
+def _reason(step: str, n: int, committee_ids: set[int]) -> str | None:
     if step == Step.PUBLIC:
         return Approval.Reason.REACH
     return twoperson.reason_for(
-        reach=reach,
+        reach=n,
         threshold=_threshold(committee_ids),
         partner=False,
         recent=twoperson.recent_alerts(committee_ids),
@@ -161,18 +168,21 @@ def rungs(incident: Incident, committee_ids: set[int]) -> list[Rung]:
     for step in LADDER:
         t = taken.get(step)
         done = t is not None and t.done_at is not None
-        reach = None if step == Step.PUBLIC else len(audience(incident, step, committee_ids))
+        if done:
+            n: int | None = t.reached if t is not None else 0
+        else:
+            n = None if step == Step.PUBLIC else reach(incident, step, committee_ids)
         is_next = climbing and not done and not next_seen
         if not done:
             next_seen = True
         found.append(
             Rung(
                 step=step,
-                reach=reach if not done else (t.reached if t else 0),
+                reach=n,
                 taken=t,
-                needs_second=_reason(step, reach or 0, committee_ids) is not None
-                if committee_ids
-                else False,
+                needs_second=bool(committee_ids)
+                and not done
+                and _reason(step, n or 0, committee_ids) is not None,
                 is_next=is_next,
             )
         )

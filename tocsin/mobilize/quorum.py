@@ -145,8 +145,13 @@ def still_alerted(incident: Incident, role: str) -> set[int]:
             "member_id", flat=True
         )
     )
+    # A subquery, not a list of ids: a confirmed alert may reach many members.
     responders = set(
-        Membership.objects.filter(member_id__in=list(last_called))
+        Membership.objects.filter(
+            member_id__in=Delivery.objects.filter(
+                alert__incident=incident, alert__purpose__in=ALERTED
+            ).values("member_id")
+        )
         .at_least(Role.RESPONDER)
         .values_list("member_id", flat=True)
     )
