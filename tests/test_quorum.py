@@ -224,3 +224,11 @@ def test_another_committees_dispatcher_cannot_set_the_number(w: World, lucia: Me
     )
     assert response.status_code == 404
     assert not incident.quorums.exists()
+
+
+def test_someone_who_said_they_cannot_come_hears_nothing_more(w: World, lucia: Member) -> None:
+    incident = confirmed(w)
+    services.respond(incident, lucia, role=None, state=ResponseState.CANCELLED, eta_minutes=None)
+    quorum.set_needed(incident, {quorum.MEMBERS: 1}, actor=w.dispatcher)
+    coming(incident, w.member)
+    assert told(Purpose.STAND_DOWN) == set()

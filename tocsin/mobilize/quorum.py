@@ -130,7 +130,8 @@ def _stand_down_reached(incident: Incident, *, actor: Member | None) -> list[Quo
 
 def still_alerted(incident: Incident, role: str) -> set[int]:
     """Return the members alerted for ``role`` about ``incident`` who have not answered
-    "on my way" and were not stood down since they were last called."""
+    (neither "on my way" nor "cannot come") and were not stood down since they were last
+    called."""
     last_called: dict[int, object] = {}
     last_stood_down: dict[int, object] = {}
     rows = Delivery.objects.filter(
@@ -140,11 +141,8 @@ def still_alerted(incident: Incident, role: str) -> set[int]:
         seen = last_stood_down if purpose in STOOD_DOWN else last_called
         if member_id not in seen or at > seen[member_id]:  # type: ignore[operator]
             seen[member_id] = at
-    answered = set(
-        Response.objects.filter(incident=incident, state__in=COMING).values_list(
-            "member_id", flat=True
-        )
-    )
+    # Whoever answered is left alone: on their way (they count), or not coming at all.
+    answered = set(Response.objects.filter(incident=incident).values_list("member_id", flat=True))
     # A subquery, not a list of ids: a confirmed alert may reach many members.
     responders = set(
         Membership.objects.filter(
@@ -193,7 +191,7 @@ def _stand_down(incident: Incident, q: Quorum, *, actor: Member | None) -> None:
 
 def reopen(incident: Incident, role: str, *, actor: Member) -> int:
     """Re-open the call for ``role``: the people its stand-down reached who have not
-    answered since hear the confirmed alert again, and no number stands them down until
+    answered at all hear the confirmed alert again, and no number stands them down until
     the dispatcher sets one. Return how many were called again."""
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -210,9 +208,7 @@ def reopen(incident: Incident, role: str, *, actor: Member) -> int:
                 )
             )
             ids -= set(
-                Response.objects.filter(incident=incident, state__in=COMING).values_list(
-                    "member_id", flat=True
-                )
+                Response.objects.filter(incident=incident).values_list("member_id", flat=True)
             )
         n = 0
         if ids:
