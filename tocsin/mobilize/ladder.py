@@ -218,8 +218,8 @@ def take(
         if _waiting_alert(incident):
             raise LadderError("an alert about this incident waits for a second person")
         committee = Committee.objects.get(pk=deciding(committee_ids))
-        ids = audience(incident, step, committee_ids)
-        reason = _reason(step, len(ids), committee_ids)
+        n = reach(incident, step, committee_ids)
+        reason = _reason(step, n, committee_ids)
         # A rung asked before and declined (or run out) is asked again on the same row.
         existing = LadderStep.objects.filter(
             incident=incident, committee=committee, step=step
@@ -239,7 +239,7 @@ def take(
                     "ladder": str(step),
                     "committees": sorted(committee_ids),
                     "targets": [],
-                    "reach": len(ids),
+                    "reach": n,
                 },
             )
             existing.save()
@@ -247,7 +247,7 @@ def take(
                 incident=incident,
                 actor=actor,
                 action="escalation_waiting",
-                detail=coded("approval", reason, len(ids)),
+                detail=coded("approval", reason, n),
             )
             _tell_staff(incident, existing.approval, actor=actor)
         else:
