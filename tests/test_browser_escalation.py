@@ -35,11 +35,13 @@ from tests.test_browser_loop import (  # noqa: F401 (fixtures)
     submit,
 )
 from tocsin.committees.models import Role
-from tocsin.incidents.models import State
+from tocsin.incidents.models import Incident, State
 from tocsin.incidents.reports import receive_report
 from tocsin.incidents.services import change_state
 from tocsin.members.models import Member
+from tocsin.mobilize import services
 from tocsin.mobilize.escalation import LadderStep, Step
+from tocsin.mobilize.models import ResponderRole, ResponseState
 from tocsin.places.models import Place, PlaceKind
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,6 +58,7 @@ WORDS = {
         "reach_members": "Reaches 3 people not alerted yet.",
         "stand_down": "you can stand down",
         "on_the_way": "1 responder or member is on the way",
+        "two_on_the_way": "2 responders and members are on the way",
         "guidance": "Do not interfere",
     },
     "es": {
@@ -66,6 +69,7 @@ WORDS = {
         "reach_members": "Llega a 3 personas sin alertar todavía.",
         "stand_down": "puede retirarse",
         "on_the_way": "1 brigadista o miembro en camino",
+        "two_on_the_way": "2 brigadistas y miembros en camino",
         "guidance": "No interfiera",
     },
 }
@@ -238,3 +242,18 @@ def test_the_escalation_ladder_with_stand_down_on_a_confirmed_incident(
     expect(stranger.locator(".description")).to_contain_text(words["guidance"])
     expect(stranger.locator("[data-testid=call-headcount]")).to_contain_text(words["on_the_way"])
     expect(stranger.locator("main")).not_to_contain_text("Mateo")
+    # Rosa sets out as a legal observer: the open page counts her, live, still no names.
+    stranger.wait_for_function("() => (window.__liveUpdates || 0) >= 1")
+    orm(
+        lambda: services.respond(
+            Incident.objects.get(pk=incident_id),
+            Member.objects.get(pk=w.responder.pk),
+            role=ResponderRole.LEGAL_OBSERVER,
+            state=ResponseState.ON_MY_WAY,
+            eta_minutes=5,
+        )
+    )
+    expect(stranger.locator("[data-testid=call-headcount]")).to_contain_text(
+        words["two_on_the_way"]
+    )
+    expect(stranger.locator("main")).not_to_contain_text("Rosa")
