@@ -221,6 +221,7 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
         "Diego": [
             "/desk/",
             f"/desk/incidents/{s.confirmed}/",
+            f"/desk/incidents/{s.confirmed}/escalation/",
             f"/desk/incidents/{s.unverified}/",
             "/desk/hotline/",
             "/desk/deliveries/",

@@ -84,6 +84,10 @@ TABLE: dict[str, tuple[int, ...]] = {
     "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404, 302, 404),
     "incident_alert_more":    (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     "incident_follow_up":     (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_escalation":    (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
+    "incident_escalate":      (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_quorum":        (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_reopen_call":   (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     # A waiting role grant of East's, asked by Olga: Diego declines it, Olga withdraws it.
     "approval_decide":        (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
     "committee_create":       (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
@@ -363,6 +367,16 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("incident_alert_more", args=[o.incident]), {"committees": "0"}
     ),
     "incident_follow_up": lambda o: Call("post", reverse("incident_follow_up", args=[o.incident])),
+    "incident_escalation": lambda o: Call("get", reverse("incident_escalation", args=[o.incident])),
+    "incident_escalate": lambda o: Call(
+        "post", reverse("incident_escalate", args=[o.incident, "responders"])
+    ),
+    "incident_quorum": lambda o: Call(
+        "post", reverse("incident_quorum", args=[o.incident]), {"needed_member": "3"}
+    ),
+    "incident_reopen_call": lambda o: Call(
+        "post", reverse("incident_reopen_call", args=[o.incident, "member"])
+    ),
     "approval_decide": lambda o: Call(
         "post", reverse("approval_decide", args=[o.approval]), {"decision": "decline"}
     ),
@@ -500,6 +514,10 @@ OWNER = {
     "committee_duty": "dispatcher",
     "incident_alert_more": "dispatcher",
     "incident_follow_up": "dispatcher",
+    "incident_escalation": "dispatcher",
+    "incident_escalate": "dispatcher",
+    "incident_quorum": "dispatcher",
+    "incident_reopen_call": "dispatcher",
     "approval_decide": "dispatcher",
     "committee_partner_propose": "organizer",
     "committee_partner_accept": "organizer",

@@ -26,6 +26,7 @@ from tocsin.mobilize import (
     planned_views,
     public_views,
 )
+from tocsin.mobilize import ladder_views as ladder
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
 from tocsin.public import views as public
@@ -132,6 +133,19 @@ urlpatterns = [
     path("desk/incidents/<int:pk>/alert/", desk_views.alert_more, name="incident_alert_more"),
     path("desk/incidents/<int:pk>/follow-up/", desk_views.follow_up, name="incident_follow_up"),
     path("desk/approvals/<int:pk>/", desk_views.decide_approval, name="approval_decide"),
+    # The escalation ladder, the dispatch quorum and the live headcount of an incident.
+    path("desk/incidents/<int:pk>/escalation/", ladder.escalation, name="incident_escalation"),
+    path(
+        "desk/incidents/<int:pk>/escalation/<str:step>/",
+        ladder.escalate,
+        name="incident_escalate",
+    ),
+    path("desk/incidents/<int:pk>/quorum/", ladder.set_quorum, name="incident_quorum"),
+    path(
+        "desk/incidents/<int:pk>/quorum/<str:role>/reopen/",
+        ladder.reopen_call,
+        name="incident_reopen_call",
+    ),
     path("desk/reply/", desk_views.reply_to_reporter, name="report_reply"),
     path("desk/hotline/", desk_views.hotline, name="hotline"),
     path("desk/geocode/", desk_views.geocode_search, name="geocode"),

@@ -26,6 +26,8 @@ class MobilizationKind(models.TextChoices):
     MEETING = "meeting", _("Committee meeting")
     RESPONDER_TRAINING = "responder_training", _("Responder training")
     WATCH_SHIFT = "watch_shift", _("Watch shift")
+    # Made from a confirmed incident by the escalation ladder (tocsin.mobilize.ladder).
+    PUBLIC_CALL = "public_call", _("Public call to witness")
 
 
 class Visibility(models.TextChoices):
