@@ -153,6 +153,7 @@ PUBLIC = {
     "home",
     "rights",
     "offline",
+    "source",  # AGPL section 13: the running version's source (tests/test_license.py)
     "service_worker",
     "manifest",
     # Street map tiles from the operator's map file: public map data, the same for everyone

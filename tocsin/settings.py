@@ -525,6 +525,13 @@ ALERT_LINK_HOURS = envint("TOCSIN_ALERT_LINK_HOURS", 48, minimum=1, maximum=720)
 # A verifier's link to answer a request works this long.
 VERIFY_LINK_HOURS = envint("TOCSIN_VERIFY_LINK_HOURS", 12, minimum=1, maximum=72)
 
+# AGPL section 13: every page offers the running version's source. Empty: Tocsin serves an
+# archive of its own files at /source/; set, /source/ sends people to this URL instead (the
+# operator's published copy of exactly the version they run).
+SOURCE_URL = envstr("TOCSIN_SOURCE_URL")
+if SOURCE_URL and not SOURCE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("TOCSIN_SOURCE_URL must start with https:// or http://")
+
 PORT = envint("TOCSIN_PORT", 8000, minimum=1, maximum=65535)
 HOST = envstr("TOCSIN_HOST", "127.0.0.1")
 

@@ -35,6 +35,8 @@ urlpatterns = [
     path("", public.home, name="home"),
     path("rights/", public.rights, name="rights"),
     path("offline/", public.offline, name="offline"),
+    # AGPL section 13: the running version's source, offered in every page's footer.
+    path("source/", public.source_code, name="source"),
     path("sw.js", public.service_worker, name="service_worker"),
     path("manifest.webmanifest", public.manifest, name="manifest"),
     # Street map tiles from the operator's map file: public map data.

@@ -3,7 +3,15 @@ from __future__ import annotations
 import gzip
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -12,6 +20,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
 from tocsin.committees import hotlines
+from tocsin.lib import source
 from tocsin.public import basemap
 
 # Tiles change only when the operator replaces the map file; a day-old tile is fine.
@@ -30,6 +39,21 @@ def rights(request: HttpRequest) -> HttpResponse:
 
 def offline(request: HttpRequest) -> HttpResponse:
     return render(request, "public/offline.html")
+
+
+@require_safe
+def source_code(request: HttpRequest) -> HttpResponseBase:
+    """Offer the running version's source (AGPL section 13): the operator's URL, or an
+    archive of Tocsin's own files built by this process."""
+    if settings.SOURCE_URL:
+        return HttpResponseRedirect(settings.SOURCE_URL)
+    prefix = f"tocsin-{source.version()}"
+    path = source.cached_archive(settings.BASE_DIR, prefix=prefix, data_dir=settings.DATA_DIR)
+    response = FileResponse(
+        path.open("rb"), as_attachment=True, filename=path.name, content_type="application/gzip"
+    )
+    patch_cache_control(response, public=True, max_age=3600)
+    return response
 
 
 @cache_control(max_age=0, no_cache=True)
