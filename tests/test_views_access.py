@@ -154,6 +154,10 @@ PUBLIC = {
     "rights",
     "offline",
     "source",  # AGPL section 13: the running version's source (tests/test_license.py)
+    # A load balancer's probes: counts and states only, nothing about people
+    # (tests/test_health.py).
+    "healthz",
+    "readyz",
     "service_worker",
     "manifest",
     # Street map tiles from the operator's map file: public map data, the same for everyone

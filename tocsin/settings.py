@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "tocsin.public",
     "tocsin.transports",
     "tocsin.demo",
+    "tocsin.ops",
 ]
 
 MIDDLEWARE = [
@@ -265,6 +266,8 @@ if SECURE:
     # (tests/test_headers.py).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
+    # Load balancers and Prometheus ask over plain http on the machine's own network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = 31536000
     # includeSubDomains covers the names under Tocsin's host name (*.tocsin.example.org;
     # every name of example.org if Tocsin runs on the bare domain): none of them should
@@ -531,6 +534,15 @@ VERIFY_LINK_HOURS = envint("TOCSIN_VERIFY_LINK_HOURS", 12, minimum=1, maximum=72
 SOURCE_URL = envstr("TOCSIN_SOURCE_URL")
 if SOURCE_URL and not SOURCE_URL.startswith(("https://", "http://")):
     raise ImproperlyConfigured("TOCSIN_SOURCE_URL must start with https:// or http://")
+
+# --- Health and metrics (tocsin.ops) ---
+# /readyz answers 503 when no worker said it was alive within this many seconds (workers
+# beat every 10), or when the oldest delivery still waiting is older than the second.
+READY_WORKER_SECONDS = envint("TOCSIN_READY_WORKER_SECONDS", 60, minimum=15, maximum=3600)
+READY_QUEUE_SECONDS = envint("TOCSIN_READY_QUEUE_SECONDS", 300, minimum=10, maximum=86400)
+# /metrics answers requests made straight from this machine (no proxy in between), and
+# any request with "Authorization: Bearer <this token>".
+METRICS_TOKEN = envsecret("TOCSIN_METRICS_TOKEN")
 
 PORT = envint("TOCSIN_PORT", 8000, minimum=1, maximum=65535)
 HOST = envstr("TOCSIN_HOST", "127.0.0.1")

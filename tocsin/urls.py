@@ -21,6 +21,7 @@ from tocsin.incidents import report_views as intake
 from tocsin.intake import place_views as intake_places
 from tocsin.mobilize import planned_views, public_views
 from tocsin.mobilize import views as mobilize
+from tocsin.ops import views as ops
 from tocsin.places import views as places
 from tocsin.public import views as public
 
@@ -32,6 +33,9 @@ urlpatterns = [
     path("m/<int:pk>/live/", public_views.mobilization_live, name="mobilization_live"),
     path("desk/live/", incidents.desk_live, name="desk_live"),
     path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
+    # The operator's tools: a load balancer's probes, Prometheus (tocsin.ops).
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
     path("", public.home, name="home"),
     path("rights/", public.rights, name="rights"),
     path("offline/", public.offline, name="offline"),
