@@ -158,6 +158,9 @@ PUBLIC = {
     # (tests/test_health.py).
     "healthz",
     "readyz",
+    # Prometheus: from this machine or with the operator's token only, and nothing about
+    # people in it (tests/test_metrics.py).
+    "metrics",
     "service_worker",
     "manifest",
     # Street map tiles from the operator's map file: public map data, the same for everyone

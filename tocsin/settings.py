@@ -547,16 +547,25 @@ METRICS_TOKEN = envsecret("TOCSIN_METRICS_TOKEN")
 PORT = envint("TOCSIN_PORT", 8000, minimum=1, maximum=65535)
 HOST = envstr("TOCSIN_HOST", "127.0.0.1")
 
+# "plain" lines for a person, or "json": one JSON object per event and line, for a log
+# collector. Either way scrubbed of addresses, emails and phone numbers (tocsin.lib.logging).
+LOG_FORMAT = envstr("TOCSIN_LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"TOCSIN_LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"privacy": {"()": "tocsin.lib.logging.PrivacyFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "tocsin.lib.logging.JsonFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["privacy"],
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
         }
     },
     "root": {"handlers": ["console"], "level": envstr("TOCSIN_LOG_LEVEL", "INFO").upper()},

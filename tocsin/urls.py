@@ -36,6 +36,7 @@ urlpatterns = [
     # The operator's tools: a load balancer's probes, Prometheus (tocsin.ops).
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
     path("", public.home, name="home"),
     path("rights/", public.rights, name="rights"),
     path("offline/", public.offline, name="offline"),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -23,3 +26,30 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks = readiness.run()
     body = readiness.as_json(checks)
     return JsonResponse(body, status=200 if body["ready"] else 503)
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, for a scrape from this machine (no proxy in between) or with
+    ``Authorization: Bearer $TOCSIN_METRICS_TOKEN``; 403 to anyone else."""
+    if not _may_scrape(request):
+        return HttpResponseForbidden("forbidden\n", content_type="text/plain")
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from tocsin.ops.metrics import REGISTRY
+
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape(request: HttpRequest) -> bool:
+    if getattr(request, "tocsin_local", False):
+        return True
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
