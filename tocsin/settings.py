@@ -544,6 +544,15 @@ READY_QUEUE_SECONDS = envint("TOCSIN_READY_QUEUE_SECONDS", 300, minimum=10, maxi
 # any request with "Authorization: Bearer <this token>".
 METRICS_TOKEN = envsecret("TOCSIN_METRICS_TOKEN")
 
+# --- Backups (`tocsin manage backup` and `restore`, tocsin.ops.backup) ---
+# Encrypted to this X25519 public key (base64, from `tocsin manage backup --keygen FILE`);
+# its private key stays off the server.
+BACKUP_PUBLIC_KEY = envstr("TOCSIN_BACKUP_PUBLIC_KEY")
+# Where backups go; copy them off this machine too.
+BACKUP_DIR = Path(envstr("TOCSIN_BACKUP_DIR") or DATA_DIR / "backups").resolve()
+# Each backup deletes the ones older than this (never the newest).
+BACKUP_KEEP_DAYS = envint("TOCSIN_BACKUP_KEEP_DAYS", 14, minimum=1, maximum=3650)
+
 PORT = envint("TOCSIN_PORT", 8000, minimum=1, maximum=65535)
 HOST = envstr("TOCSIN_HOST", "127.0.0.1")
 
