@@ -6,11 +6,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -151,15 +154,34 @@ def _environment(data_dir: Path) -> dict[str, str]:
     env["TOCSIN_STAFF_MFA"] = "0"
     env["TOCSIN_VAULT_KDF"] = "interactive"
     env.pop("TOCSIN_DATABASE_URL", None)
+    env.pop("TOCSIN_REDIS_URL", None)
     return env
+
+
+@pytest.fixture
+def empty_database() -> Iterator[str | None]:
+    """On PostgreSQL, a new empty database to restore into (its URL); on SQLite, None: the
+    new data folder's database file is the empty one."""
+    if connection.vendor != "postgresql":
+        yield None
+        return
+    name = f"tocsin_drill_{secrets.token_hex(4)}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    db = connection.settings_dict
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    try:
+        yield f"postgres://{db['USER']}{password}@{db['HOST'] or 'localhost'}{port}/{name}"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.django_db(transaction=True)
 def test_restore_drill_backs_up_restores_into_an_empty_folder_and_runs_the_loop(
-    operator: tuple[Path, str], tmp_path: Path
+    operator: tuple[Path, str], tmp_path: Path, empty_database: str | None
 ) -> None:
-    if connection.vendor != "sqlite":
-        pytest.skip("the drill restores into a new SQLite data folder")
     identity, public = operator
     w: World = world()
     call_command("backup", "--to", str(tmp_path / "b"), "--public-key", public, stdout=StringIO())
@@ -167,6 +189,8 @@ def test_restore_drill_backs_up_restores_into_an_empty_folder_and_runs_the_loop(
 
     fresh = tmp_path / "fresh-data"
     env = _environment(fresh)
+    if empty_database is not None:
+        env["TOCSIN_DATABASE_URL"] = empty_database
     restored = subprocess.run(
         [sys.executable, "-m", "tocsin.cli", "manage", "restore", str(made)]
         + ["--identity", str(identity)],
