@@ -209,6 +209,7 @@ def test_the_log_holds_no_address_user_agent_email_or_body(log_format: str) -> N
         events = [json.loads(line) for line in logs.lines]
         assert all("\n" not in line for line in logs.lines)
         assert any("Traceback" in e.get("exception", "") for e in events)
+        assert all(e["time"].endswith("+00:00") for e in events)
 
 
 @pytest.mark.usefixtures("urls")

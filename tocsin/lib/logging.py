@@ -6,6 +6,7 @@ import ipaddress
 import json
 import logging
 import re
+from datetime import UTC, datetime
 
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 # A candidate only: "12:30:45" looks like one and is a time, so each match must parse.
@@ -70,7 +71,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         event: dict[str, str] = {
-            "time": self.formatTime(record),
+            # UTC, ISO 8601: collectors on other machines read it without guessing a zone.
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -87,9 +87,9 @@ def vault_and_workers(*, now: datetime | None = None) -> list[Check]:
     elif seen.unlocked:
         vault = Check("vault", True, "unlocked", seen.unlocked)
     elif seen.alive:
-        vault = Check("vault", False, "locked: run `tocsin manage vault unlock`", 0)
+        vault = Check("vault", False, "locked: run `tocsin manage vault unlock`")
     else:
-        vault = Check("vault", False, "no worker to hold the key", 0)
+        vault = Check("vault", False, "no worker to hold the key")
     return [worker, vault]
 
 

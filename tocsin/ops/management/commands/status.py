@@ -35,6 +35,10 @@ class Command(BaseCommand):
 
 
 def _value(check: readiness.Check) -> str:
-    if check.name in ("worker", "queue"):
-        return f"{check.value:.0f} s ago" if check.name == "worker" else f"{check.value:.0f} s"
+    if check.name == "worker":
+        return f"last heartbeat {check.value:.0f} s ago"
+    if check.name == "queue":
+        return f"oldest waiting {check.value:.0f} s"
+    if check.name == "vault":
+        return f"{check.value:g} workers hold the key"
     return f"{check.value:g}"
