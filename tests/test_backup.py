@@ -104,6 +104,30 @@ def test_the_backup_holds_no_plaintext(operator: tuple[Path, str], tmp_path: Pat
     assert not scratch.exists() or not any(scratch.iterdir())
 
 
+def test_the_data_folder_copy_leaves_out_the_live_database_and_rebuilt_files(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    for name in (
+        "secret_key",
+        "vault_keyring",
+        "media/photos/a.jpg",
+        "tocsin.sqlite3",
+        "tocsin.sqlite3-wal",
+        "elsewhere.db",
+        "elsewhere.db-wal",
+        "static/css/tocsin.css",
+        "source/tocsin-0.1.0.tar.gz",
+        "backups/old.tocsin-backup",
+        ".backup-tmp/x/database.sqlite3",
+    ):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("x")
+    found = backup._data_files(data, exclude=None, database=(data / "elsewhere.db").resolve())
+    names = sorted(p.relative_to(data).as_posix() for p in found)
+    assert names == ["media/photos/a.jpg", "secret_key", "vault_keyring"]
+
+
 def test_backup_needs_a_public_key(settings) -> None:  # type: ignore[no-untyped-def]
     settings.BACKUP_PUBLIC_KEY = ""
     with pytest.raises(CommandError, match="TOCSIN_BACKUP_PUBLIC_KEY"):
@@ -188,6 +212,9 @@ def test_restore_drill_backs_up_restores_into_an_empty_folder_and_runs_the_loop(
     (made,) = (tmp_path / "b").iterdir()
 
     fresh = tmp_path / "fresh-data"
+    # A keyring a first start made before the restore: kept aside, never overwritten.
+    fresh.mkdir(mode=0o700)
+    (fresh / "vault_keyring").write_text("a keyring of its own")
     env = _environment(fresh)
     if empty_database is not None:
         env["TOCSIN_DATABASE_URL"] = empty_database
@@ -205,6 +232,7 @@ def test_restore_drill_backs_up_restores_into_an_empty_folder_and_runs_the_loop(
     for name in ("secret_key", "vault_keyring", "vault_public_key"):
         assert (fresh / name).read_bytes() == (Path(settings.DATA_DIR) / name).read_bytes()
     assert not (fresh / "backups").exists()
+    assert (fresh / "vault_keyring.before-restore").read_text() == "a keyring of its own"
 
     loop = subprocess.run(
         [sys.executable, "-c", LOOP],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import timedelta
 from io import StringIO
@@ -62,6 +63,15 @@ def test_readyz_fails_when_no_worker_ever_ran(client: Client) -> None:
     assert status == 503
     assert failing(body) == {"worker", "vault"}
     assert body["checks"]["worker"]["detail"] == "no worker has run"
+
+
+@pytest.mark.django_db
+def test_a_503_from_readyz_is_not_logged_as_a_server_error(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert ready(client)[0] == 503
+    assert not [r for r in caplog.records if "/readyz" in r.getMessage()]
 
 
 @pytest.mark.django_db

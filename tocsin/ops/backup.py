@@ -242,7 +242,13 @@ def snapshot_postgresql(db: dict[str, Any], target: Path) -> None:
         raise BackupError("pg_dump failed: " + done.stderr.decode(errors="replace")[-500:])
 
 
-def _data_files(data_dir: Path, *, exclude: Path | None) -> Iterator[Path]:
+def _data_files(
+    data_dir: Path, *, exclude: Path | None, database: Path | None = None
+) -> Iterator[Path]:
+    # The live database wherever it is named (snapshotted, never copied as a file).
+    live: set[Path] = set()
+    if database is not None:
+        live = {database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))}
     for root, dirs, files in os.walk(data_dir):
         root_path = Path(root)
         dirs[:] = sorted(
@@ -254,7 +260,7 @@ def _data_files(data_dir: Path, *, exclude: Path | None) -> Iterator[Path]:
         )
         for name in sorted(files):
             path = root_path / name
-            if root_path == data_dir and SKIP_FILE.match(name):
+            if root_path == data_dir and SKIP_FILE.match(name) or path.resolve() in live:
                 continue
             if path.is_symlink() or not path.is_file():
                 continue
@@ -292,7 +298,8 @@ def create(
                 info.size = len(raw)
                 tar.addfile(info, io.BytesIO(raw))
                 tar.add(database, arcname=database.name)
-                for path in _data_files(data_dir, exclude=target_dir.resolve()):
+                live = None if engine == "postgresql" else Path(str(db["NAME"])).resolve()
+                for path in _data_files(data_dir, exclude=target_dir.resolve(), database=live):
                     tar.add(path, arcname="data/" + path.relative_to(data_dir).as_posix())
             writer.close()
             out.flush()
@@ -351,8 +358,12 @@ def restore(*, source: Path, identity: PrivateKey, db: dict[str, Any], data_dir:
                 f"TOCSIN_DATABASE_URL names a {engine} one"
             )
         # Only now, with every chunk authenticated, does anything reach the data folder.
+        # A different file already there (a keyring a first start made) is kept aside,
+        # never overwritten: a key is not something to lose by restoring.
         for landing, final in staged:
             final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if final.exists() and final.read_bytes() != landing.read_bytes():
+                os.replace(final, final.with_name(final.name + ".before-restore"))
             os.replace(landing, final)
             final.chmod(0o600)
         connections.close_all()

@@ -25,7 +25,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """200 when this Tocsin can carry an alarm end to end, else 503; each check named."""
     checks = readiness.run()
     body = readiness.as_json(checks)
-    return JsonResponse(body, status=200 if body["ready"] else 503)
+    response = JsonResponse(body, status=200 if body["ready"] else 503)
+    # A load balancer asks every few seconds: a 503 here is an answer, not a server error
+    # to log each time (Django's own flag for a response already logged).
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 @never_cache
