@@ -23,7 +23,7 @@ def _fresh_archive() -> None:
 
 
 def _names(response) -> list[str]:  # type: ignore[no-untyped-def]
-    body = b"".join(response.streaming_content)
+    body = response.content
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         return tar.getnames()
 
@@ -57,6 +57,10 @@ def test_it_serves_an_archive_of_its_own_source(client: Client) -> None:
     response = client.get(reverse("source"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/gzip"
+    assert (
+        response["Content-Disposition"]
+        == f'attachment; filename="tocsin-{source.version()}.tar.gz"'
+    )
     names = _names(response)
     prefix = f"tocsin-{source.version()}"
     for expected in ("LICENSE", "pyproject.toml", "uv.lock", "tocsin/lib/source.py"):
@@ -100,12 +104,14 @@ def test_the_archive_is_the_same_bytes_for_the_same_files(tmp_path: Path) -> Non
 
 
 @pytest.mark.django_db
-def test_it_builds_the_archive_once_and_keeps_it_in_the_data_folder(client: Client) -> None:
-    client.get(reverse("source"))
-    path = source.cached_archive(BASE, prefix="ignored", data_dir=settings.DATA_DIR)
-    assert path.parent == settings.DATA_DIR / "source"
-    assert path.name == f"tocsin-{source.version()}.tar.gz"
-    assert path.stat().st_mode & 0o077 == 0
+def test_it_builds_the_archive_once_and_writes_nothing_to_the_data_folder(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = client.get(reverse("source")).content
+    monkeypatch.setattr(source, "archive", lambda *a, **k: pytest.fail("built twice"))
+    assert client.get(reverse("source")).content == first
+    assert not (settings.DATA_DIR / "source").exists()
+    assert not list(settings.DATA_DIR.glob("*.tar.gz"))
 
 
 @pytest.mark.django_db

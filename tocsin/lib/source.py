@@ -1,7 +1,7 @@
 """The running version's source, as AGPL section 13 asks of a network service.
 
 Tocsin builds a .tar.gz of its own files once per process, on the first request for it,
-and keeps it in the data folder. Only an allow-list of the project's own files goes in:
+and keeps it in memory. Only an allow-list of the project's own files goes in:
 never the data folder (database, keys, uploads), the virtualenv, node_modules, a .env file
 or anything else an operator keeps beside the code.
 """
@@ -35,7 +35,7 @@ SKIP_NAMES = {"__pycache__", ".git", ".venv", "node_modules", ".env"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".sqlite3", ".sqlite3-wal", ".sqlite3-shm", ".key", ".env")
 
 _lock = threading.Lock()
-_built: Path | None = None
+_built: bytes | None = None
 
 
 def version() -> str:
@@ -91,21 +91,15 @@ def archive(base: Path, *, prefix: str, exclude: Path | None = None) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def cached_archive(base: Path, *, prefix: str, data_dir: Path) -> Path:
-    """Return the path of this process's source archive, building it on first use."""
+def cached_archive(base: Path, *, prefix: str, exclude: Path | None = None) -> bytes:
+    """Return this process's source archive, building it on first use.
+
+    Kept in memory (about a megabyte), never written to the data folder: what a seized
+    data folder holds stays the data, and the archive always matches the running code."""
     global _built
     with _lock:
-        if _built is None or not _built.is_file():
-            folder = data_dir / "source"
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            target = folder / f"{prefix}.tar.gz"
-            temporary = folder / f".{prefix}.{os.getpid()}.tmp"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(archive(base, prefix=prefix, exclude=data_dir))
-            # Atomic: another process serving the same file never sees half of it.
-            os.replace(temporary, target)
-            _built = target
+        if _built is None:
+            _built = archive(base, prefix=prefix, exclude=exclude)
         return _built
 
 

@@ -4,7 +4,6 @@ import gzip
 
 from django.conf import settings
 from django.http import (
-    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -48,10 +47,9 @@ def source_code(request: HttpRequest) -> HttpResponseBase:
     if settings.SOURCE_URL:
         return HttpResponseRedirect(settings.SOURCE_URL)
     prefix = f"tocsin-{source.version()}"
-    path = source.cached_archive(settings.BASE_DIR, prefix=prefix, data_dir=settings.DATA_DIR)
-    response = FileResponse(
-        path.open("rb"), as_attachment=True, filename=path.name, content_type="application/gzip"
-    )
+    body = source.cached_archive(settings.BASE_DIR, prefix=prefix, exclude=settings.DATA_DIR)
+    response = HttpResponse(body, content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{prefix}.tar.gz"'
     patch_cache_control(response, public=True, max_age=3600)
     return response
 
