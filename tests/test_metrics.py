@@ -183,3 +183,48 @@ def test_the_example_dashboard_reads_only_metrics_tocsin_exports(
     used = {name for e in exprs for name in re.findall(r"\b(?:tocsin|process)_[a-z_]+", e)}
     exported = set(scrape(client))
     assert used and used <= exported, used - exported
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_counts_open_live_pages_over_real_http() -> None:
+    """Through uvicorn as in production: three alert pages stream, /metrics asked from
+    this machine counts them; the same request through a proxy is refused."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from django.urls import reverse
+
+    from tests.browser_support import LiveServer
+    from tests.factories import world
+    from tocsin.lib.links import alert_link_token
+
+    w = world()
+    incident = confirmed_incident(w.dispatcher)
+    token = alert_link_token(member_id=w.member.pk, incident_id=incident.pk)
+    path = reverse("alert_live", args=[token])
+    server = LiveServer().start()
+    streams: list[socket.socket] = []
+    try:
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            received = b""
+            while b"event: update" not in received:
+                chunk = s.recv(65536)
+                assert chunk, received
+                received += chunk
+            streams.append(s)
+        with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:  # noqa: S310
+            text = response.read().decode()
+        assert "\ntocsin_live_viewers 3.0\n" in text, text
+        proxied = urllib.request.Request(
+            f"{server.url}/metrics", headers={"X-Forwarded-For": "203.0.113.9"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(proxied, timeout=10)  # noqa: S310
+        assert refused.value.code == 403
+    finally:
+        for s in streams:
+            s.close()
+        server.stop()
