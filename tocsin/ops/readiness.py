@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+import redis as redis_client
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Min
@@ -46,8 +47,6 @@ def database() -> Check:
 def redis() -> Check:
     if not settings.REDIS_URL:
         return Check("redis", True, "not configured")
-    import redis as redis_client
-
     try:
         client = redis_client.Redis.from_url(
             settings.REDIS_URL,

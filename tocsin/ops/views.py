@@ -8,8 +8,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tocsin.ops import readiness
+from tocsin.ops.metrics import REGISTRY
 
 
 @never_cache
@@ -39,10 +41,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
     ``Authorization: Bearer $TOCSIN_METRICS_TOKEN``; 403 to anyone else."""
     if not _may_scrape(request):
         return HttpResponseForbidden("forbidden\n", content_type="text/plain")
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from tocsin.ops.metrics import REGISTRY
-
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
 
