@@ -185,6 +185,14 @@ PUBLIC = {
     "home",
     "rights",
     "offline",
+    "source",  # AGPL section 13: the running version's source (tests/test_license.py)
+    # A load balancer's probes: counts and states only, nothing about people
+    # (tests/test_health.py).
+    "healthz",
+    "readyz",
+    # Prometheus: from this machine or with the operator's token only, and nothing about
+    # people in it (tests/test_metrics.py).
+    "metrics",
     "service_worker",
     "manifest",
     # Street map tiles from the operator's map file: public map data, the same for everyone

@@ -28,6 +28,7 @@ from tocsin.mobilize import (
 )
 from tocsin.mobilize import ladder_views as ladder
 from tocsin.mobilize import views as mobilize
+from tocsin.ops import views as ops
 from tocsin.places import views as places
 from tocsin.public import views as public
 
@@ -40,6 +41,10 @@ urlpatterns = [
     path("desk/live/", incidents.desk_live, name="desk_live"),
     path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
     path("map/live/", public.public_map_live, name="public_map_live"),
+    # The operator's tools: a load balancer's probes, Prometheus (tocsin.ops).
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
     path("", public.home, name="home"),
     path("rights/", public.rights, name="rights"),
     path("rights/qr.svg", public.rights_qr, name="rights_qr"),
@@ -47,6 +52,8 @@ urlpatterns = [
     path("map/", public.public_map, name="public_map"),
     path("map/incidents.geojson", public.public_map_geojson, name="public_map_geojson"),
     path("offline/", public.offline, name="offline"),
+    # AGPL section 13: the running version's source, offered in every page's footer.
+    path("source/", public.source_code, name="source"),
     path("sw.js", public.service_worker, name="service_worker"),
     path("manifest.webmanifest", public.manifest, name="manifest"),
     # Street map tiles from the operator's map file: public map data.
