@@ -80,8 +80,23 @@ def test_invites_count_those_made_and_the_people_who_joined_by_them(w: World) ->
     assert sum(week.made for week in weeks) == 3
 
 
-def test_join_requests_waiting_read_none_until_they_exist(w: World) -> None:
-    assert committee_figures.join_requests_waiting(w.east) is None
+def test_join_requests_waiting_count_only_the_committees_open_ones(w: World) -> None:
+    from tocsin.committees import joining
+    from tocsin.committees.models import JoinRequest
+
+    assert committee_figures.join_requests_waiting(w.east) == 0
+    for n, committee in enumerate([w.east, w.east, w.east, w.west]):
+        joining.ask(
+            committee,
+            display_name=f"Ana {n}",
+            kind="email",
+            address=f"ana{n}@example.org",
+            language="en",
+        )
+    expired = JoinRequest.objects.filter(committee=w.east).first()
+    assert expired is not None
+    JoinRequest.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
+    assert committee_figures.join_requests_waiting(w.east) == 2
 
 
 # --- vouching depth -------------------------------------------------------------------
@@ -311,7 +326,7 @@ def test_the_organizer_sees_every_figure_as_a_chart_with_its_numbers(w: World) -
     assert body.count('<svg xmlns="http://www.w3.org/2000/svg" viewBox') == 7
     assert body.count('<table class="chart-data">') == 7
     assert "<script" not in body.split("</main>")[0]
-    assert '<li data-figure="join-requests"><strong>—</strong>' in body
+    assert '<li data-figure="join-requests"><strong>0</strong>' in body
     assert '<li data-figure="members"><strong>5</strong>' in body
     assert "Vigil 0" in body
 
@@ -372,6 +387,14 @@ def test_the_number_of_queries_does_not_grow_with_the_data(w: World) -> None:
         return len(captured)
 
     scene(w)
+    # One shift already: the areas' coverage reads the alert areas of whoever is on
+    # shift (one query, however many there are).
+    Shift.objects.create(
+        committee=w.east,
+        member=w.responder,
+        starts_at=timezone.now(),
+        ends_at=timezone.now() + timedelta(hours=1),
+    )
     few = queries()
     for n in range(10):
         someone = member(f"Person {n}", w.east)
@@ -387,3 +410,29 @@ def test_the_number_of_queries_does_not_grow_with_the_data(w: World) -> None:
             ends_at=timezone.now() + timedelta(hours=n + 2),
         )
     assert queries() == few
+
+
+def test_the_dashboard_names_the_areas_nobody_covers_now(w: World) -> None:
+    from tocsin.committees.models import Duty, Shift
+    from tocsin.places.models import Place, PlaceKind
+
+    Place.objects.create(
+        committee=w.east, name="Boyle Heights", kind=PlaceKind.AREA, lat=34.0339, lng=-118.2107
+    )
+    now = timezone.now()
+    Shift.objects.create(
+        committee=w.east,
+        member=w.dispatcher,
+        duty=Duty.DISPATCHER,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=3),
+    )
+    body = (
+        session_for(w.organizer, strong=True)
+        .get(reverse("committee_dashboard", args=["east"]))
+        .content.decode()
+    )
+    section = body.split('data-testid="coverage-areas"')[1].split("</section>")[0]
+    assert "Boyle Heights" in section
+    # A dispatcher is on; no verifier and no responder: the area is not covered now.
+    assert "Verifier" in section and "Responder" in section

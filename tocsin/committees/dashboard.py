@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from tocsin.committees.models import Committee, Invite, Membership
+from tocsin.committees.models import Committee, Invite, JoinRequest, Membership
 
 # The dashboard looks back this many weeks.
 WEEKS = 12
@@ -104,10 +104,9 @@ def invites(committee: Committee, now: datetime | None = None) -> list[InviteWee
     ]
 
 
-def join_requests_waiting(committee: Committee) -> int | None:
-    """Return how many requests to join wait for an organizer; None until join requests
-    exist (the dashboard shows "—")."""
-    return None
+def join_requests_waiting(committee: Committee) -> int:
+    """Return how many requests to join wait for an organizer (not answered, not expired)."""
+    return JoinRequest.objects.filter(committee=committee).waiting().count()
 
 
 def depths(links: Iterable[tuple[int, int | None]]) -> Counter[int]:

@@ -21,10 +21,11 @@ from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 
 from tocsin.committees import dashboard as committee_figures
-from tocsin.committees.models import Committee
+from tocsin.committees.models import Committee, Duty
 from tocsin.incidents.models import Incident
 from tocsin.lib.charts import Chart, Series, bar_chart, line_chart
 from tocsin.mobilize.planned import Mobilization, RsvpStatus
+from tocsin.mobilize.coverage import coverage_by_area
 
 # Turnout shows this many mobilizations, the latest.
 TURNOUT_SHOWN = 12
@@ -143,6 +144,7 @@ def page(committee: Committee, now: datetime | None = None) -> dict[str, Any]:
     invites = committee_figures.invites(committee, now)
     depth = committee_figures.vouching_depth(committee)
     coverage = committee_figures.shift_coverage(committee, now)
+    areas = coverage_by_area(committee, now)
     turnouts = turnout(committee, now)
     to_confirm, to_answer = response_times(committee, now)
     weeks = [_week(w.start) for w in members]
@@ -200,6 +202,14 @@ def page(committee: Committee, now: datetime | None = None) -> dict[str, Any]:
         "join_requests": committee_figures.join_requests_waiting(committee),
         "deepest": max(depth, default=0),
         "coverage": coverage,
+        "areas": [
+            {
+                "name": area.name(),
+                "covered": area.covered_now,
+                "duties": [(str(label), area.now.get(duty, 0)) for duty, label in Duty.choices],
+            }
+            for area in areas
+        ],
         "confirmed": sum(t.count for t in to_confirm),
         "weeks": committee_figures.WEEKS,
     }
