@@ -24,8 +24,8 @@ from tocsin.committees import dashboard as committee_figures
 from tocsin.committees.models import Committee, Duty
 from tocsin.incidents.models import Incident
 from tocsin.lib.charts import Chart, Series, bar_chart, line_chart
-from tocsin.mobilize.planned import Mobilization, RsvpStatus
 from tocsin.mobilize.coverage import coverage_by_area
+from tocsin.mobilize.planned import Mobilization, RsvpStatus
 
 # Turnout shows this many mobilizations, the latest.
 TURNOUT_SHOWN = 12
