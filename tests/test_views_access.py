@@ -146,6 +146,17 @@ TABLE: dict[str, tuple[int, ...]] = {
     "mobilization_qr":        (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
     "mobilization_ics":       (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
     "mobilization_live":      (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
+    # Public feeds (tests/test_public_feed.py, tests/test_api.py): the same for everyone,
+    # staff included; East's incident is not public (not confirmed long enough ago), so
+    # the API's page of it is the same 404 for its own dispatcher as for anyone.
+    "public_feed":            (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "api_incidents":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "api_incident":           (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    "api_mobilizations":      (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "api_committees":         (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "openapi-json":           (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # django-ninja's root (/api/v1/): only names the API's base path; no page, no docs.
+    "api-root":               (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
 }
 # fmt: on
 
@@ -394,6 +405,13 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "mobilization_qr": lambda o: Call("get", reverse("mobilization_qr", args=[o.mobilization])),
     "mobilization_ics": lambda o: Call("get", reverse("mobilization_ics", args=[o.mobilization])),
     "mobilization_live": lambda o: Call("get", reverse("mobilization_live", args=[o.mobilization])),
+    "public_feed": lambda o: Call("get", reverse("public_feed")),
+    "api_incidents": lambda o: Call("get", reverse("api:api_incidents")),
+    "api_incident": lambda o: Call("get", reverse("api:api_incident", args=[o.incident])),
+    "api_mobilizations": lambda o: Call("get", reverse("api:api_mobilizations")),
+    "api_committees": lambda o: Call("get", reverse("api:api_committees")),
+    "openapi-json": lambda o: Call("get", reverse("api:openapi-json")),
+    "api-root": lambda o: Call("get", reverse("api:api-root")),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.

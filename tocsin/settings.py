@@ -606,6 +606,9 @@ TEXT_CONVERSATION_MINUTES = envint("TOCSIN_TEXT_CONVERSATION_MINUTES", 15, minim
 PLACE_SEARCH_RATE_PER_10MIN = envint(
     "TOCSIN_PLACE_SEARCH_RATE_PER_10MIN", 120, minimum=1, maximum=100000
 )
+# Requests to the public JSON API (/api/v1/) one network may make per 10 minutes; past
+# that the API answers 429. Counted like reports, never kept.
+API_RATE_PER_10MIN = envint("TOCSIN_API_RATE_PER_10MIN", 600, minimum=1, maximum=1_000_000)
 # Past this many in 10 minutes, far beyond what people on one network can type, a report
 # is refused and the page gives the hotline numbers.
 REPORT_REFUSE_PER_10MIN = envint("TOCSIN_REPORT_REFUSE_PER_10MIN", 200, minimum=1, maximum=100_000)

@@ -7,6 +7,7 @@ from tocsin.accounts import data_views as member_data
 from tocsin.accounts import security_views as security
 from tocsin.accounts import views as members
 from tocsin.alerts import receipts
+from tocsin.api.v1 import api as public_api
 from tocsin.committees import partner_views
 from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
@@ -22,6 +23,7 @@ from tocsin.intake import place_views as intake_places
 from tocsin.mobilize import planned_views, public_views
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
+from tocsin.public import feeds as public_feeds
 from tocsin.public import views as public
 
 urlpatterns = [
@@ -50,6 +52,10 @@ urlpatterns = [
     path("m/<int:pk>/here/<str:code>/", public_views.checkin, name="mobilization_checkin"),
     path("m/r/<str:token>/", public_views.rsvp_page, name="rsvp_page"),
     path("c/<slug:slug>/calendar.ics", public_views.committee_ics, name="committee_ics"),
+    # Public feeds of verified incidents (issue 17): Atom, and the read-only JSON API with
+    # its OpenAPI document; both read only tocsin.public.incidents.published().
+    path("feed/", public_feeds.incidents_feed, name="public_feed"),
+    path("api/v1/", public_api.urls),
     # Anyone: reporting.
     path("report/", intake.report, name="report"),
     path("report/coverage.geojson", intake.coverage, name="coverage"),
