@@ -8,6 +8,7 @@ Every variable is documented in ``deploy/tocsin.env.example``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -492,6 +493,15 @@ TELEGRAM_WEBHOOK_SECRET = envsecret("TOCSIN_TELEGRAM_WEBHOOK_SECRET")
 TELEGRAM_API_URL = envstr("TOCSIN_TELEGRAM_API_URL", "https://api.telegram.org")
 # The bot's @username without the @, for the "Link Telegram" button members tap.
 TELEGRAM_BOT_USERNAME = envstr("TOCSIN_TELEGRAM_BOT_USERNAME").lstrip("@")
+# A public Telegram channel (@name, or its -100… id) the bot posts newly public incidents
+# to, as the public map shows them (tocsin.public.broadcast). Empty: off.
+TELEGRAM_PUBLIC_CHANNEL = envstr("TOCSIN_TELEGRAM_PUBLIC_CHANNEL")
+if TELEGRAM_PUBLIC_CHANNEL and not re.fullmatch(
+    r"@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,20}", TELEGRAM_PUBLIC_CHANNEL
+):
+    raise ImproperlyConfigured(
+        "TOCSIN_TELEGRAM_PUBLIC_CHANNEL must be a channel's @username or its -100… id"
+    )
 # Committee channels through Apprise (a Matrix room, an ntfy topic): off until turned on;
 # the operator adds each with `tocsin manage committee_channels add`.
 APPRISE_ENABLED = envbool("TOCSIN_APPRISE_ENABLED", False)

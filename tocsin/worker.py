@@ -26,6 +26,7 @@ from tocsin.alerts import outbox, posts
 from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
 from tocsin.mobilize import notices
+from tocsin.public import broadcast
 from tocsin.retention import purge
 from tocsin.transports import registry as transports
 from tocsin.vault import keys
@@ -114,6 +115,8 @@ class Worker:
             (self._sweep, "outbox-sweep"),
             # Committee channels (Apprise); returns at once when they are off.
             (lambda: posts.run(self.stop_event), "committee-posts"),
+            # The public Telegram channel; returns at once when it is off.
+            (lambda: broadcast.run(self.stop_event), "public-channel"),
             (self._tasks, "task-worker"),
             (self._purge, "purge"),
             (self._housekeeping, "housekeeping"),
