@@ -157,6 +157,8 @@ TABLE: dict[str, tuple[int, ...]] = {
     "openapi-json":           (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     # django-ninja's root (/api/v1/): only names the API's base path; no page, no docs.
     "api-root":               (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    # The daily digest's sign-up page (tests/test_public_broadcast.py).
+    "public_digest":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
 }
 # fmt: on
 
@@ -208,6 +210,9 @@ PUBLIC = {
     "rsvp_page",
     # The check-in code's secret, and this device's sign-up (tests/test_mobilizations.py).
     "mobilization_checkin",
+    # The daily digest: a signed link is the credential (tests/test_public_broadcast.py).
+    "digest_confirm",
+    "digest_unsubscribe",
 }
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
@@ -412,6 +417,7 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "api_committees": lambda o: Call("get", reverse("api:api_committees")),
     "openapi-json": lambda o: Call("get", reverse("api:openapi-json")),
     "api-root": lambda o: Call("get", reverse("api:api-root")),
+    "public_digest": lambda o: Call("get", reverse("public_digest")),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.

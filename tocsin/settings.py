@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "tocsin.alerts",
     "tocsin.mobilize",
     "tocsin.public",
+    "tocsin.digest",
     "tocsin.transports",
     "tocsin.demo",
 ]
@@ -619,6 +620,10 @@ PLACE_SEARCH_RATE_PER_10MIN = envint(
 # Requests to the public JSON API (/api/v1/) one network may make per 10 minutes; past
 # that the API answers 429. Counted like reports, never kept.
 API_RATE_PER_10MIN = envint("TOCSIN_API_RATE_PER_10MIN", 600, minimum=1, maximum=1_000_000)
+# Sign-ups to the daily digest one network may make per 10 minutes (counted like reports).
+DIGEST_PER_10MIN = envint("TOCSIN_DIGEST_PER_10MIN", 10, minimum=1, maximum=10000)
+# The local hour (TOCSIN_TIME_ZONE) at which the day's digest of newly public incidents goes.
+DIGEST_HOUR = envint("TOCSIN_DIGEST_HOUR", 7, minimum=0, maximum=23)
 # Past this many in 10 minutes, far beyond what people on one network can type, a report
 # is refused and the page gives the hotline numbers.
 REPORT_REFUSE_PER_10MIN = envint("TOCSIN_REPORT_REFUSE_PER_10MIN", 200, minimum=1, maximum=100_000)

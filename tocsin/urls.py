@@ -15,6 +15,7 @@ from tocsin.demo import views as demo
 from tocsin.desk import deliveries as alerts
 from tocsin.desk import tools as desk_views
 from tocsin.desk import views as incidents
+from tocsin.digest import views as digest
 from tocsin.hooks import sms as sms_hooks
 from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views
@@ -56,6 +57,9 @@ urlpatterns = [
     # its OpenAPI document; both read only tocsin.public.incidents.published().
     path("feed/", public_feeds.incidents_feed, name="public_feed"),
     path("api/v1/", public_api.urls),
+    path("digest/", digest.subscribe, name="public_digest"),
+    path("digest/confirm/<str:token>/", digest.confirm, name="digest_confirm"),
+    path("digest/stop/<str:token>/", digest.unsubscribe, name="digest_unsubscribe"),
     # Anyone: reporting.
     path("report/", intake.report, name="report"),
     path("report/coverage.geojson", intake.coverage, name="coverage"),
