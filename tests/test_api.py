@@ -178,3 +178,19 @@ def test_it_answers_only_get(w: World) -> None:
     response = Client().post(reverse("api:api_incidents"), {})
     assert response.status_code == 405
     assert "Access-Control-Allow-Origin" not in Client().get(reverse("api:api_incidents"))
+
+
+def test_since_compares_the_rounded_time_so_it_never_tells_the_exact_minute(w: World) -> None:
+    incident = confirmed_incident(w.dispatcher, minutes_ago=60)
+    exact = incident.confirmed_at
+    [seen] = incidents()
+    at = dt.datetime.fromisoformat(seen["at"])
+    assert at < exact  # rounded down (the factory's time is never on a 15-minute mark)
+    just_before = (exact - dt.timedelta(seconds=1)).isoformat()
+    between = (at + (exact - at) / 2).isoformat()
+    # Asking just before the exact confirmation answers as asking anywhere after the
+    # rounded time: nothing finer than the public time can be learnt.
+    assert incidents(since=just_before) == incidents(since=between) == []
+    assert [i["id"] for i in incidents(since=(at - dt.timedelta(seconds=1)).isoformat())] == [
+        incident.pk
+    ]

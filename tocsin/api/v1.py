@@ -152,12 +152,15 @@ def _mobilization(m: Mobilization) -> MobilizationOut:
 def incidents(
     request: HttpRequest, since: dt.datetime | None = None, kind: str | None = None
 ) -> list[IncidentOut]:
-    """``since``: only those confirmed after it (as the public sees times); ``kind``: one
-    kind of report (checkpoint, raid, ...)."""
+    """``since``: only those whose public time (``at``) is after it; ``kind``: one kind
+    of report (checkpoint, workplace_raid, ...)."""
     if kind is not None and kind not in ReportKind.values:
         return []
+    # Compared with the rounded public time, never the exact confirmation: asking with
+    # ever closer ``since`` values must not tell the minute it was confirmed.
+    shown = [i for i in published() if kind in (None, i.kind) and (since is None or i.at > since)]
     with translation.override(languages.requested(request)):
-        return [_incident(i) for i in published(since=since) if kind in (None, i.kind)]
+        return [_incident(i) for i in shown]
 
 
 @api.get(
