@@ -110,6 +110,36 @@ def test_resolved_is_posted_once_after_confirmed(api: TelegramAPI, w: World) -> 
     assert sorted(PublicPost.objects.values_list("state", flat=True)) == ["confirmed", "resolved"]
 
 
+def test_a_confirmation_that_turns_out_a_false_alarm_is_corrected_once(
+    api: TelegramAPI, w: World
+) -> None:
+    Place.objects.create(
+        committee=w.east, name="Boyle Heights", kind=PlaceKind.AREA, lat=EAST[0], lng=EAST[1]
+    )
+    incident = confirmed_incident(w.dispatcher, minutes_ago=60)
+    broadcast.sweep()
+    change_state(incident, "unfounded", actor=w.dispatcher)
+    broadcast.sweep()
+    broadcast.sweep()
+    confirmed, correction = posts(api)
+    assert correction.startswith(
+        "Tocsin. Correction: the checkpoint in Boyle Heights confirmed around "
+    )
+    assert "was a false alarm." in correction
+    assert "Corrección: lo publicado con la confirmación de las " in correction
+    assert "fue una falsa alarma: retén en Boyle Heights." in correction
+
+
+def test_no_correction_for_what_the_channel_never_carried(api: TelegramAPI, w: World) -> None:
+    api.fail(CHANNEL, telegram_api.SERVER_ERROR)
+    incident = confirmed_incident(w.dispatcher, minutes_ago=60)
+    broadcast.sweep()
+    api.recover(CHANNEL)
+    change_state(incident, "unfounded", actor=w.dispatcher)
+    broadcast.sweep(timezone.now() + dt.timedelta(hours=1))
+    assert posts(api) == []
+
+
 def test_a_false_alarm_is_never_posted(api: TelegramAPI, w: World) -> None:
     confirmed_incident(w.dispatcher, minutes_ago=120, end="unfounded")
     broadcast.sweep()

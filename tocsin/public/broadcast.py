@@ -7,7 +7,8 @@ subscriber, no sign-up kept by Tocsin.
 The worker's ``run`` loop sweeps every few seconds: each incident ``published()`` shows
 gets one post when the public first sees it confirmed and one when resolved, in the
 operator's language and in Spanish, through the Telegram transport. Only the fields of
-``PublicIncident`` are used, so a post is never finer or earlier than the map. A row is
+``PublicIncident`` are used, so a post is never finer or earlier than the map. A
+confirmation the channel carried that turns out a false alarm gets a correction. A row is
 written per (incident, state, channel) before sending, under a unique constraint, and
 claimed with a conditional update and a lease: two workers never post the same thing,
 and a worker that dies mid-send loses nothing (the lease runs out and the post is sent
@@ -32,6 +33,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from tocsin.incidents.models import Incident
+from tocsin.intake.models import ReportKind
 from tocsin.lib.incident_states import State
 from tocsin.lib.retry import backoff
 from tocsin.public.incidents import PublicIncident, published
@@ -103,14 +106,85 @@ def queue(seen: list[PublicIncident], *, now: dt.datetime) -> int:
     # The public's "at" is the confirmation; it became public a delay later.
     fresh_after = now - BACKLOG - dt.timedelta(minutes=settings.PUBLIC_DELAY_MINUTES)
     rows = [
-        PublicPost(incident_id=i.id, state=i.state, channel=CHANNEL, next_attempt_at=now)
+        PublicPost(
+            incident_id=i.id,
+            state=i.state,
+            channel=CHANNEL,
+            kind=i.kind,
+            place=i.place,
+            at=i.at,
+            next_attempt_at=now,
+        )
         for i in seen
         if i.state in POSTED_STATES and (i.at >= fresh_after or i.id in confirmed_posts)
     ]
+    rows += corrections({i.id for i in seen}, now=now)
     # The unique constraint refuses what another sweep (or worker) already wrote.
     before = PublicPost.objects.filter(channel=CHANNEL).count()
     PublicPost.objects.bulk_create(rows, ignore_conflicts=True)
     return PublicPost.objects.filter(channel=CHANNEL).count() - before
+
+
+def corrections(public_ids: set[int], *, now: dt.datetime) -> list[PublicPost]:
+    """Return a correction for each confirmation the channel carried whose incident
+    turned out a false alarm (DESIGN.md section 3: a correction to whoever heard it).
+
+    This is the one read outside ``published()``: whether an incident that left it was
+    marked a false alarm (not merged, not just older than its list). The correction says
+    only what the channel already said, and that it was wrong.
+    """
+    carried = PublicPost.objects.filter(
+        channel=CHANNEL,
+        state=State.CONFIRMED,
+        status=Status.SENT,
+        sent_at__gte=now - BACKLOG - BACKLOG,
+    ).exclude(incident_id__in=public_ids)
+    unfounded = set(
+        Incident.objects.filter(
+            pk__in=carried.values("incident_id"), state=State.UNFOUNDED
+        ).values_list("pk", flat=True)
+    )
+    return [
+        PublicPost(
+            incident_id=post.incident_id,
+            state=State.UNFOUNDED,
+            channel=CHANNEL,
+            kind=post.kind,
+            place=post.place,
+            at=post.at,
+            next_attempt_at=now,
+        )
+        for post in carried
+        if post.incident_id in unfounded
+    ]
+
+
+def render_correction(post: PublicPost) -> Message:
+    """Return the correction of ``post``'s confirmation, in the operator's language and
+    Spanish, from what the channel said then."""
+    url = settings.SITE_URL + reverse("home")
+    languages = [settings.LANGUAGE_CODE] + (["es"] if settings.LANGUAGE_CODE != "es" else [])
+    parts = []
+    for language in languages:
+        with translation.override(language):
+            kind = str(ReportKind(post.kind).label) if post.kind in ReportKind.values else ""
+            where = (
+                _("in %(area)s") % {"area": post.place}
+                if post.place
+                else _("somewhere in the area shown on the map")
+            )
+            at = timezone.localtime(post.at).strftime("%H:%M") if post.at else ""
+            parts.append(
+                "Tocsin. "
+                + _(
+                    "Correction: the %(kind)s %(where)s confirmed around %(time)s was a "
+                    "false alarm."
+                )
+                % {"kind": kind.lower(), "where": where, "time": at}
+            )
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("Tocsin: verified incidents")
+    return Message(subject=subject, text="\n\n".join(parts) + f"\n\n{url}", url=url)
 
 
 # --- sending ---
@@ -148,15 +222,19 @@ def send_due(seen: list[PublicIncident], *, now: dt.datetime, outcome: Outcome) 
             continue
         mine = PublicPost.objects.filter(pk=post.pk, status=Status.SENDING)
         incident = public.get(post.incident_id)
-        if incident is None or (post.state == State.CONFIRMED and incident.state != post.state):
+        if post.state == State.UNFOUNDED:
+            message = render_correction(post)
+        elif incident is None or (post.state == State.CONFIRMED and incident.state != post.state):
             # No longer public (a false alarm after all), or already over: say only that.
             mine.update(status=Status.DEAD, error="superseded", lease_until=None)
             outcome.cancelled += 1
             continue
+        else:
+            message = render(incident, post.state)
         try:
             transport.send(
                 {"address": settings.TELEGRAM_PUBLIC_CHANNEL},
-                render(incident, post.state),
+                message,
                 idempotency_key=f"public-{post.incident_id}-{post.state}",
             )
         except TransportError as e:

@@ -25,9 +25,15 @@ class PublicPost(models.Model):
         SKIPPED = "skipped"
 
     incident = models.ForeignKey("incidents.Incident", models.CASCADE, related_name="+")
-    # The public state posted: confirmed or resolved.
+    # The public state posted: confirmed or resolved; or unfounded, the correction of a
+    # confirmation the channel carried.
     state = models.CharField(max_length=16)
     channel = models.CharField(max_length=16)
+    # What the channel said, as published() showed it (a correction repeats it, as the
+    # incident is no longer public): the kind, the named area, the rounded time.
+    kind = models.CharField(max_length=24, blank=True)
+    place = models.CharField(max_length=120, blank=True)
+    at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
