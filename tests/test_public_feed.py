@@ -99,3 +99,11 @@ def test_it_speaks_spanish_to_a_reader_asking_for_it(w: World) -> None:
     feed = read(**{"Accept-Language": "es-MX,es;q=0.9"})
     assert feed.feed.title == "Tocsin: incidentes verificados"
     assert read_lang("en").feed.title == "Tocsin: verified incidents"
+
+
+def test_every_page_tells_feed_readers_where_the_feed_is(w: World) -> None:
+    body = Client().get(reverse("home")).content.decode()
+    assert (
+        '<link rel="alternate" type="application/atom+xml" href="/feed/" '
+        'title="Tocsin: verified incidents">'
+    ) in body
