@@ -301,7 +301,10 @@ def test_a_spanish_reader_gets_it_in_spanish(w: World, smtp: SMTPPeer) -> None:
     digest.issue_due()
     digest.send_due()
     body = smtp.to("ana@example.org")[-1].get_content()
-    assert "- Retén en algún lugar del área que muestra el mapa: confirmado hacia las" in body
+    assert (
+        "- Retén en algún lugar del área que muestra el mapa (estado: confirmado), hacia las"
+        in body
+    )
 
 
 def test_every_digest_has_a_link_that_stops_it_and_deletes_the_address(
