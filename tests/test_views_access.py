@@ -178,6 +178,19 @@ TABLE: dict[str, tuple[int, ...]] = {
     "public_map_geojson":     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "public_map_live":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "rights_qr":              (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Public feeds (tests/test_public_feed.py, tests/test_api.py): the same for everyone,
+    # staff included; East's incident is not public (not confirmed long enough ago), so
+    # the API's page of it is the same 404 for its own dispatcher as for anyone.
+    "public_feed":            (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "api_incidents":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "api_incident":           (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    "api_mobilizations":      (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "api_committees":         (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "openapi-json":           (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # django-ninja's root (/api/v1/): only names the API's base path; no page, no docs.
+    "api-root":               (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    # The daily digest's sign-up page (tests/test_public_broadcast.py).
+    "public_digest":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
 }
 # fmt: on
 
@@ -237,6 +250,9 @@ PUBLIC = {
     "rsvp_page",
     # The check-in code's secret, and this device's sign-up (tests/test_mobilizations.py).
     "mobilization_checkin",
+    # The daily digest: a signed link is the credential (tests/test_public_broadcast.py).
+    "digest_confirm",
+    "digest_unsubscribe",
 }
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
@@ -481,6 +497,14 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "public_map_geojson": lambda o: Call("get", reverse("public_map_geojson")),
     "public_map_live": lambda o: Call("get", reverse("public_map_live")),
     "rights_qr": lambda o: Call("get", reverse("rights_qr")),
+    "public_feed": lambda o: Call("get", reverse("public_feed")),
+    "api_incidents": lambda o: Call("get", reverse("api:api_incidents")),
+    "api_incident": lambda o: Call("get", reverse("api:api_incident", args=[o.incident])),
+    "api_mobilizations": lambda o: Call("get", reverse("api:api_mobilizations")),
+    "api_committees": lambda o: Call("get", reverse("api:api_committees")),
+    "openapi-json": lambda o: Call("get", reverse("api:openapi-json")),
+    "api-root": lambda o: Call("get", reverse("api:api-root")),
+    "public_digest": lambda o: Call("get", reverse("public_digest")),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.

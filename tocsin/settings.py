@@ -8,6 +8,7 @@ Every variable is documented in ``deploy/tocsin.env.example``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,7 @@ INSTALLED_APPS = [
     "tocsin.alerts",
     "tocsin.mobilize",
     "tocsin.public",
+    "tocsin.digest",
     "tocsin.transports",
     "tocsin.demo",
     "tocsin.ops",
@@ -495,6 +497,15 @@ TELEGRAM_WEBHOOK_SECRET = envsecret("TOCSIN_TELEGRAM_WEBHOOK_SECRET")
 TELEGRAM_API_URL = envstr("TOCSIN_TELEGRAM_API_URL", "https://api.telegram.org")
 # The bot's @username without the @, for the "Link Telegram" button members tap.
 TELEGRAM_BOT_USERNAME = envstr("TOCSIN_TELEGRAM_BOT_USERNAME").lstrip("@")
+# A public Telegram channel (@name, or its -100… id) the bot posts newly public incidents
+# to, as the public map shows them (tocsin.public.broadcast). Empty: off.
+TELEGRAM_PUBLIC_CHANNEL = envstr("TOCSIN_TELEGRAM_PUBLIC_CHANNEL")
+if TELEGRAM_PUBLIC_CHANNEL and not re.fullmatch(
+    r"@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,20}", TELEGRAM_PUBLIC_CHANNEL
+):
+    raise ImproperlyConfigured(
+        "TOCSIN_TELEGRAM_PUBLIC_CHANNEL must be a channel's @username or its -100… id"
+    )
 # Committee channels through Apprise (a Matrix room, an ntfy topic): off until turned on;
 # the operator adds each with `tocsin manage committee_channels add`.
 APPRISE_ENABLED = envbool("TOCSIN_APPRISE_ENABLED", False)
@@ -643,6 +654,13 @@ TEXT_CONVERSATION_MINUTES = envint("TOCSIN_TEXT_CONVERSATION_MINUTES", 15, minim
 PLACE_SEARCH_RATE_PER_10MIN = envint(
     "TOCSIN_PLACE_SEARCH_RATE_PER_10MIN", 120, minimum=1, maximum=100000
 )
+# Requests to the public JSON API (/api/v1/) one network may make per 10 minutes; past
+# that the API answers 429. Counted like reports, never kept.
+API_RATE_PER_10MIN = envint("TOCSIN_API_RATE_PER_10MIN", 600, minimum=1, maximum=1_000_000)
+# Sign-ups to the daily digest one network may make per 10 minutes (counted like reports).
+DIGEST_PER_10MIN = envint("TOCSIN_DIGEST_PER_10MIN", 10, minimum=1, maximum=10000)
+# The local hour (TOCSIN_TIME_ZONE) at which the day's digest of newly public incidents goes.
+DIGEST_HOUR = envint("TOCSIN_DIGEST_HOUR", 7, minimum=0, maximum=23)
 # Past this many in 10 minutes, far beyond what people on one network can type, a report
 # is refused and the page gives the hotline numbers.
 REPORT_REFUSE_PER_10MIN = envint("TOCSIN_REPORT_REFUSE_PER_10MIN", 200, minimum=1, maximum=100_000)

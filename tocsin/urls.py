@@ -7,6 +7,7 @@ from tocsin.accounts import data_views as member_data
 from tocsin.accounts import security_views as security
 from tocsin.accounts import views as members
 from tocsin.alerts import receipts
+from tocsin.api.v1 import api as public_api
 from tocsin.committees import join_views, partner_views
 from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
@@ -14,6 +15,7 @@ from tocsin.demo import views as demo
 from tocsin.desk import deliveries as alerts
 from tocsin.desk import tools as desk_views
 from tocsin.desk import views as incidents
+from tocsin.digest import views as digest
 from tocsin.hooks import sms as sms_hooks
 from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views
@@ -30,6 +32,7 @@ from tocsin.mobilize import ladder_views as ladder
 from tocsin.mobilize import views as mobilize
 from tocsin.ops import views as ops
 from tocsin.places import views as places
+from tocsin.public import feeds as public_feeds
 from tocsin.public import views as public
 
 urlpatterns = [
@@ -69,6 +72,13 @@ urlpatterns = [
     path("m/<int:pk>/here/<str:code>/", public_views.checkin, name="mobilization_checkin"),
     path("m/r/<str:token>/", public_views.rsvp_page, name="rsvp_page"),
     path("c/<slug:slug>/calendar.ics", public_views.committee_ics, name="committee_ics"),
+    # Public feeds of verified incidents (issue 17): Atom, and the read-only JSON API with
+    # its OpenAPI document; both read only tocsin.public.incidents.published().
+    path("feed/", public_feeds.incidents_feed, name="public_feed"),
+    path("api/v1/", public_api.urls),
+    path("digest/", digest.subscribe, name="public_digest"),
+    path("digest/confirm/<str:token>/", digest.confirm, name="digest_confirm"),
+    path("digest/stop/<str:token>/", digest.unsubscribe, name="digest_unsubscribe"),
     # Anyone: reporting.
     path("report/", intake.report, name="report"),
     path("report/coverage.geojson", intake.coverage, name="coverage"),

@@ -23,10 +23,12 @@ from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox, posts
+from tocsin.digest import service as digest
 from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
 from tocsin.mobilize import join_notices, notices, shift_notices
 from tocsin.ops import heartbeat
+from tocsin.public import broadcast
 from tocsin.retention import purge
 from tocsin.transports import registry as transports
 from tocsin.vault import keys
@@ -135,6 +137,10 @@ class Worker:
             (self._sweep, "outbox-sweep"),
             # Committee channels (Apprise); returns at once when they are off.
             (lambda: posts.run(self.stop_event), "committee-posts"),
+            # The public Telegram channel; returns at once when it is off.
+            (lambda: broadcast.run(self.stop_event), "public-channel"),
+            # The daily email digest of newly public incidents.
+            (lambda: digest.run(self.stop_event), "public-digest"),
             (self._tasks, "task-worker"),
             (self._purge, "purge"),
             (self._housekeeping, "housekeeping"),

@@ -79,6 +79,11 @@ class TelegramAPI:
         with self._lock:
             self._failures[str(chat_id)] = failure
 
+    def recover(self, chat_id: int | str) -> None:
+        """Answer ``chat_id`` normally again after ``fail``."""
+        with self._lock:
+            self._failures.pop(str(chat_id), None)
+
     def to(self, chat_id: int | str) -> list[str]:
         """Return the texts sent to one chat."""
         with self._lock:

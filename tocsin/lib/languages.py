@@ -23,3 +23,13 @@ def activate_for_link(request: HttpRequest, stored: str) -> str:
     translation.activate(language)
     request.LANGUAGE_CODE = language
     return language
+
+
+def requested(request: HttpRequest) -> str:
+    """Return the language a public feed or the API answers in: ``?lang=`` when it names
+    one of ours, else the one Django picked (language switch, Accept-Language)."""
+    asked = request.GET.get("lang", "")
+    if asked in dict(settings.LANGUAGES):
+        return asked
+    active = translation.get_language() or settings.LANGUAGE_CODE
+    return active if active in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE

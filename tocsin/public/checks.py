@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core import checks
 
 from tocsin.public import basemap
+from tocsin.transports.telegram import TelegramTransport
 
 HOW = "see docs/operations.md, Street maps"
 
@@ -40,6 +41,21 @@ def check_street_maps(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
                 hint="Run `npm ci` in the Tocsin folder (Node.js and npm needed once), then "
                 f"restart; or serve a raster map ({HOW}).",
                 id="maps.W001",
+            )
+        ]
+    return []
+
+
+@checks.register()
+def check_public_channel(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A public Telegram channel set without a working bot posts nothing: say so."""
+    if settings.TELEGRAM_PUBLIC_CHANNEL and TelegramTransport.problems():
+        return [
+            checks.Warning(
+                "The public Telegram channel gets no posts: the Telegram bot is not set up.",
+                hint="Set TOCSIN_TELEGRAM_BOT_TOKEN and TOCSIN_TELEGRAM_WEBHOOK_SECRET, or "
+                "unset TOCSIN_TELEGRAM_PUBLIC_CHANNEL.",
+                id="public.W001",
             )
         ]
     return []
