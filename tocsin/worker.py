@@ -23,6 +23,7 @@ from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox, posts
+from tocsin.federation import outgoing as federation
 from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
 from tocsin.mobilize import notices
@@ -85,13 +86,15 @@ class Worker:
     def _housekeeping(self) -> None:
         """Close unverified incidents the committees' rules let expire, send the
         desk's replies to reporters and the messages to people signed up for
-        mobilizations (they need sealed addresses: workers only)."""
+        mobilizations (they need sealed addresses: workers only), and queue what
+        federation partners are owed."""
         while not self.stop_event.is_set():
             try:
                 close_old_connections()
                 verify.expire_stale()
                 replies.send_due()
                 notices.send_due()
+                federation.queue_due()
             except Exception:
                 logger.exception("housekeeping failed; retrying")
             self.stop_event.wait(HOUSEKEEPING_SECONDS)
