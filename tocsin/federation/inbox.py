@@ -92,7 +92,7 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
             raise _refuse(
                 401, "unknown_partner", "No enabled partner has the key this was signed with."
             ) from e
-        if "created" in str(e) or "age" in str(e):
+        if '"created"' in str(e) or "maximum allowable age" in str(e):
             raise _refuse(401, "clock_skew", "The signature was made too long ago.") from e
         raise _refuse(401, "bad_signature", "The signature or body digest does not verify.") from e
     partner = found[0]

@@ -58,3 +58,7 @@ def public_key() -> str:
 
 def load_public(text: str) -> ed25519.Ed25519PublicKey:
     return ed25519.Ed25519PublicKey.from_public_bytes(unb64(text))
+
+
+def private_key_of(private: str) -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.from_private_bytes(unb64(private))
