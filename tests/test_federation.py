@@ -31,12 +31,14 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import EAST, WEST, World, confirmed_incident, world
+from tests.factories import EAST, WEST, World, confirmed_incident, own_incident, world
 from tocsin import geo
 from tocsin.alerts.models import Delivery
 from tocsin.federation import keys, outgoing, signing
 from tocsin.federation.models import Partner, Received, Sent, Trust
 from tocsin.incidents.models import Incident
+from tocsin.incidents.reports import receive_report
+from tocsin.incidents.services import change_state
 from tocsin.intake.models import Channel, Report
 from tocsin.lib.incident_states import State
 from tocsin.public import cap
@@ -119,6 +121,7 @@ def test_a_partner_alert_lands_on_the_desk_as_a_partner_report(
     assert report.incident_id is None and not report.dismissed
     assert report.kind == "checkpoint"
     assert report.text.startswith("[Eastside network · desk only]")
+    assert report.for_information
     # Never straight to members: nothing is confirmed, no one is alerted.
     assert not Incident.objects.exists()
     assert not Delivery.objects.exists()
@@ -132,6 +135,50 @@ def test_the_desk_shows_the_partner_report(
     client.force_login(w.dispatcher.user)
     page = client.get(reverse("desk")).content.decode()
     assert "Eastside network" in page
+
+
+def confirm_from_the_desk(client: Client, w: World) -> Any:
+    report = Report.objects.get(channel=Channel.PARTNER)
+    incident = own_incident(report, w.dispatcher)
+    client.force_login(w.dispatcher.user)
+    return client.post(
+        reverse("incident_state", args=[incident.pk]), {"state": State.CONFIRMED}, follow=True
+    )
+
+
+def test_a_desk_only_partners_report_alone_never_confirms_an_incident(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner
+) -> None:
+    post(client, public_alert(), theirs)
+    page = confirm_from_the_desk(client, w).content.decode()
+    assert "send a verifier" in page
+    assert Incident.objects.get().state != State.CONFIRMED
+    assert not Delivery.objects.exists()
+
+
+def test_a_desk_only_partners_report_backed_by_our_own_confirms(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner
+) -> None:
+    post(client, public_alert(), theirs)
+    report = Report.objects.get(channel=Channel.PARTNER)
+    incident = own_incident(report, w.dispatcher)
+    ours_too = receive_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    Report.objects.filter(pk=ours_too.pk).update(incident=incident)
+    change_state(incident, State.CONFIRMED, actor=w.dispatcher)
+    assert Incident.objects.get().state == State.CONFIRMED
+
+
+def test_a_trusted_partners_report_alerts_members_once_a_dispatcher_confirms(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner
+) -> None:
+    Partner.objects.update(trust=Trust.CONFIRM)
+    post(client, public_alert(), theirs)
+    assert not Delivery.objects.exists()
+    confirm_from_the_desk(client, w)
+    assert Incident.objects.get().state == State.CONFIRMED
+    # Mateo, East's member whose area is there, hears of it (the two-person rule applies
+    # past its threshold, as for any alert: tests/test_two_person.py).
+    assert Delivery.objects.filter(endpoint__member=w.member).exists()
 
 
 def test_an_unknown_partner_is_refused(

@@ -138,4 +138,6 @@ def _land(partner: Partner, alert: cap.Incoming) -> Report | None:
         lng=alert.lng,
         text=text[:1000],
         language=alert.language if alert.language in ("en", "es") else "",
+        # "Desk only": for information; a verifier or our own report must back an alert.
+        for_information=partner.trust == Trust.DESK,
     )

@@ -109,6 +109,9 @@ class Report(models.Model):
         "incidents.Incident", models.SET_NULL, null=True, blank=True, related_name="reports"
     )
     dismissed = models.BooleanField(default=False)
+    # For the desk's information only (a partner network trusted "desk only"): an incident
+    # that rests on such reports alone is never confirmed (tocsin.incidents.services).
+    for_information = models.BooleanField(default=False)
     # Why the text is held from every alert and public page (tocsin.lib.screening):
     # reason codes, "officer_name,badge_number"; empty when the text passed.
     held_reasons = models.CharField(max_length=200, blank=True, default="")
