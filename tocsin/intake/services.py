@@ -55,9 +55,9 @@ def store_report(
     ``within`` (a dispatcher typing in a call): the place must be covered by one of these
     committees, else OutsideEveryArea. ``trust`` returns the ",id,id," list of the given
     committees that trust the member; ``for_information``: the report may not back a
-    confirmation on its own (a partner network's, trusted "desk only"); ``then`` runs in the report's transaction once it is
-    stored, with the member's source tags (today's and yesterday's): if it raises, nothing
-    of the report stays.
+    confirmation on its own (a partner network's, trusted "desk only"); ``then`` runs in
+    the report's transaction once it is stored, with the member's source tags (today's and
+    yesterday's): if it raises, nothing of the report stays.
     """
     if nonce:
         existing = Report.objects.filter(nonce=nonce).first()
