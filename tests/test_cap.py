@@ -13,6 +13,7 @@ from lxml import etree
 
 from tests.factories import World, confirmed_incident, world
 from tocsin import geo
+from tocsin.intake.models import Report
 from tocsin.public import cap
 from tocsin.public.incidents import published
 
@@ -71,6 +72,9 @@ def test_its_area_is_the_public_cell_as_a_polygon_and_a_circle(
     assert geo.cell_at(lat, lng, seen.resolution) == seen.cell
     assert geo.cell_at(lat, lng, geo.REPORT_RESOLUTION) != incident.cell
     assert 0.5 < float(radius) < 3
+    # The time is the public one: the confirmation rounded down, never the exact moment.
+    assert root.findtext("cap:sent", namespaces=NS) == cap.cap_time(seen.at)
+    assert seen.at < incident.confirmed_at
 
 
 def test_a_resolved_incident_is_a_cancel_of_its_alert(
@@ -123,6 +127,9 @@ def test_it_shows_no_held_text_nor_a_summary(client: Client, w: World) -> None:
     incident = confirmed_incident(w.dispatcher, minutes_ago=60)
     incident.summary = "Agent John Smith badge 1234 at the car wash"
     incident.save(update_fields=["summary"])
+    Report.objects.filter(incident=incident).update(
+        text="officer John Smith, badge 1234, block the van", held_reasons="officer_name"
+    )
     body = client.get(reverse("public_cap", args=[incident.pk])).content.decode()
     assert "Smith" not in body and "car wash" not in body and "1234" not in body
 

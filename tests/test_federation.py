@@ -19,14 +19,17 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django_tasks_db.models import DBTaskResult
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -361,6 +364,64 @@ def test_a_failed_delivery_is_recorded_and_retried(w: World, ours: str, partner:
     later = timezone.now() + dt.timedelta(minutes=5)
     [again] = outgoing.send_due(now=later)
     assert again.attempts == 2
+
+
+class Peer(ThreadingHTTPServer):
+    """A partner's inbox on loopback: records each POST and answers 202."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _PeerHandler)
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _PeerHandler(BaseHTTPRequestHandler):
+    server: Peer
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append((self.path, dict(self.headers.items()), body))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def peer() -> Iterator[Peer]:
+    server = Peer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_worker_task_posts_the_signed_alert_to_the_partners_inbox(
+    w: World, ours: str, partner: Partner, peer: Peer
+) -> None:
+    Partner.objects.update(base_url=peer.url)
+    confirmed_incident(w.dispatcher, minutes_ago=60)
+    assert outgoing.queue_due() == 1
+    # Queued once: the next sweep finds nothing new to send.
+    assert outgoing.queue_due() == 0
+    [queued] = DBTaskResult.objects.ready()
+    queued.task.call(*queued.args_kwargs["args"], **queued.args_kwargs["kwargs"])
+    assert Sent.objects.get().delivered
+    [(path, headers, body)] = peer.received
+    assert path == INBOX
+    request = signing.Request("POST", peer.url + path, headers)
+    verified = signing.verify(request, body, public=lambda key_id: keys.load_public(key_id))
+    assert verified.key_id == keys.public_of(ours)
+    assert "@target-uri" in headers["Signature-Input"] and "date" in headers["Signature-Input"]
+    assert cap.parse(body).msg_type == "Alert"
 
 
 # --- the command ---

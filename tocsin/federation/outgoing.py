@@ -204,4 +204,6 @@ def _deliver(sent_id: int) -> None:
         )
 
 
+# Queued task rows name the task by its path: make it this module's ``deliver``.
+_deliver.__name__ = _deliver.__qualname__ = "deliver"
 deliver = task()(_deliver)
