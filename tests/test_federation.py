@@ -29,10 +29,10 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django_tasks_db.models import DBTaskResult
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from tests.factories import EAST, WEST, World, confirmed_incident, own_incident, world
 from tocsin import geo
