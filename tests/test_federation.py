@@ -347,13 +347,40 @@ def test_a_partner_sent_the_alert_is_sent_a_cancel(
 ) -> None:
     incident = confirmed_incident(w.dispatcher, minutes_ago=60)
     outgoing.record(outgoing.due())
-    Sent.objects.update(delivered=True)
+    Sent.objects.update(delivered=True, announced=True)
     Incident.objects.filter(pk=incident.pk).update(state=end)
     [owed] = outgoing.due()
-    assert owed.msg_type == "Cancel"
-    outgoing.record([owed])
+    assert (owed.msg_type, owed.silent) == ("Cancel", False)
+    assert outgoing.record([owed]) == [Sent.objects.get().pk]
     Sent.objects.update(delivered=True)
     assert outgoing.due() == []
+
+
+@pytest.mark.parametrize("end", [State.RESOLVED, State.UNFOUNDED])
+def test_a_partner_that_never_had_the_alert_is_sent_nothing_when_it_ends(
+    w: World, ours: str, partner: Partner, end: str
+) -> None:
+    incident = confirmed_incident(w.dispatcher, minutes_ago=60)
+    outgoing.record(outgoing.due())  # its delivery failed: never announced
+    Incident.objects.filter(pk=incident.pk).update(state=end)
+    [owed] = outgoing.due()
+    assert (owed.msg_type, owed.silent) == ("Cancel", True)
+    assert outgoing.record([owed]) == []
+    assert Sent.objects.get().delivered
+    assert outgoing.due() == []
+
+
+def test_a_change_in_the_public_view_is_an_update(w: World, ours: str, partner: Partner) -> None:
+    incident = confirmed_incident(w.dispatcher, minutes_ago=60)
+    outgoing.record(outgoing.due())
+    Sent.objects.update(delivered=True, announced=True)
+    Incident.objects.filter(pk=incident.pk).update(confirmed_by="verifier")
+    [owed] = outgoing.due()
+    assert owed.msg_type == "Update"
+    outgoing.record([owed])
+    body = outgoing.body(Sent.objects.get())
+    assert b"<msgType>Update</msgType>" in body
+    assert b"incident.%d.alert" % incident.pk in body  # its references
 
 
 def test_a_failed_delivery_is_recorded_and_retried(w: World, ours: str, partner: Partner) -> None:

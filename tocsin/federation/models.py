@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -40,17 +42,21 @@ class Partner(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def area(self) -> set[int]:
-        return {geo.from_str(c) for c in self.cells.split(",") if c.strip()}
+    @cached_property
+    def area(self) -> frozenset[int]:
+        return frozenset(geo.from_str(c) for c in self.cells.split(",") if c.strip())
 
     def touches(self, cell: int) -> bool:
-        """Whether ``cell`` (or a cell next to it) overlaps the partner's area."""
+        """Whether ``cell`` or a cell next to it overlaps the partner's area (compared at
+        the coarser of the two resolutions)."""
+        near = geo.disk(cell, 1)
+        resolution = geo.resolution(cell)
+        coarse: dict[int, set[int]] = {}
         for theirs in self.area:
-            res = min(geo.resolution(theirs), geo.resolution(cell))
-            ours = geo.parent(cell, res)
-            near = {geo.parent(c, res) for c in geo.disk(ours, 1)}
-            if geo.parent(theirs, res) in near:
+            res = min(geo.resolution(theirs), resolution)
+            if res not in coarse:
+                coarse[res] = {geo.parent(c, res) for c in near}
+            if geo.parent(theirs, res) in coarse[res]:
                 return True
         return False
 
@@ -86,6 +92,8 @@ class Sent(models.Model):
     # so a Cancel says no more than the Alert did, even once the public view is gone.
     view = models.TextField()
     delivered = models.BooleanField(default=False)
+    # The partner has had an Alert or Update about it: it is owed a Cancel when it ends.
+    announced = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.CharField(max_length=200, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)

@@ -61,6 +61,21 @@ class Due:
     incident_id: int
     msg_type: str
     view: dict[str, Any]
+    # Nothing to send: the partner never had an Alert about what is now over.
+    silent: bool = False
+
+
+def _next(before: Sent | None, incident: PublicIncident) -> tuple[str, bool] | None:
+    """Return the message (and whether it is silent) a partner is owed about a public
+    incident, given the last one recorded, or None."""
+    view = _view(incident)
+    if before is None:
+        return (cap.ALERT, False) if incident.state != State.RESOLVED else None
+    if before.msg_type == cap.CANCEL or before.fingerprint == _fingerprint(view):
+        return None
+    if incident.state == State.RESOLVED:
+        return cap.CANCEL, not before.announced
+    return (cap.UPDATE if before.announced else cap.ALERT), False
 
 
 def due(now: dt.datetime | None = None) -> list[Due]:
@@ -79,21 +94,13 @@ def due(now: dt.datetime | None = None) -> list[Due]:
         for incident in public:
             if not partner.touches(incident.cell):
                 continue
-            view = _view(incident)
-            before = sent.get((partner.pk, incident.id))
-            if before is None:
-                if incident.state != State.RESOLVED:
-                    owed.append(Due(partner, incident.id, cap.ALERT, view))
-                continue
-            if before.msg_type == cap.CANCEL or before.fingerprint == _fingerprint(view):
-                continue
-            kind = cap.CANCEL if incident.state == State.RESOLVED else cap.UPDATE
-            owed.append(Due(partner, incident.id, kind, view))
-    # A false alarm leaves the public view: a partner sent the Alert gets a Cancel.
+            message = _next(sent.get((partner.pk, incident.id)), incident)
+            if message is not None:
+                kind, silent = message
+                owed.append(Due(partner, incident.id, kind, _view(incident), silent))
+    # A false alarm leaves the public view: a partner told of it gets a Cancel.
     withdrawn = [
-        s
-        for s in sent.values()
-        if s.msg_type != cap.CANCEL and s.incident_id not in shown and s.delivered
+        s for s in sent.values() if s.msg_type != cap.CANCEL and s.incident_id not in shown
     ]
     unfounded = set(
         Incident.objects.filter(
@@ -103,7 +110,8 @@ def due(now: dt.datetime | None = None) -> list[Due]:
     by_pk = {p.pk: p for p in partners}
     for s in withdrawn:
         if s.incident_id in unfounded:
-            owed.append(Due(by_pk[s.partner_id], s.incident_id, cap.CANCEL, json.loads(s.view)))
+            view = json.loads(s.view)
+            owed.append(Due(by_pk[s.partner_id], s.incident_id, cap.CANCEL, view, not s.announced))
     return owed
 
 
@@ -128,12 +136,13 @@ def record(owed: list[Due]) -> list[int]:
                     "msg_type": d.msg_type,
                     "fingerprint": _fingerprint(d.view),
                     "view": json.dumps(d.view),
-                    "delivered": False,
+                    "delivered": d.silent,
                     "attempts": 0,
                     "error": "",
                 },
             )
-        ids.append(row.pk)
+        if not d.silent:
+            ids.append(row.pk)
     return ids
 
 
@@ -166,6 +175,12 @@ def _deliver(sent_id: int) -> None:
     row = Sent.objects.select_related("partner").filter(pk=sent_id).first()
     if row is None or row.delivered or not keys.enabled():
         return
+    if (
+        row.msg_type != cap.CANCEL
+        and Incident.objects.filter(pk=row.incident_id, state=State.UNFOUNDED).exists()
+    ):
+        # A false alarm since this was queued: the next sweep owes a Cancel, or nothing.
+        return
     partner = row.partner
     url = partner.base_url.rstrip("/") + INBOX
     payload = body(row)
@@ -189,6 +204,7 @@ def _deliver(sent_id: int) -> None:
         error = f"HTTP {status}"
     Sent.objects.filter(pk=row.pk, fingerprint=row.fingerprint).update(
         delivered=delivered,
+        announced=row.announced or (delivered and row.msg_type != cap.CANCEL),
         attempts=row.attempts + 1,
         error=error[:200],
         updated_at=timezone.now(),
