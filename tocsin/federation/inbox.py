@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
@@ -30,13 +31,12 @@ logger = logging.getLogger(__name__)
 
 
 class Refused(Exception):
+    """A request the inbox refuses: its HTTP status, a code and a sentence for the
+    partner's operator."""
+
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
-
-
-def _refuse(status: int, code: str, detail: str) -> Refused:
-    return Refused(status, code, detail)
 
 
 @csrf_exempt
@@ -59,21 +59,21 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
     """Check a partner's request and store its alert; return the partner and the report
     (None for a Cancel). Raises Refused."""
     if not keys.enabled():
-        raise _refuse(503, "federation_off", "This network does not federate.")
+        raise Refused(503, "federation_off", "This network does not federate.")
     try:
         length = int(request.headers.get("Content-Length") or 0)
     except ValueError:
         length = 0
     if length > cap.MAX_BYTES:
-        raise _refuse(413, "too_large", f"An alert is at most {cap.MAX_BYTES} bytes.")
+        raise Refused(413, "too_large", f"An alert is at most {cap.MAX_BYTES} bytes.")
     body = request.body
     if len(body) > cap.MAX_BYTES:
-        raise _refuse(413, "too_large", f"An alert is at most {cap.MAX_BYTES} bytes.")
+        raise Refused(413, "too_large", f"An alert is at most {cap.MAX_BYTES} bytes.")
     if signing.skewed(request.headers):
-        raise _refuse(401, "clock_skew", "Date is missing or more than 5 minutes from ours.")
+        raise Refused(401, "clock_skew", "Date is missing or more than 5 minutes from ours.")
     found: list[Partner] = []
 
-    def public(key_id: str):  # type: ignore[no-untyped-def]
+    def public(key_id: str) -> ed25519.Ed25519PublicKey | None:
         partner = _partner(key_id)
         if partner is None:
             return None
@@ -89,21 +89,21 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
         verified = signing.verify(message, body, public=public)
     except signing.InvalidSignature as e:
         if not found:
-            raise _refuse(
+            raise Refused(
                 401, "unknown_partner", "No enabled partner has the key this was signed with."
             ) from e
         if '"created"' in str(e) or "maximum allowable age" in str(e):
-            raise _refuse(401, "clock_skew", "The signature was made too long ago.") from e
-        raise _refuse(401, "bad_signature", "The signature or body digest does not verify.") from e
+            raise Refused(401, "clock_skew", "The signature was made too long ago.") from e
+        raise Refused(401, "bad_signature", "The signature or body digest does not verify.") from e
     partner = found[0]
     if Received.objects.filter(partner=partner, nonce=verified.nonce).exists():
-        raise _refuse(409, "replay", "This signature nonce was already used.")
+        raise Refused(409, "replay", "This signature nonce was already used.")
     try:
         alert = cap.parse(body)
     except cap.MalformedCap as e:
-        raise _refuse(400, "malformed_cap", f"Not a usable CAP 1.2 alert: {e}.") from e
+        raise Refused(400, "malformed_cap", f"Not a usable CAP 1.2 alert: {e}.") from e
     if Received.objects.filter(partner=partner, identifier=alert.identifier).exists():
-        raise _refuse(409, "replay", "This CAP identifier was already received.")
+        raise Refused(409, "replay", "This CAP identifier was already received.")
     try:
         with transaction.atomic():
             received = Received.objects.create(
@@ -113,9 +113,9 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
             received.report_id = report.pk if report else None
             received.save(update_fields=["report_id"])
     except IntegrityError as e:
-        raise _refuse(409, "replay", "This alert was already received.") from e
+        raise Refused(409, "replay", "This alert was already received.") from e
     except OutsideEveryArea as e:
-        raise _refuse(422, "outside_area", "No committee of this network covers the area.") from e
+        raise Refused(422, "outside_area", "No committee of this network covers the area.") from e
     return partner, report
 
 

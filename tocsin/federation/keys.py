@@ -40,12 +40,18 @@ def enabled() -> bool:
     return bool(settings.FEDERATION_KEY)
 
 
+def private_key_of(private: str) -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.from_private_bytes(unb64(private))
+
+
 def private_key() -> ed25519.Ed25519PrivateKey:
-    return ed25519.Ed25519PrivateKey.from_private_bytes(unb64(settings.FEDERATION_KEY))
+    """Return our private key (TOCSIN_FEDERATION_KEY)."""
+    return private_key_of(settings.FEDERATION_KEY)
 
 
 def public_of(private: str) -> str:
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(unb64(private))
+    """Return the public key (base64url) of a private one."""
+    key = private_key_of(private)
     return b64(
         key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
@@ -58,7 +64,3 @@ def public_key() -> str:
 
 def load_public(text: str) -> ed25519.Ed25519PublicKey:
     return ed25519.Ed25519PublicKey.from_public_bytes(unb64(text))
-
-
-def private_key_of(private: str) -> ed25519.Ed25519PrivateKey:
-    return ed25519.Ed25519PrivateKey.from_private_bytes(unb64(private))
