@@ -149,6 +149,8 @@ def record(owed: list[Due]) -> list[int]:
 def queue_due(now: dt.datetime | None = None) -> int:
     """Record what partners are owed and enqueue a delivery task for each (and for
     undelivered ones whose retry time came); return how many were queued."""
+    if not keys.enabled():
+        return 0
     now = now or timezone.now()
     ids = record(due(now)) + _retry_due(now)
     for pk in dict.fromkeys(ids):
