@@ -191,6 +191,22 @@ def test_an_unknown_partner_is_refused(
     assert not Report.objects.exists()
 
 
+def test_an_unsigned_request_is_refused(
+    client: Client, w: World, ours: str, partner: Partner
+) -> None:
+    response = client.post(INBOX, data=public_alert(), content_type=cap.CONTENT_TYPE)
+    refused(response, 401, "unsigned")
+
+
+def test_a_signature_for_another_purpose_is_refused(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner
+) -> None:
+    body = public_alert()
+    signed = signing.sign(URL, body, key=keys.private_key_of(theirs), key_id=partner.public_key)
+    signed["Signature-Input"] = signed["Signature-Input"].replace(signing.TAG, "other-app")
+    refused(post(client, body, theirs, headers=signed), 401, "bad_signature")
+
+
 def test_a_disabled_partner_is_refused(
     client: Client, w: World, ours: str, theirs: str, partner: Partner
 ) -> None:

@@ -1,13 +1,14 @@
 """/federation/inbox: a partner network's signed CAP alert lands on our desk as a
 report from the channel "partner", for the committees covering its area; never straight
-to members (a dispatcher confirms it like any report, under the two-person rule).
+to members (a dispatcher confirms it like any report, under the two-person rule; a
+"desk only" partner's report alone never backs a confirmation).
 
 Refused with a 4xx JSON error ``{"error": code, "detail": text}``, and logged with the
-code and the partner's name only (no address, no alert text): federation off (503), too
-large (413), an unknown or disabled partner (401), a Date or signature time more than
-five minutes from ours (401), a forged signature or body (401), a replay of a signature
-nonce or CAP identifier (409), malformed CAP (400), an area no committee of ours covers
-(422).
+code only (no address, no alert text; an accepted alert with the partner's id):
+federation off (503), too large (413), unsigned (401), an unknown or disabled partner
+(401), a Date or signature time more than five minutes from ours (401), a forged
+signature or body (401), a replay of a signature nonce or CAP identifier (409), malformed
+CAP (400), an area no committee of ours covers (422).
 """
 
 from __future__ import annotations
@@ -71,9 +72,13 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
         raise Refused(413, "too_large", f"An alert is at most {cap.MAX_BYTES} bytes.")
     if signing.skewed(request.headers):
         raise Refused(401, "clock_skew", "Date is missing or more than 5 minutes from ours.")
+    if "Signature-Input" not in request.headers or "Signature" not in request.headers:
+        raise Refused(401, "unsigned", "Sign the request (RFC 9421, Ed25519).")
+    asked: list[str] = []
     found: list[Partner] = []
 
     def public(key_id: str) -> ed25519.Ed25519PublicKey | None:
+        asked.append(key_id)
         partner = _partner(key_id)
         if partner is None:
             return None
@@ -88,7 +93,7 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
     try:
         verified = signing.verify(message, body, public=public)
     except signing.InvalidSignature as e:
-        if not found:
+        if asked and not found:
             raise Refused(
                 401, "unknown_partner", "No enabled partner has the key this was signed with."
             ) from e
