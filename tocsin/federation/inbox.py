@@ -70,10 +70,10 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
     body = request.body
     if len(body) > cap.MAX_BYTES:
         raise Refused(413, "too_large", f"An alert is at most {cap.MAX_BYTES} bytes.")
-    if signing.skewed(request.headers):
-        raise Refused(401, "clock_skew", "Date is missing or more than 5 minutes from ours.")
     if "Signature-Input" not in request.headers or "Signature" not in request.headers:
         raise Refused(401, "unsigned", "Sign the request (RFC 9421, Ed25519).")
+    if signing.skewed(request.headers):
+        raise Refused(401, "clock_skew", "Date is missing or more than 5 minutes from ours.")
     asked: list[str] = []
     found: list[Partner] = []
 
