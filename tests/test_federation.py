@@ -570,6 +570,20 @@ class Instance:
         assert done.returncode == 0, done.stderr.decode()[-3000:]
         return json.loads(done.stdout.decode().strip().splitlines()[-1])
 
+    def manage(self, *args: str) -> str:
+        """Run `tocsin manage ...` against B; return what it printed."""
+        tocsin = Path(sys.executable).parent / "tocsin"
+        done = subprocess.run(
+            [str(tocsin), "manage", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            timeout=180,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        return done.stdout.decode()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -609,17 +623,27 @@ def test_two_instances_on_loopback_federate_both_ways(
         with urllib.request.urlopen(f"{a.url}/federation/key") as r:  # noqa: S310
             a_key = json.load(r)["public_key"]
         instance_b.run(
-            f"""
-            from tests.factories import committee, EAST
-            from tocsin.federation.models import Partner
+            """
+            from tests.factories import committee
             committee("East")
-            Partner.objects.create(
-                name="A", base_url={a.url!r}, public_key={a_key!r}, cells={area!r},
-                trust="confirm",
-            )
             result = True
             """
         )
+        added = instance_b.manage(
+            "partners",
+            "add",
+            "A",
+            "--url",
+            a.url,
+            "--key",
+            a_key,
+            "--cells",
+            area,
+            "--trust",
+            "confirm",
+        )
+        assert added.strip() == "A: added"
+        assert instance_b.manage("partners", "key").strip() == b_key
 
         # A confirms an incident whose area touches B's: it appears on B's desk.
         confirmed_incident(w.dispatcher, minutes_ago=60)
