@@ -30,6 +30,7 @@ from tests.factories import EAST, World, world
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
 from tocsin.committees.models import Shift
 from tocsin.demo.models import DemoMessage
+from tocsin.federation.models import Partner, Received
 from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
@@ -465,6 +466,10 @@ def scenario(w: World) -> dict[str, int]:
     report("tagged", received_at=NOW - 3 * DAY, source_tag="c" * 32, incident=incident(None))
     past = _mobilization(w, NOW - 8 * DAY)
     rsvps.sign_up(past, member=w.member, now=past.starts_at - DAY)
+    partner = Partner.objects.create(name="Eastside", base_url="https://e.example", public_key="k")
+    Received.objects.create(partner=partner, identifier="old", nonce="n1")
+    Received.objects.filter(identifier="old").update(received_at=NOW - 4 * DAY)
+    Received.objects.create(partner=partner, identifier="young", nonce="n2")
     return {
         retention.REPORT_PHOTOS: 1,
         retention.REPORTS: 2,
@@ -481,6 +486,7 @@ def scenario(w: World) -> dict[str, int]:
         retention.SHIFTS: 1,
         retention.SOURCE_TAGS: 1,
         retention.RSVPS: 1,
+        retention.PARTNER_ALERTS: 1,
     }
 
 
@@ -508,7 +514,7 @@ def test_the_command_prints_the_counts_and_has_a_dry_run(w: World, media: Path) 
     assert Report.objects.count() == 5
     out = io.StringIO()
     call_command("purge", stdout=out)
-    assert "purged 16 in all" in out.getvalue()
+    assert "purged 17 in all" in out.getvalue()
     # The open incident's two reports stay (one's source tag blanked).
     assert Report.objects.count() == 2
 

@@ -27,6 +27,7 @@ COMMITTEE_POSTS = "committee_posts"
 SHIFTS = "shifts"
 SOURCE_TAGS = "source_tags"
 RSVPS = "rsvps"
+PARTNER_ALERTS = "partner_alerts"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ RULES: dict[str, Rule] = {
     SOURCE_TAGS: Rule("RETAIN_SOURCE_TAGS_HOURS", "hours", "the report arrived"),
     # Sign-ups to planned mobilizations, their sealed addresses and messages.
     RSVPS: Rule("RETAIN_RSVPS_DAYS", "days", "the mobilization ended"),
+    # What a partner network's alerts were (CAP identifiers, signature nonces, the report
+    # each became), against replays: a signature is refused after five minutes anyway.
+    PARTNER_ALERTS: Rule("RETAIN_REPORTS_HOURS", "hours", "the alert arrived"),
 }
 
 # Every class the purge reports, in the order it runs.
@@ -81,6 +85,7 @@ CLASSES: tuple[str, ...] = (
     SHIFTS,
     SOURCE_TAGS,
     RSVPS,
+    PARTNER_ALERTS,
 )
 
 
