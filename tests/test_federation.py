@@ -33,8 +33,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
+from lxml import etree
 
 from tests.factories import EAST, WEST, World, confirmed_incident, own_incident, world
+from tests.test_cap import cap_schema
 from tocsin import geo
 from tocsin.alerts.models import Delivery
 from tocsin.federation import keys, outgoing, signing
@@ -76,6 +78,7 @@ def partner(db: None, theirs: str) -> Partner:
 def public_alert(
     *, ident: int = 7, point: tuple[float, float] = EAST, kind: str = cap.ALERT
 ) -> bytes:
+    """Return a valid CAP alert such as a partner sends (checked against the XSD)."""
     seen = PublicIncident(
         id=ident,
         kind="checkpoint",
@@ -87,7 +90,9 @@ def public_alert(
         confirmed_by="verifier",
         confirmed_sources=0,
     )
-    return cap.alert(seen, kind=kind)
+    body = cap.alert(seen, kind=kind)
+    cap_schema().assertValid(etree.fromstring(body))
+    return body
 
 
 def post(
@@ -395,6 +400,7 @@ def test_a_change_in_the_public_view_is_an_update(w: World, ours: str, partner: 
     assert owed.msg_type == "Update"
     outgoing.record([owed])
     body = outgoing.body(Sent.objects.get())
+    cap_schema().assertValid(etree.fromstring(body))
     assert b"<msgType>Update</msgType>" in body
     assert b"incident.%d.alert" % incident.pk in body  # its references
 
@@ -465,6 +471,7 @@ def test_the_worker_task_posts_the_signed_alert_to_the_partners_inbox(
     assert verified.key_id == keys.public_of(ours)
     assert "@target-uri" in headers["Signature-Input"] and "date" in headers["Signature-Input"]
     assert cap.parse(body).msg_type == "Alert"
+    cap_schema().assertValid(etree.fromstring(body))
 
 
 # --- the command ---
