@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests import factories
@@ -27,7 +29,8 @@ from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tests.test_browser_loop import COUNT_LIVE_UPDATES, Live, open_map, submit, wait_live
 from tocsin.alerts.messages import alert_url
-from tocsin.committees.models import Committee, Invite, Membership, Role
+from tocsin.committees import joining
+from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Shift
 from tocsin.incidents import verify
 from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
@@ -162,6 +165,20 @@ def scene(language: str) -> Scene:
         channel="web", kind="agents_seen", lat=EAST[0], lng=EAST[1] - 0.01, suspicious=True
     )
     rosa_membership = Membership.objects.get(member=rosa, committee=east)
+    # On-call shifts: Rosa's own, an open slot and one Diego offers (coverage and on-call).
+    soon = timezone.now() + timedelta(hours=3)
+    for holder, offered in ((rosa, None), (None, None), (diego, timezone.now())):
+        Shift.objects.create(
+            committee=east,
+            member=holder,
+            duty=Duty.RESPONDER,
+            starts_at=soon,
+            ends_at=soon + timedelta(hours=4),
+            offered_at=offered,
+        )
+    # Listed publicly, with a stranger's request to join waiting.
+    Committee.objects.filter(pk=east.pk).update(listed=True)
+    joining.ask(east, display_name="Ana", kind="email", address="ana@example.org", language="en")
 
     def path(url: str) -> str:
         return urlsplit(url).path
@@ -190,10 +207,15 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             f"/report/{s.receipt}/",
             "/report/check/",
             "/rights/",
+            "/map/",
             "/offline/",
             "/login/",
             f"/join/{s.invite}/",
             s.unsubscribe,
+            "/committees/",
+            "/committees/?zip=90033",
+            "/committees/east/",
+            "/committees/start/",
             "/no-such-page/",
         ],
         "Diego": [
@@ -202,11 +224,12 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             f"/desk/incidents/{s.unverified}/",
             "/desk/hotline/",
             "/desk/deliveries/",
+            "/c/east/coverage/",
             "/me/",
         ],
         "Vera": [s.verify_page, "/me/"],
         "Mateo": ["/me/", s.member_alert, "/me/data/", "/me/security/"],
-        "Rosa": [s.responder_alert, "/me/"],
+        "Rosa": [s.responder_alert, "/c/east/on-call/", "/me/"],
         "Olga": [
             "/c/east/",
             "/c/east/places/",
@@ -214,6 +237,7 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             "/c/east/vouch/",
             f"/c/east/vouching/{s.rosa_membership}/cut/",
             "/committees/new/",
+            "/c/east/requests/",
         ],
         "Otto": ["/me/", "/desk/", "/c/east/"],
     }

@@ -276,6 +276,11 @@ def test_no_page_requests_anything_from_another_origin(
         recorder.visit(page, path)
     wait_for_service_worker(page)
     fetch_manifest(anon, page, recorder)
+    # The public map, with its map open: Leaflet, the streets and the incidents' cells.
+    recorder.visit(page, "/map/")
+    page.click("#map-open")
+    page.wait_for_function("() => document.getElementById('map').dataset.drawn !== undefined")
+    page.wait_for_load_state("networkidle")
     recorder.visit(page, "/report/")
     tap_map(page, *EAST, areas=True)
     page.check("input[name=kind][value=agents_seen]")

@@ -125,3 +125,13 @@ def test_the_demo_has_upcoming_mobilizations_with_people_on_the_home_page(client
         assert reverse("mobilization", args=[m.pk]) in home
     # Loaded again while they are ahead: nothing twice.
     assert data.load_mobilizations() == 0
+
+
+@pytest.mark.django_db
+def test_the_demo_committees_are_found_by_zip_and_take_requests_to_join(client: Any) -> None:
+    data.load_demo(members=40)
+    found = client.get(reverse("committees_find"), {"zip": "90033"}).content.decode()
+    assert 'data-committee="boyle-heights"' in found
+    page = client.get(reverse("committee_public", args=["boyle-heights"]))
+    assert page.status_code == 200
+    assert 'id="join-form"' in page.content.decode()

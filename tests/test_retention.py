@@ -27,8 +27,9 @@ from hypothesis import strategies as st
 
 from tests import disk
 from tests.factories import EAST, World, world
+from tocsin import geo, vault
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
-from tocsin.committees.models import Shift
+from tocsin.committees.models import CommitteeRequest, JoinRequest, Shift
 from tocsin.demo.models import DemoMessage
 from tocsin.federation.models import Partner, Received
 from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
@@ -415,6 +416,42 @@ def test_it_purges_rsvps_and_their_messages_7_days_after_the_mobilization_ends(w
     assert counts[retention.RSVPS] == 1
 
 
+def _join_request(w: World, *, expires_at: datetime, address: str = "ana@example.org") -> Any:
+    return JoinRequest.objects.create(
+        committee=w.east,
+        display_name="Ana",
+        kind="email",
+        sealed=vault.seal({"address": address}),
+        blind_index=address,
+        expires_at=expires_at,
+    )
+
+
+def _committee_request(*, expires_at: datetime, address: str = "ana@example.org") -> Any:
+    return CommitteeRequest.objects.create(
+        name="Harbor",
+        kind="workplace",
+        cell=geo.cell_at(34.05, -118.2, geo.PUBLIC_RESOLUTION),
+        area_name="Los Angeles, CA",
+        display_name="Ana",
+        channel="email",
+        sealed=vault.seal({"address": address}),
+        blind_index=address,
+        expires_at=expires_at,
+    )
+
+
+def test_it_purges_requests_to_join_and_to_start_a_committee_once_expired(w: World) -> None:
+    gone = _join_request(w, expires_at=NOW)
+    kept = _join_request(w, expires_at=NOW + TICK, address="bea@example.org")
+    start_gone = _committee_request(expires_at=NOW)
+    start_kept = _committee_request(expires_at=NOW + TICK, address="bea@example.org")
+    counts = purge(NOW)
+    assert not exists(gone) and not exists(start_gone)
+    assert exists(kept) and exists(start_kept)
+    assert counts[retention.JOIN_REQUESTS] == counts[retention.COMMITTEE_REQUESTS] == 1
+
+
 def test_it_blanks_a_reports_source_tag_48_hours_after_it_arrived(w: World) -> None:
     open_ = incident(None)
     old = report("old", received_at=NOW - 48 * HOUR, source_tag="a" * 32, incident=open_)
@@ -466,6 +503,8 @@ def scenario(w: World) -> dict[str, int]:
     report("tagged", received_at=NOW - 3 * DAY, source_tag="c" * 32, incident=incident(None))
     past = _mobilization(w, NOW - 8 * DAY)
     rsvps.sign_up(past, member=w.member, now=past.starts_at - DAY)
+    _join_request(w, expires_at=NOW)
+    _committee_request(expires_at=NOW)
     partner = Partner.objects.create(name="Eastside", base_url="https://e.example", public_key="k")
     Received.objects.create(partner=partner, identifier="old", nonce="n1")
     Received.objects.filter(identifier="old").update(received_at=NOW - 4 * DAY)
@@ -486,6 +525,8 @@ def scenario(w: World) -> dict[str, int]:
         retention.SHIFTS: 1,
         retention.SOURCE_TAGS: 1,
         retention.RSVPS: 1,
+        retention.JOIN_REQUESTS: 1,
+        retention.COMMITTEE_REQUESTS: 1,
         retention.PARTNER_ALERTS: 1,
     }
 
@@ -514,7 +555,7 @@ def test_the_command_prints_the_counts_and_has_a_dry_run(w: World, media: Path) 
     assert Report.objects.count() == 5
     out = io.StringIO()
     call_command("purge", stdout=out)
-    assert "purged 17 in all" in out.getvalue()
+    assert "purged 19 in all" in out.getvalue()
     # The open incident's two reports stay (one's source tag blanked).
     assert Report.objects.count() == 2
 

@@ -26,9 +26,9 @@ from PIL import Image
 from tests.factories import EAST, WEST, World, committee, member, world
 from tocsin import geo
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
-from tocsin.committees import partners
+from tocsin.committees import joining, partners
 from tocsin.committees import services as committee_services
-from tocsin.committees.models import Committee, Invite, Membership, Role, Share, Shift
+from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Share, Shift
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
@@ -104,6 +104,15 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee_shift":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_end_shift":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_duty":         (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
+    # On-call shifts: coverage for staff; sign-up and swaps for whoever may hold a shift.
+    "committee_coverage":     (302, 404, 404, 404, 200, 200, 404, 404, 404, 404),
+    "committee_oncall":       (302, 404, 404, 200, 200, 200, 404, 404, 404, 404),
+    # An open responder slot.
+    "committee_shift_sign_up": (302, 404, 404, 302, 302, 302, 404, 404, 404, 404),
+    # Diego's own shift: only he offers it.
+    "committee_shift_offer":  (302, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    # A responder shift Diego offers: anyone else who may hold it takes it.
+    "committee_shift_take":   (302, 404, 404, 302, 404, 302, 404, 404, 404, 404),
     "committee_partner_propose": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_partner_accept": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
     "committee_partner_end":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
@@ -113,6 +122,17 @@ TABLE: dict[str, tuple[int, ...]] = {
     # Olga asked for the member list and Diego approved it: only she downloads it.
     "committee_export":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
     "committee_vault_lock":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    # Requests to join from the public page, and listing the committee: its organizers.
+    "committee_join_requests": (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
+    "committee_join_accept":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_join_decline": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_listed":       (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    # Committees in the open: anyone, logged in or not (East is listed; West is not, and
+    # its page gives the same 404 as a missing one: test below).
+    "committees_find":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committee_start":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committees_areas":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committee_public":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "me":                     (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "add_area":               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
@@ -146,6 +166,12 @@ TABLE: dict[str, tuple[int, ...]] = {
     "mobilization_qr":        (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
     "mobilization_ics":       (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
     "mobilization_live":      (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
+    # The public map and list of verified incidents, its GeoJSON and live list, and the
+    # rights page's QR code: public data, the same for everyone (tests/test_public_map.py).
+    "public_map":             (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_map_geojson":     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_map_live":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "rights_qr":              (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     # CAP 1.2 (tests/test_cap.py): public, the same for everyone. East's incident is not
     # public (not confirmed long enough ago): its alert is 404 to everyone, its own
     # committee's staff included; the feed lists only what published() returns.
@@ -210,7 +236,7 @@ PUBLIC = {
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
 # Server-Sent Event streams never end: they are read with AsyncClient, first chunk only.
-STREAMS = {"desk_live", "incident_live", "mobilization_live"}
+STREAMS = {"desk_live", "incident_live", "mobilization_live", "public_map_live"}
 
 MISSING = 987654
 
@@ -238,6 +264,11 @@ class Objects:
     burst: str = "0" * 16
     # A planned mobilization for the committee's members only.
     mobilization: int = MISSING
+    # An open responder slot, and a responder shift its holder offers to swap.
+    slot: int = MISSING
+    offered: int = MISSING
+    # A stranger's request to join the committee, waiting for its organizers.
+    join_request: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -324,6 +355,17 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("committee_end_shift", args=[o.slug, o.shift])
     ),
     "committee_duty": lambda o: Call("post", reverse("committee_duty", args=[o.slug])),
+    "committee_coverage": lambda o: Call("get", reverse("committee_coverage", args=[o.slug])),
+    "committee_oncall": lambda o: Call("get", reverse("committee_oncall", args=[o.slug])),
+    "committee_shift_sign_up": lambda o: Call(
+        "post", reverse("committee_shift_sign_up", args=[o.slug, o.slot])
+    ),
+    "committee_shift_offer": lambda o: Call(
+        "post", reverse("committee_shift_offer", args=[o.slug, o.shift])
+    ),
+    "committee_shift_take": lambda o: Call(
+        "post", reverse("committee_shift_take", args=[o.slug, o.offered])
+    ),
     "incident_alert_more": lambda o: Call(
         "post", reverse("incident_alert_more", args=[o.incident]), {"committees": "0"}
     ),
@@ -399,10 +441,30 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "committee_mobilization_people": lambda o: Call(
         "get", reverse("committee_mobilization_people", args=[o.slug, o.mobilization])
     ),
+    "committee_join_requests": lambda o: Call(
+        "get", reverse("committee_join_requests", args=[o.slug])
+    ),
+    "committee_join_accept": lambda o: Call(
+        "post", reverse("committee_join_accept", args=[o.slug, o.join_request])
+    ),
+    "committee_join_decline": lambda o: Call(
+        "post", reverse("committee_join_decline", args=[o.slug, o.join_request])
+    ),
+    "committee_listed": lambda o: Call(
+        "post", reverse("committee_listed", args=[o.slug]), {"listed": "1"}
+    ),
+    "committees_find": lambda o: Call("get", reverse("committees_find") + "?zip=90033"),
+    "committee_start": lambda o: Call("get", reverse("committee_start")),
+    "committees_areas": lambda o: Call("get", reverse("committees_areas")),
+    "committee_public": lambda o: Call("get", reverse("committee_public", args=[o.slug])),
     "mobilization": lambda o: Call("get", reverse("mobilization", args=[o.mobilization])),
     "mobilization_qr": lambda o: Call("get", reverse("mobilization_qr", args=[o.mobilization])),
     "mobilization_ics": lambda o: Call("get", reverse("mobilization_ics", args=[o.mobilization])),
     "mobilization_live": lambda o: Call("get", reverse("mobilization_live", args=[o.mobilization])),
+    "public_map": lambda o: Call("get", reverse("public_map")),
+    "public_map_geojson": lambda o: Call("get", reverse("public_map_geojson")),
+    "public_map_live": lambda o: Call("get", reverse("public_map_live")),
+    "rights_qr": lambda o: Call("get", reverse("rights_qr")),
     "public_cap_feed": lambda o: Call("get", reverse("public_cap_feed")),
     "public_cap": lambda o: Call("get", reverse("public_cap", args=[o.incident])),
     "federation_key": lambda o: Call("get", reverse("federation_key")),
@@ -456,6 +518,9 @@ OWNER = {
     "committee_export_ask": "organizer",
     "committee_export": "organizer",
     "committee_vault_lock": "organizer",
+    "committee_shift_sign_up": "responder",
+    "committee_shift_offer": "dispatcher",
+    "committee_shift_take": "organizer",
     "delete_area": "member",
     "delete_endpoint": "member",
     "verify_channel": "member",
@@ -463,6 +528,10 @@ OWNER = {
     "move_endpoint": "member",
     "test_endpoint": "member",
     "enable_endpoint": "member",
+    "committee_join_requests": "organizer",
+    "committee_join_accept": "organizer",
+    "committee_join_decline": "organizer",
+    "committee_listed": "organizer",
     "committee_mobilizations": "dispatcher",
     "committee_mobilization": "organizer",
     "committee_mobilization_cancel": "organizer",
@@ -558,6 +627,30 @@ def _shift(committee: Committee, member: Member) -> Shift:
     )
 
 
+def _slot(committee: Committee) -> Shift:
+    """An open responder slot tomorrow."""
+    start = timezone.now() + timedelta(days=1)
+    return Shift.objects.create(
+        committee=committee,
+        duty=Duty.RESPONDER,
+        starts_at=start,
+        ends_at=start + timedelta(hours=4),
+    )
+
+
+def _offered(committee: Committee, holder: Member) -> Shift:
+    """A responder shift tomorrow that ``holder`` offers to swap."""
+    start = timezone.now() + timedelta(days=1)
+    return Shift.objects.create(
+        committee=committee,
+        member=holder,
+        duty=Duty.RESPONDER,
+        starts_at=start,
+        ends_at=start + timedelta(hours=4),
+        offered_at=timezone.now(),
+    )
+
+
 NORTH = (34.0900, -118.2107)
 
 
@@ -619,11 +712,14 @@ def scene(db: None) -> Scene:
         delivery=_dead_delivery(east_incident, w.member).pk,
         verifier=w.dispatcher.pk,
         shift=_shift(w.east, w.dispatcher).pk,
+        slot=_slot(w.east).pk,
+        offered=_offered(w.east, w.dispatcher).pk,
         approval=_role_grant(w.east, w.organizer, w.member),
         proposal=_proposal(w.east, w.organizer),
         place=Place.objects.create(committee=w.east, name="Plaza", lat=EAST[0], lng=EAST[1]).pk,
         burst=_burst_at(EAST, "e" * 16),
         mobilization=_members_only(w.east),
+        join_request=_join_request(w.east),
     )
     _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
@@ -637,15 +733,29 @@ def scene(db: None) -> Scene:
         delivery=_dead_delivery(west_incident, w.west_dispatcher).pk,
         verifier=w.west_dispatcher.pk,
         shift=_shift(w.west, w.west_dispatcher).pk,
+        slot=_slot(w.west).pk,
+        offered=_offered(w.west, w.west_dispatcher).pk,
         approval=_role_grant(w.west, w.west_organizer, w.west_dispatcher),
         proposal=_proposal(w.west, w.west_organizer),
         place=Place.objects.create(committee=w.west, name="Plaza", lat=WEST[0], lng=WEST[1]).pk,
         burst=_burst_at(WEST, "a" * 16),
         mobilization=_members_only(w.west),
+        join_request=_join_request(w.west),
     )
     _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
     return Scene(world=w, east=east, west=west, missing=missing, extra=extra)
+
+
+def _join_request(c: Committee) -> int:
+    """A stranger's request to join ``c``; East is listed publicly, West is not."""
+    if c.slug == "east":
+        Committee.objects.filter(pk=c.pk).update(listed=True)
+    request = joining.ask(
+        c, display_name="Ana", kind="email", address="ana@example.org", language="en"
+    )
+    assert request is not None
+    return request.pk
 
 
 def _members_only(c: Committee) -> int:
@@ -773,6 +883,16 @@ def test_another_committees_id_gives_the_same_404_as_a_missing_one(
     assert fetch(route, scene.east, user).status in (200, 302)
     foreign = fetch(route, scene.west, user)
     missing = fetch(route, scene.missing, user)
+    assert foreign.status == missing.status == 404
+    assert _scrub(foreign) == _scrub(missing)
+
+
+def test_an_unlisted_committees_public_page_gives_the_same_404_as_a_missing_one(
+    scene: Scene,
+) -> None:
+    assert fetch("committee_public", scene.east, None).status == 200
+    foreign = fetch("committee_public", scene.west, None)
+    missing = fetch("committee_public", scene.missing, None)
     assert foreign.status == missing.status == 404
     assert _scrub(foreign) == _scrub(missing)
 

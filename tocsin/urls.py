@@ -7,7 +7,7 @@ from tocsin.accounts import data_views as member_data
 from tocsin.accounts import security_views as security
 from tocsin.accounts import views as members
 from tocsin.alerts import receipts
-from tocsin.committees import partner_views
+from tocsin.committees import join_views, partner_views
 from tocsin.committees import verification_views as committee_verification
 from tocsin.committees import views as committees
 from tocsin.demo import views as demo
@@ -21,7 +21,7 @@ from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views
 from tocsin.incidents import report_views as intake
 from tocsin.intake import place_views as intake_places
-from tocsin.mobilize import planned_views, public_views
+from tocsin.mobilize import committee_pages, coverage_views, planned_views, public_views
 from tocsin.mobilize import views as mobilize
 from tocsin.places import views as places
 from tocsin.public import cap_views
@@ -35,8 +35,13 @@ urlpatterns = [
     path("m/<int:pk>/live/", public_views.mobilization_live, name="mobilization_live"),
     path("desk/live/", incidents.desk_live, name="desk_live"),
     path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
+    path("map/live/", public.public_map_live, name="public_map_live"),
     path("", public.home, name="home"),
     path("rights/", public.rights, name="rights"),
+    path("rights/qr.svg", public.rights_qr, name="rights_qr"),
+    # The public map and list of verified incidents (issue 17), and the same as GeoJSON.
+    path("map/", public.public_map, name="public_map"),
+    path("map/incidents.geojson", public.public_map_geojson, name="public_map_geojson"),
     path("offline/", public.offline, name="offline"),
     path("sw.js", public.service_worker, name="service_worker"),
     path("manifest.webmanifest", public.manifest, name="manifest"),
@@ -136,8 +141,13 @@ urlpatterns = [
     path("desk/deliveries/", alerts.dead_deliveries, name="dead_deliveries"),
     path("desk/deliveries/retry/", alerts.retry_dead_deliveries, name="retry_dead_deliveries"),
     path("desk/deliveries/<int:pk>/retry/", alerts.retry_delivery, name="retry_delivery"),
+    # Committees in the open: find one by ZIP, its public page (ask to join), start one.
+    path("committees/", committee_pages.find, name="committees_find"),
+    path("committees/start/", committee_pages.start, name="committee_start"),
+    path("committees/areas.geojson", committee_pages.areas, name="committees_areas"),
     # Organizers.
     path("committees/new/", committees.create, name="committee_create"),
+    path("committees/<slug:slug>/", committee_pages.page, name="committee_public"),
     path("c/<slug:slug>/", committees.manage, name="committee"),
     path("c/<slug:slug>/area/", committees.set_area, name="committee_area"),
     path("c/<slug:slug>/area.geojson", committees.area_geojson, name="committee_area_geojson"),
@@ -162,6 +172,18 @@ urlpatterns = [
         committee_verification.end_shift,
         name="committee_end_shift",
     ),
+    # On-call shifts: coverage for staff; sign-up and swaps for whoever may hold them.
+    path("c/<slug:slug>/coverage/", coverage_views.coverage, name="committee_coverage"),
+    path("c/<slug:slug>/on-call/", coverage_views.oncall_page, name="committee_oncall"),
+    path(
+        "c/<slug:slug>/shifts/<int:pk>/sign-up/",
+        coverage_views.sign_up,
+        name="committee_shift_sign_up",
+    ),
+    path(
+        "c/<slug:slug>/shifts/<int:pk>/offer/", coverage_views.offer, name="committee_shift_offer"
+    ),
+    path("c/<slug:slug>/shifts/<int:pk>/take/", coverage_views.take, name="committee_shift_take"),
     # Planned mobilizations: dispatchers and organizers.
     path(
         "c/<slug:slug>/mobilizations/", planned_views.mobilizations, name="committee_mobilizations"
@@ -196,6 +218,19 @@ urlpatterns = [
     path("c/<slug:slug>/lock/", partner_views.ask_lock, name="committee_vault_lock"),
     # Verifiers: on duty now, or not.
     path("c/<slug:slug>/duty/", committee_verification.duty, name="committee_duty"),
+    # Requests to join from the public page, and listing the committee there.
+    path("c/<slug:slug>/requests/", join_views.requests, name="committee_join_requests"),
+    path(
+        "c/<slug:slug>/requests/<int:pk>/accept/",
+        join_views.accept,
+        name="committee_join_accept",
+    ),
+    path(
+        "c/<slug:slug>/requests/<int:pk>/decline/",
+        join_views.decline,
+        name="committee_join_decline",
+    ),
+    path("c/<slug:slug>/listed/", join_views.set_listed, name="committee_listed"),
     # Responders and above: personal invites that vouch for one person.
     path("c/<slug:slug>/vouch/", committees.vouch, name="committee_vouch"),
 ]

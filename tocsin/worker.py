@@ -26,7 +26,7 @@ from tocsin.alerts import outbox, posts
 from tocsin.federation import outgoing as federation
 from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
-from tocsin.mobilize import notices
+from tocsin.mobilize import join_notices, notices, shift_notices
 from tocsin.retention import purge
 from tocsin.transports import registry as transports
 from tocsin.vault import keys
@@ -85,8 +85,9 @@ class Worker:
 
     def _housekeeping(self) -> None:
         """Close unverified incidents the committees' rules let expire, send the
-        desk's replies to reporters and the messages to people signed up for
-        mobilizations (they need sealed addresses: workers only), and queue what
+        desk's replies to reporters, the messages to people signed up for
+        mobilizations, the on-call shift reminders and swap notices, and the join links of
+        accepted requests (they need sealed addresses: workers only); and queue what
         federation partners are owed."""
         while not self.stop_event.is_set():
             try:
@@ -94,6 +95,8 @@ class Worker:
                 verify.expire_stale()
                 replies.send_due()
                 notices.send_due()
+                shift_notices.send_due()
+                join_notices.send_due()
                 federation.queue_due()
             except Exception:
                 logger.exception("housekeeping failed; retrying")

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tocsin import geo
 from tocsin.accounts import my_alerts as mine
 from tocsin.committees import access
-from tocsin.committees.models import Invite, Membership
+from tocsin.committees.models import Invite, Membership, Role
 from tocsin.committees.verification_views import my_duty
 from tocsin.lib import untrusted
 from tocsin.lib.ratelimit import source_of
@@ -104,6 +104,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
             )
             if created:
                 Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
+                _open_staff_enrollment(invite, member)
             messages.success(request, _("You joined %(name)s.") % {"name": invite.committee.name})
             return redirect("me")
         return render(request, "members/join_existing.html", {"invite": invite})
@@ -119,12 +120,20 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
                 vouched_by=invite.created_by,
             )
             Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
+            _open_staff_enrollment(invite, member)
         security.start_session(request, member)
         if data["email"]:
             _add_email(request, member, data["email"])
         messages.success(request, _("Welcome. Now pick the areas you want alerts for."))
         return redirect("me")
     return render(request, "members/join.html", {"form": form, "invite": invite})
+
+
+def _open_staff_enrollment(invite: Invite, member: Member) -> None:
+    """A staff role by invite (the first organizer of a committee someone asked to start,
+    invited by the operator) lets them add their first passkey or authenticator app."""
+    if invite.role in (Role.DISPATCHER, Role.ORGANIZER):
+        security.open_enrollment(member, granted_by=invite.created_by)
 
 
 def _add_email(request: HttpRequest, member: Member, email: str) -> None:

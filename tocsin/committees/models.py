@@ -27,6 +27,11 @@ class CommitteeQuerySet(models.QuerySet["Committee"]):
     def ids(self) -> list[int]:
         return list(self.order_by("pk").values_list("pk", flat=True))
 
+    def public(self) -> CommitteeQuerySet:
+        """Return the committees shown to the public: approved by the operator and listed
+        by their organizers."""
+        return self.filter(approved_at__isnull=False, listed=True)
+
 
 class Committee(models.Model):
     class Kind(models.TextChoices):
@@ -51,6 +56,9 @@ class Committee(models.Model):
     # shown to reporters on the report, receipt and know-your-rights pages and in every
     # refusal (tocsin.committees.hotlines).
     hotline_numbers = models.JSONField(default=list, blank=True)
+    # Shown at /committees/ (find the committee near you) with a public page where people
+    # ask to join. Off until an organizer turns it on; only approved committees are shown.
+    listed = models.BooleanField(_("listed publicly"), default=False)
 
     objects = CommitteeQuerySet.as_manager()
 
@@ -349,24 +357,64 @@ class Approval(models.Model):
         return str(Role(role).label) if role in Role.values else ""
 
 
+class Duty(models.TextChoices):
+    """What a person on shift does; each needs at least the role of the same name."""
+
+    VERIFIER = "verifier", _("Verifier")
+    DISPATCHER = "dispatcher", _("Dispatcher")
+    RESPONDER = "responder", _("Responder")
+
+
+# The least role each duty needs.
+DUTY_ROLE = {
+    Duty.VERIFIER: Role.VERIFIER,
+    Duty.DISPATCHER: Role.DISPATCHER,
+    Duty.RESPONDER: Role.RESPONDER,
+}
+
+
 class ShiftQuerySet(models.QuerySet["Shift"]):
     def on_duty(self, at=None):  # type: ignore[no-untyped-def]
-        """Return the shifts running at ``at`` (now)."""
+        """Return the shifts running at ``at`` (now) that someone holds."""
         at = at or timezone.now()
-        return self.filter(starts_at__lte=at, ends_at__gt=at)
+        return self.filter(starts_at__lte=at, ends_at__gt=at, member__isnull=False)
+
+    def open(self, at=None):  # type: ignore[no-untyped-def]
+        """Return the slots nobody holds yet that have not ended by ``at`` (now)."""
+        at = at or timezone.now()
+        return self.filter(member__isnull=True, ends_at__gt=at)
+
+    def offered(self, at=None):  # type: ignore[no-untyped-def]
+        """Return the shifts their holder offers to swap that have not ended."""
+        at = at or timezone.now()
+        return self.filter(member__isnull=False, offered_at__isnull=False, ends_at__gt=at)
 
 
 class Shift(models.Model):
-    """A time a verifier (or dispatcher) is on duty for a committee: the desk suggests
-    on-duty verifiers first when a report needs checking."""
+    """A time a verifier, dispatcher or responder is on duty for a committee: the desk
+    suggests on-duty verifiers first when a report needs checking, and the coverage page
+    shows which areas have someone on duty (tocsin.mobilize.coverage).
+
+    A shift without a member is an open slot the organizer planned: a member with the
+    role for its duty signs up for it. A holder may offer it to swap; another eligible
+    member takes it (``swapped_from`` then names the one who gave it up)."""
 
     committee = models.ForeignKey("committees.Committee", models.CASCADE, related_name="shifts")
-    member = models.ForeignKey("members.Member", models.CASCADE, related_name="shifts")
+    duty = models.CharField(_("duty"), max_length=20, choices=Duty.choices, default=Duty.VERIFIER)
+    member = models.ForeignKey(
+        "members.Member", models.CASCADE, null=True, blank=True, related_name="shifts"
+    )
     starts_at = models.DateTimeField(_("starts"))
     ends_at = models.DateTimeField(_("ends"))
     created_by = models.ForeignKey(
         "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Set while the holder offers the shift to someone else; cleared when taken or withdrawn.
+    offered_at = models.DateTimeField(null=True, blank=True)
+    swapped_from = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    swapped_at = models.DateTimeField(null=True, blank=True)
 
     objects = ShiftQuerySet.as_manager()
 
@@ -375,3 +423,102 @@ class Shift(models.Model):
         db_table = "mobilize_shift"
         ordering = ["starts_at", "id"]
         indexes = [models.Index(fields=["committee", "ends_at"], name="shift_committee_end")]
+
+
+def _request_expiry():  # type: ignore[no-untyped-def]
+    return timezone.now() + timedelta(days=JOIN_REQUEST_DAYS)
+
+
+# An unanswered request to join (or to start a committee) is purged this long after it
+# was made; an accepted one once its message went out and the invite it carries expired.
+JOIN_REQUEST_DAYS = 14
+# A request's one message is tried this many times, then left marked as not sent.
+MAX_SEND_ATTEMPTS = 8
+
+
+class JoinRequestQuerySet(models.QuerySet["JoinRequest"]):
+    def waiting(self) -> JoinRequestQuerySet:
+        return self.filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class JoinRequest(models.Model):
+    """Someone without an account asking to join a listed committee, from its public page.
+
+    One channel, sealed to the vault like every contact (only workers open it), and the
+    name they gave. An organizer accepts (a single-use invite vouched by that organizer
+    goes to the person's channel, so the vouching tree stays whole) or declines (the row
+    is deleted). The row is also the outbox of its one message.
+    """
+
+    committee = models.ForeignKey(Committee, models.CASCADE, related_name="join_requests")
+    display_name = models.CharField(_("your name"), max_length=60)
+    kind = models.CharField(max_length=20)
+    sealed = models.BinaryField()
+    # A keyed hash of the address: the same address asks a committee once.
+    blind_index = models.CharField(max_length=64)
+    language = models.CharField(max_length=8, default="en")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=_request_expiry)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    invite = models.OneToOneField(
+        Invite, models.SET_NULL, null=True, blank=True, related_name="join_request"
+    )
+    # The message with the join link, once accepted: sent by a worker.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+
+    objects = JoinRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["committee", "blind_index"], name="join_request_once_per_address"
+            )
+        ]
+        indexes = [models.Index(fields=["next_attempt_at"], name="join_request_due")]
+
+    @property
+    def undeliverable(self) -> bool:
+        """The join link could not be sent and will not be retried."""
+        return self.sent_at is None and bool(self.error) and self.attempts >= MAX_SEND_ATTEMPTS
+
+
+class CommitteeRequest(models.Model):
+    """Someone without an account asking to start a committee where there is none.
+
+    The operator decides (``tocsin manage committees requests``): starting it creates the
+    committee unapproved, like any new committee (its area capped, and no reports until
+    approved), with an organizer invite sent to the person's sealed channel.
+    """
+
+    name = models.CharField(_("name of the committee"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=20, choices=Committee.Kind.choices)
+    # The rough area: a ZIP's centre at the public resolution (about 1.2 km), never finer.
+    cell = models.BigIntegerField()
+    area_name = models.CharField(max_length=120)
+    display_name = models.CharField(_("your name"), max_length=60)
+    channel = models.CharField(max_length=20)
+    sealed = models.BinaryField()
+    blind_index = models.CharField(max_length=64, unique=True)
+    language = models.CharField(max_length=8, default="en")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=_request_expiry)
+    committee = models.OneToOneField(
+        Committee, models.SET_NULL, null=True, blank=True, related_name="start_request"
+    )
+    invite = models.OneToOneField(
+        Invite, models.SET_NULL, null=True, blank=True, related_name="start_request"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]

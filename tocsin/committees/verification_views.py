@@ -16,7 +16,15 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from tocsin.committees import access
-from tocsin.committees.models import Committee, Membership, Role, Shift, VerificationRules
+from tocsin.committees.models import (
+    DUTY_ROLE,
+    Committee,
+    Duty,
+    Membership,
+    Role,
+    Shift,
+    VerificationRules,
+)
 from tocsin.members.models import Member
 
 MAX_SHIFT_HOURS = 24
@@ -59,7 +67,13 @@ def rules_form(committee: Committee, data: dict | None = None) -> RulesForm:
 
 
 class ShiftForm(forms.Form):
-    member = forms.TypedChoiceField(label=gettext_lazy("Verifier"), coerce=int)
+    duty = forms.ChoiceField(
+        label=gettext_lazy("Duty"), choices=Duty.choices, initial=Duty.VERIFIER, required=False
+    )
+    # Empty: an open slot that an eligible member signs up for.
+    member = forms.TypedChoiceField(
+        label=gettext_lazy("Who"), coerce=int, required=False, empty_value=None
+    )
     starts_at = forms.DateTimeField(
         label=gettext_lazy("Starts"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
@@ -70,14 +84,32 @@ class ShiftForm(forms.Form):
 
     def __init__(self, committee: Committee, *args, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
+        self.committee = committee
         self.fields["member"].choices = [  # type: ignore[attr-defined]
-            (m.member_id, m.member.display_name) for m in verifiers(committee)
+            ("", gettext_lazy("Open slot: someone signs up")),
+            *((m.member_id, m.member.display_name) for m in responders(committee)),
         ]
 
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        data["duty"] = data.get("duty") or Duty.VERIFIER
+        member_id = data.get("member")
+        if member_id is not None and not may_hold(self.committee, member_id, data["duty"]):
+            self.add_error("member", gettext_lazy("This person does not have the role for it."))
+        return data
 
-def verifiers(committee: Committee) -> list[Membership]:
+
+def may_hold(committee: Committee, member_id: int, duty: str) -> bool:
+    """Return whether the member holds the role a shift of ``duty`` needs."""
+    return (
+        committee.memberships.filter(member_id=member_id).at_least(DUTY_ROLE[Duty(duty)]).exists()
+    )
+
+
+def responders(committee: Committee) -> list[Membership]:
+    """Return the memberships that can hold some shift (responders and above)."""
     return list(
-        committee.memberships.at_least(Role.VERIFIER)
+        committee.memberships.at_least(Role.RESPONDER)
         .select_related("member")
         .order_by("member__display_name")
     )
@@ -108,6 +140,7 @@ def add_shift(request: HttpRequest, slug: str) -> HttpResponse:
         data = form.cleaned_data
         Shift.objects.create(
             committee=committee,
+            duty=data["duty"],
             member_id=data["member"],
             starts_at=data["starts_at"],
             ends_at=data["starts_at"] + timedelta(hours=data["hours"]),
@@ -115,7 +148,10 @@ def add_shift(request: HttpRequest, slug: str) -> HttpResponse:
         )
         messages.success(request, _("Shift added."))
     else:
-        messages.error(request, _("Pick a verifier, a start and a number of hours (1-24)."))
+        messages.error(
+            request,
+            _("Pick a duty, who (or an open slot), a start and a number of hours (1-24)."),
+        )
     return redirect("committee", slug=slug)
 
 
@@ -149,7 +185,11 @@ def my_duty(member: Member) -> list[dict]:
         .select_related("committee")
         .order_by("committee__name")
     ):
-        shift = Shift.objects.on_duty(now).filter(committee=m.committee, member=member).first()
+        shift = (
+            Shift.objects.on_duty(now)
+            .filter(committee=m.committee, member=member, duty=Duty.VERIFIER)
+            .first()
+        )
         rows.append({"committee": m.committee, "shift": shift})
     return rows
 
@@ -160,7 +200,9 @@ def duty(request: HttpRequest, slug: str) -> HttpResponse:
     """A verifier starts ("hours") or ends their own shift."""
     committee, mine = access.committee_for(request, slug, Role.VERIFIER)
     now = timezone.now()
-    current = Shift.objects.on_duty(now).filter(committee=committee, member=mine.member)
+    current = Shift.objects.on_duty(now).filter(
+        committee=committee, member=mine.member, duty=Duty.VERIFIER
+    )
     if request.POST.get("end"):
         for shift in current:
             _end(shift)

@@ -17,7 +17,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -27,6 +26,7 @@ from tocsin.committees import (
     access,
     approvals,
     hotlines,
+    joining,
     partners,
     services,
     verification_views,
@@ -113,14 +113,6 @@ def hotline_form(committee: Committee) -> HotlineForm:
     return HotlineForm(initial=initial)
 
 
-def _unique_slug(name: str) -> str:
-    base = slugify(name)[:50] or "committee"
-    slug, n = base, 2
-    while Committee.objects.filter(slug=slug).exists():
-        slug, n = f"{base}-{n}", n + 1
-    return slug
-
-
 @access.staff_view
 @require_http_methods(["GET", "POST"])
 def create(request: HttpRequest) -> HttpResponse:
@@ -132,7 +124,7 @@ def create(request: HttpRequest) -> HttpResponse:
             committee = Committee.objects.create(
                 name=form.cleaned_data["name"],
                 kind=form.cleaned_data["kind"],
-                slug=_unique_slug(form.cleaned_data["name"]),
+                slug=joining.unique_slug(form.cleaned_data["name"]),
             )
             Membership.objects.create(committee=committee, member=member, role=Role.ORGANIZER)
             if not was_staff:
@@ -181,7 +173,9 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "map_center": settings.MAP_CENTER,
             "rules_form": verification_views.rules_form(committee),
             "shift_form": verification_views.ShiftForm(committee),
-            "shifts": committee.shifts.filter(ends_at__gt=now).select_related("member"),
+            "shifts": committee.shifts.filter(ends_at__gt=now).select_related(
+                "member", "swapped_from"
+            ),
             "now": now,
             "partnerships": partners.of(committee),
             "share_choices": Share.choices,

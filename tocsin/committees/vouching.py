@@ -24,15 +24,22 @@ def invites_per_week() -> int:
 
 def personal_invites(member: Member, committee: Committee) -> list[Invite]:
     """Return the member's personal invites for ``committee`` that still work, newest first."""
-    invites = Invite.objects.filter(committee=committee, created_by=member, personal=True)
+    invites = Invite.objects.filter(
+        committee=committee, created_by=member, personal=True, join_request__isnull=True
+    )
     return [i for i in invites.order_by("-created_at") if i.usable()]
 
 
 def invites_left(member: Member, committee: Committee) -> int:
     """Return how many personal invites ``member`` may still make this week (7 days)."""
     since = timezone.now() - timedelta(days=7)
+    # Invites that answer a request to join were asked for, not given: they do not count.
     made = Invite.objects.filter(
-        committee=committee, created_by=member, personal=True, created_at__gte=since
+        committee=committee,
+        created_by=member,
+        personal=True,
+        created_at__gte=since,
+        join_request__isnull=True,
     ).count()
     return max(0, invites_per_week() - made)
 

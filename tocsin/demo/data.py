@@ -16,8 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from tocsin import geo
-from tocsin.committees.models import Committee, Invite, Membership, Role, Shift
-from tocsin.incidents.models import Incident, IncidentEvent, State
+from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Shift
+from tocsin.incidents.models import ConfirmedBy, Incident, IncidentEvent, State
 from tocsin.intake.models import Channel, Report, ReportKind
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize import rsvps
@@ -188,6 +188,8 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
             kind=kind,
             approved_at=timezone.now(),
             hotline_numbers=DEMO_HOTLINES.get(slug, []),
+            # Listed, so a newcomer finds them at /committees/ and can ask to join.
+            listed=True,
         )
         c.set_area(geo.cells_for_circle(*center, radius, res))
         committees[slug] = (c, center)
@@ -207,6 +209,28 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
             Shift.objects.create(
                 committee=committee, member=m, starts_at=now, ends_at=now + timedelta(days=30)
             )
+        if key == "dispatcher":
+            # On call at the desk for the first half day; the coverage page shows the gap after.
+            now = timezone.now()
+            Shift.objects.create(
+                committee=committee,
+                member=m,
+                duty=Duty.DISPATCHER,
+                starts_at=now,
+                ends_at=now + timedelta(hours=12),
+            )
+        if key == "responder":
+            # A responder shift tomorrow evening, and an open slot after it to sign up for.
+            evening = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+            for member in (m, None):
+                Shift.objects.create(
+                    committee=committee,
+                    member=member,
+                    duty=Duty.RESPONDER,
+                    starts_at=evening,
+                    ends_at=evening + timedelta(hours=4),
+                )
+                evening += timedelta(hours=4)
         people.append(m)
     organizer = people[0]
     for i in range(members - len(PERSONAS)):
@@ -378,16 +402,20 @@ def load_mobilizations() -> int:
 
 
 def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Member) -> None:
+    """Incidents from the last days: resolved and confirmed ones the public map shows
+    (confirmed long before its delay), and a false alarm it never shows."""
     now = timezone.now()
     past = [
-        (ReportKind.CHECKPOINT, State.RESOLVED, 3),
-        (ReportKind.AGENTS_SEEN, State.UNFOUNDED, 2),
-        (ReportKind.WORKPLACE_RAID, State.RESOLVED, 1),
+        (ReportKind.CHECKPOINT, State.RESOLVED, 3, ConfirmedBy.VERIFIER),
+        (ReportKind.AGENTS_SEEN, State.UNFOUNDED, 2, ""),
+        (ReportKind.WORKPLACE_RAID, State.RESOLVED, 1, ConfirmedBy.DISPATCHER),
+        (ReportKind.AGENTS_SEEN, State.CONFIRMED, 0, ConfirmedBy.QUORUM),
     ]
-    for kind, state, days in past:
-        when = now - timedelta(days=days, hours=rng.randint(1, 8))
+    for kind, state, days, confirmed_by in past:
+        when = now - timedelta(days=days, hours=rng.randint(3, 8))
         cell = geo.cell_at(*_jitter(rng, center, 0.01), geo.REPORT_RESOLUTION)
         area_cell = geo.parent(cell, settings.AREA_RESOLUTION)
+        closed = state in (State.RESOLVED, State.UNFOUNDED)
         incident = Incident.objects.create(
             kind=kind,
             state=state,
@@ -396,8 +424,10 @@ def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Memb
             opened_at=when,
             first_seen_at=when,
             last_seen_at=when,
-            confirmed_at=when + timedelta(minutes=9) if state == State.RESOLVED else None,
-            closed_at=when + timedelta(hours=2),
+            confirmed_at=when + timedelta(minutes=9) if confirmed_by else None,
+            confirmed_by=confirmed_by,
+            confirmed_sources=3 if confirmed_by == ConfirmedBy.QUORUM else 0,
+            closed_at=when + timedelta(hours=2) if closed else None,
             updated_at=when + timedelta(hours=2),
         )
         reports = rng.randint(1, 3)
@@ -416,5 +446,8 @@ def _past_incidents(rng: random.Random, center: tuple[float, float], actor: Memb
             ).committees.set(owners)
         IncidentEvent.objects.create(incident=incident, at=when, actor=actor, action="opened")
         IncidentEvent.objects.create(
-            incident=incident, at=when + timedelta(hours=2), actor=actor, action=state
+            incident=incident,
+            at=when + (timedelta(hours=2) if closed else timedelta(minutes=9)),
+            actor=actor,
+            action=state,
         )

@@ -452,6 +452,9 @@ def change_state(
         if incident.state != previous:
             # Whoever reported it by text hears how it went, on their own channel.
             outcomes.tell_reporters(incident.pk, incident.state)
+            # The public map re-renders (a resolution shows at once; a confirmation only
+            # after its delay, which the map's own timer catches).
+            transaction.on_commit(lambda: live.publish(live.PUBLIC_INCIDENTS))
         _publish(incident)
     return incident
 

@@ -23,7 +23,15 @@ from tocsin import geo
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.committees import partners, trust
-from tocsin.committees.models import Committee, Membership, Role, Share, Shift, VerificationRules
+from tocsin.committees.models import (
+    Committee,
+    Duty,
+    Membership,
+    Role,
+    Share,
+    Shift,
+    VerificationRules,
+)
 from tocsin.incidents import services, verification
 from tocsin.incidents.models import (
     UNVERIFIED_STATES,
@@ -140,7 +148,7 @@ def suggest(
     now = timezone.now()
     on_duty = set(
         Shift.objects.on_duty(now)
-        .filter(committee_id__in=committee_ids, member_id__in=ids)
+        .filter(committee_id__in=committee_ids, member_id__in=ids, duty=Duty.VERIFIER)
         .values_list("member_id", flat=True)
     )
     place = geo.center(incident.cell)

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # Every access channel, for the one subscriber per process that ends streams.
 ACCESS_PATTERN = "access:*"
+# An incident changed state: what the public sees may have changed (the public map).
+PUBLIC_INCIDENTS = "public:incidents"
 
 
 def _patterns(channels: list[str]) -> tuple[list[str], list[str]]:

@@ -13,6 +13,9 @@ viewer holds a slot (the newest frame it has not sent yet), not a renderer:
   it has, and gets the current one only if that differs. It never holds the others back;
 - where events cannot cross processes (no Redis), a feed re-renders every
   FALLBACK_SECONDS: one poll per feed, not one per viewer;
+- a partial that changes with time alone (the public map: an incident becomes public when
+  its delay passes, and nothing is published then) asks, with ``every``, to be rendered at
+  least that often; still one render per feed, shared by its viewers;
 - access is checked by the view when a viewer connects; a viewer is also tagged with the
   ``access:`` channels that end it (a member removed from a committee, a session logged
   out: tocsin.lib.live.publish_access), which close its stream, and its browser
@@ -111,6 +114,7 @@ class Feed:
     key: tuple[Hashable, ...]
     channels: tuple[str, ...]
     render: Callable[[], str]
+    every: float | None = None  # the longest the partial may go without a render
     viewers: set[Viewer] = field(default_factory=set)
     id: str = ""
     frame: bytes = b""
@@ -141,6 +145,8 @@ class Feed:
         # With Redis, events reach every process and the poll is only a safety net.
         cross = isinstance(live.broker(), live.RedisBroker)
         poll = SAFETY_POLL_SECONDS if cross else FALLBACK_SECONDS
+        if self.every is not None:
+            poll = min(poll, self.every)
         try:
             async with live.broker().subscribe(list(self.channels)) as queue:
                 first = not self.ready.is_set()
@@ -184,12 +190,16 @@ class Hub:
         self._guard: asyncio.Task[None] | None = None
 
     def feed(
-        self, channels: tuple[str, ...], audience: Hashable, render: Callable[[], str]
+        self,
+        channels: tuple[str, ...],
+        audience: Hashable,
+        render: Callable[[], str],
+        every: float | None = None,
     ) -> Feed:
-        key = (channels, audience)
+        key = (channels, audience, every)
         feed = self.feeds.get(key)
         if feed is None or feed.task is None or feed.task.done():
-            feed = Feed(self, key, channels, render)
+            feed = Feed(self, key, channels, render, every)
             self.feeds[key] = feed
             feed.task = self.loop.create_task(feed.run())
         return feed
@@ -420,13 +430,15 @@ def stream(
     *,
     audience: Hashable,
     access: tuple[str, ...] = (),
+    every: float | None = None,
 ) -> HttpResponseBase:
     """Return an SSE response sending ``render()`` now and whenever ``channels`` change.
 
     ``audience`` names everything ``render`` depends on besides the channels' state:
     streams with the same channels and audience share each render and its bytes, so it
     must never be broader than what the caller checked. ``access`` lists the
-    tocsin.lib.live access channels whose publication ends this stream.
+    tocsin.lib.live access channels whose publication ends this stream. ``every``: render
+    at least this often (seconds), for a partial that changes with time alone.
     """
     network = getattr(request, "tocsin_source", None) or ""
     last_seen = request.headers.get("Last-Event-ID", "")
@@ -434,7 +446,7 @@ def stream(
     async def events() -> AsyncIterator[bytes]:
         _release_request_thread()
         h = hub()
-        feed = h.feed(tuple(channels), audience, render)
+        feed = h.feed(tuple(channels), audience, render, every)
         viewer = h.join(feed, network, access)
         slot = _handoff.get()
         try:

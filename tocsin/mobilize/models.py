@@ -39,6 +39,7 @@ class Response(models.Model):
 
 
 # Planned mobilizations and the people signed up for them live in their own module.
+from tocsin.mobilize.oncall import ShiftNotice  # noqa: E402, F401
 from tocsin.mobilize.planned import (  # noqa: E402, F401
     Mobilization,
     MobilizationRole,

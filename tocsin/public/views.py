@@ -1,18 +1,31 @@
 from __future__ import annotations
 
 import gzip
+import io
+from urllib.parse import urlencode
 
+import segno
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import override as translation_override
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_GET, require_safe
 
 from tocsin.committees import hotlines
-from tocsin.public import basemap
+from tocsin.lib import live, sse
+from tocsin.public import basemap, incident_map
+
+# The public list changes with time alone (an incident becomes public when its delay
+# passes, and nothing is published then): its live stream renders at least this often.
+MAP_RENDER_SECONDS = 60.0
 
 # Tiles change only when the operator replaces the map file; a day-old tile is fine.
 TILE_MAX_AGE = 86400
@@ -25,7 +38,83 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def rights(request: HttpRequest) -> HttpResponse:
-    return render(request, "public/rights.html", {"hotlines": hotlines.everywhere()})
+    return render(
+        request,
+        "public/rights.html",
+        {"hotlines": hotlines.everywhere(), "share_url": _rights_url()},
+    )
+
+
+def _rights_url() -> str:
+    return settings.SITE_URL + reverse("rights")
+
+
+@require_safe
+@cache_control(max_age=3600, public=True)
+def rights_qr(request: HttpRequest) -> HttpResponse:
+    """A QR code of the know-your-rights page, to print or show from a phone."""
+    # A standalone SVG file needs its namespace, or an <img> shows nothing.
+    svg = io.BytesIO()
+    segno.make(_rights_url(), error="m").save(
+        svg, kind="svg", scale=6, dark="#111", light="#fff", xmldecl=False
+    )
+    return HttpResponse(svg.getvalue(), content_type="image/svg+xml")
+
+
+def _map_list(chosen: incident_map.Filter) -> dict[str, object]:
+    return {
+        "incidents": chosen.incidents(),
+        "chosen": chosen,
+        "time_zone": settings.TIME_ZONE,
+    }
+
+
+@require_safe
+def public_map(request: HttpRequest) -> HttpResponse:
+    """Confirmed and resolved incidents, coarse and late: a list that works anywhere, and
+    a map drawn on request."""
+    chosen = incident_map.Filter.from_query(request.GET)
+    query = urlencode(chosen.query)
+    context = _map_list(chosen) | {
+        "kinds": incident_map.kinds(),
+        "windows": incident_map.windows(),
+        "query": query,
+    }
+    return render(request, "public/map.html", context)
+
+
+@require_safe
+def public_map_geojson(request: HttpRequest) -> JsonResponse:
+    """The incidents of the public map as GeoJSON (RFC 7946), filtered like the page."""
+    chosen = incident_map.Filter.from_query(request.GET)
+    response = JsonResponse(
+        incident_map.geojson(chosen.incidents()),
+        content_type="application/geo+json",
+        json_dumps_params={"separators": (",", ":"), "ensure_ascii": False},
+    )
+    # Its labels are in the reader's language (a cookie may choose it): no shared caches.
+    patch_cache_control(response, private=True, max_age=60)
+    return response
+
+
+@require_GET
+def public_map_live(request: HttpRequest) -> HttpResponseBase:
+    """The public list, live: the same bytes for everyone who reads one filter in one
+    language."""
+    chosen = incident_map.Filter.from_query(request.GET)
+    language = (get_language() or "en")[:2]
+
+    def render_list() -> str:
+        with translation_override(language):
+            return render_to_string("public/_map_list.html", _map_list(chosen))
+
+    return sse.stream(
+        request,
+        [live.PUBLIC_INCIDENTS],
+        render_list,
+        audience=("public_map", chosen, language),
+        every=MAP_RENDER_SECONDS,
+    )
 
 
 def offline(request: HttpRequest) -> HttpResponse:

@@ -21,7 +21,7 @@ from django_tasks_db.models import DBTaskResult
 
 from tocsin.alerts import cellindex
 from tocsin.alerts.models import Delivery
-from tocsin.committees.models import Shift
+from tocsin.committees.models import CommitteeRequest, JoinRequest, Shift
 from tocsin.demo.models import DemoMessage
 from tocsin.federation.models import Received
 from tocsin.incidents.models import Incident, VerificationRequest
@@ -113,6 +113,14 @@ STEPS: tuple[Step, ...] = (
     ),
     # Their messages go with them.
     Step(r.RSVPS, lambda c: Rsvp.objects.filter(mobilization__ends_at__lte=c[r.RSVPS])),
+    Step(
+        r.JOIN_REQUESTS,
+        lambda c: JoinRequest.objects.filter(expires_at__lte=c[r.JOIN_REQUESTS]),
+    ),
+    Step(
+        r.COMMITTEE_REQUESTS,
+        lambda c: CommitteeRequest.objects.filter(expires_at__lte=c[r.COMMITTEE_REQUESTS]),
+    ),
     Step(
         r.PARTNER_ALERTS,
         lambda c: Received.objects.filter(received_at__lte=c[r.PARTNER_ALERTS]),

@@ -27,6 +27,8 @@ COMMITTEE_POSTS = "committee_posts"
 SHIFTS = "shifts"
 SOURCE_TAGS = "source_tags"
 RSVPS = "rsvps"
+JOIN_REQUESTS = "join_requests"
+COMMITTEE_REQUESTS = "committee_requests"
 PARTNER_ALERTS = "partner_alerts"
 
 
@@ -63,6 +65,10 @@ RULES: dict[str, Rule] = {
     SOURCE_TAGS: Rule("RETAIN_SOURCE_TAGS_HOURS", "hours", "the report arrived"),
     # Sign-ups to planned mobilizations, their sealed addresses and messages.
     RSVPS: Rule("RETAIN_RSVPS_DAYS", "days", "the mobilization ended"),
+    # Requests to join a committee and to start one, with their sealed addresses: gone
+    # when unanswered after 14 days, or once the join link they carry stops working.
+    JOIN_REQUESTS: Rule(None, "days", "the request expired"),
+    COMMITTEE_REQUESTS: Rule(None, "days", "the request expired"),
     # What a partner network's alerts were (CAP identifiers, signature nonces, the report
     # each became), against replays: a signature is refused after five minutes anyway.
     PARTNER_ALERTS: Rule("RETAIN_REPORTS_HOURS", "hours", "the alert arrived"),
@@ -85,6 +91,8 @@ CLASSES: tuple[str, ...] = (
     SHIFTS,
     SOURCE_TAGS,
     RSVPS,
+    JOIN_REQUESTS,
+    COMMITTEE_REQUESTS,
     PARTNER_ALERTS,
 )
 
