@@ -117,8 +117,10 @@ def test_the_feed_is_an_atom_index_of_valid_alerts(
 ) -> None:
     confirmed_incident(w.dispatcher, minutes_ago=60)
     confirmed_incident(w.dispatcher, (34.05, -118.2), minutes_ago=120, end="resolved")
-    feed = client.get(reverse("public_cap_feed"))
+    feed = client.get(reverse("public_cap_feed"), headers={"Accept-Language": "es"})
     assert feed["Content-Type"].startswith("application/atom+xml")
+    assert "private" in feed["Cache-Control"]
+    assert "Retén" in feed.content.decode()
     links = etree.fromstring(feed.content).findall("atom:entry/atom:link", ATOM)
     assert len(links) == 2
     assert {link.get("type") for link in links} == {"application/cap+xml"}

@@ -88,7 +88,7 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
     message = signing.Request(
         request.method or "POST",
         settings.SITE_URL + request.get_full_path(),
-        {k: v for k, v in request.headers.items()},
+        dict(request.headers),
     )
     try:
         verified = signing.verify(message, body, public=public)

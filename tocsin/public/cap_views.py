@@ -38,6 +38,7 @@ class CapIndex(Atom1Feed):
 
 
 @require_safe
+# The alert holds English and Spanish alike: the same for every reader.
 @cache_control(max_age=MAX_AGE, public=True)
 def public_cap(request: HttpRequest, pk: int) -> HttpResponse:
     """One incident's CAP alert; 404 for any incident the public may not see (yet)."""
@@ -48,7 +49,8 @@ def public_cap(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
-@cache_control(max_age=MAX_AGE, public=True)
+# Its titles follow the reader's language (the alerts hold both): cached privately.
+@cache_control(max_age=MAX_AGE, private=True)
 def cap_feed(request: HttpRequest) -> HttpResponse:
     """An Atom feed whose entries link to each public incident's CAP alert."""
     incidents = published()
