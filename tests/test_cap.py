@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -183,3 +184,18 @@ def test_the_parser_refuses_an_alert_with_no_area(w: World) -> None:
         area.getparent().remove(area)
     with pytest.raises(cap.MalformedCap, match="no area"):
         cap.parse(etree.tostring(root))
+
+
+def test_it_follows_the_operators_public_resolution_and_delay(
+    client: Client, w: World, schema: etree.XMLSchema, settings: Any
+) -> None:
+    settings.PUBLIC_RESOLUTION = 6
+    settings.PUBLIC_DELAY_MINUTES = 90
+    recent = confirmed_incident(w.dispatcher, minutes_ago=60)
+    old = confirmed_incident(w.dispatcher, (34.05, -118.2), minutes_ago=120)
+    assert client.get(reverse("public_cap", args=[recent.pk])).status_code == 404
+    root = valid(schema, client.get(reverse("public_cap", args=[old.pk])).content)
+    centre = root.findtext("cap:info/cap:area/cap:circle", namespaces=NS).split()[0]
+    lat, lng = map(float, centre.split(","))
+    assert geo.cell_at(lat, lng, 6) == geo.parent(old.cell, 6)
+    assert float(root.findtext("cap:info/cap:area/cap:circle", namespaces=NS).split()[1]) > 3
