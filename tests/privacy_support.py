@@ -39,10 +39,10 @@ def identifying_headers(user_agent: str) -> dict[str, str]:
 
 
 class _Collect(logging.Handler):
-    def __init__(self) -> None:
+    def __init__(self, formatter: logging.Formatter | None = None) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
-        self.setFormatter(logging.Formatter(FORMAT))
+        self.setFormatter(formatter or logging.Formatter(FORMAT))
 
     def emit(self, record: logging.LogRecord) -> None:
         # Format a copy: caching exc_text on the record would change what other handlers see.
@@ -76,8 +76,10 @@ class LogCapture:
     have in production: enter the capture in the test's body, after pytest's hooks ran.
     """
 
-    def __init__(self) -> None:
-        self.handler = _Collect()
+    def __init__(self, formatter: logging.Formatter | None = None) -> None:
+        # The operator's format: plain lines by default, or tocsin.lib.logging.JsonFormatter
+        # (TOCSIN_LOG_FORMAT=json).
+        self.handler = _Collect(formatter)
         self._attached: list[logging.Logger] = []
         self._emptied: list[tuple[logging.Logger, list[logging.Handler]]] = []
         self._root_level = logging.root.level

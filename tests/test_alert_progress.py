@@ -24,6 +24,10 @@ from tocsin.incidents.models import Incident, IncidentEvent, State
 from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
 from tocsin.members.models import ContactEndpoint, Member
+from tocsin.mobilize import quorum
+from tocsin.mobilize import services as mobilize
+from tocsin.mobilize.models import ResponseState
+from tocsin.places.models import Place
 from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport, TransportError
 
@@ -222,6 +226,19 @@ def alert_of(w: World, purpose: str, settings: Settings) -> Alert:
     elif purpose == Purpose.APPROVAL:
         settings.TWO_PERSON_THRESHOLD = 1
         change_state(incident, State.CONFIRMED, actor=w.dispatcher)
+    elif purpose in (Purpose.STAND_DOWN, Purpose.REDIRECT):
+        # Two members alerted; one is on the way, which is enough: the other is told.
+        member("Lucia", w.east, area=EAST, email="lucia@example.org")
+        change_state(incident, State.CONFIRMED, actor=w.dispatcher)
+        plaza = (
+            Place.objects.create(committee=w.east, name="Plaza", lat=EAST[0], lng=EAST[1])
+            if purpose == Purpose.REDIRECT
+            else None
+        )
+        quorum.set_needed(incident, {quorum.MEMBERS: 1}, actor=w.dispatcher, redirect_place=plaza)
+        mobilize.respond(
+            incident, w.member, role=None, state=ResponseState.ON_MY_WAY, eta_minutes=None
+        )
     else:
         add_push(w.member)  # the all-clear or correction goes to two of Mateo's channels
         change_state(incident, State.CONFIRMED, actor=w.dispatcher, all_channels=True)

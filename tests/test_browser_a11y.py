@@ -221,6 +221,7 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
         "Diego": [
             "/desk/",
             f"/desk/incidents/{s.confirmed}/",
+            f"/desk/incidents/{s.confirmed}/escalation/",
             f"/desk/incidents/{s.unverified}/",
             "/desk/hotline/",
             "/desk/deliveries/",
@@ -233,6 +234,7 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
         "Olga": [
             "/c/east/",
             "/c/east/places/",
+            "/c/east/dashboard/",
             "/c/east/vouching/",
             "/c/east/vouch/",
             f"/c/east/vouching/{s.rosa_membership}/cut/",

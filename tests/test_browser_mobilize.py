@@ -64,8 +64,10 @@ WORDS = {
         "cancel_button": "I can't come: cancel",
         "check_in_button": "I'm here: check in",
         "sign_up_button": "Sign up",
-        "none_coming": "0 people are coming.",
-        "one_coming": "1 person is coming.",
+        # Below TOCSIN_PUBLIC_MIN_COUNT the count is hidden: the places left show the change.
+        "few_coming": "Fewer than 5 people are coming.",
+        "places_open": "Attending: fewer than 5 places left",
+        "full": "Attending: full: waiting list",
     },
     "es": {
         "signed_up_email": "Le enviamos un correo a la dirección que dio",
@@ -85,8 +87,9 @@ WORDS = {
         "cancel_button": "No puedo ir: cancelar",
         "check_in_button": "Ya llegué: registrar llegada",
         "sign_up_button": "Inscribirse",
-        "none_coming": "Vienen 0 personas.",
-        "one_coming": "Viene 1 persona.",
+        "few_coming": "Vienen menos de 5 personas.",
+        "places_open": "Asistente: quedan menos de 5 lugares",
+        "full": "Asistente: lleno: lista de espera",
     },
 }
 
@@ -195,7 +198,8 @@ def test_a_vigil_from_publishing_to_check_in(
     watcher = watcher_ctx.new_page()
     watcher.goto(f"/m/{m.pk}/")
     watcher.evaluate("() => { window.__sameDocument = true; }")
-    expect(watcher.locator("[data-testid=counts]")).to_have_text(words["none_coming"])
+    expect(watcher.locator("[data-testid=counts]")).to_have_text(words["few_coming"])
+    expect(watcher.locator(".places-left")).to_have_text(words["places_open"])
     # With JavaScript and push in the browser, the form also offers push on this device.
     expect(watcher.locator("#id_channel option[value=webpush]")).to_have_count(1)
 
@@ -214,7 +218,8 @@ def test_a_vigil_from_publishing_to_check_in(
     expect(ana.locator("[data-testid=signed-up]")).to_contain_text(words["signed_up_email"])
     confirmation = email_to(live, "ana@example.org", words["confirmation"])
     [ana_link] = links_in(confirmation, live.url)
-    expect(watcher.locator("[data-testid=counts]")).to_have_text(words["one_coming"])
+    expect(watcher.locator(".places-left")).to_have_text(words["full"])
+    expect(watcher.locator("[data-testid=counts]")).to_have_text(words["few_coming"])
     assert watcher.evaluate("() => window.__sameDocument === true")
 
     # Another signs up by SMS: the vigil is full, so the waiting list.

@@ -10,6 +10,7 @@ value from the body. Every log line of the run is captured at DEBUG, uvicorn's i
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import secrets
 import socket
@@ -27,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 import tocsin.asgi  # noqa: F401 - see Server
 from tests.privacy_support import FORWARDED_IPS, LogCapture, context, ip_addresses
-from tocsin.lib.logging import scrub
+from tocsin.lib.logging import JsonFormatter, scrub
 from tocsin.members.models import Member
 from tocsin.urls import urlpatterns as app_urlpatterns
 
@@ -163,12 +164,14 @@ def secrets_in(text: str) -> list[str]:
 
 
 @pytest.mark.usefixtures("urls")
-def test_the_log_holds_no_address_user_agent_email_or_body() -> None:
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_the_log_holds_no_address_user_agent_email_or_body(log_format: str) -> None:
     query = "?" + urlencode({"email": EMAIL, "ref": "share"})
     form = urlencode({"member": EMAIL, "note": BODY_CANARY, "email": EMAIL}).encode()
     form_type = {"Content-Type": "application/x-www-form-urlencoded"}
 
-    with LogCapture() as logs, Server() as server:
+    formatter = JsonFormatter() if log_format == "json" else None
+    with LogCapture(formatter) as logs, Server() as server:
         # Pages, found and not found, with the email in the query string and the path.
         assert request(server.port, "GET", "/" + query).status == 200
         assert request(server.port, "GET", "/report/" + query).status == 200
@@ -201,6 +204,12 @@ def test_the_log_holds_no_address_user_agent_email_or_body() -> None:
     assert "ValueError: Field 'id' expected a number but got '[email]'" in text, text
     assert "Forbidden (CSRF" in text, text
     assert secrets_in(text) == [], "\n".join(secrets_in(text))
+    if log_format == "json":
+        # One event per line, each a JSON object, the traceback inside its event.
+        events = [json.loads(line) for line in logs.lines]
+        assert all("\n" not in line for line in logs.lines)
+        assert any("Traceback" in e.get("exception", "") for e in events)
+        assert all(e["time"].endswith("+00:00") for e in events)
 
 
 @pytest.mark.usefixtures("urls")

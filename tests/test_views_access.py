@@ -84,6 +84,10 @@ TABLE: dict[str, tuple[int, ...]] = {
     "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404, 302, 404),
     "incident_alert_more":    (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     "incident_follow_up":     (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_escalation":    (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
+    "incident_escalate":      (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_quorum":        (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "incident_reopen_call":   (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
     # A waiting role grant of East's, asked by Olga: Diego declines it, Olga withdraws it.
     "approval_decide":        (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
     "committee_create":       (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
@@ -133,6 +137,8 @@ TABLE: dict[str, tuple[int, ...]] = {
     "committee_start":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "committees_areas":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "committee_public":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # The organizing dashboard: exact counts, organizers only (dispatchers too get 404).
+    "committee_dashboard":    (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
     "me":                     (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "add_area":               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
@@ -188,6 +194,14 @@ PUBLIC = {
     "home",
     "rights",
     "offline",
+    "source",  # AGPL section 13: the running version's source (tests/test_license.py)
+    # A load balancer's probes: counts and states only, nothing about people
+    # (tests/test_health.py).
+    "healthz",
+    "readyz",
+    # Prometheus: from this machine or with the operator's token only, and nothing about
+    # people in it (tests/test_metrics.py).
+    "metrics",
     "service_worker",
     "manifest",
     # Street map tiles from the operator's map file: public map data, the same for everyone
@@ -370,6 +384,16 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("incident_alert_more", args=[o.incident]), {"committees": "0"}
     ),
     "incident_follow_up": lambda o: Call("post", reverse("incident_follow_up", args=[o.incident])),
+    "incident_escalation": lambda o: Call("get", reverse("incident_escalation", args=[o.incident])),
+    "incident_escalate": lambda o: Call(
+        "post", reverse("incident_escalate", args=[o.incident, "responders"])
+    ),
+    "incident_quorum": lambda o: Call(
+        "post", reverse("incident_quorum", args=[o.incident]), {"needed_member": "3"}
+    ),
+    "incident_reopen_call": lambda o: Call(
+        "post", reverse("incident_reopen_call", args=[o.incident, "member"])
+    ),
     "approval_decide": lambda o: Call(
         "post", reverse("approval_decide", args=[o.approval]), {"decision": "decline"}
     ),
@@ -391,6 +415,7 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     ),
     "committee_export": lambda o: Call("get", reverse("committee_export", args=[o.slug])),
     "committee_vault_lock": lambda o: Call("post", reverse("committee_vault_lock", args=[o.slug])),
+    "committee_dashboard": lambda o: Call("get", reverse("committee_dashboard", args=[o.slug])),
     "me": lambda o: Call("get", reverse("me")),
     "add_area": lambda o: Call(
         "post", reverse("add_area"), {"label": "Work", "lat": EAST[0], "lng": EAST[1], "ring": 1}
@@ -510,6 +535,10 @@ OWNER = {
     "committee_duty": "dispatcher",
     "incident_alert_more": "dispatcher",
     "incident_follow_up": "dispatcher",
+    "incident_escalation": "dispatcher",
+    "incident_escalate": "dispatcher",
+    "incident_quorum": "dispatcher",
+    "incident_reopen_call": "dispatcher",
     "approval_decide": "dispatcher",
     "committee_partner_propose": "organizer",
     "committee_partner_accept": "organizer",
@@ -521,6 +550,7 @@ OWNER = {
     "committee_shift_sign_up": "responder",
     "committee_shift_offer": "dispatcher",
     "committee_shift_take": "organizer",
+    "committee_dashboard": "organizer",
     "delete_area": "member",
     "delete_endpoint": "member",
     "verify_channel": "member",

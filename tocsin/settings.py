@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "tocsin.public",
     "tocsin.transports",
     "tocsin.demo",
+    "tocsin.ops",
 ]
 
 MIDDLEWARE = [
@@ -265,6 +266,8 @@ if SECURE:
     # (tests/test_headers.py).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
+    # Load balancers and Prometheus ask over plain http on the machine's own network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = 31536000
     # includeSubDomains covers the names under Tocsin's host name (*.tocsin.example.org;
     # every name of example.org if Tocsin runs on the bare domain): none of them should
@@ -525,19 +528,53 @@ ALERT_LINK_HOURS = envint("TOCSIN_ALERT_LINK_HOURS", 48, minimum=1, maximum=720)
 # A verifier's link to answer a request works this long.
 VERIFY_LINK_HOURS = envint("TOCSIN_VERIFY_LINK_HOURS", 12, minimum=1, maximum=72)
 
+# AGPL section 13: every page offers the running version's source. Empty: Tocsin serves an
+# archive of its own files at /source/; set, /source/ sends people to this URL instead (the
+# operator's published copy of exactly the version they run).
+SOURCE_URL = envstr("TOCSIN_SOURCE_URL")
+if SOURCE_URL and not SOURCE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("TOCSIN_SOURCE_URL must start with https:// or http://")
+
+# --- Health and metrics (tocsin.ops) ---
+# /readyz answers 503 when no worker said it was alive within this many seconds (workers
+# beat every 10), or when the oldest delivery still waiting is older than the second.
+READY_WORKER_SECONDS = envint("TOCSIN_READY_WORKER_SECONDS", 60, minimum=15, maximum=3600)
+READY_QUEUE_SECONDS = envint("TOCSIN_READY_QUEUE_SECONDS", 300, minimum=10, maximum=86400)
+# /metrics answers requests made straight from this machine (no proxy in between), and
+# any request with "Authorization: Bearer <this token>".
+METRICS_TOKEN = envsecret("TOCSIN_METRICS_TOKEN")
+
+# --- Backups (`tocsin manage backup` and `restore`, tocsin.ops.backup) ---
+# Encrypted to this X25519 public key (base64, from `tocsin manage backup --keygen FILE`);
+# its private key stays off the server.
+BACKUP_PUBLIC_KEY = envstr("TOCSIN_BACKUP_PUBLIC_KEY")
+# Where backups go; copy them off this machine too.
+BACKUP_DIR = Path(envstr("TOCSIN_BACKUP_DIR") or DATA_DIR / "backups").resolve()
+# Each backup deletes the ones older than this (never the newest).
+BACKUP_KEEP_DAYS = envint("TOCSIN_BACKUP_KEEP_DAYS", 14, minimum=1, maximum=3650)
+
 PORT = envint("TOCSIN_PORT", 8000, minimum=1, maximum=65535)
 HOST = envstr("TOCSIN_HOST", "127.0.0.1")
+
+# "plain" lines for a person, or "json": one JSON object per event and line, for a log
+# collector. Either way scrubbed of addresses, emails and phone numbers (tocsin.lib.logging).
+LOG_FORMAT = envstr("TOCSIN_LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"TOCSIN_LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"privacy": {"()": "tocsin.lib.logging.PrivacyFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "tocsin.lib.logging.JsonFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["privacy"],
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
         }
     },
     "root": {"handlers": ["console"], "level": envstr("TOCSIN_LOG_LEVEL", "INFO").upper()},
@@ -655,6 +692,9 @@ RETAIN_RESPONSES_DAYS = envint("TOCSIN_RETAIN_RESPONSES_DAYS", 30, minimum=0, ma
 # Sign-ups without an account per network (keyed hash of its /24 or /48) in 10 minutes:
 # each one sends a message, so a flood must not make Tocsin spam (or pay for) strangers.
 RSVP_PER_10MIN = envint("TOCSIN_RSVP_PER_10MIN", 30, minimum=1, maximum=10_000)
+# Public pages show no count below this ("fewer than 5 people are coming"): a small
+# number can point at people. Organizer-only pages show exact counts (tocsin.lib.counts).
+PUBLIC_MIN_COUNT = envint("TOCSIN_PUBLIC_MIN_COUNT", 5, minimum=1, maximum=1000)
 # Who signed up for a planned mobilization (and their sealed address): days after it ends.
 RETAIN_RSVPS_DAYS = envint("TOCSIN_RETAIN_RSVPS_DAYS", 7, minimum=0, maximum=365)
 RETAIN_LOGIN_CODES_HOURS = envint("TOCSIN_RETAIN_LOGIN_CODES_HOURS", 0, minimum=0, maximum=24 * 30)

@@ -21,8 +21,16 @@ from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views
 from tocsin.incidents import report_views as intake
 from tocsin.intake import place_views as intake_places
-from tocsin.mobilize import committee_pages, coverage_views, planned_views, public_views
+from tocsin.mobilize import (
+    committee_pages,
+    coverage_views,
+    dashboard_views,
+    planned_views,
+    public_views,
+)
+from tocsin.mobilize import ladder_views as ladder
 from tocsin.mobilize import views as mobilize
+from tocsin.ops import views as ops
 from tocsin.places import views as places
 from tocsin.public import cap_views
 from tocsin.public import views as public
@@ -36,6 +44,10 @@ urlpatterns = [
     path("desk/live/", incidents.desk_live, name="desk_live"),
     path("desk/incidents/<int:pk>/live/", incidents.incident_live, name="incident_live"),
     path("map/live/", public.public_map_live, name="public_map_live"),
+    # The operator's tools: a load balancer's probes, Prometheus (tocsin.ops).
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
     path("", public.home, name="home"),
     path("rights/", public.rights, name="rights"),
     path("rights/qr.svg", public.rights_qr, name="rights_qr"),
@@ -43,6 +55,8 @@ urlpatterns = [
     path("map/", public.public_map, name="public_map"),
     path("map/incidents.geojson", public.public_map_geojson, name="public_map_geojson"),
     path("offline/", public.offline, name="offline"),
+    # AGPL section 13: the running version's source, offered in every page's footer.
+    path("source/", public.source_code, name="source"),
     path("sw.js", public.service_worker, name="service_worker"),
     path("manifest.webmanifest", public.manifest, name="manifest"),
     # Street map tiles from the operator's map file: public map data.
@@ -135,6 +149,19 @@ urlpatterns = [
     path("desk/incidents/<int:pk>/alert/", desk_views.alert_more, name="incident_alert_more"),
     path("desk/incidents/<int:pk>/follow-up/", desk_views.follow_up, name="incident_follow_up"),
     path("desk/approvals/<int:pk>/", desk_views.decide_approval, name="approval_decide"),
+    # The escalation ladder, the dispatch quorum and the live headcount of an incident.
+    path("desk/incidents/<int:pk>/escalation/", ladder.escalation, name="incident_escalation"),
+    path(
+        "desk/incidents/<int:pk>/escalation/<str:step>/",
+        ladder.escalate,
+        name="incident_escalate",
+    ),
+    path("desk/incidents/<int:pk>/quorum/", ladder.set_quorum, name="incident_quorum"),
+    path(
+        "desk/incidents/<int:pk>/quorum/<str:role>/reopen/",
+        ladder.reopen_call,
+        name="incident_reopen_call",
+    ),
     path("desk/reply/", desk_views.reply_to_reporter, name="report_reply"),
     path("desk/hotline/", desk_views.hotline, name="hotline"),
     path("desk/geocode/", desk_views.geocode_search, name="geocode"),
@@ -203,6 +230,8 @@ urlpatterns = [
         planned_views.people,
         name="committee_mobilization_people",
     ),
+    # The organizing dashboard: organizers only, exact counts.
+    path("c/<slug:slug>/dashboard/", dashboard_views.dashboard_page, name="committee_dashboard"),
     # Partner committees (both organizers consent) and the two-person rule.
     path("c/<slug:slug>/partners/", partner_views.propose, name="committee_partner_propose"),
     path(

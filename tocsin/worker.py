@@ -27,6 +27,7 @@ from tocsin.federation import outgoing as federation
 from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
 from tocsin.mobilize import join_notices, notices, shift_notices
+from tocsin.ops import heartbeat
 from tocsin.retention import purge
 from tocsin.transports import registry as transports
 from tocsin.vault import keys
@@ -103,6 +104,23 @@ class Worker:
             self.stop_event.wait(HOUSEKEEPING_SECONDS)
         close_old_connections()
 
+    def _heartbeat(self) -> None:
+        """Say every few seconds that this worker is alive and whether it holds the
+        vault's key (/readyz, `tocsin manage status`, the metrics)."""
+        while not self.stop_event.is_set():
+            try:
+                close_old_connections()
+                heartbeat.beat(outbox.WORKER_ID, unlocked=keys.holds_private())
+            except Exception:
+                logger.exception("heartbeat failed; retrying")
+            self.stop_event.wait(heartbeat.BEAT_SECONDS)
+        try:
+            heartbeat.stop(outbox.WORKER_ID)
+        except Exception:
+            # The row ages out; /readyz then sees no worker, which is true.
+            logger.warning("could not remove this worker's heartbeat")
+        close_old_connections()
+
     def _tasks(self) -> None:
         while not self.stop_event.is_set():
             try:
@@ -123,6 +141,7 @@ class Worker:
             (self._tasks, "task-worker"),
             (self._purge, "purge"),
             (self._housekeeping, "housekeeping"),
+            (self._heartbeat, "heartbeat"),
         ]
         for kind, poll in hook_channels.pollers().items():
             # A channel with no webhook (Signal): the worker asks its provider for replies.

@@ -40,7 +40,14 @@ def place_text(cell: int, gazetteer: Gazetteer | None = None) -> str:
     return (gazetteer or Gazetteer(())).block(cell).text
 
 
-_URGENT = (Purpose.CONFIRMED, Purpose.POSSIBLE, Purpose.VERIFY, Purpose.APPROVAL)
+_URGENT = (
+    Purpose.CONFIRMED,
+    Purpose.POSSIBLE,
+    Purpose.VERIFY,
+    Purpose.APPROVAL,
+    Purpose.STAND_DOWN,
+    Purpose.REDIRECT,
+)
 # Messages to staff link to the incident on the desk, not to a signed member page.
 _DESK_PURPOSES = (Purpose.APPROVAL,)
 
@@ -181,6 +188,29 @@ def _render(alert: Alert, *, url: str, language: str) -> Message:
                 "for a second person (it reaches many members, a partner's members, or your "
                 "committee sent many alerts this hour). Check it on the desk: %(url)s"
             ) % {"kind": kind.lower(), "where": exact_where.text, "url": url}
+        elif alert.purpose == Purpose.STAND_DOWN:
+            subject = _("Enough people are there: %(kind)s %(where)s") % {
+                "kind": kind,
+                "where": place,
+            }
+            text = _(
+                "Tocsin: enough people are at the %(kind)s %(where)s now. Thank you: you "
+                "can stand down. Who is still needed: %(url)s"
+            ) % {"kind": kind.lower(), "where": place, "url": url}
+        elif alert.purpose == Purpose.REDIRECT:
+            # The alert's cell is the other place, an assembly point the dispatcher chose.
+            where = gazetteer.exact(alert.cell)
+            subject = _("Go to %(there)s instead") % {"there": where.text}
+            text = _(
+                "Tocsin: enough people are at the %(kind)s %(where)s now. Thank you. "
+                "Please go %(there)s instead. %(guidance)s %(url)s"
+            ) % {
+                "kind": kind.lower(),
+                "where": place,
+                "there": where.text,
+                "guidance": guidance,
+                "url": url,
+            }
         elif incident.state == State.EXPIRED:
             subject = _("Not verified: %(kind)s %(where)s") % {"kind": kind, "where": place}
             text = _(

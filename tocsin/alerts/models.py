@@ -31,6 +31,11 @@ class Purpose(models.TextChoices):
     # To a committee's staff: an alert waits for a second person (the broadcast breaker
     # tripped, or it reaches more members than one person may alert).
     APPROVAL = "approval", _("Waiting for a second person")
+    # To people alerted who have not answered "on my way" once enough have (the
+    # dispatcher's quorum for their role, tocsin.mobilize.quorum): stand down, or go to
+    # another place instead (the alert's cell is that place).
+    STAND_DOWN = "stand_down", _("Enough people are there: stand down")
+    REDIRECT = "redirect", _("Go to another place instead")
 
 
 class Alert(models.Model):

@@ -25,6 +25,7 @@ from tocsin.intake import place_views
 from tocsin.intake.models import Channel
 from tocsin.lib import geocode
 from tocsin.members.models import Member
+from tocsin.mobilize import ladder
 from tocsin.transports import registry as transports
 
 
@@ -300,7 +301,9 @@ def decide_approval(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _carry_out(request: HttpRequest, approval: Approval, member: Member) -> None:
-    if approval.kind == Approval.Kind.ALERT:
+    if ladder.is_rung(approval):
+        ladder.approve(approval, by=member)
+    elif approval.kind == Approval.Kind.ALERT:
         services.approve_alert(approval, by=member)
     elif approval.kind == Approval.Kind.ROLE:
         membership = committee_services.approve_role(approval, by=member)

@@ -32,8 +32,9 @@ from tocsin.mobilize.services import headcount
 from tocsin.places.naming import Gazetteer
 
 QUEUE_SIZE = 100
-# The parts of the incident page its live stream re-renders (templates/incidents/_<part>.html).
-LIVE_PARTS = ("actions", "panel")
+# The parts of the incident page its live stream re-renders (templates/incidents/_<part>.html);
+# the headcount is the escalation page's (tocsin.mobilize.ladder_views).
+LIVE_PARTS = ("actions", "panel", "headcount")
 
 
 def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]

@@ -248,6 +248,11 @@ class IncidentEvent(models.Model):
             "approval_given": _("A second person approved the alert"),
             "alerted_more": _("More members alerted"),
             "followed_up": _("Alerted members told how it ended"),
+            "escalated": _("Escalated"),
+            "public_call": _("Public call published"),
+            "escalation_waiting": _("Escalation waits for a second person"),
+            "stood_down": _("Enough people: stand-down sent"),
+            "call_reopened": _("Call re-opened"),
         }
         if self.action in labels:
             return str(labels[self.action])

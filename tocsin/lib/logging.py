@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
+from datetime import UTC, datetime
 
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 # A candidate only: "12:30:45" looks like one and is a time, so each match must parse.
@@ -60,3 +62,25 @@ class PrivacyFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = scrub(record.stack_info)
         return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (TOCSIN_LOG_FORMAT=json): time, level, logger, message and
+    any traceback, as the PrivacyFilter left them (scrubbed). Newlines in a message or a
+    traceback are escaped, so every event stays one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event: dict[str, str] = {
+            # UTC, ISO 8601: collectors on other machines read it without guessing a zone.
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            event["exception"] = record.exc_text
+        if record.stack_info:
+            event["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(event, ensure_ascii=False)

@@ -38,7 +38,9 @@ class Response(models.Model):
         ]
 
 
-# Planned mobilizations and the people signed up for them live in their own module.
+# On-call shift notices, the escalation ladder and the dispatch quorum of a confirmed
+# incident, planned mobilizations and the people signed up for them live in their own modules.
+from tocsin.mobilize.escalation import LadderStep, Quorum  # noqa: E402, F401
 from tocsin.mobilize.oncall import ShiftNotice  # noqa: E402, F401
 from tocsin.mobilize.planned import (  # noqa: E402, F401
     Mobilization,

@@ -26,6 +26,8 @@ class MobilizationKind(models.TextChoices):
     MEETING = "meeting", _("Committee meeting")
     RESPONDER_TRAINING = "responder_training", _("Responder training")
     WATCH_SHIFT = "watch_shift", _("Watch shift")
+    # Made from a confirmed incident by the escalation ladder (tocsin.mobilize.ladder).
+    PUBLIC_CALL = "public_call", _("Public call to witness")
 
 
 class Visibility(models.TextChoices):
@@ -98,6 +100,11 @@ class Mobilization(models.Model):
     # Bumped when the time or place changes: each change is one message per person.
     version = models.PositiveIntegerField(default=0)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # How many had a place and how many checked in, kept when the sign-ups are purged
+    # (TOCSIN_RETAIN_RSVPS_DAYS after the end), so the organizers' dashboard still shows
+    # the turnout: counts that name nobody. Empty while the sign-ups are there.
+    kept_going = models.PositiveIntegerField(null=True, blank=True)
+    kept_checked_in = models.PositiveIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
         "members.Member", models.SET_NULL, null=True, blank=True, related_name="+"
     )

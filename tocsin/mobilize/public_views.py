@@ -1,7 +1,8 @@
 """Public pages of planned mobilizations: the list, one page each with sign-up, the
 person's own page (cancel, confirm, check in), share QR codes and calendars.
 
-Counts of places left are public; who signed up never is.
+Counts of people coming and places left are public, as "fewer than 5" below
+TOCSIN_PUBLIC_MIN_COUNT (tocsin.lib.counts); who signed up never is.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from tocsin.committees.models import Committee
 from tocsin.lib import languages, live, ratelimit, sse
-from tocsin.mobilize import access, calendar, rsvps
+from tocsin.mobilize import access, calendar, ladder, rsvps
 from tocsin.mobilize.forms import RsvpForm
 from tocsin.mobilize.planned import Mobilization, MobilizationKind, Rsvp
 from tocsin.transports import registry as transports
@@ -139,6 +140,7 @@ def mobilization(request: HttpRequest, pk: int) -> HttpResponse:
             "mine_token": rsvps.link_token(mine) if mine else "",
             "places_left": rsvps.places_left(m),
             "counts": rsvps.counts(m),
+            "call": ladder.public_headcount(m),
             "share_url": calendar.page_url(m),
             "open": open_,
             "push": "webpush" in transports.registry(),
@@ -160,14 +162,21 @@ def mobilization_live(request: HttpRequest, pk: int) -> HttpResponseBase:
         with translation.override(language):
             return render_to_string(
                 "mobilize/_turnout.html",
-                {"counts": rsvps.counts(fresh), "places_left": rsvps.places_left(fresh)},
+                {
+                    "counts": rsvps.counts(fresh),
+                    "places_left": rsvps.places_left(fresh),
+                    "call": ladder.public_headcount(fresh),
+                },
             )
 
     # A members-only page's viewers lose the stream when they log out or are removed.
     ends = (live.access_channel("member", member.pk),) if member is not None else ()
+    # A public call's page also follows the answers to its incident (counts only).
+    call = ladder.call_for(m)
+    incident = [f"incident:{call.incident_id}"] if call is not None else []
     return sse.stream(
         request,
-        [f"mobilization:{m.pk}"],
+        [f"mobilization:{m.pk}", *incident],
         render_turnout,
         audience=("mobilization", m.pk, language),
         access=ends if m.visibility != "public" else (),

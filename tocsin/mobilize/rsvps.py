@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tocsin import vault
@@ -367,3 +368,23 @@ def places_left(m: Mobilization) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def keep_turnout(ended_before: datetime) -> int:
+    """Write down, on each mobilization that ended before ``ended_before`` and has not
+    yet, how many had a place and how many checked in; return how many were written.
+
+    The purge calls it before deleting their sign-ups (TOCSIN_RETAIN_RSVPS_DAYS): one
+    UPDATE with counted subqueries, whatever the number of mobilizations."""
+    going = Rsvp.objects.going().filter(mobilization=OuterRef("pk"))
+    return Mobilization.objects.filter(ends_at__lte=ended_before, kept_going__isnull=True).update(
+        kept_going=_count(going),
+        kept_checked_in=_count(going.filter(checked_in_at__isnull=False)),
+    )
+
+
+def _count(rsvps: Any) -> Any:
+    return Coalesce(
+        Subquery(rsvps.order_by().values("mobilization").annotate(n=Count("pk")).values("n")[:1]),
+        0,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -10,10 +9,11 @@ from tocsin.committees.models import Membership, Role
 from tocsin.incidents.models import Incident
 from tocsin.lib import live
 from tocsin.members.models import Member
+from tocsin.mobilize import quorum
 from tocsin.mobilize.models import ResponderRole, Response, ResponseState
 
 # The headcount row of members who are not responders: they come as observers.
-MEMBERS = "member"
+MEMBERS = quorum.MEMBERS
 MEMBERS_LABEL = _("Members, as observers")
 
 
@@ -24,32 +24,31 @@ def is_responder(member: Member) -> bool:
 
 def headcount(incident: Incident) -> list[dict]:
     """Return how many are on their way and how many arrived: responders per role, then
-    the members (not responders) who answered, who come as observers."""
-    responder = Exists(
-        Membership.objects.filter(member=OuterRef("member")).at_least(Role.RESPONDER)
-    )
-    rows = (
-        Response.objects.filter(incident=incident)
-        .exclude(state=ResponseState.CANCELLED)
-        .annotate(responder=responder)
-        .values("role", "state", "responder")
-        .annotate(n=Count("id"))
-    )
-    counts: dict[tuple[str, str], int] = {}
-    for r in rows:
-        key = (r["role"] if r["responder"] else MEMBERS, r["state"])
-        counts[key] = counts.get(key, 0) + r["n"]
+    the members (not responders) who answered, who come as observers; with how many the
+    dispatcher needs of each (0: no limit) and whether enough are there."""
+    counts = quorum.tally(incident)
+    needs = quorum.of(incident)
     labels: list[tuple[str, object]] = [(role.value, role.label) for role in ResponderRole]
     labels.append((MEMBERS, MEMBERS_LABEL))
-    return [
-        {
-            "role": role,
-            "label": label,
-            "on_my_way": counts.get((role, ResponseState.ON_MY_WAY), 0),
-            "arrived": counts.get((role, ResponseState.ARRIVED), 0),
-        }
-        for role, label in labels
-    ]
+    rows = []
+    for role, label in labels:
+        q = needs.get(role)
+        on_my_way = counts.get((role, ResponseState.ON_MY_WAY), 0)
+        arrived = counts.get((role, ResponseState.ARRIVED), 0)
+        needed = q.needed if q is not None else 0
+        rows.append(
+            {
+                "role": role,
+                "label": label,
+                "on_my_way": on_my_way,
+                "arrived": arrived,
+                "needed": needed,
+                # How many more the dispatcher asks for (0 with no number set).
+                "missing": max(0, needed - on_my_way - arrived),
+                "enough": q is not None and q.met_at is not None,
+            }
+        )
+    return rows
 
 
 def respond(
@@ -79,4 +78,6 @@ def respond(
         },
     )
     live.publish(f"incident:{incident.pk}")
+    # Enough people now? Everyone else alerted for the role hears it (tocsin.mobilize.quorum).
+    quorum.check(incident)
     return response

@@ -6,8 +6,14 @@ from urllib.parse import urlencode
 
 import segno
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.http.response import HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.templatetags.static import static
@@ -20,7 +26,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_safe
 
 from tocsin.committees import hotlines
-from tocsin.lib import live, sse
+from tocsin.lib import live, source, sse
 from tocsin.public import basemap, incident_map
 
 # The public list changes with time alone (an incident becomes public when its delay
@@ -119,6 +125,20 @@ def public_map_live(request: HttpRequest) -> HttpResponseBase:
 
 def offline(request: HttpRequest) -> HttpResponse:
     return render(request, "public/offline.html")
+
+
+@require_safe
+def source_code(request: HttpRequest) -> HttpResponseBase:
+    """Offer the running version's source (AGPL section 13): the operator's URL, or an
+    archive of Tocsin's own files built by this process."""
+    if settings.SOURCE_URL:
+        return HttpResponseRedirect(settings.SOURCE_URL)
+    prefix = f"tocsin-{source.version()}"
+    body = source.cached_archive(settings.BASE_DIR, prefix=prefix, exclude=settings.DATA_DIR)
+    response = HttpResponse(body, content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{prefix}.tar.gz"'
+    patch_cache_control(response, public=True, max_age=3600)
+    return response
 
 
 @cache_control(max_age=0, no_cache=True)

@@ -27,6 +27,7 @@ from tocsin.federation.models import Received
 from tocsin.incidents.models import Incident, VerificationRequest
 from tocsin.intake.models import Report, ReportPhoto
 from tocsin.members.models import AreaChange, EndpointVerification, LoginCode
+from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Response, Rsvp
 from tocsin.transports.models import CommitteePost
 from tocsin.vault import retention as r
@@ -176,6 +177,8 @@ def purge(now: datetime | None = None, *, dry_run: bool = False) -> dict[str, in
         return counts
     zero_freed_pages()
     touched: set[str] = set()
+    # The turnout of mobilizations whose sign-ups go now stays, as counts that name nobody.
+    rsvps.keep_turnout(cut[r.RSVPS])
     for step in STEPS:
         counts[step.name], tables = _run(step, cut)
         touched |= tables

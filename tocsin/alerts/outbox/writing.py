@@ -38,6 +38,9 @@ PRIORITY = {
     Purpose.POSSIBLE: Priority.URGENT,
     Purpose.VERIFY: Priority.URGENT,
     Purpose.APPROVAL: Priority.URGENT,
+    # People on their way turn back or go elsewhere: as urgent as the call itself.
+    Purpose.STAND_DOWN: Priority.URGENT,
+    Purpose.REDIRECT: Priority.URGENT,
     Purpose.CORRECTION: Priority.CORRECTION,
     Purpose.ALL_CLEAR: Priority.ROUTINE,
 }
