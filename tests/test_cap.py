@@ -62,6 +62,7 @@ def test_it_serves_a_confirmed_incident_as_a_valid_cap_alert(
     assert [i.findtext("cap:language", namespaces=NS) for i in infos] == ["en-US", "es-US"]
     assert {i.findtext("cap:certainty", namespaces=NS) for i in infos} == {"Observed"}
     assert infos[1].findtext("cap:event", namespaces=NS) == "Retén"
+    assert infos[0].findtext("cap:web", namespaces=NS) == "http://testserver/map/"
 
 
 def test_its_area_is_the_public_cell_as_a_polygon_and_a_circle(

@@ -26,6 +26,7 @@ from xml.etree import ElementTree as ET  # noqa: S405 (writing only; parse() use
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 from django.conf import settings
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -134,6 +135,8 @@ def _info(root: ET.Element, incident: PublicIncident, kind: str, language: str) 
         },
     )
     _add(info, "instruction", _("Observe, document, support. Do not interfere."))
+    # The public map, where the same incident is shown (as coarse and as late).
+    _add(info, "web", settings.SITE_URL + reverse("public_map"))
     where = ET.SubElement(info, f"{{{NS}}}area")
     _add(where, "areaDesc", incident.place or _("The area shown by the polygon"))
     polygon, circle = area(incident.cell)
