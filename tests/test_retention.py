@@ -31,6 +31,7 @@ from tocsin import geo, vault
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
 from tocsin.committees.models import CommitteeRequest, JoinRequest, Shift
 from tocsin.demo.models import DemoMessage
+from tocsin.federation.models import Partner, Received
 from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
@@ -504,6 +505,10 @@ def scenario(w: World) -> dict[str, int]:
     rsvps.sign_up(past, member=w.member, now=past.starts_at - DAY)
     _join_request(w, expires_at=NOW)
     _committee_request(expires_at=NOW)
+    partner = Partner.objects.create(name="Eastside", base_url="https://e.example", public_key="k")
+    Received.objects.create(partner=partner, identifier="old", nonce="n1")
+    Received.objects.filter(identifier="old").update(received_at=NOW - 4 * DAY)
+    Received.objects.create(partner=partner, identifier="young", nonce="n2")
     return {
         retention.REPORT_PHOTOS: 1,
         retention.REPORTS: 2,
@@ -522,6 +527,7 @@ def scenario(w: World) -> dict[str, int]:
         retention.RSVPS: 1,
         retention.JOIN_REQUESTS: 1,
         retention.COMMITTEE_REQUESTS: 1,
+        retention.PARTNER_ALERTS: 1,
     }
 
 
@@ -549,7 +555,7 @@ def test_the_command_prints_the_counts_and_has_a_dry_run(w: World, media: Path) 
     assert Report.objects.count() == 5
     out = io.StringIO()
     call_command("purge", stdout=out)
-    assert "purged 18 in all" in out.getvalue()
+    assert "purged 19 in all" in out.getvalue()
     # The open incident's two reports stay (one's source tag blanked).
     assert Report.objects.count() == 2
 

@@ -191,6 +191,15 @@ TABLE: dict[str, tuple[int, ...]] = {
     "api-root":               (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
     # The daily digest's sign-up page (tests/test_public_broadcast.py).
     "public_digest":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # CAP 1.2 (tests/test_cap.py): public, the same for everyone. East's incident is not
+    # public (not confirmed long enough ago): its alert is 404 to everyone, its own
+    # committee's staff included; the feed lists only what published() returns.
+    "public_cap_feed":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_cap":             (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    # Federation (tests/test_federation.py): a partner's signature is the only credential;
+    # with no TOCSIN_FEDERATION_KEY (as here) there is no key and the inbox is closed.
+    "federation_key":         (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    "federation_inbox":       (503, 503, 503, 503, 503, 503, 503, 503, 503, 503),
 }
 # fmt: on
 
@@ -505,6 +514,10 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "openapi-json": lambda o: Call("get", reverse("api:openapi-json")),
     "api-root": lambda o: Call("get", reverse("api:api-root")),
     "public_digest": lambda o: Call("get", reverse("public_digest")),
+    "public_cap_feed": lambda o: Call("get", reverse("public_cap_feed")),
+    "public_cap": lambda o: Call("get", reverse("public_cap", args=[o.incident])),
+    "federation_key": lambda o: Call("get", reverse("federation_key")),
+    "federation_inbox": lambda o: Call("post", reverse("federation_inbox"), {"cap": "<alert/>"}),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.

@@ -746,3 +746,22 @@ CODE_TRIES_MINUTES = envint("TOCSIN_CODE_TRIES_MINUTES", 15, minimum=1, maximum=
 # Confirmation messages (email links, SMS and Signal codes, Telegram links) one member may
 # set off per hour, across all their channels.
 VERIFICATIONS_PER_HOUR = envint("TOCSIN_VERIFICATIONS_PER_HOUR", 6, minimum=1, maximum=100)
+
+# --- Federation with partner networks (tocsin.federation) ---
+# Our Ed25519 private key (raw 32 bytes, base64url; `tocsin manage partners keygen` makes
+# one). Unset: federation is off (nothing sent, /federation/inbox refuses).
+FEDERATION_KEY = envsecret("TOCSIN_FEDERATION_KEY")
+if FEDERATION_KEY:
+    import base64 as _base64
+    import binascii as _binascii
+
+    try:
+        _raw = _base64.urlsafe_b64decode(FEDERATION_KEY + "=" * (-len(FEDERATION_KEY) % 4))
+    except (ValueError, _binascii.Error):
+        _raw = b""
+    if len(_raw) != 32:
+        raise ImproperlyConfigured(
+            "TOCSIN_FEDERATION_KEY must be an Ed25519 private key: 32 bytes in base64url "
+            "(`tocsin manage partners keygen` makes one)"
+        )
+INSTALLED_APPS += ["tocsin.federation"]

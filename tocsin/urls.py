@@ -16,6 +16,8 @@ from tocsin.desk import deliveries as alerts
 from tocsin.desk import tools as desk_views
 from tocsin.desk import views as incidents
 from tocsin.digest import views as digest
+from tocsin.federation import inbox as federation_inbox
+from tocsin.federation import views as federation
 from tocsin.hooks import sms as sms_hooks
 from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views
@@ -32,6 +34,7 @@ from tocsin.mobilize import ladder_views as ladder
 from tocsin.mobilize import views as mobilize
 from tocsin.ops import views as ops
 from tocsin.places import views as places
+from tocsin.public import cap_views
 from tocsin.public import feeds as public_feeds
 from tocsin.public import views as public
 
@@ -61,6 +64,12 @@ urlpatterns = [
     path("manifest.webmanifest", public.manifest, name="manifest"),
     # Street map tiles from the operator's map file: public map data.
     path("tiles/<int:z>/<int:x>/<int:y>.<str:ext>", public.tile, name="tile"),
+    # CAP 1.2 (issue 17): public alerts, an Atom index of them, and federation with
+    # partner networks (signed CAP in, our public key out).
+    path("feed/cap.xml", cap_views.cap_feed, name="public_cap_feed"),
+    path("cap/<int:pk>.xml", cap_views.public_cap, name="public_cap"),
+    path("federation/key", federation.public_key, name="federation_key"),
+    path("federation/inbox/", federation_inbox.inbox, name="federation_inbox"),
     path("language/", members.set_language, name="set_language"),
     # Planned mobilizations: public pages, sign-up without an account, calendars.
     path("m/", public_views.mobilizations, name="mobilizations"),

@@ -24,6 +24,7 @@ from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox, posts
 from tocsin.digest import service as digest
+from tocsin.federation import outgoing as federation
 from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
 from tocsin.mobilize import join_notices, notices, shift_notices
@@ -89,7 +90,8 @@ class Worker:
         """Close unverified incidents the committees' rules let expire, send the
         desk's replies to reporters, the messages to people signed up for
         mobilizations, the on-call shift reminders and swap notices, and the join links of
-        accepted requests (they need sealed addresses: workers only)."""
+        accepted requests (they need sealed addresses: workers only); and queue what
+        federation partners are owed."""
         while not self.stop_event.is_set():
             try:
                 close_old_connections()
@@ -98,6 +100,7 @@ class Worker:
                 notices.send_due()
                 shift_notices.send_due()
                 join_notices.send_due()
+                federation.queue_due()
             except Exception:
                 logger.exception("housekeeping failed; retrying")
             self.stop_event.wait(HOUSEKEEPING_SECONDS)

@@ -338,6 +338,14 @@ def change_state(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "incidents/incident.html", context, status=400)
     except services.HeldByOther as e:
         held_message(request, e)
+    except services.OnlyForInformation:
+        messages.error(
+            request,
+            _(
+                "Only a partner network's report (desk only) backs this incident: send a "
+                "verifier, or wait for a report of your own, before alerting members."
+            ),
+        )
     except states.TransitionError:
         messages.error(request, _("That change is not possible from the incident's current state."))
     else:

@@ -37,6 +37,7 @@ def receive_report(
     language: str = "",
     reply_to: tuple[str, str] | None = None,
     within: set[int] | None = None,
+    for_information: bool = False,
 ) -> Report:
     """Store a report through intake (tocsin.intake.services.store_report, which documents
     the arguments), then, in the same transaction, join it to the incident it is about.
@@ -59,6 +60,7 @@ def receive_report(
         language=language,
         reply_to=reply_to,
         within=within,
+        for_information=for_information,
         trust=trusted_in,
         then=_cluster,
     )

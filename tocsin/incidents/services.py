@@ -349,6 +349,17 @@ def mark_seen(incident: Incident) -> datetime | None:
     return before
 
 
+class OnlyForInformation(states.TransitionError):
+    """Every report of the incident is for the desk's information only (a partner network
+    trusted "desk only"): a verifier or a report of our own must back a confirmation."""
+
+
+def for_information_only(incident: Incident) -> bool:
+    """Whether the incident rests only on reports that may not back a confirmation."""
+    reports = Report.objects.filter(incident=incident)
+    return reports.exists() and not reports.filter(for_information=False).exists()
+
+
 class SummaryHeld(ValueError):
     """The alert note names an officer or calls to interfere (tocsin.lib.screening):
     it is refused, so it never reaches an alert. ``reasons`` holds the reason codes."""
@@ -397,6 +408,8 @@ def change_state(
         if summary is not None:
             incident.summary = summary.strip()
         if wanted == State.CONFIRMED:
+            if for_information_only(incident):
+                raise OnlyForInformation(f"incident {incident.pk} rests on partner reports only")
             incident.confirmed_at = now
             incident.confirmed_by, incident.confirmed_sources = _confirmed_by(incident, actor, note)
         if wanted in CLOSED_STATES:

@@ -37,7 +37,7 @@ class ReportKind(models.TextChoices):
 # text (Channel.SMS is "sms": a new one is its migration, and nothing here), a hotline
 # call the desk typed in, and what a verifier sent from the spot (their checklist, a
 # photo): evidence on the incident, counted by the verifier rule, never toward the
-# members' quorum.
+# members' quorum; and a partner network's alert, which the desk confirms like any report.
 Channel = models.TextChoices(  # type: ignore[call-overload]
     "Channel",
     [
@@ -45,6 +45,8 @@ Channel = models.TextChoices(  # type: ignore[call-overload]
         *[(kind.upper(), (kind, label)) for kind, label in transports.report_choices()],
         ("HOTLINE", ("hotline", _("Hotline"))),
         ("VERIFIER", ("verifier", _("Verifier"))),
+        # A partner network's signed CAP alert (tocsin.federation.inbox).
+        ("PARTNER", ("partner", _("Partner network"))),
     ],
 )
 
@@ -107,6 +109,9 @@ class Report(models.Model):
         "incidents.Incident", models.SET_NULL, null=True, blank=True, related_name="reports"
     )
     dismissed = models.BooleanField(default=False)
+    # For the desk's information only (a partner network trusted "desk only"): an incident
+    # that rests on such reports alone is never confirmed (tocsin.incidents.services).
+    for_information = models.BooleanField(default=False)
     # Why the text is held from every alert and public page (tocsin.lib.screening):
     # reason codes, "officer_name,badge_number"; empty when the text passed.
     held_reasons = models.CharField(max_length=200, blank=True, default="")

@@ -37,6 +37,7 @@ def store_report(
     language: str = "",
     reply_to: tuple[str, str] | None = None,
     within: set[int] | None = None,
+    for_information: bool = False,
     trust: Callable[[Member, list[int]], str] | None = None,
     then: Callable[[Report, tuple[str, str] | None], None] | None = None,
 ) -> Report:
@@ -53,9 +54,10 @@ def store_report(
     ``reply_to`` (kind, address) is where the desk can answer the reporter, stored sealed.
     ``within`` (a dispatcher typing in a call): the place must be covered by one of these
     committees, else OutsideEveryArea. ``trust`` returns the ",id,id," list of the given
-    committees that trust the member; ``then`` runs in the report's transaction once it is
-    stored, with the member's source tags (today's and yesterday's): if it raises, nothing
-    of the report stays.
+    committees that trust the member; ``for_information``: the report may not back a
+    confirmation on its own (a partner network's, trusted "desk only"); ``then`` runs in
+    the report's transaction once it is stored, with the member's source tags (today's and
+    yesterday's): if it raises, nothing of the report stays.
     """
     if nonce:
         existing = Report.objects.filter(nonce=nonce).first()
@@ -87,6 +89,7 @@ def store_report(
                 source_tag=tags[0] if tags else "",
                 trusted_in=trusted_in,
                 language=language or translation.get_language() or settings.LANGUAGE_CODE,
+                for_information=for_information,
             )
             report.committees.add(*committees)
             for photo in photos:

@@ -23,6 +23,7 @@ from tocsin.alerts import cellindex
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import CommitteeRequest, JoinRequest, Shift
 from tocsin.demo.models import DemoMessage
+from tocsin.federation.models import Received
 from tocsin.incidents.models import Incident, VerificationRequest
 from tocsin.intake.models import Report, ReportPhoto
 from tocsin.members.models import AreaChange, EndpointVerification, LoginCode
@@ -120,6 +121,10 @@ STEPS: tuple[Step, ...] = (
     Step(
         r.COMMITTEE_REQUESTS,
         lambda c: CommitteeRequest.objects.filter(expires_at__lte=c[r.COMMITTEE_REQUESTS]),
+    ),
+    Step(
+        r.PARTNER_ALERTS,
+        lambda c: Received.objects.filter(received_at__lte=c[r.PARTNER_ALERTS]),
     ),
 )
 assert tuple(s.name for s in STEPS) == r.CLASSES

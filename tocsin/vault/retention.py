@@ -29,6 +29,7 @@ SOURCE_TAGS = "source_tags"
 RSVPS = "rsvps"
 JOIN_REQUESTS = "join_requests"
 COMMITTEE_REQUESTS = "committee_requests"
+PARTNER_ALERTS = "partner_alerts"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ RULES: dict[str, Rule] = {
     # when unanswered after 14 days, or once the join link they carry stops working.
     JOIN_REQUESTS: Rule(None, "days", "the request expired"),
     COMMITTEE_REQUESTS: Rule(None, "days", "the request expired"),
+    # What a partner network's alerts were (CAP identifiers, signature nonces, the report
+    # each became), against replays: a signature is refused after five minutes anyway.
+    PARTNER_ALERTS: Rule("RETAIN_REPORTS_HOURS", "hours", "the alert arrived"),
 }
 
 # Every class the purge reports, in the order it runs.
@@ -89,6 +93,7 @@ CLASSES: tuple[str, ...] = (
     RSVPS,
     JOIN_REQUESTS,
     COMMITTEE_REQUESTS,
+    PARTNER_ALERTS,
 )
 
 

@@ -1,0 +1,77 @@
+"""The public CAP 1.2 alerts: one per public incident, and an Atom index of them (as
+alert hubs and aggregators read CAP feeds: each entry links to one alert)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
+
+from tocsin.public import cap
+from tocsin.public.incidents import published
+
+MAX_AGE = 60
+
+
+class CapIndex(Atom1Feed):
+    """Atom whose entries' links say they are CAP alerts (type="application/cap+xml")."""
+
+    def add_item_elements(self, handler: Any, item: dict[str, Any]) -> None:
+        write = handler.addQuickElement
+
+        def typed(name: str, contents: str | None = None, attrs: Any = None) -> None:
+            if name == "link" and attrs and attrs.get("rel") == "alternate":
+                attrs = {**attrs, "type": cap.CONTENT_TYPE}
+            write(name, contents, attrs)
+
+        handler.addQuickElement = typed
+        try:
+            super().add_item_elements(handler, item)
+        finally:
+            del handler.addQuickElement
+
+
+@require_safe
+# The alert holds English and Spanish alike: the same for every reader.
+@cache_control(max_age=MAX_AGE, public=True)
+def public_cap(request: HttpRequest, pk: int) -> HttpResponse:
+    """One incident's CAP alert; 404 for any incident the public may not see (yet)."""
+    incident = next((i for i in published() if i.id == pk), None)
+    if incident is None:
+        raise Http404
+    return HttpResponse(cap.alert(incident), content_type=f"{cap.CONTENT_TYPE}; charset=utf-8")
+
+
+@require_safe
+# Its titles follow the reader's language (the alerts hold both): cached privately.
+@cache_control(max_age=MAX_AGE, private=True)
+def cap_feed(request: HttpRequest) -> HttpResponse:
+    """An Atom feed whose entries link to each public incident's CAP alert."""
+    incidents = published()
+    feed = CapIndex(
+        title=_("Tocsin: confirmed incidents (CAP 1.2)"),
+        link=settings.SITE_URL + "/",
+        description=_("Confirmed incidents, coarse and late, as CAP 1.2 alerts."),
+        feed_url=settings.SITE_URL + reverse("public_cap_feed"),
+        language=request.LANGUAGE_CODE,
+    )
+    for incident in incidents:
+        kind = cap.msg_type(incident)
+        url = settings.SITE_URL + reverse("public_cap", args=[incident.id])
+        feed.add_item(
+            title=f"{incident.kind_label} {incident.place_text}",
+            link=url,
+            description=incident.verification,
+            unique_id=f"urn:cap:{cap.identifier(incident, kind)}",
+            updateddate=incident.at,
+            pubdate=incident.at,
+        )
+    return HttpResponse(
+        feed.writeString("utf-8"), content_type="application/atom+xml; charset=utf-8"
+    )
