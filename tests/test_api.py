@@ -18,6 +18,7 @@ from tocsin import geo
 from tocsin.incidents.models import Incident
 from tocsin.mobilize.models import Mobilization
 from tocsin.mobilize.planned import Visibility
+from tocsin.public.incidents import public_id
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +52,7 @@ def test_there_is_no_docs_page_loading_scripts_from_a_cdn() -> None:
 def test_it_lists_the_published_incidents_as_the_map_shows_them(w: World) -> None:
     incident = confirmed_incident(w.dispatcher, minutes_ago=47)
     [seen] = incidents()
-    assert seen["id"] == incident.pk
+    assert seen["id"] == public_id(incident.pk)
     assert seen["kind"] == "checkpoint" and seen["kind_label"] == "Checkpoint"
     assert seen["state"] == "confirmed"
     assert seen["verification"] == "confirmed by the committee's dispatcher"
@@ -63,7 +64,7 @@ def test_it_lists_the_published_incidents_as_the_map_shows_them(w: World) -> Non
     assert (seen["center"]["lat"], seen["center"]["lng"]) == pytest.approx(
         geo.center(geo.parent(incident.cell, geo.PUBLIC_RESOLUTION))
     )
-    assert seen["url"] == reverse("api:api_incident", args=[incident.pk])
+    assert seen["url"] == reverse("api:api_incident", args=[public_id(incident.pk)])
     assert get(seen["url"]) == seen
 
 
@@ -106,11 +107,11 @@ def test_it_never_says_more_than_the_public_fields(w: World) -> None:
 def test_it_filters_by_kind_and_since(w: World) -> None:
     old = confirmed_incident(w.dispatcher, minutes_ago=300, kind="workplace_raid")
     new = confirmed_incident(w.dispatcher, WEST, minutes_ago=60)
-    assert [i["id"] for i in incidents()] == [new.pk, old.pk]
-    assert [i["id"] for i in incidents(kind="workplace_raid")] == [old.pk]
+    assert [i["id"] for i in incidents()] == [public_id(new.pk), public_id(old.pk)]
+    assert [i["id"] for i in incidents(kind="workplace_raid")] == [public_id(old.pk)]
     assert incidents(kind="no-such-kind") == []
     since = (timezone.now() - dt.timedelta(minutes=120)).isoformat()
-    assert [i["id"] for i in incidents(since=since)] == [new.pk]
+    assert [i["id"] for i in incidents(since=since)] == [public_id(new.pk)]
     bad = Client().get(reverse("api:api_incidents"), {"since": "yesterday"})
     assert bad.status_code == 422
 
@@ -192,5 +193,5 @@ def test_since_compares_the_rounded_time_so_it_never_tells_the_exact_minute(w: W
     # rounded time: nothing finer than the public time can be learnt.
     assert incidents(since=just_before) == incidents(since=between) == []
     assert [i["id"] for i in incidents(since=(at - dt.timedelta(seconds=1)).isoformat())] == [
-        incident.pk
+        public_id(incident.pk)
     ]

@@ -20,6 +20,7 @@ from tests.factories import EAST, WEST
 from tests.test_browser_loop import COUNT_LIVE_UPDATES, wait_live
 from tocsin.incidents.services import change_state
 from tocsin.places.models import Place, PlaceKind
+from tocsin.public.incidents import public_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -121,7 +122,7 @@ def test_the_public_map_on_a_phone(phone: Any, language: str) -> None:
     # The list: only the public incident, in words.
     items = page.locator("[data-incident]")
     expect(items).to_have_count(1)
-    assert items.first.get_attribute("data-incident") == str(s["public"])
+    assert items.first.get_attribute("data-incident") == public_id(s["public"])
     card = items.first.inner_text()
     for word in ("kind", "confirmed", "area", "verified"):
         assert words[word] in card, (word, card)

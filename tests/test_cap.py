@@ -17,7 +17,7 @@ from tests.factories import World, confirmed_incident, world
 from tocsin import geo
 from tocsin.intake.models import Report
 from tocsin.public import cap
-from tocsin.public.incidents import published
+from tocsin.public.incidents import public_id, published
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,7 @@ def test_it_serves_a_confirmed_incident_as_a_valid_cap_alert(
     client: Client, w: World, schema: etree.XMLSchema
 ) -> None:
     incident = confirmed_incident(w.dispatcher, minutes_ago=60)
-    response = client.get(reverse("public_cap", args=[incident.pk]))
+    response = client.get(reverse("public_cap", args=[public_id(incident.pk)]))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/cap+xml")
     root = valid(schema, response.content)
@@ -69,7 +69,7 @@ def test_its_area_is_the_public_cell_as_a_polygon_and_a_circle(
     client: Client, w: World, schema: etree.XMLSchema
 ) -> None:
     incident = confirmed_incident(w.dispatcher, minutes_ago=60)
-    root = valid(schema, client.get(reverse("public_cap", args=[incident.pk])).content)
+    root = valid(schema, client.get(reverse("public_cap", args=[public_id(incident.pk)])).content)
     [seen] = published()
     area = root.find("cap:info/cap:area", NS)
     assert area is not None
@@ -90,10 +90,10 @@ def test_a_resolved_incident_is_a_cancel_of_its_alert(
     client: Client, w: World, schema: etree.XMLSchema
 ) -> None:
     incident = confirmed_incident(w.dispatcher, minutes_ago=90, end="resolved")
-    root = valid(schema, client.get(reverse("public_cap", args=[incident.pk])).content)
+    root = valid(schema, client.get(reverse("public_cap", args=[public_id(incident.pk)])).content)
     assert root.findtext("cap:msgType", namespaces=NS) == "Cancel"
     sender, identifier, _sent = root.findtext("cap:references", namespaces=NS).split(",")
-    assert identifier.endswith(f".incident.{incident.pk}.alert")
+    assert identifier.endswith(f".incident.{public_id(incident.pk)}.alert")
     assert sender == root.findtext("cap:sender", namespaces=NS)
 
 
@@ -108,7 +108,7 @@ def test_it_never_serves_what_the_public_may_not_see_yet(client: Client, w: Worl
     fresh = confirmed_incident(w.dispatcher, minutes_ago=5)
     false_alarm = confirmed_incident(w.dispatcher, (34.05, -118.2), minutes_ago=90, end="unfounded")
     for incident in (fresh, false_alarm):
-        assert client.get(reverse("public_cap", args=[incident.pk])).status_code == 404
+        assert client.get(reverse("public_cap", args=[public_id(incident.pk)])).status_code == 404
     feed = client.get(reverse("public_cap_feed"))
     assert feed.status_code == 200
     assert etree.fromstring(feed.content).findall("atom:entry", ATOM) == []
@@ -141,7 +141,7 @@ def test_it_shows_no_held_text_nor_a_summary(client: Client, w: World) -> None:
     Report.objects.filter(incident=incident).update(
         text="officer John Smith, badge 1234, block the van", held_reasons="officer_name"
     )
-    body = client.get(reverse("public_cap", args=[incident.pk])).content.decode()
+    body = client.get(reverse("public_cap", args=[public_id(incident.pk)])).content.decode()
     assert "Smith" not in body and "car wash" not in body and "1234" not in body
 
 
@@ -194,8 +194,8 @@ def test_it_follows_the_operators_public_resolution_and_delay(
     settings.PUBLIC_DELAY_MINUTES = 90
     recent = confirmed_incident(w.dispatcher, minutes_ago=60)
     old = confirmed_incident(w.dispatcher, (34.05, -118.2), minutes_ago=120)
-    assert client.get(reverse("public_cap", args=[recent.pk])).status_code == 404
-    root = valid(schema, client.get(reverse("public_cap", args=[old.pk])).content)
+    assert client.get(reverse("public_cap", args=[public_id(recent.pk)])).status_code == 404
+    root = valid(schema, client.get(reverse("public_cap", args=[public_id(old.pk)])).content)
     centre = root.findtext("cap:info/cap:area/cap:circle", namespaces=NS).split()[0]
     lat, lng = map(float, centre.split(","))
     assert geo.cell_at(lat, lng, 6) == geo.parent(old.cell, 6)

@@ -47,7 +47,7 @@ from tocsin.incidents.services import change_state
 from tocsin.intake.models import Channel, Report
 from tocsin.lib.incident_states import State
 from tocsin.public import cap
-from tocsin.public.incidents import PublicIncident
+from tocsin.public.incidents import PublicIncident, public_id
 
 ROOT = Path(__file__).resolve().parent.parent
 INBOX = "/federation/inbox/"
@@ -402,7 +402,7 @@ def test_a_change_in_the_public_view_is_an_update(w: World, ours: str, partner: 
     body = outgoing.body(Sent.objects.get())
     cap_schema().assertValid(etree.fromstring(body))
     assert b"<msgType>Update</msgType>" in body
-    assert b"incident.%d.alert" % incident.pk in body  # its references
+    assert f"incident.{public_id(incident.pk)}.alert".encode() in body  # its references
 
 
 def test_a_failed_delivery_is_recorded_and_retried(w: World, ours: str, partner: Partner) -> None:

@@ -13,6 +13,7 @@ from tests.factories import EAST, WEST, World, confirmed_incident
 from tocsin import geo
 from tocsin.incidents.models import Incident
 from tocsin.places.models import Place, PlaceKind
+from tocsin.public.incidents import public_id
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def test_it_is_an_atom_feed_of_the_published_incidents(w: World) -> None:
     [entry] = feed.entries
     assert entry.title == "Checkpoint in Boyle Heights"
     assert "Confirmed, confirmed by the committee's dispatcher" in entry.summary
-    assert entry.link.endswith(f"/api/v1/incidents/{incident.pk}")
+    assert entry.link.endswith(f"/api/v1/incidents/{public_id(incident.pk)}")
 
 
 def test_an_incident_confirmed_minutes_ago_is_not_in_the_feed_yet(w: World) -> None:
@@ -57,7 +58,7 @@ def test_an_unfounded_incident_never_appears_and_a_resolved_one_does(w: World) -
     confirmed_incident(w.dispatcher, minutes_ago=120, end="unfounded")
     resolved = confirmed_incident(w.dispatcher, WEST, minutes_ago=120, end="resolved")
     [entry] = read().entries
-    assert entry.link.endswith(f"/incidents/{resolved.pk}")
+    assert entry.link.endswith(f"/incidents/{public_id(resolved.pk)}")
     assert "Resolved" in entry.summary
 
 

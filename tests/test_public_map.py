@@ -29,7 +29,7 @@ from tocsin.incidents.services import change_state
 from tocsin.intake.models import Report
 from tocsin.lib import live, sse
 from tocsin.public import views
-from tocsin.public.incidents import published
+from tocsin.public.incidents import public_id, published
 
 # Only against hangs: every wait here ends long before this.
 WAIT = 30.0
@@ -78,8 +78,9 @@ def test_the_page_lists_what_the_public_may_see_and_nothing_finer_or_earlier(w: 
     response = Client().get("/map/")
     assert response.status_code == 200
     html = response.content.decode()
-    shown = [int(pk) for pk in re.findall(r'data-incident="(\d+)"', html)]
-    assert shown == [p.id for p in published()] == [s["old"].pk, s["resolved"].pk]
+    shown = re.findall(r'data-incident="([a-z2-7]+)"', html)
+    assert shown == [p.public_id for p in published()]
+    assert shown == [public_id(s["old"].pk), public_id(s["resolved"].pk)]
     text = _text(html)
     assert HELD not in html
     assert COORDINATE.search(text) is None
@@ -118,15 +119,16 @@ def test_the_filter_shows_one_kind_over_one_period(w: World) -> None:
     agents = confirmed_incident(w.dispatcher, WEST, minutes_ago=60, kind="agents_seen")
     week_old = confirmed_incident(w.dispatcher, (34.0300, -118.2300), minutes_ago=3 * 24 * 60)
 
-    def listed(query: str) -> set[int]:
+    def listed(query: str) -> set[str]:
         html = Client().get(f"/map/?{query}").content.decode()
-        return {int(pk) for pk in re.findall(r'data-incident="(\d+)"', html)}
+        return set(re.findall(r'data-incident="([a-z2-7]+)"', html))
 
-    assert listed("") == {checkpoint.pk, agents.pk, week_old.pk}
-    assert listed("window=24h") == {checkpoint.pk, agents.pk}
-    assert listed("kind=agents_seen&window=30d") == {agents.pk}
+    ids = {i.pk: public_id(i.pk) for i in (checkpoint, agents, week_old)}
+    assert listed("") == {ids[checkpoint.pk], ids[agents.pk], ids[week_old.pk]}
+    assert listed("window=24h") == {ids[checkpoint.pk], ids[agents.pk]}
+    assert listed("kind=agents_seen&window=30d") == {ids[agents.pk]}
     # Anything unknown is the default, never an error.
-    assert listed("kind=nonsense&window=1y") == {checkpoint.pk, agents.pk, week_old.pk}
+    assert listed("kind=nonsense&window=1y") == set(ids.values())
 
 
 def test_with_nothing_to_show_the_page_says_so(w: World) -> None:
@@ -161,7 +163,10 @@ def test_the_geojson_is_the_public_cell_of_each_public_incident(w: World) -> Non
     s = _scene(w)
     data = _geojson()
     assert data["type"] == "FeatureCollection"
-    assert [f["id"] for f in data["features"]] == [s["old"].pk, s["resolved"].pk]
+    assert [f["id"] for f in data["features"]] == [
+        public_id(s["old"].pk),
+        public_id(s["resolved"].pk),
+    ]
     for f, p in zip(data["features"], published(), strict=True):
         polygon = shape(f["geometry"])  # shapely: not the code that wrote it
         assert polygon.geom_type == "Polygon" and polygon.is_valid
@@ -201,7 +206,7 @@ def test_the_geojson_is_filtered_like_the_page(w: World) -> None:
     confirmed_incident(w.dispatcher, minutes_ago=60)
     agents = confirmed_incident(w.dispatcher, WEST, minutes_ago=60, kind="agents_seen")
     data = _geojson("?kind=agents_seen")
-    assert [f["id"] for f in data["features"]] == [agents.pk]
+    assert [f["id"] for f in data["features"]] == [public_id(agents.pk)]
 
 
 # --- the live list ----------------------------------------------------------------------
@@ -246,9 +251,9 @@ def test_the_live_list_is_never_finer_or_earlier(broker: live.InProcessBroker) -
             await _close(stream)
 
     html = asyncio.run(run())
-    assert [int(pk) for pk in re.findall(r'data-incident="(\d+)"', html)] == [
-        s["old"].pk,
-        s["resolved"].pk,
+    assert re.findall(r'data-incident="([a-z2-7]+)"', html) == [
+        public_id(s["old"].pk),
+        public_id(s["resolved"].pk),
     ]
     assert HELD not in html
     assert COORDINATE.search(_text(html)) is None
@@ -280,8 +285,8 @@ def test_the_live_list_shows_an_incident_when_its_delay_passes_with_no_event(
         before, after = asyncio.run(run())
     finally:
         settings.PUBLIC_DELAY_MINUTES = original
-    assert f'data-incident="{incident.pk}"' not in before
-    assert f'data-incident="{incident.pk}"' in after
+    assert f'data-incident="{public_id(incident.pk)}"' not in before
+    assert f'data-incident="{public_id(incident.pk)}"' in after
 
 
 @pytest.mark.django_db(transaction=True)

@@ -67,7 +67,7 @@ urlpatterns = [
     # CAP 1.2 (issue 17): public alerts, an Atom index of them, and federation with
     # partner networks (signed CAP in, our public key out).
     path("feed/cap.xml", cap_views.cap_feed, name="public_cap_feed"),
-    path("cap/<int:pk>.xml", cap_views.public_cap, name="public_cap"),
+    path("cap/<str:public_id>.xml", cap_views.public_cap, name="public_cap"),
     path("federation/key", federation.public_key, name="federation_key"),
     path("federation/inbox/", federation_inbox.inbox, name="federation_inbox"),
     path("language/", members.set_language, name="set_language"),

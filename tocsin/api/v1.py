@@ -71,7 +71,7 @@ class Point(Schema):
 
 
 class IncidentOut(Schema):
-    id: int
+    id: str
     kind: str
     kind_label: str
     state: str
@@ -111,7 +111,7 @@ class Error(Schema):
 def _incident(incident: PublicIncident) -> IncidentOut:
     lat, lng = incident.center
     return IncidentOut(
-        id=incident.id,
+        id=incident.public_id,
         kind=incident.kind,
         kind_label=incident.kind_label,
         state=incident.state,
@@ -123,7 +123,7 @@ def _incident(incident: PublicIncident) -> IncidentOut:
         cell=incident.cell_id,
         resolution=incident.resolution,
         center=Point(lat=lat, lng=lng),
-        url=reverse("api:api_incident", args=[incident.id]),
+        url=reverse("api:api_incident", args=[incident.public_id]),
     )
 
 
@@ -169,10 +169,10 @@ def incidents(
     url_name="api_incident",
     summary="One incident, as the public map shows it",
 )
-def incident(request: HttpRequest, incident_id: int) -> IncidentOut:
+def incident(request: HttpRequest, incident_id: str) -> IncidentOut:
     with translation.override(languages.requested(request)):
         for found in published():
-            if found.id == incident_id:
+            if found.public_id == incident_id:
                 return _incident(found)
     raise Http404
 

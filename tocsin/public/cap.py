@@ -69,7 +69,7 @@ def identifier(incident: PublicIncident, kind: str, version: str = "") -> str:
     ``version`` (of an Update), with no spaces, commas or restricted characters (CAP 1.2
     3.2.1)."""
     host = urlsplit(settings.SITE_URL).netloc.replace(":", ".")
-    return ".".join(filter(None, [host, "incident", str(incident.id), kind.lower(), version]))
+    return ".".join(filter(None, [host, "incident", incident.public_id, kind.lower(), version]))
 
 
 def _km(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -40,9 +40,9 @@ class CapIndex(Atom1Feed):
 @require_safe
 # The alert holds English and Spanish alike: the same for every reader.
 @cache_control(max_age=MAX_AGE, public=True)
-def public_cap(request: HttpRequest, pk: int) -> HttpResponse:
+def public_cap(request: HttpRequest, public_id: str) -> HttpResponse:
     """One incident's CAP alert; 404 for any incident the public may not see (yet)."""
-    incident = next((i for i in published() if i.id == pk), None)
+    incident = next((i for i in published() if i.public_id == public_id), None)
     if incident is None:
         raise Http404
     return HttpResponse(cap.alert(incident), content_type=f"{cap.CONTENT_TYPE}; charset=utf-8")
@@ -63,7 +63,7 @@ def cap_feed(request: HttpRequest) -> HttpResponse:
     )
     for incident in incidents:
         kind = cap.msg_type(incident)
-        url = settings.SITE_URL + reverse("public_cap", args=[incident.id])
+        url = settings.SITE_URL + reverse("public_cap", args=[incident.public_id])
         feed.add_item(
             title=f"{incident.kind_label} {incident.place_text}",
             link=url,

@@ -78,7 +78,7 @@ class IncidentsFeed(Feed):
 
     def item_link(self, item: PublicIncident) -> str:
         # The incident as the public API gives it: the one public page of one incident.
-        return reverse("api:api_incident", args=[item.id])
+        return reverse("api:api_incident", args=[item.public_id])
 
     def item_pubdate(self, item: PublicIncident) -> dt.datetime:
         return item.at

@@ -80,7 +80,7 @@ def feature(p: PublicIncident) -> dict[str, Any]:
     """Return one incident as a GeoJSON Feature: its public cell and public fields only."""
     return {
         "type": "Feature",
-        "id": p.id,
+        "id": p.public_id,
         "geometry": {"type": "Polygon", "coordinates": [_ring(p.cell)]},
         "properties": {
             "kind": p.kind,

@@ -9,10 +9,12 @@ name a store or a street), no report, no committee, no person.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import dataclass
 
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -39,6 +41,12 @@ class PublicIncident:
     place: str  # the named area nearest the cell's centre, or ""
     confirmed_by: str
     confirmed_sources: int
+
+    @property
+    def public_id(self) -> str:
+        """Return the incident's public name: stable, opaque (a keyed digest of its number,
+        so counting public ids tells nothing of the incidents the public never sees)."""
+        return public_id(self.id)
 
     @property
     def kind_label(self) -> str:
@@ -77,6 +85,12 @@ class PublicIncident:
         return _("somewhere in the area shown on the map")
 
 
+def public_id(pk: int) -> str:
+    """Return the public name of incident ``pk`` (see PublicIncident.public_id)."""
+    digest = salted_hmac("tocsin.public.incident", str(pk), algorithm="sha256").digest()
+    return base64.b32encode(digest[:10]).decode().lower()
+
+
 def published(
     now: dt.datetime | None = None,
     *,
@@ -85,7 +99,8 @@ def published(
     rules: exposure.Rules | None = None,
 ) -> list[PublicIncident]:
     """Return the incidents the public may see ``now``, newest confirmation first
-    (``since``: only those confirmed after it, as the public sees times)."""
+    (``since``: only those whose public time ``at`` is after it: comparing with the exact
+    confirmation would let ever closer ``since`` values tell its minute)."""
     now = now or timezone.now()
     rules = rules or exposure.rules()
     rows = Incident.objects.published(exposure.public_cutoff(now, rules)).prefetch_related(
@@ -106,7 +121,7 @@ def published(
             now=now,
             rules=rules,
         )
-        if seen is None:
+        if seen is None or (since is not None and seen.at <= since):
             continue
         where = gazetteer.area(seen.cell)
         found.append(
