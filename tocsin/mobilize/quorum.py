@@ -117,7 +117,7 @@ def check(incident: Incident) -> list[Quorum]:
 
 def _stand_down_reached(incident: Incident, *, actor: Member | None) -> list[Quorum]:
     counts = coming(incident)
-    open_ = Quorum.objects.select_for_update().filter(
+    open_ = Quorum.objects.select_for_update(of=("self",)).filter(
         incident=incident, needed__gt=0, met_at__isnull=True
     )
     met = []
