@@ -178,7 +178,8 @@ def caddyfile(proxy_port: int, onion_port: int) -> str:
     # Caddy 2.6 (Debian's) has no trusted_proxies: pass the client's header on as it came.
     text = text.replace(
         "\t\tflush_interval -1\n",
-        '\t\tflush_interval -1\n\t\theader_up X-Forwarded-For "{http.request.header.X-Forwarded-For}"\n',
+        "\t\tflush_interval -1\n"
+        '\t\theader_up X-Forwarded-For "{http.request.header.X-Forwarded-For}"\n',
     )
     text = text.replace("127.0.0.1:8081", f"127.0.0.1:{onion_port}")
     return text
@@ -198,7 +199,9 @@ class Desk:
         self.cookies = {"sessionid": session}
         self.token = ""
 
-    def request(self, method: str, path: str, data: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+    def request(
+        self, method: str, path: str, data: dict[str, str] | None = None
+    ) -> tuple[int, str, bytes]:
         headers = {
             "Host": self.host,
             "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
@@ -309,7 +312,6 @@ def rehearse(
 ) -> dict[str, Any]:
     """Run the rehearsal; return its figures. Leaves nothing behind."""
     import redis
-
     from fanout import create_database, drop_database
 
     if shutil.which("caddy") is None:
@@ -362,8 +364,8 @@ def rehearse(
         from django.core.management import call_command
         from django.db import connections
         from django.utils import timezone
-
         from fanout import dataset, load
+
         from tests import flood_support as flood
         from tocsin import geo
         from tocsin.alerts.models import Alert, Delivery
@@ -387,13 +389,24 @@ def rehearse(
         del cols
         session = session_for(dispatcher)
         connections.close_all()
-        say(f"{members:,} members with sealed email addresses, seeded in {time.monotonic() - t0:.0f} s")
+        say(
+            f"{members:,} members with sealed email addresses,"
+            f" seeded in {time.monotonic() - t0:.0f} s"
+        )
 
         apps = [
-            Proc(f"app{i}", [TOCSIN, "serve"], {**env, "TOCSIN_HOST": "127.0.0.1", "TOCSIN_PORT": str(p)}, work_dir, p)
+            Proc(
+                f"app{i}",
+                [TOCSIN, "serve"],
+                {**env, "TOCSIN_HOST": "127.0.0.1", "TOCSIN_PORT": str(p)},
+                work_dir,
+                p,
+            )
             for i, p in ((1, free_port()), (2, free_port()))
         ]
-        crew = [Proc(f"worker{i}", [TOCSIN, "worker"], env, work_dir) for i in range(1, workers + 1)]
+        crew = [
+            Proc(f"worker{i}", [TOCSIN, "worker"], env, work_dir) for i in range(1, workers + 1)
+        ]
         (work_dir / "Caddyfile").write_text(caddyfile(proxy_port, free_port()))
         caddy = Proc(
             "caddy",
@@ -453,7 +466,9 @@ def rehearse(
             text="Checkpoint downtown, agents stopping cars.",
             nonce="metro-downtown",
         )
-        status, _s, outcome = reporter.post_report(job, flood.solve(reporter.challenge(job.address)))
+        status, _s, outcome = reporter.post_report(
+            job, flood.solve(reporter.challenge(job.address))
+        )
         if outcome != "accepted":
             raise SystemExit(f"the downtown report was refused: {status} {outcome}")
         report = Report.objects.order_by("-pk").first()
@@ -470,7 +485,9 @@ def rehearse(
         # 3. Live pages of the incident, held open through the proxy.
         cookie = "; ".join(f"{k}={v}" for k, v in desk.cookies.items())
         watchers = [
-            Viewer(url, f"/desk/incidents/{incident}/live/", cookie, f"100.98.{i // 250}.{i % 250 + 1}")
+            Viewer(
+                url, f"/desk/incidents/{incident}/live/", cookie, f"100.98.{i // 250}.{i % 250 + 1}"
+            )
             for i in range(viewers)
         ]
         for v in watchers:
@@ -535,10 +552,7 @@ def rehearse(
         connections.close_all()
         for v in watchers:
             v.stop.set()
-        seen = [
-            min((t for t in v.events if t >= confirmed_at), default=None)
-            for v in watchers
-        ]
+        seen = [min((t for t in v.events if t >= confirmed_at), default=None) for v in watchers]
         got = sorted(t - confirmed_at for t in seen if t is not None)
         figures = {
             "members": members,
@@ -591,7 +605,11 @@ def report(f: dict[str, Any], say: Any = print) -> None:
         ("confirm (the POST through Caddy)", f"{f['confirm_s']:.2f} s", "-"),
         ("confirm -> first delivery", f"{f['first_s']:.2f} s", "-"),
         ("confirm -> last delivery", f"{f['last_s']:.1f} s", "-"),
-        ("app2 + worker1 killed at", f"{f['killed_at_s']:.1f} s ({f['delivered_at_kill']:,} in)", "-"),
+        (
+            "app2 + worker1 killed at",
+            f"{f['killed_at_s']:.1f} s ({f['delivered_at_kill']:,} in)",
+            "-",
+        ),
         (
             "backlog drained after the restart",
             f"{f['drain_after_restart_s']:.1f} s ({f['backlog_at_restart']:,} left)",
@@ -605,7 +623,9 @@ def report(f: dict[str, Any], say: Any = print) -> None:
         ),
         (
             "  live update p50",
-            "-" if f["viewer_update_p50_s"] is None else f"{f['viewer_update_p50_s'] * 1000:.0f} ms",
+            "-"
+            if f["viewer_update_p50_s"] is None
+            else f"{f['viewer_update_p50_s'] * 1000:.0f} ms",
             "-",
         ),
         ("  live pages reconnected (app2 killed)", f"{f['viewer_reconnects']}", "-"),
@@ -614,6 +634,11 @@ def report(f: dict[str, Any], say: Any = print) -> None:
     for name, measured, goal in rows:
         say(f"{name:<42}{measured:>24}{goal:>8}")
     say(f"deliveries by state: {f['by_status']}")
+
+
+def caddy_version() -> str:
+    found = subprocess.run(["caddy", "version"], capture_output=True, text=True)  # noqa: S607
+    return found.stdout.split()[0] if found.stdout else "?"
 
 
 def main() -> None:
@@ -631,6 +656,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("TOCSIN_BENCH_PG", DEFAULT_PG))
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--smoke", action="store_true", help="200 members, 100 reports, 20 pages")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     parser.add_argument("--smtp-peer", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smtp_peer:
@@ -640,8 +666,7 @@ def main() -> None:
     print(
         f"Metro rehearsal: {args.members:,} members, {args.reports:,} flood reports,"
         f" {args.viewers} live pages, 2 apps, {args.workers} workers, Caddy"
-        f" {subprocess.run(['caddy', 'version'], capture_output=True, text=True).stdout.split()[0]},"
-        f" {os.cpu_count()} cores",
+        f" {caddy_version()}, {os.cpu_count()} cores",
         flush=True,
     )
     figures = rehearse(
@@ -657,6 +682,9 @@ def main() -> None:
         redis_url=args.redis_url,
         say=lambda m: print(m, flush=True),
     )
+    if args.json:
+        print(json.dumps(figures), flush=True)
+        return
     report(figures)
     if figures["lost"] or figures["duplicates"]:
         sys.exit(1)
