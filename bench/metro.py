@@ -2,7 +2,7 @@
 
     uv run python bench/metro.py                       # 100,000 members
     uv run python bench/metro.py --members 20000       # what a 2-core machine does in minutes
-    uv run python bench/metro.py --smoke               # 200 members (tests/test_metro.py)
+    uv run python bench/metro.py --smoke               # 200 members, paced (tests/test_metro.py)
 
 It starts, on this machine: a PostgreSQL database of its own (on the local server,
 ``--database-url``, created and dropped), a Redis database (``--redis-url``, flushed),
@@ -304,6 +304,7 @@ def rehearse(
     workers: int = 2,
     kill_at: float = 0.3,
     lease: int = 15,
+    email_rate: int = 0,
     threads: int = 8,
     database_url: str = DEFAULT_PG,
     redis_url: str = DEFAULT_REDIS,
@@ -346,6 +347,9 @@ def rehearse(
             "TOCSIN_SMTP_STARTTLS": "0",
             "TOCSIN_TRUSTED_PROXIES": "127.0.0.1",
             "TOCSIN_DELIVERY_LEASE_SECONDS": str(lease),
+            # Messages a second per worker (0: as fast as they go); the smoke run paces them
+            # so that the kill always lands mid fan-out, however fast the machine.
+            "TOCSIN_EMAIL_RATE": str(email_rate),
             # One confirmation reaches every member here: the two-person rule and the
             # breaker are measured elsewhere (bench/fanout.py does the same).
             "TOCSIN_TWO_PERSON_THRESHOLD": "10000000",
@@ -651,6 +655,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--kill-at", type=float, default=0.3)
     parser.add_argument("--lease", type=int, default=15)
+    parser.add_argument("--email-rate", type=int, default=0, help="per worker; 0: no limit")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--database-url", default=os.environ.get("TOCSIN_BENCH_PG", DEFAULT_PG))
@@ -662,7 +667,7 @@ def main() -> None:
     if args.smtp_peer:
         return smtp_peer(args.smtp_peer)
     if args.smoke:
-        args.members, args.reports, args.viewers = 200, 100, 20
+        args.members, args.reports, args.viewers, args.email_rate = 200, 100, 20, 25
     print(
         f"Metro rehearsal: {args.members:,} members, {args.reports:,} flood reports,"
         f" {args.viewers} live pages, 2 apps, {args.workers} workers, Caddy"
@@ -676,6 +681,7 @@ def main() -> None:
         workers=args.workers,
         kill_at=args.kill_at,
         lease=args.lease,
+        email_rate=args.email_rate,
         threads=args.threads,
         timeout=args.timeout,
         database_url=args.database_url,
