@@ -13,7 +13,10 @@ the flood looks like many networks), and the local SMTP peer (tests/peers/smtp.p
 process of its own, counting what each address receives.
 
 ``--members`` members of one committee live around downtown Los Angeles, each with an
-email address sealed to the vault like a real one (bench/fanout.py's dataset). Then,
+email address sealed to the vault like a real one (bench/fanout.py's dataset); ``--push``
+of them (a tenth by default) also have a push subscription on the local push service
+peer (tests/peers/push_service.py, which checks VAPID and decrypts every push), tried
+first. Then,
 with real HTTP through Caddy only:
 
 1. a flood of ``--reports`` anonymous web reports (tests/flood_support.py: CSRF, proof of
@@ -24,7 +27,7 @@ with real HTTP through Caddy only:
 5. when ``--kill-at`` of the messages have reached the SMTP peer, one app process and one
    worker are killed (SIGKILL) and started again.
 
-It prints: deliveries lost (goal 0), duplicates at the peer (goal 0), confirm to the first
+It prints: deliveries lost (goal 0), duplicates at the peers (goal 0), confirm to the first
 and the last delivery, reports per second through the proxy, live pages that saw the
 confirmation (and how fast), and the backlog's drain after the restart. A killed worker's
 claimed batch waits for its lease (``--lease`` seconds, TOCSIN_DELIVERY_LEASE_SECONDS) to
@@ -108,6 +111,64 @@ def smtp_peer(stats_path: str) -> None:
             with open(tmp, "w") as f:
                 json.dump(stats, f)
             os.replace(tmp, stats_path)
+
+
+def push_peer(stats_path: str, server_key: str, count: int, subs_path: str) -> None:
+    """Run the push service peer (tests/peers/push_service.py: it checks each push's VAPID
+    signature and decrypts it, as a real one would); write ``count`` subscriptions for
+    ``server_key`` to ``subs_path``, print its port, then write its counts as smtp_peer does
+    (by subscription), and the pushes it refused."""
+    from tests.peers.push_service import PushService
+
+    with PushService() as service:
+        subs = [service.subscription(application_server_key=server_key) for _ in range(count)]
+        Path(subs_path).write_text(json.dumps(subs))
+        print(service.port, flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        seen = 0
+        counts: Counter[str] = Counter()
+        times: list[float] = []
+        while not stop.wait(0.1):
+            received = service.received[seen:]  # appended under its lock; a slice is safe
+            now = time.monotonic()
+            for r in received:
+                counts[r["id"]] += 1
+            if received:
+                seen += len(received)
+                if not times:
+                    times.append(now)
+                times[1:] = [now]
+            stats = {
+                "messages": sum(counts.values()),
+                "unique": len(counts),
+                "duplicates": sum(c - 1 for c in counts.values() if c > 1),
+                "first": times[0] if times else None,
+                "last": times[-1] if times else None,
+                "refused": len(service.rejections),
+            }
+            tmp = f"{stats_path}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(stats, f)
+            os.replace(tmp, stats_path)
+
+
+def both(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Return the two peers' counts together (first and last over both)."""
+    firsts = [t for t in (a["first"], b["first"]) if t is not None]
+    lasts = [t for t in (a["last"], b["last"]) if t is not None]
+    return {
+        "messages": a["messages"] + b["messages"],
+        "unique": a["unique"] + b["unique"],
+        "duplicates": a["duplicates"] + b["duplicates"],
+        "first": min(firsts) if firsts else None,
+        "last": max(lasts) if lasts else None,
+    }
+
+
+def at_peers(smtp: Path, push: Path) -> dict[str, Any]:
+    """Return what the SMTP and push peers received, together."""
+    return both(read_stats(smtp), read_stats(push))
 
 
 def read_stats(path: Path) -> dict[str, Any]:
@@ -305,6 +366,7 @@ def rehearse(
     kill_at: float = 0.3,
     lease: int = 15,
     email_rate: int = 0,
+    push: int = 0,
     threads: int = 8,
     database_url: str = DEFAULT_PG,
     redis_url: str = DEFAULT_REDIS,
@@ -323,6 +385,7 @@ def rehearse(
     work_dir = Path(tempfile.mkdtemp(prefix="tocsin-metro-"))
     procs: list[Proc] = []
     peer: subprocess.Popen[str] | None = None
+    pusher: subprocess.Popen[str] | None = None
     env: dict[str, str] = {}
     try:
         stats_path = work_dir / "smtp.json"
@@ -350,6 +413,10 @@ def rehearse(
             # Messages a second per worker (0: as fast as they go); the smoke run paces them
             # so that the kill always lands mid fan-out, however fast the machine.
             "TOCSIN_EMAIL_RATE": str(email_rate),
+            # Push subscriptions on the local push peer; no device confirms receipt here, so
+            # the email fallback waits longer than the run.
+            "TOCSIN_PUSH_HOSTS": "127.0.0.1",
+            "TOCSIN_DELIVERY_RECEIPT_SECONDS": "86400",
             # One confirmation reaches every member here: the two-person rule and the
             # breaker are measured elsewhere (bench/fanout.py does the same).
             "TOCSIN_TWO_PERSON_THRESHOLD": "10000000",
@@ -392,6 +459,37 @@ def rehearse(
         load(cols, committee.pk)
         del cols
         session = session_for(dispatcher)
+        push_path = work_dir / "push.json"
+        if push:
+            # The first ``push`` members also have a push subscription, tried first.
+            from tocsin.members.models import ContactEndpoint
+            from tocsin.transports import vapid
+
+            subs_path = work_dir / "subscriptions.json"
+            pusher = subprocess.Popen(  # noqa: S603
+                [
+                    sys.executable,
+                    __file__,
+                    "--push-peer",
+                    str(push_path),
+                    f"--push-key={vapid.application_server_key()}",
+                    f"--push={push}",
+                    f"--push-subscriptions={subs_path}",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert pusher.stdout is not None
+            pusher.stdout.readline()
+            subs = json.loads(subs_path.read_text())
+            chosen = list(Member.objects.exclude(pk=dispatcher.pk).order_by("pk")[:push])
+            for m, sub in zip(chosen, subs, strict=True):
+                ContactEndpoint.create(
+                    m, "webpush", sub["endpoint"], data={"keys": sub["keys"]}, verified=True
+                )
+            ContactEndpoint.objects.filter(kind="webpush").update(priority=0)
+            ContactEndpoint.objects.filter(kind="email", member__in=chosen).update(priority=1)
         connections.close_all()
         say(
             f"{members:,} members with sealed email addresses,"
@@ -519,12 +617,12 @@ def rehearse(
         killed_at = restarted_at = None
         deadline = confirmed_at + timeout
         while time.monotonic() < deadline:
-            stats = read_stats(stats_path)
+            stats = at_peers(stats_path, push_path)
             if stats["unique"] >= kill_at * target:
                 break
             time.sleep(0.05)
         killed_at = time.monotonic()
-        at_kill = read_stats(stats_path)["unique"]
+        at_kill = at_peers(stats_path, push_path)["unique"]
         apps[1].kill()
         crew[0].kill()
         say(f"killed app2 and worker1 (SIGKILL) with {at_kill:,} of {target:,} delivered")
@@ -532,7 +630,7 @@ def rehearse(
         apps[1].start()
         crew[0].start()
         restarted_at = time.monotonic()
-        at_restart = read_stats(stats_path)["unique"]
+        at_restart = at_peers(stats_path, push_path)["unique"]
         wait_http(f"http://127.0.0.1:{apps[1].port}", apps[1])
 
         # Until every member has a message and the outbox is empty, then a moment more for
@@ -540,7 +638,7 @@ def rehearse(
         from tocsin.alerts.models import DeliveryStatus
 
         while time.monotonic() < deadline:
-            stats = read_stats(stats_path)
+            stats = at_peers(stats_path, push_path)
             if stats["unique"] >= target:
                 waiting = Delivery.objects.filter(alert=alert).exclude(
                     status__in=[DeliveryStatus.SENT, DeliveryStatus.DEAD, DeliveryStatus.FAILED]
@@ -549,7 +647,7 @@ def rehearse(
                     break
             time.sleep(0.2)
         time.sleep(3)
-        stats = read_stats(stats_path)
+        stats = at_peers(stats_path, push_path)
         by_status = dict(
             Counter(Delivery.objects.filter(alert=alert).values_list("status", flat=True))
         )
@@ -580,14 +678,18 @@ def rehearse(
             "viewer_reconnects": sum(v.reconnects for v in watchers),
             "by_status": by_status,
             "events_before": sum(before.values()),
+            "push_members": push,
+            "push_received": read_stats(push_path)["unique"],
+            "push_refused": read_stats(push_path).get("refused", 0),
         }
         return figures
     finally:
         for p in procs:
             p.stop()
-        if peer is not None:
-            peer.terminate()
-            peer.wait()
+        for p_ in (peer, pusher):
+            if p_ is not None:
+                p_.terminate()
+                p_.wait()
         try:
             from django.db import connections as conns
 
@@ -605,7 +707,7 @@ def rehearse(
 def report(f: dict[str, Any], say: Any = print) -> None:
     rows = [
         ("deliveries lost", f"{f['lost']:,}", "0"),
-        ("duplicates at the SMTP peer", f"{f['duplicates']:,}", "0"),
+        ("duplicates at the peers", f"{f['duplicates']:,}", "0"),
         ("confirm (the POST through Caddy)", f"{f['confirm_s']:.2f} s", "-"),
         ("confirm -> first delivery", f"{f['first_s']:.2f} s", "-"),
         ("confirm -> last delivery", f"{f['last_s']:.1f} s", "-"),
@@ -637,6 +739,10 @@ def report(f: dict[str, Any], say: Any = print) -> None:
     say(f"{'figure':<42}{'measured':>24}{'goal':>8}")
     for name, measured, goal in rows:
         say(f"{name:<42}{measured:>24}{goal:>8}")
+    say(
+        f"push: {f['push_received']:,} of {f['push_members']:,} members with a subscription"
+        f" got theirs at the push peer, {f['push_refused']} pushes refused by it"
+    )
     say(f"deliveries by state: {f['by_status']}")
 
 
@@ -662,10 +768,16 @@ def main() -> None:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--smoke", action="store_true", help="200 members, 100 reports, 20 pages")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    parser.add_argument("--push", type=int, default=None, help="members with push (default 10%%)")
     parser.add_argument("--smtp-peer", help=argparse.SUPPRESS)
+    parser.add_argument("--push-peer", help=argparse.SUPPRESS)
+    parser.add_argument("--push-key", help=argparse.SUPPRESS)
+    parser.add_argument("--push-subscriptions", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smtp_peer:
         return smtp_peer(args.smtp_peer)
+    if args.push_peer:
+        return push_peer(args.push_peer, args.push_key, args.push, args.push_subscriptions)
     if args.smoke:
         args.members, args.reports, args.viewers, args.email_rate = 200, 100, 20, 25
     print(
@@ -682,6 +794,7 @@ def main() -> None:
         kill_at=args.kill_at,
         lease=args.lease,
         email_rate=args.email_rate,
+        push=args.members // 10 if args.push is None else args.push,
         threads=args.threads,
         timeout=args.timeout,
         database_url=args.database_url,

@@ -58,6 +58,10 @@ def test_a_metro_behind_caddy_loses_no_alert_when_an_app_and_a_worker_die_mid_fa
     # A worker killed between sending its claimed batch and recording it: that batch goes
     # out again when its lease expires (SMTP has no idempotency key). At most one claim.
     assert figures["duplicates"] <= settings.DELIVERY_BATCH
+    # A tenth of the members have a push subscription too, tried first: the push peer
+    # verified and decrypted each of theirs, and refused none.
+    assert figures["push_members"] == figures["push_received"] == 20
+    assert figures["push_refused"] == 0
     # The flood went through Caddy, and was taken.
     assert figures["flood_outcomes"] == {"accepted": 100}
     # Every live page open through the proxy saw the confirmation.
