@@ -103,11 +103,16 @@ def test_the_desk_sends_the_call_for_an_incident_and_records_who_came(
     )
     incident = incidents.open_incident(report, actor=w.dispatcher)
     desk = session_for(w.dispatcher, strong=True)
-    desk.post(
+    page = desk.get(reverse("incident", args=[incident.pk]))
+    assert 'data-testid="interpreter"' in page.text
+    assert reverse("legal_interpreters", args=["east"]) in page.text
+    sent = desk.post(
         reverse("legal_interpreter_send", args=["east"]),
         {"language": "mam", "interpreter": marta.pk, "incident": incident.pk},
     )
+    assert sent["Location"] == reverse("incident", args=[incident.pk])
     call = InterpreterCall.objects.get()
+    assert f'data-call="{call.pk}"' in desk.get(reverse("incident", args=[incident.pk])).text
     assert (call.incident, call.interpreter, call.language) == (incident, marta, "mam")
     assert notices.send_due() == 1
     [message] = smtp.to("marta@example.org")

@@ -261,6 +261,8 @@ def test_a_dispatcher_opens_a_case_from_an_incident_and_does_not_read_it(
     )
     incident = incidents.open_incident(report, actor=w.dispatcher)
     desk = session_for(w.dispatcher, strong=True)
+    form = desk.get(reverse("incident", args=[incident.pk])).text
+    assert reverse("incident_case", args=[incident.pk]) in form
     answer = desk.post(
         reverse("incident_case", args=[incident.pk]), {"who": WHO, "where": "Car wash, Soto"}
     )

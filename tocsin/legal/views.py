@@ -321,10 +321,11 @@ def interpreter_find(request: HttpRequest, slug: str) -> HttpResponse:
             "roster": roster,
             "case": request.GET.get("case", ""),
             "incident": request.GET.get("incident", ""),
+            # The legal team sees the calls for its cases too; the desk those for incidents.
             "calls": InterpreterCall.objects.filter(
                 committee=committee, asked_at__gte=timezone.now() - timedelta(days=1)
             )
-            .filter(Q(case__isnull=True) | Q(case__isnull=False) if legal else Q(case__isnull=True))
+            .filter(Q() if legal else Q(case__isnull=True))
             .select_related("interpreter"),
         },
     )
@@ -371,6 +372,8 @@ def interpreter_send(request: HttpRequest, slug: str) -> HttpResponse:
     messages.success(request, _("%(name)s was sent the call.") % {"name": interpreter.display_name})
     if case is not None:
         return redirect("legal_case", slug, case.pk)
+    if incident is not None:
+        return redirect("incident", incident.pk)
     return redirect("legal_interpreters", slug)
 
 
@@ -384,6 +387,8 @@ def interpreter_came(request: HttpRequest, slug: str, call: int) -> HttpResponse
     interpreters.came(row, by=member)
     if row.case_id is not None:
         return redirect("legal_case", slug, row.case_id)
+    if row.incident_id is not None:
+        return redirect("incident", row.incident_id)
     return redirect("legal_interpreters", slug)
 
 
