@@ -6,6 +6,7 @@ accompaniment); a timeline; an export only with a second person; purged after cl
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -405,3 +406,30 @@ def test_the_legal_pages_speak_spanish(w: World, lucia: Member) -> None:
         reverse("legal_case", args=["east", case.pk]), HTTP_ACCEPT_LANGUAGE="es"
     )
     assert "Tareas" in page.text and "Cronología" in page.text
+
+
+def test_the_private_key_can_live_in_the_data_folder_wrapped_with_a_passphrase(
+    tmp_path: Path, settings: Settings, w: World, lucia: Member
+) -> None:
+    from django.core.management import call_command
+
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+    settings.LEGAL_PUBLIC_KEY = settings.LEGAL_PRIVATE_KEY = ""
+    secret = tmp_path / "elsewhere" / "legal-passphrase"
+    secret.parent.mkdir()
+    secret.write_text("the legal team's long passphrase\n")
+    call_command("legal_keys", passphrase_file=str(secret), stdout=io.StringIO())
+    case = call_case(w, lucia)
+    # Without the passphrase: sealed, though the wrapped key sits in the data folder.
+    assert keys.keyring_file().exists()
+    with pytest.raises(keys.LegalKeyMissing):
+        cases.details(case)
+    settings.LEGAL_PASSPHRASE_FILE = str(secret)
+    assert cases.details(case)["a_number"] == A_NUMBER
+    # A wrong passphrase opens nothing.
+    wrong = tmp_path / "elsewhere" / "wrong"
+    wrong.write_text("not the passphrase at all\n")
+    settings.LEGAL_PASSPHRASE_FILE = str(wrong)
+    with pytest.raises(keys.LegalKeyMissing):
+        cases.details(case)

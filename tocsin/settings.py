@@ -435,11 +435,14 @@ TOTP_KEY = envsecret("TOCSIN_TOTP_KEY")
 # by `tocsin manage legal_keys`.
 LEGAL_PUBLIC_KEY = envsecret("TOCSIN_LEGAL_PUBLIC_KEY")
 LEGAL_PRIVATE_KEY = envsecret("TOCSIN_LEGAL_PRIVATE_KEY")
-_legal_key_file = os.environ.get("TOCSIN_LEGAL_PRIVATE_KEY_FILE", "")
+# Or the private key wrapped in the data folder's legal_keyring.json, opened with the
+# passphrase in this file (never in the data folder).
+LEGAL_PASSPHRASE_FILE = envstr("TOCSIN_LEGAL_PASSPHRASE_FILE")
+_legal_key_file = os.environ.get("TOCSIN_LEGAL_PRIVATE_KEY_FILE", "") or LEGAL_PASSPHRASE_FILE
 if _legal_key_file and Path(_legal_key_file).resolve().is_relative_to(DATA_DIR):
     raise ImproperlyConfigured(
-        "TOCSIN_LEGAL_PRIVATE_KEY_FILE must not be in TOCSIN_DATA_DIR: a copy of the data "
-        "folder would open every legal case"
+        "TOCSIN_LEGAL_PRIVATE_KEY_FILE and TOCSIN_LEGAL_PASSPHRASE_FILE must not be in "
+        "TOCSIN_DATA_DIR: a copy of the data folder would open every legal case"
     )
 # A file whose first line is the keyring's passphrase, for a service manager (a terminal
 # is asked instead). Read when the keys are unlocked, never kept in the settings.

@@ -1,8 +1,10 @@
 """`tocsin manage legal_keys`: make the legal team's key pair.
 
-The public key goes into the data folder (every process seals cases with it); the private
-key is printed once, or written to a file outside the data folder, for the processes the
-legal team reads cases in (TOCSIN_LEGAL_PRIVATE_KEY or TOCSIN_LEGAL_PRIVATE_KEY_FILE).
+The public key goes into the data folder (every process seals cases with it). The private
+key is, for the processes the legal team reads cases in: wrapped with a passphrase into the
+data folder's legal_keyring.json (--passphrase-file; those processes get
+TOCSIN_LEGAL_PASSPHRASE_FILE), written to a file outside the data folder
+(--private-key-file: TOCSIN_LEGAL_PRIVATE_KEY_FILE), or printed once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ class Command(BaseCommand):
             "--private-key-file",
             help="write the private key to this file (outside the data folder), mode 600",
         )
+        parser.add_argument(
+            "--passphrase-file",
+            help="wrap the private key with the passphrase in this file (first line) into "
+            "the data folder, like the vault's keyring",
+        )
         parser.add_argument("--replace", action="store_true", help="replace an existing public key")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -37,14 +44,27 @@ class Command(BaseCommand):
         out = options.get("private_key_file")
         if out and Path(out).resolve().is_relative_to(Path(settings.DATA_DIR)):
             raise CommandError("the private key must not be in the data folder")
+        passphrase_file = options.get("passphrase_file")
+        passphrase = ""
+        if passphrase_file:
+            if Path(passphrase_file).resolve().is_relative_to(Path(settings.DATA_DIR)):
+                raise CommandError("the passphrase file must not be in the data folder")
+            with open(passphrase_file) as f:
+                passphrase = f.readline().rstrip("\r\n")
+            if len(passphrase) < 8:
+                raise CommandError("the passphrase needs at least 8 characters")
         public, private = keys.generate()
+        if passphrase:
+            keys.write_keyring(public, private, passphrase)
         if out:
             fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(private + "\n")
         target.write_text(public + "\n")
         self.stdout.write(f"TOCSIN_LEGAL_PUBLIC_KEY={public}")
-        if out:
+        if passphrase:
+            self.stdout.write(f"TOCSIN_LEGAL_PASSPHRASE_FILE={passphrase_file}")
+        elif out:
             self.stdout.write(f"TOCSIN_LEGAL_PRIVATE_KEY_FILE={out}")
         else:
             self.stdout.write(f"TOCSIN_LEGAL_PRIVATE_KEY={private}")
