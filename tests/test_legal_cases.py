@@ -433,3 +433,15 @@ def test_the_private_key_can_live_in_the_data_folder_wrapped_with_a_passphrase(
     settings.LEGAL_PASSPHRASE_FILE = str(wrong)
     with pytest.raises(keys.LegalKeyMissing):
         cases.details(case)
+
+
+def test_the_desk_cannot_decide_a_case_export_by_its_id(w: World, lucia: Member) -> None:
+    case = call_case(w, lucia)
+    approval = cases.ask_export(case, by=lucia)
+    for decision in ("approve", "decline"):
+        answer = session_for(w.dispatcher, strong=True).post(
+            reverse("approval_decide", args=[approval.pk]), {"decision": decision}
+        )
+        assert answer.status_code == 404
+    approval.refresh_from_db()
+    assert approval.status == Approval.Status.WAITING
