@@ -156,3 +156,9 @@ def test_the_legal_team_sends_an_interpreter_for_a_case_and_the_timeline_says_so
         {"language": "mam", "interpreter": marta.pk, "case": case.pk},
     )
     assert answer.status_code == 404
+
+
+def test_a_members_languages_are_in_their_data_export(w: World) -> None:
+    interpreters.set_languages(w.member, ["tsz"], interprets=True)
+    export = session_for(w.member).get(reverse("export_data")).json()
+    assert export["languages_spoken"] == [{"language": "tsz", "interprets": True}]
