@@ -29,5 +29,13 @@ if "TOCSIN_VAULT_PASSPHRASE_FILE" not in os.environ:
         f.write("test passphrase, known to every test\n")
     os.environ["TOCSIN_VAULT_PASSPHRASE_FILE"] = _passphrase
 os.environ.setdefault("TOCSIN_VAULT_KDF", "interactive")
+# The legal team's key pair (tocsin.legal.keys), for this run only: never in the data folder.
+if "TOCSIN_LEGAL_PUBLIC_KEY" not in os.environ:
+    from nacl.encoding import Base64Encoder
+    from nacl.public import PrivateKey
+
+    _legal = PrivateKey.generate()
+    os.environ["TOCSIN_LEGAL_PUBLIC_KEY"] = _legal.public_key.encode(Base64Encoder).decode()
+    os.environ["TOCSIN_LEGAL_PRIVATE_KEY"] = _legal.encode(Base64Encoder).decode()
 
 from tocsin.settings import *  # noqa: E402, F403

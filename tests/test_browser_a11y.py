@@ -34,6 +34,8 @@ from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, 
 from tocsin.incidents import verify
 from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
+from tocsin.legal import cases as legal_cases
+from tocsin.legal import interpreters
 from tocsin.lib.links import verify_link_token
 from tocsin.places.models import Place, PlaceKind
 from tocsin.transports import unsubscribe
@@ -113,6 +115,7 @@ class Scene:
     responder_alert: str
     verify_page: str
     unsubscribe: str
+    case: int
 
 
 def scene(language: str) -> Scene:
@@ -132,6 +135,12 @@ def scene(language: str) -> Scene:
         "Rosa", east, Role.RESPONDER, area=EAST, language=language, email="rosa@example.org"
     )
     factories.member("Otto", language=language)
+    # East's legal team: Lucia, with a case from a call and a Mam interpreter on the roster.
+    lucia = factories.member("Lucia", east, Role.LEGAL, language=language)
+    case = legal_cases.open_case(
+        east, source="call", details={"who": "Ana", "language": "Mam"}, by=lucia
+    )
+    interpreters.set_languages(rosa, ["mam"], interprets=True)
     Place.objects.create(
         committee=east,
         name="Car wash, César Chávez & Soto",
@@ -195,6 +204,7 @@ def scene(language: str) -> Scene:
         responder_alert=path(alert_url(member_id=rosa.pk, incident_id=confirmed.pk)),
         verify_page=f"/v/{token}/",
         unsubscribe=f"/unsubscribe/{stop_token}/",
+        case=case.pk,
     )
 
 
@@ -242,6 +252,12 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             "/c/east/requests/",
         ],
         "Otto": ["/me/", "/desk/", "/c/east/"],
+        "Lucia": [
+            "/legal/east/",
+            f"/legal/east/{s.case}/",
+            "/legal/east/interpreters/?language=mam",
+            "/me/languages/",
+        ],
     }
 
 

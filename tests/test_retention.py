@@ -36,6 +36,8 @@ from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import Scrubbed
+from tocsin.legal import cases as legal_cases
+from tocsin.legal.models import Case, InterpreterCall
 from tocsin.members.models import LoginCode
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Mobilization, ResponderRole, Response, RsvpMessage
@@ -58,6 +60,7 @@ DEFAULTS = SimpleNamespace(
     RETAIN_DEMO_MESSAGES_DAYS=7,
     RETAIN_SOURCE_TAGS_HOURS=48,
     RETAIN_RSVPS_DAYS=7,
+    RETAIN_CASES_DAYS=30,
 )
 
 
@@ -509,6 +512,7 @@ def scenario(w: World) -> dict[str, int]:
     Received.objects.create(partner=partner, identifier="old", nonce="n1")
     Received.objects.filter(identifier="old").update(received_at=NOW - 4 * DAY)
     Received.objects.create(partner=partner, identifier="young", nonce="n2")
+    _legal_cases(w)
     return {
         retention.REPORT_PHOTOS: 1,
         retention.REPORTS: 2,
@@ -528,7 +532,23 @@ def scenario(w: World) -> dict[str, int]:
         retention.JOIN_REQUESTS: 1,
         retention.COMMITTEE_REQUESTS: 1,
         retention.PARTNER_ALERTS: 1,
+        retention.LEGAL_CASES: 1,
+        retention.INTERPRETER_CALLS: 1,
     }
+
+
+def _legal_cases(w: World) -> None:
+    """Closed legal cases: one past TOCSIN_RETAIN_CASES_DAYS (gone), one the legal team
+    keeps, one closed lately, one open; interpreter calls for incidents, old and new."""
+    for closed_days, keep in ((31, False), (31, True), (29, False), (None, False)):
+        case = legal_cases.open_case(w.east, source="call", details={"who": "X"})
+        if closed_days is not None:
+            Case.objects.filter(pk=case.pk).update(
+                state="closed", closed_at=NOW - closed_days * DAY, keep=keep
+            )
+    for age in (31, 29):
+        call = InterpreterCall.objects.create(committee=w.east, language="mam")
+        InterpreterCall.objects.filter(pk=call.pk).update(asked_at=NOW - age * DAY)
 
 
 def test_it_counts_what_it_purged_per_class(w: World, media: Path) -> None:
@@ -555,7 +575,7 @@ def test_the_command_prints_the_counts_and_has_a_dry_run(w: World, media: Path) 
     assert Report.objects.count() == 5
     out = io.StringIO()
     call_command("purge", stdout=out)
-    assert "purged 19 in all" in out.getvalue()
+    assert "purged 21 in all" in out.getvalue()
     # The open incident's two reports stay (one's source tag blanked).
     assert Report.objects.count() == 2
 

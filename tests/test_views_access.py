@@ -26,7 +26,7 @@ from PIL import Image
 from tests.factories import EAST, WEST, World, committee, member, world
 from tocsin import geo
 from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, MsgType, Purpose
-from tocsin.committees import joining, partners
+from tocsin.committees import approvals, joining, partners
 from tocsin.committees import services as committee_services
 from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Share, Shift
 from tocsin.incidents import services as incidents
@@ -34,6 +34,8 @@ from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
+from tocsin.legal import cases as legal_cases
+from tocsin.legal import interpreters
 from tocsin.members.models import AlertArea, Member
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Mobilization
@@ -53,153 +55,179 @@ PERSONAS = (
     "partner_dispatcher",
     # A fresh committee drawn over East's area, not approved by the operator.
     "unapproved_organizer",
+    # East's legal team (tocsin.legal): a responder who also reads the committee's cases.
+    "legal",
 )
 
 # Objects always belong to East (or, for /me/ routes, to Mateo, East's member). 302 for a
 # logged-in persona means the action ran and redirected; anonymous 302 goes to the login.
 # fmt: off
 TABLE: dict[str, tuple[int, ...]] = {
-    #                          anon outs memb resp disp orgn wdis worg pdis uorg
-    "desk":                   (302, 403, 403, 403, 200, 200, 200, 200, 200, 200),
-    "desk_live":              (302, 403, 403, 403, 200, 200, 200, 200, 200, 200),
-    "open_report":            (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "dismiss_report":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "burst_release":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "burst_dismiss":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "report_photo":           (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
-    "incident":               (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
-    "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
-    "incident_state":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "incident_merge":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "incident_split":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "incident_verify":        (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "incident_take":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "incident_release":       (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "report_reply":           (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "hotline":                (302, 404, 404, 404, 200, 200, 200, 200, 200, 200),
+    #                          anon outs memb resp disp orgn wdis worg pdis uorg legl
+    "desk":                   (302, 403, 403, 403, 200, 200, 200, 200, 200, 200, 403),
+    "desk_live":              (302, 403, 403, 403, 200, 200, 200, 200, 200, 200, 403),
+    "open_report":            (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "dismiss_report":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "burst_release":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "burst_dismiss":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "report_photo":           (302, 404, 404, 404, 200, 200, 404, 404, 200, 404, 404),
+    "incident":               (302, 404, 404, 404, 200, 200, 404, 404, 200, 404, 404),
+    "incident_live":          (302, 404, 404, 404, 200, 200, 404, 404, 200, 404, 404),
+    "incident_state":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "incident_merge":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "incident_split":         (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "incident_verify":        (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "incident_take":          (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "incident_release":       (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "report_reply":           (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "hotline":                (302, 404, 404, 404, 200, 200, 200, 200, 200, 200, 404),
     # The desk's named places (no geocoder in the tests).
-    "geocode":                (302, 404, 404, 404, 200, 200, 200, 200, 200, 200),
-    "dead_deliveries":        (302, 403, 403, 403, 200, 200, 404, 404, 200, 404),
-    "retry_delivery":         (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
-    "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404, 302, 404),
-    "incident_alert_more":    (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "incident_follow_up":     (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "incident_escalation":    (302, 404, 404, 404, 200, 200, 404, 404, 200, 404),
-    "incident_escalate":      (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "incident_quorum":        (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
-    "incident_reopen_call":   (302, 404, 404, 404, 302, 302, 404, 404, 302, 404),
+    "geocode":                (302, 404, 404, 404, 200, 200, 200, 200, 200, 200, 404),
+    "dead_deliveries":        (302, 403, 403, 403, 200, 200, 404, 404, 200, 404, 403),
+    "retry_delivery":         (302, 404, 404, 404, 302, 302, 404, 404, 404, 404, 404),
+    "retry_dead_deliveries":  (302, 403, 403, 403, 302, 302, 404, 404, 302, 404, 403),
+    "incident_alert_more":    (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "incident_follow_up":     (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "incident_escalation":    (302, 404, 404, 404, 200, 200, 404, 404, 200, 404, 404),
+    "incident_escalate":      (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "incident_quorum":        (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
+    "incident_reopen_call":   (302, 404, 404, 404, 302, 302, 404, 404, 302, 404, 404),
     # A waiting role grant of East's, asked by Olga: Diego declines it, Olga withdraws it.
-    "approval_decide":        (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
-    "committee_create":       (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "committee":              (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
-    "committee_area":         (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_area_geojson": (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
-    "committee_places":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
-    "committee_places_import": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_place":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_place_delete": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_role":         (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_invite":       (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_invite_qr":    (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
-    "committee_vouching":     (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
-    "committee_cut_branch":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_vouch":        (302, 404, 404, 200, 200, 200, 404, 404, 404, 404),
-    "committee_rules":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_shift":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_end_shift":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_duty":         (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
+    "approval_decide":        (302, 404, 404, 404, 302, 302, 404, 404, 404, 404, 404),
+    "committee_create":       (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committee":              (302, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404),
+    "committee_area":         (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_area_geojson": (302, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404),
+    "committee_places":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404),
+    "committee_places_import": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_place":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_place_delete": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_role":         (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_invite":       (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_invite_qr":    (302, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404),
+    "committee_vouching":     (302, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404),
+    "committee_cut_branch":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_vouch":        (302, 404, 404, 200, 200, 200, 404, 404, 404, 404, 200),
+    "committee_rules":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_shift":        (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_end_shift":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_duty":         (302, 404, 404, 404, 302, 302, 404, 404, 404, 404, 404),
     # On-call shifts: coverage for staff; sign-up and swaps for whoever may hold a shift.
-    "committee_coverage":     (302, 404, 404, 404, 200, 200, 404, 404, 404, 404),
-    "committee_oncall":       (302, 404, 404, 200, 200, 200, 404, 404, 404, 404),
+    "committee_coverage":     (302, 404, 404, 404, 200, 200, 404, 404, 404, 404, 404),
+    "committee_oncall":       (302, 404, 404, 200, 200, 200, 404, 404, 404, 404, 200),
     # An open responder slot.
-    "committee_shift_sign_up": (302, 404, 404, 302, 302, 302, 404, 404, 404, 404),
+    "committee_shift_sign_up": (302, 404, 404, 302, 302, 302, 404, 404, 404, 404, 302),
     # Diego's own shift: only he offers it.
-    "committee_shift_offer":  (302, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_shift_offer":  (302, 404, 404, 404, 302, 404, 404, 404, 404, 404, 404),
     # A responder shift Diego offers: anyone else who may hold it takes it.
-    "committee_shift_take":   (302, 404, 404, 302, 404, 302, 404, 404, 404, 404),
-    "committee_partner_propose": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_partner_accept": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_partner_end":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_threshold":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_hotlines":     (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_export_ask":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_shift_take":   (302, 404, 404, 302, 404, 302, 404, 404, 404, 404, 302),
+    "committee_partner_propose": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_partner_accept": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_partner_end":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_threshold":    (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_hotlines":     (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_export_ask":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
     # Olga asked for the member list and Diego approved it: only she downloads it.
-    "committee_export":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
-    "committee_vault_lock":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_export":       (302, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404),
+    "committee_vault_lock":   (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
     # Requests to join from the public page, and listing the committee: its organizers.
-    "committee_join_requests": (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
-    "committee_join_accept":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_join_decline": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
-    "committee_listed":       (302, 404, 404, 404, 404, 302, 404, 404, 404, 404),
+    "committee_join_requests": (302, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404),
+    "committee_join_accept":  (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_join_decline": (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
+    "committee_listed":       (302, 404, 404, 404, 404, 302, 404, 404, 404, 404, 404),
     # Committees in the open: anyone, logged in or not (East is listed; West is not, and
     # its page gives the same 404 as a missing one: test below).
-    "committees_find":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "committee_start":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "committees_areas":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "committee_public":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committees_find":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committee_start":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committees_areas":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "committee_public":       (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     # The organizing dashboard: exact counts, organizers only (dispatchers too get 404).
-    "committee_dashboard":    (302, 404, 404, 404, 404, 200, 404, 404, 404, 404),
-    "me":                     (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "add_area":               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
-    "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
-    "add_email":              (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
-    "push_subscribe":         (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "delete_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
-    "add_phone":              (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
-    "verify_channel":         (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
-    "resend_code":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
-    "move_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
-    "test_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
-    "enable_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
-    "my_data":                (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "export_data":            (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "delete_account":         (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "security":               (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "login_verify":           (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "totp_start":             (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
-    "totp_confirm":           (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
-    "remove_factor":          (302, 404, 404, 404, 404, 404, 404, 404, 404, 404),
-    "passkey_register_begin": (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "passkey_register_complete": (302, 400, 400, 400, 400, 400, 400, 400, 400, 400),
-    "logout_everywhere":      (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "committee_dashboard":    (302, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404),
+    "me":                     (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "add_area":               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "delete_area":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404, 404),
+    "add_email":              (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "push_subscribe":         (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "delete_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404, 404, 404, 404),
+    "add_phone":              (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "verify_channel":         (302, 404, 302, 404, 404, 404, 404, 404, 404, 404, 404),
+    "resend_code":            (302, 404, 302, 404, 404, 404, 404, 404, 404, 404, 404),
+    "move_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404, 404, 404, 404),
+    "test_endpoint":          (302, 404, 302, 404, 404, 404, 404, 404, 404, 404, 404),
+    "enable_endpoint":        (302, 404, 302, 404, 404, 404, 404, 404, 404, 404, 404),
+    "my_data":                (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "export_data":            (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "delete_account":         (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "security":               (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "login_verify":           (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "totp_start":             (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "totp_confirm":           (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "remove_factor":          (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    "passkey_register_begin": (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "passkey_register_complete": (302, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400),
+    "logout_everywhere":      (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     # Planned mobilizations: dispatchers and organizers of the committee.
-    "committee_mobilizations": (302, 404, 404, 404, 200, 200, 404, 404, 404, 404),
-    "committee_mobilization": (302, 404, 404, 404, 200, 200, 404, 404, 404, 404),
-    "committee_mobilization_cancel": (302, 404, 404, 404, 302, 302, 404, 404, 404, 404),
-    "committee_mobilization_people": (302, 404, 404, 404, 200, 200, 404, 404, 404, 404),
+    "committee_mobilizations": (302, 404, 404, 404, 200, 200, 404, 404, 404, 404, 404),
+    "committee_mobilization": (302, 404, 404, 404, 200, 200, 404, 404, 404, 404, 404),
+    "committee_mobilization_cancel": (302, 404, 404, 404, 302, 302, 404, 404, 404, 404, 404),
+    "committee_mobilization_people": (302, 404, 404, 404, 200, 200, 404, 404, 404, 404, 404),
     # A mobilization for East's members only: the same 404 as none to anyone else.
-    "mobilization":           (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
-    "mobilization_qr":        (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
-    "mobilization_ics":       (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
-    "mobilization_live":      (404, 404, 200, 200, 200, 200, 404, 404, 404, 404),
+    "mobilization":           (404, 404, 200, 200, 200, 200, 404, 404, 404, 404, 200),
+    "mobilization_qr":        (404, 404, 200, 200, 200, 200, 404, 404, 404, 404, 200),
+    "mobilization_ics":       (404, 404, 200, 200, 200, 200, 404, 404, 404, 404, 200),
+    "mobilization_live":      (404, 404, 200, 200, 200, 200, 404, 404, 404, 404, 200),
     # The public map and list of verified incidents, its GeoJSON and live list, and the
     # rights page's QR code: public data, the same for everyone (tests/test_public_map.py).
-    "public_map":             (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "public_map_geojson":     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "public_map_live":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "rights_qr":              (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_map":             (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_map_geojson":     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_map_live":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "rights_qr":              (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     # Public feeds (tests/test_public_feed.py, tests/test_api.py): the same for everyone,
     # staff included; East's incident is not public (not confirmed long enough ago), so
     # the API's page of it is the same 404 for its own dispatcher as for anyone.
-    "public_feed":            (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "api_incidents":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "api_incident":           (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
-    "api_mobilizations":      (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "api_committees":         (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "openapi-json":           (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_feed":            (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "api_incidents":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "api_incident":           (404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    "api_mobilizations":      (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "api_committees":         (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "openapi-json":           (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     # django-ninja's root (/api/v1/): only names the API's base path; no page, no docs.
-    "api-root":               (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    "api-root":               (404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
     # The daily digest's sign-up page (tests/test_public_broadcast.py).
-    "public_digest":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_digest":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     # CAP 1.2 (tests/test_cap.py): public, the same for everyone. East's incident is not
     # public (not confirmed long enough ago): its alert is 404 to everyone, its own
     # committee's staff included; the feed lists only what published() returns.
-    "public_cap_feed":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    "public_cap":             (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    "public_cap_feed":        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "public_cap":             (404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
     # Federation (tests/test_federation.py): a partner's signature is the only credential;
     # with no TOCSIN_FEDERATION_KEY (as here) there is no key and the inbox is closed.
-    "federation_key":         (404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
-    "federation_inbox":       (503, 503, 503, 503, 503, 503, 503, 503, 503, 503),
+    "federation_key":         (404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    "federation_inbox":       (503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503),
+    # Legal cases (tests/test_legal_cases.py): the legal role of the committee only;
+    # organizers and dispatchers do not read cases.
+    "legal_cases":            (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 200),
+    "legal_case_new":         (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 302),
+    "legal_case":             (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 200),
+    "legal_case_edit":        (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 302),
+    "legal_case_state":       (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 302),
+    "legal_task_add":         (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 302),
+    "legal_task_done":        (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 302),
+    "legal_task_mobilize":    (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 302),
+    "legal_export_ask":       (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 302),
+    # Leo (East's legal team) asked; Lucia approves.
+    "legal_export_approve":   (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 302),
+    # Lucia asked and Leo approved: only she downloads it.
+    "legal_export":           (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 200),
+    # The signed link in Lucia's message: hers alone.
+    "legal_case_link":        (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 302),
+    # A dispatcher of a committee that owns the incident opens a case (a partner's does not).
+    "incident_case":          (302, 404, 404, 404, 302, 302, 404, 404, 404, 404, 404),
+    # Interpreters: the desk and the legal team of the committee.
+    "legal_interpreters":     (302, 404, 404, 404, 200, 200, 404, 404, 404, 404, 200),
+    "legal_interpreter_send": (302, 404, 404, 404, 302, 302, 404, 404, 404, 404, 302),
+    "legal_interpreter_came": (302, 404, 404, 404, 302, 302, 404, 404, 404, 404, 302),
+    "my_languages":           (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
 }
 # fmt: on
 
@@ -299,6 +327,13 @@ class Objects:
     offered: int = MISSING
     # A stranger's request to join the committee, waiting for its organizers.
     join_request: int = MISSING
+    # A legal case, its court date task, an interpreter call, a member who interprets
+    # Mam, and the signed link of the legal team member's message (tocsin.legal).
+    case: int = MISSING
+    task: int = MISSING
+    call: int = MISSING
+    interpreter: int = MISSING
+    link: str = "missing"
 
 
 @dataclass(frozen=True)
@@ -518,6 +553,49 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "public_cap": lambda o: Call("get", reverse("public_cap", args=[o.incident])),
     "federation_key": lambda o: Call("get", reverse("federation_key")),
     "federation_inbox": lambda o: Call("post", reverse("federation_inbox"), {"cap": "<alert/>"}),
+    "legal_cases": lambda o: Call("get", reverse("legal_cases", args=[o.slug])),
+    "legal_case_new": lambda o: Call(
+        "post", reverse("legal_case_new", args=[o.slug]), {"who": "Ana"}
+    ),
+    "legal_case": lambda o: Call("get", reverse("legal_case", args=[o.slug, o.case])),
+    "legal_case_edit": lambda o: Call(
+        "post", reverse("legal_case_edit", args=[o.slug, o.case]), {"who": "Ana"}
+    ),
+    "legal_case_state": lambda o: Call(
+        "post", reverse("legal_case_state", args=[o.slug, o.case]), {"state": "located"}
+    ),
+    "legal_task_add": lambda o: Call(
+        "post", reverse("legal_task_add", args=[o.slug, o.case]), {"kind": "bond"}
+    ),
+    "legal_task_done": lambda o: Call(
+        "post", reverse("legal_task_done", args=[o.slug, o.case, o.task])
+    ),
+    "legal_task_mobilize": lambda o: Call(
+        "post",
+        reverse("legal_task_mobilize", args=[o.slug, o.case, o.task]),
+        {"where": "Courthouse steps"},
+    ),
+    "legal_export_ask": lambda o: Call("post", reverse("legal_export_ask", args=[o.slug, o.case])),
+    "legal_export_approve": lambda o: Call(
+        "post", reverse("legal_export_approve", args=[o.slug, o.case])
+    ),
+    "legal_export": lambda o: Call("get", reverse("legal_export", args=[o.slug, o.case])),
+    "legal_case_link": lambda o: Call("get", reverse("legal_case_link", args=[o.link])),
+    "incident_case": lambda o: Call(
+        "post", reverse("incident_case", args=[o.incident]), {"who": "Ana"}
+    ),
+    "legal_interpreters": lambda o: Call(
+        "get", reverse("legal_interpreters", args=[o.slug]), {"language": "mam"}
+    ),
+    "legal_interpreter_send": lambda o: Call(
+        "post",
+        reverse("legal_interpreter_send", args=[o.slug]),
+        {"language": "mam", "interpreter": o.interpreter},
+    ),
+    "legal_interpreter_came": lambda o: Call(
+        "post", reverse("legal_interpreter_came", args=[o.slug, o.call])
+    ),
+    "my_languages": lambda o: Call("get", reverse("my_languages")),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.
@@ -594,6 +672,22 @@ OWNER = {
     "mobilization_qr": "member",
     "mobilization_ics": "member",
     "mobilization_live": "member",
+    "legal_cases": "legal",
+    "legal_case_new": "legal",
+    "legal_case": "legal",
+    "legal_case_edit": "legal",
+    "legal_case_state": "legal",
+    "legal_task_add": "legal",
+    "legal_task_done": "legal",
+    "legal_task_mobilize": "legal",
+    "legal_export_ask": "legal",
+    "legal_export_approve": "legal",
+    "legal_export": "legal",
+    "legal_case_link": "legal",
+    "incident_case": "dispatcher",
+    "legal_interpreters": "dispatcher",
+    "legal_interpreter_send": "dispatcher",
+    "legal_interpreter_came": "dispatcher",
 }
 
 
@@ -746,7 +840,11 @@ def _approved_export(c: Committee, organizer: Member, second: Member) -> int:
 @pytest.fixture
 def scene(db: None) -> Scene:
     w = world()
-    extra = {"partner_dispatcher": _partners(w), "unapproved_organizer": _unapproved(w)}
+    extra = {
+        "partner_dispatcher": _partners(w),
+        "unapproved_organizer": _unapproved(w),
+        "legal": member("Lucia", w.east, Role.LEGAL),
+    }
     east_incident = incidents.open_incident(_report_at(EAST), actor=w.dispatcher)
     west_incident = incidents.open_incident(_report_at(WEST), actor=w.west_dispatcher)
     Invite.objects.create(committee=w.east, created_by=w.organizer)
@@ -774,6 +872,7 @@ def scene(db: None) -> Scene:
         burst=_burst_at(EAST, "e" * 16),
         mobilization=_members_only(w.east),
         join_request=_join_request(w.east),
+        **_legal(w.east, extra["legal"], w.member, w.dispatcher),
     )
     _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
@@ -795,10 +894,33 @@ def scene(db: None) -> Scene:
         burst=_burst_at(WEST, "a" * 16),
         mobilization=_members_only(w.west),
         join_request=_join_request(w.west),
+        **_legal(w.west, member("Wes", w.west, Role.LEGAL), w.west_dispatcher, w.west_dispatcher),
     )
     _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
     return Scene(world=w, east=east, west=west, missing=missing, extra=extra)
+
+
+def _legal(c: Committee, lawyer: Member, interpreter: Member, asker: Member) -> dict[str, Any]:
+    """A case of ``c`` with a court date; an export ``lawyer`` asked for and a colleague
+    approved, and one the colleague asks for; a member who interprets Mam, and a call
+    sent to them; the signed link of ``lawyer``'s message."""
+    case = legal_cases.open_case(c, source="call", details={"who": "Ana"}, by=lawyer)
+    court = legal_cases.add_task(
+        case, "court", by=lawyer, due_at=timezone.now() + timedelta(days=2)
+    )
+    colleague = member(f"Colleague of {lawyer.display_name}", c, Role.LEGAL)
+    approvals.approve(legal_cases.ask_export(case, by=lawyer), by=colleague)
+    legal_cases.ask_export(case, by=colleague)
+    interpreters.set_languages(interpreter, ["mam"], interprets=True)
+    call = interpreters.send(c, "mam", interpreter, by=asker)
+    return {
+        "case": case.pk,
+        "task": court.pk,
+        "call": call.pk,
+        "interpreter": interpreter.pk,
+        "link": legal_cases.link_token(case, lawyer),
+    }
 
 
 def _join_request(c: Committee) -> int:

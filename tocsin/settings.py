@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "tocsin.incidents",
     "tocsin.alerts",
     "tocsin.mobilize",
+    "tocsin.legal",
     "tocsin.public",
     "tocsin.digest",
     "tocsin.transports",
@@ -427,6 +428,22 @@ VAULT_PRIVATE_KEY = envsecret("TOCSIN_VAULT_PRIVATE_KEY")
 BLIND_INDEX_KEY = envsecret("TOCSIN_BLIND_INDEX_KEY")
 # The key that seals members' TOTP seeds (web processes need it). Unset: the keyring's.
 TOTP_KEY = envsecret("TOCSIN_TOTP_KEY")
+# Legal cases are sealed to the legal team's own key pair, never the delivery key
+# (tocsin/legal/keys.py): every process needs the public key to open a case; only the
+# processes the legal team reads cases in hold the private key (in the env or in a file
+# outside the data folder). Unset public key: the data folder's legal_public.key, written
+# by `tocsin manage legal_keys`.
+LEGAL_PUBLIC_KEY = envsecret("TOCSIN_LEGAL_PUBLIC_KEY")
+LEGAL_PRIVATE_KEY = envsecret("TOCSIN_LEGAL_PRIVATE_KEY")
+# Or the private key wrapped in the data folder's legal_keyring.json, opened with the
+# passphrase in this file (never in the data folder).
+LEGAL_PASSPHRASE_FILE = envstr("TOCSIN_LEGAL_PASSPHRASE_FILE")
+_legal_key_file = os.environ.get("TOCSIN_LEGAL_PRIVATE_KEY_FILE", "") or LEGAL_PASSPHRASE_FILE
+if _legal_key_file and Path(_legal_key_file).resolve().is_relative_to(DATA_DIR):
+    raise ImproperlyConfigured(
+        "TOCSIN_LEGAL_PRIVATE_KEY_FILE and TOCSIN_LEGAL_PASSPHRASE_FILE must not be in "
+        "TOCSIN_DATA_DIR: a copy of the data folder would open every legal case"
+    )
 # A file whose first line is the keyring's passphrase, for a service manager (a terminal
 # is asked instead). Read when the keys are unlocked, never kept in the settings.
 VAULT_PASSPHRASE_FILE = envstr("TOCSIN_VAULT_PASSPHRASE_FILE")
@@ -715,6 +732,8 @@ RSVP_PER_10MIN = envint("TOCSIN_RSVP_PER_10MIN", 30, minimum=1, maximum=10_000)
 PUBLIC_MIN_COUNT = envint("TOCSIN_PUBLIC_MIN_COUNT", 5, minimum=1, maximum=1000)
 # Who signed up for a planned mobilization (and their sealed address): days after it ends.
 RETAIN_RSVPS_DAYS = envint("TOCSIN_RETAIN_RSVPS_DAYS", 7, minimum=0, maximum=365)
+# A closed legal case is purged this long after it closed, unless the legal team keeps it.
+RETAIN_CASES_DAYS = envint("TOCSIN_RETAIN_CASES_DAYS", 30, minimum=0, maximum=3650)
 RETAIN_LOGIN_CODES_HOURS = envint("TOCSIN_RETAIN_LOGIN_CODES_HOURS", 0, minimum=0, maximum=24 * 30)
 RETAIN_TASK_RESULTS_DAYS = envint("TOCSIN_RETAIN_TASK_RESULTS_DAYS", 1, minimum=0, maximum=365)
 RETAIN_SOURCE_TAGS_HOURS = envint("TOCSIN_RETAIN_SOURCE_TAGS_HOURS", 48, minimum=1, maximum=48)

@@ -23,6 +23,7 @@ from tocsin.hooks import unsubscribe
 from tocsin.incidents import answer_views
 from tocsin.incidents import report_views as intake
 from tocsin.intake import place_views as intake_places
+from tocsin.legal import views as legal
 from tocsin.mobilize import (
     committee_pages,
     coverage_views,
@@ -272,6 +273,46 @@ urlpatterns = [
     path("c/<slug:slug>/listed/", join_views.set_listed, name="committee_listed"),
     # Responders and above: personal invites that vouch for one person.
     path("c/<slug:slug>/vouch/", committees.vouch, name="committee_vouch"),
+    # Legal cases (the legal role of the committee only), the lawyer's signed link, a case
+    # opened from an incident by its dispatcher, interpreters (the desk and the legal
+    # team), and the languages a member speaks (tocsin.legal, docs/legal.md).
+    path("legal/<slug:slug>/", legal.case_list, name="legal_cases"),
+    path("legal/<slug:slug>/new/", legal.case_new, name="legal_case_new"),
+    path("legal/<slug:slug>/<int:pk>/", legal.case_page, name="legal_case"),
+    path("legal/<slug:slug>/<int:pk>/edit/", legal.case_edit, name="legal_case_edit"),
+    path("legal/<slug:slug>/<int:pk>/state/", legal.case_state, name="legal_case_state"),
+    path("legal/<slug:slug>/<int:pk>/tasks/", legal.task_add, name="legal_task_add"),
+    path(
+        "legal/<slug:slug>/<int:pk>/tasks/<int:task>/done/",
+        legal.task_done,
+        name="legal_task_done",
+    ),
+    path(
+        "legal/<slug:slug>/<int:pk>/tasks/<int:task>/mobilize/",
+        legal.task_mobilize,
+        name="legal_task_mobilize",
+    ),
+    path("legal/<slug:slug>/<int:pk>/export/ask/", legal.export_ask, name="legal_export_ask"),
+    path(
+        "legal/<slug:slug>/<int:pk>/export/approve/",
+        legal.export_approve,
+        name="legal_export_approve",
+    ),
+    path("legal/<slug:slug>/<int:pk>/export/", legal.export_download, name="legal_export"),
+    path("legal/link/<str:token>/", legal.case_link, name="legal_case_link"),
+    path("desk/incidents/<int:pk>/case/", legal.incident_case, name="incident_case"),
+    path("legal/<slug:slug>/interpreters/", legal.interpreter_find, name="legal_interpreters"),
+    path(
+        "legal/<slug:slug>/interpreters/send/",
+        legal.interpreter_send,
+        name="legal_interpreter_send",
+    ),
+    path(
+        "legal/<slug:slug>/interpreters/<int:call>/came/",
+        legal.interpreter_came,
+        name="legal_interpreter_came",
+    ),
+    path("me/languages/", legal.my_languages, name="my_languages"),
 ]
 
 if settings.DEMO:

@@ -27,6 +27,7 @@ from tocsin.digest import service as digest
 from tocsin.federation import outgoing as federation
 from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
+from tocsin.legal import notices as legal_notices
 from tocsin.mobilize import join_notices, notices, shift_notices
 from tocsin.ops import heartbeat
 from tocsin.public import broadcast
@@ -100,6 +101,7 @@ class Worker:
                 notices.send_due()
                 shift_notices.send_due()
                 join_notices.send_due()
+                legal_notices.send_due()
                 federation.queue_due()
             except Exception:
                 logger.exception("housekeeping failed; retrying")

@@ -37,6 +37,11 @@ def export_data(member: Member) -> dict[str, Any]:
         "exported_at": timezone.now().isoformat(),
         "display_name": member.display_name,
         "language": member.language,
+        # The languages they speak, for the interpreter roster (tocsin.legal).
+        "languages_spoken": [
+            {"language": row.language, "interprets": row.interprets}
+            for row in member.spoken_languages.order_by("language")
+        ],
         "member_since": member.created_at.isoformat(),
         "committees": [
             {

@@ -99,7 +99,9 @@ def staff_view(view: Callable[..., Any]) -> Callable[..., Any]:
 def approval_for(request: HttpRequest, pk: int) -> Approval:
     """Return a waiting approval of a committee where the user is staff, or raise 404."""
     member = member_of(request)
-    approval = Approval.objects.waiting().filter(pk=pk).first()
+    # The legal team's own approvals (a case export) are decided on the case page only.
+    waiting = Approval.objects.waiting().exclude(kind__in=approvals.LEGAL_KINDS)
+    approval = waiting.filter(pk=pk).first()
     if approval is None or not staff_committee_ids(member) & approvals.committee_ids(approval):
         raise Http404
     return approval

@@ -28,7 +28,11 @@ WAIT = {
     Approval.Kind.ROLE: timedelta(days=7),
     Approval.Kind.EXPORT: timedelta(days=1),
     Approval.Kind.LOCK: timedelta(hours=1),
+    Approval.Kind.CASE_EXPORT: timedelta(days=1),
 }
+# Kinds only the committee's legal team asks for and decides (tocsin.legal): the desk's
+# staff never see them.
+LEGAL_KINDS = (Approval.Kind.CASE_EXPORT,)
 
 
 class ApprovalError(ValueError):
@@ -87,6 +91,10 @@ def can_decide(approval: Approval, member: Member) -> bool:
     of the committee, and not the person who asked."""
     if approval.requested_by_id == member.pk:
         return False
+    if approval.kind in LEGAL_KINDS:
+        return Membership.objects.filter(
+            member=member, committee_id=approval.committee_id, role=Role.LEGAL
+        ).exists()
     return (
         Membership.objects.filter(member=member, committee_id__in=committee_ids(approval))
         .at_least(Role.DISPATCHER)
@@ -143,6 +151,7 @@ def waiting_for(member: Member) -> list[Approval]:
     ids = set(staff.values_list("committee_id", flat=True))
     rows = (
         Approval.objects.waiting()
+        .exclude(kind__in=LEGAL_KINDS)
         .select_related("committee", "requested_by")
         .order_by("requested_at", "id")
     )

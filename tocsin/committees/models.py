@@ -111,12 +111,17 @@ class Role(models.TextChoices):
     VERIFIER = "verifier", _("Verifier")
     DISPATCHER = "dispatcher", _("Dispatcher")
     ORGANIZER = "organizer", _("Organizer")
+    # The committee's legal team: a responder who also reads and works the committee's
+    # legal cases (tocsin.legal). Organizers and dispatchers do not read cases.
+    LEGAL = "legal", _("Legal team")
 
 
-# Each role includes the powers of the roles before it.
+# Each role includes the powers of the roles before it (the legal team's cases are its
+# own: no other role, however high, reads them).
 ROLE_RANK = {
     Role.MEMBER: 0,
     Role.RESPONDER: 1,
+    Role.LEGAL: 1,
     Role.VERIFIER: 2,
     Role.DISPATCHER: 3,
     Role.ORGANIZER: 4,
@@ -310,6 +315,7 @@ class Approval(models.Model):
         ROLE = "role", _("Role grant")
         EXPORT = "export", _("Member list export")
         LOCK = "vault_lock", _("Vault lock")
+        CASE_EXPORT = "case_export", _("Legal case export")
 
     class Status(models.TextChoices):
         WAITING = "waiting", _("Waiting for a second person")
@@ -324,6 +330,7 @@ class Approval(models.Model):
         ROLE = "role", _("grants a staff role")
         EXPORT = "export", _("exports member data")
         LOCK = "lock", _("locks the vault")
+        CASE = "case", _("exports a legal case")
 
     committee = models.ForeignKey(Committee, models.CASCADE, related_name="approvals")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -363,6 +370,10 @@ class Duty(models.TextChoices):
     VERIFIER = "verifier", _("Verifier")
     DISPATCHER = "dispatcher", _("Dispatcher")
     RESPONDER = "responder", _("Responder")
+    # The lawyer on call for the legal team's new cases (tocsin.legal): legal team only.
+    LAWYER = "lawyer", _("Lawyer on call")
+    # An interpreter on call for the languages they speak (tocsin.legal.interpreters).
+    INTERPRETER = "interpreter", _("Interpreter on call")
 
 
 # The least role each duty needs.
@@ -370,7 +381,14 @@ DUTY_ROLE = {
     Duty.VERIFIER: Role.VERIFIER,
     Duty.DISPATCHER: Role.DISPATCHER,
     Duty.RESPONDER: Role.RESPONDER,
+    Duty.LAWYER: Role.LEGAL,
+    Duty.INTERPRETER: Role.MEMBER,
 }
+# The duties the coverage roster counts per area (the desk and the field); the lawyer
+# and interpreter on call serve the whole committee (tocsin.legal).
+AREA_DUTIES = (Duty.VERIFIER, Duty.DISPATCHER, Duty.RESPONDER)
+# Duties only this exact role holds (no rank above it includes it).
+DUTY_ONLY_ROLE = {Duty.LAWYER: Role.LEGAL}
 
 
 class ShiftQuerySet(models.QuerySet["Shift"]):

@@ -51,7 +51,10 @@ def set_role(membership: Membership, role: str, *, by: Member) -> Approval | Non
     """Change a member's role, or ask a second staff member first when it grants staff
     power (dispatcher or organizer); return the Approval that waits, or None if done."""
     role = Role(role)
-    if role in STAFF_ROLES and ROLE_RANK[role] > ROLE_RANK[Role(membership.role)]:
+    grants_staff = role in STAFF_ROLES and ROLE_RANK[role] > ROLE_RANK[Role(membership.role)]
+    # The legal team reads sealed cases: joining it waits for a second person too.
+    grants_legal = role == Role.LEGAL and membership.role != Role.LEGAL
+    if grants_staff or grants_legal:
         return approvals.ask(
             membership.committee,
             Approval.Kind.ROLE,

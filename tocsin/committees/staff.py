@@ -7,8 +7,13 @@ from tocsin.members.models import Member
 
 
 def is_staff(member: Member) -> bool:
-    """Whether ``member`` is a dispatcher or an organizer of any committee."""
-    return Membership.objects.filter(member=member).at_least(Role.DISPATCHER).exists()
+    """Whether ``member`` is a dispatcher, an organizer or on the legal team of any
+    committee (the legal team reads sealed cases: it proves a second factor too)."""
+    memberships = Membership.objects.filter(member=member)
+    return (
+        memberships.at_least(Role.DISPATCHER).exists()
+        or memberships.filter(role=Role.LEGAL).exists()
+    )
 
 
 def organizers_of(member: Member) -> list[Member]:

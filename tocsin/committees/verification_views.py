@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from tocsin.committees import access
 from tocsin.committees.models import (
+    DUTY_ONLY_ROLE,
     DUTY_ROLE,
     Committee,
     Duty,
@@ -101,9 +102,10 @@ class ShiftForm(forms.Form):
 
 def may_hold(committee: Committee, member_id: int, duty: str) -> bool:
     """Return whether the member holds the role a shift of ``duty`` needs."""
-    return (
-        committee.memberships.filter(member_id=member_id).at_least(DUTY_ROLE[Duty(duty)]).exists()
-    )
+    mine = committee.memberships.filter(member_id=member_id)
+    if duty in DUTY_ONLY_ROLE:
+        return mine.filter(role=DUTY_ONLY_ROLE[Duty(duty)]).exists()
+    return mine.at_least(DUTY_ROLE[Duty(duty)]).exists()
 
 
 def responders(committee: Committee) -> list[Membership]:

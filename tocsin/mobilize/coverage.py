@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tocsin import geo
-from tocsin.committees.models import Committee, Duty, Shift
+from tocsin.committees.models import AREA_DUTIES, Committee, Duty, Shift
 from tocsin.geo.describe import Named, metres
 from tocsin.members.models import AlertArea
 from tocsin.places.naming import Gazetteer
@@ -52,12 +52,12 @@ class AreaCoverage:
 
     @property
     def covered_now(self) -> bool:
-        return all(self.now.get(d, 0) > 0 for d in Duty.values)
+        return all(self.now.get(d, 0) > 0 for d in AREA_DUTIES)
 
     @property
     def missing_now(self) -> list[str]:
         """Return the duties nobody holds now in this area."""
-        return [d for d in Duty.values if not self.now.get(d, 0)]
+        return [d for d in AREA_DUTIES if not self.now.get(d, 0)]
 
     def name(self, language: str | None = None) -> str:
         return self.place.said(language) if self.place else ""
@@ -109,7 +109,7 @@ def assess(
     for place, cells in areas:
         cellset = set(cells)
         area = AreaCoverage(place=place, cells=cells)
-        for duty in Duty.values:
+        for duty in AREA_DUTIES:
             mine = [c for c in covers if c.duty == duty and (c.cells is None or c.cells & cellset)]
             area.now[duty] = sum(1 for c in mine if c.starts_at <= at < c.ends_at)
             area.gaps[duty] = gaps(((c.starts_at, c.ends_at) for c in mine), at, at + horizon)

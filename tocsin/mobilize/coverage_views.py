@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from tocsin import geo
 from tocsin.committees import access
-from tocsin.committees.models import Committee, Duty, Role, Shift
+from tocsin.committees.models import AREA_DUTIES, Committee, Role, Shift
 from tocsin.mobilize import oncall
 from tocsin.mobilize.coverage import AreaCoverage, coverage_by_area
 
@@ -46,7 +46,7 @@ def _rows(areas: list[AreaCoverage]) -> list[dict]:
                     "gaps": area.gaps[duty][:MAX_GAPS],
                     "more": max(0, len(area.gaps[duty]) - MAX_GAPS),
                 }
-                for duty in Duty
+                for duty in AREA_DUTIES
             ],
         }
         for area in areas

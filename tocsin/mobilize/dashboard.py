@@ -21,7 +21,7 @@ from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 
 from tocsin.committees import dashboard as committee_figures
-from tocsin.committees.models import Committee, Duty
+from tocsin.committees.models import AREA_DUTIES, Committee, Duty
 from tocsin.incidents.models import Incident
 from tocsin.lib.charts import Chart, Series, bar_chart, line_chart
 from tocsin.mobilize.coverage import coverage_by_area
@@ -206,7 +206,11 @@ def page(committee: Committee, now: datetime | None = None) -> dict[str, Any]:
             {
                 "name": area.name(),
                 "covered": area.covered_now,
-                "duties": [(str(label), area.now.get(duty, 0)) for duty, label in Duty.choices],
+                "duties": [
+                    (str(label), area.now.get(duty, 0))
+                    for duty, label in Duty.choices
+                    if duty in AREA_DUTIES
+                ],
             }
             for area in areas
         ],

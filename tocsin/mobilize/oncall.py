@@ -12,7 +12,16 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tocsin.committees.models import DUTY_ROLE, ROLE_RANK, Committee, Duty, Membership, Role, Shift
+from tocsin.committees.models import (
+    DUTY_ONLY_ROLE,
+    DUTY_ROLE,
+    ROLE_RANK,
+    Committee,
+    Duty,
+    Membership,
+    Role,
+    Shift,
+)
 from tocsin.members.models import Member
 
 # Holders hear this long before their shift starts.
@@ -60,6 +69,8 @@ def may_hold(membership: Membership | None, duty: str) -> bool:
     """Return whether ``membership`` has the role a shift of ``duty`` needs."""
     if membership is None:
         return False
+    if duty in DUTY_ONLY_ROLE:
+        return bool(membership.role == DUTY_ONLY_ROLE[Duty(duty)])
     return ROLE_RANK[Role(membership.role)] >= ROLE_RANK[DUTY_ROLE[Duty(duty)]]
 
 

@@ -26,6 +26,7 @@ from tocsin.demo.models import DemoMessage
 from tocsin.federation.models import Received
 from tocsin.incidents.models import Incident, VerificationRequest
 from tocsin.intake.models import Report, ReportPhoto
+from tocsin.legal.models import Case, InterpreterCall
 from tocsin.members.models import AreaChange, EndpointVerification, LoginCode
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Response, Rsvp
@@ -125,6 +126,17 @@ STEPS: tuple[Step, ...] = (
     Step(
         r.PARTNER_ALERTS,
         lambda c: Received.objects.filter(received_at__lte=c[r.PARTNER_ALERTS]),
+    ),
+    # Their tasks, timeline, notices and interpreter calls go with them.
+    Step(
+        r.LEGAL_CASES,
+        lambda c: Case.objects.filter(state="closed", closed_at__lte=c[r.LEGAL_CASES], keep=False),
+    ),
+    Step(
+        r.INTERPRETER_CALLS,
+        lambda c: InterpreterCall.objects.filter(
+            case__isnull=True, asked_at__lte=c[r.INTERPRETER_CALLS]
+        ),
     ),
 )
 assert tuple(s.name for s in STEPS) == r.CLASSES

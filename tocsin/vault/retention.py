@@ -30,6 +30,8 @@ RSVPS = "rsvps"
 JOIN_REQUESTS = "join_requests"
 COMMITTEE_REQUESTS = "committee_requests"
 PARTNER_ALERTS = "partner_alerts"
+LEGAL_CASES = "legal_cases"
+INTERPRETER_CALLS = "interpreter_calls"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ RULES: dict[str, Rule] = {
     # What a partner network's alerts were (CAP identifiers, signature nonces, the report
     # each became), against replays: a signature is refused after five minutes anyway.
     PARTNER_ALERTS: Rule("RETAIN_REPORTS_HOURS", "hours", "the alert arrived"),
+    # Legal cases with their tasks, timeline and notices, unless the legal team keeps one.
+    LEGAL_CASES: Rule("RETAIN_CASES_DAYS", "days", "the case closed (unless kept)"),
+    # An interpreter sent for an incident (not a case): who went, in which language.
+    INTERPRETER_CALLS: Rule("RETAIN_RESPONSES_DAYS", "days", "the interpreter was asked"),
 }
 
 # Every class the purge reports, in the order it runs.
@@ -94,6 +100,8 @@ CLASSES: tuple[str, ...] = (
     JOIN_REQUESTS,
     COMMITTEE_REQUESTS,
     PARTNER_ALERTS,
+    LEGAL_CASES,
+    INTERPRETER_CALLS,
 )
 
 

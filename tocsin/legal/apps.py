@@ -1,0 +1,14 @@
+from django.apps import AppConfig, apps
+
+
+class LegalConfig(AppConfig):
+    name = "tocsin.legal"
+    label = "legal"
+
+    def ready(self) -> None:
+        # Panic triggers come from the family plans (tocsin.family), which never import
+        # legal: legal listens. Until that app is installed there is nothing to hear.
+        if apps.is_installed("tocsin.family"):
+            from tocsin.legal import receivers
+
+            receivers.connect()
