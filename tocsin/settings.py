@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "tocsin.incidents",
     "tocsin.alerts",
     "tocsin.mobilize",
+    "tocsin.family",
     "tocsin.public",
     "tocsin.digest",
     "tocsin.transports",
