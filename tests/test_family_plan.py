@@ -53,7 +53,9 @@ def test_a_member_saves_a_plan_with_consent(w: World) -> None:
     assert plan.language == "es" and plan.legal_may_see_plan
     kinds = [kind for kind, _text in plans.tasks_for(w.member)]
     assert kinds == ["childcare", "medication", "documents", "message"]
-    assert plans.tasks_for(w.member)[0][1] == "Recoger a los niños: Ana picks up Luis at Soto school"
+    assert (
+        plans.tasks_for(w.member)[0][1] == "Recoger a los niños: Ana picks up Luis at Soto school"
+    )
 
 
 def test_the_legal_team_sees_no_task_without_consent(w: World) -> None:
@@ -65,7 +67,9 @@ def test_the_legal_team_sees_no_task_without_consent(w: World) -> None:
 
 
 def test_a_committee_of_someone_else_cannot_be_chosen(w: World) -> None:
-    r = session_for(w.member).post(reverse("family_plan"), {"committee": w.west.pk, "language": "en"})
+    r = session_for(w.member).post(
+        reverse("family_plan"), {"committee": w.west.pk, "language": "en"}
+    )
     assert r.status_code == 400
     assert FamilyPlan.objects.get(member=w.member).committee_id == w.east.pk
 
@@ -170,6 +174,6 @@ def test_the_plan_page_says_unconfirmed_contacts_are_not_alerted(w: World, langu
     page = session_for(w.member).get(reverse("family_plan")).content.decode()
     said = {
         "en": "Contacts who have not agreed yet are not alerted.",
-        "es": "Los contactos que aún no han aceptado no reciben el aviso.",
+        "es": "Los contactos que aún no han aceptado no reciben la alerta.",
     }
     assert said[language] in page

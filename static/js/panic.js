@@ -33,11 +33,11 @@
     let left = Number(form.dataset.wait || 5);
     button.disabled = true;
     stop.hidden = false;
-    status.textContent = form.dataset.counting.replace("%s", left);
+    status.textContent = form.dataset.counting.replace("{n}", left);
     timer = setInterval(() => {
       left -= 1;
       if (left > 0) {
-        status.textContent = form.dataset.counting.replace("%s", left);
+        status.textContent = form.dataset.counting.replace("{n}", left);
         return;
       }
       clearInterval(timer);
