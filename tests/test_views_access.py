@@ -34,7 +34,8 @@ from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
-from tocsin.members.models import AlertArea, Member
+from tocsin.family import panic
+from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Mobilization
 from tocsin.mobilize.planned import Visibility
@@ -158,6 +159,18 @@ TABLE: dict[str, tuple[int, ...]] = {
     "login_verify":           (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "totp_start":             (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     "totp_confirm":           (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # Family plans and the panic button (issue 18): each member's own; the contact is
+    # Mateo's. On the hotline, only East's staff find Mateo by his phone and PIN (others:
+    # "no member of your committees", 400).
+    "family_plan":            (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "family_contact_add":     (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "family_contact_delete":  (302, 404, 302, 404, 404, 404, 404, 404, 404, 404),
+    "family_pin":             (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "family_check_in":        (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "family_panic":           (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "family_cancel":          (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "family_card":            (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "hotline_panic":          (302, 404, 404, 404, 302, 302, 400, 400, 400, 400),
     "remove_factor":          (302, 404, 404, 404, 404, 404, 404, 404, 404, 404),
     "passkey_register_begin": (302, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "passkey_register_complete": (302, 400, 400, 400, 400, 400, 400, 400, 400, 400),
@@ -262,6 +275,9 @@ PUBLIC = {
     # The daily digest: a signed link is the credential (tests/test_public_broadcast.py).
     "digest_confirm",
     "digest_unsubscribe",
+    # An emergency contact agreeing: the link's secret is the credential, and only a POST
+    # agrees (tests/test_family_plan.py).
+    "family_confirm",
 }
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
@@ -299,6 +315,8 @@ class Objects:
     offered: int = MISSING
     # A stranger's request to join the committee, waiting for its organizers.
     join_request: int = MISSING
+    # An emergency contact of a member's family plan.
+    family_contact: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -518,6 +536,23 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "public_cap": lambda o: Call("get", reverse("public_cap", args=[o.incident])),
     "federation_key": lambda o: Call("get", reverse("federation_key")),
     "federation_inbox": lambda o: Call("post", reverse("federation_inbox"), {"cap": "<alert/>"}),
+    "family_plan": lambda o: Call("get", reverse("family_plan")),
+    "family_contact_add": lambda o: Call(
+        "post",
+        reverse("family_contact_add"),
+        {"label": "Ana", "kind": "email", "address": "ana@example.org", "language": "es"},
+    ),
+    "family_contact_delete": lambda o: Call(
+        "post", reverse("family_contact_delete", args=[o.family_contact])
+    ),
+    "family_pin": lambda o: Call("post", reverse("family_pin"), {"pin": "1357", "again": "1357"}),
+    "family_check_in": lambda o: Call("post", reverse("family_check_in"), {"at": "18:00"}),
+    "family_panic": lambda o: Call("get", reverse("family_panic")),
+    "family_cancel": lambda o: Call("post", reverse("family_cancel"), {"pin": "2468"}),
+    "family_card": lambda o: Call("get", reverse("family_card")),
+    "hotline_panic": lambda o: Call(
+        "post", reverse("hotline_panic"), {"phone": MATEO_PHONE, "pin": "2468"}
+    ),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.
@@ -594,6 +629,7 @@ OWNER = {
     "mobilization_qr": "member",
     "mobilization_ics": "member",
     "mobilization_live": "member",
+    "family_contact_delete": "member",
 }
 
 
@@ -774,6 +810,7 @@ def scene(db: None) -> Scene:
         burst=_burst_at(EAST, "e" * 16),
         mobilization=_members_only(w.east),
         join_request=_join_request(w.east),
+        family_contact=_family_contact(w.member, phone=MATEO_PHONE),
     )
     _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
@@ -795,10 +832,27 @@ def scene(db: None) -> Scene:
         burst=_burst_at(WEST, "a" * 16),
         mobilization=_members_only(w.west),
         join_request=_join_request(w.west),
+        family_contact=_family_contact(w.west_dispatcher),
     )
     _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
     return Scene(world=w, east=east, west=west, missing=missing, extra=extra)
+
+
+MATEO_PHONE = "+12135550111"
+
+
+def _family_contact(m: Member, *, phone: str | None = None) -> int:
+    """Give ``m`` a family plan with the PIN 2468 and one contact; with ``phone``, a
+    verified phone the hotline finds them by."""
+    plan = panic.plan_for(m)
+    plan.set_pin("2468")
+    plan.save()
+    if phone is not None:
+        ContactEndpoint.create(m, "sms", phone, verified=True)
+    return panic.add_contact(
+        plan, label="Ana", kind="email", address=f"ana-{m.pk}@example.org", language="es"
+    ).pk
 
 
 def _join_request(c: Committee) -> int:
