@@ -37,6 +37,8 @@ from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.members.models import LoginCode
+from tocsin.family import panic
+from tocsin.family.models import Trigger
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Mobilization, ResponderRole, Response, RsvpMessage
 from tocsin.retention.purge import purge
@@ -58,6 +60,7 @@ DEFAULTS = SimpleNamespace(
     RETAIN_DEMO_MESSAGES_DAYS=7,
     RETAIN_SOURCE_TAGS_HOURS=48,
     RETAIN_RSVPS_DAYS=7,
+    RETAIN_PANIC_DAYS=30,
 )
 
 
@@ -81,6 +84,7 @@ def test_it_takes_each_period_from_its_setting() -> None:
     assert cut[retention.SHIFTS] == cut[retention.RESPONSES]
     assert cut[retention.SOURCE_TAGS] == now - 48 * HOUR
     assert cut[retention.RSVPS] == now - 7 * DAY
+    assert cut[retention.PANIC_TRIGGERS] == now - 30 * DAY
 
 
 def test_it_follows_changed_settings() -> None:
@@ -509,6 +513,8 @@ def scenario(w: World) -> dict[str, int]:
     Received.objects.create(partner=partner, identifier="old", nonce="n1")
     Received.objects.filter(identifier="old").update(received_at=NOW - 4 * DAY)
     Received.objects.create(partner=partner, identifier="young", nonce="n2")
+    panic.trigger(w.member, Trigger.Kind.BUTTON, now=NOW - 31 * DAY)
+    panic.trigger(w.responder, Trigger.Kind.BUTTON, now=NOW - 29 * DAY)
     return {
         retention.REPORT_PHOTOS: 1,
         retention.REPORTS: 2,
@@ -528,6 +534,7 @@ def scenario(w: World) -> dict[str, int]:
         retention.JOIN_REQUESTS: 1,
         retention.COMMITTEE_REQUESTS: 1,
         retention.PARTNER_ALERTS: 1,
+        retention.PANIC_TRIGGERS: 1,
     }
 
 
@@ -555,7 +562,7 @@ def test_the_command_prints_the_counts_and_has_a_dry_run(w: World, media: Path) 
     assert Report.objects.count() == 5
     out = io.StringIO()
     call_command("purge", stdout=out)
-    assert "purged 19 in all" in out.getvalue()
+    assert "purged 20 in all" in out.getvalue()
     # The open incident's two reports stay (one's source tag blanked).
     assert Report.objects.count() == 2
 

@@ -716,6 +716,7 @@ RSVP_PER_10MIN = envint("TOCSIN_RSVP_PER_10MIN", 30, minimum=1, maximum=10_000)
 PUBLIC_MIN_COUNT = envint("TOCSIN_PUBLIC_MIN_COUNT", 5, minimum=1, maximum=1000)
 # Who signed up for a planned mobilization (and their sealed address): days after it ends.
 RETAIN_RSVPS_DAYS = envint("TOCSIN_RETAIN_RSVPS_DAYS", 7, minimum=0, maximum=365)
+RETAIN_PANIC_DAYS = envint("TOCSIN_RETAIN_PANIC_DAYS", 30, minimum=0, maximum=365)
 RETAIN_LOGIN_CODES_HOURS = envint("TOCSIN_RETAIN_LOGIN_CODES_HOURS", 0, minimum=0, maximum=24 * 30)
 RETAIN_TASK_RESULTS_DAYS = envint("TOCSIN_RETAIN_TASK_RESULTS_DAYS", 1, minimum=0, maximum=365)
 RETAIN_SOURCE_TAGS_HOURS = envint("TOCSIN_RETAIN_SOURCE_TAGS_HOURS", 48, minimum=1, maximum=48)

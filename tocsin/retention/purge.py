@@ -23,6 +23,7 @@ from tocsin.alerts import cellindex
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import CommitteeRequest, JoinRequest, Shift
 from tocsin.demo.models import DemoMessage
+from tocsin.family.models import Trigger
 from tocsin.federation.models import Received
 from tocsin.incidents.models import Incident, VerificationRequest
 from tocsin.intake.models import Report, ReportPhoto
@@ -126,6 +127,8 @@ STEPS: tuple[Step, ...] = (
         r.PARTNER_ALERTS,
         lambda c: Received.objects.filter(received_at__lte=c[r.PARTNER_ALERTS]),
     ),
+    # Their messages to the emergency contacts go with them.
+    Step(r.PANIC_TRIGGERS, lambda c: Trigger.objects.filter(at__lte=c[r.PANIC_TRIGGERS])),
 )
 assert tuple(s.name for s in STEPS) == r.CLASSES
 

@@ -30,6 +30,7 @@ RSVPS = "rsvps"
 JOIN_REQUESTS = "join_requests"
 COMMITTEE_REQUESTS = "committee_requests"
 PARTNER_ALERTS = "partner_alerts"
+PANIC_TRIGGERS = "panic_triggers"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ RULES: dict[str, Rule] = {
     # What a partner network's alerts were (CAP identifiers, signature nonces, the report
     # each became), against replays: a signature is refused after five minutes anyway.
     PARTNER_ALERTS: Rule("RETAIN_REPORTS_HOURS", "hours", "the alert arrived"),
+    # Panic triggers (who pressed, how, when) and the messages to the contacts they sent.
+    PANIC_TRIGGERS: Rule("RETAIN_PANIC_DAYS", "days", "the panic was triggered"),
 }
 
 # Every class the purge reports, in the order it runs.
@@ -94,6 +97,7 @@ CLASSES: tuple[str, ...] = (
     JOIN_REQUESTS,
     COMMITTEE_REQUESTS,
     PARTNER_ALERTS,
+    PANIC_TRIGGERS,
 )
 
 
