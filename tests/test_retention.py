@@ -31,14 +31,14 @@ from tocsin import geo, vault
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
 from tocsin.committees.models import CommitteeRequest, JoinRequest, Shift
 from tocsin.demo.models import DemoMessage
+from tocsin.family import panic
+from tocsin.family.models import Trigger
 from tocsin.federation.models import Partner, Received
 from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import Scrubbed
 from tocsin.members.models import LoginCode
-from tocsin.family import panic
-from tocsin.family.models import Trigger
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Mobilization, ResponderRole, Response, RsvpMessage
 from tocsin.retention.purge import purge

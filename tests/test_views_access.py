@@ -29,12 +29,12 @@ from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, Msg
 from tocsin.committees import joining, partners
 from tocsin.committees import services as committee_services
 from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Share, Shift
+from tocsin.family import panic
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
 from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
-from tocsin.family import panic
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Mobilization
