@@ -30,7 +30,7 @@ def smtp(settings: Settings) -> Iterator[SMTPPeer]:
 def add(client, label: str = "Mom", address: str = "mom@example.org", language: str = "es"):  # type: ignore[no-untyped-def]
     return client.post(
         reverse("family_contact_add"),
-        {"label": label, "kind": "email", "address": address, "language": language},
+        {"label": label, "kind": "email", "address": address, "contact_language": language},
     )
 
 

@@ -540,7 +540,7 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "family_contact_add": lambda o: Call(
         "post",
         reverse("family_contact_add"),
-        {"label": "Ana", "kind": "email", "address": "ana@example.org", "language": "es"},
+        {"label": "Ana", "kind": "email", "address": "ana@example.org", "contact_language": "es"},
     ),
     "family_contact_delete": lambda o: Call(
         "post", reverse("family_contact_delete", args=[o.family_contact])

@@ -58,7 +58,8 @@ class ContactForm(forms.Form):
     label = forms.CharField(label=_("Name"), max_length=40)
     kind = forms.ChoiceField(label=_("Channel"))
     address = forms.CharField(label=_("Phone number or address"), max_length=200)
-    language = forms.ChoiceField(label=_("Their language"), choices=settings.LANGUAGES)
+    # Not "language": the plan's form on the same page has one (ids must be unique).
+    contact_language = forms.ChoiceField(label=_("Their language"), choices=settings.LANGUAGES)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -25,7 +25,7 @@ def _page(request: HttpRequest, member: Member, plan: FamilyPlan, **forms: objec
         "contacts": plan.contacts.all(),
         "max_contacts": MAX_CONTACTS,
         "plan_form": PlanForm(instance=plan, member=member),
-        "contact_form": ContactForm(initial={"language": plan.language}),
+        "contact_form": ContactForm(initial={"contact_language": plan.language}),
         "pin_form": PinForm(),
         "check_in_form": CheckInForm(),
         "open_trigger": panic.open_trigger(member),
@@ -66,7 +66,7 @@ def add_contact(request: HttpRequest) -> HttpResponse:
             label=data["label"],
             kind=data["kind"],
             address=data["address"],
-            language=data["language"],
+            language=data["contact_language"],
         )
     except panic.TooManyContacts:
         form.add_error(None, _("You have %(n)s contacts already.") % {"n": MAX_CONTACTS})
