@@ -136,7 +136,7 @@ def _send(message: ContactMessage, attempts: int) -> int:
             wait=max(backoff(attempts), e.retry_after or 0),
         )
         return 0
-    except Exception as e:  # a broken sealed row or no such channel: visible, no crash loop
+    except Exception as e:  # a broken sealed row: visible, never a crash loop
         logger.error("contact message %s crashed", message.pk, exc_info=e)
         _fail(message, f"internal error: {type(e).__name__}", dead=True)
         return 0
