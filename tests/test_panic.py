@@ -272,3 +272,13 @@ def test_a_contact_address_never_reaches_the_page(w: World) -> None:
     page = session_for(w.member).get(reverse("family_plan")).content.decode()
     assert "Ana" in page and "ana@example.org" not in page
     assert EmergencyContact.objects.get().confirmed_at is not None
+
+
+def test_after_five_wrong_pins_even_the_right_one_is_refused_for_a_while(w: World) -> None:
+    prepared(w)
+    sms_member(w)
+    for _ in range(panic.PIN_TRIES):
+        inbound.handle(inbound.Inbound("sms", MATEO_PHONE, "HELP 1111"))
+    reply = inbound.handle(inbound.Inbound("sms", MATEO_PHONE, f"HELP {PIN}"))
+    assert reply == "Tocsin: that PIN is not right."
+    assert not Trigger.objects.exists()

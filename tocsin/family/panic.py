@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -33,6 +34,24 @@ from tocsin.members.models import ContactEndpoint, Member
 from tocsin.transports import registry
 
 Purpose = ContactMessage.Purpose
+
+
+# A PIN is a few digits: after this many wrong tries in an hour (by text, on the web or
+# through a dispatcher) it is refused, even when right, until the hour is over.
+PIN_TRIES = 5
+PIN_WINDOW_SECONDS = 3600
+
+
+def pin_ok(plan: FamilyPlan, pin: str) -> bool:
+    """Return whether ``pin`` is ``plan``'s PIN, counting wrong tries."""
+    key = f"family-pin-tries:{plan.pk}"
+    if cache.get(key, 0) >= PIN_TRIES:
+        return False
+    if plan.pin_matches(pin):
+        return True
+    cache.add(key, 0, PIN_WINDOW_SECONDS)
+    cache.incr(key)
+    return False
 
 
 class TooManyContacts(Exception):
@@ -160,7 +179,7 @@ def cancel(t: Trigger, *, now: datetime | None = None) -> bool:
 def trigger_with_pin(member: Member, pin: str, kind: str) -> Trigger | None:
     """Trigger for ``member`` if ``pin`` is their PIN; None if it is not."""
     plan = FamilyPlan.objects.filter(member=member).first()
-    if plan is None or not plan.pin_matches(pin):
+    if plan is None or not pin_ok(plan, pin):
         return None
     return trigger(member, kind)
 
@@ -168,7 +187,7 @@ def trigger_with_pin(member: Member, pin: str, kind: str) -> Trigger | None:
 def cancel_with_pin(member: Member, pin: str) -> Trigger | None:
     """Cancel ``member``'s open trigger if ``pin`` is their PIN; return it, or None."""
     plan = FamilyPlan.objects.filter(member=member).first()
-    if plan is None or not plan.pin_matches(pin):
+    if plan is None or not pin_ok(plan, pin):
         return None
     t = open_trigger(member)
     if t is not None:
@@ -226,6 +245,6 @@ def by_phone_and_pin(phone: str, pin: str, committee_ids: set[int]) -> Member | 
         .values_list("member_id", flat=True)
     )
     for plan in FamilyPlan.objects.filter(member_id__in=member_ids).select_related("member"):
-        if plan.pin_matches(pin):
+        if pin_ok(plan, pin):
             return plan.member
     return None
