@@ -282,3 +282,18 @@ def test_after_five_wrong_pins_even_the_right_one_is_refused_for_a_while(w: Worl
     reply = inbound.handle(inbound.Inbound("sms", MATEO_PHONE, f"HELP {PIN}"))
     assert reply == "Tocsin: that PIN is not right."
     assert not Trigger.objects.exists()
+
+
+def test_a_call_for_help_waiting_for_a_retry_is_not_sent_after_a_cancel(
+    w: World, smtp: SMTPPeer
+) -> None:
+    prepared(w)
+    t = panic.trigger(w.member, Trigger.Kind.BUTTON)
+    # The first try failed; it waits for its retry when the member cancels.
+    ContactMessage.objects.filter(purpose="panic").update(status="failed", attempts=1)
+    assert panic.cancel(t)
+    ContactMessage.objects.update(next_attempt_at=timezone.now())
+    sending.send_due()
+    subjects = [m["Subject"] for m in smtp.to("ana@example.org")]
+    assert subjects == ["Mateo: fue un error"]
+    assert ContactMessage.objects.get(purpose="panic").status == "dead"

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from tocsin import vault
 from tocsin.alerts.outbox import backoff, limiter
-from tocsin.family.models import ContactMessage, FamilyPlan
+from tocsin.family.models import ContactMessage, FamilyPlan, Trigger
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, TransportError
 from tocsin.vault import locking
@@ -101,9 +101,18 @@ def send_due(limit: int = 200, *, trigger_id: int | None = None) -> int:
             attempts=F("attempts") + 1,
             next_attempt_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
         )
-        if claimed:
-            sent += _send(message, message.attempts + 1)
+        if not claimed:
+            continue
+        if message.purpose == Purpose.PANIC and _cancelled(message):
+            # Cancelled while this one waited for a retry: it is not sent late.
+            _fail(message, "cancelled: it was a mistake", dead=True)
+            continue
+        sent += _send(message, message.attempts + 1)
     return sent
+
+
+def _cancelled(message: ContactMessage) -> bool:
+    return Trigger.objects.filter(messages=message.pk, cancelled_at__isnull=False).exists()
 
 
 def _send(message: ContactMessage, attempts: int) -> int:
