@@ -194,9 +194,12 @@ def test_a_member_prepares_a_plan_and_presses_the_panic_button(
     email_to(live, words["mistake"])
     sms_to(sms, before, words["mistake_sms"])
 
-    # Again with no connection: the press waits, and goes when the phone is back online.
+    # Again with no connection: the page opens from the service worker's copy, the press
+    # waits, and goes when the phone is back online.
+    assert mateo.evaluate("navigator.serviceWorker.ready.then(r => Boolean(r.active))")
     mateo.goto("/me/family/panic/")
     ctx.set_offline(True)
+    mateo.goto("/me/family/panic/")
     mateo.click("#panic-button")
     expect(mateo.locator("#panic-status")).to_have_text(words["queued"], timeout=WAIT_S * 1000)
     assert orm(lambda: Trigger.objects.filter(cancelled_at__isnull=True).count()) == 0
