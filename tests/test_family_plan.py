@@ -177,3 +177,16 @@ def test_the_plan_page_says_unconfirmed_contacts_are_not_alerted(w: World, langu
         "es": "Los contactos que aún no han aceptado no reciben la alerta.",
     }
     assert said[language] in page
+
+
+def test_the_plan_is_in_the_members_data_export_without_addresses_or_pin(w: World) -> None:
+    client = session_for(w.member)
+    client.post(reverse("family_plan"), {"language": "en", "children": "Ana picks up Luis"})
+    add(client)
+    client.post(reverse("family_pin"), {"pin": "2468", "again": "2468"})
+    data = client.get(reverse("export_data")).json()["family_plan"]
+    assert data["children"] == "Ana picks up Luis" and data["has_pin"] is True
+    assert data["contacts"] == [
+        {"name": "Mom", "kind": "email", "language": "es", "agreed_at": None}
+    ]
+    assert "mom@example.org" not in str(data) and "2468" not in str(data)

@@ -3,6 +3,8 @@ a case (only what the member agreed the legal team may see)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -32,3 +34,40 @@ def tasks_for(member: Member) -> list[tuple[str, str]]:
             if text.strip():
                 tasks.append((kind, f"{label}: {text.strip()}"))
     return tasks
+
+
+def export_of(member: Member) -> dict[str, Any] | None:
+    """Return ``member``'s family plan for their data export (contacts without their
+    sealed addresses, the PIN never), or None without a plan."""
+    plan = plan_of(member)
+    if plan is None:
+        return None
+    return {
+        "language": plan.language,
+        "committee": plan.committee.name if plan.committee else None,
+        "children": plan.children,
+        "medication": plan.medication,
+        "documents": plan.documents,
+        "message": plan.message,
+        "legal_may_see_plan": plan.legal_may_see_plan,
+        "legal_may_call_contacts": plan.legal_may_call_contacts,
+        "has_pin": bool(plan.pin_hash),
+        "check_in_by": plan.check_in_by.isoformat() if plan.check_in_by else None,
+        "contacts": [
+            {
+                "name": c.label,
+                "kind": c.kind,
+                "language": c.language,
+                "agreed_at": c.confirmed_at.isoformat() if c.confirmed_at else None,
+            }
+            for c in plan.contacts.all()
+        ],
+        "panic_triggers": [
+            {
+                "kind": t.kind,
+                "at": t.at.isoformat(),
+                "cancelled_at": t.cancelled_at.isoformat() if t.cancelled_at else None,
+            }
+            for t in member.panic_triggers.all()
+        ],
+    }
