@@ -239,7 +239,15 @@ def pages_of(s: Scene) -> dict[str | None, list[str]]:
             "/me/",
         ],
         "Vera": [s.verify_page, "/me/"],
-        "Mateo": ["/me/", s.member_alert, "/me/data/", "/me/security/"],
+        "Mateo": [
+            "/me/",
+            s.member_alert,
+            "/me/data/",
+            "/me/security/",
+            "/me/family/",
+            "/me/family/panic/",
+            "/me/family/card/",
+        ],
         "Rosa": [s.responder_alert, "/c/east/on-call/", "/me/"],
         "Olga": [
             "/c/east/",

@@ -31,6 +31,8 @@ from tocsin import geo, vault
 from tocsin.alerts.models import Alert, Certainty, Delivery, MsgType, Purpose
 from tocsin.committees.models import CommitteeRequest, JoinRequest, Shift
 from tocsin.demo.models import DemoMessage
+from tocsin.family import panic
+from tocsin.family.models import Trigger
 from tocsin.federation.models import Partner, Received
 from tocsin.incidents.models import Answer, Incident, State, VerificationRequest
 from tocsin.incidents.reports import receive_report
@@ -61,6 +63,7 @@ DEFAULTS = SimpleNamespace(
     RETAIN_SOURCE_TAGS_HOURS=48,
     RETAIN_RSVPS_DAYS=7,
     RETAIN_CASES_DAYS=30,
+    RETAIN_PANIC_DAYS=30,
 )
 
 
@@ -84,6 +87,7 @@ def test_it_takes_each_period_from_its_setting() -> None:
     assert cut[retention.SHIFTS] == cut[retention.RESPONSES]
     assert cut[retention.SOURCE_TAGS] == now - 48 * HOUR
     assert cut[retention.RSVPS] == now - 7 * DAY
+    assert cut[retention.PANIC_TRIGGERS] == now - 30 * DAY
 
 
 def test_it_follows_changed_settings() -> None:
@@ -513,6 +517,8 @@ def scenario(w: World) -> dict[str, int]:
     Received.objects.filter(identifier="old").update(received_at=NOW - 4 * DAY)
     Received.objects.create(partner=partner, identifier="young", nonce="n2")
     _legal_cases(w)
+    panic.trigger(w.member, Trigger.Kind.BUTTON, now=NOW - 31 * DAY)
+    panic.trigger(w.responder, Trigger.Kind.BUTTON, now=NOW - 29 * DAY)
     return {
         retention.REPORT_PHOTOS: 1,
         retention.REPORTS: 2,
@@ -534,6 +540,7 @@ def scenario(w: World) -> dict[str, int]:
         retention.PARTNER_ALERTS: 1,
         retention.LEGAL_CASES: 1,
         retention.INTERPRETER_CALLS: 1,
+        retention.PANIC_TRIGGERS: 1,
     }
 
 
@@ -575,7 +582,7 @@ def test_the_command_prints_the_counts_and_has_a_dry_run(w: World, media: Path) 
     assert Report.objects.count() == 5
     out = io.StringIO()
     call_command("purge", stdout=out)
-    assert "purged 21 in all" in out.getvalue()
+    assert "purged 22 in all" in out.getvalue()
     # The open incident's two reports stay (one's source tag blanked).
     assert Report.objects.count() == 2
 

@@ -53,6 +53,7 @@ from tests.privacy_support import (
 )
 from tocsin.alerts import outbox
 from tocsin.committees.models import Invite, Role
+from tocsin.family import panic, sending
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.intake.models import Report
 from tocsin.members.models import ContactEndpoint, Member
@@ -67,6 +68,10 @@ TAG = secrets.token_hex(4)
 USER_AGENT = f"SeizedCanary/{TAG} (Linux; Android 14; Pixel 8) Mobile"
 LINK = re.compile(r"https?://[^\s\"'<>]+/a/[^/\s\"'<>]+/")
 VERIFY = re.compile(r"https?://[^\s\"'<>]+(/verify/[^/\s\"'<>]+/)")
+
+
+# An emergency contact's phone number (family plans): sealed like every contact.
+TIA_PHONE = "+12135550177"
 
 
 def email_of(name: str) -> str:
@@ -110,11 +115,12 @@ def run(settings: Any) -> Iterator[Run]:
         mail_settings(settings, smtp)
         settings.DEFAULT_FROM_EMAIL = f"Tocsin <alerts@tocsin-{TAG}.example>"
         r = Run(push=push, smtp=smtp)
-        for name in ("Olga", "Diego", "Rosa", "Mateo", "Ana", "Lupe", "Beto"):
+        for name in ("Olga", "Diego", "Rosa", "Mateo", "Ana", "Lupe", "Beto", "Paz"):
             r.needles.add(f"{name}'s email", email_of(name))
         r.needles.add("the user agent", USER_AGENT)
         for ip in (CLIENT_IP, *FORWARDED_IPS):
             r.needles.add(f"the address {ip}", ip)
+        r.needles.add("Tia's phone", TIA_PHONE)
         yield r
 
 
@@ -280,6 +286,23 @@ def the_core_loop(run: Run) -> None:
     [mail] = run.mail_to("Beto")
     [link] = re.findall(r"https?://\S+/m/r/\S+/", text_of(mail))
     assert beto.post(urlsplit(link).path, {"action": "cancel"}).status_code == 302
+
+    # Mateo prepares a family plan: Paz (email) agrees to be his contact, Tia (SMS) does
+    # not answer; he presses the panic button and cancels it with his PIN.
+    mateo_client = factories.session_for(mateo)
+    for label, kind, address in (("Paz", "email", email_of("Paz")), ("Tia", "sms", TIA_PHONE)):
+        plan = panic.plan_for(mateo)
+        panic.add_contact(plan, label=label, kind=kind, address=address, language="es")
+    mateo_client.post(reverse("family_pin"), {"pin": "2468", "again": "2468"})
+    sending.send_due()
+    [request] = run.mail_to("Paz")
+    [agree] = re.findall(r"https?://\S+/family/confirm/\S+/", text_of(request))
+    assert run.client().post(urlsplit(agree).path).status_code == 200
+    assert mateo_client.post(reverse("family_panic")).status_code == 302
+    sending.send_due()
+    assert mateo_client.post(reverse("family_cancel"), {"pin": "2468"}).status_code == 302
+    sending.send_due()
+    assert len(run.mail_to("Paz")) == 3
 
 
 # What a seizure takes.

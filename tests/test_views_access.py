@@ -29,6 +29,7 @@ from tocsin.alerts.models import Alert, Certainty, Delivery, DeliveryStatus, Msg
 from tocsin.committees import approvals, joining, partners
 from tocsin.committees import services as committee_services
 from tocsin.committees.models import Committee, Duty, Invite, Membership, Role, Share, Shift
+from tocsin.family import panic
 from tocsin.incidents import services as incidents
 from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
@@ -36,7 +37,7 @@ from tocsin.intake.models import Channel, Report, ReportKind, ReportPhoto
 from tocsin.intake.photos import scrub
 from tocsin.legal import cases as legal_cases
 from tocsin.legal import interpreters
-from tocsin.members.models import AlertArea, Member
+from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.models import Mobilization
 from tocsin.mobilize.planned import Visibility
@@ -162,6 +163,17 @@ TABLE: dict[str, tuple[int, ...]] = {
     "login_verify":           (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "totp_start":             (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     "totp_confirm":           (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # Family plans and the panic button (issue 18): each member's own; the contact is
+    # Mateo's. On the hotline, only East's staff find Mateo by his phone and PIN (others:
+    "family_plan":            (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "family_contact_add":     (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "family_contact_delete":  (302, 404, 302, 404, 404, 404, 404, 404, 404, 404, 404),
+    "family_pin":             (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "family_check_in":        (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "family_panic":           (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "family_cancel":          (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    "family_card":            (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "hotline_panic":          (302, 404, 404, 404, 302, 302, 400, 400, 400, 400, 404),
     "remove_factor":          (302, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
     "passkey_register_begin": (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "passkey_register_complete": (302, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400),
@@ -290,6 +302,9 @@ PUBLIC = {
     # The daily digest: a signed link is the credential (tests/test_public_broadcast.py).
     "digest_confirm",
     "digest_unsubscribe",
+    # An emergency contact agreeing: the link's secret is the credential, and only a POST
+    # agrees (tests/test_family_plan.py).
+    "family_confirm",
 }
 DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
 
@@ -334,6 +349,8 @@ class Objects:
     call: int = MISSING
     interpreter: int = MISSING
     link: str = "missing"
+    # An emergency contact of a member's family plan.
+    family_contact: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -596,6 +613,23 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "post", reverse("legal_interpreter_came", args=[o.slug, o.call])
     ),
     "my_languages": lambda o: Call("get", reverse("my_languages")),
+    "family_plan": lambda o: Call("get", reverse("family_plan")),
+    "family_contact_add": lambda o: Call(
+        "post",
+        reverse("family_contact_add"),
+        {"label": "Ana", "kind": "email", "address": "ana@example.org", "contact_language": "es"},
+    ),
+    "family_contact_delete": lambda o: Call(
+        "post", reverse("family_contact_delete", args=[o.family_contact])
+    ),
+    "family_pin": lambda o: Call("post", reverse("family_pin"), {"pin": "1357", "again": "1357"}),
+    "family_check_in": lambda o: Call("post", reverse("family_check_in"), {"at": "18:00"}),
+    "family_panic": lambda o: Call("get", reverse("family_panic")),
+    "family_cancel": lambda o: Call("post", reverse("family_cancel"), {"pin": "2468"}),
+    "family_card": lambda o: Call("get", reverse("family_card")),
+    "hotline_panic": lambda o: Call(
+        "post", reverse("hotline_panic"), {"phone": MATEO_PHONE, "pin": "2468"}
+    ),
 }
 
 # Who owns the East objects of a route, for the "foreign id = missing id" check.
@@ -688,6 +722,7 @@ OWNER = {
     "legal_interpreters": "dispatcher",
     "legal_interpreter_send": "dispatcher",
     "legal_interpreter_came": "dispatcher",
+    "family_contact_delete": "member",
 }
 
 
@@ -873,6 +908,7 @@ def scene(db: None) -> Scene:
         mobilization=_members_only(w.east),
         join_request=_join_request(w.east),
         **_legal(w.east, extra["legal"], w.member, w.dispatcher),
+        family_contact=_family_contact(w.member, phone=MATEO_PHONE),
     )
     _approved_export(w.east, w.organizer, w.dispatcher)
     west = Objects(
@@ -895,6 +931,7 @@ def scene(db: None) -> Scene:
         mobilization=_members_only(w.west),
         join_request=_join_request(w.west),
         **_legal(w.west, member("Wes", w.west, Role.LEGAL), w.west_dispatcher, w.west_dispatcher),
+        family_contact=_family_contact(w.west_dispatcher),
     )
     _approved_export(w.west, w.west_organizer, w.west_dispatcher)
     missing = Objects("nowhere", MISSING, MISSING, MISSING, MISSING, MISSING)
@@ -921,6 +958,22 @@ def _legal(c: Committee, lawyer: Member, interpreter: Member, asker: Member) -> 
         "interpreter": interpreter.pk,
         "link": legal_cases.link_token(case, lawyer),
     }
+
+
+MATEO_PHONE = "+12135550111"
+
+
+def _family_contact(m: Member, *, phone: str | None = None) -> int:
+    """Give ``m`` a family plan with the PIN 2468 and one contact; with ``phone``, a
+    verified phone the hotline finds them by."""
+    plan = panic.plan_for(m)
+    plan.set_pin("2468")
+    plan.save()
+    if phone is not None:
+        ContactEndpoint.create(m, "sms", phone, verified=True)
+    return panic.add_contact(
+        plan, label="Ana", kind="email", address=f"ana-{m.pk}@example.org", language="es"
+    ).pk
 
 
 def _join_request(c: Committee) -> int:

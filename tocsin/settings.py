@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "tocsin.alerts",
     "tocsin.mobilize",
     "tocsin.legal",
+    "tocsin.family",
     "tocsin.public",
     "tocsin.digest",
     "tocsin.transports",
@@ -734,6 +735,7 @@ PUBLIC_MIN_COUNT = envint("TOCSIN_PUBLIC_MIN_COUNT", 5, minimum=1, maximum=1000)
 RETAIN_RSVPS_DAYS = envint("TOCSIN_RETAIN_RSVPS_DAYS", 7, minimum=0, maximum=365)
 # A closed legal case is purged this long after it closed, unless the legal team keeps it.
 RETAIN_CASES_DAYS = envint("TOCSIN_RETAIN_CASES_DAYS", 30, minimum=0, maximum=3650)
+RETAIN_PANIC_DAYS = envint("TOCSIN_RETAIN_PANIC_DAYS", 30, minimum=0, maximum=365)
 RETAIN_LOGIN_CODES_HOURS = envint("TOCSIN_RETAIN_LOGIN_CODES_HOURS", 0, minimum=0, maximum=24 * 30)
 RETAIN_TASK_RESULTS_DAYS = envint("TOCSIN_RETAIN_TASK_RESULTS_DAYS", 1, minimum=0, maximum=365)
 RETAIN_SOURCE_TAGS_HOURS = envint("TOCSIN_RETAIN_SOURCE_TAGS_HOURS", 48, minimum=1, maximum=48)

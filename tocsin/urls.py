@@ -16,6 +16,7 @@ from tocsin.desk import deliveries as alerts
 from tocsin.desk import tools as desk_views
 from tocsin.desk import views as incidents
 from tocsin.digest import views as digest
+from tocsin.family import views as family
 from tocsin.federation import inbox as federation_inbox
 from tocsin.federation import views as federation
 from tocsin.hooks import sms as sms_hooks
@@ -134,6 +135,22 @@ urlpatterns = [
     path("me/data/export.json", member_data.export_data, name="export_data"),
     path("me/data/delete/", member_data.delete_account, name="delete_account"),
     path("verify/<str:token>/", members.verify_email, name="verify_email"),
+    # Family plans and the panic button (issue 18): the member's own pages, a contact
+    # agreeing by the link in their message, and a dispatcher taking a PIN on the hotline.
+    path("me/family/", family.plan, name="family_plan"),
+    path("me/family/contacts/", family.add_contact, name="family_contact_add"),
+    path(
+        "me/family/contacts/<int:pk>/delete/",
+        family.delete_contact,
+        name="family_contact_delete",
+    ),
+    path("me/family/pin/", family.set_pin, name="family_pin"),
+    path("me/family/check-in/", family.check_in, name="family_check_in"),
+    path("me/family/panic/", family.panic_button, name="family_panic"),
+    path("me/family/panic/cancel/", family.cancel, name="family_cancel"),
+    path("me/family/card/", family.card, name="family_card"),
+    path("family/confirm/<str:token>/", family.confirm, name="family_confirm"),
+    path("desk/hotline/panic/", desk_views.hotline_panic, name="hotline_panic"),
     # Alert links (signed, expiring).
     path("a/<str:token>/", mobilize.alert_page, name="alert_page"),
     path("r/<str:token>/", receipts.delivery_receipt, name="delivery_receipt"),

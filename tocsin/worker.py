@@ -24,6 +24,7 @@ from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox, posts
 from tocsin.digest import service as digest
+from tocsin.family import panic
 from tocsin.federation import outgoing as federation
 from tocsin.hooks import channels as hook_channels
 from tocsin.incidents import replies, verify
@@ -102,6 +103,7 @@ class Worker:
                 shift_notices.send_due()
                 join_notices.send_due()
                 legal_notices.send_due()
+                panic.housekeeping()  # missed check-ins, contact messages to retry
                 federation.queue_due()
             except Exception:
                 logger.exception("housekeeping failed; retrying")

@@ -11,8 +11,25 @@ self.addEventListener("activate", (event) => {
   event.waitUntil(self.clients.claim());
 });
 
+// The panic button's page opens with no connection too: the last copy fetched is kept.
+const PANIC = "/me/family/panic/";
+
 self.addEventListener("fetch", (event) => {
   if (event.request.mode !== "navigate") return;
+  if (new URL(event.request.url).pathname === PANIC) {
+    event.respondWith(
+      fetch(event.request)
+        .then((r) => {
+          if (r.ok && !r.redirected) {
+            const copy = r.clone();
+            caches.open(CACHE).then((c) => c.put(PANIC, copy));
+          }
+          return r;
+        })
+        .catch(() => caches.match(PANIC).then((r) => r || caches.match(OFFLINE))),
+    );
+    return;
+  }
   event.respondWith(fetch(event.request).catch(() => caches.match(OFFLINE)));
 });
 

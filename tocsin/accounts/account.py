@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import Committee, Membership, Role
+from tocsin.family import plans as family_plans
 from tocsin.members.models import Member
 from tocsin.vault.space import zero_freed_pages
 
@@ -112,6 +113,7 @@ def export_data(member: Member) -> dict[str, Any]:
             }
             for r in member.rsvps.select_related("mobilization", "role").order_by("created_at")
         ],
+        "family_plan": family_plans.export_of(member),
         "alerts_received": [
             {
                 "alert": d.alert_id,

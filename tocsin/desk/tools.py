@@ -17,6 +17,9 @@ from tocsin.alerts.models import Alert
 from tocsin.committees import access, approvals, partners
 from tocsin.committees import services as committee_services
 from tocsin.committees.models import Approval, Share
+from tocsin.family import panic
+from tocsin.family.forms import HotlinePanicForm
+from tocsin.family.models import Trigger
 from tocsin.incidents import access as desk_access
 from tocsin.incidents import replies, services, verify
 from tocsin.incidents.forms import CALLBACK_KINDS, HotlineForm, ReplyForm
@@ -172,13 +175,49 @@ def hotline(request: HttpRequest) -> HttpResponse:
     return _hotline_page(request, form, status=400)
 
 
-def _hotline_page(request: HttpRequest, form: HotlineForm, *, status: int) -> HttpResponse:
+def _hotline_page(
+    request: HttpRequest,
+    form: HotlineForm,
+    *,
+    status: int,
+    panic_form: HotlinePanicForm | None = None,
+) -> HttpResponse:
     return render(
         request,
         "incidents/hotline.html",
-        {"form": form, "map_center": settings.MAP_CENTER, "address_search": geocode.enabled()},
+        {
+            "form": form,
+            "panic_form": panic_form or HotlinePanicForm(),
+            "map_center": settings.MAP_CENTER,
+            "address_search": geocode.enabled(),
+        },
         status=status,
     )
+
+
+@access.staff_view
+@require_POST
+def hotline_panic(request: HttpRequest) -> HttpResponse:
+    """A member calls for help: the dispatcher types their phone number and PIN, and the
+    member's emergency contacts are alerted (tocsin.family.panic)."""
+    member = access.member_of(request)
+    committee_ids = set(access.staff_committee_ids(member))
+    if not committee_ids:
+        raise Http404
+    form = HotlinePanicForm(request.POST)
+    if form.is_valid():
+        caller = panic.by_phone_and_pin(
+            form.cleaned_data["phone"], form.cleaned_data["pin"].strip(), committee_ids
+        )
+        if caller is not None:
+            panic.trigger(caller, Trigger.Kind.HOTLINE)
+            messages.success(
+                request,
+                _("%(name)s's emergency contacts are being alerted.") % {"name": caller},
+            )
+            return redirect("hotline")
+        form.add_error(None, _("No member of your committees has that phone number and PIN."))
+    return _hotline_page(request, _hotline_form(), status=400, panic_form=form)
 
 
 @access.staff_view

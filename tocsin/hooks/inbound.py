@@ -13,6 +13,9 @@ Every channel's webhook (or poller) checks its provider's signature, then calls
     CONFIRM / CONFIRMADO      a verifier's answer to their latest request: confirmed
     POLICE / POLICIA          ... it is local police
     NOTHING / NADA            ... nothing there
+    HELP / AYUDA <PIN>        a member with a family plan calls for help: their emergency
+                              contacts are alerted (tocsin.family)
+    CANCEL / CANCELAR <PIN>   ... it was a mistake
 
 A provider's message id is remembered (as a keyed hash, in the cache, one day) so a
 replayed message does nothing. The sender's address is looked up by its blind index
@@ -22,6 +25,7 @@ and never stored. Anything else gets the help text; nothing raises.
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +36,8 @@ from django.utils.translation import gettext as _
 
 from tocsin import geo, vault
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
+from tocsin.family import panic
+from tocsin.family.models import FamilyPlan, Trigger
 from tocsin.incidents import texting, verify
 from tocsin.incidents.models import Incident, State
 from tocsin.lib import phones, untrusted
@@ -64,6 +70,8 @@ KEYWORDS = {
 # A verifier's reply -> tocsin.incidents.models.Answer
 VERIFIER_ANSWERS = {CONFIRM: "confirmed", POLICE: "police", NOTHING: "nothing"}
 _WORDS = {word: keyword for keyword, words in KEYWORDS.items() for word in words}
+# A keyword and a PIN: the panic button by text. Checked before STOP, which "cancel" is too.
+PANIC = re.compile(r"^(help|ayuda|auxilio|cancel|cancelar)\s+(\d{4,8})$")
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,10 @@ def handle(msg: Inbound) -> str | None:
         member = endpoint.member if endpoint is not None else None
         language = member.language if member is not None else _guess_language(msg.text)
         with translation.override(language):
+            if member is not None:
+                reply = _panic(msg.text, member, msg.kind)
+                if reply is not None:
+                    return reply
             return _act(keyword, rest, msg, endpoint, member)
     except BaseException:
         # The provider resends what it could not hand over (a 5xx): that must not be
@@ -290,6 +302,27 @@ def _act(
             return _help()
         return _verifier_answer(member, VERIFIER_ANSWERS[keyword], rest, msg.kind)
     return _help()
+
+
+def _panic(text: str, member: Member, channel: str) -> str | None:
+    """Trigger or cancel ``member``'s panic button ("HELP 1234", "CANCELAR 1234"); None
+    when the text is not that or the member has no family plan."""
+    match = PANIC.match(_fold(untrusted.text(text).strip()))
+    if match is None or not FamilyPlan.objects.filter(member=member).exists():
+        return None
+    word, pin = match.groups()
+    if word in ("cancel", "cancelar"):
+        cancelled = panic.cancel_with_pin(member, pin)
+        if cancelled is None:
+            return _("Tocsin: that PIN is not right, or there is nothing to cancel.")
+        return _("Tocsin: cancelled. Your contacts hear it was a mistake.")
+    # Signal and Telegram texts count as "sms": a message typed with a PIN.
+    if panic.trigger_with_pin(member, pin, Trigger.Kind.SMS) is None:
+        return _("Tocsin: that PIN is not right.")
+    return _(
+        "Tocsin: your emergency contacts are being alerted. To cancel a mistake, send "
+        "CANCEL and your PIN."
+    )
 
 
 def _verifier_answer(member: Member, answer: str, details: str, channel: str) -> str:

@@ -23,6 +23,7 @@ from tocsin.alerts import cellindex
 from tocsin.alerts.models import Delivery
 from tocsin.committees.models import CommitteeRequest, JoinRequest, Shift
 from tocsin.demo.models import DemoMessage
+from tocsin.family.models import Trigger
 from tocsin.federation.models import Received
 from tocsin.incidents.models import Incident, VerificationRequest
 from tocsin.intake.models import Report, ReportPhoto
@@ -138,6 +139,8 @@ STEPS: tuple[Step, ...] = (
             case__isnull=True, asked_at__lte=c[r.INTERPRETER_CALLS]
         ),
     ),
+    # Their messages to the emergency contacts go with them.
+    Step(r.PANIC_TRIGGERS, lambda c: Trigger.objects.filter(at__lte=c[r.PANIC_TRIGGERS])),
 )
 assert tuple(s.name for s in STEPS) == r.CLASSES
 

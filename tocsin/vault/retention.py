@@ -32,6 +32,7 @@ COMMITTEE_REQUESTS = "committee_requests"
 PARTNER_ALERTS = "partner_alerts"
 LEGAL_CASES = "legal_cases"
 INTERPRETER_CALLS = "interpreter_calls"
+PANIC_TRIGGERS = "panic_triggers"
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ RULES: dict[str, Rule] = {
     LEGAL_CASES: Rule("RETAIN_CASES_DAYS", "days", "the case closed (unless kept)"),
     # An interpreter sent for an incident (not a case): who went, in which language.
     INTERPRETER_CALLS: Rule("RETAIN_RESPONSES_DAYS", "days", "the interpreter was asked"),
+    # Panic triggers (who pressed, how, when) and the messages to the contacts they sent.
+    PANIC_TRIGGERS: Rule("RETAIN_PANIC_DAYS", "days", "the panic was triggered"),
 }
 
 # Every class the purge reports, in the order it runs.
@@ -102,6 +105,7 @@ CLASSES: tuple[str, ...] = (
     PARTNER_ALERTS,
     LEGAL_CASES,
     INTERPRETER_CALLS,
+    PANIC_TRIGGERS,
 )
 
 

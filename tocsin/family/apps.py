@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FamilyConfig(AppConfig):
+    name = "tocsin.family"
+    label = "family"

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from tocsin.family.models import FamilyPlan
+from tocsin.members.forms import clean_phone
+from tocsin.members.models import Member
+from tocsin.transports import registry as transports
+
+PIN = forms.RegexField(
+    label=_("PIN"),
+    regex=r"^\s*\d{4,8}\s*$",
+    error_messages={"invalid": _("Enter 4 to 8 digits.")},
+    widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+)
+
+
+class PlanForm(forms.ModelForm):
+    class Meta:
+        model = FamilyPlan
+        fields = [
+            "committee",
+            "language",
+            "children",
+            "medication",
+            "documents",
+            "message",
+            "legal_may_see_plan",
+            "legal_may_call_contacts",
+        ]
+        widgets = {
+            "children": forms.Textarea(attrs={"rows": 2}),
+            "medication": forms.Textarea(attrs={"rows": 2}),
+            "documents": forms.Textarea(attrs={"rows": 2}),
+            "message": forms.Textarea(attrs={"rows": 2}),
+        }
+        labels = {"committee": _("Committee whose legal line your contacts call")}
+
+    def __init__(self, *args: Any, member: Member, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        committees = self.fields["committee"]
+        committees.queryset = committees.queryset.filter(memberships__member=member)  # type: ignore[attr-defined]
+        self.fields["language"] = forms.ChoiceField(
+            label=_("Language of the card and your messages"), choices=settings.LANGUAGES
+        )
+
+
+def contact_kinds() -> list[tuple[str, Any]]:
+    """Channels a contact can be reached on here (push needs a device, not an address)."""
+    return [(k, transports.label(k)) for k in transports.registry() if k != "webpush"]
+
+
+class ContactForm(forms.Form):
+    label = forms.CharField(label=_("Name"), max_length=40)
+    kind = forms.ChoiceField(label=_("Channel"))
+    address = forms.CharField(label=_("Phone number or address"), max_length=200)
+    # Not "language": the plan's form on the same page has one (ids must be unique).
+    contact_language = forms.ChoiceField(label=_("Their language"), choices=settings.LANGUAGES)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = contact_kinds()  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind, address = data.get("kind"), data.get("address")
+        if kind and address:
+            if transports.is_phone(kind):
+                try:
+                    data["address"] = clean_phone(address)
+                except forms.ValidationError as e:
+                    self.add_error("address", e)
+            elif kind == "email":
+                try:
+                    forms.EmailField().clean(address)
+                except forms.ValidationError:
+                    self.add_error("address", _("Enter a valid email address."))
+        return data
+
+
+class PinForm(forms.Form):
+    pin = PIN
+    again = forms.CharField(
+        label=_("PIN again"), widget=forms.PasswordInput(attrs={"inputmode": "numeric"})
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("pin") and data["pin"].strip() != (data.get("again") or "").strip():
+            self.add_error("again", _("The two PINs are not the same."))
+        return data
+
+
+class CancelForm(forms.Form):
+    pin = PIN
+
+
+class CheckInForm(forms.Form):
+    at = forms.TimeField(
+        label=_("Check on me if I have not checked in by"),
+        widget=forms.TimeInput(attrs={"type": "time"}),
+    )
+
+
+class HotlinePanicForm(forms.Form):
+    phone = forms.CharField(label=_("Caller's phone number"), max_length=32)
+    pin = PIN
+
+    def clean_phone(self) -> str:
+        return clean_phone(self.cleaned_data["phone"])
