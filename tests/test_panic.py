@@ -297,3 +297,41 @@ def test_a_call_for_help_waiting_for_a_retry_is_not_sent_after_a_cancel(
     subjects = [m["Subject"] for m in smtp.to("ana@example.org")]
     assert subjects == ["Mateo: fue un error"]
     assert ContactMessage.objects.get(purpose="panic").status == "dead"
+
+
+def test_a_panic_opens_a_legal_case_with_the_plans_tasks_and_a_cancel_closes_it(
+    w: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    # The seam between the family plans and the legal module: family sends its signals,
+    # legal (which listens) opens the case with what the member let the legal team see.
+    from tocsin.legal.models import Case
+
+    plan = prepared(w)
+    plan.children = "Sofia, Roosevelt Elementary, 3 pm"
+    plan.legal_may_see_plan = True
+    plan.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        t = panic.trigger(w.member, Trigger.Kind.BUTTON)
+    case = Case.objects.get(trigger_id=t.pk)
+    assert case.committee_id == w.east.pk
+    assert case.state == "open"
+    assert "childcare" in set(case.tasks.values_list("kind", flat=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert panic.cancel(t)
+    case.refresh_from_db()
+    assert case.state == "closed"
+
+
+def test_without_the_members_leave_the_case_gets_no_family_tasks(
+    w: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    from tocsin.legal.models import Case
+
+    plan = prepared(w)
+    plan.children = "Sofia, Roosevelt Elementary, 3 pm"
+    plan.legal_may_see_plan = False
+    plan.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        t = panic.trigger(w.member, Trigger.Kind.BUTTON)
+    case = Case.objects.get(trigger_id=t.pk)
+    assert "childcare" not in set(case.tasks.values_list("kind", flat=True))
