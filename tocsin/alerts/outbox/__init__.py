@@ -17,6 +17,7 @@ One module per concern, each importing only those listed before it:
 - ``recording``: the outcome of a drain, and sent rows recorded in groups;
 - ``retrying``: what a failed send becomes (backoff, dead, ``fall_back``);
 - ``receipts``: a device's receipt, and falling back when none came;
+- ``resealing``: opening endpoints' sealed details fast (``WorkerSeal``);
 - ``sending``: sending claimed batches on the channels' lanes;
 - ``waking``: waking workers when deliveries are written (``wakeup``, ``listen``);
 - ``draining``: the drain loop and the ``deliver_outbox`` task;
