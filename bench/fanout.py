@@ -599,7 +599,8 @@ def run_backend(args: argparse.Namespace) -> None:
             runs[name].append(run)
             print(
                 f"  repeat {r + 1}: {name:<10} {run['total']:7.2f} s"
-                f" (confirm {run['confirm']:.2f} s, drain {run['drain']:.2f} s)",
+                f" (confirm {run['confirm']:.2f} s, drain {run['drain']:.2f} s)"
+                + (f", CPU {run['cpu'] * 1e6:.1f} us per delivery" if "cpu" in run else ""),
                 flush=True,
             )
 
