@@ -10,6 +10,7 @@ import uuid
 
 from django.tasks import task
 
+from tocsin.alerts import messages
 from tocsin.alerts.outbox.claiming import claim, claim_unhandled
 from tocsin.alerts.outbox.pacing import batch_limit, limiter
 from tocsin.alerts.outbox.receipts import fall_back_unreceived
@@ -88,6 +89,8 @@ def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outc
     fall_back_unreceived()
     rounds = 0
     kinds = list(transports.registry())
+    # One for the drain: each alert rendered once per language, however many batches.
+    renderer = messages.Renderer()
     while max_batches is None or rounds < max_batches:
         if stop is not None and stop.is_set():
             break  # the worker is stopping: claim nothing more
@@ -108,5 +111,5 @@ def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outc
             batches = [b for b in [claim_unhandled(kinds)] if b]
         if not batches:
             break
-        live.publish(*(f"incident:{i}" for i in send_batches(batches, outcome)))
+        live.publish(*(f"incident:{i}" for i in send_batches(batches, outcome, renderer)))
     return outcome

@@ -58,10 +58,15 @@ def send_batch(batch: Batch, outcome: Outcome) -> set[int]:
     return send_batches([batch], outcome)
 
 
-def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
+def send_batches(
+    batches: list[Batch], outcome: Outcome, renderer: messages.Renderer | None = None
+) -> set[int]:
     """Send several claimed batches (one per channel) side by side: a slow channel
-    never holds back another's sends. Return the ids of the incidents touched."""
-    renderer = messages.Renderer()
+    never holds back another's sends. Return the ids of the incidents touched.
+
+    A drain passes one ``renderer`` for all its rounds: each alert is then rendered
+    once per language in the drain, not once per batch."""
+    renderer = renderer or messages.Renderer()
     by_kind: dict[str, list[_Job]] = {}
     touched: set[int] = set()
     # Endpoints opened the slow way this time, sealed again for the next alerts.
