@@ -65,16 +65,26 @@ class Worker:
         self.threads: list[threading.Thread] = []
 
     def _sweep(self) -> None:
+        # Woken when deliveries are written (in this process, or NOTIFY on PostgreSQL):
+        # a confirmed alert leaves at once, not at the next interval.
+        wakeup = outbox.wakeup
         while not self.stop_event.is_set():
+            # Cleared before draining: deliveries written during the drain wake it again.
+            wakeup.clear()
             try:
                 close_old_connections()
-                outbox.drain(stop=self.stop_event)
+                outbox.drain(stop=self.stop_event, wait=True)
             except Exception:
                 # The database may be unreachable for a while: wait and try again
                 # rather than crash-loop.
                 logger.exception("outbox sweep failed; retrying")
                 self.stop_event.wait(5)
-            self.stop_event.wait(self.sweep_interval)
+            wakeup.wait(self.sweep_interval)
+        close_old_connections()
+
+    def _listen(self) -> None:
+        """Wake the sweep when another process wrote deliveries (PostgreSQL's LISTEN)."""
+        outbox.listen(self.stop_event)
         close_old_connections()
 
     def _purge(self) -> None:
@@ -142,6 +152,8 @@ class Worker:
         channels = transports.registry()
         threads: list[tuple[Callable[[], None], str]] = [
             (self._sweep, "outbox-sweep"),
+            # Returns at once on SQLite, where only this process's event wakes the sweep.
+            (self._listen, "outbox-listen"),
             # Committee channels (Apprise); returns at once when they are off.
             (lambda: posts.run(self.stop_event), "committee-posts"),
             # The public Telegram channel; returns at once when it is off.
@@ -167,6 +179,7 @@ class Worker:
         """Stop the threads, waiting up to ``timeout`` seconds in all; return the threads
         still running then (a send stuck on a provider that never answers, say)."""
         self.stop_event.set()
+        outbox.wakeup.set()  # the sweep waits on it
         self.tasks.running = False
         deadline = time.monotonic() + timeout
         for t in self.threads:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from tocsin.alerts.models import Alert, Purpose
 from tocsin.lib.incident_states import State
-from tocsin.lib.links import LINK_SALT, VERIFY_SALT, SignedAt, alert_link_token
+from tocsin.lib.links import LINK_SALT, VERIFY_SALT, PresignedAt, alert_link_token
 from tocsin.lib.screening import screen
 from tocsin.places.naming import Gazetteer
 from tocsin.transports.base import Message
@@ -61,7 +61,7 @@ class Renderer:
 
     def __init__(self) -> None:
         self._done: dict[tuple[int, str], Message] = {}
-        self._signers: dict[int, SignedAt] = {}
+        self._signers: dict[int, PresignedAt] = {}
         # Each page's URL around a token, resolved once instead of per member.
         self._around: dict[str, tuple[str, str]] = {}
 
@@ -90,9 +90,10 @@ class Renderer:
         route, salt = _LINKS.get(Purpose(alert.purpose), _DEFAULT_LINK)
         signer = self._signers.get(alert.pk)
         if signer is None:
-            signer = self._signers[alert.pk] = SignedAt(alert.sent_at, salt=salt)
-        # The same token alert_link_token(at=alert.sent_at) makes, with one signer per alert.
-        token = signer.sign_object([member_id, alert.incident_id], compress=True)
+            signer = self._signers[alert.pk] = PresignedAt(alert.sent_at, salt=salt)
+        # The same token alert_link_token(at=alert.sent_at) makes, with one signer (and
+        # one derived key) per alert.
+        token = signer.sign_ids(member_id, alert.incident_id)
         before, after = self._url_parts(route)
         url = f"{before}{token}{after}"
         return Message(

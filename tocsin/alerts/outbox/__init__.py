@@ -17,7 +17,9 @@ One module per concern, each importing only those listed before it:
 - ``recording``: the outcome of a drain, and sent rows recorded in groups;
 - ``retrying``: what a failed send becomes (backoff, dead, ``fall_back``);
 - ``receipts``: a device's receipt, and falling back when none came;
+- ``resealing``: opening endpoints' sealed details fast (``WorkerSeal``);
 - ``sending``: sending claimed batches on the channels' lanes;
+- ``waking``: waking workers when deliveries are written (``wakeup``, ``listen``);
 - ``draining``: the drain loop and the ``deliver_outbox`` task;
 - ``writing``: ``issue_alert`` and the Delivery rows it writes;
 - ``counts``: where each targeted person stands (``progress``).
@@ -32,7 +34,13 @@ from __future__ import annotations
 
 from tocsin.alerts.outbox.claiming import Batch, claim, claim_unhandled
 from tocsin.alerts.outbox.counts import progress
-from tocsin.alerts.outbox.draining import WORKER_ID, _wake_workers, deliver_outbox, drain
+from tocsin.alerts.outbox.draining import (
+    FIRST_CLAIM,
+    WORKER_ID,
+    _wake_workers,
+    deliver_outbox,
+    drain,
+)
 from tocsin.alerts.outbox.pacing import (
     MAX_PAUSE,
     SEND_THREAD_PREFIX,
@@ -60,6 +68,7 @@ from tocsin.alerts.outbox.recording import (
 )
 from tocsin.alerts.outbox.retrying import backoff, fall_back
 from tocsin.alerts.outbox.sending import send_batch, send_batches, send_one
+from tocsin.alerts.outbox.waking import listen, wake, wakeup
 from tocsin.alerts.outbox.writing import (
     FOLLOWED_UP,
     PRIORITY,
@@ -71,6 +80,7 @@ from tocsin.alerts.outbox.writing import (
 )
 
 __all__ = [
+    "FIRST_CLAIM",
     "FOLLOWED_UP",
     "MAX_PAUSE",
     "PRIORITY",
@@ -102,6 +112,7 @@ __all__ = [
     "issue_alert",
     "issue_direct",
     "limiter",
+    "listen",
     "owed_follow_ups",
     "progress",
     "receipt_url",
@@ -110,4 +121,6 @@ __all__ = [
     "send_batch",
     "send_batches",
     "send_one",
+    "wake",
+    "wakeup",
 ]

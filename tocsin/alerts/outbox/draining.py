@@ -10,11 +10,13 @@ import uuid
 
 from django.tasks import task
 
+from tocsin.alerts import messages
 from tocsin.alerts.outbox.claiming import claim, claim_unhandled
 from tocsin.alerts.outbox.pacing import batch_limit, limiter
 from tocsin.alerts.outbox.receipts import fall_back_unreceived
 from tocsin.alerts.outbox.recording import Outcome
 from tocsin.alerts.outbox.sending import send_batches
+from tocsin.alerts.outbox.waking import wake
 from tocsin.lib import live
 from tocsin.transports import registry as transports
 from tocsin.vault import locking
@@ -39,6 +41,8 @@ deliver_outbox = task()(_deliver_outbox)
 
 
 def _wake_workers(incident_id: int) -> None:
+    # This process's worker first (it sends at once), then other processes'.
+    wake()
     live.publish(f"incident:{incident_id}")
     try:
         deliver_outbox.enqueue()
@@ -50,14 +54,25 @@ def _wake_workers(incident_id: int) -> None:
 # for the same rows (and, on SQLite, for the write lock).
 _drain_lock = threading.Lock()
 
+# The first claim of a drain is this small, so the first messages of an alert leave
+# (and are recorded) while the next claim prepares the rest.
+FIRST_CLAIM = 20
 
-def drain(*, max_batches: int | None = None, stop: threading.Event | None = None) -> Outcome:
+
+def drain(
+    *,
+    max_batches: int | None = None,
+    stop: threading.Event | None = None,
+    wait: bool = False,
+) -> Outcome:
     """Send due deliveries until none are left (or ``max_batches`` rounds).
 
     Each round claims a batch per channel and sends the channels side by side.
-    Returns at once, doing nothing, if this process is already draining.
+    Returns at once, doing nothing, if this process is already draining, unless
+    ``wait`` (the worker's sweep, woken for new deliveries): then it drains after the
+    other drain, which may have made its last claim before they were written.
     """
-    if not _drain_lock.acquire(blocking=False):
+    if not _drain_lock.acquire(blocking=wait):
         return Outcome()
     try:
         return _drain(max_batches, stop)
@@ -74,6 +89,8 @@ def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outc
     fall_back_unreceived()
     rounds = 0
     kinds = list(transports.registry())
+    # One for the drain: each alert rendered once per language, however many batches.
+    renderer = messages.Renderer()
     while max_batches is None or rounds < max_batches:
         if stop is not None and stop.is_set():
             break  # the worker is stopping: claim nothing more
@@ -81,7 +98,9 @@ def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outc
             break  # locked between batches
         rounds += 1
         batches = [
-            claim(batch_limit(kind), kind=kind)
+            claim(
+                batch_limit(kind) if rounds > 1 else min(FIRST_CLAIM, batch_limit(kind)), kind=kind
+            )
             for kind in kinds
             # A channel whose provider asked for a pause waits; the others go on.
             if limiter(kind).paused_for() <= 1.0
@@ -92,5 +111,5 @@ def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outc
             batches = [b for b in [claim_unhandled(kinds)] if b]
         if not batches:
             break
-        live.publish(*(f"incident:{i}" for i in send_batches(batches, outcome)))
+        live.publish(*(f"incident:{i}" for i in send_batches(batches, outcome, renderer)))
     return outcome

@@ -41,6 +41,8 @@ class Row:
     sealed: bytes
     disabled: bool
     language: str
+    # The endpoint's worker seal, if stored (tocsin.alerts.outbox.resealing).
+    reseal: bytes | None = None
 
     @property
     def alert_id(self) -> int:

@@ -19,6 +19,7 @@ from tocsin.alerts.outbox.claiming import Batch
 from tocsin.alerts.outbox.pacing import _pool, _pool_size, limiter
 from tocsin.alerts.outbox.receipts import RECEIPT_KINDS, receipt_url
 from tocsin.alerts.outbox.recording import Deferred, Outcome, Row, _SentRows
+from tocsin.alerts.outbox.resealing import open_fast, store
 from tocsin.alerts.outbox.retrying import _record_failure
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, Transport, TransportError
@@ -57,12 +58,19 @@ def send_batch(batch: Batch, outcome: Outcome) -> set[int]:
     return send_batches([batch], outcome)
 
 
-def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
+def send_batches(
+    batches: list[Batch], outcome: Outcome, renderer: messages.Renderer | None = None
+) -> set[int]:
     """Send several claimed batches (one per channel) side by side: a slow channel
-    never holds back another's sends. Return the ids of the incidents touched."""
-    renderer = messages.Renderer()
+    never holds back another's sends. Return the ids of the incidents touched.
+
+    A drain passes one ``renderer`` for all its rounds: each alert is then rendered
+    once per language in the drain, not once per batch."""
+    renderer = renderer or messages.Renderer()
     by_kind: dict[str, list[_Job]] = {}
     touched: set[int] = set()
+    # Endpoints opened the slow way this time, sealed again for the next alerts.
+    seals: dict[int, bytes] = {}
     for batch in batches:
         mine = Delivery.objects.filter(status=DeliveryStatus.SENDING, claim_token=batch.token)
         for d in _load(batch):
@@ -70,7 +78,9 @@ def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
             try:
                 if d.disabled:
                     raise TransportError("endpoint disabled", permanent=True)
-                payload = vault.unseal(d.sealed)
+                payload, fresh = open_fast(d.sealed, d.reseal)
+                if fresh is not None:
+                    seals[d.endpoint_id] = fresh
                 payload.setdefault("member_id", d.member_id)
                 payload.setdefault("channel", d.kind)
                 message = renderer.render(d.alert, member_id=d.member_id, language=d.language)
@@ -127,6 +137,8 @@ def send_batches(batches: list[Batch], outcome: Outcome) -> set[int]:
         for lane in lanes:
             lane.stop()
         raise
+    # After the sends: storing them never delays an alert.
+    store(seals)
     return touched
 
 
@@ -181,6 +193,7 @@ def _load(batch: Batch) -> list[Row]:
         "endpoint__sealed",
         "endpoint__disabled_at",
         "member__language",
+        "endpoint__worker_seal__blob",
     )
     rows = list(values)
     alerts = Alert.objects.select_related("incident").in_bulk({r[1] for r in rows})
@@ -196,6 +209,7 @@ def _load(batch: Batch) -> list[Row]:
             sealed=bytes(sealed),
             disabled=disabled_at is not None,
             language=language,
+            reseal=bytes(reseal) if reseal is not None else None,
         )
         for (
             pk,
@@ -208,6 +222,7 @@ def _load(batch: Batch) -> list[Row]:
             sealed,
             disabled_at,
             language,
+            reseal,
         ) in rows
     ]
 

@@ -1,0 +1,40 @@
+"""A drain renders each alert once per language, however many batches it claims."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pytest_django.fixtures import Settings
+
+from tests.factories import EAST, World, member
+from tests.test_outbox import RecordingTransport, confirmed_incident
+from tocsin.alerts import messages, outbox
+from tocsin.alerts.outbox import draining
+from tocsin.transports import registry as transports_base
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_drain_renders_an_alert_once_per_language_across_its_batches(
+    w: World, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    recording = type("Recording", (RecordingTransport,), {"sent": [], "failures": {}})
+    monkeypatch.setattr(
+        transports_base, "registry", lambda: {"email": recording, "webpush": recording}
+    )
+    for name in ("Ana", "Bea", "Cruz"):
+        member(name, w.east, area=EAST, email=f"{name.lower()}@example.org")
+    settings.DELIVERY_BATCH = 1  # a batch per delivery
+    monkeypatch.setattr(draining, "FIRST_CLAIM", 1)
+    rendered: list[str] = []
+    render = messages._render
+
+    def counted(alert: Any, *, url: str, language: str) -> messages.Message:
+        rendered.append(language)
+        return render(alert, url=url, language=language)
+
+    monkeypatch.setattr(messages, "_render", counted)
+    confirmed_incident(w)
+    assert outbox.drain().sent == 5  # Rosa (Spanish), Mateo, Ana, Bea, Cruz
+    assert sorted(rendered) == ["en", "es"]

@@ -1,0 +1,96 @@
+"""Endpoints opened once are sealed again for the workers (tocsin.alerts.outbox.resealing):
+the next alerts open them without an X25519, and still reach the right address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.factories import World
+from tests.test_outbox import RecordingTransport, confirmed_incident, email_of
+from tocsin import vault
+from tocsin.alerts import outbox
+from tocsin.alerts.models import WorkerSeal
+from tocsin.alerts.outbox import resealing
+from tocsin.incidents.models import State
+from tocsin.incidents.services import change_state
+from tocsin.transports import registry as transports_base
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def transport(monkeypatch: pytest.MonkeyPatch) -> type[RecordingTransport]:
+    recording = type("Recording", (RecordingTransport,), {"sent": [], "failures": {}})
+    monkeypatch.setattr(
+        transports_base, "registry", lambda: {"email": recording, "webpush": recording}
+    )
+    return recording
+
+
+def no_slow_open(blob: bytes) -> dict[str, Any]:
+    raise AssertionError("opened the slow way")
+
+
+def test_the_next_alert_opens_the_endpoints_without_the_slow_way(
+    w: World, transport: type[RecordingTransport], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incident = confirmed_incident(w)
+    assert outbox.drain().sent == 2
+    assert set(WorkerSeal.objects.values_list("endpoint_id", flat=True)) == {
+        email_of(w.responder).pk,
+        email_of(w.member).pk,
+    }
+    monkeypatch.setattr(vault, "unseal", no_slow_open)
+    transport.sent.clear()
+    change_state(incident, State.RESOLVED, actor=w.dispatcher)
+    assert outbox.drain().sent == 2
+    assert sorted(s.address for s in transport.sent) == ["mateo@example.org", "rosa@example.org"]
+
+
+def test_a_worker_seal_holds_no_address_in_the_clear(
+    w: World, transport: type[RecordingTransport]
+) -> None:
+    confirmed_incident(w)
+    outbox.drain()
+    for blob in WorkerSeal.objects.values_list("blob", flat=True):
+        assert b"example.org" not in bytes(blob)
+
+
+def test_a_changed_address_is_never_opened_as_the_old_one() -> None:
+    old, new = (
+        vault.seal({"address": "old@example.org"}),
+        vault.seal({"address": "new@example.org"}),
+    )
+    _, seal = resealing.open_fast(old, None)
+    assert seal is not None
+    value, fresh = resealing.open_fast(new, seal)
+    assert value == {"address": "new@example.org"}
+    assert fresh is not None  # sealed again, for the new address
+
+
+def test_a_seal_under_other_keys_is_opened_the_slow_way_and_sealed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sealed = vault.seal({"address": "ana@example.org"})
+    _, seal = resealing.open_fast(sealed, None)
+    assert seal is not None
+    # What rotated vault keys look like to a stored seal: a different derived key.
+    monkeypatch.setattr(resealing, "_key", lambda: b"\x01" * 32)
+    value, fresh = resealing.open_fast(sealed, seal)
+    assert value == {"address": "ana@example.org"}
+    assert fresh is not None and fresh != seal
+    assert resealing.open_fast(sealed, fresh) == (value, None)
+
+
+def test_a_locked_vault_opens_no_worker_seal(monkeypatch: pytest.MonkeyPatch) -> None:
+    sealed = vault.seal({"address": "ana@example.org"})
+    _, seal = resealing.open_fast(sealed, None)
+
+    def locked() -> Any:
+        raise vault.VaultLocked("locked")
+
+    monkeypatch.setattr(vault, "_private_key", locked)
+    with pytest.raises(vault.VaultLocked):
+        resealing.open_fast(sealed, seal)
