@@ -24,8 +24,9 @@ import uvicorn
 from django.db import connections
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-# Every wait in the browser tests: generous, and never asserted on.
-WAIT_S = 20.0
+# Every wait in the browser tests: generous, and never asserted on (CI runs the SQLite and
+# PostgreSQL suites side by side on two cores, so a page or a delivery can take a while).
+WAIT_S = 45.0
 WAIT_MS = int(WAIT_S * 1000)
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -18,6 +18,7 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.test import AsyncClient, Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -947,7 +948,8 @@ def _legal(c: Committee, lawyer: Member, interpreter: Member, asker: Member) -> 
         case, "court", by=lawyer, due_at=timezone.now() + timedelta(days=2)
     )
     colleague = member(f"Colleague of {lawyer.display_name}", c, Role.LEGAL)
-    approvals.approve(legal_cases.ask_export(case, by=lawyer), by=colleague)
+    with transaction.atomic():
+        approvals.approve(legal_cases.ask_export(case, by=lawyer), by=colleague)
     legal_cases.ask_export(case, by=colleague)
     interpreters.set_languages(interpreter, ["mam"], interprets=True)
     call = interpreters.send(c, "mam", interpreter, by=asker)

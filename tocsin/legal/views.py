@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -219,7 +220,8 @@ def export_approve(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     waiting = cases.waiting_export(case)
     if waiting is None or not approvals.can_decide(waiting, member):
         raise Http404
-    approvals.approve(waiting, by=member)
+    with transaction.atomic():
+        approvals.approve(waiting, by=member)
     messages.success(request, _("Export approved."))
     return redirect("legal_case", slug, pk)
 
