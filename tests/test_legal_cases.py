@@ -323,6 +323,28 @@ def test_overdue_tasks_come_back_on_the_legal_desk(w: World, lucia: Member) -> N
     assert f'data-overdue="{overdue.pk}"' not in page.text
 
 
+def test_overdue_legal_tasks_come_back_to_the_dispatchers_desk_without_the_cases_details(
+    w: World, lucia: Member
+) -> None:
+    case = call_case(w, lucia)
+    Task.objects.filter(case=case, kind=TaskKind.LAWYER).update(due_at=timezone.now() - H)
+    overdue = case.tasks.get(kind=TaskKind.LAWYER)
+    desk = session_for(w.dispatcher, strong=True).get(reverse("desk"))
+    assert desk.status_code == 200
+    assert f'data-overdue="{overdue.pk}"' in desk.text
+    assert case.ref in desk.text
+    # The sealed details stay with the legal team.
+    assert WHO not in desk.text
+    assert A_NUMBER not in desk.text
+    # Another committee's dispatcher never sees it.
+    west = session_for(w.west_dispatcher, strong=True).get(reverse("desk"))
+    assert f'data-overdue="{overdue.pk}"' not in west.text
+    # Done, it leaves the desk.
+    Task.objects.filter(pk=overdue.pk).update(done_at=timezone.now())
+    desk = session_for(w.dispatcher, strong=True).get(reverse("desk"))
+    assert f'data-overdue="{overdue.pk}"' not in desk.text
+
+
 def test_a_court_date_becomes_a_members_only_accompaniment(w: World, lucia: Member) -> None:
     case = call_case(w, lucia)
     court = timezone.now() + 48 * H

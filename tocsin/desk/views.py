@@ -26,6 +26,7 @@ from tocsin.incidents import access as desk_access
 from tocsin.incidents import lane, services, states, verify
 from tocsin.incidents.models import UNVERIFIED_STATES, Incident, State, with_member_names
 from tocsin.intake.models import Channel, Report
+from tocsin.legal import cases as legal_cases
 from tocsin.lib import live, screening, sse
 from tocsin.members.models import Member
 from tocsin.mobilize.services import headcount
@@ -72,6 +73,12 @@ def _queue_context(member) -> dict:  # type: ignore[no-untyped-def]
         "incidents": incidents.open().with_report_counts()[:100],
         "closed": incidents.exclude(state__in=["reported", "verifying", "confirmed"])[:10],
         "approvals": approvals.waiting_for(member),
+        # Overdue legal tasks come back to the desk of their own committees (never a
+        # partner's): which task, of which case, how late and whose; the details stay
+        # sealed to the legal team.
+        "legal_overdue": legal_cases.overdue(
+            set(Committee.objects.active().filter(pk__in=access.staff_committee_ids(member)).ids())
+        ),
         "member": member,
     }
 
