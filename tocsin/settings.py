@@ -169,10 +169,17 @@ DATABASE_URL = envstr("TOCSIN_DATABASE_URL")
 if DATABASE_URL:
     if not DATABASE_URL.startswith(("postgres://", "postgresql://", "sqlite://")):
         raise ImproperlyConfigured("TOCSIN_DATABASE_URL must be a postgres:// or sqlite:// URL")
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Connections stay open for a minute (conn_max_age): check one before reusing it,
-        # so a connection that died with the server is replaced instead of failing a query.
+        # One pool of connections per process (psycopg's), not one kept per thread: under
+        # ASGI every request runs in a thread of its own, and a connection kept open for
+        # that thread (CONN_MAX_AGE) outlives it, until PostgreSQL refuses new clients
+        # (tests/test_db_connections.py). Django returns a connection to the pool when a
+        # request, a worker step or a live render ends, so the pool's size bounds what a
+        # process holds however many requests it serves.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # Check a pooled connection before handing it out, so one that died with the
+        # server is replaced instead of failing a query.
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         # An unreachable server must not hang a worker: give up connecting after 10 s, and
         # find a silent connection dead after about a minute (TCP keepalives), not hours.
@@ -185,6 +192,17 @@ if DATABASE_URL:
             ("keepalives_count", 3),
         ):
             _pg_options.setdefault(_key, _value)
+        # A process waits at most 10 s for a free connection before the request fails;
+        # idle connections beyond the first go back to the server after 5 minutes.
+        _pg_options.setdefault(
+            "pool",
+            {
+                "min_size": 1,
+                "max_size": envint("TOCSIN_DATABASE_POOL_SIZE", 20, minimum=2, maximum=500),
+                "timeout": 10,
+                "max_idle": 300,
+            },
+        )
 else:
     DATABASES = {
         "default": {

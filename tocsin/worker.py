@@ -79,6 +79,9 @@ class Worker:
                 # rather than crash-loop.
                 logger.exception("outbox sweep failed; retrying")
                 self.stop_event.wait(5)
+            finally:
+                # Idle threads hold no connection (PostgreSQL's pool gets it back).
+                close_old_connections()
             wakeup.wait(self.sweep_interval)
         close_old_connections()
 
@@ -95,6 +98,8 @@ class Worker:
             except Exception:
                 # Retried at the next interval; purging late is better than crashing.
                 logger.exception("purge failed; retrying at the next interval")
+            finally:
+                close_old_connections()
             self.stop_event.wait(self.purge_interval)
         close_old_connections()
 
@@ -117,6 +122,8 @@ class Worker:
                 federation.queue_due()
             except Exception:
                 logger.exception("housekeeping failed; retrying")
+            finally:
+                close_old_connections()
             self.stop_event.wait(HOUSEKEEPING_SECONDS)
         close_old_connections()
 
@@ -129,6 +136,8 @@ class Worker:
                 heartbeat.beat(outbox.WORKER_ID, unlocked=keys.holds_private())
             except Exception:
                 logger.exception("heartbeat failed; retrying")
+            finally:
+                close_old_connections()
             self.stop_event.wait(heartbeat.BEAT_SECONDS)
         try:
             heartbeat.stop(outbox.WORKER_ID)

@@ -123,9 +123,13 @@ class Feed:
     task: asyncio.Task[None] | None = None
 
     def _render(self) -> str:
-        # A shared pool thread renders: its database connection may have gone stale.
+        # A shared pool thread renders: give its database connection back when done (to
+        # PostgreSQL's pool), rather than hold one per idle thread between renders.
         close_old_connections()
-        return self.render()
+        try:
+            return self.render()
+        finally:
+            connections.close_all()
 
     async def refresh(self) -> None:
         html = await sync_to_async(self._render, thread_sensitive=False)()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import psycopg
 from django.db import connection
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ def listen(stop: threading.Event) -> None:
     while not stop.is_set():
         conn = None
         try:
-            conn = connection.get_new_connection(connection.get_connection_params())
-            conn.autocommit = True
+            # A connection of its own, outside the pool: it listens for as long as the
+            # worker runs.
+            conn = psycopg.connect(**connection.get_connection_params(), autocommit=True)
             conn.execute(f"LISTEN {CHANNEL}")
             # Whatever was written while this listener was not connected.
             wakeup.set()
