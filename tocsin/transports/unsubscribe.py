@@ -12,12 +12,13 @@ This half makes the token and the headers, for the email transport.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from tocsin import vault
 
@@ -36,6 +37,17 @@ def token_for(*, member_id: int, address: str) -> str:
     return signing.dumps([member_id, vault.blind_index(KIND, address, form="email")], salt=SALT)
 
 
+_TOKEN = "@@token@@"
+
+
+@functools.lru_cache(maxsize=16)
+def _around(site_url: str, urlconf: str, prefix: str) -> tuple[str, str]:
+    """Return the unsubscribe URL before and after its token: resolved once, not once
+    per email."""
+    before, after = (site_url + reverse("email_unsubscribe", args=[_TOKEN])).split(_TOKEN)
+    return before, after
+
+
 def headers_for(payload: dict[str, Any]) -> dict[str, str]:
     """Return the List-Unsubscribe headers for the email endpoint in ``payload`` (as the
     outbox hands it to the transport: ``address`` and ``member_id``), or none when the
@@ -44,7 +56,10 @@ def headers_for(payload: dict[str, Any]) -> dict[str, str]:
     if member_id is None:
         return {}
     token = token_for(member_id=int(member_id), address=payload["address"])
-    url = settings.SITE_URL + reverse("email_unsubscribe", args=[token])
+    before, after = _around(
+        settings.SITE_URL, get_urlconf(settings.ROOT_URLCONF), get_script_prefix()
+    )
+    url = f"{before}{token}{after}"
     return {
         "List-Unsubscribe": f"<{url}>",
         # RFC 8058: a POST with this body unsubscribes; no page to visit, no login.
