@@ -219,6 +219,7 @@ class EmailTransport(Transport):
         # how many connections failed in a row (two: the server is down).
         self._backend: Any = None
         self._failed_connections = 0
+        self._signer: Any = None  # the batch's unsubscribe links' signer
 
     @contextmanager
     def batch(self) -> Iterator[EmailTransport]:
@@ -230,6 +231,7 @@ class EmailTransport(Transport):
         once, without waiting for the server's timeout once per message."""
         sender = EmailTransport()
         sender._backend = mail.mailers.default
+        sender._signer = unsubscribe.batch_signer()
         try:
             yield sender
         finally:
@@ -284,7 +286,7 @@ class EmailTransport(Transport):
         }
         # Mail providers show an "Unsubscribe" button that turns this one address off
         # (tocsin/transports/unsubscribe.py).
-        unsubscribing = unsubscribe.headers_for(payload)
+        unsubscribing = unsubscribe.headers_for(payload, signer=self._signer)
         backend = self._backend
         if (
             isinstance(backend, SMTPBackend)
