@@ -100,3 +100,22 @@ def test_a_batch_tries_a_broken_server_twice_then_fails_the_rest_at_once(
     # The first connection and one more, not one timeout per message.
     assert len(provider.connections) == 2
     assert time.monotonic() - started < 4
+
+
+def test_a_sender_name_with_accents_arrives_intact(smtp: SMTPPeer, settings: Any) -> None:
+    settings.DEFAULT_FROM_EMAIL = "Comité Tocsín <alerts@tocsin.example>"
+    html = "<p>¡No interfiera! <a href='https://tocsin.example/a/x/'>Detalles</a></p>"
+    with EmailTransport().batch() as sender:
+        sender.send(
+            {"address": "ana@example.org"},
+            Message(
+                subject="Confirmada: redada", text="Observe. ¡No interfiera!", url="/", html=html
+            ),
+            idempotency_key="a1-e1",
+        )
+    [email] = smtp.to("ana@example.org")
+    assert email["From"] == "Comité Tocsín <alerts@tocsin.example>"
+    assert smtp.messages[0].mail_from == "alerts@tocsin.example"
+    text, rich = email.get_body(("plain",)), email.get_body(("html",))
+    assert text is not None and text.get_content().strip() == "Observe. ¡No interfiera!"
+    assert rich is not None and rich.get_content().strip() == html

@@ -293,7 +293,7 @@ class EmailTransport(Transport):
             and backend.connection is not None
             and _plain(address)
             and " " not in address
-            and all(_plain(v) for v in unsubscribing.values())
+            and all(_plain(v) for v in (*headers.values(), *unsubscribing.values()))
         ):
             data = _compose(
                 from_email=from_email,
