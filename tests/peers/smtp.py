@@ -27,11 +27,13 @@ class Received:
 
 
 class Collector:
-    """The aiosmtpd handler: accepts mail, refuses the addresses in ``refused``."""
+    """The aiosmtpd handler: accepts mail, refuses the addresses in ``refused``, and
+    counts the connections clients opened."""
 
     def __init__(self) -> None:
         self.messages: list[Received] = []
         self.refused: dict[str, str] = {}
+        self.connections = 0
         self._lock = threading.Lock()
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
@@ -52,12 +54,20 @@ class Collector:
 
 
 class _RandomPortController(Controller):
-    """Bind port 0 and learn the port the kernel chose before aiosmtpd connects to it."""
+    """Bind port 0 and learn the port the kernel chose before aiosmtpd connects to it;
+    count each connection (aiosmtpd makes one server object per connection)."""
+
+    handler: Collector
 
     def _trigger_server(self) -> None:
         assert self.server is not None
         self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
+
+    def factory(self) -> Any:
+        with self.handler._lock:
+            self.handler.connections += 1
+        return super().factory()
 
 
 class SMTPPeer:
@@ -69,6 +79,8 @@ class SMTPPeer:
 
     def __enter__(self) -> SMTPPeer:
         self._controller.start()
+        with self.handler._lock:
+            self.handler.connections = 0  # not aiosmtpd's own connection to check it is up
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -86,6 +98,12 @@ class SMTPPeer:
     def messages(self) -> list[Received]:
         with self.handler._lock:
             return list(self.handler.messages)
+
+    @property
+    def connections(self) -> int:
+        """Return how many SMTP connections clients opened."""
+        with self.handler._lock:
+            return self.handler.connections
 
     def refuse(self, address: str, reply: str = "550 5.1.1 No such mailbox here") -> None:
         """Refuse ``address`` at RCPT TO with ``reply``."""

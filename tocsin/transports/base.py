@@ -5,6 +5,7 @@ The channels themselves are listed in one table, tocsin.transports.registry.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -96,6 +97,15 @@ class Transport:
     # Whether one provider account serves every endpoint of this kind (SMS, email): a
     # 429 with Retry-After then pauses the whole channel, not only the one delivery.
     shared_limit: ClassVar[bool] = True
+    # A batch's sends get one pool thread for each this many of its messages (up to the
+    # channel's concurrency): more for a channel whose threads each hold a connection.
+    messages_per_thread: ClassVar[int] = 1
+
+    def batch(self) -> AbstractContextManager[Transport]:
+        """Return a context that gives the transport to send one batch with, from one
+        thread: a channel may keep what its sends share (a connection) open until the
+        context ends. The default shares nothing."""
+        return nullcontext(self)
 
     def send(self, payload: dict[str, Any], message: Message, *, idempotency_key: str) -> None:
         raise NotImplementedError

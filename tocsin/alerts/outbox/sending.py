@@ -102,7 +102,7 @@ def send_batches(
     sent = _SentRows([b.token for b in batches])
     results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None] = queue.SimpleQueue()
     lanes: list[_Lane] = []
-    inline: list[tuple[Transport, str, _Job]] = []
+    inline: dict[str, tuple[Transport, list[_Job]]] = {}
     runners = 0
     for kind, jobs in by_kind.items():
         try:
@@ -113,17 +113,20 @@ def send_batches(
             continue
         pool = _pool(kind) if transport.concurrent else None
         if pool is None:
-            inline.extend((transport, kind, job) for job in jobs)
+            inline[kind] = (transport, jobs)
             continue
         lane = _Lane(transport, kind, jobs, results)
         lanes.append(lane)
-        for _ in range(min(_pool_size(kind), len(jobs))):
+        threads = -(-len(jobs) // transport.messages_per_thread)
+        for _ in range(min(_pool_size(kind), threads)):
             pool.submit(lane.run)
             runners += 1
     try:
         # Sends that must stay in this thread run while the pools work on the others.
-        for transport, kind, job in inline:
-            _finish(job, _send(transport, kind, job), outcome, sent)
+        for kind, (transport, jobs) in inline.items():
+            with transport.batch() as sender:
+                for job in jobs:
+                    _finish(job, _send(sender, kind, job), outcome, sent)
         while runners:
             result = results.get()
             if result is None:  # a runner found its lane empty
@@ -165,12 +168,14 @@ class _Lane:
 
     def run(self) -> None:
         try:
-            while not self.stopped:
-                try:
-                    job = self.jobs.popleft()
-                except IndexError:
-                    return
-                self.results.put((job, _send(self.transport, self.kind, job)))
+            # One batch context per thread: an email lane's thread keeps one connection.
+            with self.transport.batch() as sender:
+                while not self.stopped:
+                    try:
+                        job = self.jobs.popleft()
+                    except IndexError:
+                        return
+                    self.results.put((job, _send(sender, self.kind, job)))
         finally:
             self.results.put(None)
 
