@@ -1,6 +1,6 @@
 """Seal every family plan's words to the vault (and, where the member let the legal team
 see them, to the legal key) before 0004 drops the plain columns. Sealing needs only the
-public keys, which every process holds."""
+public keys, which every process holds; going back needs the vault's private key."""
 
 from typing import Any
 
@@ -25,10 +25,23 @@ def seal_words(apps: Any, schema_editor: Any) -> None:
         )
 
 
+def unseal_words(apps: Any, schema_editor: Any) -> None:
+    # Back to plain columns: only where the vault's private key is (a worker's keys).
+    from tocsin import vault
+
+    FamilyPlan = apps.get_model("family", "FamilyPlan")
+    plans = FamilyPlan.objects.using(schema_editor.connection.alias)
+    for plan in plans.exclude(sealed=b"").order_by("pk").iterator():
+        if not bytes(plan.sealed):
+            continue
+        opened = vault.unseal(bytes(plan.sealed))
+        plans.filter(pk=plan.pk).update(**{name: str(opened.get(name) or "") for name in TEXTS})
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("family", "0002_plan_words_sealed"),
     ]
 
-    # Irreversible: once sealed, a migration holds no key that opens the words again.
-    operations = [migrations.RunPython(seal_words)]
+    # Going back opens the words with the vault's private key (raises without it).
+    operations = [migrations.RunPython(seal_words, unseal_words)]
