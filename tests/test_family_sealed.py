@@ -239,6 +239,21 @@ def test_another_committees_legal_team_and_the_members_own_staff_cannot_read_the
         assert WORDS["children"] not in response.content.decode()
 
 
+@pytest.mark.usefixtures("own_vault")
+def test_a_vault_key_rotation_seals_the_words_again(w: World) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    save_plan(w.member, consent=False)
+    before = bytes(FamilyPlan.objects.get(member=w.member).sealed)
+    out = io.StringIO()
+    call_command("vault_keys", "rotate", stdout=out)
+    assert "1 family plans" in out.getvalue()
+    plan = FamilyPlan.objects.get(member=w.member)
+    assert bytes(plan.sealed) != before and plan.texts() == WORDS
+
+
 # --- the migration ---------------------------------------------------------------------------
 
 
