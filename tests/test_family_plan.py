@@ -12,6 +12,7 @@ from tests.factories import World, session_for, world
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin.family import panic, plans, sending
 from tocsin.family.models import MAX_CONTACTS, ContactMessage, EmergencyContact, FamilyPlan
+from tocsin.legal import keys
 
 
 @pytest.fixture
@@ -51,16 +52,17 @@ def test_a_member_saves_a_plan_with_consent(w: World) -> None:
     assert r.status_code == 302
     plan = FamilyPlan.objects.get(member=w.member)
     assert plan.language == "es" and plan.legal_may_see_plan
-    kinds = [kind for kind, _text in plans.tasks_for(w.member)]
-    assert kinds == ["childcare", "medication", "documents", "message"]
-    assert (
-        plans.tasks_for(w.member)[0][1] == "Recoger a los niños: Ana picks up Luis at Soto school"
-    )
+    tasks = plans.tasks_for(w.member)
+    assert [kind for kind, _sealed in tasks] == ["childcare", "medication", "documents", "message"]
+    # Sealed to the legal team's key, in the plan's language.
+    assert keys.unseal(tasks[0][1]) == {
+        "text": "Recoger a los niños: Ana picks up Luis at Soto school"
+    }
 
 
 def test_the_legal_team_sees_no_task_without_consent(w: World) -> None:
     plan = panic.plan_for(w.member)
-    plan.children = "Ana picks up Luis"
+    plan.set_texts(children="Ana picks up Luis")
     plan.save()
     assert plans.tasks_for(w.member) == []
     assert plans.tasks_for(w.outsider) == []

@@ -257,8 +257,7 @@ def test_checking_in_in_time_alerts_nobody(w: World) -> None:
 
 def test_the_sms_says_nothing_about_the_detention(w: World, twilio: SmsProvider) -> None:
     plan = prepared(w, sms=True)
-    plan.children = "Luis at Soto school"
-    plan.message = "They took me at the car wash"
+    plan.set_texts(children="Luis at Soto school", message="They took me at the car wash")
     plan.save()
     panic.trigger(w.member, Trigger.Kind.BUTTON)
     sending.send_due()
@@ -307,7 +306,7 @@ def test_a_panic_opens_a_legal_case_with_the_plans_tasks_and_a_cancel_closes_it(
     from tocsin.legal.models import Case
 
     plan = prepared(w)
-    plan.children = "Sofia, Roosevelt Elementary, 3 pm"
+    plan.set_texts(children="Sofia, Roosevelt Elementary, 3 pm")
     plan.legal_may_see_plan = True
     plan.save()
     with django_capture_on_commit_callbacks(execute=True):
@@ -328,7 +327,7 @@ def test_without_the_members_leave_the_case_gets_no_family_tasks(
     from tocsin.legal.models import Case
 
     plan = prepared(w)
-    plan.children = "Sofia, Roosevelt Elementary, 3 pm"
+    plan.set_texts(children="Sofia, Roosevelt Elementary, 3 pm")
     plan.legal_may_see_plan = False
     plan.save()
     with django_capture_on_commit_callbacks(execute=True):

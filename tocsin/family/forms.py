@@ -4,9 +4,11 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from tocsin.family.models import FamilyPlan
+from tocsin import vault
+from tocsin.family.models import TEXT_MAX, TEXTS, FamilyPlan
 from tocsin.members.forms import clean_phone
 from tocsin.members.models import Member
 from tocsin.transports import registry as transports
@@ -19,7 +21,22 @@ PIN = forms.RegexField(
 )
 
 
+def _words(label: Any) -> forms.CharField:
+    return forms.CharField(
+        label=capfirst(label),
+        max_length=TEXT_MAX,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
 class PlanForm(forms.ModelForm):
+    # The plan's words are sealed (FamilyPlan.texts), not columns: the form opens them.
+    children = _words(_("who picks up the children"))
+    medication = _words(_("medication"))
+    documents = _words(_("documents to find"))
+    message = _words(_("message to your family"))
+
     class Meta:
         model = FamilyPlan
         fields = [
@@ -32,12 +49,6 @@ class PlanForm(forms.ModelForm):
             "legal_may_see_plan",
             "legal_may_call_contacts",
         ]
-        widgets = {
-            "children": forms.Textarea(attrs={"rows": 2}),
-            "medication": forms.Textarea(attrs={"rows": 2}),
-            "documents": forms.Textarea(attrs={"rows": 2}),
-            "message": forms.Textarea(attrs={"rows": 2}),
-        }
         labels = {"committee": _("Committee whose legal line your contacts call")}
 
     def __init__(self, *args: Any, member: Member, **kwargs: Any) -> None:
@@ -47,6 +58,27 @@ class PlanForm(forms.ModelForm):
         self.fields["language"] = forms.ChoiceField(
             label=_("Language of the card and your messages"), choices=settings.LANGUAGES
         )
+        try:
+            texts = self.instance.texts()
+        except vault.VaultError:
+            # This process cannot open the words now (the vault is locked, or it holds
+            # only the public key): they are shown as unreadable and kept as they are.
+            self.sealed_away = True
+            for name in TEXTS:
+                self.fields[name].disabled = True
+                self.fields[name].help_text = _(
+                    "Sealed: it cannot be opened right now, and stays as it is."
+                )
+        else:
+            self.sealed_away = False
+            for name in TEXTS:
+                self.initial.setdefault(name, texts[name])
+
+    def save(self, commit: bool = True) -> FamilyPlan:
+        if not self.sealed_away:
+            self.instance.set_texts(**{name: self.cleaned_data[name] for name in TEXTS})
+        plan: FamilyPlan = super().save(commit)
+        return plan
 
 
 def contact_kinds() -> list[tuple[str, Any]]:

@@ -1,24 +1,75 @@
 """A member's family plan, their emergency contacts, panic triggers and the messages sent.
 
 Contacts' addresses are sealed to the vault like every contact endpoint (only workers
-open them) with a blind index so the same address is added once. The PIN is hashed like
-a password. Nothing here records where or why someone was detained: a trigger is only
-"who pressed, how, when".
+open them) with a blind index so the same address is added once. The plan's own words
+(who picks up the children, medication, documents, the message to the family) are sealed
+to the vault too: the member reads them back on a process that holds the vault's private
+key. When the member lets the legal team see them, each is also sealed to the legal
+team's key as the task a panic case gets (the web process that opens the case holds
+neither private key). The PIN is hashed like a password. Nothing here records where or
+why someone was detained: a trigger is only "who pressed, how, when".
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
+from typing import Any
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from tocsin import vault
 from tocsin.committees.models import Committee
+from tocsin.family import signals
 from tocsin.members.models import Member
 
 MAX_CONTACTS = 15
+# The plan's words, sealed together; each is a task of its kind when a case opens.
+TEXTS = ("children", "medication", "documents", "message")
+TEXT_MAX = 500
+TASK_KINDS = {
+    "children": "childcare",
+    "medication": "medication",
+    "documents": "documents",
+    "message": "message",
+}
+
+
+def _task_label(name: str) -> str:
+    return {
+        "children": gettext("Pick up the children"),
+        "medication": gettext("Medication"),
+        "documents": gettext("Documents to find"),
+        "message": gettext("Message to the family"),
+    }[name]
+
+
+def seal_texts(texts: dict[str, str]) -> bytes:
+    """Return the plan's words sealed to the vault (b"" when all are empty)."""
+    kept = {name: str(texts.get(name) or "")[:TEXT_MAX] for name in TEXTS}
+    return vault.seal(kept) if any(v.strip() for v in kept.values()) else b""
+
+
+def seal_for_legal(texts: dict[str, str], language: str) -> list[list[str]]:
+    """Return the plan's words as the legal team's tasks: [kind, sealed box in base64],
+    each box ``{"text": "Label: words"}`` sealed to the legal key by whoever answers
+    ``signals.seal_for_legal`` (tocsin.legal). Empty without a legal key."""
+    tasks = []
+    with translation.override(language):
+        for name in TEXTS:
+            text = str(texts.get(name) or "").strip()[:TEXT_MAX]
+            if not text:
+                continue
+            value = {"text": f"{_task_label(name)}: {text}"}
+            answers: list[Any] = [a for _r, a in signals.seal_for_legal.send(None, value=value)]
+            sealed = next((a for a in answers if isinstance(a, bytes) and a), b"")
+            if sealed:
+                tasks.append([TASK_KINDS[name], base64.b64encode(sealed).decode()])
+    return tasks
 
 
 class FamilyPlan(models.Model):
@@ -30,10 +81,11 @@ class FamilyPlan(models.Model):
         Committee, models.SET_NULL, null=True, blank=True, related_name="+"
     )
     language = models.CharField(_("language"), max_length=8, default="en")
-    children = models.TextField(_("who picks up the children"), max_length=500, blank=True)
-    medication = models.TextField(_("medication"), max_length=500, blank=True)
-    documents = models.TextField(_("documents to find"), max_length=500, blank=True)
-    message = models.TextField(_("message to your family"), max_length=500, blank=True)
+    # TEXTS, sealed to the vault (seal_texts): only the member reads them back.
+    sealed = models.BinaryField(default=b"", blank=True)
+    # TEXTS as the legal team's tasks, sealed to the legal key (seal_for_legal); empty
+    # unless legal_may_see_plan.
+    legal_tasks = models.JSONField(default=list, blank=True)
     # Consent: what the committee's legal team may know if a case is opened.
     legal_may_see_plan = models.BooleanField(
         _("the legal team may see these family tasks"), default=False
@@ -45,6 +97,55 @@ class FamilyPlan(models.Model):
     # "Check on me if I have not checked in by ...": fired once by the worker.
     check_in_by = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Words given since the plan was loaded: save() seals them.
+        self._texts: dict[str, str] | None = None
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Seal words given by set_texts, and keep the legal team's copy in step with the
+        member's consent and the plan's language."""
+        fields = kwargs.get("update_fields")
+        fields = None if fields is None else set(fields)
+        consent_or_language = fields is not None and {"legal_may_see_plan", "language"} & fields
+        if self._texts is not None or fields is None or consent_or_language:
+            self.legal_tasks = self._legal_copy()
+            if self._texts is not None:
+                self.sealed = seal_texts(self._texts)
+            if fields is not None:
+                kwargs["update_fields"] = fields | {"sealed", "legal_tasks"}
+        super().save(*args, **kwargs)
+        self._texts = None
+
+    def texts(self) -> dict[str, str]:
+        """Return the plan's words (TEXTS); raises vault.VaultError in a process without
+        the vault's private key (VaultLocked while it is locked)."""
+        if self._texts is not None:
+            return dict(self._texts)
+        opened = vault.unseal(bytes(self.sealed)) if self.sealed else {}
+        return {name: str(opened.get(name) or "") for name in TEXTS}
+
+    def set_texts(self, **texts: str) -> None:
+        """Give the plan's words (any of TEXTS; the others keep theirs); save() seals them."""
+        unknown = set(texts) - set(TEXTS)
+        if unknown:
+            raise TypeError(f"not a family plan text: {sorted(unknown)}")
+        current = self._texts if self._texts is not None else None
+        if current is None:
+            current = self.texts() if len(texts) < len(TEXTS) else {}
+        self._texts = {name: str(texts.get(name, current.get(name, ""))) for name in TEXTS}
+
+    def _legal_copy(self) -> list[list[str]]:
+        if not self.legal_may_see_plan:
+            return []
+        try:
+            texts = self.texts()
+        except vault.VaultError:
+            # This process cannot open the words (a web process without the private key):
+            # the copy made when they were written stays.
+            return list(self.legal_tasks)
+        return seal_for_legal(texts, self.language)
 
     def set_pin(self, pin: str) -> None:
         self.pin_hash = make_password(pin)

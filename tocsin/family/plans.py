@@ -1,14 +1,13 @@
 """What a member's family plan asks others to do: read by the legal module when it opens
-a case (only what the member agreed the legal team may see)."""
+a case (only what the member agreed the legal team may see, sealed to its key)."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from django.utils import translation
-from django.utils.translation import gettext as _
-
-from tocsin.family.models import FamilyPlan
+from tocsin import vault
+from tocsin.family.models import TEXTS, FamilyPlan
 from tocsin.members.models import Member
 
 
@@ -16,24 +15,31 @@ def plan_of(member: Member) -> FamilyPlan | None:
     return FamilyPlan.objects.filter(member=member).first()
 
 
-def tasks_for(member: Member) -> list[tuple[str, str]]:
-    """Return the family tasks of ``member``'s plan as (kind, text): "childcare",
-    "medication", "documents", "message", in the plan's language. Empty without a plan,
-    or when the member did not let the legal team see it."""
+def tasks_for(member: Member) -> list[tuple[str, bytes]]:
+    """Return the family tasks of ``member``'s plan as (kind, sealed): "childcare",
+    "medication", "documents", "message", each ``{"text": ...}`` in the plan's language
+    sealed to the legal team's key (only the legal team opens them, and the process that
+    opens the case need not hold any private key). Empty without a plan, or when the
+    member did not let the legal team see it."""
     plan = plan_of(member)
     if plan is None or not plan.legal_may_see_plan:
         return []
     tasks = []
-    with translation.override(plan.language):
-        for kind, label, text in (
-            ("childcare", _("Pick up the children"), plan.children),
-            ("medication", _("Medication"), plan.medication),
-            ("documents", _("Documents to find"), plan.documents),
-            ("message", _("Message to the family"), plan.message),
-        ):
-            if text.strip():
-                tasks.append((kind, f"{label}: {text.strip()}"))
+    for entry in plan.legal_tasks or []:
+        try:
+            kind, sealed = str(entry[0]), base64.b64decode(entry[1], validate=True)
+        except (IndexError, TypeError, ValueError):
+            continue
+        tasks.append((kind, sealed))
     return tasks
+
+
+def texts_or_none(plan: FamilyPlan) -> dict[str, str | None]:
+    """Return the plan's words, or None for each in a process that cannot open them."""
+    try:
+        return dict(plan.texts())
+    except vault.VaultError:
+        return dict.fromkeys(TEXTS)
 
 
 def export_of(member: Member) -> dict[str, Any] | None:
@@ -45,10 +51,7 @@ def export_of(member: Member) -> dict[str, Any] | None:
     return {
         "language": plan.language,
         "committee": plan.committee.name if plan.committee else None,
-        "children": plan.children,
-        "medication": plan.medication,
-        "documents": plan.documents,
-        "message": plan.message,
+        **texts_or_none(plan),
         "legal_may_see_plan": plan.legal_may_see_plan,
         "legal_may_call_contacts": plan.legal_may_call_contacts,
         "has_pin": bool(plan.pin_hash),

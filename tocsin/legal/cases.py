@@ -6,6 +6,7 @@ a timeline; an export only with a second person's approval; purged after closing
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -122,7 +123,7 @@ def open_case(
     by: Member | None = None,
     incident: Incident | None = None,
     trigger_id: int | None = None,
-    tasks: list[tuple[str, str]] | None = None,
+    tasks: Sequence[tuple[str, str | bytes]] | None = None,
     consent: bool = False,
 ) -> Case:
     """Open a case, add its first tasks (and the family plan's), assign the on-call
@@ -143,10 +144,12 @@ def open_case(
     for kind, after in FIRST_TASKS:
         Task.objects.create(case=case, kind=kind, due_at=now + after)
     for given, text in tasks or []:
+        # Bytes are a family plan's task already sealed to the legal key.
+        sealed = text if isinstance(text, bytes) else keys.seal({"text": text}) if text else b""
         Task.objects.create(
             case=case,
             kind=given if given in TaskKind.values else TaskKind.OTHER,
-            sealed=keys.seal({"text": text}) if text else b"",
+            sealed=sealed,
             due_at=now + FAMILY_DUE,
         )
     lawyer = on_call_lawyer(committee, now)
@@ -160,7 +163,9 @@ def open_case(
     return case
 
 
-def open_from_trigger(trigger: Trigger, tasks: list[tuple[str, str]] | None = None) -> Case:
+def open_from_trigger(
+    trigger: Trigger, tasks: Sequence[tuple[str, str | bytes]] | None = None
+) -> Case:
     """Open the case for a family plan's panic trigger (once per trigger)."""
     existing = Case.objects.filter(trigger_id=trigger.pk).first()
     if existing is not None:

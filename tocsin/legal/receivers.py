@@ -1,12 +1,13 @@
-"""Panic triggers from the family plans open legal cases (tocsin.family never imports
-legal: legal listens). Connected by tocsin.legal.apps once tocsin.family is installed."""
+"""Panic triggers from the family plans open legal cases, and the plans' words the member
+lets the legal team see are sealed to its key (tocsin.family never imports legal: legal
+listens). Connected by tocsin.legal.apps once tocsin.family is installed."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tocsin.family import plans, signals  # type: ignore[import-not-found, unused-ignore]
-from tocsin.legal import cases
+from tocsin.legal import cases, keys
 from tocsin.members.models import Member
 
 
@@ -16,6 +17,14 @@ def on_trigger(sender: Any, trigger: Any, **kwargs: Any) -> None:
     cases.open_from_trigger(trigger, tasks)
 
 
+def seal_plan_words(sender: Any, value: dict[str, Any], **kwargs: Any) -> bytes:
+    """Seal a family plan's words to the legal key (b"" without one: no copy is kept)."""
+    try:
+        return keys.seal(value)
+    except keys.LegalKeyMissing:
+        return b""
+
+
 def on_cancel(sender: Any, trigger: Any, **kwargs: Any) -> None:
     cases.cancel_from_trigger(trigger)
 
@@ -23,3 +32,4 @@ def on_cancel(sender: Any, trigger: Any, **kwargs: Any) -> None:
 def connect() -> None:
     signals.panic_triggered.connect(on_trigger, dispatch_uid="legal-open-case")
     signals.panic_cancelled.connect(on_cancel, dispatch_uid="legal-cancel-case")
+    signals.seal_for_legal.connect(seal_plan_words, dispatch_uid="legal-seal-plan")

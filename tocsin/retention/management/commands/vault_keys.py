@@ -13,6 +13,7 @@ from nacl.encoding import Base64Encoder
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from tocsin import vault
+from tocsin.family.models import EmergencyContact, FamilyPlan
 from tocsin.intake.models import ReportContact
 from tocsin.members.models import ContactEndpoint
 from tocsin.transports.models import CommitteeChannel
@@ -23,6 +24,8 @@ SEALED: list[tuple[type[models.Model], str]] = [
     (ContactEndpoint, "contact endpoints"),
     (ReportContact, "reporters' callbacks"),
     (CommitteeChannel, "committee channels"),
+    (EmergencyContact, "emergency contacts"),
+    (FamilyPlan, "family plans"),
 ]
 
 
@@ -83,6 +86,8 @@ class Command(BaseCommand):
             for model, _label in SEALED:
                 count = 0
                 rows = model._default_manager.select_for_update().only("pk", "sealed")
+                # A family plan with no words seals nothing (b"").
+                rows = rows.exclude(sealed=b"")
                 for row in rows.iterator(batch):
                     data = old.decrypt(bytes(row.sealed))  # type: ignore[attr-defined]
                     model._default_manager.filter(pk=row.pk).update(sealed=bytes(new.encrypt(data)))
