@@ -1,12 +1,14 @@
 """Sending claimed batches: each row unsealed and rendered, then sent on its channel's
-pool of threads (or inline), and every result recorded by the claiming thread.
+pool of threads (or inline), and every result recorded by the claiming thread as it
+returns, so a worker killed mid-batch re-sends only what was in flight.
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
@@ -32,6 +34,8 @@ class _Job:
     message: Message
     mine: QuerySet[Delivery]  # the batch's rows still leased to this worker
     token: str
+    # Set once the send's result is written: the send thread then takes its next job.
+    recorded: threading.Event = field(default_factory=threading.Event)
 
 
 def _send(transport: Transport, kind: str, job: _Job) -> BaseException | None:
@@ -99,7 +103,6 @@ def send_batches(
                 continue
             by_kind.setdefault(d.kind, []).append(_Job(d, payload, message, mine, batch.token))
 
-    sent = _SentRows([b.token for b in batches])
     results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None] = queue.SimpleQueue()
     lanes: list[_Lane] = []
     inline: list[tuple[Transport, str, _Job]] = []
@@ -121,16 +124,12 @@ def send_batches(
             pool.submit(lane.run)
             runners += 1
     try:
-        # Sends that must stay in this thread run while the pools work on the others.
+        # Sends that must stay in this thread run while the pools work on the others;
+        # each is recorded (with whatever the pools returned meanwhile) before the next.
         for transport, kind, job in inline:
-            _finish(job, _send(transport, kind, job), outcome, sent)
+            runners -= _record([(job, _send(transport, kind, job)), *_ready(results)], outcome)
         while runners:
-            result = results.get()
-            if result is None:  # a runner found its lane empty
-                runners -= 1
-            else:
-                _finish(*result, outcome, sent)
-        sent.record()
+            runners -= _record([results.get(), *_ready(results)], outcome)
     except BaseException:
         # Recording failed (the database went away): send nothing more of these
         # batches; their leases run out and they are sent again, once.
@@ -145,7 +144,9 @@ def send_batches(
 class _Lane:
     """One channel's jobs of a batch, taken in turn by that channel's pool threads (one
     task per thread, not one per delivery: handing each send to the pool cost more than
-    a fast send itself). Results go to the claiming thread, which records them."""
+    a fast send itself). Results go to the claiming thread, which records them; a
+    thread starts its next send only once its last one is recorded, so each thread has
+    at most one message sent and not yet recorded (see send_batches)."""
 
     def __init__(
         self,
@@ -155,6 +156,7 @@ class _Lane:
         results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None],
     ) -> None:
         self.transport, self.kind = transport, kind
+        self.all = jobs
         self.jobs = deque(jobs)
         self.results = results
         self.stopped = False
@@ -162,6 +164,8 @@ class _Lane:
     def stop(self) -> None:
         self.stopped = True
         self.jobs.clear()
+        for job in self.all:
+            job.recorded.set()
 
     def run(self) -> None:
         try:
@@ -171,6 +175,7 @@ class _Lane:
                 except IndexError:
                     return
                 self.results.put((job, _send(self.transport, self.kind, job)))
+                job.recorded.wait()
         finally:
             self.results.put(None)
 
@@ -227,12 +232,43 @@ def _load(batch: Batch) -> list[Row]:
     ]
 
 
-def _finish(job: _Job, error: BaseException | None, outcome: Outcome, sent: _SentRows) -> None:
-    if error is None:
-        sent.add(job.token, job.delivery.pk)
-        outcome.sent += 1
-    else:
-        _record_failure(job.delivery, job.mine, error, outcome)
+def _ready(
+    results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None],
+) -> list[tuple[_Job, BaseException | None] | None]:
+    """Return the results already waiting, without waiting for more."""
+    ready = []
+    while True:
+        try:
+            ready.append(results.get_nowait())
+        except queue.Empty:
+            return ready
+
+
+def _record(group: list[tuple[_Job, BaseException | None] | None], outcome: Outcome) -> int:
+    """Record a group of results: failures one by one, sends in one UPDATE; then let
+    their threads go on. Return how many runners the group says ended (None results).
+
+    The group is what returned while the last group was being written: one message
+    per send thread at most, since each thread waits for its result to be recorded.
+    While sends are slow every send is recorded alone as it returns; while they are
+    fast, the writes group themselves (no round trip per message, no timer)."""
+    sent = _SentRows()
+    ended = 0
+    for result in group:
+        if result is None:  # a runner found its lane empty
+            ended += 1
+            continue
+        job, error = result
+        if error is None:
+            sent.add(job.token, job.delivery.pk)
+            outcome.sent += 1
+        else:
+            _record_failure(job.delivery, job.mine, error, outcome)
+    sent.record()
+    for result in group:
+        if result is not None:
+            result[0].recorded.set()
+    return ended
 
 
 def send_one(delivery_id: int, outcome: Outcome, *, token: str) -> int | None:
