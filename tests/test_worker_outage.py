@@ -84,10 +84,11 @@ STOP_TIMEOUT = 90
 # seconds, which makes about twenty in 30 s; a worker that spins logs thousands.
 MAX_LOGGED_PER_OUTAGE = 40
 # What a worker had sent but not yet recorded when the database went away is sent again
-# once its lease runs out: what it sent in the last outbox.RECORD_SECONDS (50 ms; this
-# peer answers in 3-10 ms, four at a time) plus the sends in flight. A few dozen per
-# worker, never a whole batch (500).
-MAX_DUPLICATES = 50 * WORKERS
+# once its lease runs out: each send is recorded before its thread sends again, so at most
+# one message per send thread (TOCSIN_EMAIL_CONCURRENCY, 4 by default, which the workers
+# run with), never the rest of a batch (500).
+EMAIL_THREADS = 4
+MAX_DUPLICATES = EMAIL_THREADS * WORKERS
 # A publish to a Redis that answers nothing gives up within this many seconds.
 SILENT_REDIS_SECONDS = 5
 

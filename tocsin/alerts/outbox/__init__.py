@@ -60,7 +60,14 @@ from tocsin.alerts.outbox.receipts import (
     receipt_url,
     record_receipt,
 )
-from tocsin.alerts.outbox.recording import Deferred, Outcome, Row
+from tocsin.alerts.outbox.recording import (
+    RECORD_QUIET,
+    RECORD_SECONDS,
+    RECORD_WINDOW,
+    Deferred,
+    Outcome,
+    Row,
+)
 from tocsin.alerts.outbox.retrying import backoff, fall_back
 from tocsin.alerts.outbox.sending import send_batch, send_batches, send_one
 from tocsin.alerts.outbox.waking import listen, wake, wakeup
@@ -81,6 +88,9 @@ __all__ = [
     "PRIORITY",
     "RECEIPT_KINDS",
     "RECEIPT_SALT",
+    "RECORD_QUIET",
+    "RECORD_SECONDS",
+    "RECORD_WINDOW",
     "SEND_THREAD_PREFIX",
     "WORKER_ID",
     "Batch",

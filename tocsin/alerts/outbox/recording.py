@@ -56,6 +56,19 @@ class Deferred(TransportError):
         super().__init__("channel paused by its provider", retry_after=seconds)
 
 
+# A kill can make another worker send again only what the killed one had not recorded:
+# at most RECORD_WINDOW pooled sends per worker (those in flight included; a send thread
+# waits for a place before each send), and one inline send. A send is recorded as soon as
+# the sends pause for RECORD_QUIET (so while they are slower than that, as any real
+# provider is, each is recorded as it returns and only the messages in flight are
+# unrecorded), when the window is full, or RECORD_SECONDS after it returned at the
+# latest. Faster sends (a null transport) group their writes up to the window: one UPDATE
+# per message cost a SQLite drain 1.5-4x its time.
+RECORD_WINDOW = 32
+RECORD_QUIET = 0.002
+RECORD_SECONDS = 0.05
+
+
 class _SentRows:
     """Sent rows not yet recorded, per claim token: what the claiming thread collected
     since its last write, recorded together in one UPDATE (see sending.send_batches)."""

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -20,7 +21,15 @@ from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
 from tocsin.alerts.outbox.claiming import Batch
 from tocsin.alerts.outbox.pacing import _pool, _pool_size, limiter
 from tocsin.alerts.outbox.receipts import RECEIPT_KINDS, receipt_url
-from tocsin.alerts.outbox.recording import Deferred, Outcome, Row, _SentRows
+from tocsin.alerts.outbox.recording import (
+    RECORD_QUIET,
+    RECORD_SECONDS,
+    RECORD_WINDOW,
+    Deferred,
+    Outcome,
+    Row,
+    _SentRows,
+)
 from tocsin.alerts.outbox.resealing import open_fast, store
 from tocsin.alerts.outbox.retrying import _record_failure
 from tocsin.transports import registry as transports
@@ -34,8 +43,6 @@ class _Job:
     message: Message
     mine: QuerySet[Delivery]  # the batch's rows still leased to this worker
     token: str
-    # Set once the send's result is written: the send thread then takes its next job.
-    recorded: threading.Event = field(default_factory=threading.Event)
 
 
 def _send(transport: Transport, kind: str, job: _Job) -> BaseException | None:
@@ -104,6 +111,8 @@ def send_batches(
             by_kind.setdefault(d.kind, []).append(_Job(d, payload, message, mine, batch.token))
 
     results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None] = queue.SimpleQueue()
+    # Pooled sends not yet recorded (those in flight included) never exceed the window.
+    window = threading.Semaphore(RECORD_WINDOW)
     lanes: list[_Lane] = []
     inline: list[tuple[Transport, str, _Job]] = []
     runners = 0
@@ -118,7 +127,7 @@ def send_batches(
         if pool is None:
             inline.extend((transport, kind, job) for job in jobs)
             continue
-        lane = _Lane(transport, kind, jobs, results)
+        lane = _Lane(transport, kind, jobs, results, window)
         lanes.append(lane)
         for _ in range(min(_pool_size(kind), len(jobs))):
             pool.submit(lane.run)
@@ -127,14 +136,21 @@ def send_batches(
         # Sends that must stay in this thread run while the pools work on the others;
         # each is recorded (with whatever the pools returned meanwhile) before the next.
         for transport, kind, job in inline:
-            runners -= _record([(job, _send(transport, kind, job)), *_ready(results)], outcome)
+            ready = _ready(results)
+            runners -= _record([(job, _send(transport, kind, job)), *ready], outcome)
+            if n := _pooled(ready):
+                window.release(n)
         while runners:
-            runners -= _record([results.get(), *_ready(results)], outcome)
+            group = _gather(results, runners)
+            runners -= _record(group, outcome)
+            if n := _pooled(group):
+                window.release(n)
     except BaseException:
         # Recording failed (the database went away): send nothing more of these
         # batches; their leases run out and they are sent again, once.
         for lane in lanes:
             lane.stop()
+        window.release(runners + 1)
         raise
     # After the sends: storing them never delays an alert.
     store(seals)
@@ -144,9 +160,9 @@ def send_batches(
 class _Lane:
     """One channel's jobs of a batch, taken in turn by that channel's pool threads (one
     task per thread, not one per delivery: handing each send to the pool cost more than
-    a fast send itself). Results go to the claiming thread, which records them; a
-    thread starts its next send only once its last one is recorded, so each thread has
-    at most one message sent and not yet recorded (see send_batches)."""
+    a fast send itself). Results go to the claiming thread, which records them. A thread
+    takes a place in the window before each send; the claiming thread gives it back once
+    the result is written (see send_batches)."""
 
     def __init__(
         self,
@@ -154,28 +170,28 @@ class _Lane:
         kind: str,
         jobs: list[_Job],
         results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None],
+        window: threading.Semaphore,
     ) -> None:
         self.transport, self.kind = transport, kind
-        self.all = jobs
         self.jobs = deque(jobs)
         self.results = results
+        self.window = window
         self.stopped = False
 
     def stop(self) -> None:
         self.stopped = True
         self.jobs.clear()
-        for job in self.all:
-            job.recorded.set()
 
     def run(self) -> None:
         try:
             while not self.stopped:
+                self.window.acquire()
                 try:
                     job = self.jobs.popleft()
                 except IndexError:
+                    self.window.release()
                     return
                 self.results.put((job, _send(self.transport, self.kind, job)))
-                job.recorded.wait()
         finally:
             self.results.put(None)
 
@@ -244,14 +260,39 @@ def _ready(
             return ready
 
 
-def _record(group: list[tuple[_Job, BaseException | None] | None], outcome: Outcome) -> int:
-    """Record a group of results: failures one by one, sends in one UPDATE; then let
-    their threads go on. Return how many runners the group says ended (None results).
+def _gather(
+    results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None], runners: int
+) -> list[tuple[_Job, BaseException | None] | None]:
+    """Wait for the next results to record together: until the sends pause for
+    RECORD_QUIET, the window is full (its send threads wait), every runner ended, or the
+    first result waited RECORD_SECONDS."""
+    group = [results.get()]
+    ended = group.count(None)
+    deadline = time.monotonic() + RECORD_SECONDS
+    while _pooled(group) and ended < runners and _pooled(group) < RECORD_WINDOW:
+        timeout = min(RECORD_QUIET, deadline - time.monotonic())
+        if timeout <= 0:
+            break
+        try:
+            result = results.get(timeout=timeout)
+        except queue.Empty:
+            break
+        group.append(result)
+        ended += result is None
+    return group
 
-    The group is what returned while the last group was being written: one message
-    per send thread at most, since each thread waits for its result to be recorded.
-    While sends are slow every send is recorded alone as it returns; while they are
-    fast, the writes group themselves (no round trip per message, no timer)."""
+
+def _pooled(group: list[tuple[_Job, BaseException | None] | None]) -> int:
+    return sum(result is not None for result in group)
+
+
+def _record(group: list[tuple[_Job, BaseException | None] | None], outcome: Outcome) -> int:
+    """Record a group of results: failures one by one, sends in one UPDATE. Return how
+    many runners the group says ended (None results).
+
+    While sends are slower than RECORD_QUIET (any real provider), each is recorded alone
+    as soon as it returns; while they are faster, the writes group, up to the window (no
+    round trip per message)."""
     sent = _SentRows()
     ended = 0
     for result in group:
@@ -265,9 +306,6 @@ def _record(group: list[tuple[_Job, BaseException | None] | None], outcome: Outc
         else:
             _record_failure(job.delivery, job.mine, error, outcome)
     sent.record()
-    for result in group:
-        if result is not None:
-            result[0].recorded.set()
     return ended
 
 
