@@ -1,8 +1,9 @@
 """A worker killed mid-batch re-sends nothing it had already sent, but the one message in flight.
 
-Each send is recorded as it returns, so what another worker sends again once the dead
-worker's lease runs out is only what had not left yet, plus the message (one per send
-thread) that was in the transport's hands at the kill. The SMTP peer (tests/peers/smtp.py)
+Each send is recorded as soon as the sends pause (outbox.RECORD_QUIET), so what another
+worker sends again once the dead worker's lease runs out is only what had not left yet,
+plus the messages (one per send thread) in the transport's hands at the kill; never more
+than outbox.RECORD_WINDOW. The SMTP peer (tests/peers/smtp.py)
 counts what each address received: email has no idempotency key a server honours.
 
 The kill is simulated in the process: the transport raises SystemExit (inline sends, in the
