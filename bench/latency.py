@@ -85,7 +85,7 @@ def run_backend(args: argparse.Namespace) -> None:
     record = recording._SentRows.record
 
     def timed_record(self: recording._SentRows) -> None:
-        had = self.pending
+        had = any(self.ids.values())
         record(self)
         if had and not first.is_set():
             stamp.append(time.monotonic())

@@ -119,9 +119,8 @@ class FakeClock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     fake_time = SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep)
-    # Pacing waits on the clock; recording groups sent rows by it.
+    # Pacing waits on the clock.
     monkeypatch.setattr(outbox.pacing, "time", fake_time)
-    monkeypatch.setattr(outbox.recording, "time", fake_time)
     return fake
 
 
@@ -481,28 +480,16 @@ def inbox_like(
 
 
 @pytest.mark.django_db
-def test_sent_rows_are_recorded_in_small_groups_while_sends_are_slow(
-    w: World, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+@pytest.mark.parametrize("seconds", [1.0, 0.0])
+def test_each_sent_row_is_recorded_before_the_next_send_slow_or_fast(
+    w: World, monkeypatch: pytest.MonkeyPatch, clock: FakeClock, seconds: float
 ) -> None:
-    # A worker killed mid-batch re-sends only what it had not recorded yet.
-    monkeypatch.setattr(outbox.recording, "RECORD_EVERY", 2)
-    inbox = inbox_like(monkeypatch, clock, seconds=1.0)
+    # A worker killed mid-batch re-sends only the message in flight (tests/test_outbox_kill.py).
+    inbox = inbox_like(monkeypatch, clock, seconds=seconds)
     member("Ana", w.east, area=EAST, email="ana@example.org")
     confirmed_incident(w)
     outbox.drain()
-    assert inbox.recorded == [0, 0, 2]
-
-
-@pytest.mark.django_db
-def test_sent_rows_are_recorded_at_most_record_max_at_a_time_while_sends_are_fast(
-    w: World, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
-) -> None:
-    monkeypatch.setattr(outbox.recording, "RECORD_MAX", 2)
-    inbox = inbox_like(monkeypatch, clock, seconds=0.0)
-    member("Ana", w.east, area=EAST, email="ana@example.org")
-    confirmed_incident(w)
-    outbox.drain()
-    assert inbox.recorded == [0, 0, 2]
+    assert inbox.recorded == [0, 1, 2]
 
 
 # Every channel at once

@@ -54,6 +54,7 @@ from tests import factories
 from tests.conftest import need
 from tests.peers.tcp_proxy import TcpProxy
 from tests.test_workers_exactly_once import recipients
+from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees.models import Role
 from tocsin.incidents.models import Incident, State
@@ -84,10 +85,9 @@ STOP_TIMEOUT = 90
 # seconds, which makes about twenty in 30 s; a worker that spins logs thousands.
 MAX_LOGGED_PER_OUTAGE = 40
 # What a worker had sent but not yet recorded when the database went away is sent again
-# once its lease runs out: what it sent in the last outbox.RECORD_SECONDS (50 ms; this
-# peer answers in 3-10 ms, four at a time) plus the sends in flight. A few dozen per
-# worker, never a whole batch (500).
-MAX_DUPLICATES = 50 * WORKERS
+# once its lease runs out: at most its window of unrecorded sends (the sends go on while
+# the write hangs), never the rest of a batch (500).
+MAX_DUPLICATES = outbox.RECORD_WINDOW * WORKERS
 # A publish to a Redis that answers nothing gives up within this many seconds.
 SILENT_REDIS_SECONDS = 5
 

@@ -3,7 +3,9 @@ workers claim due rows with a lease, send them, and record the outcome.
 
 A crashed worker loses nothing: its leased rows become due again when the lease ends.
 The unique (alert, endpoint) key makes a second claim of the same row harmless, and
-the transport gets that key as its idempotency key.
+the transport gets that key as its idempotency key. Each send is recorded as it returns
+(a send thread waits for that before its next send), so what a killed worker's rows
+send again is at most one message per send thread: the one in the transport's hands.
 
 Each channel (transport kind) is claimed and paced on its own: a batch is at most what
 the channel may send in a quarter of the lease at its rate, sends run on a small pool of
@@ -14,7 +16,7 @@ One module per concern, each importing only those listed before it:
 
 - ``claiming``: leasing due rows (``claim``, ``Batch``);
 - ``pacing``: a channel's rate, pause and pool of send threads;
-- ``recording``: the outcome of a drain, and sent rows recorded in groups;
+- ``recording``: the outcome of a drain, and sent rows recorded as they return;
 - ``retrying``: what a failed send becomes (backoff, dead, ``fall_back``);
 - ``receipts``: a device's receipt, and falling back when none came;
 - ``resealing``: opening endpoints' sealed details fast (``WorkerSeal``);
@@ -59,9 +61,9 @@ from tocsin.alerts.outbox.receipts import (
     record_receipt,
 )
 from tocsin.alerts.outbox.recording import (
-    RECORD_EVERY,
-    RECORD_MAX,
+    RECORD_QUIET,
     RECORD_SECONDS,
+    RECORD_WINDOW,
     Deferred,
     Outcome,
     Row,
@@ -86,9 +88,9 @@ __all__ = [
     "PRIORITY",
     "RECEIPT_KINDS",
     "RECEIPT_SALT",
-    "RECORD_EVERY",
-    "RECORD_MAX",
+    "RECORD_QUIET",
     "RECORD_SECONDS",
+    "RECORD_WINDOW",
     "SEND_THREAD_PREFIX",
     "WORKER_ID",
     "Batch",

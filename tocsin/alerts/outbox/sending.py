@@ -1,10 +1,13 @@
 """Sending claimed batches: each row unsealed and rendered, then sent on its channel's
-pool of threads (or inline), and every result recorded by the claiming thread.
+pool of threads (or inline), and every result recorded by the claiming thread as it
+returns, so a worker killed mid-batch re-sends only what was in flight.
 """
 
 from __future__ import annotations
 
 import queue
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +21,15 @@ from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
 from tocsin.alerts.outbox.claiming import Batch
 from tocsin.alerts.outbox.pacing import _pool, _pool_size, limiter
 from tocsin.alerts.outbox.receipts import RECEIPT_KINDS, receipt_url
-from tocsin.alerts.outbox.recording import Deferred, Outcome, Row, _SentRows
+from tocsin.alerts.outbox.recording import (
+    RECORD_QUIET,
+    RECORD_SECONDS,
+    RECORD_WINDOW,
+    Deferred,
+    Outcome,
+    Row,
+    _SentRows,
+)
 from tocsin.alerts.outbox.resealing import open_fast, store
 from tocsin.alerts.outbox.retrying import _record_failure
 from tocsin.transports import registry as transports
@@ -99,8 +110,9 @@ def send_batches(
                 continue
             by_kind.setdefault(d.kind, []).append(_Job(d, payload, message, mine, batch.token))
 
-    sent = _SentRows([b.token for b in batches])
     results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None] = queue.SimpleQueue()
+    # Pooled sends not yet recorded (those in flight included) never exceed the window.
+    window = threading.Semaphore(RECORD_WINDOW)
     lanes: list[_Lane] = []
     inline: dict[str, tuple[Transport, list[_Job]]] = {}
     runners = 0
@@ -115,30 +127,33 @@ def send_batches(
         if pool is None:
             inline[kind] = (transport, jobs)
             continue
-        lane = _Lane(transport, kind, jobs, results)
+        lane = _Lane(transport, kind, jobs, results, window)
         lanes.append(lane)
         threads = -(-len(jobs) // transport.messages_per_thread)
         for _ in range(min(_pool_size(kind), threads)):
             pool.submit(lane.run)
             runners += 1
     try:
-        # Sends that must stay in this thread run while the pools work on the others.
+        # Sends that must stay in this thread run while the pools work on the others;
+        # each is recorded (with whatever the pools returned meanwhile) before the next.
         for kind, (transport, jobs) in inline.items():
             with transport.batch() as sender:
                 for job in jobs:
-                    _finish(job, _send(sender, kind, job), outcome, sent)
+                    ready = _ready(results)
+                    runners -= _record([(job, _send(sender, kind, job)), *ready], outcome)
+                    if n := _pooled(ready):
+                        window.release(n)
         while runners:
-            result = results.get()
-            if result is None:  # a runner found its lane empty
-                runners -= 1
-            else:
-                _finish(*result, outcome, sent)
-        sent.record()
+            group = _gather(results, runners)
+            runners -= _record(group, outcome)
+            if n := _pooled(group):
+                window.release(n)
     except BaseException:
         # Recording failed (the database went away): send nothing more of these
         # batches; their leases run out and they are sent again, once.
         for lane in lanes:
             lane.stop()
+        window.release(runners + 1)
         raise
     # After the sends: storing them never delays an alert.
     store(seals)
@@ -148,7 +163,9 @@ def send_batches(
 class _Lane:
     """One channel's jobs of a batch, taken in turn by that channel's pool threads (one
     task per thread, not one per delivery: handing each send to the pool cost more than
-    a fast send itself). Results go to the claiming thread, which records them."""
+    a fast send itself). Results go to the claiming thread, which records them. A thread
+    takes a place in the window before each send; the claiming thread gives it back once
+    the result is written (see send_batches)."""
 
     def __init__(
         self,
@@ -156,10 +173,12 @@ class _Lane:
         kind: str,
         jobs: list[_Job],
         results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None],
+        window: threading.Semaphore,
     ) -> None:
         self.transport, self.kind = transport, kind
         self.jobs = deque(jobs)
         self.results = results
+        self.window = window
         self.stopped = False
 
     def stop(self) -> None:
@@ -171,9 +190,11 @@ class _Lane:
             # One batch context per thread: an email lane's thread keeps one connection.
             with self.transport.batch() as sender:
                 while not self.stopped:
+                    self.window.acquire()
                     try:
                         job = self.jobs.popleft()
                     except IndexError:
+                        self.window.release()
                         return
                     self.results.put((job, _send(sender, self.kind, job)))
         finally:
@@ -232,12 +253,65 @@ def _load(batch: Batch) -> list[Row]:
     ]
 
 
-def _finish(job: _Job, error: BaseException | None, outcome: Outcome, sent: _SentRows) -> None:
-    if error is None:
-        sent.add(job.token, job.delivery.pk)
-        outcome.sent += 1
-    else:
-        _record_failure(job.delivery, job.mine, error, outcome)
+def _ready(
+    results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None],
+) -> list[tuple[_Job, BaseException | None] | None]:
+    """Return the results already waiting, without waiting for more."""
+    ready = []
+    while True:
+        try:
+            ready.append(results.get_nowait())
+        except queue.Empty:
+            return ready
+
+
+def _gather(
+    results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None], runners: int
+) -> list[tuple[_Job, BaseException | None] | None]:
+    """Wait for the next results to record together: until the sends pause for
+    RECORD_QUIET, the window is full (its send threads wait), every runner ended, or the
+    first result waited RECORD_SECONDS."""
+    group = [results.get()]
+    ended = group.count(None)
+    deadline = time.monotonic() + RECORD_SECONDS
+    while _pooled(group) and ended < runners and _pooled(group) < RECORD_WINDOW:
+        timeout = min(RECORD_QUIET, deadline - time.monotonic())
+        if timeout <= 0:
+            break
+        try:
+            result = results.get(timeout=timeout)
+        except queue.Empty:
+            break
+        group.append(result)
+        ended += result is None
+    return group
+
+
+def _pooled(group: list[tuple[_Job, BaseException | None] | None]) -> int:
+    return sum(result is not None for result in group)
+
+
+def _record(group: list[tuple[_Job, BaseException | None] | None], outcome: Outcome) -> int:
+    """Record a group of results: failures one by one, sends in one UPDATE. Return how
+    many runners the group says ended (None results).
+
+    While sends are slower than RECORD_QUIET (any real provider), each is recorded alone
+    as soon as it returns; while they are faster, the writes group, up to the window (no
+    round trip per message)."""
+    sent = _SentRows()
+    ended = 0
+    for result in group:
+        if result is None:  # a runner found its lane empty
+            ended += 1
+            continue
+        job, error = result
+        if error is None:
+            sent.add(job.token, job.delivery.pk)
+            outcome.sent += 1
+        else:
+            _record_failure(job.delivery, job.mine, error, outcome)
+    sent.record()
+    return ended
 
 
 def send_one(delivery_id: int, outcome: Outcome, *, token: str) -> int | None:
