@@ -636,6 +636,10 @@ LOGGING = {
         # Apprise logs the server, room and topic of every committee post, at INFO and on
         # failure: never in Tocsin's log (tocsin.transports.apprise keeps what is safe).
         "apprise": {"handlers": [], "propagate": False},
+        # PostgreSQL's connection pool warns of every failed attempt to refill, and of
+        # every broken connection handed back, while the database is away: the threads
+        # that needed the connection already log the outage, once per retry.
+        "psycopg.pool": {"level": "ERROR"},
     },
 }
 

@@ -1,9 +1,9 @@
 """Email benchmark: emails per CPU second as the worker sends them to a local SMTP server,
 next to a floor measured in the same run.
 
-    uv run python bench/email.py                  # 2,000 emails, 5 repeats
-    uv run python bench/email.py --count 5000     # more
-    uv run python bench/email.py --smoke          # 100 emails, one repeat (CI)
+    uv run python bench/mail.py                  # 2,000 emails, 5 repeats
+    uv run python bench/mail.py --count 5000     # more
+    uv run python bench/mail.py --smoke          # 100 emails, one repeat (CI)
 
 The SMTP server is aiosmtpd (the same server as tests/peers/smtp.py) in its own process,
 pinned to the other core when there is one: it accepts every message and counts
@@ -44,9 +44,6 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-# This file is named email.py: with its folder first on the path, ``import email`` (by
-# smtplib, Django) would load this script instead of the standard library's package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 sys.path.insert(0, str(ROOT))
 
 GOAL = 1000.0  # emails per CPU second, through the worker
@@ -373,10 +370,7 @@ def main() -> None:
         f"Email: sender on {sender_at}, SMTP server (aiosmtpd) on {server_at},"
         f" {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start"
     )
-    import email.message  # noqa: F401 - the standard library's, before bench/ is on the path
-    import smtplib  # noqa: F401
-
-    sys.path.insert(0, str(BENCH))  # for fanout and server, now that the email package loaded
+    sys.path.insert(0, str(BENCH))  # for fanout and server
 
     import server as install_helpers
 
