@@ -135,7 +135,7 @@ def _refused(request: HttpRequest) -> HttpResponse:
     """Return the 429 for a network far past its share: a small page, not the form.
 
     In a flood this is most answers, so it costs about what a near-empty page does (no
-    layout, form, map or place search; one or two queries for the hotlines). It still says
+    layout, form, map or place search; the hotlines from the cache: no database). It still says
     what happened and when to try again, offers the hotlines, and keeps what was written:
     readable and copyable, and one button (no JavaScript) takes it back to the form.
     """
@@ -146,7 +146,7 @@ def _refused(request: HttpRequest) -> HttpResponse:
         {
             "message": too_many_reports(),
             "retry_at": timezone.now() + dt.timedelta(seconds=ratelimit.WINDOW_SECONDS),
-            "hotlines": hotlines.for_place(*_typed_place(data)),
+            "hotlines": hotlines.for_place_cached(*_typed_place(data)),
             "kept": {name: data.get(name, "") for name in _KEPT},
             "text": data.get("text", "")[: Report.TEXT_MAX],
             "photos_dropped": bool(request.FILES),
