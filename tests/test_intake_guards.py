@@ -332,6 +332,53 @@ def test_a_network_far_past_its_share_gets_429_the_hotlines_and_keeps_the_text(
     assert Report.objects.count() == 3
 
 
+def test_a_refusal_is_a_small_page_not_the_form(
+    w: World, settings: Any, django_assert_max_num_queries: Any
+) -> None:
+    """A flood is answered with 429s: each costs no more than a near-empty page (no form,
+    no map, no place search, and no query once the hotlines are in the cache)."""
+    settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
+    assert post(form()).status_code == 302
+    first = form()
+    with django_assert_max_num_queries(2):
+        refused = post(first)
+    assert refused.status_code == 429
+    names = [t.name for t in refused.templates]
+    assert "intake/refused.html" in names
+    assert "intake/report.html" not in names and "base.html" not in names
+    page = refused.content.decode()
+    assert "Try again at about" in page
+    assert 'name="altcha"' not in page  # a new proof of work comes with the form
+    again = form()
+    with django_assert_max_num_queries(0):
+        assert post(again).status_code == 429  # the hotlines from the cache
+
+
+def test_a_refused_report_goes_back_to_the_form_with_what_was_written(
+    w: World, settings: Any
+) -> None:
+    """Without JavaScript too: the refusal's one button posts what was written back, and
+    the form comes back filled in, counting nothing against the network."""
+    settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
+    assert post(form()).status_code == 302
+    sent = form(kind="agents_seen", nonce="kept-nonce")
+    page = post(sent).content.decode()
+    back = re.search(r'<form method="post" action="/report/"[^>]*>(.*?)</form>', page, re.S)
+    assert back is not None
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', back.group(1)))
+    assert fields["kind"] == "agents_seen" and fields["nonce"] == "kept-nonce"
+    assert 'name="restore"' in back.group(1) and textarea(back.group(1)) == escape(TEXT)
+    restored = post({**fields, "text": TEXT, "restore": "1"})
+    again = restored.content.decode()
+    assert restored.status_code == 200
+    assert "intake/report.html" in [t.name for t in restored.templates]
+    assert textarea(again) == escape(TEXT)
+    assert re.search(r'<input type="radio" name="kind" value="agents_seen"[^>]* checked', again)
+    assert 'name="nonce" value="kept-nonce"' in again
+    assert 'data-testid="refusal"' not in again
+    assert Report.objects.count() == 1
+
+
 def test_an_ipv6_network_far_past_its_share_gets_429(w: World, settings: Any) -> None:
     settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
     assert post(form(), V6).status_code == 302
@@ -353,6 +400,10 @@ def test_the_limit_speaks_spanish(w: World, settings: Any) -> None:
         assert spanish != too_many_reports()
         assert harder != pow_refused("harder")
     assert escape(spanish) in response.content.decode()
+    with translation.override("es"):
+        back = translation.gettext("Back to the form with what you wrote")
+    assert back != "Back to the form with what you wrote"
+    assert escape(back) in response.content.decode()
 
 
 def test_no_address_reaches_the_cache_database_or_log(w: World, settings: Any) -> None:

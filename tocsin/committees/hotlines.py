@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 
 from tocsin import geo
 from tocsin.committees.models import Committee
@@ -63,3 +64,27 @@ def for_place(lat: float | None, lng: float | None) -> list[Hotline]:
     area = geo.parent(geo.cell_at(lat, lng, geo.REPORT_RESOLUTION), settings.AREA_RESOLUTION)
     covering = of(Committee.objects.covering(area).only("name", "hotline_numbers"))
     return covering or everywhere()
+
+
+# How long a refusal's hotlines may be old (see for_place_cached).
+CACHED_SECONDS = 60
+
+
+def for_place_cached(lat: float | None, lng: float | None) -> list[Hotline]:
+    """Return for_place(lat, lng), kept in the cache up to CACHED_SECONDS per area cell.
+
+    For the answers a flood gets (a refused report, thousands a minute): without a query
+    each, they need no database connection at all. A number changed on the committee's
+    page shows there within the minute. The key names a committee-area cell, as coarse as
+    the committees' areas, and nothing about who asked.
+    """
+    if lat is None or lng is None or not geo.valid_latlng(lat, lng):
+        key = "tocsin:hotlines:everywhere"
+    else:
+        area = geo.parent(geo.cell_at(lat, lng, geo.REPORT_RESOLUTION), settings.AREA_RESOLUTION)
+        key = f"tocsin:hotlines:{area}"
+    found: list[Hotline] | None = cache.get(key)
+    if found is None:
+        found = for_place(lat, lng)
+        cache.set(key, found, timeout=CACHED_SECONDS)
+    return found

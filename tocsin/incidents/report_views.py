@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import datetime as dt
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods
@@ -34,14 +36,15 @@ def report(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         form = ReportForm(initial={"nonce": secrets.token_urlsafe(24)})
         return _form_page(request, form, status=200)
-    form = ReportForm(request.POST, request.FILES, body_bytes=_content_length(request))
+    if "restore" in request.POST:
+        # Back from a refusal (intake/refused.html) with what was written: nothing is sent.
+        form = ReportForm(initial=_restored(request.POST))
+        return _form_page(request, form, status=200)
     source = ratelimit.source_of(request)
     share = ratelimit.take(source)
     if share is ratelimit.Share.REFUSED:
-        form.add_error(None, too_many_reports())
-        response = _form_page(request, form, status=429)
-        response["Retry-After"] = str(ratelimit.WINDOW_SECONDS)
-        return response
+        return _refused(request)
+    form = ReportForm(request.POST, request.FILES, body_bytes=_content_length(request))
     stored = False
     try:
         response = _submit(request, form, source, over=share is ratelimit.Share.OVER)
@@ -109,12 +112,49 @@ def _reporting_member(request: HttpRequest) -> Member | None:
     return Member.objects.filter(user=request.user).first()
 
 
-def _typed_place(form: ReportForm) -> tuple[float | None, float | None]:
+def _typed_place(data: Mapping[str, Any]) -> tuple[float | None, float | None]:
     """Return the place a posted form carries, if it reads as one (valid or not)."""
     try:
-        return float(form.data.get("lat", "")), float(form.data.get("lng", ""))
+        return float(data.get("lat", "")), float(data.get("lng", ""))
     except (TypeError, ValueError):
         return None, None
+
+
+# What a refusal keeps of a report, to post back to the form (the text goes in its own box).
+_KEPT = ("kind", "lat", "lng", "place", "nonce")
+
+
+def _restored(data: QueryDict) -> dict[str, str]:
+    """Return the form's initial values from a report posted back after a refusal."""
+    kept = {name: data.get(name, "") for name in (*_KEPT, "text")}
+    kept["nonce"] = kept["nonce"] or secrets.token_urlsafe(24)
+    return kept
+
+
+def _refused(request: HttpRequest) -> HttpResponse:
+    """Return the 429 for a network far past its share: a small page, not the form.
+
+    In a flood this is most answers, so it costs about what a near-empty page does (no
+    layout, form, map or place search; the hotlines from the cache: no database). It still says
+    what happened and when to try again, offers the hotlines, and keeps what was written:
+    readable and copyable, and one button (no JavaScript) takes it back to the form.
+    """
+    data = request.POST
+    response = render(
+        request,
+        "intake/refused.html",
+        {
+            "message": too_many_reports(),
+            "retry_at": timezone.now() + dt.timedelta(seconds=ratelimit.WINDOW_SECONDS),
+            "hotlines": hotlines.for_place_cached(*_typed_place(data)),
+            "kept": {name: data.get(name, "") for name in _KEPT},
+            "text": data.get("text", "")[: Report.TEXT_MAX],
+            "photos_dropped": bool(request.FILES),
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(ratelimit.WINDOW_SECONDS)
+    return response
 
 
 def _form_page(
@@ -133,7 +173,7 @@ def _form_page(
             "map_center": settings.MAP_CENTER,
             "as_member": _reporting_member(request) is not None,
             **place_views.search_context(request, form),
-            "hotlines": hotlines.for_place(*_typed_place(form)),
+            "hotlines": hotlines.for_place(*_typed_place(form.data)),
             "check_error": check_error,
             "typed_code": typed_code,
         },
