@@ -171,16 +171,13 @@ if DATABASE_URL:
         raise ImproperlyConfigured("TOCSIN_DATABASE_URL must be a postgres:// or sqlite:// URL")
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # One pool of connections per process (psycopg's), not one kept per thread: under
-        # ASGI every request runs in a thread of its own, and a connection kept open for
-        # that thread (CONN_MAX_AGE) outlives it, until PostgreSQL refuses new clients
-        # (tests/test_db_connections.py). Django returns a connection to the pool when a
-        # request, a worker step or a live render ends, so the pool's size bounds what a
-        # process holds however many requests it serves.
+        # A connection per request, closed when it ends (Django's default), not one kept
+        # per thread: under ASGI every request runs in a thread of its own, and a connection
+        # kept open for that thread (CONN_MAX_AGE) outlived it, until PostgreSQL refused new
+        # clients (tests/test_db_connections.py). Worker threads close theirs between steps.
+        # (psycopg's pool was tried: a thread that ended holding a pooled connection never
+        # gave it back, and the pool ran dry.)
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-        # Check a pooled connection before handing it out, so one that died with the
-        # server is replaced instead of failing a query.
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         # An unreachable server must not hang a worker: give up connecting after 10 s, and
         # find a silent connection dead after about a minute (TCP keepalives), not hours.
         # Options in the URL's query string win.
@@ -192,17 +189,6 @@ if DATABASE_URL:
             ("keepalives_count", 3),
         ):
             _pg_options.setdefault(_key, _value)
-        # A process waits at most 10 s for a free connection before the request fails;
-        # idle connections beyond the first go back to the server after 5 minutes.
-        _pg_options.setdefault(
-            "pool",
-            {
-                "min_size": 1,
-                "max_size": envint("TOCSIN_DATABASE_POOL_SIZE", 20, minimum=2, maximum=500),
-                "timeout": 10,
-                "max_idle": 300,
-            },
-        )
 else:
     DATABASES = {
         "default": {
@@ -636,10 +622,6 @@ LOGGING = {
         # Apprise logs the server, room and topic of every committee post, at INFO and on
         # failure: never in Tocsin's log (tocsin.transports.apprise keeps what is safe).
         "apprise": {"handlers": [], "propagate": False},
-        # PostgreSQL's connection pool warns of every failed attempt to refill, and of
-        # every broken connection handed back, while the database is away: the threads
-        # that needed the connection already log the outage, once per retry.
-        "psycopg.pool": {"level": "ERROR"},
     },
 }
 
