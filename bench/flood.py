@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server import throwaway_install, wait_ready  # noqa: E402
+from server import set_up, throwaway_install, wait_ready  # noqa: E402
 
 TWILIO_TOKEN = "flood-bench-twilio-token"
 CENTER = (34.0339, -118.2107)
@@ -121,12 +121,7 @@ def main() -> None:
 
     env = environment()
     url = env["TOCSIN_SITE_URL"]
-    port = url.rsplit(":", 1)[1]
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    port = set_up(env)
     from django.db import connections
     from django.utils import timezone
 
@@ -135,7 +130,6 @@ def main() -> None:
     from tocsin.incidents.models import Incident
     from tocsin.intake.models import Channel, Report
 
-    call_command("migrate", verbosity=0)
     seeded = flood.seed(args.cells, CENTER)
     connections.close_all()
     since = timezone.now()

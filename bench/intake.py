@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server import throwaway_install, wait_ready  # noqa: E402
+from server import set_up, throwaway_install, wait_ready  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CENTER = (34.0339, -118.2107)
@@ -122,17 +122,11 @@ def main() -> None:
 
     env = environment()
     url = env["TOCSIN_SITE_URL"]
-    port = url.rsplit(":", 1)[1]
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    port = set_up(env)
     from django.db import connections
 
     from tests import flood_support as flood
 
-    call_command("migrate", verbosity=0)
     flood.seed(1, CENTER)
     connections.close_all()
 

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server import throwaway_install, wait_ready  # noqa: E402
+from server import set_up, throwaway_install, wait_ready  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -213,15 +213,9 @@ def main() -> None:
 
     env = environment()
     url = env["TOCSIN_SITE_URL"]
-    port = url.rsplit(":", 1)[1]
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    port = set_up(env)
     from django.db import connections
 
-    call_command("migrate", verbosity=0)
     answers_needed = args.changes * (len(args.viewers) + 1)
     watcher, answers = seed(answers_needed)
     connections.close_all()

@@ -1,6 +1,6 @@
 """What the benchmarks that run Tocsin's real HTTP server share (bench/flood.py,
-bench/live.py): a free loopback port, a throwaway data folder and vault, and waiting for
-uvicorn to answer."""
+bench/live.py, bench/intake.py): a free loopback port, a throwaway data folder and vault,
+Django set up and migrated on it, and waiting for uvicorn to answer."""
 
 from __future__ import annotations
 
@@ -38,6 +38,19 @@ def throwaway_install(name: str) -> dict[str, str]:
         "TOCSIN_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "TOCSIN_STAFF_MFA": "0",
     }
+
+
+def set_up(env: dict[str, str]) -> str:
+    """Point this process at the throwaway install ``env`` (throwaway_install), set Django
+    up and migrate its database; return the port the server is to listen on."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return env["TOCSIN_SITE_URL"].rsplit(":", 1)[1]
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
