@@ -36,6 +36,7 @@ from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state, open_incident
 from tocsin.legal import cases as legal_cases
 from tocsin.legal import interpreters
+from tocsin.lib import ratelimit
 from tocsin.lib.links import verify_link_token
 from tocsin.places.models import Place, PlaceKind
 from tocsin.transports import unsubscribe
@@ -286,7 +287,10 @@ def look(page: Page, path: str, who: str) -> list[str]:
 
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_every_page_fits_a_phone_and_passes_axe(
-    live: Live, phone: Callable[[str, str | None], BrowserContext], language: str
+    live: Live,
+    phone: Callable[[str, str | None], BrowserContext],
+    language: str,
+    settings: Any,
 ) -> None:
     s = orm(lambda: scene(language))
     problems: list[str] = []
@@ -303,6 +307,13 @@ def test_every_page_fits_a_phone_and_passes_axe(
                 page.check("input[name=kind][value=checkpoint]")
                 submit(page, "#submit-report", status=400)
                 problems += phone_problems(page, f"{who} /report/ (refused: no place)")
+                # Past this network's share: the small refusal page that keeps the words.
+                settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
+                orm(lambda: ratelimit.take(ratelimit.source_key("127.0.0.1")))
+                submit(page, "#submit-report", status=429)
+                problems += phone_problems(page, f"{who} /report/ (refused: past the share)")
+                submit(page, "main form button")
+                problems += phone_problems(page, f"{who} /report/ (restored after a refusal)")
             if path == "/me/security/":
                 # Adding an authenticator app: its QR code and the code box.
                 submit(page, "#add-totp")
