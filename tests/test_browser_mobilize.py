@@ -75,6 +75,7 @@ WORDS = {
         # The organizer's pages.
         "published": "Mobilization published.",
         "choose": "- Select an option -",
+        "by_area": "Shift coverage by area, next 7 days",
         "people": "People and check-in",
         "checked_in_1": "checked in: 1 · no-shows",
         "checked_in_2": "checked in: 2 · no-shows",
@@ -105,6 +106,7 @@ WORDS = {
         "full": "Asistente: lleno: lista de espera",
         "published": "Movilización publicada.",
         "choose": "- Elija una opción -",
+        "by_area": "Cobertura de turnos por área, próximos 7 días",
         "people": "Personas y llegadas",
         "checked_in_1": "llegaron: 1 · no llegaron",
         "checked_in_2": "llegaron: 2 · no llegaron",
@@ -334,3 +336,9 @@ def test_a_vigil_from_publishing_to_check_in(
     # Nobody's address on the organizer's page.
     assert "ana@example.org" not in olga.content()
     assert "555" not in olga.locator("main").inner_text()
+
+    # Her dashboard fits the phone, shift coverage by area with it.
+    olga.goto("/c/east/dashboard/")
+    by_area = olga.locator("[data-testid=coverage-by-area] figcaption")
+    expect(by_area).to_have_text(words["by_area"])
+    fits_the_phone(olga)
