@@ -5,8 +5,10 @@ SMS, with no account, and the second lands on the waiting list. The organizer mo
 vigil an hour later: both hear at once. The first cancels from the link in their email, so
 the second gets the place and is told. The second's reminders (the day before, the morning
 of, 30 minutes before, the thank-you) go out as their times come (moved forward here); then,
-at the vigil, they scan the organizer's check-in code. Every message goes through the
-worker to the local SMTP and SMS peers.
+at the vigil, they scan the organizer's check-in code, and the organizer marks a member
+who came from the list of people. The organizer's pages speak the run's language too (her
+own setting, as a member). Every message goes through the worker to the local SMTP and SMS
+peers.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from tests.test_browser_loop import (  # noqa: F401 (fixtures)
     smtp,
     submit,
 )
+from tocsin.members.models import Member
+from tocsin.mobilize import rsvps
 from tocsin.mobilize.planned import Mobilization, Rsvp, RsvpMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,6 +72,16 @@ WORDS = {
         "few_coming": "Fewer than 5 people are coming.",
         "places_open": "Attending: fewer than 5 places left",
         "full": "Attending: full: waiting list",
+        # The organizer's pages.
+        "published": "Mobilization published.",
+        "choose": "- Select an option -",
+        "by_area": "Shift coverage by area, next 7 days",
+        "people": "People and check-in",
+        "checked_in_1": "checked in: 1 · no-shows",
+        "checked_in_2": "checked in: 2 · no-shows",
+        "mark": "Check in",
+        "marked": "Checked in.",
+        "here": "here",
     },
     "es": {
         "signed_up_email": "Le enviamos un correo a la dirección que dio",
@@ -90,6 +104,15 @@ WORDS = {
         "few_coming": "Vienen menos de 5 personas.",
         "places_open": "Asistente: quedan menos de 5 lugares",
         "full": "Asistente: lleno: lista de espera",
+        "published": "Movilización publicada.",
+        "choose": "- Elija una opción -",
+        "by_area": "Cobertura de turnos por área, próximos 7 días",
+        "people": "Personas y llegadas",
+        "checked_in_1": "llegaron: 1 · no llegaron",
+        "checked_in_2": "llegaron: 2 · no llegaron",
+        "mark": "Registrar llegada",
+        "marked": "Llegada registrada.",
+        "here": "llegó",
     },
 }
 
@@ -166,7 +189,15 @@ def test_a_vigil_from_publishing_to_check_in(
     language: str,
 ) -> None:
     words = WORDS[language]
-    w = orm(factories.world)
+
+    def scene() -> factories.World:
+        w = factories.world()
+        # The organizer's pages speak her own language (a member's setting, not the
+        # browser's); her browser asks for it too.
+        Member.objects.filter(pk=w.organizer.pk).update(language=language)
+        return w
+
+    w = orm(scene)
     start = (
         (timezone.now() + timedelta(days=3))
         .astimezone(LA)
@@ -174,11 +205,13 @@ def test_a_vigil_from_publishing_to_check_in(
     )
 
     # The organizer publishes the vigil, on her phone: one place.
-    organizer = new_context(viewport=PHONE)
+    organizer = new_context(viewport=PHONE, locale=language)
     signed_in(organizer, live, w.organizer)
     olga = organizer.new_page()
     olga.goto("/c/east/mobilizations/")
     fits_the_phone(olga)
+    # Django's own empty choice, which its Spanish catalogue lacks, is in ours.
+    expect(olga.locator("#id_kind option").first).to_have_text(words["choose"])
     olga.select_option("#id_kind", "vigil")
     olga.fill("#id_title", "Night vigil")
     olga.fill("#id_title_es", "Vigilia nocturna")
@@ -191,6 +224,8 @@ def test_a_vigil_from_publishing_to_check_in(
     submit(olga, "#publish")
     m = orm(lambda: Mobilization.objects.get())
     assert olga.url.endswith(f"/c/east/mobilizations/{m.pk}/")
+    expect(olga.locator(".messages")).to_have_text(words["published"])
+    assert olga.evaluate("() => document.documentElement.lang") == language
     assert orm(lambda: Mobilization.objects.get().starts_at) == start
 
     # Someone keeps the public page open: its count follows the sign-ups live.
@@ -269,7 +304,15 @@ def test_a_vigil_from_publishing_to_check_in(
             ends_at=timezone.now() + timedelta(hours=1),
         )
     )
+
+    # Mateo, a member, signs up in one tap; a place is added for him.
+    def mateo_signs_up() -> int:
+        Mobilization.objects.filter(pk=m.pk).update(capacity=2)
+        return rsvps.sign_up(Mobilization.objects.get(pk=m.pk), member=w.member).pk
+
+    mateo_rsvp = orm(mateo_signs_up)
     olga.goto(f"/c/east/mobilizations/{m.pk}/people/")
+    expect(olga.locator("h1")).to_have_text(words["people"])
     fits_the_phone(olga)
     code_url = olga.locator(".coords").inner_text().strip()
     assert re.fullmatch(re.escape(live.url) + r"/m/\d+/here/[\w-]+/", code_url), code_url
@@ -278,7 +321,24 @@ def test_a_vigil_from_publishing_to_check_in(
     submit(beto, beto.get_by_role("button", name=words["check_in_button"]))
     expect(beto.locator("[data-testid=checked-in]")).to_have_text(words["checked_in"])
     olga.reload()
-    expect(olga.locator("[data-testid=counts]")).to_contain_text("checked in: 1")
+    expect(olga.locator("[data-testid=counts]")).to_contain_text(words["checked_in_1"])
+
+    # Mateo came without his phone: the organizer marks him from the list.
+    mateo_card = olga.locator(f"[data-rsvp='{mateo_rsvp}']")
+    expect(mateo_card).to_contain_text("Mateo")
+    submit(olga, mateo_card.get_by_role("button", name=words["mark"]))
+    expect(olga.locator(".messages")).to_have_text(words["marked"])
+    expect(olga.locator("[data-testid=counts]")).to_contain_text(words["checked_in_2"])
+    expect(olga.locator(f"[data-rsvp='{mateo_rsvp}'] strong")).to_have_text(words["here"])
+    expect(olga.locator(f"[data-rsvp='{mateo_rsvp}'] button")).to_have_count(0)
+    fits_the_phone(olga)
+    assert orm(lambda: Rsvp.objects.get(pk=mateo_rsvp).checked_in_at) is not None
     # Nobody's address on the organizer's page.
     assert "ana@example.org" not in olga.content()
     assert "555" not in olga.locator("main").inner_text()
+
+    # Her dashboard fits the phone, shift coverage by area with it.
+    olga.goto("/c/east/dashboard/")
+    by_area = olga.locator("[data-testid=coverage-by-area] figcaption")
+    expect(by_area).to_have_text(words["by_area"])
+    fits_the_phone(olga)

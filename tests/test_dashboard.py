@@ -323,8 +323,8 @@ def test_the_organizer_sees_every_figure_as_a_chart_with_its_numbers(w: World) -
     )
     assert response.status_code == 200
     body = response.content.decode()
-    assert body.count('<svg xmlns="http://www.w3.org/2000/svg" viewBox') == 7
-    assert body.count('<table class="chart-data">') == 7
+    assert body.count('<svg xmlns="http://www.w3.org/2000/svg" viewBox') == 8
+    assert body.count('<table class="chart-data">') == 8
     assert "<script" not in body.split("</main>")[0]
     assert '<li data-figure="join-requests"><strong>0</strong>' in body
     assert '<li data-figure="members"><strong>5</strong>' in body
@@ -342,6 +342,8 @@ def test_the_page_speaks_spanish(w: World) -> None:
     ).content.decode()
     assert "Panel de organización" in body
     assert "Mediana" in body
+    assert "Cobertura de turnos por área, próximos 7 días" in body
+    assert "horas con todas las funciones cubiertas" in body
 
 
 def test_the_committee_page_links_to_the_dashboard(w: World) -> None:
@@ -436,3 +438,124 @@ def test_the_dashboard_names_the_areas_nobody_covers_now(w: World) -> None:
     assert "Boyle Heights" in section
     # A dispatcher is on; no verifier and no responder: the area is not covered now.
     assert "Verifier" in section and "Responder" in section
+
+
+# --- shift coverage by area -----------------------------------------------------------
+
+
+def two_areas(w: World) -> None:
+    """Boyle Heights holds Rosa's (the responder's) alert area; the Flats, 2.5 km east,
+    nobody's."""
+    from tocsin.places.models import Place, PlaceKind
+
+    for name, (lat, lng) in (("Boyle Heights", (34.0339, -118.2107)), ("Flats", (34.029, -118.19))):
+        Place.objects.create(committee=w.east, name=name, kind=PlaceKind.AREA, lat=lat, lng=lng)
+
+
+def duty_shift(
+    committee: Committee, who: object, duty: str, start: datetime, hours: float
+) -> Shift:
+    return Shift.objects.create(
+        committee=committee,
+        member=who,
+        duty=duty,
+        starts_at=start,
+        ends_at=start + timedelta(hours=hours),
+    )
+
+
+def test_coverage_by_area_counts_the_hours_each_duty_is_held_per_area(w: World) -> None:
+    from tocsin.committees.models import Duty
+    from tocsin.mobilize.coverage import coverage_by_area
+
+    two_areas(w)
+    # The organizer verifies from Boyle Heights too (her alert area is Rosa's).
+    w.organizer.areas.create(cell=w.responder.areas.get().cell, ring=1)
+    h = timedelta(hours=1)
+    end = NOW + timedelta(days=7)
+    # Across the start of the period: only the part from now counts (4 h of 6).
+    duty_shift(w.east, w.responder, Duty.RESPONDER, NOW - 2 * h, 6)
+    duty_shift(w.east, w.organizer, Duty.VERIFIER, NOW - h, 3)  # 2 h
+    # Across its end: 3 h of 10.
+    duty_shift(w.east, w.organizer, Duty.VERIFIER, end - 3 * h, 10)
+    # A dispatcher covers every area; an overlapping second one counts once.
+    duty_shift(w.east, w.dispatcher, Duty.DISPATCHER, NOW, 24)
+    duty_shift(w.east, w.organizer, Duty.DISPATCHER, NOW + 20 * h, 2)
+    # An open slot nobody took, one after the period, and another committee's shift.
+    duty_shift(w.east, None, Duty.RESPONDER, NOW + 30 * h, 8)
+    duty_shift(w.east, w.responder, Duty.RESPONDER, end + h, 8)
+    duty_shift(w.west, w.west_dispatcher, Duty.DISPATCHER, NOW + 48 * h, 5)
+    areas = coverage_by_area(w.east, NOW)
+    # Cells no place names form the rest of the area.
+    assert [a.name() for a in areas] == ["Boyle Heights", "Flats", ""]
+    boyle, flats, _rest = areas
+    hours = [
+        (a.covered_hours("verifier"), a.covered_hours("dispatcher"), a.covered_hours("responder"))
+        for a in areas
+    ]
+    assert hours == [(5, 24, 4), (0, 24, 0), (0, 24, 0)]
+    # Every duty at once: the first 2 hours in Boyle Heights, never in the Flats.
+    assert (boyle.fully_covered_hours(), flats.fully_covered_hours()) == (2, 0)
+
+    chart = dashboard.area_chart(areas)
+    assert chart.labels == ("Boyle Heights", "Flats", "Rest of the area")
+    assert [(s.name, list(s.values)) for s in chart.series] == [
+        ("Verifier", [5, 0, 0]),
+        ("Dispatcher", [24, 24, 24]),
+        ("Responder", [4, 0, 0]),
+    ]
+    assert chart.rows()[1] == ("Flats", ["0", "24", "0"])
+    assert "every duty held: Flats, Rest of the area (0 h)" in chart.desc
+    assert "out of 168" in chart.desc
+
+
+def test_an_area_with_no_shift_is_charted_at_zero_and_the_rest_is_named(w: World) -> None:
+    from tocsin.mobilize.coverage import coverage_by_area
+
+    [area] = coverage_by_area(w.east, NOW)  # no named place: the whole area is "the rest"
+    assert area.name() == ""
+    assert area.fully_covered_hours() == 0
+    chart = dashboard.area_chart([area])
+    assert chart.labels == ("Rest of the area",)
+    assert [list(s.values) for s in chart.series] == [[0], [0], [0]]
+    assert dashboard.area_chart([]).labels == ()
+
+
+def test_every_duty_held_all_week_covers_the_whole_period(w: World) -> None:
+    from tocsin.committees.models import Duty
+    from tocsin.mobilize.coverage import coverage_by_area
+
+    two_areas(w)
+    w.organizer.areas.create(cell=w.responder.areas.get().cell, ring=1)
+    week = 24 * 8
+    start = NOW - timedelta(hours=1)
+    duty_shift(w.east, w.dispatcher, Duty.DISPATCHER, start, week)
+    duty_shift(w.east, w.organizer, Duty.VERIFIER, start, week)
+    duty_shift(w.east, w.responder, Duty.RESPONDER, start, week)
+    boyle, flats, _rest = coverage_by_area(w.east, NOW)
+    assert boyle.fully_covered_hours() == 168
+    assert flats.fully_covered_hours() == 0
+
+
+def test_long_area_names_are_cut_under_the_chart_and_whole_in_its_table() -> None:
+    assert dashboard.short_label("Boyle Heights", 20) == "Boyle Heights"
+    assert dashboard.short_label("Boyle Heights", 6) == "Boyle…"
+
+
+def test_the_organizer_sees_coverage_by_area_and_nobody_else_does(w: World) -> None:
+    from tocsin.committees.models import Duty
+
+    two_areas(w)
+    duty_shift(w.east, w.responder, Duty.RESPONDER, timezone.now(), 5)
+    url = reverse("committee_dashboard", args=["east"])
+    body = session_for(w.organizer, strong=True).get(url).content.decode()
+    section = body.split('data-testid="coverage-by-area"')[1].split("</section>")[0]
+    assert "Shift coverage by area, next 7 days" in section
+    assert '<table class="chart-data">' in section
+    assert '<th scope="row">Boyle Heights</th><td>0</td><td>0</td><td>5</td>' in section
+    cards = body.split('data-testid="coverage-areas"')[1].split("</section>")[0]
+    assert "0 of 168 hours with every duty held, next 7 days" in cards
+    for persona in ("west_organizer", "dispatcher", "outsider"):
+        response = session_for(getattr(w, persona), strong=True).get(url)
+        assert response.status_code == 404
+        assert "Boyle Heights" not in response.content.decode()

@@ -57,3 +57,13 @@ def test_it_compiled_the_catalogue_from_the_current_source(block: str) -> None:
     source = msgid(block)
     key = (source, 0) if "msgid_plural" in block else source
     assert key in catalogue._catalog, "run: uv run python manage.py compilemessages"
+
+
+def test_djangos_empty_choice_speaks_spanish_from_our_catalogue() -> None:
+    # Django 6.1 added "- Select an option -" and its Spanish catalogue lacks it: the
+    # mobilization form showed it in English (tocsin.lib.django_strings).
+    from django.db.models.fields import BLANK_CHOICE_LABEL
+    from django.utils import translation
+
+    with translation.override("es"):
+        assert str(BLANK_CHOICE_LABEL) == "- Elija una opción -"

@@ -60,7 +60,7 @@ class Chart:
     def rows(self) -> list[tuple[str, list[str]]]:
         """Return each label with its values as text ("—" for none), for the table."""
         return [
-            (label, [_number(s.values[i] if i < len(s.values) else None) for s in self.series])
+            (label, [number(s.values[i] if i < len(s.values) else None) for s in self.series])
             for i, label in enumerate(self.labels)
         ]
 
@@ -182,7 +182,9 @@ def _values(series: Sequence[Series]) -> list[float]:
     return [v for s in series for v in s.values if v is not None]
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
+    """Return ``value`` as the charts write it: whole numbers without decimals, others with
+    one, in the active language's format; "—" for none."""
     if value is None:
         return "—"
     if float(value).is_integer():
@@ -191,7 +193,7 @@ def _number(value: float | None) -> str:
 
 
 def _with_unit(value: float, unit: str) -> str:
-    return f"{_number(value)} {unit}".strip()
+    return f"{number(value)} {unit}".strip()
 
 
 def _plot_x(i: int, n: int) -> float:
@@ -218,7 +220,7 @@ def _axes(labels: Sequence[str], top: float, unit: str, *, centred: bool, fracti
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="{GRID}" stroke-width="1"/>'
             f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" fill="{MUTED}">'
-            f"{escape(_number(value))}</text>"
+            f"{escape(number(value))}</text>"
         )
     if unit:
         parts.append(
@@ -257,7 +259,7 @@ def _lines(labels: Sequence[str], series: Sequence[Series], top: float) -> str:
             run.append(f"{x:.1f},{y:.1f}")
             points.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}">'
-                f"<title>{escape(labels[i])}: {escape(s.name)} {escape(_number(v))}</title>"
+                f"<title>{escape(labels[i])}: {escape(s.name)} {escape(number(v))}</title>"
                 f"</circle>"
             )
         parts.append(_polyline(run, colour, dashed))
@@ -295,7 +297,7 @@ def _bars(labels: Sequence[str], series: Sequence[Series], top: float) -> str:
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar - 1, 1):.1f}" '
                 f'height="{max(base - y, 0):.1f}" fill="{colour}"{opacity}>'
-                f"<title>{escape(labels[i])}: {escape(s.name)} {escape(_number(v))}</title>"
+                f"<title>{escape(labels[i])}: {escape(s.name)} {escape(number(v))}</title>"
                 f"</rect>"
             )
     return "".join(parts)

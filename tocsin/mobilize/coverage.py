@@ -49,6 +49,7 @@ class AreaCoverage:
     cells: list[int]
     now: dict[str, int] = field(default_factory=dict)
     gaps: dict[str, list[Span]] = field(default_factory=dict)
+    horizon: timedelta = HORIZON
 
     @property
     def covered_now(self) -> bool:
@@ -61,6 +62,28 @@ class AreaCoverage:
 
     def name(self, language: str | None = None) -> str:
         return self.place.said(language) if self.place else ""
+
+    def covered_hours(self, duty: str) -> float:
+        """Return the hours until the horizon with someone on ``duty`` here."""
+        return _hours(self.horizon - _length(self.gaps[duty]))
+
+    def fully_covered_hours(self) -> float:
+        """Return the hours until the horizon with every duty held here: those in no
+        duty's gap."""
+        spans = [span for d in AREA_DUTIES for span in self.gaps[d]]
+        if not spans:
+            return _hours(self.horizon)
+        start = min(s for s, _e in spans)
+        missing = _length(gaps(spans, start, max(e for _s, e in spans)))
+        return _hours(self.horizon - (max(e for _s, e in spans) - start - missing))
+
+
+def _length(spans: Iterable[Span]) -> timedelta:
+    return sum((e - s for s, e in spans), timedelta())
+
+
+def _hours(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 3600, 1)
 
 
 def gaps(spans: Iterable[Span], start: datetime, end: datetime) -> list[Span]:
@@ -108,7 +131,7 @@ def assess(
     result = []
     for place, cells in areas:
         cellset = set(cells)
-        area = AreaCoverage(place=place, cells=cells)
+        area = AreaCoverage(place=place, cells=cells, horizon=horizon)
         for duty in AREA_DUTIES:
             mine = [c for c in covers if c.duty == duty and (c.cells is None or c.cells & cellset)]
             area.now[duty] = sum(1 for c in mine if c.starts_at <= at < c.ends_at)

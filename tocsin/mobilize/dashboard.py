@@ -1,5 +1,6 @@
-"""The organizing dashboard: turnout per mobilization and response times, beside the
-committee figures of tocsin.committees.dashboard, drawn as charts (tocsin.lib.charts).
+"""The organizing dashboard: turnout per mobilization, shift coverage by area (from
+tocsin.mobilize.coverage) and response times, beside the committee figures of
+tocsin.committees.dashboard, drawn as charts (tocsin.lib.charts).
 
 Exact counts: only the committee's organizers see this page. Each figure is one query
 with SQL aggregates; medians and 90th percentiles are taken in Python from one row per
@@ -23,8 +24,9 @@ from django.utils.translation import gettext as _
 from tocsin.committees import dashboard as committee_figures
 from tocsin.committees.models import AREA_DUTIES, Committee, Duty
 from tocsin.incidents.models import Incident
-from tocsin.lib.charts import Chart, Series, bar_chart, line_chart
-from tocsin.mobilize.coverage import coverage_by_area
+from tocsin.lib.charts import LEFT, RIGHT, WIDTH, Chart, Series, bar_chart, line_chart
+from tocsin.lib.charts import number as charts_number
+from tocsin.mobilize.coverage import HORIZON, AreaCoverage, coverage_by_area
 from tocsin.mobilize.planned import Mobilization, RsvpStatus
 
 # Turnout shows this many mobilizations, the latest.
@@ -133,6 +135,52 @@ def _minutes(delta: timedelta) -> float:
     return max(0.0, delta.total_seconds() / 60)
 
 
+def _area_name(area: AreaCoverage) -> str:
+    return area.name() or _("Rest of the area")
+
+
+def short_label(text: str, chars: int) -> str:
+    """Return ``text`` cut to ``chars`` characters (an ellipsis marks the cut), for a label
+    under a chart: the table under it keeps the whole name."""
+    return text if len(text) <= chars else text[: max(chars - 1, 1)].rstrip() + "…"
+
+
+def area_chart(areas: list[AreaCoverage]) -> Chart:
+    """Return the hours in the next days (HORIZON) with someone on each duty, per area:
+    where an organizer has to recruit. Its description names the areas with the fewest
+    hours with every duty held."""
+    names = [_area_name(a) for a in areas]
+    duties = [(duty, label) for duty, label in Duty.choices if duty in AREA_DUTIES]
+    total = round(HORIZON.total_seconds() / 3600)
+    if areas:
+        least = min(a.fully_covered_hours() for a in areas)
+        weakest = [
+            name for name, a in zip(names, areas, strict=True) if a.fully_covered_hours() == least
+        ]
+        desc = _(
+            "Hours with someone on each duty in the next %(days)d days, out of %(total)d, "
+            "per area. Fewest hours with every duty held: %(areas)s (%(hours)s h)."
+        ) % {
+            "days": HORIZON.days,
+            "total": total,
+            "areas": ", ".join(weakest),
+            "hours": charts_number(least),
+        }
+    else:
+        desc = _("This committee has no area yet.")
+    # About 6 px a character at the chart's font size, in each area's share of the width.
+    chars = max(3, int((WIDTH - LEFT - RIGHT) / max(len(areas), 1) / 6.5))
+    return bar_chart(
+        _("Shift coverage by area, next %(days)d days") % {"days": HORIZON.days},
+        names,
+        [Series(str(label), [a.covered_hours(duty) for a in areas]) for duty, label in duties],
+        axis=_("Area"),
+        unit=_("h"),
+        desc=desc,
+        ticks=[short_label(n, chars) for n in names],
+    )
+
+
 def _week(day: date) -> str:
     return dateformat.format(day, "j M")
 
@@ -192,6 +240,7 @@ def page(committee: Committee, now: datetime | None = None) -> dict[str, Any]:
             axis=_("Day"),
             unit=_("h"),
         ),
+        "areas": area_chart(areas),
         "to_confirm": _times_chart(_("From the first report to confirmed"), weeks, to_confirm),
         "to_answer": _times_chart(_("From confirmed to the first “on my way”"), weeks, to_answer),
     }
@@ -206,6 +255,7 @@ def page(committee: Committee, now: datetime | None = None) -> dict[str, Any]:
             {
                 "name": area.name(),
                 "covered": area.covered_now,
+                "full_hours": area.fully_covered_hours(),
                 "duties": [
                     (str(label), area.now.get(duty, 0))
                     for duty, label in Duty.choices
@@ -214,6 +264,7 @@ def page(committee: Committee, now: datetime | None = None) -> dict[str, Any]:
             }
             for area in areas
         ],
+        "horizon_hours": round(HORIZON.total_seconds() / 3600),
         "confirmed": sum(t.count for t in to_confirm),
         "weeks": committee_figures.WEEKS,
     }
