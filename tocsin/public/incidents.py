@@ -69,8 +69,8 @@ class PublicIncident:
         """How it was confirmed, in the active language."""
         if self.confirmed_by == ConfirmedBy.QUORUM and self.confirmed_sources:
             return ngettext(
-                "confirmed by %(n)s trusted member's report",
-                "confirmed by %(n)s trusted members' reports",
+                "confirmed by %(n)s trusted member",
+                "confirmed by %(n)s trusted members",
                 self.confirmed_sources,
             ) % {"n": self.confirmed_sources}
         if self.confirmed_by in ConfirmedBy.values:
