@@ -219,3 +219,55 @@ def test_the_quorum_counts_members_not_reports(
     [seen] = published()
     assert seen.verification == "confirmed by 3 trusted members"
     assert "report" not in seen.verification
+
+
+# --- one incident, however old -----------------------------------------------------------
+
+
+def test_an_incident_past_the_list_limit_keeps_its_alert_and_its_detail(w: World) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    from tocsin.public.incidents import LIMIT, public_id
+
+    cell = geo.cell_at(*EAST, geo.REPORT_RESOLUTION)
+    start = timezone.now() - dt.timedelta(hours=2)
+    Incident.objects.bulk_create(
+        Incident(
+            kind="checkpoint",
+            state="confirmed",
+            cell=cell,
+            area_cell=geo.parent(cell, 6),
+            opened_at=start - dt.timedelta(minutes=i),
+            confirmed_at=start - dt.timedelta(minutes=i),
+            confirmed_by=ConfirmedBy.DISPATCHER,
+        )
+        for i in range(LIMIT + 1)
+    )
+    oldest = Incident.objects.order_by("confirmed_at").first()
+    assert oldest is not None
+    assert public_id(oldest.pk) not in {p.public_id for p in published()}
+    client = Client()
+    detail = client.get(reverse("api:api_incident", args=[public_id(oldest.pk)]))
+    assert detail.status_code == 200 and detail.json()["id"] == public_id(oldest.pk)
+    assert client.get(reverse("public_cap", args=[public_id(oldest.pk)])).status_code == 200
+    # The API's list pages on: the next page holds it.
+    first = client.get(reverse("api:api_incidents") + "?limit=150").json()
+    rest = client.get(reverse("api:api_incidents") + "?limit=150&offset=150").json()
+    assert len(first) == 150 and len(rest) == LIMIT + 1 - 150
+    assert rest[-1]["id"] == public_id(oldest.pk)
+    assert not {i["id"] for i in first} & {i["id"] for i in rest}
+    assert client.get(reverse("api:api_incidents") + "?limit=500").status_code == 422
+
+
+def test_a_lookup_by_public_id_finds_nothing_the_public_may_not_see(w: World) -> None:
+    from tocsin.public.incidents import public_id, published_one
+
+    fresh = confirmed_incident(w.dispatcher, minutes_ago=5)
+    unfounded = confirmed_incident(w.dispatcher, minutes_ago=90, end="unfounded")
+    shown = confirmed_incident(w.dispatcher, (34.05, -118.2), minutes_ago=90)
+    assert published_one(public_id(fresh.pk)) is None
+    assert published_one(public_id(unfounded.pk)) is None
+    assert published_one("nothing0000") is None
+    found = published_one(public_id(shown.pk))
+    assert found is not None and found == published()[0]
