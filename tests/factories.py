@@ -152,7 +152,8 @@ def confirmed_incident(
     kind: str = "checkpoint",
 ) -> Incident:
     """A web report at ``point``, confirmed by ``dispatcher`` ``minutes_ago`` (then, with
-    ``end``, resolved or marked a false alarm): what the public may or may not see."""
+    ``end``, resolved or marked a false alarm at once): what the public may or may not
+    see."""
     from datetime import timedelta
 
     from tocsin.incidents.reports import receive_report
@@ -165,6 +166,8 @@ def confirmed_incident(
     if end:
         incident = change_state(incident, end, actor=dispatcher)
     back = timezone.now() - timedelta(minutes=minutes_ago)
-    Incident.objects.filter(pk=incident.pk).update(opened_at=back, confirmed_at=back)
+    Incident.objects.filter(pk=incident.pk).update(
+        opened_at=back, confirmed_at=back, **({"closed_at": back} if end else {})
+    )
     incident.refresh_from_db()
     return incident

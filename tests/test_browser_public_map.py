@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -101,11 +102,18 @@ def scene() -> dict[str, int]:
 
 
 def resolve(pk: int) -> None:
+    """Resolve it an hour ago: the public sees a resolution only after its delay (one
+    transaction, so the list's re-render on the event already sees the old time)."""
+    from django.db import transaction
+    from django.utils import timezone
+
     from tocsin.incidents.models import Incident
 
     incident = Incident.objects.get(pk=pk)
     dispatcher = factories.Member.objects.get(display_name="Diego")
-    change_state(incident, "resolved", actor=dispatcher)
+    with transaction.atomic():
+        change_state(incident, "resolved", actor=dispatcher)
+        Incident.objects.filter(pk=pk).update(closed_at=timezone.now() - timedelta(hours=1))
 
 
 @pytest.mark.parametrize("language", ["en", "es"])

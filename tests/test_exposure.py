@@ -11,10 +11,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tocsin import geo
-from tocsin.lib.exposure import EPOCH, SHOWN, Audience, Rules, expose, public_cutoff
+from tocsin.lib.exposure import (
+    EPOCH,
+    SHOWN,
+    Audience,
+    PublicKind,
+    Rules,
+    block_point,
+    coarsen,
+    expose,
+    public_cutoff,
+    public_from,
+    public_kind,
+)
 from tocsin.lib.incident_states import State
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+REPORT_KINDS = ["checkpoint", "workplace_raid", "home_arrest", "agents_seen", "detention"]
+CLOSED = (State.RESOLVED, State.UNFOUNDED, State.MERGED, State.EXPIRED)
 
 latitudes = st.floats(min_value=-60, max_value=70, allow_nan=False)
 longitudes = st.floats(min_value=-179.9, max_value=179.9, allow_nan=False)
@@ -40,11 +54,15 @@ def incidents(draw: st.DrawFn) -> dict:
     opened_at = draw(moments)
     confirmed = draw(st.booleans())
     confirmed_at = opened_at + dt.timedelta(seconds=draw(st.integers(0, 86400)))
+    closed_at = confirmed_at + dt.timedelta(seconds=draw(st.integers(0, 86400)))
+    state = draw(states)
     return {
         "cell": cell,
-        "state": draw(states),
+        "state": state,
         "opened_at": opened_at,
         "confirmed_at": confirmed_at if confirmed else None,
+        "kind": draw(st.sampled_from([*REPORT_KINDS, "something_new"])),
+        "closed_at": closed_at if state in CLOSED else None,
     }
 
 
@@ -63,6 +81,12 @@ def test_the_public_never_sees_finer_than_its_cell_nor_before_the_delay(
     assert incident["state"] in (State.CONFIRMED, State.RESOLVED)
     assert incident["confirmed_at"] is not None
     assert now >= incident["confirmed_at"] + r.public_delay
+    # Not before the confirmation's time step has ended, plus the delay: the moment it
+    # appears tells the step, never the minute.
+    assert now >= public_from(incident["confirmed_at"], r)
+    assert (public_from(incident["confirmed_at"], r) - r.public_delay - EPOCH) % (
+        r.public_time_step
+    ) == dt.timedelta(0)
     assert public.resolution == geo.resolution(public.cell) == r.public_resolution
     assert public.resolution <= geo.BLOCK_RESOLUTION
     # The time shown is the confirmation rounded down, never later, never finer than a step.
@@ -127,7 +151,9 @@ def test_a_responder_sees_the_exact_place_at_once_a_member_the_block_the_public_
     assert seen(Audience.RESPONDER, incident, now, r).cell == cell  # type: ignore[union-attr]
     assert seen(Audience.MEMBER, incident, now, r).resolution == geo.BLOCK_RESOLUTION  # type: ignore[union-attr]
     assert seen(Audience.PUBLIC, incident, now, r) is None
-    later = START + dt.timedelta(minutes=38)
+    # 00:07:12 + 30 min is not yet: its quarter hour ends at 00:15, public from 00:45.
+    assert seen(Audience.PUBLIC, incident, START + dt.timedelta(minutes=38), r) is None
+    later = START + dt.timedelta(minutes=45)
     public = seen(Audience.PUBLIC, incident, later, r)
     assert public is not None
     assert public.resolution == geo.PUBLIC_RESOLUTION
@@ -140,3 +166,61 @@ def test_an_operator_cannot_make_the_public_finer_than_a_block() -> None:
         Rules(public_resolution=geo.BLOCK_RESOLUTION + 1)
     with pytest.raises(ValueError):
         Rules(public_delay=dt.timedelta(minutes=-1))
+
+
+@given(incidents(), st.integers(0, 30 * 86400), rules)
+def test_the_public_sees_a_resolution_no_sooner_than_a_confirmation(
+    incident: dict, later: int, r: Rules
+) -> None:
+    now = incident["opened_at"] + dt.timedelta(seconds=later)
+    public = seen(Audience.PUBLIC, incident, now, r)
+    if public is None or incident["state"] != State.RESOLVED:
+        return
+    if now < public_from(incident["closed_at"], r):
+        assert public.state == State.CONFIRMED
+    else:
+        assert public.state == State.RESOLVED
+    # Members hear of it at once.
+    member = seen(Audience.MEMBER, incident, now, r)
+    assert member is not None and member.state == State.RESOLVED
+
+
+@given(incidents(), st.integers(0, 30 * 86400), rules)
+def test_the_public_is_told_a_public_kind_that_never_names_a_home(
+    incident: dict, later: int, r: Rules
+) -> None:
+    now = incident["opened_at"] + dt.timedelta(seconds=later)
+    public = seen(Audience.PUBLIC, incident, now, r)
+    if public is not None:
+        assert public.kind in PublicKind.values
+        assert public.kind not in ("home_arrest", "workplace_raid", "detention")
+    member = seen(Audience.MEMBER, incident, now, r)
+    if member is not None:
+        assert member.kind == incident["kind"]
+
+
+def test_enforcement_at_a_home_or_a_workplace_is_enforcement_activity() -> None:
+    assert {k: public_kind(k) for k in REPORT_KINDS} == {
+        "checkpoint": "checkpoint",
+        "workplace_raid": "enforcement",
+        "home_arrest": "enforcement",
+        "agents_seen": "agents_seen",
+        "detention": "enforcement",
+    }
+    assert public_kind("something_new") == "enforcement"
+    assert public_kind("enforcement") == "enforcement"
+
+
+@given(incidents(), rules)
+def test_the_block_and_the_public_cell_are_what_expose_shows(incident: dict, r: Rules) -> None:
+    # One function says how fine each audience sees: the members' block point (their
+    # alerts' and pages' place) is the centre of what expose shows them.
+    incident = {**incident, "state": State.CONFIRMED, "confirmed_at": incident["opened_at"]}
+    far_later = incident["opened_at"] + dt.timedelta(days=30)
+    member = seen(Audience.MEMBER, incident, far_later, r)
+    public = seen(Audience.PUBLIC, incident, far_later, r)
+    assert member is not None and public is not None
+    lat, lng = geo.center(member.cell)
+    assert block_point(incident["cell"]) == (round(lat, 4), round(lng, 4))
+    assert (member.cell, member.resolution) == coarsen(Audience.MEMBER, incident["cell"], r)
+    assert (public.cell, public.resolution) == coarsen(Audience.PUBLIC, incident["cell"], r)

@@ -30,7 +30,7 @@ from tocsin.committees.services import revoke
 from tocsin.incidents.models import Incident, State
 from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
-from tocsin.lib import links
+from tocsin.lib import exposure, links
 from tocsin.members.models import AlertArea, ContactEndpoint, Member
 from tocsin.transports import registry as transports_base
 from tocsin.transports.base import Message, Transport, TransportError
@@ -716,7 +716,7 @@ def test_it_shows_the_block_not_the_exact_place(w: World) -> None:
     message = messages.render(incident.alerts.get(), member_id=w.member.pk, language="en")
     lat, lng = geo.center(incident.cell)
     assert f"{lat:.4f}, {lng:.4f}" not in message.text
-    block_lat, block_lng = geo.block_point(incident.cell)
+    block_lat, block_lng = exposure.block_point(incident.cell)
     assert f"{block_lat:.4f}, {block_lng:.4f}" in message.text
 
 

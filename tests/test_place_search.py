@@ -30,7 +30,7 @@ from tocsin.incidents import verify
 from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import open_incident
 from tocsin.intake.models import Channel, Report, ReportKind
-from tocsin.lib import links
+from tocsin.lib import exposure, links
 from tocsin.lib.gsm7 import GSM7, segments
 from tocsin.places.models import Place, PlaceKind
 from tocsin.places.naming import Gazetteer
@@ -367,7 +367,7 @@ def test_alerts_name_the_place_members_at_the_block_responders_exactly(
     assert responders in possible.subject and responders in possible.text
     assert responders in verify_text.text
     # The email opens the phone's own maps app, at the block for members.
-    block_lat, block_lng = geo.block_point(incident.cell)
+    block_lat, block_lng = exposure.block_point(incident.cell)
     assert f'href="geo:{block_lat:.4f},{block_lng:.4f}"' in confirmed.html
 
 
@@ -383,7 +383,7 @@ def test_members_never_read_a_place_finer_than_their_block(w: World) -> None:
     [where] = said
     assert where.name == "Car wash, César Chávez & Soto"
     assert where.metres % 100 == 0
-    assert where.coordinates == "{:.4f}, {:.4f}".format(*geo.block_point(incident.cell))
+    assert where.coordinates == "{:.4f}, {:.4f}".format(*exposure.block_point(incident.cell))
 
 
 def test_the_alert_page_gives_a_member_the_block_and_a_responder_the_exact_place(w: World) -> None:
@@ -409,7 +409,7 @@ def test_the_alert_page_gives_a_member_the_block_and_a_responder_the_exact_place
         members = Gazetteer.of(incident).block(incident.cell).text
     assert members[0].upper() + members[1:] in html.unescape(mateo.content.decode())
     assert "60 m al sur de Autolavado" in html.unescape(rosa.content.decode())  # Rosa reads Spanish
-    block_lat, block_lng = geo.block_point(incident.cell)
+    block_lat, block_lng = exposure.block_point(incident.cell)
     assert f'href="geo:{block_lat:.4f},{block_lng:.4f}"' in mateo.content.decode()
 
 

@@ -56,7 +56,8 @@ def test_a_public_incident_is_posted_once_in_english_and_spanish(
     Place.objects.create(
         committee=w.east, name="Boyle Heights", kind=PlaceKind.AREA, lat=EAST[0], lng=EAST[1]
     )
-    confirmed_incident(w.dispatcher, minutes_ago=40)
+    # Public once its quarter hour has ended, plus the 30 minutes' delay: by 45 minutes.
+    confirmed_incident(w.dispatcher, minutes_ago=45)
     assert broadcast.sweep().sent == 1
     [text] = posts(api)
     assert "Confirmed: Checkpoint in Boyle Heights" in text
@@ -72,7 +73,8 @@ def test_nothing_is_posted_before_the_public_delay(api: TelegramAPI, w: World) -
     incident = confirmed_incident(w.dispatcher, minutes_ago=5)
     broadcast.sweep()
     assert posts(api) == []
-    later = timezone.now() + dt.timedelta(minutes=30)
+    # Its quarter hour ends within 15 minutes of the confirmation; 30 minutes' delay after.
+    later = timezone.now() + dt.timedelta(minutes=40)
     broadcast.sweep(later)
     assert len(posts(api)) == 1
     assert PublicPost.objects.get().incident_id == incident.pk
@@ -101,6 +103,12 @@ def test_resolved_is_posted_once_after_confirmed(api: TelegramAPI, w: World) -> 
     incident = confirmed_incident(w.dispatcher, minutes_ago=60)
     broadcast.sweep()
     change_state(incident, "resolved", actor=w.dispatcher)
+    # The public hears of the end as late as of the start: not yet.
+    broadcast.sweep()
+    assert len(posts(api)) == 1
+    Incident.objects.filter(pk=incident.pk).update(
+        closed_at=timezone.now() - dt.timedelta(minutes=50)
+    )
     broadcast.sweep()
     broadcast.sweep()
     confirmed, resolved = posts(api)

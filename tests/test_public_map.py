@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.test import Client, RequestFactory
-from django.utils import formats, translation
+from django.utils import formats, timezone, translation
 from shapely.geometry import Point, shape
 
 from tests.factories import EAST, WEST, World, confirmed_incident, world
@@ -27,8 +27,8 @@ from tocsin.demo.data import load_demo
 from tocsin.incidents.models import Incident
 from tocsin.incidents.services import change_state
 from tocsin.intake.models import Report
-from tocsin.lib import live, sse
-from tocsin.public import views
+from tocsin.lib import exposure, live, sse
+from tocsin.public import incident_map, views
 from tocsin.public.incidents import public_id, published
 
 # Only against hangs: every wait here ends long before this.
@@ -274,8 +274,9 @@ def test_the_live_list_shows_an_incident_when_its_delay_passes_with_no_event(
         stream = _open()
         try:
             before = await _read(stream)
-            # Time passes: the delay is over (the operator's rules say 10 minutes now).
-            settings.PUBLIC_DELAY_MINUTES = 10
+            # Time passes: the delay is over (the operator's rules say none now; its
+            # quarter hour ended at most 15 minutes after it was confirmed, 20 ago).
+            settings.PUBLIC_DELAY_MINUTES = 0
             return before, await _read(stream)
         finally:
             await _close(stream)
@@ -289,26 +290,60 @@ def test_the_live_list_shows_an_incident_when_its_delay_passes_with_no_event(
     assert f'data-incident="{public_id(incident.pk)}"' in after
 
 
+def test_a_resolution_reaches_the_public_only_after_its_delay(w: World) -> None:
+    # Shown at once, a resolution would tell the public the minute it ended.
+    incident = confirmed_incident(w.dispatcher, minutes_ago=120)
+    change_state(incident, "resolved", actor=w.dispatcher)
+    client = Client()
+    assert [p.state for p in published()] == ["confirmed"]
+    assert "Resolved" not in _text(client.get("/map/").content.decode())
+    assert [f["properties"]["state"] for f in _geojson()["features"]] == ["confirmed"]
+    [item] = client.get("/api/v1/incidents").json()
+    assert item["state"] == "confirmed"
+    # Time passes: its time step has ended, and the delay after it.
+    closed = timezone.now() - timedelta(minutes=settings.PUBLIC_DELAY_MINUTES)
+    Incident.objects.filter(pk=incident.pk).update(closed_at=closed)
+    step = timedelta(minutes=settings.PUBLIC_TIME_STEP_MINUTES)
+    assert [p.state for p in published()] == (
+        ["resolved"] if (closed - exposure.EPOCH) % step == timedelta(0) else ["confirmed"]
+    )
+    Incident.objects.filter(pk=incident.pk).update(closed_at=closed - step)
+    assert [p.state for p in published()] == ["resolved"]
+    assert "Resolved" in _text(client.get("/map/").content.decode())
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_resolution_reaches_the_live_list_at_once(
+def test_a_resolution_reaches_the_live_list_when_its_delay_passes(
     broker: live.InProcessBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = world()
     monkeypatch.setattr(sse, "FALLBACK_SECONDS", 3600.0)
-    monkeypatch.setattr(views, "MAP_RENDER_SECONDS", 3600.0)
-    incident = confirmed_incident(w.dispatcher, minutes_ago=60)
+    monkeypatch.setattr(sse, "SAFETY_POLL_SECONDS", 3600.0)
+    monkeypatch.setattr(views, "MAP_RENDER_SECONDS", 0.1)
+    incident = confirmed_incident(w.dispatcher, minutes_ago=120)
 
-    async def run() -> tuple[str, str]:
+    def resolve_then_let_time_pass() -> str:
+        change_state(incident, "resolved", actor=w.dispatcher)
+        # What the live list renders now (on the resolution's event): still confirmed.
+        now_shown = views._map_list(incident_map.Filter())["incidents"]
+        Incident.objects.filter(pk=incident.pk).update(
+            closed_at=timezone.now() - timedelta(hours=1)
+        )
+        return [p.state for p in now_shown][0]  # type: ignore[index]
+
+    async def run() -> tuple[str, str, str]:
         stream = _open()
         try:
             before = await _read(stream)
-            await asyncio.to_thread(change_state, incident, "resolved", actor=w.dispatcher)
-            return before, await _read(stream)
+            meanwhile = await asyncio.to_thread(resolve_then_let_time_pass)
+            return before, meanwhile, await _read(stream)
         finally:
             await _close(stream)
 
-    before, after = asyncio.run(run())
+    before, meanwhile, after = asyncio.run(run())
     assert "Confirmed" in _text(before) and "Resolved" not in _text(before)
+    assert meanwhile == "confirmed"
+    # The list's own timer shows it once the delay has passed, with no event.
     assert "Resolved" in _text(after)
 
 

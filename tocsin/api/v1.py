@@ -17,16 +17,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Query, Schema
 from ninja.errors import Throttled
 from ninja.throttling import BaseThrottle
 
 from tocsin.committees import hotlines
-from tocsin.intake.models import ReportKind
-from tocsin.lib import languages, ratelimit
+from tocsin.lib import exposure, languages, ratelimit
 from tocsin.mobilize import public_views
 from tocsin.mobilize.planned import Mobilization
-from tocsin.public.incidents import PublicIncident, published
+from tocsin.public.incidents import LIMIT, PublicIncident, published, published_one
 
 
 class NetworkShare(BaseThrottle):
@@ -143,6 +142,10 @@ def _mobilization(m: Mobilization) -> MobilizationOut:
     )
 
 
+# How far back a client may page through the list (a page is at most LIMIT).
+MAX_OFFSET = 10_000
+
+
 @api.get(
     "/incidents",
     response=list[IncidentOut],
@@ -150,15 +153,24 @@ def _mobilization(m: Mobilization) -> MobilizationOut:
     summary="Confirmed and resolved incidents, newest first",
 )
 def incidents(
-    request: HttpRequest, since: dt.datetime | None = None, kind: str | None = None
+    request: HttpRequest,
+    since: dt.datetime | None = None,
+    kind: str | None = None,
+    limit: int = Query(LIMIT, ge=1, le=LIMIT),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[IncidentOut]:
-    """``since``: only those whose public time (``at``) is after it; ``kind``: one kind
-    of report (checkpoint, workplace_raid, ...)."""
-    if kind is not None and kind not in ReportKind.values:
-        return []
+    """``since``: only those whose public time (``at``) is after it; ``kind``: one public
+    kind (checkpoint, enforcement, agents_seen; a report kind asks for its public kind);
+    ``limit`` and ``offset``: one page of the list (the next page starts at ``offset +
+    limit``)."""
+    if kind is not None:
+        if kind not in exposure.PublicKind.values and kind not in exposure.PUBLIC_KINDS:
+            return []
+        kind = exposure.public_kind(kind)
     # Compared with the rounded public time, never the exact confirmation: asking with
     # ever closer ``since`` values must not tell the minute it was confirmed.
-    shown = [i for i in published() if kind in (None, i.kind) and (since is None or i.at > since)]
+    page = published(limit=limit, offset=offset)
+    shown = [i for i in page if kind in (None, i.kind) and (since is None or i.at > since)]
     with translation.override(languages.requested(request)):
         return [_incident(i) for i in shown]
 
@@ -170,11 +182,11 @@ def incidents(
     summary="One incident, as the public map shows it",
 )
 def incident(request: HttpRequest, incident_id: str) -> IncidentOut:
+    found = published_one(incident_id)
+    if found is None:
+        raise Http404
     with translation.override(languages.requested(request)):
-        for found in published():
-            if found.public_id == incident_id:
-                return _incident(found)
-    raise Http404
+        return _incident(found)
 
 
 @api.get(

@@ -124,14 +124,6 @@ def geojson_cells(cells: set[int] | list[int]) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def block_point(cell: int) -> tuple[float, float]:
-    """Return the centre of the block-level cell around ``cell``, rounded for display."""
-    lat, lng = center(
-        parent(cell, BLOCK_RESOLUTION) if resolution(cell) > BLOCK_RESOLUTION else cell
-    )
-    return round(lat, 4), round(lng, 4)
-
-
 def to_str(cell: int) -> str:
     return h3.int_to_str(cell)
 

@@ -66,7 +66,7 @@ class ConfirmedBy(models.TextChoices):
     """How an incident came to be confirmed: the public reads it as its label."""
 
     VERIFIER = "verifier", _("confirmed by a verifier on the ground")
-    QUORUM = "quorum", _("confirmed by trusted members' reports")
+    QUORUM = "quorum", _("confirmed by trusted members")
     DISPATCHER = "dispatcher", _("confirmed by the committee's dispatcher")
 
 
@@ -85,7 +85,8 @@ class Incident(models.Model):
     )
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmed_by = models.CharField(max_length=20, choices=ConfirmedBy.choices, blank=True)
-    # With ``quorum``: how many trusted members' reports agreed.
+    # With ``quorum``: how many distinct trusted members reported it (a member who
+    # reported twice counts once: tocsin.incidents.verification.quorum_size).
     confirmed_sources = models.PositiveSmallIntegerField(default=0)
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -452,8 +452,10 @@ def change_state(
         if incident.state != previous:
             # Whoever reported it by text hears how it went, on their own channel.
             outcomes.tell_reporters(incident.pk, incident.state)
-            # The public map re-renders (a resolution shows at once; a confirmation only
-            # after its delay, which the map's own timer catches).
+            # The public map re-renders: a false alarm leaves it at once; a confirmation
+            # or a resolution shows only after its time step and delay
+            # (tocsin.lib.exposure.public_from), which the map's own timer catches. A
+            # render that changes nothing sends nothing.
             transaction.on_commit(lambda: live.publish(live.PUBLIC_INCIDENTS))
         _publish(incident)
     return incident

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from tocsin import geo
 from tocsin.geo.describe import BLOCK, EXACT, PUBLIC, Named, Where, describe
+from tocsin.lib import exposure
 from tocsin.places.models import Place
 
 
@@ -41,7 +42,7 @@ class Gazetteer:
     def block(self, cell: int) -> Where:
         """Return the place of ``cell`` for members: described from the centre of its
         block-level cell, so it says nothing the block does not."""
-        lat, lng = geo.block_point(cell)
+        lat, lng = exposure.block_point(cell)
         return describe(lat, lng, self.named(), precision=BLOCK)
 
     def area(self, cell: int) -> Where:

@@ -34,7 +34,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tocsin.incidents.models import Incident
-from tocsin.intake.models import ReportKind
+from tocsin.lib import exposure
 from tocsin.lib.incident_states import State
 from tocsin.lib.retry import backoff
 from tocsin.public.incidents import PublicIncident, published
@@ -167,7 +167,8 @@ def render_correction(post: PublicPost) -> Message:
     parts = []
     for language in languages:
         with translation.override(language):
-            kind = str(ReportKind(post.kind).label) if post.kind in ReportKind.values else ""
+            # Rows written before public kinds held the report's kind: said coarsely too.
+            kind = exposure.public_kind_label(post.kind) if post.kind else ""
             where = (
                 _("in %(area)s") % {"area": post.place}
                 if post.place

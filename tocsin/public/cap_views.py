@@ -14,7 +14,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
 from tocsin.public import cap
-from tocsin.public.incidents import published
+from tocsin.public.incidents import published, published_one
 
 MAX_AGE = 60
 
@@ -42,7 +42,8 @@ class CapIndex(Atom1Feed):
 @cache_control(max_age=MAX_AGE, public=True)
 def public_cap(request: HttpRequest, public_id: str) -> HttpResponse:
     """One incident's CAP alert; 404 for any incident the public may not see (yet)."""
-    incident = next((i for i in published() if i.public_id == public_id), None)
+    # Not only the newest LIMIT: any incident the public may still see has its alert.
+    incident = published_one(public_id)
     if incident is None:
         raise Http404
     return HttpResponse(cap.alert(incident), content_type=f"{cap.CONTENT_TYPE}; charset=utf-8")

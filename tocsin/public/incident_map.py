@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tocsin import geo
-from tocsin.intake.models import ReportKind
+from tocsin.lib.exposure import PUBLIC_KINDS, PublicKind, public_kind
 from tocsin.public.incidents import PublicIncident, published
 
 # The periods a person can choose, newest first; the page opens on the week.
@@ -30,7 +30,7 @@ DEFAULT_WINDOW = "7d"
 
 @dataclass(frozen=True)
 class Filter:
-    """What a person asked to see: one kind (or every kind) over one period."""
+    """What a person asked to see: one public kind (or every kind) over one period."""
 
     kind: str = ""
     window: str = DEFAULT_WINDOW
@@ -41,7 +41,8 @@ class Filter:
         kind = query.get("kind", "")
         window = query.get("window", DEFAULT_WINDOW)
         return cls(
-            kind=kind if kind in ReportKind.values else "",
+            # An old link's report kind (?kind=checkpoint) asks for its public kind.
+            kind=public_kind(kind) if kind in PublicKind.values or kind in PUBLIC_KINDS else "",
             window=window if window in WINDOWS else DEFAULT_WINDOW,
         )
 
@@ -57,7 +58,7 @@ class Filter:
 
 
 def kinds() -> list[tuple[str, str]]:
-    return [("", str(_("All kinds"))), *((k, str(label)) for k, label in ReportKind.choices)]
+    return [("", str(_("All kinds"))), *((k, str(label)) for k, label in PublicKind.choices)]
 
 
 def windows() -> list[tuple[str, str]]:

@@ -29,8 +29,9 @@ from tocsin.committees import hotlines
 from tocsin.lib import live, source, sse
 from tocsin.public import basemap, incident_map
 
-# The public list changes with time alone (an incident becomes public when its delay
-# passes, and nothing is published then): its live stream renders at least this often.
+# The public list changes with time alone (an incident becomes public, or resolved, when
+# its delay passes, and nothing is published then): its live stream renders at least this
+# often.
 MAP_RENDER_SECONDS = 60.0
 
 # Tiles change only when the operator replaces the map file; a day-old tile is fine.
