@@ -35,10 +35,19 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from lxml import etree
 
-from tests.factories import EAST, WEST, World, confirmed_incident, own_incident, world
+from tests.factories import (
+    EAST,
+    WEST,
+    World,
+    confirmed_incident,
+    own_incident,
+    session_for,
+    world,
+)
 from tests.test_cap import cap_schema
 from tocsin import geo
-from tocsin.alerts.models import Delivery
+from tocsin.alerts.models import Delivery, Purpose
+from tocsin.committees.models import Approval
 from tocsin.federation import keys, outgoing, signing
 from tocsin.federation.models import Partner, Received, Sent, Trust
 from tocsin.incidents.models import Incident
@@ -46,6 +55,7 @@ from tocsin.incidents.reports import receive_report
 from tocsin.incidents.services import change_state
 from tocsin.intake.models import Channel, Report
 from tocsin.lib.incident_states import State
+from tocsin.members.models import Member
 from tocsin.public import cap
 from tocsin.public.incidents import PublicIncident, public_id
 
@@ -176,17 +186,50 @@ def test_a_desk_only_partners_report_backed_by_our_own_confirms(
     assert Incident.objects.get().state == State.CONFIRMED
 
 
-def test_a_trusted_partners_report_alerts_members_once_a_dispatcher_confirms(
+def test_a_trusted_partners_report_alone_alerts_members_once_a_second_person_approves(
     client: Client, w: World, ours: str, theirs: str, partner: Partner
 ) -> None:
     Partner.objects.update(trust=Trust.CONFIRM)
     post(client, public_alert(), theirs)
     assert not Delivery.objects.exists()
     confirm_from_the_desk(client, w)
-    assert Incident.objects.get().state == State.CONFIRMED
-    # Mateo, East's member whose area is there, hears of it (the two-person rule applies
-    # past its threshold, as for any alert: tests/test_two_person.py).
-    assert Delivery.objects.filter(endpoint__member=w.member).exists()
+    incident = Incident.objects.get()
+    assert incident.state == State.CONFIRMED
+    # Resting on another network's word alone, it never reaches members on one
+    # dispatcher's tap, however few it would reach: a second person approves first.
+    assert not Delivery.objects.filter(alert__purpose=Purpose.CONFIRMED).exists()
+    approval = Approval.objects.get()
+    assert (approval.reason, approval.status) == ("network", "waiting")
+    # The desk says why, in English and in Spanish.
+    desk = session_for(w.organizer).get(reverse("desk")).content.decode()
+    assert "rests only on a partner network&#x27;s reports" in desk
+    Member.objects.filter(pk=w.organizer.pk).update(language="es")
+    desk = session_for(w.organizer).get(reverse("desk")).content.decode()
+    assert "solo se basa en reportes de una red de la alianza" in desk
+    response = session_for(w.organizer).post(
+        reverse("approval_decide", args=[approval.pk]), {"decision": "approve"}
+    )
+    assert response.status_code == 302
+    # Mateo, East's member whose area is there, hears of it.
+    assert Delivery.objects.filter(
+        endpoint__member=w.member, alert__purpose=Purpose.CONFIRMED
+    ).exists()
+
+
+def test_a_partners_report_backed_by_our_own_needs_no_second_person_below_the_threshold(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner
+) -> None:
+    Partner.objects.update(trust=Trust.CONFIRM)
+    post(client, public_alert(), theirs)
+    report = Report.objects.get(channel=Channel.PARTNER)
+    incident = own_incident(report, w.dispatcher)
+    ours_too = receive_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    Report.objects.filter(pk=ours_too.pk).update(incident=incident)
+    change_state(incident, State.CONFIRMED, actor=w.dispatcher)
+    assert not Approval.objects.exists()
+    assert Delivery.objects.filter(
+        endpoint__member=w.member, alert__purpose=Purpose.CONFIRMED
+    ).exists()
 
 
 def test_an_unknown_partner_is_refused(
