@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import ipaddress
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ from tests.factories import (
     session_for,
     world,
 )
+from tests.peers.witness import Witness
 from tests.test_cap import cap_schema
 from tocsin import geo
 from tocsin.alerts.models import Delivery, Purpose
@@ -54,6 +56,7 @@ from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
 from tocsin.incidents.services import change_state
 from tocsin.intake.models import Channel, Report
+from tocsin.lib import egress, http
 from tocsin.lib.incident_states import State
 from tocsin.members.models import Member
 from tocsin.public import cap
@@ -448,7 +451,10 @@ def test_a_change_in_the_public_view_is_an_update(w: World, ours: str, partner: 
     assert f"incident.{public_id(incident.pk)}.alert".encode() in body  # its references
 
 
-def test_a_failed_delivery_is_recorded_and_retried(w: World, ours: str, partner: Partner) -> None:
+def test_a_failed_delivery_is_recorded_and_retried(
+    w: World, ours: str, partner: Partner, settings: Any
+) -> None:
+    settings.FEDERATION_PRIVATE_HOSTS = ("127.0.0.1",)
     confirmed_incident(w.dispatcher, minutes_ago=60)
     # Port 9 on loopback (discard): nothing listens there.
     [row] = outgoing.send_due()
@@ -497,8 +503,9 @@ def peer() -> Iterator[Peer]:
 
 
 def test_the_worker_task_posts_the_signed_alert_to_the_partners_inbox(
-    w: World, ours: str, partner: Partner, peer: Peer
+    w: World, ours: str, partner: Partner, peer: Peer, settings: Any
 ) -> None:
+    settings.FEDERATION_PRIVATE_HOSTS = ("127.0.0.1",)
     Partner.objects.update(base_url=peer.url)
     confirmed_incident(w.dispatcher, minutes_ago=60)
     assert outgoing.queue_due() == 1
@@ -515,6 +522,107 @@ def test_the_worker_task_posts_the_signed_alert_to_the_partners_inbox(
     assert "@target-uri" in headers["Signature-Input"] and "date" in headers["Signature-Input"]
     assert cap.parse(body).msg_type == "Alert"
     cap_schema().assertValid(etree.fromstring(body))
+
+
+def resolve_partner_to(monkeypatch: pytest.MonkeyPatch, address: str) -> list[str]:
+    """Make partner.example resolve to ``address`` (egress's one lookup); return the
+    names looked up."""
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[egress.Address]:
+        asked.append(host)
+        assert host == "partner.example", host
+        return [ipaddress.ip_address(address)]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    return asked
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.20.30.40", "169.254.169.254"])
+def test_a_partner_inside_our_network_is_refused_without_the_allow_list(
+    w: World,
+    ours: str,
+    partner: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    address: str,
+) -> None:
+    with Witness() as witness:
+        Partner.objects.update(base_url=f"http://partner.example:{witness.port}")
+        asked = resolve_partner_to(monkeypatch, address)
+        confirmed_incident(w.dispatcher, minutes_ago=60)
+        caplog.set_level(logging.INFO, logger="tocsin.federation")
+        [row] = outgoing.send_due()
+        assert asked == ["partner.example"]
+        # Refused before connecting: nothing reached the address.
+        assert witness.connections == 0
+    assert not row.delivered and row.attempts == 1
+    assert "TOCSIN_FEDERATION_PRIVATE_HOSTS" in row.error
+    assert f"partner {partner.pk}" in caplog.text
+    assert "TOCSIN_FEDERATION_PRIVATE_HOSTS" in caplog.text
+    # The log names the partner by id only: no host, no address, nothing of the alert.
+    assert "partner.example" not in caplog.text and address not in caplog.text
+    assert "Boyle" not in caplog.text and "checkpoint" not in caplog.text.lower()
+
+
+def test_a_partner_the_operator_lists_is_reached_at_its_private_address(
+    w: World,
+    ours: str,
+    partner: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    settings.FEDERATION_PRIVATE_HOSTS = egress.parse_hosts("partner.example")
+    with Witness() as witness:
+        Partner.objects.update(base_url=f"http://partner.example:{witness.port}")
+        resolve_partner_to(monkeypatch, "127.0.0.1")
+        confirmed_incident(w.dispatcher, minutes_ago=60)
+        [row] = outgoing.send_due()
+        assert row.delivered, row.error
+        [received] = witness.received
+    assert received.startswith(b"POST /federation/inbox/ HTTP/1.1\r\n")
+    assert b"Host: partner.example:" in received
+
+
+def test_a_partner_at_a_public_address_needs_no_listing(
+    w: World, ours: str, partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Partner.objects.update(base_url="http://partner.example:9")
+    confirmed_incident(w.dispatcher, minutes_ago=60)
+    sent: list[tuple[str, bool]] = []
+
+    def pinned_post(origin: str, target: str, *args: Any, trusted: bool, **kwargs: Any) -> Any:
+        sent.append((origin + target, trusted))
+        return 202, ""
+
+    monkeypatch.setattr(http, "pinned_post", pinned_post)
+    [row] = outgoing.send_due()
+    assert row.delivered
+    # A public partner is posted to untrusted: its answers are checked, then pinned.
+    assert sent == [("http://partner.example:9/federation/inbox/", False)]
+
+
+def test_the_inbox_never_fetches_what_an_alert_points_at(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner
+) -> None:
+    with Witness() as witness:
+        there = witness.origin
+        body = public_alert().replace(
+            b"</info>",
+            f"<resource><resourceDesc>map</resourceDesc><mimeType>image/png</mimeType>"
+            f"<uri>{there}/map.png</uri></resource></info>".encode(),
+            1,
+        )
+        body = body.replace(b"http://testserver/map/", f"{there}/map/".encode())
+        assert post(client, body, theirs).status_code == 202
+        entity = (
+            b'<?xml version="1.0"?><!DOCTYPE alert [<!ENTITY x SYSTEM "'
+            + there.encode()
+            + b'/x">]>'
+            + public_alert(ident=9).split(b"?>", 1)[1].replace(b"Boyle Heights", b"&x;")
+        )
+        refused(post(client, entity, theirs), 400, "malformed_cap")
+        assert witness.connections == 0
 
 
 # --- the command ---
@@ -580,6 +688,8 @@ class Instance:
             "TOCSIN_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "TOCSIN_STAFF_MFA": "0",
             "TOCSIN_FEDERATION_KEY": key,
+            # A, its partner, is on loopback: reached only because the operator says so.
+            "TOCSIN_FEDERATION_PRIVATE_HOSTS": "127.0.0.1",
             "PYTHONPATH": str(ROOT),
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -664,6 +774,8 @@ def test_two_instances_on_loopback_federate_both_ways(
     try:
         settings.SITE_URL = a.url
         settings.FEDERATION_KEY = keys.generate()
+        # B, our partner, is on loopback: reached only because the operator says so.
+        settings.FEDERATION_PRIVATE_HOSTS = ("127.0.0.1",)
         w = world()
         area = geo.to_str(geo.cell_at(*EAST, 6))
         # Each registers the other, with what the other's /federation/key says.

@@ -5,8 +5,12 @@ or turns out a false alarm (a partner that was sent the Alert must hear it is of
 
 The worker's housekeeping calls ``queue_due()`` every few seconds; it records each
 message due on a ``Sent`` row and enqueues the ``deliver`` task, which signs the alert
-and POSTs it to the partner's /federation/inbox through tocsin.lib.http's pinned seam
-(the partner's host is the one the operator registered).
+and POSTs it to the partner's /federation/inbox through tocsin.lib.http's pinned seam,
+like every address Tocsin did not choose itself: the partner's host resolved once, every
+answer a public address (tocsin.lib.egress) unless the operator lists the host in
+TOCSIN_FEDERATION_PRIVATE_HOSTS (a partner on their own network), the connection made to
+the address checked, no redirect followed. A refused partner's row records why, and the
+log names the partner by id only.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
@@ -26,7 +31,7 @@ from django.utils import timezone
 from tocsin.federation import keys, signing
 from tocsin.federation.models import Partner, Sent
 from tocsin.incidents.models import Incident
-from tocsin.lib import http
+from tocsin.lib import egress, http
 from tocsin.lib.incident_states import State
 from tocsin.public import cap
 from tocsin.public.incidents import PublicIncident, published
@@ -39,6 +44,11 @@ MAX_ATTEMPTS = 8
 # A row not yet delivered is queued again once this long passed after its last attempt
 # (a lost task, a partner that was down); doubles are refused by the partner as replays.
 RETRY_SECONDS = 60.0
+# Why a partner was not posted to, for its row and the log (never its host or address).
+NOT_PUBLIC = (
+    "its address is not public; list its host in TOCSIN_FEDERATION_PRIVATE_HOSTS "
+    "if it is on your own network"
+)
 
 
 def _view(incident: PublicIncident) -> dict[str, Any]:
@@ -192,12 +202,14 @@ def _deliver(sent_id: int) -> None:
     parts = urlsplit(url)
     origin, path = f"{parts.scheme}://{parts.netloc}", parts.path
     error = ""
+    # Public addresses only, unless the operator says this host is on their own network.
+    trusted = egress.matches(parts.hostname or "", settings.FEDERATION_PRIVATE_HOSTS)
     try:
-        # The operator registered the partner's host: trusted (its address is still
-        # pinned), so a partner on the same network or loopback is reachable.
         status, _ = http.pinned_post(
-            origin, path, payload, headers, trusted=True, timeouts=TIMEOUTS, size=1
+            origin, path, payload, headers, trusted=trusted, timeouts=TIMEOUTS, size=1
         )
+    except egress.Refused:
+        status, error = 0, NOT_PUBLIC
     except (http.Unreachable, OSError) as e:
         status, error = 0, type(e).__name__
     # 409: the partner already has this message (a second delivery of it).
