@@ -419,6 +419,11 @@ def test_a_partner_sent_the_alert_is_sent_a_cancel(
     [owed] = outgoing.due()
     assert (owed.msg_type, owed.silent) == ("Cancel", False)
     assert outgoing.record([owed]) == [Sent.objects.get().pk]
+    body = outgoing.body(Sent.objects.get())
+    cap_schema().assertValid(etree.fromstring(body))
+    # A false alarm's Cancel says so (certainty Unlikely); an end keeps what it was.
+    certainty = "Unlikely" if end == State.UNFOUNDED else "Likely"
+    assert f"<certainty>{certainty}</certainty>".encode() in body
     Sent.objects.update(delivered=True)
     assert outgoing.due() == []
 

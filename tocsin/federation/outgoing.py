@@ -120,7 +120,8 @@ def due(now: dt.datetime | None = None) -> list[Due]:
     by_pk = {p.pk: p for p in partners}
     for s in withdrawn:
         if s.incident_id in unfounded:
-            view = json.loads(s.view)
+            # Its Cancel says it was a false alarm (CAP certainty Unlikely).
+            view = {**json.loads(s.view), "state": State.UNFOUNDED}
             owed.append(Due(by_pk[s.partner_id], s.incident_id, cap.CANCEL, view, not s.announced))
     return owed
 
