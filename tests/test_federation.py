@@ -156,6 +156,25 @@ def test_the_desk_shows_the_partner_report(
     client.force_login(w.dispatcher.user)
     page = client.get(reverse("desk")).content.decode()
     assert "Eastside network" in page
+    # How sure the partner is (its CAP certainty: a verifier of theirs saw it), in the
+    # dispatcher's language.
+    assert Report.objects.get().partner_certainty == "Observed"
+    assert "seen on the ground, says the partner network" in page
+    Member.objects.filter(pk=w.dispatcher.pk).update(language="es")
+    page = session_for(w.dispatcher).get(reverse("desk")).content.decode()
+    assert "se vio en el lugar, según la red de la alianza" in page
+
+
+@pytest.mark.parametrize(
+    ("certainty", "kept"),
+    [("Likely", "Likely"), ("Possible", "Possible"), ("Unknown", "Unknown"), ("Sure", "")],
+)
+def test_the_partners_certainty_is_kept_as_cap_says_it(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner, certainty: str, kept: str
+) -> None:
+    body = public_alert().replace(b">Observed<", f">{certainty}<".encode())
+    assert post(client, body, theirs).status_code == 202
+    assert Report.objects.get().partner_certainty == kept
 
 
 def confirm_from_the_desk(client: Client, w: World) -> Any:

@@ -147,4 +147,5 @@ def _land(partner: Partner, alert: cap.Incoming) -> Report | None:
         language=alert.language if alert.language in ("en", "es") else "",
         # "Desk only": for information; a verifier or our own report must back an alert.
         for_information=partner.trust == Trust.DESK,
+        partner_certainty=alert.certainty,
     )

@@ -47,6 +47,9 @@ MAX_BYTES = 64 * 1024
 EVENT_CODE = "tocsin-kind"
 EARTH_KM = 6371.0088
 
+# CAP 1.2's certainty values (3.2.2), "Very Likely" being deprecated.
+CERTAINTIES = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
+
 ALERT = "Alert"
 UPDATE = "Update"
 CANCEL = "Cancel"
@@ -212,6 +215,7 @@ class Incoming:
     headline: str
     description: str
     language: str  # "en" or "es", or ""
+    certainty: str  # a CAP certainty (Observed, Likely, ...), or "" for anything else
 
 
 _POINT = re.compile(r"^\s*(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)")
@@ -284,4 +288,5 @@ def parse(body: bytes) -> Incoming:
         headline=_text(info, "headline")[:300],
         description=_text(info, "description")[:1000],
         language=_text(info, "language")[:2].lower(),
+        certainty=sure if (sure := _text(info, "certainty")) in CERTAINTIES else "",
     )
