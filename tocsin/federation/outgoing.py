@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
 from typing import Any
@@ -33,8 +32,8 @@ from tocsin.federation.models import Partner, Sent
 from tocsin.incidents.models import Incident
 from tocsin.lib import egress, http
 from tocsin.lib.incident_states import State
-from tocsin.public import cap
-from tocsin.public.incidents import PublicIncident, published
+from tocsin.public import cap, cap_versions
+from tocsin.public.incidents import PublicIncident, fingerprint, published
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +51,7 @@ NOT_PUBLIC = (
 
 
 def _view(incident: PublicIncident) -> dict[str, Any]:
-    view = dataclasses.asdict(incident)
-    view["at"] = incident.at.isoformat()
-    return view
+    return incident.view()
 
 
 def _incident(view: dict[str, Any]) -> PublicIncident:
@@ -62,7 +59,8 @@ def _incident(view: dict[str, Any]) -> PublicIncident:
 
 
 def _fingerprint(view: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
+    # The public feed's Update of the same view has the same identifier.
+    return fingerprint(view)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,7 +178,7 @@ def send_due(now: dt.datetime | None = None) -> list[Sent]:
 
 def body(row: Sent) -> bytes:
     incident = _incident(json.loads(row.view))
-    version = row.fingerprint[:12] if row.msg_type == cap.UPDATE else ""
+    version = row.fingerprint[: cap_versions.VERSION_LENGTH] if row.msg_type == cap.UPDATE else ""
     return cap.alert(incident, kind=row.msg_type, version=version)
 
 

@@ -3,7 +3,8 @@ ones partner networks send us.
 
 ``alert()`` builds one ``<alert>`` for one ``PublicIncident`` (what ``published()``
 returned: the public cell, the rounded time, the named area, the verification label;
-nothing else): msgType ``Alert`` while it is confirmed, ``Cancel`` once it is resolved
+nothing else): msgType ``Alert`` while it is confirmed (``Update`` once its public view
+changed: tocsin.public.cap_versions and tocsin.federation), ``Cancel`` once it is resolved
 (a false alarm is never public: it simply disappears from the public feed; partners that
 were sent the Alert get a Cancel from tocsin.federation, certainty ``Unlikely``). The
 certainty comes from how it was verified (``certainty``): ``Observed`` when a verifier
