@@ -59,6 +59,8 @@ from tocsin.intake.models import Channel, Report
 from tocsin.lib import egress, http
 from tocsin.lib.incident_states import State
 from tocsin.members.models import Member
+from tocsin.mobilize import ladder
+from tocsin.mobilize.escalation import Step
 from tocsin.public import cap
 from tocsin.public.incidents import PublicIncident, public_id
 
@@ -236,6 +238,10 @@ def test_a_trusted_partners_report_alone_alerts_members_once_a_second_person_app
     assert Delivery.objects.filter(
         endpoint__member=w.member, alert__purpose=Purpose.CONFIRMED
     ).exists()
+    # Each rung of the ladder waits for a second person too, for the same reason.
+    assert all(r.needs_second for r in ladder.rungs(incident, {w.east.pk}))
+    step = ladder.take(incident, Step.RESPONDERS, actor=w.dispatcher, committee_ids={w.east.pk})
+    assert step.approval is not None and step.approval.reason == "network"
 
 
 def test_a_partners_report_backed_by_our_own_needs_no_second_person_below_the_threshold(
