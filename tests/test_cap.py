@@ -4,6 +4,7 @@ what published() says, and the parser of incoming alerts refuses what it cannot 
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -15,6 +16,9 @@ from lxml import etree
 
 from tests.factories import World, confirmed_incident, world
 from tocsin import geo
+from tocsin.federation import keys, outgoing
+from tocsin.federation.models import Partner, Sent
+from tocsin.incidents.models import Incident
 from tocsin.intake.models import Report
 from tocsin.public import cap
 from tocsin.public.incidents import public_id, published
@@ -60,9 +64,54 @@ def test_it_serves_a_confirmed_incident_as_a_valid_cap_alert(
     assert root.findtext("cap:scope", namespaces=NS) == "Public"
     infos = root.findall("cap:info", NS)
     assert [i.findtext("cap:language", namespaces=NS) for i in infos] == ["en-US", "es-US"]
-    assert {i.findtext("cap:certainty", namespaces=NS) for i in infos} == {"Observed"}
+    # Confirmed by a dispatcher alone: likely, not seen on the ground by one of ours.
+    assert {i.findtext("cap:certainty", namespaces=NS) for i in infos} == {"Likely"}
     assert infos[1].findtext("cap:event", namespaces=NS) == "Retén"
     assert infos[0].findtext("cap:web", namespaces=NS) == "http://testserver/map/"
+
+
+@pytest.mark.parametrize(
+    ("confirmed_by", "sources", "certainty"),
+    [
+        ("verifier", 0, "Observed"),
+        ("quorum", 3, "Likely"),
+        ("dispatcher", 0, "Likely"),
+    ],
+)
+def test_its_certainty_comes_from_how_it_was_verified(
+    client: Client,
+    w: World,
+    schema: etree.XMLSchema,
+    confirmed_by: str,
+    sources: int,
+    certainty: str,
+) -> None:
+    incident = confirmed_incident(w.dispatcher, minutes_ago=60)
+    Incident.objects.filter(pk=incident.pk).update(
+        confirmed_by=confirmed_by, confirmed_sources=sources
+    )
+    root = valid(schema, client.get(reverse("public_cap", args=[public_id(incident.pk)])).content)
+    infos = root.findall("cap:info", NS)
+    assert [i.findtext("cap:certainty", namespaces=NS) for i in infos] == [certainty] * 2
+    # A resolved one keeps the certainty it had: how it was verified did not change.
+    Incident.objects.filter(pk=incident.pk).update(state="resolved")
+    root = valid(schema, client.get(reverse("public_cap", args=[public_id(incident.pk)])).content)
+    assert root.findtext("cap:msgType", namespaces=NS) == "Cancel"
+    assert root.findtext("cap:info/cap:certainty", namespaces=NS) == certainty
+
+
+def test_a_false_alarm_is_cancelled_as_unlikely(w: World, schema: etree.XMLSchema) -> None:
+    # The public never sees a false alarm; a partner that had the Alert gets this Cancel.
+    confirmed_incident(w.dispatcher, minutes_ago=60)
+    [seen] = published()
+    false_alarm = dataclasses.replace(seen, state="unfounded")
+    root = valid(schema, cap.alert(false_alarm))
+    assert root.findtext("cap:msgType", namespaces=NS) == "Cancel"
+    infos = root.findall("cap:info", NS)
+    assert {i.findtext("cap:certainty", namespaces=NS) for i in infos} == {"Unlikely"}
+    assert infos[0].findtext("cap:headline", namespaces=NS).startswith("False alarm: ")
+    assert infos[1].findtext("cap:headline", namespaces=NS).startswith("Falsa alarma: ")
+    assert "false alarm" in infos[0].findtext("cap:description", namespaces=NS)
 
 
 def test_its_area_is_the_public_cell_as_a_polygon_and_a_circle(
@@ -102,6 +151,58 @@ def test_an_update_validates_and_names_its_version(w: World, schema: etree.XMLSc
     [seen] = published()
     root = valid(schema, cap.alert(seen, kind=cap.UPDATE, version="abc123"))
     assert root.findtext("cap:identifier", namespaces=NS).endswith(".update.abc123")
+
+
+def test_a_change_in_the_public_view_is_an_update_in_the_public_feed(
+    client: Client, w: World, schema: etree.XMLSchema, settings: Any
+) -> None:
+    incident = confirmed_incident(w.dispatcher, minutes_ago=60)
+    url = reverse("public_cap", args=[public_id(incident.pk)])
+    alert = valid(schema, client.get(url).content)
+    assert alert.findtext("cap:msgType", namespaces=NS) == "Alert"
+    alert_id = alert.findtext("cap:identifier", namespaces=NS)
+    # Unchanged, it stays the same Alert.
+    assert (
+        valid(schema, client.get(url).content).findtext("cap:identifier", namespaces=NS) == alert_id
+    )
+    # A verifier on the ground confirms it since: its public label changes.
+    Incident.objects.filter(pk=incident.pk).update(confirmed_by="verifier")
+    update = valid(schema, client.get(url).content)
+    assert update.findtext("cap:msgType", namespaces=NS) == "Update"
+    update_id = update.findtext("cap:identifier", namespaces=NS)
+    assert ".incident." in update_id and ".update." in update_id
+    assert update.findtext("cap:references", namespaces=NS).split(",")[1] == alert_id
+    assert update.findtext("cap:info/cap:certainty", namespaces=NS) == "Observed"
+    # The same Update each time it is read, and the feed lists it.
+    assert (
+        valid(schema, client.get(url).content).findtext("cap:identifier", namespaces=NS)
+        == update_id
+    )
+    feed = etree.fromstring(client.get(reverse("public_cap_feed")).content)
+    assert [e.findtext("atom:id", namespaces=ATOM) for e in feed.findall("atom:entry", ATOM)] == [
+        f"urn:cap:{update_id}"
+    ]
+    # Partners are sent the very same Update (one alert, one identifier everywhere).
+    settings.FEDERATION_KEY = keys.generate()
+    Partner.objects.create(
+        name="Eastside",
+        base_url="https://east.example.org",
+        public_key=keys.public_of(keys.generate()),
+        cells=geo.to_str(geo.parent(incident.cell, 6)),
+    )
+    Incident.objects.filter(pk=incident.pk).update(confirmed_by="dispatcher")
+    outgoing.record(outgoing.due())
+    Sent.objects.update(delivered=True, announced=True)
+    Incident.objects.filter(pk=incident.pk).update(confirmed_by="verifier")
+    [owed] = outgoing.due()
+    outgoing.record([owed])
+    sent = etree.fromstring(outgoing.body(Sent.objects.get()))
+    assert sent.findtext("cap:identifier", namespaces=NS) == update_id
+    # Resolved, it is a Cancel of the Alert.
+    Incident.objects.filter(pk=incident.pk).update(state="resolved")
+    cancel = valid(schema, client.get(url).content)
+    assert cancel.findtext("cap:msgType", namespaces=NS) == "Cancel"
+    assert cancel.findtext("cap:references", namespaces=NS).split(",")[1] == alert_id
 
 
 def test_it_never_serves_what_the_public_may_not_see_yet(client: Client, w: World) -> None:

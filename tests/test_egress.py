@@ -268,6 +268,7 @@ def test_only_an_entry_naming_one_machine_is_trusted() -> None:
         ("TOCSIN_PUSH_HOSTS", "https://fcm.googleapis.com"),
         ("TOCSIN_PUSH_HOSTS", "*.com"),
         ("TOCSIN_APPRISE_PRIVATE_HOSTS", "ntfy.lan:8080"),
+        ("TOCSIN_FEDERATION_PRIVATE_HOSTS", "https://partner.lan"),
     ],
 )
 def test_settings_refuse_a_malformed_host_list_at_start(variable: str, value: str) -> None:

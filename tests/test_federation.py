@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import ipaddress
 import json
 import logging
 import os
@@ -35,17 +36,31 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from lxml import etree
 
-from tests.factories import EAST, WEST, World, confirmed_incident, own_incident, world
+from tests.factories import (
+    EAST,
+    WEST,
+    World,
+    confirmed_incident,
+    own_incident,
+    session_for,
+    world,
+)
+from tests.peers.witness import Witness
 from tests.test_cap import cap_schema
 from tocsin import geo
-from tocsin.alerts.models import Delivery
+from tocsin.alerts.models import Delivery, Purpose
+from tocsin.committees.models import Approval
 from tocsin.federation import keys, outgoing, signing
 from tocsin.federation.models import Partner, Received, Sent, Trust
 from tocsin.incidents.models import Incident
 from tocsin.incidents.reports import receive_report
 from tocsin.incidents.services import change_state
 from tocsin.intake.models import Channel, Report
+from tocsin.lib import egress, http
 from tocsin.lib.incident_states import State
+from tocsin.members.models import Member
+from tocsin.mobilize import ladder
+from tocsin.mobilize.escalation import Step
 from tocsin.public import cap
 from tocsin.public.incidents import PublicIncident, public_id
 
@@ -143,6 +158,25 @@ def test_the_desk_shows_the_partner_report(
     client.force_login(w.dispatcher.user)
     page = client.get(reverse("desk")).content.decode()
     assert "Eastside network" in page
+    # How sure the partner is (its CAP certainty: a verifier of theirs saw it), in the
+    # dispatcher's language.
+    assert Report.objects.get().partner_certainty == "Observed"
+    assert "seen on the ground, says the partner network" in page
+    Member.objects.filter(pk=w.dispatcher.pk).update(language="es")
+    page = session_for(w.dispatcher).get(reverse("desk")).content.decode()
+    assert "se vio en el lugar, según la red de la alianza" in page
+
+
+@pytest.mark.parametrize(
+    ("certainty", "kept"),
+    [("Likely", "Likely"), ("Possible", "Possible"), ("Unknown", "Unknown"), ("Sure", "")],
+)
+def test_the_partners_certainty_is_kept_as_cap_says_it(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner, certainty: str, kept: str
+) -> None:
+    body = public_alert().replace(b">Observed<", f">{certainty}<".encode())
+    assert post(client, body, theirs).status_code == 202
+    assert Report.objects.get().partner_certainty == kept
 
 
 def confirm_from_the_desk(client: Client, w: World) -> Any:
@@ -176,17 +210,54 @@ def test_a_desk_only_partners_report_backed_by_our_own_confirms(
     assert Incident.objects.get().state == State.CONFIRMED
 
 
-def test_a_trusted_partners_report_alerts_members_once_a_dispatcher_confirms(
+def test_a_trusted_partners_report_alone_alerts_members_once_a_second_person_approves(
     client: Client, w: World, ours: str, theirs: str, partner: Partner
 ) -> None:
     Partner.objects.update(trust=Trust.CONFIRM)
     post(client, public_alert(), theirs)
     assert not Delivery.objects.exists()
     confirm_from_the_desk(client, w)
-    assert Incident.objects.get().state == State.CONFIRMED
-    # Mateo, East's member whose area is there, hears of it (the two-person rule applies
-    # past its threshold, as for any alert: tests/test_two_person.py).
-    assert Delivery.objects.filter(endpoint__member=w.member).exists()
+    incident = Incident.objects.get()
+    assert incident.state == State.CONFIRMED
+    # Resting on another network's word alone, it never reaches members on one
+    # dispatcher's tap, however few it would reach: a second person approves first.
+    assert not Delivery.objects.filter(alert__purpose=Purpose.CONFIRMED).exists()
+    approval = Approval.objects.get()
+    assert (approval.reason, approval.status) == ("network", "waiting")
+    # The desk says why, in English and in Spanish.
+    desk = session_for(w.organizer).get(reverse("desk")).content.decode()
+    assert "rests only on a partner network&#x27;s reports" in desk
+    Member.objects.filter(pk=w.organizer.pk).update(language="es")
+    desk = session_for(w.organizer).get(reverse("desk")).content.decode()
+    assert "solo se basa en reportes de una red de la alianza" in desk
+    response = session_for(w.organizer).post(
+        reverse("approval_decide", args=[approval.pk]), {"decision": "approve"}
+    )
+    assert response.status_code == 302
+    # Mateo, East's member whose area is there, hears of it.
+    assert Delivery.objects.filter(
+        endpoint__member=w.member, alert__purpose=Purpose.CONFIRMED
+    ).exists()
+    # Each rung of the ladder waits for a second person too, for the same reason.
+    assert all(r.needs_second for r in ladder.rungs(incident, {w.east.pk}))
+    step = ladder.take(incident, Step.RESPONDERS, actor=w.dispatcher, committee_ids={w.east.pk})
+    assert step.approval is not None and step.approval.reason == "network"
+
+
+def test_a_partners_report_backed_by_our_own_needs_no_second_person_below_the_threshold(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner
+) -> None:
+    Partner.objects.update(trust=Trust.CONFIRM)
+    post(client, public_alert(), theirs)
+    report = Report.objects.get(channel=Channel.PARTNER)
+    incident = own_incident(report, w.dispatcher)
+    ours_too = receive_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    Report.objects.filter(pk=ours_too.pk).update(incident=incident)
+    change_state(incident, State.CONFIRMED, actor=w.dispatcher)
+    assert not Approval.objects.exists()
+    assert Delivery.objects.filter(
+        endpoint__member=w.member, alert__purpose=Purpose.CONFIRMED
+    ).exists()
 
 
 def test_an_unknown_partner_is_refused(
@@ -373,6 +444,11 @@ def test_a_partner_sent_the_alert_is_sent_a_cancel(
     [owed] = outgoing.due()
     assert (owed.msg_type, owed.silent) == ("Cancel", False)
     assert outgoing.record([owed]) == [Sent.objects.get().pk]
+    body = outgoing.body(Sent.objects.get())
+    cap_schema().assertValid(etree.fromstring(body))
+    # A false alarm's Cancel says so (certainty Unlikely); an end keeps what it was.
+    certainty = "Unlikely" if end == State.UNFOUNDED else "Likely"
+    assert f"<certainty>{certainty}</certainty>".encode() in body
     Sent.objects.update(delivered=True)
     assert outgoing.due() == []
 
@@ -405,7 +481,10 @@ def test_a_change_in_the_public_view_is_an_update(w: World, ours: str, partner: 
     assert f"incident.{public_id(incident.pk)}.alert".encode() in body  # its references
 
 
-def test_a_failed_delivery_is_recorded_and_retried(w: World, ours: str, partner: Partner) -> None:
+def test_a_failed_delivery_is_recorded_and_retried(
+    w: World, ours: str, partner: Partner, settings: Any
+) -> None:
+    settings.FEDERATION_PRIVATE_HOSTS = ("127.0.0.1",)
     confirmed_incident(w.dispatcher, minutes_ago=60)
     # Port 9 on loopback (discard): nothing listens there.
     [row] = outgoing.send_due()
@@ -454,8 +533,9 @@ def peer() -> Iterator[Peer]:
 
 
 def test_the_worker_task_posts_the_signed_alert_to_the_partners_inbox(
-    w: World, ours: str, partner: Partner, peer: Peer
+    w: World, ours: str, partner: Partner, peer: Peer, settings: Any
 ) -> None:
+    settings.FEDERATION_PRIVATE_HOSTS = ("127.0.0.1",)
     Partner.objects.update(base_url=peer.url)
     confirmed_incident(w.dispatcher, minutes_ago=60)
     assert outgoing.queue_due() == 1
@@ -472,6 +552,107 @@ def test_the_worker_task_posts_the_signed_alert_to_the_partners_inbox(
     assert "@target-uri" in headers["Signature-Input"] and "date" in headers["Signature-Input"]
     assert cap.parse(body).msg_type == "Alert"
     cap_schema().assertValid(etree.fromstring(body))
+
+
+def resolve_partner_to(monkeypatch: pytest.MonkeyPatch, address: str) -> list[str]:
+    """Make partner.example resolve to ``address`` (egress's one lookup); return the
+    names looked up."""
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[egress.Address]:
+        asked.append(host)
+        assert host == "partner.example", host
+        return [ipaddress.ip_address(address)]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    return asked
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.20.30.40", "169.254.169.254"])
+def test_a_partner_inside_our_network_is_refused_without_the_allow_list(
+    w: World,
+    ours: str,
+    partner: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    address: str,
+) -> None:
+    with Witness() as witness:
+        Partner.objects.update(base_url=f"http://partner.example:{witness.port}")
+        asked = resolve_partner_to(monkeypatch, address)
+        confirmed_incident(w.dispatcher, minutes_ago=60)
+        caplog.set_level(logging.INFO, logger="tocsin.federation")
+        [row] = outgoing.send_due()
+        assert asked == ["partner.example"]
+        # Refused before connecting: nothing reached the address.
+        assert witness.connections == 0
+    assert not row.delivered and row.attempts == 1
+    assert "TOCSIN_FEDERATION_PRIVATE_HOSTS" in row.error
+    assert f"partner {partner.pk}" in caplog.text
+    assert "TOCSIN_FEDERATION_PRIVATE_HOSTS" in caplog.text
+    # The log names the partner by id only: no host, no address, nothing of the alert.
+    assert "partner.example" not in caplog.text and address not in caplog.text
+    assert "Boyle" not in caplog.text and "checkpoint" not in caplog.text.lower()
+
+
+def test_a_partner_the_operator_lists_is_reached_at_its_private_address(
+    w: World,
+    ours: str,
+    partner: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    settings.FEDERATION_PRIVATE_HOSTS = egress.parse_hosts("partner.example")
+    with Witness() as witness:
+        Partner.objects.update(base_url=f"http://partner.example:{witness.port}")
+        resolve_partner_to(monkeypatch, "127.0.0.1")
+        confirmed_incident(w.dispatcher, minutes_ago=60)
+        [row] = outgoing.send_due()
+        assert row.delivered, row.error
+        [received] = witness.received
+    assert received.startswith(b"POST /federation/inbox/ HTTP/1.1\r\n")
+    assert b"Host: partner.example:" in received
+
+
+def test_a_partner_at_a_public_address_needs_no_listing(
+    w: World, ours: str, partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Partner.objects.update(base_url="http://partner.example:9")
+    confirmed_incident(w.dispatcher, minutes_ago=60)
+    sent: list[tuple[str, bool]] = []
+
+    def pinned_post(origin: str, target: str, *args: Any, trusted: bool, **kwargs: Any) -> Any:
+        sent.append((origin + target, trusted))
+        return 202, ""
+
+    monkeypatch.setattr(http, "pinned_post", pinned_post)
+    [row] = outgoing.send_due()
+    assert row.delivered
+    # A public partner is posted to untrusted: its answers are checked, then pinned.
+    assert sent == [("http://partner.example:9/federation/inbox/", False)]
+
+
+def test_the_inbox_never_fetches_what_an_alert_points_at(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner
+) -> None:
+    with Witness() as witness:
+        there = witness.origin
+        body = public_alert().replace(
+            b"</info>",
+            f"<resource><resourceDesc>map</resourceDesc><mimeType>image/png</mimeType>"
+            f"<uri>{there}/map.png</uri></resource></info>".encode(),
+            1,
+        )
+        body = body.replace(b"http://testserver/map/", f"{there}/map/".encode())
+        assert post(client, body, theirs).status_code == 202
+        entity = (
+            b'<?xml version="1.0"?><!DOCTYPE alert [<!ENTITY x SYSTEM "'
+            + there.encode()
+            + b'/x">]>'
+            + public_alert(ident=9).split(b"?>", 1)[1].replace(b"Boyle Heights", b"&x;")
+        )
+        refused(post(client, entity, theirs), 400, "malformed_cap")
+        assert witness.connections == 0
 
 
 # --- the command ---
@@ -537,6 +718,8 @@ class Instance:
             "TOCSIN_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "TOCSIN_STAFF_MFA": "0",
             "TOCSIN_FEDERATION_KEY": key,
+            # A, its partner, is on loopback: reached only because the operator says so.
+            "TOCSIN_FEDERATION_PRIVATE_HOSTS": "127.0.0.1",
             "PYTHONPATH": str(ROOT),
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -621,6 +804,8 @@ def test_two_instances_on_loopback_federate_both_ways(
     try:
         settings.SITE_URL = a.url
         settings.FEDERATION_KEY = keys.generate()
+        # B, our partner, is on loopback: reached only because the operator says so.
+        settings.FEDERATION_PRIVATE_HOSTS = ("127.0.0.1",)
         w = world()
         area = geo.to_str(geo.cell_at(*EAST, 6))
         # Each registers the other, with what the other's /federation/key says.

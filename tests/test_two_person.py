@@ -40,18 +40,29 @@ from tocsin.members.models import Member
     reach=st.integers(0, 10_000),
     threshold=st.integers(1, 10_000),
     partner=st.booleans(),
+    network=st.booleans(),
     recent=st.integers(0, 100),
     per_hour=st.integers(1, 100),
 )
 def test_it_needs_a_second_person_exactly_when_a_limit_is_passed(
-    reach: int, threshold: int, partner: bool, recent: int, per_hour: int
+    reach: int, threshold: int, partner: bool, network: bool, recent: int, per_hour: int
 ) -> None:
     reason = reason_for(
-        reach=reach, threshold=threshold, partner=partner, recent=recent, per_hour=per_hour
+        reach=reach,
+        threshold=threshold,
+        partner=partner,
+        network=network,
+        recent=recent,
+        per_hour=per_hour,
     )
-    assert (reason is None) == (reach <= threshold and not partner and recent < per_hour)
+    assert (reason is None) == (
+        reach <= threshold and not partner and not network and recent < per_hour
+    )
     if recent >= per_hour:
         assert reason == Approval.Reason.BREAKER
+    elif network and not partner:
+        # An incident resting only on a partner network's reports: always a second person.
+        assert reason == Approval.Reason.NETWORK
 
 
 @given(
@@ -67,7 +78,12 @@ def test_reaching_more_members_never_lifts_the_rule(
     def needs(n: int) -> bool:
         return (
             reason_for(
-                reach=n, threshold=threshold, partner=False, recent=recent, per_hour=per_hour
+                reach=n,
+                threshold=threshold,
+                partner=False,
+                network=False,
+                recent=recent,
+                per_hour=per_hour,
             )
             is not None
         )

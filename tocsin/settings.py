@@ -789,4 +789,8 @@ if FEDERATION_KEY:
             "TOCSIN_FEDERATION_KEY must be an Ed25519 private key: 32 bytes in base64url "
             "(`tocsin manage partners keygen` makes one)"
         )
+# Partners are posted to at public addresses only, except these hosts of the operator's
+# own network (a partner on the same LAN or VPN, the two instances of the tests on
+# loopback): host names, *.domain or IP addresses, comma-separated. Empty: none.
+FEDERATION_PRIVATE_HOSTS = envhosts("TOCSIN_FEDERATION_PRIVATE_HOSTS", "")
 INSTALLED_APPS += ["tocsin.federation"]

@@ -326,6 +326,7 @@ class Approval(models.Model):
     class Reason(models.TextChoices):
         REACH = "reach", _("reaches more members than one person may alert")
         PARTNER = "partner", _("reaches a partner committee's members")
+        NETWORK = "network", _("rests only on a partner network's reports")
         BREAKER = "breaker", _("too many alerts from this committee in the last hour")
         ROLE = "role", _("grants a staff role")
         EXPORT = "export", _("exports member data")

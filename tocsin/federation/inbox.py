@@ -1,7 +1,9 @@
 """/federation/inbox: a partner network's signed CAP alert lands on our desk as a
 report from the channel "partner", for the committees covering its area; never straight
-to members (a dispatcher confirms it like any report, under the two-person rule; a
-"desk only" partner's report alone never backs a confirmation).
+to members (a dispatcher confirms it like any report, and while the incident rests only
+on partner networks' reports a second staff member approves its alert, however few it
+reaches: tocsin.incidents.twoperson; a "desk only" partner's report alone never backs a
+confirmation).
 
 Refused with a 4xx JSON error ``{"error": code, "detail": text}``, and logged with the
 code only (no address, no alert text; an accepted alert with the partner's id):
@@ -145,4 +147,5 @@ def _land(partner: Partner, alert: cap.Incoming) -> Report | None:
         language=alert.language if alert.language in ("en", "es") else "",
         # "Desk only": for information; a verifier or our own report must back an alert.
         for_information=partner.trust == Trust.DESK,
+        partner_certainty=alert.certainty,
     )

@@ -5,20 +5,24 @@ or turns out a false alarm (a partner that was sent the Alert must hear it is of
 
 The worker's housekeeping calls ``queue_due()`` every few seconds; it records each
 message due on a ``Sent`` row and enqueues the ``deliver`` task, which signs the alert
-and POSTs it to the partner's /federation/inbox through tocsin.lib.http's pinned seam
-(the partner's host is the one the operator registered).
+and POSTs it to the partner's /federation/inbox through tocsin.lib.http's pinned seam,
+like every address Tocsin did not choose itself: the partner's host resolved once, every
+answer a public address (tocsin.lib.egress) unless the operator lists the host in
+TOCSIN_FEDERATION_PRIVATE_HOSTS (a partner on their own network), the connection made to
+the address checked, no redirect followed. A refused partner's row records why, and the
+log names the partner by id only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
@@ -26,10 +30,10 @@ from django.utils import timezone
 from tocsin.federation import keys, signing
 from tocsin.federation.models import Partner, Sent
 from tocsin.incidents.models import Incident
-from tocsin.lib import http
+from tocsin.lib import egress, http
 from tocsin.lib.incident_states import State
-from tocsin.public import cap
-from tocsin.public.incidents import PublicIncident, published
+from tocsin.public import cap, cap_versions
+from tocsin.public.incidents import PublicIncident, fingerprint, published
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +43,15 @@ MAX_ATTEMPTS = 8
 # A row not yet delivered is queued again once this long passed after its last attempt
 # (a lost task, a partner that was down); doubles are refused by the partner as replays.
 RETRY_SECONDS = 60.0
+# Why a partner was not posted to, for its row and the log (never its host or address).
+NOT_PUBLIC = (
+    "its address is not public; list its host in TOCSIN_FEDERATION_PRIVATE_HOSTS "
+    "if it is on your own network"
+)
 
 
 def _view(incident: PublicIncident) -> dict[str, Any]:
-    view = dataclasses.asdict(incident)
-    view["at"] = incident.at.isoformat()
-    return view
+    return incident.view()
 
 
 def _incident(view: dict[str, Any]) -> PublicIncident:
@@ -52,7 +59,8 @@ def _incident(view: dict[str, Any]) -> PublicIncident:
 
 
 def _fingerprint(view: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
+    # The public feed's Update of the same view has the same identifier.
+    return fingerprint(view)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +118,8 @@ def due(now: dt.datetime | None = None) -> list[Due]:
     by_pk = {p.pk: p for p in partners}
     for s in withdrawn:
         if s.incident_id in unfounded:
-            view = json.loads(s.view)
+            # Its Cancel says it was a false alarm (CAP certainty Unlikely).
+            view = {**json.loads(s.view), "state": State.UNFOUNDED}
             owed.append(Due(by_pk[s.partner_id], s.incident_id, cap.CANCEL, view, not s.announced))
     return owed
 
@@ -169,7 +178,7 @@ def send_due(now: dt.datetime | None = None) -> list[Sent]:
 
 def body(row: Sent) -> bytes:
     incident = _incident(json.loads(row.view))
-    version = row.fingerprint[:12] if row.msg_type == cap.UPDATE else ""
+    version = row.fingerprint[: cap_versions.VERSION_LENGTH] if row.msg_type == cap.UPDATE else ""
     return cap.alert(incident, kind=row.msg_type, version=version)
 
 
@@ -192,12 +201,14 @@ def _deliver(sent_id: int) -> None:
     parts = urlsplit(url)
     origin, path = f"{parts.scheme}://{parts.netloc}", parts.path
     error = ""
+    # Public addresses only, unless the operator says this host is on their own network.
+    trusted = egress.matches(parts.hostname or "", settings.FEDERATION_PRIVATE_HOSTS)
     try:
-        # The operator registered the partner's host: trusted (its address is still
-        # pinned), so a partner on the same network or loopback is reachable.
         status, _ = http.pinned_post(
-            origin, path, payload, headers, trusted=True, timeouts=TIMEOUTS, size=1
+            origin, path, payload, headers, trusted=trusted, timeouts=TIMEOUTS, size=1
         )
+    except egress.Refused:
+        status, error = 0, NOT_PUBLIC
     except (http.Unreachable, OSError) as e:
         status, error = 0, type(e).__name__
     # 409: the partner already has this message (a second delivery of it).

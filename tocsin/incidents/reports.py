@@ -38,6 +38,7 @@ def receive_report(
     reply_to: tuple[str, str] | None = None,
     within: set[int] | None = None,
     for_information: bool = False,
+    partner_certainty: str = "",
 ) -> Report:
     """Store a report through intake (tocsin.intake.services.store_report, which documents
     the arguments), then, in the same transaction, join it to the incident it is about.
@@ -61,6 +62,7 @@ def receive_report(
         reply_to=reply_to,
         within=within,
         for_information=for_information,
+        partner_certainty=partner_certainty,
         trust=trusted_in,
         then=_cluster,
     )

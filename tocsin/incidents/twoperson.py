@@ -2,7 +2,9 @@
 
 A confirmed raid below the committee's single-person reach goes out with one tap: speed
 matters. An alert that would reach more members, any alert to a partner committee's
-members, and a committee's alerts past TOCSIN_ALERTS_PER_HOUR wait for a second staff
+members, any alert about an incident that rests only on a partner network's reports
+(tocsin.federation: another network's word, which none of our people saw), and a
+committee's alerts past TOCSIN_ALERTS_PER_HOUR wait for a second staff
 member (tocsin.committees.approvals), who approves with one tap on the desk; the
 committee's staff hear that it waits (the organizers too when the breaker tripped).
 """
@@ -21,25 +23,40 @@ from tocsin.alerts import outbox
 from tocsin.alerts.models import Alert, Purpose
 from tocsin.committees import approvals
 from tocsin.committees.models import Approval, Committee, Membership, Role
-from tocsin.incidents.models import Incident, IncidentEvent, coded
+from tocsin.incidents.models import Answer, Incident, IncidentEvent, coded
+from tocsin.intake.models import Channel, Report
 from tocsin.members.models import Member
 
 
 def reason_for(
-    *, reach: int, threshold: int, partner: bool, recent: int, per_hour: int
+    *, reach: int, threshold: int, partner: bool, network: bool, recent: int, per_hour: int
 ) -> str | None:
     """Return why an alert needs a second person (an Approval.Reason), or None.
 
     ``reach``: members it would reach; ``threshold``: the committee's single-person
-    reach; ``partner``: it reaches a partner committee's members; ``recent``: member
-    alerts the committee sent in the last hour; ``per_hour``: the breaker's limit."""
+    reach; ``partner``: it reaches a partner committee's members; ``network``: the
+    incident rests only on a partner network's reports; ``recent``: member alerts the
+    committee sent in the last hour; ``per_hour``: the breaker's limit."""
     if recent >= per_hour:
         return Approval.Reason.BREAKER
     if partner:
         return Approval.Reason.PARTNER
+    if network:
+        return Approval.Reason.NETWORK
     if reach > threshold:
         return Approval.Reason.REACH
     return None
+
+
+def rests_on_network(incident: Incident) -> bool:
+    """Whether ``incident`` rests only on partner networks' reports: every report on it
+    came from a partner network and none of our verifiers confirmed it on the ground."""
+    reports = Report.objects.filter(incident=incident)
+    return (
+        reports.exists()
+        and not reports.exclude(channel=Channel.PARTNER).exists()
+        and not incident.verifications.filter(answer=Answer.CONFIRMED).exists()
+    )
 
 
 class _TooWide(Exception):
@@ -107,6 +124,7 @@ def alert_members(
         reach=0,
         threshold=threshold,
         partner=False,
+        network=rests_on_network(incident),
         recent=recent_alerts(ids),
         per_hour=settings.ALERTS_PER_HOUR,
     )

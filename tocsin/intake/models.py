@@ -51,6 +51,16 @@ Channel = models.TextChoices(  # type: ignore[call-overload]
 )
 
 
+class PartnerCertainty(models.TextChoices):
+    """How sure a partner network says it is of what it sent (its CAP 1.2 certainty)."""
+
+    OBSERVED = "Observed", _("seen on the ground, says the partner network")
+    LIKELY = "Likely", _("likely, says the partner network")
+    POSSIBLE = "Possible", _("possible, says the partner network")
+    UNLIKELY = "Unlikely", _("unlikely, says the partner network")
+    UNKNOWN = "Unknown", _("the partner network does not say how sure it is")
+
+
 # Unambiguous characters only: a receipt is read aloud and typed on phones.
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 RECEIPT_LENGTH = 8
@@ -112,6 +122,10 @@ class Report(models.Model):
     # For the desk's information only (a partner network trusted "desk only"): an incident
     # that rests on such reports alone is never confirmed (tocsin.incidents.services).
     for_information = models.BooleanField(default=False)
+    # A partner network's report: how sure the partner says it is (its CAP certainty).
+    partner_certainty = models.CharField(
+        max_length=10, choices=PartnerCertainty.choices, blank=True, default=""
+    )
     # Why the text is held from every alert and public page (tocsin.lib.screening):
     # reason codes, "officer_name,badge_number"; empty when the text passed.
     held_reasons = models.CharField(max_length=200, blank=True, default="")

@@ -38,6 +38,7 @@ def store_report(
     reply_to: tuple[str, str] | None = None,
     within: set[int] | None = None,
     for_information: bool = False,
+    partner_certainty: str = "",
     trust: Callable[[Member, list[int]], str] | None = None,
     then: Callable[[Report, tuple[str, str] | None], None] | None = None,
 ) -> Report:
@@ -55,9 +56,10 @@ def store_report(
     ``within`` (a dispatcher typing in a call): the place must be covered by one of these
     committees, else OutsideEveryArea. ``trust`` returns the ",id,id," list of the given
     committees that trust the member; ``for_information``: the report may not back a
-    confirmation on its own (a partner network's, trusted "desk only"); ``then`` runs in
-    the report's transaction once it is stored, with the member's source tags (today's and
-    yesterday's): if it raises, nothing of the report stays.
+    confirmation on its own (a partner network's, trusted "desk only");
+    ``partner_certainty``: how sure a partner network says it is (PartnerCertainty);
+    ``then`` runs in the report's transaction once it is stored, with the member's source
+    tags (today's and yesterday's): if it raises, nothing of the report stays.
     """
     if nonce:
         existing = Report.objects.filter(nonce=nonce).first()
@@ -90,6 +92,7 @@ def store_report(
                 trusted_in=trusted_in,
                 language=language or translation.get_language() or settings.LANGUAGE_CODE,
                 for_information=for_information,
+                partner_certainty=partner_certainty,
             )
             report.committees.add(*committees)
             for photo in photos:

@@ -1,20 +1,21 @@
 """Where Tocsin may connect when someone other than the operator chose the address.
 
-A member's push endpoint and a committee channel's Apprise URL name a host; the worker
-that connects there holds the vault key and sits inside the operator's network. So a
-connection made for such an address resolves the name once (``resolve``, the one lookup,
-which tests point at a fake answer), refuses the lot if any answer is not a public
-address (``is_public``: loopback, private, link-local, unique-local, CGNAT, multicast,
-unspecified, reserved, documentation, and IPv4 addresses carried inside IPv6 as mapped,
-compatible, 6to4 or NAT64 forms of those), and connects to the very address it checked,
-so a second lookup can never answer otherwise. TLS is the caller's and still checks the
-host name. Redirects are the caller's too, and Tocsin's callers follow none.
+A member's push endpoint, a committee channel's Apprise URL and a partner network's
+inbox name a host; the worker that connects there holds the vault key and sits inside the
+operator's network. So a connection made for such an address resolves the name once
+(``resolve``, the one lookup, which tests point at a fake answer), refuses the lot if any
+answer is not a public address (``is_public``: loopback, private, link-local,
+unique-local, CGNAT, multicast, unspecified, reserved, documentation, and IPv4 addresses
+carried inside IPv6 as mapped, compatible, 6to4 or NAT64 forms of those), and connects to
+the very address it checked, so a second lookup can never answer otherwise. TLS is the
+caller's and still checks the host name. Redirects are the caller's too, and Tocsin's
+callers follow none.
 
 The operator may trust a destination on their own network (a relay, a self-hosted ntfy,
-the local peers of the tests): the caller passes ``trusted=True`` and the
-answers are not checked, but still pinned. Which hosts are trusted is the caller's
-setting (TOCSIN_PUSH_HOSTS, TOCSIN_APPRISE_PRIVATE_HOSTS); host lists share the syntax
-of ``parse_hosts``.
+the local peers of the tests): the caller passes ``trusted=True`` and the answers are
+not checked, but still pinned. Which hosts are trusted is the caller's setting
+(TOCSIN_PUSH_HOSTS, TOCSIN_APPRISE_PRIVATE_HOSTS, TOCSIN_FEDERATION_PRIVATE_HOSTS); host
+lists share the syntax of ``parse_hosts``.
 
 For code that connects through urllib3 (Apprise, through requests), ``guarded()`` applies
 the same rule to every connection urllib3 opens in that context; outside a guarded block
@@ -152,7 +153,7 @@ def connect(
     raise error
 
 
-# --- host lists (TOCSIN_PUSH_HOSTS, TOCSIN_APPRISE_PRIVATE_HOSTS) ---
+# --- host lists (TOCSIN_PUSH_HOSTS, TOCSIN_APPRISE_PRIVATE_HOSTS, ...) ---
 
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 

@@ -7,10 +7,10 @@ Two kinds of destination, two clients, both here:
   are kept alive between sends and never shared between threads. Callers pass their
   own timeout and map ``Timeout``, ``ConnectionError`` and ``RequestException`` (raised
   as requests raises them) to their errors.
-- Addresses someone else chose (a member's push endpoint): ``pinned_post``, over
-  kept-alive connections made through ``tocsin.lib.egress`` (the name resolved once,
-  public addresses only unless trusted, the connection made to the address checked),
-  or through the proxy the environment names. It raises ``egress.Refused`` or
+- Addresses someone else chose (a member's push endpoint, a partner network's inbox):
+  ``pinned_post``, over kept-alive connections made through ``tocsin.lib.egress`` (the
+  name resolved once, public addresses only unless trusted, the connection made to the
+  address checked), or through the proxy the environment names. It raises ``egress.Refused`` or
   ``Unreachable``; no redirect is ever followed.
 
 A process forked after sending (a test's worker, a supervisor) starts with sessions and

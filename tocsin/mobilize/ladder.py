@@ -12,7 +12,8 @@ alerted about the incident yet:
    with copy that says observe, document, support, do not interfere.
 
 Nothing unverified reaches members: only a confirmed incident climbs. A rung beyond the
-committee's single-person reach, or past the broadcast breaker, waits for a second staff
+committee's single-person reach, past the broadcast breaker, or about an incident that
+rests only on a partner network's reports waits for a second staff
 member (tocsin.committees.approvals), and a public call always does: it reaches anyone.
 """
 
@@ -146,13 +147,14 @@ def _threshold(committee_ids: set[int]) -> int:
     return min(c.two_person_threshold() for c in Committee.objects.filter(pk__in=committee_ids))
 
 
-def _reason(step: str, n: int, committee_ids: set[int]) -> str | None:
+def _reason(incident: Incident, step: str, n: int, committee_ids: set[int]) -> str | None:
     if step == Step.PUBLIC:
         return Approval.Reason.REACH
     return twoperson.reason_for(
         reach=n,
         threshold=_threshold(committee_ids),
         partner=False,
+        network=twoperson.rests_on_network(incident),
         recent=twoperson.recent_alerts(committee_ids),
         per_hour=settings.ALERTS_PER_HOUR,
     )
@@ -182,7 +184,7 @@ def rungs(incident: Incident, committee_ids: set[int]) -> list[Rung]:
                 taken=t,
                 needs_second=bool(committee_ids)
                 and not done
-                and _reason(step, n or 0, committee_ids) is not None,
+                and _reason(incident, step, n or 0, committee_ids) is not None,
                 is_next=is_next,
             )
         )
@@ -219,7 +221,7 @@ def take(
             raise LadderError("an alert about this incident waits for a second person")
         committee = Committee.objects.get(pk=deciding(committee_ids))
         n = reach(incident, step, committee_ids)
-        reason = _reason(step, n, committee_ids)
+        reason = _reason(incident, step, n, committee_ids)
         # A rung asked before and declined (or run out) is asked again on the same row.
         existing = LadderStep.objects.filter(
             incident=incident, committee=committee, step=step

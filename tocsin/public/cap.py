@@ -3,11 +3,14 @@ ones partner networks send us.
 
 ``alert()`` builds one ``<alert>`` for one ``PublicIncident`` (what ``published()``
 returned: the public cell, the rounded time, the named area, the verification label;
-nothing else): msgType ``Alert`` while it is confirmed, ``Cancel`` once it is resolved
+nothing else): msgType ``Alert`` while it is confirmed (``Update`` once its public view
+changed: tocsin.public.cap_versions and tocsin.federation), ``Cancel`` once it is resolved
 (a false alarm is never public: it simply disappears from the public feed; partners that
-were sent the Alert get a Cancel from tocsin.federation). One ``<info>`` in English and
-one in Spanish; the area is the public H3 cell as a polygon and as a circle (centre and
-radius in km).
+were sent the Alert get a Cancel from tocsin.federation, certainty ``Unlikely``). The
+certainty comes from how it was verified (``certainty``): ``Observed`` when a verifier
+on the ground confirmed it, ``Likely`` when trusted members' reports or a dispatcher did.
+One ``<info>`` in English and one in Spanish; the area is the public H3 cell as a polygon
+and as a circle (centre and radius in km).
 
 ``parse()`` reads an alert someone else wrote: with defusedxml (no DTD, no entities, no
 external references), after a size limit, into ``Incoming``; anything it cannot use
@@ -31,6 +34,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from tocsin import geo
+from tocsin.incidents.models import ConfirmedBy
 from tocsin.intake.models import ReportKind
 from tocsin.lib.incident_states import State
 from tocsin.public.incidents import PublicIncident
@@ -44,6 +48,9 @@ MAX_BYTES = 64 * 1024
 EVENT_CODE = "tocsin-kind"
 EARTH_KM = 6371.0088
 
+# CAP 1.2's certainty values (3.2.2), "Very Likely" being deprecated.
+CERTAINTIES = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
+
 ALERT = "Alert"
 UPDATE = "Update"
 CANCEL = "Cancel"
@@ -54,6 +61,17 @@ def sender() -> str:
     return f"tocsin@{urlsplit(settings.SITE_URL).netloc}"
 
 
+def certainty(incident: PublicIncident) -> str:
+    """Return the CAP certainty of how the incident was verified: seen on the ground by
+    one of our verifiers (Observed), trusted members' reports or a dispatcher's word
+    (Likely); a false alarm, which only a partner's Cancel ever carries, Unlikely."""
+    if incident.state == State.UNFOUNDED:
+        return "Unlikely"
+    if incident.confirmed_by == ConfirmedBy.VERIFIER:
+        return "Observed"
+    return "Likely"
+
+
 def cap_time(moment: dt.datetime) -> str:
     """Return a CAP dateTime: seconds, an explicit offset, UTC as -00:00 (CAP 1.2 3.3.2)."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S-00:00")
@@ -61,7 +79,7 @@ def cap_time(moment: dt.datetime) -> str:
 
 def msg_type(incident: PublicIncident) -> str:
     """Return the msgType the public feed carries for the incident's public state."""
-    return CANCEL if incident.state == State.RESOLVED else ALERT
+    return CANCEL if incident.state in (State.RESOLVED, State.UNFOUNDED) else ALERT
 
 
 def identifier(incident: PublicIncident, kind: str, version: str = "") -> str:
@@ -107,13 +125,18 @@ def _info(root: ET.Element, incident: PublicIncident, kind: str, language: str) 
     _add(info, "responseType", "Monitor" if kind != CANCEL else "AllClear")
     _add(info, "urgency", "Past" if kind == CANCEL else "Immediate")
     _add(info, "severity", "Moderate")
-    # Only confirmed incidents are ever public: seen on the ground (CAP "Observed").
-    _add(info, "certainty", "Observed")
+    _add(info, "certainty", certainty(incident))
     code = ET.SubElement(info, f"{{{NS}}}eventCode")
     _add(code, "valueName", EVENT_CODE)
     _add(code, "value", incident.kind)
     _add(info, "senderName", "Tocsin")
-    if kind == CANCEL:
+    false_alarm = incident.state == State.UNFOUNDED
+    if false_alarm:
+        headline = _("False alarm: %(kind)s %(place)s") % {
+            "kind": incident.kind_label,
+            "place": incident.place_text,
+        }
+    elif kind == CANCEL:
         headline = _("Over: %(kind)s %(place)s") % {
             "kind": incident.kind_label,
             "place": incident.place_text,
@@ -124,16 +147,18 @@ def _info(root: ET.Element, incident: PublicIncident, kind: str, language: str) 
             "place": incident.place_text,
         }
     _add(info, "headline", headline)
-    _add(
-        info,
-        "description",
-        _("%(kind)s %(place)s, %(verification)s.")
-        % {
+    if false_alarm:
+        description = _("%(kind)s %(place)s: it turned out a false alarm.") % {
+            "kind": incident.kind_label,
+            "place": incident.place_text,
+        }
+    else:
+        description = _("%(kind)s %(place)s, %(verification)s.") % {
             "kind": incident.kind_label,
             "place": incident.place_text,
             "verification": incident.verification,
-        },
-    )
+        }
+    _add(info, "description", description)
     _add(info, "instruction", _("Observe, document, support. Do not interfere."))
     # The public map, where the same incident is shown (as coarse and as late).
     _add(info, "web", settings.SITE_URL + reverse("public_map"))
@@ -191,6 +216,7 @@ class Incoming:
     headline: str
     description: str
     language: str  # "en" or "es", or ""
+    certainty: str  # a CAP certainty (Observed, Likely, ...), or "" for anything else
 
 
 _POINT = re.compile(r"^\s*(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)")
@@ -263,4 +289,5 @@ def parse(body: bytes) -> Incoming:
         headline=_text(info, "headline")[:300],
         description=_text(info, "description")[:1000],
         language=_text(info, "language")[:2].lower(),
+        certainty=sure if (sure := _text(info, "certainty")) in CERTAINTIES else "",
     )

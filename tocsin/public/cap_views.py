@@ -1,5 +1,6 @@
-"""The public CAP 1.2 alerts: one per public incident, and an Atom index of them (as
-alert hubs and aggregators read CAP feeds: each entry links to one alert)."""
+"""The public CAP 1.2 alerts: one per public incident (its Alert, an Update once its public
+view changed, a Cancel once resolved: tocsin.public.cap_versions), and an Atom index of
+them (as alert hubs and aggregators read CAP feeds: each entry links to one alert)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-from tocsin.public import cap
+from tocsin.public import cap, cap_versions
 from tocsin.public.incidents import published, published_one
 
 MAX_AGE = 60
@@ -46,7 +47,11 @@ def public_cap(request: HttpRequest, public_id: str) -> HttpResponse:
     incident = published_one(public_id)
     if incident is None:
         raise Http404
-    return HttpResponse(cap.alert(incident), content_type=f"{cap.CONTENT_TYPE}; charset=utf-8")
+    kind, version = cap_versions.current([incident])[incident.id]
+    return HttpResponse(
+        cap.alert(incident, kind=kind, version=version),
+        content_type=f"{cap.CONTENT_TYPE}; charset=utf-8",
+    )
 
 
 @require_safe
@@ -62,14 +67,15 @@ def cap_feed(request: HttpRequest) -> HttpResponse:
         feed_url=settings.SITE_URL + reverse("public_cap_feed"),
         language=request.LANGUAGE_CODE,
     )
+    versions = cap_versions.current(incidents)
     for incident in incidents:
-        kind = cap.msg_type(incident)
+        kind, version = versions[incident.id]
         url = settings.SITE_URL + reverse("public_cap", args=[incident.public_id])
         feed.add_item(
             title=f"{incident.kind_label} {incident.place_text}",
             link=url,
             description=incident.verification,
-            unique_id=f"urn:cap:{cap.identifier(incident, kind)}",
+            unique_id=f"urn:cap:{cap.identifier(incident, kind, version)}",
             updateddate=incident.at,
             pubdate=incident.at,
         )

@@ -15,8 +15,12 @@ detail of an incident past the list's limit).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -32,6 +36,11 @@ from tocsin.places.naming import Gazetteer
 LIMIT = 200
 
 
+def fingerprint(view: dict[str, Any]) -> str:
+    """Return the digest of a public view (``PublicIncident.view``)."""
+    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class PublicIncident:
     """One incident as the public may see it."""
@@ -45,6 +54,18 @@ class PublicIncident:
     place: str  # the named area nearest the cell's centre, or ""
     confirmed_by: str
     confirmed_sources: int
+
+    def view(self) -> dict[str, Any]:
+        """Return the public view as JSON-ready data (federation stores it as sent)."""
+        view = dataclasses.asdict(self)
+        view["at"] = self.at.isoformat()
+        return view
+
+    @property
+    def fingerprint(self) -> str:
+        """Return a digest of the public view: a change (a new label, a new area name)
+        is a CAP Update, the same for the public feed and for partners."""
+        return fingerprint(self.view())
 
     @property
     def public_id(self) -> str:

@@ -1,5 +1,6 @@
 """What the public broadcast channels posted: one row per (incident, public state, channel),
-so each incident is posted once when the public sees it confirmed and once when resolved."""
+so each incident is posted once when the public sees it confirmed and once when resolved;
+and the public view each incident's public CAP alert was last published with."""
 
 from __future__ import annotations
 
@@ -49,3 +50,15 @@ class PublicPost(models.Model):
             )
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="public_post_due")]
+
+
+class CapVersion(models.Model):
+    """The public view an incident's public CAP alert was last published with (its
+    fingerprint, tocsin.public.incidents.PublicIncident.fingerprint): first an Alert; a
+    later change of that view (a new verification label, a new area name) makes it an
+    Update, whose identifier carries the new fingerprint's first characters."""
+
+    incident = models.OneToOneField("incidents.Incident", models.CASCADE, related_name="+")
+    msg_type = models.CharField(max_length=10)  # Alert or Update
+    fingerprint = models.CharField(max_length=64)
+    changed_at = models.DateTimeField(default=timezone.now)
