@@ -558,6 +558,18 @@ def test_the_organizer_checks_people_in_and_counts_no_shows(w: World) -> None:
     assert (counts.going, counts.checked_in, counts.no_show) == (2, 1, 1)
 
 
+def test_the_organizer_sees_each_strangers_channel_never_the_address(w: World) -> None:
+    m = vigil(w)
+    rsvps.sign_up(m, contact=email_of(1))
+    rsvps.sign_up(m, contact=rsvps.Contact("sms", "+12135550142"))
+    Rsvp.objects.create(mobilization=m, kind="webpush", blind_index="push-1")
+    client = session_for(w.dispatcher)
+    page = text(client.get(reverse("committee_mobilization_people", args=["east", m.pk])))
+    channels = re.findall(r"Someone \((\w[\w ]*)\)", page)
+    assert sorted(channels) == ["SMS", "email", "push on a device"]
+    assert "person1@example.org" not in page and "5550142" not in page
+
+
 def test_a_person_checks_in_by_scanning_the_organizers_code(w: World) -> None:
     m = vigil(w, starts_at=timezone.now() - timedelta(minutes=10))
     rsvp = rsvps.sign_up(m, contact=email_of(1))
