@@ -98,7 +98,7 @@ def render(message: RsvpMessage) -> Message:
             text = _("Cancelled: %(title)s, %(when)s, will not take place. %(link)s")
             subject = _("Cancelled: %(title)s")
         text = text % facts
-        if p not in (Purpose.CANCELLED, Purpose.THANKS):
+        if p not in (Purpose.CANCELLED, Purpose.THANKS) and m.at_a_scene:
             text += "\n\n" + _("Observe, document, support. Do not interfere.")
         subject = subject % facts
     return Message(
