@@ -28,9 +28,14 @@ from tests.factories import World, session_for, world
 from tests.peers.push_service import PushService
 from tests.peers.sms_provider import SmsProvider, running, use_twilio
 from tests.peers.smtp import SMTPPeer, mail_settings
+from tests.test_outbox import confirmed_incident
+from tocsin.alerts import outbox
 from tocsin.demo.models import DemoMessage
 from tocsin.hooks import inbound
+from tocsin.lib.gsm7 import GSM7, segments
+from tocsin.members.models import ContactEndpoint
 from tocsin.mobilize import notices, rsvps
+from tocsin.mobilize.models import Response
 from tocsin.mobilize.planned import (
     Mobilization,
     MobilizationRole,
@@ -497,6 +502,44 @@ def test_a_stranger_gets_the_messages_by_sms_in_spanish(w: World, twilio: SmsPro
     assert sms.key == f"rsvp-{rsvp.messages.get(purpose=Purpose.CONFIRMATION).pk}"
 
 
+@pytest.mark.parametrize(
+    ("language", "hint"), [("en", "Or reply NO to cancel."), ("es", "O responda NO para cancelar.")]
+)
+def test_the_sms_confirmation_and_day_before_say_how_to_cancel_by_reply(
+    w: World, twilio: SmsProvider, language: str, hint: str
+) -> None:
+    m = vigil(w)
+    rsvp = rsvps.sign_up(m, contact=rsvps.Contact("sms", "+12135550142"), language=language)
+    link = f"http://testserver{reverse('rsvp_page', args=[rsvps.link_token(rsvp)])}"
+    assert notices.send_due() == 1
+    assert notices.send_due(now=rsvp.messages.get(purpose=Purpose.DAY_BEFORE).due_at) == 1
+    assert notices.send_due(now=rsvp.messages.get(purpose=Purpose.MORNING_OF).due_at) == 1
+    confirmation, day_before, morning = (sms.body for sms in twilio.messages)
+    for body in (confirmation, day_before):
+        assert body.split("\n\n")[0].endswith(f"{link} {hint}"), body
+        assert segments(body)[0] == GSM7 and segments(body)[1] <= 2, body
+    assert hint not in morning
+
+
+def test_a_long_title_and_place_are_cut_before_the_reply_hint(
+    w: World, twilio: SmsProvider
+) -> None:
+    m = vigil(w, title="Vigil " * 20, address="At the long plaza " * 8)
+    rsvp = rsvps.sign_up(m, contact=rsvps.Contact("sms", "+12135550142"))
+    link = f"http://testserver{reverse('rsvp_page', args=[rsvps.link_token(rsvp)])}"
+    notices.send_due()
+    [sms] = twilio.messages
+    assert sms.body.endswith(f"{link} Or reply NO to cancel."), sms.body
+    assert segments(sms.body) == (GSM7, 2)
+
+
+def test_an_email_does_not_say_to_reply(w: World, smtp: SMTPPeer) -> None:
+    rsvps.sign_up(vigil(w), contact=email_of(1))
+    notices.send_due()
+    [message] = smtp.to("person1@example.org")
+    assert "reply NO" not in message.get_content()
+
+
 def test_a_member_gets_the_messages_on_their_own_channel(w: World, smtp: SMTPPeer) -> None:
     m = vigil(w)
     rsvps.sign_up(m, member=w.responder, language=w.responder.language)
@@ -689,6 +732,39 @@ def test_an_sms_reply_2_cancels_the_soonest_sign_up_and_promotes_the_next(w: Wor
     also.refresh_from_db()
     waiting.refresh_from_db()
     assert (by_sms.status, also.status, waiting.status) == ("cancelled", "going", "going")
+
+
+def test_a_member_replying_2_with_no_alert_to_answer_cancels_their_soonest_sign_up(
+    w: World,
+) -> None:
+    ContactEndpoint.create(w.member, "sms", "+13105550100", verified=True)
+    soonest = rsvps.sign_up(vigil(w), member=w.member)
+    later = rsvps.sign_up(vigil(w, starts_at=local(6, 18)), member=w.member)
+    reply = inbound.handle(inbound.Inbound("sms", "+13105550100", "2"))
+    assert reply == "Tocsin: your sign-up for Vigil for the Soto families is cancelled. Thank you."
+    soonest.refresh_from_db()
+    later.refresh_from_db()
+    assert (soonest.status, later.status) == ("cancelled", "going")
+
+
+def test_a_member_replying_2_to_an_open_alert_answers_the_alert_not_the_sign_up(
+    w: World,
+) -> None:
+    ContactEndpoint.create(w.member, "sms", "+13105550100", verified=True)
+    rsvp = rsvps.sign_up(vigil(w), member=w.member)
+    incident = confirmed_incident(w)
+    outbox.drain()
+    reply = inbound.handle(inbound.Inbound("sms", "+13105550100", "2"))
+    assert reply == "Tocsin: thank you, the dispatcher knows you cannot come."
+    assert Response.objects.get(incident=incident, member=w.member).state == "cancelled"
+    rsvp.refresh_from_db()
+    assert rsvp.status == "going"
+
+
+def test_a_member_replying_2_with_nothing_to_cancel_hears_there_is_nothing(w: World) -> None:
+    ContactEndpoint.create(w.member, "sms", "+13105550100", verified=True)
+    reply = inbound.handle(inbound.Inbound("sms", "+13105550100", "2"))
+    assert reply == "Tocsin: there is no open alert to answer."
 
 
 def test_an_sms_stop_cancels_every_sign_up_of_the_number(w: World) -> None:
