@@ -7,11 +7,13 @@ Who signed up is never public; addresses are sealed; the messages are rows a wor
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +32,7 @@ from tests.peers.sms_provider import SmsProvider, running, use_twilio
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tests.test_outbox import confirmed_incident
 from tocsin.alerts import outbox
+from tocsin.committees.models import Committee
 from tocsin.demo.models import DemoMessage
 from tocsin.hooks import inbound
 from tocsin.lib.gsm7 import GSM7, segments
@@ -694,6 +697,62 @@ def test_a_cancelled_mobilization_is_cancelled_in_the_calendar(w: World) -> None
     rsvps.call_off(m)
     cal = vobject.readOne(Client().get(reverse("mobilization_ics", args=[m.pk])).content.decode())
     assert cal.vevent.status.value == "CANCELLED"
+
+
+def links_in(body: str, testid: str) -> list[str]:
+    return [
+        html.unescape(h) for h in re.findall(rf'<a href="([^"]+)"[^>]*data-testid="{testid}"', body)
+    ]
+
+
+def test_a_public_mobilization_has_google_and_outlook_add_links(w: World) -> None:
+    m = vigil(w, starts_at=datetime(2030, 5, 4, 18, 0, tzinfo=LA))
+    body = text(Client().get(reverse("mobilization", args=[m.pk])))
+    [google] = links_in(body, "add-google")
+    [outlook] = links_in(body, "add-outlook")
+    g = urlsplit(google)
+    assert (g.scheme, g.netloc, g.path) == ("https", "calendar.google.com", "/calendar/render")
+    query = parse_qs(g.query)
+    assert query["action"] == ["TEMPLATE"]
+    assert query["text"] == ["Vigil for the Soto families"]
+    assert query["dates"] == ["20300505T010000Z/20300505T030000Z"]
+    assert query["location"] == ["Mariachi Plaza"]
+    assert f"http://testserver/m/{m.pk}/" in query["details"][0]
+    o = urlsplit(outlook)
+    assert o.netloc == "outlook.live.com"
+    query = parse_qs(o.query)
+    assert query["subject"] == ["Vigil for the Soto families"]
+    assert (query["startdt"], query["enddt"]) == (
+        ["2030-05-05T01:00:00Z"],
+        ["2030-05-05T03:00:00Z"],
+    )
+    # Plain links: nothing on the page is loaded from those services.
+    assert not re.search(r'(src|srcset)="https?://', body)
+    es = Client()
+    es.cookies["django_language"] = "es"
+    body = text(es.get(reverse("mobilization", args=[m.pk])))
+    [google] = links_in(body, "add-google")
+    assert parse_qs(urlsplit(google).query)["text"] == ["Vigilia por las familias de Soto"]
+
+
+def test_a_members_only_mobilization_has_no_third_party_add_links(w: World) -> None:
+    m = vigil(w, visibility=Visibility.MEMBERS)
+    body = text(session_for(w.member).get(reverse("mobilization", args=[m.pk])))
+    assert reverse("mobilization_ics", args=[m.pk]) in body
+    assert "calendar.google.com" not in body and "outlook" not in body
+
+
+def test_the_public_and_committee_calendars_have_webcal_subscribe_links(w: World) -> None:
+    vigil(w)
+    body = text(Client().get(reverse("mobilizations"), {"kind": "vigil"}))
+    assert links_in(body, "subscribe") == ["webcal://testserver/m/calendar.ics?kind=vigil"]
+    body = text(Client().get(reverse("mobilizations")))
+    assert links_in(body, "subscribe") == ["webcal://testserver/m/calendar.ics"]
+    Committee.objects.filter(pk=w.east.pk).update(listed=True)
+    body = text(Client().get(reverse("committee_public", args=["east"])))
+    assert links_in(body, "subscribe") == ["webcal://testserver/c/east/calendar.ics"]
+    body = text(session_for(w.organizer).get(reverse("committee_mobilizations", args=["east"])))
+    assert links_in(body, "subscribe") == ["webcal://testserver/c/east/calendar.ics"]
 
 
 def test_the_osdi_feed_lists_public_events_and_never_people(w: World) -> None:
