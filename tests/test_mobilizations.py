@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from tests.factories import World, session_for, world
+from tests.factories import World, session_for, soto_4th, world
 from tests.peers.push_service import PushService
 from tests.peers.sms_provider import SmsProvider, running, use_twilio
 from tests.peers.smtp import SMTPPeer, mail_settings
@@ -267,6 +267,63 @@ def test_the_list_filters_by_area_kind_and_language(w: World) -> None:
     assert titles(language="es") == {"Vigil for the Soto families", "Taller de derechos"}
     assert "West rally" in text(client.get(reverse("mobilizations"), {"kind": "rally"}))
     assert "Vigil for" not in text(client.get(reverse("mobilizations"), {"kind": "rally"}))
+
+
+def osdi_titles(client: Client, **query: str) -> set[str]:
+    data = json.loads(client.get(reverse("mobilizations_osdi"), query).content)
+    return {e["title"] for e in data["_embedded"]["osdi:events"]}
+
+
+def test_the_list_filters_near_a_zip_code_within_a_radius(w: World) -> None:
+    vigil(w)  # Mariachi Plaza, Boyle Heights (90033)
+    vigil(w, committee=w.west, title="Santa Monica rally", lat=34.0195, lng=-118.4912)
+    vigil(w, title="Nowhere in particular", lat=None, lng=None, address="To be announced")
+    client = Client()
+    assert osdi_titles(client, near="90033", km="5") == {"Vigil for the Soto families"}
+    assert osdi_titles(client, near="90033", km="50") == {
+        "Vigil for the Soto families",
+        "Santa Monica rally",
+    }
+    assert osdi_titles(client, near="90401-1234", km="2") == {"Santa Monica rally"}
+    # The committee filter stays, and applies with the place.
+    assert osdi_titles(client, near="90033", km="50", area="west") == {"Santa Monica rally"}
+    body = text(client.get(reverse("mobilizations"), {"near": "90033", "km": "5"}))
+    assert "Within 5 km of 90033 (Los Angeles, CA)." in body
+    assert "Vigil for the Soto families" in body and "Santa Monica rally" not in body
+
+
+def test_the_list_filters_near_a_named_public_place(w: World) -> None:
+    soto_4th()  # in East's gazetteer, about 2 km from Mariachi Plaza
+    vigil(w)
+    vigil(w, committee=w.west, title="Santa Monica rally", lat=34.0195, lng=-118.4912)
+    vigil(w, title="At the corner", lat=None, lng=None, address="", place=Place.objects.get())
+    client = Client()
+    assert osdi_titles(client, near="soto 4th", km="5") == {
+        "Vigil for the Soto families",
+        "At the corner",
+    }
+    # Searched like the report page's place search: accents, case and "y"/"&" aside.
+    assert osdi_titles(client, near="SOTO Y 4TH", km="2") == {
+        "Vigil for the Soto families",
+        "At the corner",
+    }
+
+
+def test_an_unknown_zip_code_is_said_clearly_and_nothing_typed_is_lost(w: World) -> None:
+    vigil(w)
+    vigil(w, kind="rally", title="East rally")
+    body = text(
+        Client().get(reverse("mobilizations"), {"near": "00000", "km": "25", "kind": "vigil"})
+    )
+    assert "We do not know that ZIP code. Enter five digits, like 90033." in body
+    assert 'name="near" value="00000"' in body
+    assert '<option value="25" selected>' in body
+    assert '<option value="vigil" selected>' in body
+    # The other filters still apply; the place does not.
+    assert "Vigil for the Soto families" in body and "East rally" not in body
+    body = text(Client().get(reverse("mobilizations"), {"near": "Atlantis"}))
+    assert "We do not know a place by that name." in body
+    assert 'name="near" value="Atlantis"' in body
 
 
 def test_the_home_page_shows_upcoming_public_mobilizations(w: World) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import urlencode
 
 import segno
 from django.conf import settings
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from tocsin.committees.models import Committee
 from tocsin.lib import languages, live, ratelimit, sse
-from tocsin.mobilize import access, calendar, ladder, rsvps
+from tocsin.mobilize import access, calendar, ladder, public_list, rsvps
 from tocsin.mobilize.forms import RsvpForm
 from tocsin.mobilize.planned import Mobilization, MobilizationKind, Rsvp
 from tocsin.transports import registry as transports
@@ -34,7 +35,7 @@ from tocsin.transports.vapid import application_server_key
 # link), so scanning the organizer's check-in code needs nothing typed.
 COOKIE = "rsvp-%d"
 COOKIE_AGE = 60 * 60 * 24 * 60
-PAGE_SIZE = 100
+PAGE_SIZE = public_list.PAGE_SIZE
 
 
 def _flooded(request: HttpRequest) -> bool:
@@ -53,27 +54,21 @@ def _member(request: HttpRequest) -> Any:
 
 
 def upcoming_public(request: HttpRequest) -> tuple[list[Mobilization], dict[str, Any]]:
-    """Return the upcoming public mobilizations filtered by the query (area: a committee,
-    kind, language), and the filter choices."""
-    qs = Mobilization.objects.listed().upcoming().select_related("committee", "place")
-    area = request.GET.get("area", "")
-    kind = request.GET.get("kind", "")
-    lang = request.GET.get("language", "")
-    if area:
-        qs = qs.filter(committee__slug=area)
-    if kind in MobilizationKind.values:
-        qs = qs.filter(kind=kind)
-    if lang in ("en", "es"):
-        qs = qs.in_language(lang)
+    """Return the upcoming public mobilizations the query asks for (tocsin.mobilize.
+    public_list: a committee, a kind, a language, near a place), and the filter choices."""
+    chosen = public_list.Filter.from_query(request.GET)
     areas = Committee.objects.filter(
         pk__in=Mobilization.objects.listed().upcoming().values("committee")
     ).order_by("name")
-    return list(qs[:PAGE_SIZE]), {
+    return chosen.mobilizations(), {
+        "chosen": chosen,
+        "query": urlencode(chosen.query),
         "areas": areas,
         "kinds": MobilizationKind.choices,
-        "area": area,
-        "kind": kind,
-        "language": lang,
+        "radii": public_list.radii(),
+        "area": chosen.area,
+        "kind": chosen.kind,
+        "language": chosen.language,
     }
 
 
