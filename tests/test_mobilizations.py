@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+import shapely.geometry
 import vobject
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
@@ -324,6 +325,90 @@ def test_an_unknown_zip_code_is_said_clearly_and_nothing_typed_is_lost(w: World)
     body = text(Client().get(reverse("mobilizations"), {"near": "Atlantis"}))
     assert "We do not know a place by that name." in body
     assert 'name="near" value="Atlantis"' in body
+
+
+def geojson_of(client: Client, **query: str) -> dict[str, Any]:
+    response = client.get(reverse("mobilizations_geojson"), query)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/geo+json"
+    data = json.loads(response.content)
+    assert data["type"] == "FeatureCollection"
+    return data
+
+
+def test_the_map_geojson_has_each_public_mobilization_at_its_assembly_point(w: World) -> None:
+    m = vigil(w)
+    data = geojson_of(Client())
+    [feature] = data["features"]
+    point = shapely.geometry.shape(feature["geometry"])
+    assert point.is_valid and point.geom_type == "Point"
+    # RFC 7946: longitude first. The assembly point is public and exact.
+    assert (point.x, point.y) == (-118.2195, 34.0472)
+    assert feature["id"] == m.pk
+    assert feature["properties"]["url"] == reverse("mobilization", args=[m.pk])
+    assert feature["properties"]["title"] == "Vigil for the Soto families"
+    assert feature["properties"]["where"] == "Mariachi Plaza"
+    es = Client()
+    es.cookies["django_language"] = "es"
+    [feature] = geojson_of(es)["features"]
+    assert feature["properties"]["title"] == "Vigilia por las familias de Soto"
+
+
+def test_the_map_geojson_never_holds_private_past_or_cancelled_mobilizations_nor_people(
+    w: World,
+) -> None:
+    public = vigil(w)
+    rsvps.sign_up(public, contact=email_of(1), display_name="Ana Secreta")
+    vigil(w, title="Members meeting", visibility=Visibility.MEMBERS)
+    vigil(w, title="Responders shift", visibility=Visibility.RESPONDERS)
+    vigil(w, title="Old vigil", starts_at=local(-3, 18))
+    vigil(w, title="Called off", cancelled_at=timezone.now())
+    vigil(w, title="Unplaced", lat=None, lng=None, address="To be announced")
+    # Not even for the committee's own members: the map is the public list.
+    for client in (Client(), session_for(w.member), session_for(w.organizer)):
+        raw = client.get(reverse("mobilizations_geojson")).content.decode()
+        ids = [f["id"] for f in json.loads(raw)["features"]]
+        assert ids == [public.pk]
+        assert "Ana Secreta" not in raw and "person1" not in raw
+
+
+def test_the_map_geojson_follows_the_lists_filters(w: World) -> None:
+    vigil(w)
+    vigil(
+        w,
+        committee=w.west,
+        kind="rally",
+        title="Santa Monica rally",
+        title_es="",
+        lat=34.0195,
+        lng=-118.4912,
+    )
+    vigil(w, kind="kyr_training", title="", title_es="Taller de derechos")
+    client = Client()
+
+    def titles(**query: str) -> set[str]:
+        return {f["properties"]["title"] for f in geojson_of(client, **query)["features"]}
+
+    assert titles(kind="rally") == {"Santa Monica rally"}
+    assert titles(area="east") == {"Vigil for the Soto families", "Taller de derechos"}
+    assert titles(language="es") == {"Vigil for the Soto families", "Taller de derechos"}
+    assert titles(near="90401", km="5") == {"Santa Monica rally"}
+    assert titles(near="90033", km="5", kind="vigil") == {"Vigil for the Soto families"}
+
+
+def test_the_list_opens_a_map_of_the_same_filters_only_on_request(w: World) -> None:
+    vigil(w)
+    body = text(Client().get(reverse("mobilizations"), {"kind": "vigil", "near": "90033"}))
+    main = main_part(body)
+    url = reverse("mobilizations_geojson")
+    assert f'data-mobilizations="{url}?kind=vigil&amp;near=90033&amp;km=10"' in main
+    # Leaflet waits in a <template> until the map is opened (js/maplazy.js); without
+    # JavaScript the list is the page, and nothing comes from another host.
+    scripts = re.sub(r"<template id=\"map-scripts\">.*?</template>", "", main, flags=re.S)
+    assert "<script" not in scripts and "leaflet" not in scripts
+    assert "js/mobilizationmap.js" in main and "js/maplazy.js" in body
+    assert not re.search(r'(src|href)="https?://(?!testserver)', body)
+    assert "Vigil for the Soto families" in main
 
 
 def test_the_home_page_shows_upcoming_public_mobilizations(w: World) -> None:

@@ -18,10 +18,11 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.cache import patch_cache_control
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from tocsin.committees.models import Committee
 from tocsin.lib import languages, live, ratelimit, sse
@@ -228,6 +229,20 @@ def committee_ics(request: HttpRequest, slug: str) -> HttpResponse:
 def mobilizations_osdi(request: HttpRequest) -> JsonResponse:
     found, _filters = upcoming_public(request)
     return JsonResponse(calendar.osdi(found, language=_language()))
+
+
+@require_safe
+def mobilizations_geojson(request: HttpRequest) -> JsonResponse:
+    """The public list's mobilizations as GeoJSON (RFC 7946), filtered like the list."""
+    found, _filters = upcoming_public(request)
+    response = JsonResponse(
+        public_list.geojson(found, language=_language()),
+        content_type="application/geo+json",
+        json_dumps_params={"separators": (",", ":"), "ensure_ascii": False},
+    )
+    # Its labels are in the reader's language (a cookie may choose it): no shared caches.
+    patch_cache_control(response, private=True, max_age=60)
+    return response
 
 
 def _own(token: str) -> Rsvp:
