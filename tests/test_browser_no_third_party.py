@@ -290,6 +290,9 @@ def test_no_page_requests_anything_from_another_origin(
     page.wait_for_load_state("networkidle")
     # Planned mobilizations: the list, a page with its QR code and live count, a calendar.
     recorder.visit(page, "/m/")
+    page.click("#map-open")
+    page.wait_for_function("() => document.getElementById('map').dataset.drawn !== undefined")
+    page.wait_for_load_state("networkidle")
     recorder.visit(page, f"/m/{s.mobilization}/", "/m/<id>/")
     expect(page.locator("[data-testid=counts]")).to_be_visible()
     recorder.visit(page, "/login/")
@@ -341,6 +344,7 @@ def test_no_page_requests_anything_from_another_origin(
     assert f"{live.url}/manifest.webmanifest" in urls
     assert f"{live.url}/report/coverage.geojson" in urls
     assert any(u.endswith("leaflet.js") for u in urls)
+    assert f"{live.url}/m/map.geojson" in urls
     assert f"{live.url}/m/{s.mobilization}/qr.svg" in urls
     assert f"{live.url}/m/{s.mobilization}/live/" in urls
     assert recorder.elsewhere() == [], "\n".join(recorder.elsewhere())

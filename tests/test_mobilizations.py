@@ -7,14 +7,17 @@ Who signed up is never public; addresses are sealed; the messages are rows a wor
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+import shapely.geometry
 import vobject
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
@@ -24,13 +27,19 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from tests.factories import World, session_for, world
+from tests.factories import World, session_for, soto_4th, world
 from tests.peers.push_service import PushService
 from tests.peers.sms_provider import SmsProvider, running, use_twilio
 from tests.peers.smtp import SMTPPeer, mail_settings
+from tests.test_outbox import confirmed_incident
+from tocsin.alerts import outbox
+from tocsin.committees.models import Committee
 from tocsin.demo.models import DemoMessage
 from tocsin.hooks import inbound
+from tocsin.lib.gsm7 import GSM7, segments
+from tocsin.members.models import ContactEndpoint
 from tocsin.mobilize import notices, rsvps
+from tocsin.mobilize.models import Response
 from tocsin.mobilize.planned import (
     Mobilization,
     MobilizationRole,
@@ -261,6 +270,147 @@ def test_the_list_filters_by_area_kind_and_language(w: World) -> None:
     assert "Vigil for" not in text(client.get(reverse("mobilizations"), {"kind": "rally"}))
 
 
+def osdi_titles(client: Client, **query: str) -> set[str]:
+    data = json.loads(client.get(reverse("mobilizations_osdi"), query).content)
+    return {e["title"] for e in data["_embedded"]["osdi:events"]}
+
+
+def test_the_list_filters_near_a_zip_code_within_a_radius(w: World) -> None:
+    vigil(w)  # Mariachi Plaza, Boyle Heights (90033)
+    vigil(w, committee=w.west, title="Santa Monica rally", lat=34.0195, lng=-118.4912)
+    vigil(w, title="Nowhere in particular", lat=None, lng=None, address="To be announced")
+    client = Client()
+    assert osdi_titles(client, near="90033", km="5") == {"Vigil for the Soto families"}
+    assert osdi_titles(client, near="90033", km="50") == {
+        "Vigil for the Soto families",
+        "Santa Monica rally",
+    }
+    assert osdi_titles(client, near="90401-1234", km="2") == {"Santa Monica rally"}
+    # The committee filter stays, and applies with the place.
+    assert osdi_titles(client, near="90033", km="50", area="west") == {"Santa Monica rally"}
+    body = text(client.get(reverse("mobilizations"), {"near": "90033", "km": "5"}))
+    assert "Within 5 km of 90033 (Los Angeles, CA)." in body
+    assert "Vigil for the Soto families" in body and "Santa Monica rally" not in body
+
+
+def test_the_list_filters_near_a_named_public_place(w: World) -> None:
+    soto_4th()  # in East's gazetteer, about 2 km from Mariachi Plaza
+    vigil(w)
+    vigil(w, committee=w.west, title="Santa Monica rally", lat=34.0195, lng=-118.4912)
+    vigil(w, title="At the corner", lat=None, lng=None, address="", place=Place.objects.get())
+    client = Client()
+    assert osdi_titles(client, near="soto 4th", km="5") == {
+        "Vigil for the Soto families",
+        "At the corner",
+    }
+    # Searched like the report page's place search: accents, case and "y"/"&" aside.
+    assert osdi_titles(client, near="SOTO Y 4TH", km="2") == {
+        "Vigil for the Soto families",
+        "At the corner",
+    }
+
+
+def test_an_unknown_zip_code_is_said_clearly_and_nothing_typed_is_lost(w: World) -> None:
+    vigil(w)
+    vigil(w, kind="rally", title="East rally")
+    body = text(
+        Client().get(reverse("mobilizations"), {"near": "00000", "km": "25", "kind": "vigil"})
+    )
+    assert "We do not know that ZIP code. Enter five digits, like 90033." in body
+    assert 'name="near" value="00000"' in body
+    assert '<option value="25" selected>' in body
+    assert '<option value="vigil" selected>' in body
+    # The other filters still apply; the place does not.
+    assert "Vigil for the Soto families" in body and "East rally" not in body
+    body = text(Client().get(reverse("mobilizations"), {"near": "Atlantis"}))
+    assert "We do not know a place by that name." in body
+    assert 'name="near" value="Atlantis"' in body
+
+
+def geojson_of(client: Client, **query: str) -> dict[str, Any]:
+    response = client.get(reverse("mobilizations_geojson"), query)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/geo+json"
+    data = json.loads(response.content)
+    assert data["type"] == "FeatureCollection"
+    return data
+
+
+def test_the_map_geojson_has_each_public_mobilization_at_its_assembly_point(w: World) -> None:
+    m = vigil(w)
+    data = geojson_of(Client())
+    [feature] = data["features"]
+    point = shapely.geometry.shape(feature["geometry"])
+    assert point.is_valid and point.geom_type == "Point"
+    # RFC 7946: longitude first. The assembly point is public and exact.
+    assert (point.x, point.y) == (-118.2195, 34.0472)
+    assert feature["id"] == m.pk
+    assert feature["properties"]["url"] == reverse("mobilization", args=[m.pk])
+    assert feature["properties"]["title"] == "Vigil for the Soto families"
+    assert feature["properties"]["where"] == "Mariachi Plaza"
+    es = Client()
+    es.cookies["django_language"] = "es"
+    [feature] = geojson_of(es)["features"]
+    assert feature["properties"]["title"] == "Vigilia por las familias de Soto"
+
+
+def test_the_map_geojson_never_holds_private_past_or_cancelled_mobilizations_nor_people(
+    w: World,
+) -> None:
+    public = vigil(w)
+    rsvps.sign_up(public, contact=email_of(1), display_name="Ana Secreta")
+    vigil(w, title="Members meeting", visibility=Visibility.MEMBERS)
+    vigil(w, title="Responders shift", visibility=Visibility.RESPONDERS)
+    vigil(w, title="Old vigil", starts_at=local(-3, 18))
+    vigil(w, title="Called off", cancelled_at=timezone.now())
+    vigil(w, title="Unplaced", lat=None, lng=None, address="To be announced")
+    # Not even for the committee's own members: the map is the public list.
+    for client in (Client(), session_for(w.member), session_for(w.organizer)):
+        raw = client.get(reverse("mobilizations_geojson")).content.decode()
+        ids = [f["id"] for f in json.loads(raw)["features"]]
+        assert ids == [public.pk]
+        assert "Ana Secreta" not in raw and "person1" not in raw
+
+
+def test_the_map_geojson_follows_the_lists_filters(w: World) -> None:
+    vigil(w)
+    vigil(
+        w,
+        committee=w.west,
+        kind="rally",
+        title="Santa Monica rally",
+        title_es="",
+        lat=34.0195,
+        lng=-118.4912,
+    )
+    vigil(w, kind="kyr_training", title="", title_es="Taller de derechos")
+    client = Client()
+
+    def titles(**query: str) -> set[str]:
+        return {f["properties"]["title"] for f in geojson_of(client, **query)["features"]}
+
+    assert titles(kind="rally") == {"Santa Monica rally"}
+    assert titles(area="east") == {"Vigil for the Soto families", "Taller de derechos"}
+    assert titles(language="es") == {"Vigil for the Soto families", "Taller de derechos"}
+    assert titles(near="90401", km="5") == {"Santa Monica rally"}
+    assert titles(near="90033", km="5", kind="vigil") == {"Vigil for the Soto families"}
+
+
+def test_the_list_opens_a_map_of_the_same_filters_only_on_request(w: World) -> None:
+    vigil(w)
+    body = text(Client().get(reverse("mobilizations"), {"kind": "vigil", "near": "90033"}))
+    main = main_part(body)
+    url = reverse("mobilizations_geojson")
+    assert f'data-mobilizations="{url}?kind=vigil&amp;near=90033&amp;km=10"' in main
+    # Leaflet waits in a <template> until the map is opened (js/maplazy.js); without
+    # JavaScript the list is the page, and nothing comes from another host.
+    scripts = re.sub(r"<template id=\"map-scripts\">.*?</template>", "", main, flags=re.S)
+    assert "<script" not in scripts and "leaflet" not in scripts
+    assert "js/mobilizationmap.js" in main and "js/maplazy.js" in body
+    assert not re.search(r'(src|href)="https?://(?!testserver)', body)
+    assert "Vigil for the Soto families" in main
+
+
 def test_the_home_page_shows_upcoming_public_mobilizations(w: World) -> None:
     m = vigil(w)
     body = text(Client().get(reverse("home")))
@@ -294,6 +444,36 @@ def test_the_page_has_no_script_and_counts_but_never_names(w: World) -> None:
     assert "Mateo" not in body
     assert "person1@example.org" not in body
     assert "<script" not in body.split("</main>")[0]
+
+
+GUIDANCE = "Observe, document, support. Do not interfere."
+
+
+def main_part(body: str) -> str:
+    """Return the page without its footer (which carries the guidance on every page)."""
+    return body.split("</main>")[0]
+
+
+@pytest.mark.parametrize("kind", ["rally", "vigil", "accompaniment", "watch_shift", "public_call"])
+def test_a_mobilization_at_a_scene_says_observe_and_do_not_interfere(w: World, kind: str) -> None:
+    m = vigil(w, kind=kind)
+    assert GUIDANCE in main_part(text(Client().get(reverse("mobilization", args=[m.pk]))))
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    for message in rsvp.messages.exclude(purpose=Purpose.THANKS):
+        assert GUIDANCE in notices.render(message).text, message.purpose
+
+
+@pytest.mark.parametrize("kind", ["kyr_training", "meeting", "responder_training"])
+def test_a_training_or_meeting_has_no_scene_guidance(w: World, kind: str) -> None:
+    m = vigil(w, kind=kind)
+    page = main_part(text(Client().get(reverse("mobilization", args=[m.pk]))))
+    assert GUIDANCE not in page
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    assert rsvp.messages.count() >= 4
+    for message in rsvp.messages.all():
+        assert "interfere" not in notices.render(message).text, message.purpose
+    own = main_part(text(Client().get(reverse("rsvp_page", args=[rsvps.link_token(rsvp)]))))
+    assert GUIDANCE not in own
 
 
 # --- signing up -----------------------------------------------------------------------
@@ -467,6 +647,44 @@ def test_a_stranger_gets_the_messages_by_sms_in_spanish(w: World, twilio: SmsPro
     assert sms.key == f"rsvp-{rsvp.messages.get(purpose=Purpose.CONFIRMATION).pk}"
 
 
+@pytest.mark.parametrize(
+    ("language", "hint"), [("en", "Or reply NO to cancel."), ("es", "O responda NO para cancelar.")]
+)
+def test_the_sms_confirmation_and_day_before_say_how_to_cancel_by_reply(
+    w: World, twilio: SmsProvider, language: str, hint: str
+) -> None:
+    m = vigil(w)
+    rsvp = rsvps.sign_up(m, contact=rsvps.Contact("sms", "+12135550142"), language=language)
+    link = f"http://testserver{reverse('rsvp_page', args=[rsvps.link_token(rsvp)])}"
+    assert notices.send_due() == 1
+    assert notices.send_due(now=rsvp.messages.get(purpose=Purpose.DAY_BEFORE).due_at) == 1
+    assert notices.send_due(now=rsvp.messages.get(purpose=Purpose.MORNING_OF).due_at) == 1
+    confirmation, day_before, morning = (sms.body for sms in twilio.messages)
+    for body in (confirmation, day_before):
+        assert body.split("\n\n")[0].endswith(f"{link} {hint}"), body
+        assert segments(body)[0] == GSM7 and segments(body)[1] <= 2, body
+    assert hint not in morning
+
+
+def test_a_long_title_and_place_are_cut_before_the_reply_hint(
+    w: World, twilio: SmsProvider
+) -> None:
+    m = vigil(w, title="Vigil " * 20, address="At the long plaza " * 8)
+    rsvp = rsvps.sign_up(m, contact=rsvps.Contact("sms", "+12135550142"))
+    link = f"http://testserver{reverse('rsvp_page', args=[rsvps.link_token(rsvp)])}"
+    notices.send_due()
+    [sms] = twilio.messages
+    assert sms.body.endswith(f"{link} Or reply NO to cancel."), sms.body
+    assert segments(sms.body) == (GSM7, 2)
+
+
+def test_an_email_does_not_say_to_reply(w: World, smtp: SMTPPeer) -> None:
+    rsvps.sign_up(vigil(w), contact=email_of(1))
+    notices.send_due()
+    [message] = smtp.to("person1@example.org")
+    assert "reply NO" not in message.get_content()
+
+
 def test_a_member_gets_the_messages_on_their_own_channel(w: World, smtp: SMTPPeer) -> None:
     m = vigil(w)
     rsvps.sign_up(m, member=w.responder, language=w.responder.language)
@@ -558,6 +776,18 @@ def test_the_organizer_checks_people_in_and_counts_no_shows(w: World) -> None:
     assert (counts.going, counts.checked_in, counts.no_show) == (2, 1, 1)
 
 
+def test_the_organizer_sees_each_strangers_channel_never_the_address(w: World) -> None:
+    m = vigil(w)
+    rsvps.sign_up(m, contact=email_of(1))
+    rsvps.sign_up(m, contact=rsvps.Contact("sms", "+12135550142"))
+    Rsvp.objects.create(mobilization=m, kind="webpush", blind_index="push-1")
+    client = session_for(w.dispatcher)
+    page = text(client.get(reverse("committee_mobilization_people", args=["east", m.pk])))
+    channels = re.findall(r"Someone \((\w[\w ]*)\)", page)
+    assert sorted(channels) == ["SMS", "email", "push on a device"]
+    assert "person1@example.org" not in page and "5550142" not in page
+
+
 def test_a_person_checks_in_by_scanning_the_organizers_code(w: World) -> None:
     m = vigil(w, starts_at=timezone.now() - timedelta(minutes=10))
     rsvp = rsvps.sign_up(m, contact=email_of(1))
@@ -611,6 +841,62 @@ def test_a_cancelled_mobilization_is_cancelled_in_the_calendar(w: World) -> None
     assert cal.vevent.status.value == "CANCELLED"
 
 
+def links_in(body: str, testid: str) -> list[str]:
+    return [
+        html.unescape(h) for h in re.findall(rf'<a href="([^"]+)"[^>]*data-testid="{testid}"', body)
+    ]
+
+
+def test_a_public_mobilization_has_google_and_outlook_add_links(w: World) -> None:
+    m = vigil(w, starts_at=datetime(2030, 5, 4, 18, 0, tzinfo=LA))
+    body = text(Client().get(reverse("mobilization", args=[m.pk])))
+    [google] = links_in(body, "add-google")
+    [outlook] = links_in(body, "add-outlook")
+    g = urlsplit(google)
+    assert (g.scheme, g.netloc, g.path) == ("https", "calendar.google.com", "/calendar/render")
+    query = parse_qs(g.query)
+    assert query["action"] == ["TEMPLATE"]
+    assert query["text"] == ["Vigil for the Soto families"]
+    assert query["dates"] == ["20300505T010000Z/20300505T030000Z"]
+    assert query["location"] == ["Mariachi Plaza"]
+    assert f"http://testserver/m/{m.pk}/" in query["details"][0]
+    o = urlsplit(outlook)
+    assert o.netloc == "outlook.live.com"
+    query = parse_qs(o.query)
+    assert query["subject"] == ["Vigil for the Soto families"]
+    assert (query["startdt"], query["enddt"]) == (
+        ["2030-05-05T01:00:00Z"],
+        ["2030-05-05T03:00:00Z"],
+    )
+    # Plain links: nothing on the page is loaded from those services.
+    assert not re.search(r'(src|srcset)="https?://', body)
+    es = Client()
+    es.cookies["django_language"] = "es"
+    body = text(es.get(reverse("mobilization", args=[m.pk])))
+    [google] = links_in(body, "add-google")
+    assert parse_qs(urlsplit(google).query)["text"] == ["Vigilia por las familias de Soto"]
+
+
+def test_a_members_only_mobilization_has_no_third_party_add_links(w: World) -> None:
+    m = vigil(w, visibility=Visibility.MEMBERS)
+    body = text(session_for(w.member).get(reverse("mobilization", args=[m.pk])))
+    assert reverse("mobilization_ics", args=[m.pk]) in body
+    assert "calendar.google.com" not in body and "outlook" not in body
+
+
+def test_the_public_and_committee_calendars_have_webcal_subscribe_links(w: World) -> None:
+    vigil(w)
+    body = text(Client().get(reverse("mobilizations"), {"kind": "vigil"}))
+    assert links_in(body, "subscribe") == ["webcal://testserver/m/calendar.ics?kind=vigil"]
+    body = text(Client().get(reverse("mobilizations")))
+    assert links_in(body, "subscribe") == ["webcal://testserver/m/calendar.ics"]
+    Committee.objects.filter(pk=w.east.pk).update(listed=True)
+    body = text(Client().get(reverse("committee_public", args=["east"])))
+    assert links_in(body, "subscribe") == ["webcal://testserver/c/east/calendar.ics"]
+    body = text(session_for(w.organizer).get(reverse("committee_mobilizations", args=["east"])))
+    assert links_in(body, "subscribe") == ["webcal://testserver/c/east/calendar.ics"]
+
+
 def test_the_osdi_feed_lists_public_events_and_never_people(w: World) -> None:
     m = vigil(w)
     rsvps.sign_up(m, contact=email_of(1), display_name="Ana Secreta")
@@ -647,6 +933,39 @@ def test_an_sms_reply_2_cancels_the_soonest_sign_up_and_promotes_the_next(w: Wor
     also.refresh_from_db()
     waiting.refresh_from_db()
     assert (by_sms.status, also.status, waiting.status) == ("cancelled", "going", "going")
+
+
+def test_a_member_replying_2_with_no_alert_to_answer_cancels_their_soonest_sign_up(
+    w: World,
+) -> None:
+    ContactEndpoint.create(w.member, "sms", "+13105550100", verified=True)
+    soonest = rsvps.sign_up(vigil(w), member=w.member)
+    later = rsvps.sign_up(vigil(w, starts_at=local(6, 18)), member=w.member)
+    reply = inbound.handle(inbound.Inbound("sms", "+13105550100", "2"))
+    assert reply == "Tocsin: your sign-up for Vigil for the Soto families is cancelled. Thank you."
+    soonest.refresh_from_db()
+    later.refresh_from_db()
+    assert (soonest.status, later.status) == ("cancelled", "going")
+
+
+def test_a_member_replying_2_to_an_open_alert_answers_the_alert_not_the_sign_up(
+    w: World,
+) -> None:
+    ContactEndpoint.create(w.member, "sms", "+13105550100", verified=True)
+    rsvp = rsvps.sign_up(vigil(w), member=w.member)
+    incident = confirmed_incident(w)
+    outbox.drain()
+    reply = inbound.handle(inbound.Inbound("sms", "+13105550100", "2"))
+    assert reply == "Tocsin: thank you, the dispatcher knows you cannot come."
+    assert Response.objects.get(incident=incident, member=w.member).state == "cancelled"
+    rsvp.refresh_from_db()
+    assert rsvp.status == "going"
+
+
+def test_a_member_replying_2_with_nothing_to_cancel_hears_there_is_nothing(w: World) -> None:
+    ContactEndpoint.create(w.member, "sms", "+13105550100", verified=True)
+    reply = inbound.handle(inbound.Inbound("sms", "+13105550100", "2"))
+    assert reply == "Tocsin: there is no open alert to answer."
 
 
 def test_an_sms_stop_cancels_every_sign_up_of_the_number(w: World) -> None:

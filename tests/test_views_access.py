@@ -8,6 +8,7 @@ give the same 404 as ids that do not exist, so ids reveal nothing.
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -202,6 +203,10 @@ TABLE: dict[str, tuple[int, ...]] = {
     "api_incidents":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "api_incident":           (404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
     "api_mobilizations":      (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # The public list's map (tests/test_mobilizations.py): the same for everyone; East's
+    # members-only mobilization is in it for nobody, East's own staff included
+    # (test_the_mobilization_map_holds_no_members_only_mobilization_for_anyone).
+    "mobilizations_geojson":  (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "api_committees":         (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "openapi-json":           (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     # django-ninja's root (/api/v1/): only names the API's base path; no page, no docs.
@@ -563,6 +568,7 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
     "api_incidents": lambda o: Call("get", reverse("api:api_incidents")),
     "api_incident": lambda o: Call("get", reverse("api:api_incident", args=[o.incident])),
     "api_mobilizations": lambda o: Call("get", reverse("api:api_mobilizations")),
+    "mobilizations_geojson": lambda o: Call("get", reverse("mobilizations_geojson")),
     "api_committees": lambda o: Call("get", reverse("api:api_committees")),
     "openapi-json": lambda o: Call("get", reverse("api:openapi-json")),
     "api-root": lambda o: Call("get", reverse("api:api-root")),
@@ -1159,6 +1165,17 @@ def test_the_desk_stream_shows_only_the_dispatchers_committee(scene: Scene) -> N
     assert west_receipt not in east.body
     assert west_receipt in west.body
     assert east_receipt not in west.body
+
+
+def test_the_mobilization_map_holds_no_members_only_mobilization_for_anyone(
+    scene: Scene,
+) -> None:
+    assert Mobilization.objects.get(pk=scene.east.mobilization).visibility != "public"
+    for persona in PERSONAS:
+        result = fetch("mobilizations_geojson", scene.east, scene.user(persona))
+        ids = [f["id"] for f in json.loads(result.body)["features"]]
+        assert scene.east.mobilization not in ids, persona
+        assert scene.west.mobilization not in ids, persona
 
 
 def _route_names(patterns: list[Any]) -> set[str]:

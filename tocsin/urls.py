@@ -77,6 +77,7 @@ urlpatterns = [
     path("m/", public_views.mobilizations, name="mobilizations"),
     path("m/calendar.ics", public_views.mobilizations_ics, name="mobilizations_ics"),
     path("m/events.json", public_views.mobilizations_osdi, name="mobilizations_osdi"),
+    path("m/map.geojson", public_views.mobilizations_geojson, name="mobilizations_geojson"),
     path("m/<int:pk>/", public_views.mobilization, name="mobilization"),
     path("m/<int:pk>/qr.svg", public_views.mobilization_qr, name="mobilization_qr"),
     path("m/<int:pk>/calendar.ics", public_views.mobilization_ics, name="mobilization_ics"),

@@ -197,7 +197,8 @@ def incident(request: HttpRequest, incident_id: str) -> IncidentOut:
 )
 def mobilizations(request: HttpRequest) -> list[MobilizationOut]:
     """The public list's filters apply: ``area`` (a committee's slug), ``kind``,
-    ``language`` (en, es: those written in it)."""
+    ``language`` (en, es: those written in it), ``near`` (a US ZIP code or the name of a
+    committee's public place) within ``km`` (2, 5, 10, 25 or 50; 10 by default)."""
     with translation.override(languages.requested(request)):
         found, _filters = public_views.upcoming_public(request)
         return [_mobilization(m) for m in found]

@@ -7,8 +7,9 @@ Every channel's webhook (or poller) checks its provider's signature, then calls
     START / INICIO / ALTA     start them again
     HELP / AYUDA              what you can send
     1 / SI / YES              on my way to the latest alert you got
-    2 / NO                    cannot come (or, from a number signed up for a planned
-                              mobilization, cancel the soonest sign-up)
+    2 / NO                    cannot come to the latest alert; with no alert to answer,
+                              cancel the soonest sign-up for a planned mobilization (by
+                              this number, or the member's own)
     REPORT / REPORTE <text>   a report for the dispatcher (from a member: placed at their area)
     CONFIRM / CONFIRMADO      a verifier's answer to their latest request: confirmed
     POLICE / POLICIA          ... it is local police
@@ -280,8 +281,10 @@ def _act(
             disabled_at=None, last_error=""
         )
         return _("Tocsin: alerts are on again here. Send STOP to stop them.")
-    if keyword == NO and member is None:
-        cancelled = rsvps.cancel_by_address(msg.kind, msg.address)
+    if keyword == NO and (member is None or latest_alerted_incident(member) is None):
+        # "2" answers an open alert first; with none, it cancels the soonest sign-up for
+        # a planned mobilization (the reminders say so), a member's own ones included.
+        cancelled = rsvps.cancel_by_address(msg.kind, msg.address, member=member)
         if cancelled:
             rsvp = cancelled[0]
             with translation.override(rsvp.language):

@@ -7,19 +7,67 @@ public place, the link. Never who signed up, nor how to reach them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone, translation
 from icalendar import Calendar, Event
 
-from tocsin.mobilize.planned import Mobilization
+from tocsin.mobilize.planned import Mobilization, Visibility
+
+GOOGLE = "https://calendar.google.com/calendar/render"
+OUTLOOK = "https://outlook.live.com/calendar/0/deeplink/compose"
+# A link carries the description in its query: long ones are cut (the page has it all).
+LINK_DESCRIPTION = 800
 
 
 def page_url(m: Mobilization) -> str:
     return settings.SITE_URL + reverse("mobilization", args=[m.pk])
+
+
+def subscribe_url(path: str) -> str:
+    """Return the ``webcal://`` address of the calendar at ``path`` on this site: a
+    calendar app that opens it subscribes, and keeps the events up to date."""
+    return "webcal://" + (settings.SITE_URL + path).split("://", 1)[-1]
+
+
+def _details(m: Mobilization, language: str) -> str:
+    description = m.description_in(language)
+    if len(description) > LINK_DESCRIPTION:
+        description = description[:LINK_DESCRIPTION].rstrip() + "..."
+    return f"{description}\n\n{page_url(m)}".strip()
+
+
+def add_links(m: Mobilization, *, language: str) -> dict[str, str]:
+    """Return "add to calendar" links for Google Calendar and Outlook: plain links to
+    those services' own forms, filled from the public page. None (an empty dict) for a
+    mobilization that is not public: its details stay on this server."""
+    if m.visibility != Visibility.PUBLIC:
+        return {}
+    with translation.override(language):
+        title, where, details = m.title_in(language), m.where(), _details(m, language)
+    utc = "%Y%m%dT%H%M%SZ"
+    start, end = m.starts_at.astimezone(UTC), m.ends_at.astimezone(UTC)
+    google = {
+        "action": "TEMPLATE",
+        "text": title,
+        "dates": f"{start.strftime(utc)}/{end.strftime(utc)}",
+        "details": details,
+        "location": where,
+    }
+    outlook = {
+        "path": "/calendar/action/compose",
+        "rru": "addevent",
+        "subject": title,
+        "startdt": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "enddt": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "body": details,
+        "location": where,
+    }
+    return {"google": f"{GOOGLE}?{urlencode(google)}", "outlook": f"{OUTLOOK}?{urlencode(outlook)}"}
 
 
 def _uid(m: Mobilization) -> str:

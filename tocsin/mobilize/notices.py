@@ -43,8 +43,17 @@ def _when(m: Mobilization) -> str:
     return formats.date_format(start, "l j F, H:i")
 
 
-def render(message: RsvpMessage) -> Message:
-    """Return the message ``message`` stands for, in the person's language."""
+# Channels whose replies reach tocsin.hooks.inbound: there "2" or "NO" cancels the
+# soonest sign-up (when no alert waits for an answer).
+REPLY_CHANNELS = frozenset({"sms", "signal", "telegram"})
+# The messages that tell the person how to cancel by a reply on those channels.
+SAY_REPLY = (Purpose.CONFIRMATION, Purpose.PROMOTED, Purpose.DAY_BEFORE)
+
+
+def render(message: RsvpMessage, *, channel: str = "") -> Message:
+    """Return the message ``message`` stands for, in the person's language; on a
+    ``channel`` people can reply on, the confirmation and the day-before reminder also
+    say how to cancel by a reply."""
     rsvp = message.rsvp
     m = rsvp.mobilization
     link = settings.SITE_URL + reverse("rsvp_page", args=[rsvps.link_token(rsvp)])
@@ -98,14 +107,20 @@ def render(message: RsvpMessage) -> Message:
             text = _("Cancelled: %(title)s, %(when)s, will not take place. %(link)s")
             subject = _("Cancelled: %(title)s")
         text = text % facts
-        if p not in (Purpose.CANCELLED, Purpose.THANKS):
+        extra = {"purpose": f"rsvp-{p}", "language": rsvp.language}
+        if channel in REPLY_CHANNELS and p in SAY_REPLY:
+            # "NO" is the same word in English and Spanish (tocsin.hooks.inbound.KEYWORDS);
+            # "CANCEL" is not offered: it is STOP there, and would stop every message.
+            extra["reply"] = _("Or reply NO to cancel.")
+            text += " " + extra["reply"]
+        if p not in (Purpose.CANCELLED, Purpose.THANKS) and m.at_a_scene:
             text += "\n\n" + _("Observe, document, support. Do not interfere.")
         subject = subject % facts
     return Message(
         subject=subject,
         text=text,
         url=link,
-        extra={"purpose": f"rsvp-{p}", "language": rsvp.language},
+        extra=extra,
     )
 
 
@@ -182,7 +197,7 @@ def send_due(limit: int = 100, *, now: datetime | None = None) -> int:
                 )
                 continue
             transports.get(kind).send(
-                payload, render(message), idempotency_key=f"rsvp-{message.pk}"
+                payload, render(message, channel=kind), idempotency_key=f"rsvp-{message.pk}"
             )
         except vault.VaultLocked:
             RsvpMessage.objects.filter(pk=message.pk).update(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import urlencode
 
 import segno
 from django.conf import settings
@@ -17,14 +18,15 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.cache import patch_cache_control
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from tocsin.committees.models import Committee
 from tocsin.lib import languages, live, ratelimit, sse
-from tocsin.mobilize import access, calendar, ladder, rsvps
+from tocsin.mobilize import access, calendar, ladder, public_list, rsvps
 from tocsin.mobilize.forms import RsvpForm
 from tocsin.mobilize.planned import Mobilization, MobilizationKind, Rsvp
 from tocsin.transports import registry as transports
@@ -34,7 +36,7 @@ from tocsin.transports.vapid import application_server_key
 # link), so scanning the organizer's check-in code needs nothing typed.
 COOKIE = "rsvp-%d"
 COOKIE_AGE = 60 * 60 * 24 * 60
-PAGE_SIZE = 100
+PAGE_SIZE = public_list.PAGE_SIZE
 
 
 def _flooded(request: HttpRequest) -> bool:
@@ -53,27 +55,21 @@ def _member(request: HttpRequest) -> Any:
 
 
 def upcoming_public(request: HttpRequest) -> tuple[list[Mobilization], dict[str, Any]]:
-    """Return the upcoming public mobilizations filtered by the query (area: a committee,
-    kind, language), and the filter choices."""
-    qs = Mobilization.objects.listed().upcoming().select_related("committee", "place")
-    area = request.GET.get("area", "")
-    kind = request.GET.get("kind", "")
-    lang = request.GET.get("language", "")
-    if area:
-        qs = qs.filter(committee__slug=area)
-    if kind in MobilizationKind.values:
-        qs = qs.filter(kind=kind)
-    if lang in ("en", "es"):
-        qs = qs.in_language(lang)
+    """Return the upcoming public mobilizations the query asks for (tocsin.mobilize.
+    public_list: a committee, a kind, a language, near a place), and the filter choices."""
+    chosen = public_list.Filter.from_query(request.GET)
     areas = Committee.objects.filter(
         pk__in=Mobilization.objects.listed().upcoming().values("committee")
     ).order_by("name")
-    return list(qs[:PAGE_SIZE]), {
+    return chosen.mobilizations(), {
+        "chosen": chosen,
+        "query": urlencode(chosen.query),
         "areas": areas,
         "kinds": MobilizationKind.choices,
-        "area": area,
-        "kind": kind,
-        "language": lang,
+        "radii": public_list.radii(),
+        "area": chosen.area,
+        "kind": chosen.kind,
+        "language": chosen.language,
     }
 
 
@@ -233,6 +229,20 @@ def committee_ics(request: HttpRequest, slug: str) -> HttpResponse:
 def mobilizations_osdi(request: HttpRequest) -> JsonResponse:
     found, _filters = upcoming_public(request)
     return JsonResponse(calendar.osdi(found, language=_language()))
+
+
+@require_safe
+def mobilizations_geojson(request: HttpRequest) -> JsonResponse:
+    """The public list's mobilizations as GeoJSON (RFC 7946), filtered like the list."""
+    found, _filters = upcoming_public(request)
+    response = JsonResponse(
+        public_list.geojson(found, language=_language()),
+        content_type="application/geo+json",
+        json_dumps_params={"separators": (",", ":"), "ensure_ascii": False},
+    )
+    # Its labels are in the reader's language (a cookie may choose it): no shared caches.
+    patch_cache_control(response, private=True, max_age=60)
+    return response
 
 
 def _own(token: str) -> Rsvp:

@@ -207,17 +207,21 @@ def cancel(rsvp: Rsvp, *, now: datetime | None = None) -> None:
         _changed(m)
 
 
-def cancel_by_address(kind: str, address: str, *, every: bool = False) -> list[Rsvp]:
+def cancel_by_address(
+    kind: str, address: str, *, every: bool = False, member: Member | None = None
+) -> list[Rsvp]:
     """Cancel the sign-up of the person writing from ``address`` on ``kind`` (an SMS
     reply "2"): the soonest one still ahead, or, with ``every``, all of them (STOP).
+    With ``member`` (the address is theirs), their sign-ups as a member count too.
     Return the ones cancelled; the address is compared by its blind index only."""
     try:
-        index = registry.blind_index(kind, address)
+        by_address = Q(kind=kind, blind_index=registry.blind_index(kind, address))
     except Exception:  # an address the vault cannot normalise signed up for nothing
-        return []
+        by_address = Q(pk__in=[])
+    mine = by_address | Q(member=member) if member is not None else by_address
     found = list(
         Rsvp.objects.active()
-        .filter(kind=kind, blind_index=index, mobilization__ends_at__gt=timezone.now())
+        .filter(mine, mobilization__ends_at__gt=timezone.now())
         .select_related("mobilization")
         .order_by("mobilization__starts_at", "pk")
     )

@@ -104,14 +104,24 @@ def sms_text(message: Message, language: str | None = None, *, link: str | None 
     dropped), the text itself (cut before the link). The link always stays: the alert
     page has the rest. With ``language`` (or ``message.extra["language"]``) a confirmed
     alert also says how to answer by SMS, when there is room.
+
+    A message whose ``extra["reply"]`` says how to answer by SMS (a sign-up's "reply NO
+    to cancel", in its text) keeps it, after the link, whatever else is cut.
     """
     link = link or short_url(message)
     main, _sep, summary = message.text.partition("\n\n")
     main, summary = main.strip(), summary.strip()
+    reply = message.extra.get("reply", "")
+    if reply:
+        main = main.replace(reply, "").strip()
     if message.url and message.url in main:
         main = main.replace(message.url, link)
     elif link not in main:
         main = f"{main} {link}"
+    if reply:
+        kept = _kept(main, summary, link, reply)
+        if kept is not None:
+            return kept
     hint = ""
     language = language or message.extra.get("language")
     answers = message.extra.get("purpose", "confirmed") == "confirmed"
@@ -137,6 +147,20 @@ def sms_text(message: Message, language: str | None = None, *, link: str | None 
         return _clip("", main, "") or to_gsm(main)[:MIN_CUT]
     head = main.rpartition(link)[0].strip() if link in main else main
     return _clip("", head, " " + link) or link
+
+
+def _kept(main: str, summary: str, link: str, reply: str) -> str | None:
+    """Return ``main`` (which holds ``link``) with ``reply`` after it, and the summary
+    if there is room; the text before the link is cut when it must be."""
+    if summary:
+        chosen = _best(f"{main} {reply}\n\n{summary}")
+        if chosen is not None:
+            return chosen
+    chosen = _best(f"{main} {reply}")
+    if chosen is not None:
+        return chosen
+    head = main.rpartition(link)[0].strip() if link in main else main
+    return _clip("", head, f" {link} {reply}")
 
 
 def _best(text: str) -> str | None:
