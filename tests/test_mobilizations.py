@@ -446,36 +446,6 @@ def test_the_page_has_no_script_and_counts_but_never_names(w: World) -> None:
     assert "<script" not in body.split("</main>")[0]
 
 
-GUIDANCE = "Observe, document, support. Do not interfere."
-
-
-def main_part(body: str) -> str:
-    """Return the page without its footer (which carries the guidance on every page)."""
-    return body.split("</main>")[0]
-
-
-@pytest.mark.parametrize("kind", ["rally", "vigil", "accompaniment", "watch_shift", "public_call"])
-def test_a_mobilization_at_a_scene_says_observe_and_do_not_interfere(w: World, kind: str) -> None:
-    m = vigil(w, kind=kind)
-    assert GUIDANCE in main_part(text(Client().get(reverse("mobilization", args=[m.pk]))))
-    rsvp = rsvps.sign_up(m, contact=email_of(1))
-    for message in rsvp.messages.exclude(purpose=Purpose.THANKS):
-        assert GUIDANCE in notices.render(message).text, message.purpose
-
-
-@pytest.mark.parametrize("kind", ["kyr_training", "meeting", "responder_training"])
-def test_a_training_or_meeting_has_no_scene_guidance(w: World, kind: str) -> None:
-    m = vigil(w, kind=kind)
-    page = main_part(text(Client().get(reverse("mobilization", args=[m.pk]))))
-    assert GUIDANCE not in page
-    rsvp = rsvps.sign_up(m, contact=email_of(1))
-    assert rsvp.messages.count() >= 4
-    for message in rsvp.messages.all():
-        assert "interfere" not in notices.render(message).text, message.purpose
-    own = main_part(text(Client().get(reverse("rsvp_page", args=[rsvps.link_token(rsvp)]))))
-    assert GUIDANCE not in own
-
-
 # --- signing up -----------------------------------------------------------------------
 
 

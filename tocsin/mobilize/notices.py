@@ -113,7 +113,7 @@ def render(message: RsvpMessage, *, channel: str = "") -> Message:
             # "CANCEL" is not offered: it is STOP there, and would stop every message.
             extra["reply"] = _("Or reply NO to cancel.")
             text += " " + extra["reply"]
-        if p not in (Purpose.CANCELLED, Purpose.THANKS) and m.at_a_scene:
+        if p not in (Purpose.CANCELLED, Purpose.THANKS):
             text += "\n\n" + _("Observe, document, support. Do not interfere.")
         subject = subject % facts
     return Message(

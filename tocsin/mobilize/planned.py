@@ -30,20 +30,6 @@ class MobilizationKind(models.TextChoices):
     PUBLIC_CALL = "public_call", _("Public call to witness")
 
 
-# The kinds where people go to a scene (a street, a courthouse, a raid) and may meet
-# agents: their page and reminders say "observe, document, support; do not interfere".
-# A training or a meeting is a room among neighbours: the words would only add noise.
-AT_A_SCENE = frozenset(
-    {
-        MobilizationKind.RALLY,
-        MobilizationKind.VIGIL,
-        MobilizationKind.ACCOMPANIMENT,
-        MobilizationKind.WATCH_SHIFT,
-        MobilizationKind.PUBLIC_CALL,
-    }
-)
-
-
 class Visibility(models.TextChoices):
     PUBLIC = "public", _("Public: anyone")
     MEMBERS = "members", _("Members of the committee")
@@ -169,11 +155,6 @@ class Mobilization(models.Model):
     @property
     def is_cancelled(self) -> bool:
         return self.cancelled_at is not None
-
-    @property
-    def at_a_scene(self) -> bool:
-        """Return whether people go to a scene (AT_A_SCENE), not to a training or meeting."""
-        return self.kind in AT_A_SCENE
 
 
 class MobilizationRole(models.Model):
