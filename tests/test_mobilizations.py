@@ -42,6 +42,7 @@ from tocsin.mobilize import notices, rsvps
 from tocsin.mobilize.models import Response
 from tocsin.mobilize.planned import (
     Mobilization,
+    MobilizationKind,
     MobilizationRole,
     Rsvp,
     RsvpMessage,
@@ -444,6 +445,26 @@ def test_the_page_has_no_script_and_counts_but_never_names(w: World) -> None:
     assert "Mateo" not in body
     assert "person1@example.org" not in body
     assert "<script" not in body.split("</main>")[0]
+
+
+GUIDANCE = "Observe, document, support. Do not interfere."
+
+
+def main_part(body: str) -> str:
+    """Return the page without its footer (which carries the guidance on every page)."""
+    return body.split("</main>")[0]
+
+
+@pytest.mark.parametrize("kind", [k.value for k in MobilizationKind])
+def test_every_mobilization_says_observe_and_do_not_interfere(w: World, kind: str) -> None:
+    # DESIGN section 2: every copy the product shows says it, a training's reminders too.
+    m = vigil(w, kind=kind)
+    assert GUIDANCE in main_part(text(Client().get(reverse("mobilization", args=[m.pk]))))
+    rsvp = rsvps.sign_up(m, contact=email_of(1))
+    own = main_part(text(Client().get(reverse("rsvp_page", args=[rsvps.link_token(rsvp)]))))
+    assert GUIDANCE in own
+    for message in rsvp.messages.exclude(purpose__in=[Purpose.THANKS, Purpose.CANCELLED]):
+        assert GUIDANCE in notices.render(message).text, message.purpose
 
 
 # --- signing up -----------------------------------------------------------------------
