@@ -143,7 +143,7 @@ def test_a_partner_alert_lands_on_the_desk_as_a_partner_report(
     assert set(report.committees.all()) == {w.east}
     assert report.incident_id is None and not report.dismissed
     assert report.kind == "checkpoint"
-    assert report.text.startswith("[Eastside network · desk only]")
+    assert report.text.startswith("[Eastside network] ")
     assert report.for_information
     # Never straight to members: nothing is confirmed, no one is alerted.
     assert not Incident.objects.exists()
@@ -162,9 +162,13 @@ def test_the_desk_shows_the_partner_report(
     # dispatcher's language.
     assert Report.objects.get().partner_certainty == "Observed"
     assert "seen on the ground, says the partner network" in page
+    # Its trust level ("desk only") in the reader's words, never stored in one language.
+    assert "for information only: a verifier or a report of our own must back it" in page
+    assert "desk only" not in Report.objects.get().text
     Member.objects.filter(pk=w.dispatcher.pk).update(language="es")
     page = session_for(w.dispatcher).get(reverse("desk")).content.decode()
     assert "se vio en el lugar, según la red de la alianza" in page
+    assert "solo para información: debe respaldarlo un verificador o un reporte propio" in page
 
 
 @pytest.mark.parametrize(
@@ -853,7 +857,7 @@ def test_two_instances_on_loopback_federate_both_ways(
         assert len(on_b) == 1
         channel, kind, incident_id, text, committees = on_b[0]
         assert (channel, kind, incident_id, committees) == ("partner", "checkpoint", None, ["East"])
-        assert text.startswith("[A · may alert after a dispatcher confirms]")
+        assert text.startswith("[A] ")
 
         # And the reverse: B confirms one (A's is over by then, so B's stands on its own
         # on A's desk rather than joining it); B's worker sends it to A.
@@ -878,7 +882,7 @@ def test_two_instances_on_loopback_federate_both_ways(
         [report] = Report.objects.filter(channel=Channel.PARTNER)
         assert set(report.committees.all()) == {w.east}
         assert report.incident_id is None
-        assert report.text.startswith("[B · desk only]")
+        assert report.text.startswith("[B] ")
         assert Incident.objects.count() == 1
     finally:
         a.stop()

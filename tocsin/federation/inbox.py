@@ -136,8 +136,9 @@ def _land(partner: Partner, alert: cap.Incoming) -> Report | None:
         ).values_list("report_id", flat=True)
         Report.objects.filter(pk__in=list(ids), incident__isnull=True).update(dismissed=True)
         return None
-    trust = Trust(partner.trust).label
-    text = f"[{partner.name} · {trust}] {alert.headline} {alert.description}".strip()
+    # The partner's name only: the desk says in each reader's language what its trust
+    # level means for the report (for information only, when "desk only").
+    text = f"[{partner.name}] {alert.headline} {alert.description}".strip()
     return receive_report(
         channel=Channel.PARTNER,
         kind=alert.kind,
