@@ -202,14 +202,19 @@ def test_a_desk_only_partners_report_alone_never_confirms_an_incident(
     assert not Delivery.objects.exists()
 
 
+def backed_by_our_own(client: Client, theirs: str, dispatcher: Member) -> Incident:
+    """Land a partner's alert, open an incident on it and add a web report of our own."""
+    post(client, public_alert(), theirs)
+    incident = own_incident(Report.objects.get(channel=Channel.PARTNER), dispatcher)
+    ours_too = receive_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    Report.objects.filter(pk=ours_too.pk).update(incident=incident)
+    return incident
+
+
 def test_a_desk_only_partners_report_backed_by_our_own_confirms(
     client: Client, w: World, ours: str, theirs: str, partner: Partner
 ) -> None:
-    post(client, public_alert(), theirs)
-    report = Report.objects.get(channel=Channel.PARTNER)
-    incident = own_incident(report, w.dispatcher)
-    ours_too = receive_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
-    Report.objects.filter(pk=ours_too.pk).update(incident=incident)
+    incident = backed_by_our_own(client, theirs, w.dispatcher)
     change_state(incident, State.CONFIRMED, actor=w.dispatcher)
     assert Incident.objects.get().state == State.CONFIRMED
 
@@ -252,11 +257,7 @@ def test_a_partners_report_backed_by_our_own_needs_no_second_person_below_the_th
     client: Client, w: World, ours: str, theirs: str, partner: Partner
 ) -> None:
     Partner.objects.update(trust=Trust.CONFIRM)
-    post(client, public_alert(), theirs)
-    report = Report.objects.get(channel=Channel.PARTNER)
-    incident = own_incident(report, w.dispatcher)
-    ours_too = receive_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
-    Report.objects.filter(pk=ours_too.pk).update(incident=incident)
+    incident = backed_by_our_own(client, theirs, w.dispatcher)
     change_state(incident, State.CONFIRMED, actor=w.dispatcher)
     assert not Approval.objects.exists()
     assert Delivery.objects.filter(
