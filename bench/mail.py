@@ -7,7 +7,9 @@ next to a floor measured in the same run.
 
 The SMTP server is aiosmtpd (the same server as tests/peers/smtp.py) in its own process,
 pinned to the other core when there is one: it accepts every message and counts
-connections and messages, nothing else, so its CPU is not the sender's.
+connections and messages, nothing else, so its CPU is not the sender's. It advertises
+PIPELINING (RFC 2920) as Postfix and Exim do; ``--no-pipelining`` makes it a server that
+does not (aiosmtpd's default), so each command waits for its reply.
 
 Tocsin's side runs on SQLite in a throwaway data folder: ``--count`` members (English and
 Spanish, as bench/fanout.py makes them), each with one sealed email endpoint, in one
@@ -52,7 +54,7 @@ GOAL = 1000.0  # emails per CPU second, through the worker
 # --- the SMTP server: aiosmtpd in a child process, counting ---
 
 
-def _server_main(conn: Connection, cpu: int | None) -> None:
+def _server_main(conn: Connection, cpu: int | None, pipelining: bool) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     import logging
@@ -66,6 +68,14 @@ def _server_main(conn: Connection, cpu: int | None) -> None:
     lock = threading.Lock()
 
     class Counter:
+        async def handle_EHLO(  # noqa: N802
+            self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+        ) -> list[str]:
+            session.host_name = hostname
+            if pipelining:
+                return [*responses[:-1], "250-PIPELINING", responses[-1]]
+            return responses
+
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
             with lock:
                 stats["messages"] += len(envelope.rcpt_tos)
@@ -99,10 +109,10 @@ def _server_main(conn: Connection, cpu: int | None) -> None:
 class Server:
     """The SMTP server in a child process; ``stats()`` returns and resets its counters."""
 
-    def __init__(self, cpu: int | None) -> None:
+    def __init__(self, cpu: int | None, *, pipelining: bool = True) -> None:
         self._conn, child = multiprocessing.Pipe()
         self._process = multiprocessing.get_context("fork").Process(
-            target=_server_main, args=(child, cpu), daemon=True
+            target=_server_main, args=(child, cpu, pipelining), daemon=True
         )
         self._process.start()
         self.port = self._conn.recv()
@@ -354,6 +364,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--smoke", action="store_true", help="100 emails, one repeat")
     parser.add_argument("--profile", action="store_true", help="cProfile one worker run")
+    parser.add_argument(
+        "--no-pipelining", action="store_true", help="the server does not advertise PIPELINING"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.count, args.repeat = 100, 1
@@ -361,13 +374,14 @@ def main() -> None:
     cpus = sorted(os.sched_getaffinity(0))
     sender_cpu, server_cpu = (cpus[0], cpus[1]) if len(cpus) > 1 else (None, None)
     # The server forks before Django loads, and gets the other core when there is one.
-    server = Server(server_cpu)
+    server = Server(server_cpu, pipelining=not args.no_pipelining)
     if sender_cpu is not None:
         os.sched_setaffinity(0, {sender_cpu})
     sender_at = f"cpu {sender_cpu}" if sender_cpu is not None else "any core"
     server_at = f"cpu {server_cpu}" if server_cpu is not None else "the same core"
     print(
-        f"Email: sender on {sender_at}, SMTP server (aiosmtpd) on {server_at},"
+        f"Email: sender on {sender_at}, SMTP server (aiosmtpd"
+        f"{', no PIPELINING' if args.no_pipelining else ', PIPELINING'}) on {server_at},"
         f" {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start"
     )
     sys.path.insert(0, str(BENCH))  # for fanout and server

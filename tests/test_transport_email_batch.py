@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -119,3 +120,102 @@ def test_a_sender_name_with_accents_arrives_intact(smtp: SMTPPeer, settings: Any
     text, rich = email.get_body(("plain",)), email.get_body(("html",))
     assert text is not None and text.get_content().strip() == "Observe. ¡No interfiera!"
     assert rich is not None and rich.get_content().strip() == html
+
+
+# --- PIPELINING (RFC 2920): MAIL, RCPT and DATA in one write ---
+
+
+@pytest.fixture
+def pipelining(settings: Any) -> Iterator[SMTPPeer]:
+    with SMTPPeer(pipelining=True) as peer:
+        mail_settings(settings, peer)
+        settings.DEFAULT_FROM_EMAIL = "Tocsin <alerts@tocsin.example>"
+        yield peer
+
+
+class _Writes:
+    """Count what the client writes to the server, one count per socket write."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        send = smtplib.SMTP.send
+
+        def counted(smtp: smtplib.SMTP, data: Any) -> None:
+            self.count += 1
+            send(smtp, data)
+
+        monkeypatch.setattr(smtplib.SMTP, "send", counted)
+
+
+def _send_all(names: list[str], message: Message = MESSAGE) -> list[str]:
+    """Send ``message`` to each name in one batch; return the names refused permanently."""
+    refused = []
+    with EmailTransport().batch() as sender:
+        sender.send({"address": "ana@example.org"}, message, idempotency_key="warm")
+        for i, name in enumerate(names):
+            try:
+                sender.send({"address": f"{name}@example.org"}, message, idempotency_key=f"a1-e{i}")
+            except TransportError as e:
+                assert e.permanent
+                refused.append(name)
+    return refused
+
+
+def test_a_server_that_pipelines_gets_each_message_in_two_writes(
+    pipelining: SMTPPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = _Writes(monkeypatch)
+    with EmailTransport().batch() as sender:
+        sender.send({"address": "ana@example.org"}, MESSAGE, idempotency_key="warm")
+        before = writes.count
+        for i, name in enumerate(NEIGHBORS):
+            sender.send({"address": f"{name}@example.org"}, MESSAGE, idempotency_key=f"a1-e{i}")
+        # The commands in one write, the content in another: two round trips, not four.
+        assert writes.count - before == 2 * len(NEIGHBORS)
+    assert [r.rcpt_tos for r in pipelining.messages[1:]] == [
+        [f"{n}@example.org"] for n in NEIGHBORS
+    ]
+    assert pipelining.connections == 1
+
+
+def test_a_server_that_does_not_pipeline_gets_one_command_a_write(
+    smtp: SMTPPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = _Writes(monkeypatch)
+    with EmailTransport().batch() as sender:
+        sender.send({"address": "ana@example.org"}, MESSAGE, idempotency_key="warm")
+        before = writes.count
+        sender.send({"address": "beto@example.org"}, MESSAGE, idempotency_key="a1-e1")
+        assert writes.count - before == 4  # MAIL, RCPT, DATA, the content
+    assert len(smtp.to("beto@example.org")) == 1
+
+
+def test_a_pipelined_refused_recipient_keeps_the_connection_for_the_next(
+    pipelining: SMTPPeer,
+) -> None:
+    pipelining.refuse("beto@example.org")
+    assert _send_all(NEIGHBORS) == ["beto"]
+    got = [r.rcpt_tos for r in pipelining.messages[1:]]
+    assert got == [[f"{n}@example.org"] for n in NEIGHBORS if n != "beto"]
+    assert pipelining.connections == 1
+
+
+def test_a_pipelined_message_refused_at_its_end_is_a_permanent_failure(
+    pipelining: SMTPPeer,
+) -> None:
+    pipelining.handler.refused_data = "554 5.6.0 Message refused"
+    with EmailTransport().batch() as sender:
+        for i, name in enumerate(NEIGHBORS[:2]):
+            with pytest.raises(TransportError) as refused:
+                sender.send({"address": f"{name}@example.org"}, MESSAGE, idempotency_key=f"e{i}")
+            assert refused.value.permanent
+    assert pipelining.messages == []
+    assert pipelining.connections == 1
+
+
+def test_a_pipelined_line_that_starts_with_a_dot_arrives_intact(pipelining: SMTPPeer) -> None:
+    text = "Confirmed at the plant.\n.\n..and a line that starts with dots\nObserve."
+    _send_all(["beto"], Message(subject="Confirmed", text=text, url="/"))
+    [email] = pipelining.to("beto@example.org")
+    body = email.get_body(("plain",))
+    assert body is not None and body.get_content().replace("\r\n", "\n").strip() == text

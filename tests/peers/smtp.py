@@ -1,6 +1,8 @@
 """A local SMTP server (aiosmtpd) that collects what it receives, parsed as email.
 
-It can refuse chosen recipients at RCPT TO, as a real server refuses an unknown mailbox.
+It can refuse chosen recipients at RCPT TO, as a real server refuses an unknown mailbox,
+refuse messages at the end of DATA, and advertise PIPELINING (RFC 2920) as Postfix and
+Exim do (aiosmtpd reads pipelined commands in order but does not advertise it).
 """
 
 from __future__ import annotations
@@ -27,14 +29,25 @@ class Received:
 
 
 class Collector:
-    """The aiosmtpd handler: accepts mail, refuses the addresses in ``refused``, and
-    counts the connections clients opened."""
+    """The aiosmtpd handler: accepts mail, refuses the addresses in ``refused`` (and,
+    with ``refused_data``, every message at the end of DATA), and counts the
+    connections clients opened."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = False) -> None:
         self.messages: list[Received] = []
         self.refused: dict[str, str] = {}
+        self.refused_data: str | None = None
+        self.pipelining = pipelining
         self.connections = 0
         self._lock = threading.Lock()
+
+    async def handle_EHLO(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -46,6 +59,8 @@ class Collector:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.refused_data is not None:
+            return self.refused_data
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self._lock:
@@ -73,8 +88,8 @@ class _RandomPortController(Controller):
 class SMTPPeer:
     """An SMTP server on 127.0.0.1 and a random port; use as a context manager."""
 
-    def __init__(self) -> None:
-        self.handler = Collector()
+    def __init__(self, *, pipelining: bool = False) -> None:
+        self.handler = Collector(pipelining=pipelining)
         self._controller = _RandomPortController(self.handler, hostname="127.0.0.1", port=0)
 
     def __enter__(self) -> SMTPPeer:

@@ -5,6 +5,8 @@ all of it. Each message is written as bytes directly (the parts' encoding done b
 codecs of ``binascii``), which costs a fraction of building it with the email package;
 any message this writer does not cover (an address that is not plain ASCII, a backend
 other than SMTP, such as the test suite's outbox) goes through Django's mail as before.
+To a server that advertises PIPELINING (RFC 2920: Postfix, Exim) a message costs two
+round trips instead of four.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import email.policy
 import email.utils
 import functools
 import os
+import re
 import smtplib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -155,6 +158,9 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> N
     cost as much as writing the whole message). Both are plain ASCII addresses here."""
     smtp.ehlo_or_helo_if_needed()
     size = f" SIZE={len(data)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
+    if smtp.does_esmtp and smtp.has_extn("pipelining"):
+        _send_pipelined(smtp, sender, recipient, data, size)
+        return
     code, reply = smtp.docmd("mail", f"FROM:<{sender}>{size}")
     if code != 250:
         _after_refusal(smtp, code)
@@ -167,6 +173,52 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> N
     if code != 250:
         _after_refusal(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
+
+
+def _send_pipelined(
+    smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes, size: str
+) -> None:
+    """Send as ``_sendmail`` does to a server that advertises PIPELINING (RFC 2920):
+    MAIL, RCPT and DATA in one write and their three replies read together, then the
+    content and its reply. Two round trips a message instead of four."""
+    smtp.send(f"MAIL FROM:<{sender}>{size}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
+    mail_code, mail_reply = smtp.getreply()
+    if mail_code == 421:  # the server closes the connection: the other replies never come
+        smtp.close()
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    rcpt_code, rcpt_reply = smtp.getreply()
+    if rcpt_code == 421:
+        smtp.close()
+        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+    data_code, data_reply = smtp.getreply()
+    refused = mail_code != 250 or rcpt_code not in (250, 251)
+    if refused and data_code == 354:
+        # A server must refuse DATA without a recipient; one that did not gets an empty
+        # message to no one, and the connection stays usable.
+        smtp.send(b".\r\n")
+        smtp.getreply()
+    if mail_code != 250:
+        _after_refusal(smtp, mail_code)
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    if rcpt_code not in (250, 251):
+        _after_refusal(smtp, rcpt_code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+    if data_code != 354:
+        _after_refusal(smtp, data_code)
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    # The content as smtplib's data() writes it: a line's leading dot doubled, then
+    # the lone dot that ends it.
+    content = _LEADING_DOT.sub(b"..", data)
+    if not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    smtp.send(content + b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        _after_refusal(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def _after_refusal(smtp: smtplib.SMTP, code: int) -> None:
