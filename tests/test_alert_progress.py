@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import pytest
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from pytest_django.fixtures import Settings
@@ -212,6 +213,27 @@ def test_a_member_who_deleted_their_account_is_counted_as_records_deleted(w: Wor
     assert (confirmed_row["targeted"], confirmed_row["sent"], confirmed_row["gone"]) == (2, 1, 1)
     assert_accounted(confirmed_row)
     assert page_rows(incident)["confirmed"]["gone"] == 1
+
+
+def test_a_deleted_account_leaves_no_delivery_row_of_theirs(w: World) -> None:
+    # The database checks no key from a delivery to its member (each key checked costs
+    # the confirm time at commit): Django's cascade removes the rows.
+    incident = confirmed(w)
+    outbox.drain()
+    gone = w.member.pk
+    assert Delivery.objects.filter(alert__incident=incident, member_id=gone).exists()
+    account.delete_account(w.member)
+    assert not Delivery.objects.filter(member_id=gone).exists()
+
+
+def test_the_database_refuses_a_delivery_to_an_endpoint_that_does_not_exist(w: World) -> None:
+    incident = confirmed(w)
+    row = Delivery.objects.filter(alert__incident=incident).first()
+    assert row is not None
+    Delivery.objects.filter(pk=row.pk).update(endpoint_id=row.endpoint_id + 10_000)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        connection.check_constraints(table_names=[Delivery._meta.db_table])
+    Delivery.objects.filter(pk=row.pk).update(endpoint_id=row.endpoint_id)
 
 
 def alert_of(w: World, purpose: str, settings: Settings) -> Alert:
