@@ -383,6 +383,32 @@ def test_a_cancel_sets_aside_the_report_no_incident_took_up(
     assert Report.objects.get().dismissed
 
 
+def test_a_partner_past_its_share_of_alerts_is_refused(
+    client: Client, w: World, ours: str, theirs: str, partner: Partner, settings: Any
+) -> None:
+    # A partner network's key, stolen or misused, cannot flood our desk.
+    settings.FEDERATION_ALERTS_PER_10MIN = 3
+    for ident in range(1, 4):
+        assert post(client, public_alert(ident=ident), theirs).status_code == 202
+    response = post(client, public_alert(ident=4), theirs)
+    refused(response, 429, "rate_limited")
+    assert response["Retry-After"]
+    assert Report.objects.count() == 3
+    # Its Cancels still land: withdrawing a false alarm is never held back.
+    assert post(client, public_alert(ident=3, kind=cap.CANCEL), theirs).status_code == 202
+    last = Report.objects.order_by("-pk").first()
+    assert last is not None and last.dismissed
+    # Another partner has its own share.
+    other_key = keys.generate()
+    Partner.objects.create(
+        name="Westside network",
+        base_url="http://127.0.0.1:9",
+        public_key=keys.public_of(other_key),
+        cells=partner.cells,
+    )
+    assert post(client, public_alert(ident=5), other_key).status_code == 202
+
+
 def test_refusals_are_logged_without_the_alert_or_the_sender(
     client: Client,
     w: World,

@@ -793,4 +793,8 @@ if FEDERATION_KEY:
 # own network (a partner on the same LAN or VPN, the two instances of the tests on
 # loopback): host names, *.domain or IP addresses, comma-separated. Empty: none.
 FEDERATION_PRIVATE_HOSTS = envhosts("TOCSIN_FEDERATION_PRIVATE_HOSTS", "")
+# Alerts one partner network may send our inbox in 10 minutes (its Cancels not counted).
+FEDERATION_ALERTS_PER_10MIN = envint(
+    "TOCSIN_FEDERATION_ALERTS_PER_10MIN", 60, minimum=1, maximum=100000
+)
 INSTALLED_APPS += ["tocsin.federation"]

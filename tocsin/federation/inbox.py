@@ -10,7 +10,9 @@ code only (no address, no alert text; an accepted alert with the partner's id):
 federation off (503), too large (413), unsigned (401), an unknown or disabled partner
 (401), a Date or signature time more than five minutes from ours (401), a forged
 signature or body (401), a replay of a signature nonce or CAP identifier (409), malformed
-CAP (400), an area no committee of ours covers (422).
+CAP (400), an area no committee of ours covers (422), and a partner past its share of
+alerts (429: TOCSIN_FEDERATION_ALERTS_PER_10MIN, its Cancels never counted), so that a
+partner's key, stolen or misused, cannot flood our desk.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tocsin.federation import keys, signing
 from tocsin.federation.models import Partner, Received, Trust
 from tocsin.incidents.reports import OutsideEveryArea, receive_report
 from tocsin.intake.models import Channel, Report
+from tocsin.lib import ratelimit
 from tocsin.public import cap
 
 logger = logging.getLogger(__name__)
@@ -37,9 +40,10 @@ class Refused(Exception):
     """A request the inbox refuses: its HTTP status, a code and a sentence for the
     partner's operator."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, *, retry_after: int = 0) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
+        self.retry_after = retry_after
 
 
 @csrf_exempt
@@ -49,7 +53,10 @@ def inbox(request: HttpRequest) -> JsonResponse:
         partner, report = accept(request)
     except Refused as e:
         logger.warning("federation alert refused: %s", e.code)
-        return JsonResponse({"error": e.code, "detail": e.detail}, status=e.status)
+        response = JsonResponse({"error": e.code, "detail": e.detail}, status=e.status)
+        if e.retry_after:
+            response["Retry-After"] = str(e.retry_after)
+        return response
     logger.info("federation alert accepted from partner %s", partner.pk)
     return JsonResponse({"status": "accepted", "report": bool(report)}, status=202)
 
@@ -111,6 +118,8 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
         raise Refused(400, "malformed_cap", f"Not a usable CAP 1.2 alert: {e}.") from e
     if Received.objects.filter(partner=partner, identifier=alert.identifier).exists():
         raise Refused(409, "replay", "This CAP identifier was already received.")
+    if alert.msg_type != cap.CANCEL:
+        _take_share(partner)
     try:
         with transaction.atomic():
             received = Received.objects.create(
@@ -124,6 +133,20 @@ def accept(request: HttpRequest) -> tuple[Partner, Report | None]:
     except OutsideEveryArea as e:
         raise Refused(422, "outside_area", "No committee of this network covers the area.") from e
     return partner, report
+
+
+def _take_share(partner: Partner) -> None:
+    """Count one alert from ``partner``; refuse it past the partner's share."""
+    source = f"partner-{partner.pk}"
+    if ratelimit.count("federation", source) > settings.FEDERATION_ALERTS_PER_10MIN:
+        ratelimit.uncount("federation", source)
+        raise Refused(
+            429,
+            "rate_limited",
+            f"At most {settings.FEDERATION_ALERTS_PER_10MIN} alerts from one network in"
+            " 10 minutes: send this one again later.",
+            retry_after=ratelimit.WINDOW_SECONDS,
+        )
 
 
 def _land(partner: Partner, alert: cap.Incoming) -> Report | None:
