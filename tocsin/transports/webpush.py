@@ -29,7 +29,6 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-import urllib3
 from django.conf import settings
 from django.utils.translation import gettext_lazy
 from py_vapid import VapidException
@@ -41,7 +40,8 @@ from tocsin.transports.base import Message, Transport, TransportError
 
 # Push services cap payloads near 4 KB; stay well under it after encryption overhead.
 MAX_PAYLOAD = 3000
-TIMEOUT = urllib3.Timeout(connect=5, read=10)
+# Connect and read, in seconds.
+TIMEOUT: tuple[float, float] = (5.0, 10.0)
 
 
 def payload_for(message: Message) -> bytes:
@@ -218,7 +218,7 @@ def _post(endpoint: Endpoint, body: bytes, headers: dict[str, str]) -> tuple[int
             body,
             headers,
             trusted=endpoint.trusted,
-            timeouts=(TIMEOUT.connect_timeout, TIMEOUT.read_timeout),  # type: ignore[arg-type]
+            timeouts=TIMEOUT,
             size=_pool_size(),
         )
     except egress.Refused:
