@@ -26,7 +26,8 @@ that floor plus the least HTTP a Python sender can do (http.client, one kept-ali
 connection). The measurements take turns within each repeat; it prints medians of
 ``--repeat`` runs per second of wall-clock time and per second of the sender's CPU (what
 a worker whose threads overlap the round trips gets from its one core), the ratios to the
-floor (goal: >= 0.80) and how many new TCP connections each transport opened.
+floor and how many new TCP connections each transport opened. The goal (issue 20): as
+the worker sends, >= 0.80 of the floor's pushes per CPU second.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import base64
 import multiprocessing
 import os
 import re
+import resource
 import secrets
 import statistics
 import sys
@@ -446,6 +448,9 @@ def main() -> None:
     rates: dict[str, list[Rate]] = {name: [] for name in [*transports, threaded]}
     connections: dict[str, list[int]] = {name: [] for name in [*transports, threaded]}
     floors: list[Rate] = []
+    # Thread switches per push as the worker sends (voluntary, involuntary): the cost
+    # of many threads on one core that a CPU profile of one thread does not show.
+    switches: list[tuple[float, float]] = []
     posts: list[Rate] = []
     # The measurements take turns within each repeat, so the machine's noise hits all alike.
     for r in range(args.repeat):
@@ -459,7 +464,15 @@ def main() -> None:
             connections[name].append(stats["connections"])
             label = "tocsin" if name.startswith("Tocsin") else "compare"
             line.append(f"{label} {rate.wall:6,.0f}/s")
+        before = resource.getrusage(resource.RUSAGE_SELF)
         rate = time_transport_threads(WebPushTransport, sink.origin, keys, messages, threads)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        switches.append(
+            (
+                (after.ru_nvcsw - before.ru_nvcsw) / args.count,
+                (after.ru_nivcsw - before.ru_nivcsw) / args.count,
+            )
+        )
         stats = sink.stats()
         if stats["requests"] != args.count:
             sys.exit(f"{threaded}: the sink got {stats['requests']} requests, not {args.count}")
@@ -498,16 +511,22 @@ def main() -> None:
             f" {vs_floor(series, cpu=True):8.2f}{made}"
         )
     tocsin = rates["Tocsin WebPushTransport.send"]
-    ratio = vs_floor(tocsin)
-    verdict = "met" if ratio >= GOAL else "not met"
     print(
-        f"Tocsin: {ratio:.2f} of the encryption floor, one thread (goal >= {GOAL:.2f}: {verdict})"
+        f"Tocsin: {vs_floor(tocsin):.2f} of the encryption floor, one thread"
+        f" ({vs_floor(tocsin, cpu=True):.2f} per CPU second; the worker sends on many)"
     )
-    worker_ratio = vs_floor(rates[threaded])
+    # Issue 20's figure: pushes per CPU second as the worker sends, over the floor's.
+    worker_ratio = vs_floor(rates[threaded], cpu=True)
     verdict = "met" if worker_ratio >= GOAL else "not met"
     print(
-        f"Tocsin: {worker_ratio:.2f} of the encryption floor as the worker sends, {threads}"
-        f" threads on one core (goal >= {GOAL:.2f}: {verdict})"
+        f"Tocsin: {worker_ratio:.2f} of the encryption floor per CPU second as the worker"
+        f" sends, {threads} threads on one core ({vs_floor(rates[threaded]):.2f} per second"
+        f" of wall-clock time; goal >= {GOAL:.2f} per CPU second: {verdict})"
+    )
+    print(
+        f"Tocsin: {statistics.median(v for v, _ in switches):.2f} voluntary and"
+        f" {statistics.median(i for _, i in switches):.2f} involuntary thread switches per"
+        " push as the worker sends"
     )
     bare = statistics.median(x.wall / p.wall for x, p in zip(tocsin, posts, strict=True))
     bare_cpu = statistics.median(x.cpu / p.cpu for x, p in zip(tocsin, posts, strict=True))

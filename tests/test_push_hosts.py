@@ -21,13 +21,15 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import hypothesis
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings as django_settings
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
+from hypothesis import strategies as st
 
 from tests.factories import World
 from tests.peers.witness import Witness, redirect
@@ -426,3 +428,61 @@ def test_through_a_proxy_an_allowed_endpoint_is_sent(proxy: Witness, witness: Wi
     WebPushTransport().send(payload, MESSAGE, idempotency_key="test-2")
     assert proxy.connections == 1
     assert proxy.received[0].startswith(f"POST {witness.origin}/push/1 HTTP/1.1".encode())
+
+
+# --- The worker's short way of reading an endpoint ---
+
+# Endpoints of allowed push services as often as odd ones, then any path and query.
+ORIGINS = st.one_of(
+    st.sampled_from(
+        [
+            "https://fcm.googleapis.com",
+            "https://updates.push.services.mozilla.com:443",
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1",
+            "https://127.0.0.1:443",
+        ]
+    ),
+    st.tuples(
+        st.sampled_from(["https://", "http://", "HTTPS://", "ftp://", "http:/", "https:", ""]),
+        st.sampled_from(["", "user@", "a:b@", "fcm.googleapis.com@"]),
+        st.sampled_from(
+            [
+                "fcm.googleapis.com",
+                "FCM.googleapis.com",
+                "127.0.0.1",
+                "127.1",
+                "localhost",
+                "[::1]",
+                "[::1",
+                "evil.example.net",
+                "",
+            ]
+        ),
+        st.sampled_from(["", ":", ":443", ":80", ":8080", ":0", ":99999", ":x", ":-1"]),
+    ).map("".join),
+)
+TAILS = st.text(alphabet="/?#@:[]%ab1 \t\r\nñ\x7f", max_size=24)
+
+
+def outcome(read: Any, endpoint: str) -> Any:
+    try:
+        return read(endpoint)
+    except ValueError as e:
+        return (type(e), str(e))
+
+
+@hypothesis.settings(max_examples=600, deadline=None)
+@hypothesis.given(ORIGINS, TAILS)
+def test_the_worker_reads_each_endpoint_as_the_full_parse_does(origin: str, tail: str) -> None:
+    endpoint = origin + tail
+    with override_settings(PUSH_HOSTS=("127.0.0.1", *DEFAULT_HOSTS)):
+        for _ in range(2):  # the second time from what the first one kept
+            assert outcome(webpush.parse_endpoint, endpoint) == outcome(
+                webpush._parse_endpoint, endpoint
+            )
+    with override_settings(PUSH_HOSTS=DEFAULT_HOSTS):
+        # A push service the list no longer names is refused at once.
+        assert outcome(webpush.parse_endpoint, endpoint) == outcome(
+            webpush._parse_endpoint, endpoint
+        )

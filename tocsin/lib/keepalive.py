@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+import struct
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -40,9 +41,11 @@ MAX_BODY = 256 * 1024
 MAX_INTERIM = 8
 # The framing is read strictly (RFC 9112): a length or chunk size in any other form is
 # an error, never a guess (int() would take "+5", "5_0" or "0x5").
-_STATUS = re.compile(rb"[0-9]{3}")
+_STATUS = re.compile(r"[0-9]{3}")
 _LENGTH = re.compile(r"[0-9]{1,12}")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,12}")
+# What bytes.strip() takes off; str.strip() would also take latin-1's NBSP and more.
+_BLANK = " \t\n\r\x0b\x0c"
 
 
 class HTTPError(Exception):
@@ -93,7 +96,20 @@ def connect(
         except (OSError, ssl.SSLError) as e:
             sock.close()
             raise HTTPError(f"TLS: {type(e).__name__}") from None
-    sock.settimeout(read_timeout)
+        sock.settimeout(read_timeout)
+    else:
+        # Plain TCP waits in the kernel: a socket with a Python timeout polls before
+        # every send and every read, two more system calls per request, and a thread
+        # switch more for a worker sending on many threads. A read or write that waits
+        # longer than the timeout fails with EAGAIN (BlockingIOError), a timeout here.
+        # (The ssl module cannot: a blocking TLS socket would retry a timed-out read.)
+        timeval = struct.pack("ll", int(read_timeout), int(read_timeout % 1 * 1_000_000))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+            sock.settimeout(None)
+        except OSError:
+            sock.settimeout(read_timeout)
     return Connection(sock)
 
 
@@ -117,7 +133,7 @@ class Connection:
         or an end of stream means the server had closed the connection (_NoAnswer)."""
         try:
             chunk = self.sock.recv(65536)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             raise HTTPError("read timed out") from None
         except ConnectionResetError:
             raise (_NoAnswer if first else HTTPError)("connection reset") from None
@@ -144,22 +160,23 @@ class Connection:
         del self.buffer[: end + 2]
         return line
 
-    def _head(self, *, first: bool) -> tuple[bytes, int, dict[str, str]]:
+    def _head(self, *, first: bool) -> tuple[str, int, dict[str, str]]:
         while (end := self.buffer.find(b"\r\n\r\n")) < 0:
             if len(self.buffer) > MAX_HEAD:
                 raise HTTPError("answer head too large")
             if not self._fill(first=first and not self.buffer):
                 raise HTTPError("connection closed in the answer head")
-        lines = bytes(self.buffer[:end]).split(b"\r\n")
+        # One decode for the whole head (latin-1 maps each byte to one character).
+        lines = self.buffer[:end].decode("latin-1").split("\r\n")
         del self.buffer[: end + 4]
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not _STATUS.fullmatch(parts[1]):
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not _STATUS.fullmatch(parts[1]):
             raise HTTPError("not an HTTP/1.x answer")
         headers: dict[str, str] = {}
         for line in lines[1:]:
-            name, sep, value = line.partition(b":")
+            name, sep, value = line.partition(":")
             if sep:
-                headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+                headers[name.strip(_BLANK).lower()] = value.strip(_BLANK)
         return parts[0], int(parts[1]), headers
 
     def request(self, head: bytes, body: bytes) -> Response:
@@ -169,7 +186,7 @@ class Connection:
             self.sock.sendall(b"".join((head, b"Content-Length: %d\r\n\r\n" % len(body), body)))
         except (BrokenPipeError, ConnectionResetError) as e:
             raise _NoAnswer(type(e).__name__) from None
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             raise HTTPError("write timed out") from None
         except OSError as e:
             raise HTTPError(f"write: {type(e).__name__}") from None
@@ -181,7 +198,7 @@ class Connection:
             if interim > MAX_INTERIM:
                 raise HTTPError("too many interim answers")
             version, status, headers = self._head(first=False)
-        keep = version == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
         if status in (204, 304):
             data = b""
         elif "chunked" in headers.get("transfer-encoding", "").lower():

@@ -9,9 +9,9 @@ as the reference decryptor.
 
 from __future__ import annotations
 
-import hmac
-import os
 import struct
+from hmac import digest
+from ssl import RAND_bytes
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -27,10 +27,11 @@ _KEY_INFO = b"WebPush: info\x00"
 _CEK_INFO = b"Content-Encoding: aes128gcm\x00\x01"
 _NONCE_INFO = b"Content-Encoding: nonce\x00\x01"
 _HEADER = struct.Struct("!16sIB65s")
+_ECDH = ec.ECDH()
 
 
 def _hmac(key: bytes, message: bytes) -> bytes:
-    return hmac.digest(key, message, "sha256")
+    return digest(key, message, "sha256")
 
 
 def encrypt(data: bytes, *, receiver_key: bytes, auth_secret: bytes) -> bytes:
@@ -50,15 +51,16 @@ def encrypt(data: bytes, *, receiver_key: bytes, auth_secret: bytes) -> bytes:
     receiver = ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, receiver_key)
     sender = ec.generate_private_key(_CURVE)
     sender_key = sender.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-    shared = sender.exchange(ec.ECDH(), receiver)
+    shared = sender.exchange(_ECDH, receiver)
     # RFC 8291 section 3.3: the input keying material mixes in both public keys.
-    prk_key = _hmac(auth_secret, shared)
-    ikm = _hmac(prk_key, _KEY_INFO + receiver_key + sender_key + b"\x01")
-    # RFC 8188 section 2.2: content-encryption key and nonce from a random salt.
-    salt = os.urandom(16)
+    ikm = _hmac(_hmac(auth_secret, shared), _KEY_INFO + receiver_key + sender_key + b"\x01")
+    # RFC 8188 section 2.2: content-encryption key and nonce from a random salt. From
+    # OpenSSL's generator, the one that made the sender key: os.urandom is a system
+    # call that lets another sending thread in, a thread switch per push for nothing.
+    salt = RAND_bytes(16)
     prk = _hmac(salt, ikm)
-    cek = _hmac(prk, _CEK_INFO)[:16]
-    nonce = _hmac(prk, _NONCE_INFO)[:12]
     # One record, the last: the delimiter 0x02 and no padding.
-    sealed = AESGCM(cek).encrypt(nonce, data + b"\x02", None)
-    return _HEADER.pack(salt, RECORD_SIZE, len(sender_key), sender_key) + sealed
+    sealed = AESGCM(_hmac(prk, _CEK_INFO)[:16]).encrypt(
+        _hmac(prk, _NONCE_INFO)[:12], data + b"\x02", None
+    )
+    return _HEADER.pack(salt, RECORD_SIZE, 65, sender_key) + sealed

@@ -160,8 +160,8 @@ def authorization(origin: str, *, now: float | None = None) -> str:
     """
     subject = vapid_subject()
     now = time.time() if now is None else now
-    with _tokens_lock:
-        cached = _tokens.get((origin, subject))
+    # A dict read is atomic: the lock only keeps writers from racing each other.
+    cached = _tokens.get((origin, subject))
     if cached is not None and cached[0] - TOKEN_MARGIN > now:
         return cached[1]
     expires = int(now) + TOKEN_SECONDS
