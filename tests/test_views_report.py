@@ -188,3 +188,16 @@ def test_a_spanish_request_gets_spanish_errors(covered: None, extra: dict[str, s
         )
         in outside.content.decode()
     )
+
+
+def test_a_double_submit_after_the_area_was_dropped_returns_the_same_receipt(
+    client: Client, covered: None
+) -> None:
+    from tocsin.committees.models import CommitteeCell
+
+    first = post(client, form(nonce="same"))
+    CommitteeCell.objects.all().delete()
+    second = post(client, form(nonce="same"))
+    assert second.status_code == 302
+    assert first["Location"] == second["Location"]
+    assert Report.objects.count() == 1
