@@ -10,7 +10,7 @@ from django.utils import translation
 
 from tocsin import geo, vault
 from tocsin.committees import partners
-from tocsin.committees.models import Committee
+from tocsin.committees.models import covering_ids
 from tocsin.intake import sources
 from tocsin.intake.models import Report, ReportContact, ReportPhoto
 from tocsin.intake.photos import Scrubbed
@@ -65,7 +65,7 @@ def store_report(
     # looked up first: a double submit is rare, a query before every report is not.
     cell = geo.cell_at(lat, lng, geo.REPORT_RESOLUTION)
     area_cell = geo.parent(cell, settings.AREA_RESOLUTION)
-    committees = Committee.objects.covering(area_cell).ids()
+    committees = covering_ids(area_cell)
     if not committees or (within is not None and not within.intersection(committees)):
         if nonce and (first := Report.objects.filter(nonce=nonce).first()) is not None:
             return first  # the area changed since the first was taken
