@@ -170,7 +170,8 @@ def _refused(request: HttpRequest) -> HttpResponse:
 def likely_refused(request: HttpRequest) -> bool:
     """Return whether ``request``, a report posted to the form, is likely to be refused by
     its network's rate limit (tocsin.lib.inline answers those on the event loop)."""
-    return "restore" not in request.POST and ratelimit.refusing(ratelimit.source_from(request))
+    # The body is parsed only for a network past its share.
+    return ratelimit.refusing(ratelimit.source_from(request)) and "restore" not in request.POST
 
 
 def _form_page(

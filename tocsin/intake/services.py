@@ -94,12 +94,7 @@ def store_report(
                 for_information=for_information,
                 partner_certainty=partner_certainty,
             )
-            # A new report has no links yet: inserted directly, without add()'s query for
-            # the ones already there.
-            through = Report.committees.through
-            through.objects.bulk_create(
-                [through(report_id=report.pk, committee_id=c) for c in committees]
-            )
+            report.link_committees(committees)
             for photo in photos:
                 stored.append(ReportPhoto.store(report, photo))
             if reply_to is not None:
