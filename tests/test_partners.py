@@ -4,6 +4,7 @@ and the operator's approval of new committees."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -65,6 +66,24 @@ def test_once_accepted_each_desk_sees_the_others_reports(w: World) -> None:
         reverse("incident_verify", args=[incident.pk]), {"verifier": verifier.pk}
     )
     assert response.status_code == 404
+
+
+def test_a_report_reaches_the_partners_desk_live_from_the_moment_it_accepts(
+    w: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The desks a report pings are kept in the cache; accepting or ending a partnership
+    changes them at once."""
+    proposal = _propose(w, [Share.REPORTS])
+    both = [f"desk:{pk}" for pk in sorted((w.east.pk, w.west.pk))]
+    assert partners.desks([w.east.pk]) == [f"desk:{w.east.pk}"]
+    with django_capture_on_commit_callbacks(execute=True):
+        _client(w.west_organizer).post(
+            reverse("committee_partner_accept", args=[w.west.slug, proposal.pk])
+        )
+    assert partners.desks([w.east.pk]) == both
+    with django_capture_on_commit_callbacks(execute=True):
+        _client(w.organizer).post(reverse("committee_partner_end", args=[w.east.slug, proposal.pk]))
+    assert partners.desks([w.east.pk]) == [f"desk:{w.east.pk}"]
 
 
 def test_the_proposer_cannot_accept_its_own_proposal(w: World) -> None:

@@ -188,3 +188,36 @@ def test_a_spanish_request_gets_spanish_errors(covered: None, extra: dict[str, s
         )
         in outside.content.decode()
     )
+
+
+def test_a_double_submit_after_the_area_was_dropped_returns_the_same_receipt(
+    client: Client, covered: None
+) -> None:
+    from tocsin.committees.models import CommitteeCell
+
+    first = post(client, form(nonce="same"))
+    CommitteeCell.objects.all().delete()
+    second = post(client, form(nonce="same"))
+    assert second.status_code == 302
+    assert first["Location"] == second["Location"]
+    assert Report.objects.count() == 1
+
+
+@pytest.mark.parametrize("need_approval", [True, False])
+def test_a_report_reaches_the_committees_covering_it_as_the_orm_finds_them(
+    client: Client, covered: None, settings: Any, need_approval: bool
+) -> None:
+    from tocsin import geo
+    from tocsin.committees.models import Committee, covering_ids
+
+    settings.COMMITTEES_NEED_APPROVAL = need_approval
+    east = Committee.objects.get(slug="east")
+    Committee.objects.filter(pk=east.pk).update(approved_at=None)
+    for place in (EAST, WEST, NOWHERE):
+        cell = geo.cell_at(*place, geo.REPORT_RESOLUTION)
+        area = geo.parent(cell, settings.AREA_RESOLUTION)
+        assert covering_ids(area) == Committee.objects.covering(area).ids()
+    stored = post(client, form(nonce="routed"))
+    assert stored.status_code == (400 if need_approval else 302)
+    if not need_approval:
+        assert list(Report.objects.get().committees.values_list("pk", flat=True)) == [east.pk]

@@ -13,17 +13,32 @@ django_application = get_asgi_application()
 
 # Imported once Django is set up: the wrapper reads settings and translations.
 from django.conf import settings  # noqa: E402
+from django.urls import reverse  # noqa: E402
 
+from tocsin.incidents.report_views import likely_refused  # noqa: E402
 from tocsin.intake.forms import photos_too_big  # noqa: E402
-from tocsin.lib.bodylimit import BodyLimit, too_large  # noqa: E402
+from tocsin.lib.bodylimit import ASGIApp, BodyLimit, too_large  # noqa: E402
+from tocsin.lib.inline import Inline  # noqa: E402
 from tocsin.lib.sse import serve_streams_outside_django  # noqa: E402
 
+# A report refused by its network's rate limit is answered on the event loop, without the
+# thread Django gives each request (tocsin.lib.inline): in a flood most answers are these.
+# Only with the in-process cache: with Redis, counting is a network call that would block
+# the event loop.
+served: ASGIApp = django_application
+if not settings.REDIS_URL:
+    served = Inline(
+        django_application,
+        path=reverse("report"),
+        likely=likely_refused,
+        limit=settings.REQUEST_MAX_BYTES,
+    )
 # A body over 64 kB is refused before Django reads it; the routes that take photos may
 # send what memory holds, and are refused before Django would spool it to disk.
 # Live pages' streams are served outside Django once their view has checked access, so an
 # open stream holds no request, response or thread (tocsin.lib.sse).
 application = BodyLimit(
-    serve_streams_outside_django(django_application),
+    serve_streams_outside_django(served),
     limit=settings.REQUEST_MAX_BYTES,
     message=too_large,
     upload_limit=settings.FILE_UPLOAD_MAX_MEMORY_SIZE,

@@ -197,6 +197,9 @@ else:
         }
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend, keeping closed connections open for the next request
+    # (tocsin.lib.sqlite.base: under ASGI each request would open the file anew).
+    DATABASES["default"]["ENGINE"] = "tocsin.lib.sqlite"
     # WAL lets the worker write while pages read; IMMEDIATE transactions take the write
     # lock up front, so two writers queue on the busy timeout instead of deadlocking.
     # secure_delete zeroes what a delete frees: without it, purged rows stay readable in

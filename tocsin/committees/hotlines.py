@@ -78,13 +78,21 @@ def for_place_cached(lat: float | None, lng: float | None) -> list[Hotline]:
     page shows there within the minute. The key names a committee-area cell, as coarse as
     the committees' areas, and nothing about who asked.
     """
-    if lat is None or lng is None or not geo.valid_latlng(lat, lng):
-        key = "tocsin:hotlines:everywhere"
-    else:
-        area = geo.parent(geo.cell_at(lat, lng, geo.REPORT_RESOLUTION), settings.AREA_RESOLUTION)
-        key = f"tocsin:hotlines:{area}"
-    found: list[Hotline] | None = cache.get(key)
+    found = in_cache(lat, lng)
     if found is None:
         found = for_place(lat, lng)
-        cache.set(key, found, timeout=CACHED_SECONDS)
+        cache.set(_key(lat, lng), found, timeout=CACHED_SECONDS)
     return found
+
+
+def in_cache(lat: float | None, lng: float | None) -> list[Hotline] | None:
+    """Return what for_place_cached(lat, lng) keeps in the cache, or None (not there)."""
+    found: list[Hotline] | None = cache.get(_key(lat, lng))
+    return found
+
+
+def _key(lat: float | None, lng: float | None) -> str:
+    if lat is None or lng is None or not geo.valid_latlng(lat, lng):
+        return "tocsin:hotlines:everywhere"
+    area = geo.parent(geo.cell_at(lat, lng, geo.REPORT_RESOLUTION), settings.AREA_RESOLUTION)
+    return f"tocsin:hotlines:{area}"

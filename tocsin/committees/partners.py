@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -95,6 +96,7 @@ def accept(partnership: Partnership, *, by: Member) -> Partnership:
     ).update(accepted_by=by, accepted_at=timezone.now())
     if not updated:
         raise PartnershipError("the proposal is no longer open")
+    transaction.on_commit(_changed)
     partnership.refresh_from_db()
     return partnership
 
@@ -106,6 +108,7 @@ def end(partnership: Partnership, *, by: Member) -> None:
     Partnership.objects.filter(pk=partnership.pk, ended_at__isnull=True).update(
         ended_by=by, ended_at=timezone.now()
     )
+    transaction.on_commit(_changed)
 
 
 def of(committee: Committee) -> list[Partnership]:
@@ -125,6 +128,29 @@ def _organizes(member: Member, committee_id: int) -> bool:
     )
 
 
+# The desks a report reaches, kept in the cache (every stored report asks, partnerships
+# change seldom). A partnership accepted or ended here starts a new generation of keys;
+# DESKS_CACHED_SECONDS bounds what another process without a shared cache still holds.
+# The desks only learn to re-read: what they show is checked against the partnerships then.
+DESKS_CACHED_SECONDS = 60
+_GENERATION = "tocsin:partnerships:generation"
+
+
 def desks(committee_ids: Iterable[int]) -> list[str]:
     """Return the live channels of the desks that see these committees' reports."""
-    return [f"desk:{c}" for c in sorted(with_partners(committee_ids, Share.REPORTS))]
+    ids = sorted(set(committee_ids))
+    key = f"tocsin:desks:{cache.get(_GENERATION, 0)}:{','.join(map(str, ids))}"
+    channels: list[str] | None = cache.get(key)
+    if channels is None:
+        channels = [f"desk:{c}" for c in sorted(with_partners(ids, Share.REPORTS))]
+        cache.set(key, channels, timeout=DESKS_CACHED_SECONDS)
+    return channels
+
+
+def _changed() -> None:
+    """Forget the desks kept for reports: a partnership started or ended."""
+    cache.add(_GENERATION, 0, timeout=None)
+    try:
+        cache.incr(_GENERATION)
+    except ValueError:  # evicted between add and incr
+        cache.set(_GENERATION, 1, timeout=None)

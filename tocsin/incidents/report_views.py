@@ -24,7 +24,7 @@ from tocsin.incidents import progress, replies, reports
 from tocsin.intake import burst, place_views, pow, receipts
 from tocsin.intake.forms import ReportForm, pow_refused, too_many_reports
 from tocsin.intake.models import Channel, Report
-from tocsin.lib import ratelimit, sse
+from tocsin.lib import inline, ratelimit, sse
 from tocsin.lib.bodylimit import takes_uploads
 from tocsin.members.models import Member
 from tocsin.places.naming import Gazetteer
@@ -44,6 +44,10 @@ def report(request: HttpRequest) -> HttpResponse:
     share = ratelimit.take(source)
     if share is ratelimit.Share.REFUSED:
         return _refused(request)
+    if inline.asked(request):
+        # Only a refusal is answered on the event loop: this one is served in a thread.
+        ratelimit.give_back(source)
+        return inline.elsewhere()
     form = ReportForm(request.POST, request.FILES, body_bytes=_content_length(request))
     stored = False
     try:
@@ -140,13 +144,19 @@ def _refused(request: HttpRequest) -> HttpResponse:
     readable and copyable, and one button (no JavaScript) takes it back to the form.
     """
     data = request.POST
+    place = _typed_place(data)
+    found = hotlines.in_cache(*place)
+    if found is None:
+        if inline.asked(request):
+            return inline.elsewhere()  # the hotlines need a query: in a thread
+        found = hotlines.for_place_cached(*place)
     response = render(
         request,
         "intake/refused.html",
         {
             "message": too_many_reports(),
             "retry_at": timezone.now() + dt.timedelta(seconds=ratelimit.WINDOW_SECONDS),
-            "hotlines": hotlines.for_place_cached(*_typed_place(data)),
+            "hotlines": found,
             "kept": {name: data.get(name, "") for name in _KEPT},
             "text": data.get("text", "")[: Report.TEXT_MAX],
             "photos_dropped": bool(request.FILES),
@@ -155,6 +165,13 @@ def _refused(request: HttpRequest) -> HttpResponse:
     )
     response["Retry-After"] = str(ratelimit.WINDOW_SECONDS)
     return response
+
+
+def likely_refused(request: HttpRequest) -> bool:
+    """Return whether ``request``, a report posted to the form, is likely to be refused by
+    its network's rate limit (tocsin.lib.inline answers those on the event loop)."""
+    # The body is parsed only for a network past its share.
+    return ratelimit.refusing(ratelimit.source_from(request)) and "restore" not in request.POST
 
 
 def _form_page(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
@@ -157,6 +157,20 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+
+    def link_committees(self, committee_ids: list[int]) -> None:
+        """Link a new report to the committees whose desks it reaches, in one INSERT:
+        without add()'s query for the links already there (a new report has none) and
+        without the ORM compiling it each time, which cost as much as the insert."""
+        through = Report.committees.through._meta
+        quote = connection.ops.quote_name
+        column = {f.name: quote(str(f.column)) for f in through.local_fields}
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {quote(through.db_table)} "  # noqa: S608  (names, not values)
+                f"({column['report']}, {column['committee']}) VALUES (%s, %s)",
+                [(self.pk, c) for c in committee_ids],
+            )
 
     @property
     def place(self) -> str:

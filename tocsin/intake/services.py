@@ -10,7 +10,7 @@ from django.utils import translation
 
 from tocsin import geo, vault
 from tocsin.committees import partners
-from tocsin.committees.models import Committee
+from tocsin.committees.models import covering_ids
 from tocsin.intake import sources
 from tocsin.intake.models import Report, ReportContact, ReportPhoto
 from tocsin.intake.photos import Scrubbed
@@ -61,14 +61,14 @@ def store_report(
     ``then`` runs in the report's transaction once it is stored, with the member's source
     tags (today's and yesterday's): if it raises, nothing of the report stays.
     """
-    if nonce:
-        existing = Report.objects.filter(nonce=nonce).first()
-        if existing is not None:
-            return existing
+    # A repeated nonce is found by its unique index when the insert fails (below), not
+    # looked up first: a double submit is rare, a query before every report is not.
     cell = geo.cell_at(lat, lng, geo.REPORT_RESOLUTION)
     area_cell = geo.parent(cell, settings.AREA_RESOLUTION)
-    committees = Committee.objects.covering(area_cell).ids()
+    committees = covering_ids(area_cell)
     if not committees or (within is not None and not within.intersection(committees)):
+        if nonce and (first := Report.objects.filter(nonce=nonce).first()) is not None:
+            return first  # the area changed since the first was taken
         raise OutsideEveryArea
     tags: tuple[str, str] | None = None
     trusted_in = ""
@@ -94,7 +94,7 @@ def store_report(
                 for_information=for_information,
                 partner_certainty=partner_certainty,
             )
-            report.committees.add(*committees)
+            report.link_committees(committees)
             for photo in photos:
                 stored.append(ReportPhoto.store(report, photo))
             if reply_to is not None:
@@ -107,7 +107,9 @@ def store_report(
         # Nothing of a rolled-back report stays on disk.
         _discard(stored)
         if isinstance(e, IntegrityError) and nonce:
-            return Report.objects.get(nonce=nonce)
+            first = Report.objects.filter(nonce=nonce).first()
+            if first is not None:
+                return first
         raise
     transaction.on_commit(lambda: live.publish(*partners.desks(committees)))
     return report

@@ -100,13 +100,18 @@ class SourceMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        address = client_address(
-            request.META.get("REMOTE_ADDR", ""),
-            request.META.get("HTTP_X_FORWARDED_FOR", ""),
-            trusted_proxies(),
-        )
-        request.tocsin_source = source_key(address)  # type: ignore[attr-defined]
+        request.tocsin_source = source_from(request)  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+def source_from(request: HttpRequest) -> str | None:
+    """Return the source of ``request``'s client (a keyed hash of its network)."""
+    address = client_address(
+        request.META.get("REMOTE_ADDR", ""),
+        request.META.get("HTTP_X_FORWARDED_FOR", ""),
+        trusted_proxies(),
+    )
+    return source_key(address)
 
 
 def source_of(request: HttpRequest) -> str | None:
@@ -175,6 +180,14 @@ def exceeded(source: str | None, *, now: float | None = None) -> bool:
     if source is None:
         return False
     return used("report", source, now=now) >= settings.REPORT_RATE_PER_10MIN
+
+
+def refusing(source: str | None, *, now: float | None = None) -> bool:
+    """Return whether the next report from ``source`` would be refused (without counting
+    it): take() decides, this only foretells."""
+    if source is None:
+        return False
+    return used("report", source, now=now) + 1 > settings.REPORT_REFUSE_PER_10MIN
 
 
 def take(source: str | None, *, now: float | None = None) -> Share:

@@ -1,0 +1,175 @@
+"""A report refused by its network's rate limit is answered on the event loop, through
+the real ASGI application (tocsin.lib.inline): the same page, headers and guards as in a
+thread, and everything else still served in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings as django_settings
+from django.test import Client
+from django.utils.html import escape
+
+from tests import pow_support
+from tests.factories import EAST, World
+from tocsin.incidents import report_views
+from tocsin.intake.models import Report
+from tocsin.lib import inline
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TEXT = "Two grey vans <at> the corner of 4th & Soto."
+ADDRESS = "198.51.100.23"
+OTHER_NETWORK = "198.51.101.23"
+
+
+class Browser:
+    """A browser with the report form's CSRF cookie and token, posting through
+    tocsin.asgi.application as an ASGI server would."""
+
+    def __init__(self) -> None:
+        page = Client().get("/report/")
+        self.cookie = page.cookies[django_settings.CSRF_COOKIE_NAME].value
+        found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+        assert found is not None
+        self.token = found.group(1)
+
+    def post(self, fields: dict[str, Any], address: str = ADDRESS, cookie: str = "") -> Any:
+        from tocsin.asgi import application
+
+        body = urlencode({"csrfmiddlewaretoken": self.token, **fields}).encode()
+        cookies = f"{django_settings.CSRF_COOKIE_NAME}={self.cookie}{cookie}"
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/report/",
+            "raw_path": b"/report/",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"content-type", b"application/x-www-form-urlencoded"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cookie", cookies.encode()),
+                (b"sec-fetch-site", b"same-origin"),
+            ],
+            "client": (address, 1),
+            "server": ("testserver", 80),
+        }
+        sent: list[dict[str, Any]] = []
+        chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if chunks:
+                return chunks.pop(0)
+            await asyncio.Event().wait()  # the client waits for the answer
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async_to_sync(application)(scope, receive, send)
+        return Answer(sent)
+
+
+class Answer:
+    def __init__(self, sent: list[dict[str, Any]]) -> None:
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        self.status: int = start["status"]
+        self.headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+        self.page = b"".join(m.get("body", b"") for m in sent[1:]).decode()
+
+
+def form(**fields: Any) -> dict[str, Any]:
+    return {
+        "kind": "checkpoint",
+        "text": TEXT,
+        "lat": EAST[0],
+        "lng": EAST[1],
+        "nonce": fields.pop("nonce", "n-1"),
+        "altcha": pow_support.solution(),
+        **fields,
+    }
+
+
+@pytest.fixture
+def refusing(w: World, settings: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """One report per network, then 429; each refusal records whether it was answered on
+    the event loop."""
+    settings.REPORT_RATE_PER_10MIN = settings.REPORT_REFUSE_PER_10MIN = 1
+    w.east.hotline_numbers = ["+12135550142"]
+    w.east.save()
+    answered_inline: list[bool] = []
+    refused = report_views._refused
+
+    def recording(request: Any) -> Any:
+        response = refused(request)
+        if not isinstance(response, inline.Elsewhere):
+            answered_inline.append(inline.asked(request))
+        return response
+
+    monkeypatch.setattr(report_views, "_refused", recording)
+    return answered_inline
+
+
+def test_a_refusal_is_answered_on_the_event_loop_with_everything_the_page_says(
+    refusing: list[bool],
+) -> None:
+    browser = Browser()
+    assert browser.post(form(nonce="first")).status == 302
+    # The hotlines are not in the cache yet: that one is answered in a thread.
+    in_thread = browser.post(form(nonce="second"))
+    on_loop = browser.post(form(nonce="third", kind="agents_seen"))
+    assert refusing == [False, True]
+    assert in_thread.status == on_loop.status == 429
+    assert on_loop.headers["retry-after"] == "600"
+    # The same middleware ran: the same headers (security, language, CSP, framing).
+    assert set(on_loop.headers) == set(in_thread.headers)
+    for name in ("content-security-policy", "x-frame-options", "referrer-policy", "vary"):
+        assert on_loop.headers[name] == in_thread.headers[name], name
+    page = on_loop.page
+    assert "faster than people can type" in page
+    assert 'href="tel:+12135550142"' in page
+    assert escape(TEXT) in page
+    assert 'name="kind" value="agents_seen"' in page
+    # Its button takes the text back to the form, with a CSRF token that holds.
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token is not None
+    browser.token = token.group(1)
+    back = browser.post({"text": TEXT, "nonce": "third", "restore": "1"})
+    assert back.status == 200
+    assert 'data-testid="refusal"' not in back.page and escape(TEXT) in back.page
+    assert Report.objects.count() == 1
+
+
+def test_the_csrf_check_still_comes_first(refusing: list[bool]) -> None:
+    browser = Browser()
+    assert browser.post(form(nonce="first")).status == 302
+    browser.token = "x" * 64
+    assert browser.post(form(nonce="second")).status == 403
+    assert refusing == []
+
+
+def test_a_report_within_its_networks_share_is_stored_in_a_thread(refusing: list[bool]) -> None:
+    browser = Browser()
+    assert browser.post(form(nonce="first")).status == 302
+    browser.post(form(nonce="second"))  # the hotlines now in the cache
+    assert browser.post(form(nonce="other"), OTHER_NETWORK).status == 302
+    assert Report.objects.count() == 2
+
+
+def test_a_members_session_is_read_in_a_thread(refusing: list[bool]) -> None:
+    browser = Browser()
+    assert browser.post(form(nonce="first")).status == 302
+    browser.post(form(nonce="second"))
+    session = f"; {django_settings.SESSION_COOKIE_NAME}=not-a-session"
+    assert browser.post(form(nonce="third"), cookie=session).status == 429
+    assert refusing == [False, False]
