@@ -36,7 +36,10 @@ _derived: tuple[object, bytes] | None = None
 
 
 def _key() -> bytes:
-    """The symmetric key; raises VaultLocked like vault.unseal without the private key."""
+    """The symmetric key; raises VaultLocked like vault.unseal without the private key.
+
+    A worker takes it once per batch (``open_fast``'s ``key``): the vault's lock is
+    checked per batch then, and before each round of the drain."""
     global _derived
     private = vault._private_key()
     if _derived is None or _derived[0] is not private:
@@ -49,10 +52,19 @@ def _bound(sealed: bytes) -> bytes:
     return hashlib.sha256(sealed).digest()
 
 
-def open_fast(sealed: bytes, reseal: bytes | None) -> tuple[dict[str, Any], bytes | None]:
+def worker_key() -> bytes:
+    """Return the key ``open_fast`` takes; raises VaultLocked while the vault is locked."""
+    return _key()
+
+
+def open_fast(
+    sealed: bytes, reseal: bytes | None, key: bytes | None = None
+) -> tuple[dict[str, Any], bytes | None]:
     """Return the endpoint's details, and a new seal to store when the stored one
-    (``reseal``) was missing or did not open (else None)."""
-    key = _key()
+    (``reseal``) was missing or did not open (else None). ``key`` is ``worker_key()``,
+    taken once for many endpoints (by default, taken now)."""
+    if key is None:
+        key = _key()
     if reseal and len(reseal) > _NONCE:
         try:
             data = crypto_aead_xchacha20poly1305_ietf_decrypt(

@@ -10,15 +10,18 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from tocsin import vault
 from tocsin.alerts import messages
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
-from tocsin.alerts.outbox.claiming import Batch
+from tocsin.alerts.outbox import claiming
+from tocsin.alerts.outbox.claiming import Batch, Values
 from tocsin.alerts.outbox.pacing import _pool, _pool_size, limiter
 from tocsin.alerts.outbox.receipts import RECEIPT_KINDS, receipt_url
 from tocsin.alerts.outbox.recording import (
@@ -30,7 +33,7 @@ from tocsin.alerts.outbox.recording import (
     Row,
     _SentRows,
 )
-from tocsin.alerts.outbox.resealing import open_fast, store
+from tocsin.alerts.outbox.resealing import open_fast, store, worker_key
 from tocsin.alerts.outbox.retrying import _record_failure
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, Transport, TransportError
@@ -84,12 +87,16 @@ def send_batches(
     seals: dict[int, bytes] = {}
     for batch in batches:
         mine = Delivery.objects.filter(status=DeliveryStatus.SENDING, claim_token=batch.token)
+        try:
+            key: bytes | None = worker_key()
+        except vault.VaultLocked:
+            key = None  # locked since the claim: each row below goes back
         for d in _load(batch):
             touched.add(d.alert.incident_id)
             try:
                 if d.disabled:
                     raise TransportError("endpoint disabled", permanent=True)
-                payload, fresh = open_fast(d.sealed, d.reseal)
+                payload, fresh = open_fast(d.sealed, d.reseal, key)
                 if fresh is not None:
                     seals[d.endpoint_id] = fresh
                 payload.setdefault("member_id", d.member_id)
@@ -202,40 +209,27 @@ class _Lane:
 
 
 def _load(batch: Batch) -> list[Row]:
-    """Read the rows still leased under ``batch.token``, with what sending needs."""
-    values = Delivery.objects.filter(
-        id__in=batch,
-        status=DeliveryStatus.SENDING,
-        claim_token=batch.token,
-        lease_until__gt=timezone.now(),
-    ).values_list(
-        "id",
-        "alert_id",
-        "member_id",
-        "endpoint_id",
-        "endpoint__kind",
-        "attempts",
-        "priority",
-        "endpoint__sealed",
-        "endpoint__disabled_at",
-        "member__language",
-        "endpoint__worker_seal__blob",
-    )
-    rows = list(values)
-    alerts = Alert.objects.select_related("incident").in_bulk({r[1] for r in rows})
+    """Return the rows still leased under ``batch.token``, with what sending needs: as
+    the claim read them while its lease lasts, else read again (rows whose lease ran out
+    may be another worker's now)."""
+    now = timezone.now()
+    values = batch.values
+    if values is None or batch.lease_until is None or batch.lease_until <= now:
+        values = _select(batch, now) if batch else []
+    alerts = Alert.objects.select_related("incident").in_bulk({v[1] for v in values})
     return [
         Row(
-            pk=pk,
-            alert=alerts[alert_id],
-            member_id=member_id,
-            endpoint_id=endpoint_id,
-            kind=kind,
-            attempts=attempts,
-            priority=priority,
-            sealed=bytes(sealed),
-            disabled=disabled_at is not None,
-            language=language,
-            reseal=bytes(reseal) if reseal is not None else None,
+            pk,
+            alerts[alert_id],
+            member_id,
+            endpoint_id,
+            kind,
+            attempts,
+            priority,
+            bytes(sealed),
+            disabled_at is not None,
+            language,
+            bytes(reseal) if reseal is not None else None,
         )
         for (
             pk,
@@ -249,8 +243,29 @@ def _load(batch: Batch) -> list[Row]:
             disabled_at,
             language,
             reseal,
-        ) in rows
+        ) in values
     ]
+
+
+def _select(batch: Batch, now: datetime) -> list[Values]:
+    """Read the rows of ``batch`` still leased under its token."""
+    delivery = Delivery._meta.db_table
+    # Only table names and placeholders are formatted in.
+    sql = f"""
+        SELECT {claiming.columns(delivery)} FROM {delivery}
+        WHERE id IN ({", ".join(["%s"] * len(batch))})
+          AND status = %s AND claim_token = %s AND lease_until > %s
+        ORDER BY priority, id
+    """  # noqa: S608
+    params = [
+        *batch,
+        DeliveryStatus.SENDING.value,
+        batch.token,
+        connection.ops.adapt_datetimefield_value(now),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
 
 
 def _ready(
