@@ -22,7 +22,7 @@ from tocsin.alerts import messages
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
 from tocsin.alerts.outbox import claiming
 from tocsin.alerts.outbox.claiming import Batch, Values
-from tocsin.alerts.outbox.pacing import _pool, _pool_size, limiter
+from tocsin.alerts.outbox.pacing import RateLimiter, _pool, _pool_size, limiter
 from tocsin.alerts.outbox.receipts import RECEIPT_KINDS, receipt_url
 from tocsin.alerts.outbox.recording import (
     RECORD_QUIET,
@@ -48,9 +48,12 @@ class _Job:
     token: str
 
 
-def _send(transport: Transport, kind: str, job: _Job) -> BaseException | None:
-    """Send one job; return its error, if any. Runs on a pool thread: no database."""
-    paused = limiter(kind).acquire()
+def _send(
+    transport: Transport, kind: str, job: _Job, pace: RateLimiter | None = None
+) -> BaseException | None:
+    """Send one job; return its error, if any. Runs on a pool thread: no database.
+    ``pace`` is the channel's limiter (a lane takes it once)."""
+    paused = (pace or limiter(kind)).acquire()
     if paused:
         return Deferred(paused)
     try:
@@ -61,7 +64,7 @@ def _send(transport: Transport, kind: str, job: _Job) -> BaseException | None:
         )
     except Exception as e:  # recorded by the claiming thread
         if isinstance(e, TransportError) and e.retry_after and transport.shared_limit:
-            limiter(kind).pause(e.retry_after)
+            (pace or limiter(kind)).pause(e.retry_after)
         return e
     return None
 
@@ -183,6 +186,7 @@ class _Lane:
         window: threading.Semaphore,
     ) -> None:
         self.transport, self.kind = transport, kind
+        self.pace = limiter(kind)
         self.jobs = deque(jobs)
         self.results = results
         self.window = window
@@ -203,7 +207,7 @@ class _Lane:
                     except IndexError:
                         self.window.release()
                         return
-                    self.results.put((job, _send(sender, self.kind, job)))
+                    self.results.put((job, _send(sender, self.kind, job, self.pace)))
         finally:
             self.results.put(None)
 
@@ -289,7 +293,8 @@ def _gather(
     group = [results.get()]
     ended = group.count(None)
     deadline = time.monotonic() + RECORD_SECONDS
-    while _pooled(group) and ended < runners and _pooled(group) < RECORD_WINDOW:
+    # Counted as they come (each result is a send or a runner's end), not recounted.
+    while 0 < len(group) - ended < RECORD_WINDOW and ended < runners:
         timeout = min(RECORD_QUIET, deadline - time.monotonic())
         if timeout <= 0:
             break
