@@ -86,7 +86,8 @@ def open_fast(
         # None: sealed under rotated keys, or for another address: open the slow way.
         data = _decrypt(reseal[_NONCE:], _bound(sealed), reseal[:_NONCE], key)
         if data is not None:
-            value = json.loads(data)
+            # Decoded first: json.loads would detect the encoding of bytes each time.
+            value = json.loads(data.decode())
             if isinstance(value, dict):
                 return value, None
     value = vault.unseal(sealed)

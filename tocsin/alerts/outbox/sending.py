@@ -94,8 +94,9 @@ def send_batches(
             key: bytes | None = worker_key()
         except vault.VaultLocked:
             key = None  # locked since the claim: each row below goes back
-        for d in _load(batch):
-            touched.add(d.alert.incident_id)
+        rows = _load(batch)
+        touched.update(d.alert.incident_id for d in rows)
+        for d in rows:
             try:
                 if d.disabled:
                     raise TransportError("endpoint disabled", permanent=True)
@@ -105,10 +106,13 @@ def send_batches(
                 payload.setdefault("member_id", d.member_id)
                 payload.setdefault("channel", d.kind)
                 message = renderer.render(d.alert, member_id=d.member_id, language=d.language)
-                message.extra["topic"] = f"i{d.alert.incident_id}-e{d.endpoint_id}"
-                # For channels whose provider reports delivery back (SMS status callbacks).
-                message.extra["delivery"] = d.pk
-                message.extra["language"] = d.language
+                message.extra.update(
+                    topic=f"i{d.alert.incident_id}-e{d.endpoint_id}",
+                    # For channels whose provider reports delivery back (SMS status
+                    # callbacks).
+                    delivery=d.pk,
+                    language=d.language,
+                )
                 if d.kind in RECEIPT_KINDS:
                     message.extra["receipt"] = receipt_url(d.pk)
             except vault.VaultLocked:
