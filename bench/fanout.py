@@ -3,6 +3,8 @@
     uv run python bench/fanout.py                          # 1,000,000 members, 100,000 recipients
     uv run python bench/fanout.py --members 200000 --recipients 20000     # medium size
     uv run python bench/fanout.py --smoke                  # 2,000 and 500, one repeat (CI)
+    uv run python bench/fanout.py --backends sqlite --members 20000 --recipients 5000 --profile
+                                                           # cProfile the last SQLite drain
 
 Synthetic members over the Los Angeles basin (fixed seed), each with one area (an H3 cell
 at resolution 8 and a ring 0-3) and one verified email endpoint, sealed like a real one.
@@ -307,24 +309,35 @@ def check_sent(alert_id: int, target: int, sends: int) -> None:
         sys.exit(f"expected {target:,} deliveries sent once each: {sent:,} sent, {sends:,} sends")
 
 
-def run_sqlite(dispatcher, target: int, timeout: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """One process: confirm, then drain until every delivery is sent."""
+def run_sqlite(  # type: ignore[no-untyped-def]
+    dispatcher, target: int, timeout: float, *, profile: bool = False
+) -> dict[str, float]:
+    """One process: confirm, then drain until every delivery is sent (under cProfile,
+    whose overhead the CPU figure then includes, if ``profile``)."""
+    import cProfile
+    import pstats
+
     from tocsin.alerts import outbox
 
     incident = new_incident(dispatcher)
     NullTransport.take()
     t0, t1, alert_id = confirm(incident, dispatcher)
+    profiler = cProfile.Profile() if profile else None
     # CPU of this process (all its threads: the drain and the send pool) while draining.
     c0 = time.process_time()
     done = 0
     while done < target:
-        outcome = outbox.drain()
+        outcome = outbox.drain() if profiler is None else profiler.runcall(outbox.drain)
         done += outcome.sent + outcome.failed + outcome.dead
         if time.monotonic() - t0 > timeout:
             sys.exit(f"timed out after {timeout:.0f} s with {done:,} of {target:,} handled")
     end = time.monotonic()
     cpu = time.process_time() - c0
     check_sent(alert_id, target, NullTransport.take())
+    if profiler is not None:
+        # The drain's own thread only (cProfile does not follow the send pool's threads).
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(35)
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(45)
     return {"total": end - t0, "confirm": t1 - t0, "drain": end - t1, "cpu": cpu / target}
 
 
@@ -595,7 +608,8 @@ def run_backend(args: argparse.Namespace) -> None:
                     dispatcher, target, n, poll=args.poll, timeout=args.timeout, logs=data_dir
                 )
             else:
-                run = run_sqlite(dispatcher, target, args.timeout)
+                last = r == args.repeat - 1
+                run = run_sqlite(dispatcher, target, args.timeout, profile=args.profile and last)
             runs[name].append(run)
             print(
                 f"  repeat {r + 1}: {name:<10} {run['total']:7.2f} s"
@@ -715,6 +729,9 @@ def main() -> None:
         " through a pipe when the confirm commits (default)",
     )
     parser.add_argument("--smoke", action="store_true", help="2,000 members, 500, one repeat")
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile of the last SQLite drain"
+    )
     for internal in ("--backend-run", "--worker", "--probe"):
         parser.add_argument(internal, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -764,6 +781,7 @@ def main() -> None:
         f"--seed={args.seed}",
         f"--timeout={args.timeout}",
         f"--poll={args.poll}",
+        *(["--profile"] if args.profile else []),
     ]
     failed = False
     try:

@@ -10,6 +10,7 @@ from pytest_django.fixtures import Settings
 from tests.factories import EAST, World, member
 from tests.test_outbox import RecordingTransport, confirmed_incident
 from tocsin.alerts import messages, outbox
+from tocsin.alerts.models import Alert, Purpose
 from tocsin.alerts.outbox import draining
 from tocsin.transports import registry as transports_base
 
@@ -38,3 +39,20 @@ def test_a_drain_renders_an_alert_once_per_language_across_its_batches(
     confirmed_incident(w)
     assert outbox.drain().sent == 5  # Rosa (Spanish), Mateo, Ana, Bea, Cruz
     assert sorted(rendered) == ["en", "es"]
+
+
+def test_each_members_copy_is_the_alert_rendered_with_their_own_link(w: World) -> None:
+    incident = confirmed_incident(w)
+    alert = Alert.objects.get(incident=incident, purpose=Purpose.CONFIRMED)
+    renderer = messages.Renderer()
+    for who, language in ((w.member, "en"), (w.responder, "es"), (w.member, "es")):
+        url = messages.alert_url(member_id=who.pk, incident_id=incident.pk, at=alert.sent_at)
+        direct = messages._render(alert, url=url, language=language)
+        mine = renderer.render(alert, member_id=who.pk, language=language)
+        assert (mine.subject, mine.text, mine.url, mine.html) == (
+            direct.subject,
+            direct.text,
+            url,
+            direct.html,
+        )
+        assert mine.extra == direct.extra

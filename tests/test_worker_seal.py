@@ -94,3 +94,14 @@ def test_a_locked_vault_opens_no_worker_seal(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(vault, "_private_key", locked)
     with pytest.raises(vault.VaultLocked):
         resealing.open_fast(sealed, seal)
+
+
+@pytest.mark.parametrize("cut", ["flipped", "short"])
+def test_a_damaged_seal_is_opened_the_slow_way_and_sealed_again(cut: str) -> None:
+    sealed = vault.seal({"address": "ana@example.org"})
+    _, seal = resealing.open_fast(sealed, None)
+    assert seal is not None
+    damaged = seal[:-1] + bytes([seal[-1] ^ 1]) if cut == "flipped" else seal[:30]
+    value, fresh = resealing.open_fast(sealed, damaged)
+    assert value == {"address": "ana@example.org"}
+    assert fresh is not None

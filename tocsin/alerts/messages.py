@@ -60,47 +60,50 @@ class Renderer:
     to many members costs one signature per member, not one template each."""
 
     def __init__(self) -> None:
-        self._done: dict[tuple[int, str], Message] = {}
-        self._signers: dict[int, PresignedAt] = {}
-        # Each page's URL around a token, resolved once instead of per member.
-        self._around: dict[str, tuple[str, str]] = {}
+        # Per (alert, language): the message rendered around the link placeholder, and
+        # its text and HTML split at it, so each member's copy is two joins.
+        self._done: dict[tuple[int, str], tuple[Message, list[str], list[str]]] = {}
+        # Per alert: its signer and the URL around a token, plain and escaped for HTML.
+        self._links: dict[int, tuple[PresignedAt, str, str, str, str]] = {}
 
-    def _url_parts(self, route: str) -> tuple[str, str]:
-        parts = self._around.get(route)
-        if parts is None:
+    def _link(self, alert: Alert) -> tuple[PresignedAt, str, str, str, str]:
+        link = self._links.get(alert.pk)
+        if link is None:
+            route, salt = _LINKS.get(Purpose(alert.purpose), _DEFAULT_LINK)
             before, after = (settings.SITE_URL + reverse(route, args=[_LINK])).split(_LINK)
-            parts = self._around[route] = (before, after)
-        return parts
+            # The same tokens alert_link_token(at=alert.sent_at) makes, with one signer
+            # (and one derived key) per alert.
+            signer = PresignedAt(alert.sent_at, salt=salt)
+            link = self._links[alert.pk] = (signer, before, after, escape(before), escape(after))
+        return link
 
     def render(self, alert: Alert, *, member_id: int, language: str) -> Message:
         key = (alert.pk, language)
-        shared = self._done.get(key)
-        if shared is None:
-            shared = self._done[key] = _render(alert, url=_LINK, language=language)
+        done = self._done.get(key)
+        if done is None:
+            message = _render(alert, url=_LINK, language=language)
+            done = self._done[key] = (
+                message,
+                message.text.split(_LINK),
+                message.html.split(_LINK),
+            )
+        shared, text, html = done
         if alert.purpose in _DESK_PURPOSES:
             # For staff: the desk page, behind their login and second factor.
             url = settings.SITE_URL + reverse("incident", args=[alert.incident_id])
-            return Message(
-                subject=shared.subject,
-                text=shared.text.replace(_LINK, url),
-                url=url,
-                html=shared.html.replace(_LINK, escape(url)),
-                extra=dict(shared.extra),
-            )
-        route, salt = _LINKS.get(Purpose(alert.purpose), _DEFAULT_LINK)
-        signer = self._signers.get(alert.pk)
-        if signer is None:
-            signer = self._signers[alert.pk] = PresignedAt(alert.sent_at, salt=salt)
-        # The same token alert_link_token(at=alert.sent_at) makes, with one signer (and
-        # one derived key) per alert.
-        token = signer.sign_ids(member_id, alert.incident_id)
-        before, after = self._url_parts(route)
-        url = f"{before}{token}{after}"
+            html_url: str = escape(url)
+        else:
+            signer, before, after, html_before, html_after = self._link(alert)
+            # A token is base64url, dots and colons: nothing HTML escapes, so the escaped
+            # URL is the token between the escaped parts around it.
+            token = signer.sign_ids(member_id, alert.incident_id)
+            url = f"{before}{token}{after}"
+            html_url = f"{html_before}{token}{html_after}"
         return Message(
             subject=shared.subject,
-            text=shared.text.replace(_LINK, url),
+            text=url.join(text),
             url=url,
-            html=shared.html.replace(_LINK, escape(url)),
+            html=html_url.join(html),
             extra=dict(shared.extra),
         )
 

@@ -5,8 +5,9 @@ recorded as their sends return.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
@@ -81,14 +82,29 @@ class _SentRows:
 
     def record(self) -> None:
         """Mark the collected rows sent, each only while still leased under its claim's
-        token (a worker whose lease ran out records nothing over another's claim)."""
-        leased = Q()
-        for token, ids in self.ids.items():
-            if ids:
-                leased |= Q(id__in=ids, claim_token=token)
+        token (a worker whose lease ran out records nothing over another's claim).
+
+        One UPDATE in raw SQL: the ORM built a lookup per id, which cost more than the
+        write itself on a fast channel."""
+        leased = [(token, ids) for token, ids in self.ids.items() if ids]
         self.ids.clear()
         if not leased:
             return
-        Delivery.objects.filter(leased, status=DeliveryStatus.SENDING).update(
-            status=DeliveryStatus.SENT, sent_at=timezone.now(), lease_until=None, error=""
+        mine = " OR ".join(
+            f"(claim_token = %s AND id IN ({', '.join(['%s'] * len(ids))}))" for _, ids in leased
         )
+        # Only the table name and placeholders are formatted in.
+        sql = f"""
+            UPDATE {Delivery._meta.db_table}
+            SET status = %s, sent_at = %s, lease_until = NULL, error = ''
+            WHERE status = %s AND ({mine})
+        """  # noqa: S608
+        params: list[Any] = [
+            DeliveryStatus.SENT.value,
+            connection.ops.adapt_datetimefield_value(timezone.now()),
+            DeliveryStatus.SENDING.value,
+        ]
+        for token, ids in leased:
+            params += [token, *ids]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)

@@ -10,16 +10,19 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from tocsin import vault
 from tocsin.alerts import messages
 from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
-from tocsin.alerts.outbox.claiming import Batch
-from tocsin.alerts.outbox.pacing import _pool, _pool_size, limiter
+from tocsin.alerts.outbox import claiming
+from tocsin.alerts.outbox.claiming import Batch, Values
+from tocsin.alerts.outbox.pacing import RateLimiter, _pool, _pool_size, limiter
 from tocsin.alerts.outbox.receipts import RECEIPT_KINDS, receipt_url
 from tocsin.alerts.outbox.recording import (
     RECORD_QUIET,
@@ -30,7 +33,7 @@ from tocsin.alerts.outbox.recording import (
     Row,
     _SentRows,
 )
-from tocsin.alerts.outbox.resealing import open_fast, store
+from tocsin.alerts.outbox.resealing import open_fast, store, worker_key
 from tocsin.alerts.outbox.retrying import _record_failure
 from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, Transport, TransportError
@@ -45,9 +48,12 @@ class _Job:
     token: str
 
 
-def _send(transport: Transport, kind: str, job: _Job) -> BaseException | None:
-    """Send one job; return its error, if any. Runs on a pool thread: no database."""
-    paused = limiter(kind).acquire()
+def _send(
+    transport: Transport, kind: str, job: _Job, pace: RateLimiter | None = None
+) -> BaseException | None:
+    """Send one job; return its error, if any. Runs on a pool thread: no database.
+    ``pace`` is the channel's limiter (a lane takes it once)."""
+    paused = (pace or limiter(kind)).acquire()
     if paused:
         return Deferred(paused)
     try:
@@ -58,7 +64,7 @@ def _send(transport: Transport, kind: str, job: _Job) -> BaseException | None:
         )
     except Exception as e:  # recorded by the claiming thread
         if isinstance(e, TransportError) and e.retry_after and transport.shared_limit:
-            limiter(kind).pause(e.retry_after)
+            (pace or limiter(kind)).pause(e.retry_after)
         return e
     return None
 
@@ -84,21 +90,29 @@ def send_batches(
     seals: dict[int, bytes] = {}
     for batch in batches:
         mine = Delivery.objects.filter(status=DeliveryStatus.SENDING, claim_token=batch.token)
-        for d in _load(batch):
-            touched.add(d.alert.incident_id)
+        try:
+            key: bytes | None = worker_key()
+        except vault.VaultLocked:
+            key = None  # locked since the claim: each row below goes back
+        rows = _load(batch)
+        touched.update(d.alert.incident_id for d in rows)
+        for d in rows:
             try:
                 if d.disabled:
                     raise TransportError("endpoint disabled", permanent=True)
-                payload, fresh = open_fast(d.sealed, d.reseal)
+                payload, fresh = open_fast(d.sealed, d.reseal, key)
                 if fresh is not None:
                     seals[d.endpoint_id] = fresh
                 payload.setdefault("member_id", d.member_id)
                 payload.setdefault("channel", d.kind)
                 message = renderer.render(d.alert, member_id=d.member_id, language=d.language)
-                message.extra["topic"] = f"i{d.alert.incident_id}-e{d.endpoint_id}"
-                # For channels whose provider reports delivery back (SMS status callbacks).
-                message.extra["delivery"] = d.pk
-                message.extra["language"] = d.language
+                message.extra.update(
+                    topic=f"i{d.alert.incident_id}-e{d.endpoint_id}",
+                    # For channels whose provider reports delivery back (SMS status
+                    # callbacks).
+                    delivery=d.pk,
+                    language=d.language,
+                )
                 if d.kind in RECEIPT_KINDS:
                     message.extra["receipt"] = receipt_url(d.pk)
             except vault.VaultLocked:
@@ -176,6 +190,7 @@ class _Lane:
         window: threading.Semaphore,
     ) -> None:
         self.transport, self.kind = transport, kind
+        self.pace = limiter(kind)
         self.jobs = deque(jobs)
         self.results = results
         self.window = window
@@ -196,46 +211,33 @@ class _Lane:
                     except IndexError:
                         self.window.release()
                         return
-                    self.results.put((job, _send(sender, self.kind, job)))
+                    self.results.put((job, _send(sender, self.kind, job, self.pace)))
         finally:
             self.results.put(None)
 
 
 def _load(batch: Batch) -> list[Row]:
-    """Read the rows still leased under ``batch.token``, with what sending needs."""
-    values = Delivery.objects.filter(
-        id__in=batch,
-        status=DeliveryStatus.SENDING,
-        claim_token=batch.token,
-        lease_until__gt=timezone.now(),
-    ).values_list(
-        "id",
-        "alert_id",
-        "member_id",
-        "endpoint_id",
-        "endpoint__kind",
-        "attempts",
-        "priority",
-        "endpoint__sealed",
-        "endpoint__disabled_at",
-        "member__language",
-        "endpoint__worker_seal__blob",
-    )
-    rows = list(values)
-    alerts = Alert.objects.select_related("incident").in_bulk({r[1] for r in rows})
+    """Return the rows still leased under ``batch.token``, with what sending needs: as
+    the claim read them while its lease lasts, else read again (rows whose lease ran out
+    may be another worker's now)."""
+    now = timezone.now()
+    values = batch.values
+    if values is None or batch.lease_until is None or batch.lease_until <= now:
+        values = _select(batch, now) if batch else []
+    alerts = Alert.objects.select_related("incident").in_bulk({v[1] for v in values})
     return [
         Row(
-            pk=pk,
-            alert=alerts[alert_id],
-            member_id=member_id,
-            endpoint_id=endpoint_id,
-            kind=kind,
-            attempts=attempts,
-            priority=priority,
-            sealed=bytes(sealed),
-            disabled=disabled_at is not None,
-            language=language,
-            reseal=bytes(reseal) if reseal is not None else None,
+            pk,
+            alerts[alert_id],
+            member_id,
+            endpoint_id,
+            kind,
+            attempts,
+            priority,
+            bytes(sealed),
+            disabled_at is not None,
+            language,
+            bytes(reseal) if reseal is not None else None,
         )
         for (
             pk,
@@ -249,8 +251,29 @@ def _load(batch: Batch) -> list[Row]:
             disabled_at,
             language,
             reseal,
-        ) in rows
+        ) in values
     ]
+
+
+def _select(batch: Batch, now: datetime) -> list[Values]:
+    """Read the rows of ``batch`` still leased under its token."""
+    delivery = Delivery._meta.db_table
+    # Only table names and placeholders are formatted in.
+    sql = f"""
+        SELECT {claiming.columns(delivery)} FROM {delivery}
+        WHERE id IN ({", ".join(["%s"] * len(batch))})
+          AND status = %s AND claim_token = %s AND lease_until > %s
+        ORDER BY priority, id
+    """  # noqa: S608
+    params = [
+        *batch,
+        DeliveryStatus.SENDING.value,
+        batch.token,
+        connection.ops.adapt_datetimefield_value(now),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
 
 
 def _ready(
@@ -274,7 +297,8 @@ def _gather(
     group = [results.get()]
     ended = group.count(None)
     deadline = time.monotonic() + RECORD_SECONDS
-    while _pooled(group) and ended < runners and _pooled(group) < RECORD_WINDOW:
+    # Counted as they come (each result is a send or a runner's end), not recounted.
+    while 0 < len(group) - ended < RECORD_WINDOW and ended < runners:
         timeout = min(RECORD_QUIET, deadline - time.monotonic())
         if timeout <= 0:
             break
