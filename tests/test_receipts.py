@@ -18,7 +18,14 @@ from tocsin.incidents import replies
 from tocsin.incidents import services as incidents
 from tocsin.incidents.reports import receive_report
 from tocsin.intake import receipts
-from tocsin.intake.models import Channel, Report, ReportKind
+from tocsin.intake.models import (
+    RECEIPT_ALPHABET,
+    RECEIPT_LENGTH,
+    Channel,
+    Report,
+    ReportKind,
+    new_receipt,
+)
 
 ADDRESS = "198.51.100.23"
 SAME_NETWORK = "198.51.100.99"
@@ -282,3 +289,14 @@ def test_the_guess_limit_keeps_no_address(w: World, settings: Any) -> None:
     keys = " ".join(cache._cache)  # type: ignore[attr-defined]  # LocMemCache's own dict
     assert "tocsin:rl:receipt:" in keys
     assert ip_addresses(keys) == [] and "198.51" not in keys
+
+
+def test_a_receipt_is_eight_characters_that_cannot_be_misread_each_one_possible() -> None:
+    seen: set[str] = set()
+    for _ in range(400):
+        code = new_receipt()
+        assert len(code) == RECEIPT_LENGTH == 8
+        assert set(code) <= set(RECEIPT_ALPHABET)
+        seen |= set(code)
+    assert not set("IO01") & set(RECEIPT_ALPHABET)
+    assert seen == set(RECEIPT_ALPHABET)
