@@ -75,15 +75,35 @@ def _lease(
 ) -> list[Values]:
     """Lease up to ``limit`` rows matching ``where`` in ``order``; return their values."""
     delivery = Delivery._meta.db_table
-    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     # On SQLite the statement (in its IMMEDIATE transaction) holds the write lock, so no
-    # other worker claims between its read and its write; PostgreSQL's subquery locks the
-    # rows it picks and skips those another claim holds. Only table names and fixed
+    # other worker claims between its read and its write. On PostgreSQL the rows are
+    # picked, locked and skipped if another claim holds them, in a MATERIALIZED CTE: as
+    # an IN (subquery), the planner may run the subquery again for each row it updates,
+    # and each run picks rows again, so one claim of 20 leased all 1,000 rows due (whose
+    # lease could then run out before they are sent). Only table names and fixed
     # fragments are formatted in; every value is a parameter.
+    if connection.features.has_select_for_update_skip_locked:
+        sql = f"""
+            WITH picked AS MATERIALIZED (
+                SELECT id FROM {delivery} WHERE {where} ORDER BY {order} LIMIT %s
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {delivery}
+            SET status = %s, lease_until = %s, claim_token = %s, attempts = attempts + 1
+            FROM picked WHERE {delivery}.id = picked.id
+            RETURNING {columns(delivery)}
+        """  # noqa: S608
+        values = [*params, int(limit)]
+        values += [DeliveryStatus.SENDING.value, lease, token]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            rows: list[Values] = cursor.fetchall()
+        rows.sort(key=lambda r: (r[6], r[0]))
+        return rows
     sql = f"""
         UPDATE {delivery}
         SET status = %s, lease_until = %s, claim_token = %s, attempts = attempts + 1
-        WHERE id IN (SELECT id FROM {delivery} WHERE {where} ORDER BY {order} LIMIT %s {lock})
+        WHERE id IN (SELECT id FROM {delivery} WHERE {where} ORDER BY {order} LIMIT %s)
         RETURNING {columns(delivery)}
     """  # noqa: S608
     with connection.cursor() as cursor:
@@ -97,7 +117,7 @@ def _lease(
                 int(limit),
             ],
         )
-        rows: list[Values] = cursor.fetchall()
+        rows = cursor.fetchall()
     # RETURNING gives no order: the batch keeps the claim's (urgent first).
     rows.sort(key=lambda r: (r[6], r[0]))
     return rows
