@@ -12,6 +12,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import translation
 
+from tests.asgi_support import post_scope
 from tocsin.lib.bodylimit import BodyLimit, too_large
 
 KB = 1024
@@ -67,20 +68,7 @@ def post(
         headers.append((b"content-length", str(content_length).encode()))
     if language:
         headers.append((b"accept-language", language))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-    }
+    scope = post_scope(path, headers)
     peer = Peer(chunks)
     async_to_sync(application)(scope, peer.receive, peer.send)
     return peer

@@ -23,6 +23,7 @@ from django.utils.html import escape
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
 from tests import pow_support
+from tests.asgi_support import post_scope
 from tests.factories import EAST, WEST, World, world
 from tocsin.alerts import messages
 from tocsin.alerts.models import Alert, Purpose
@@ -712,20 +713,7 @@ def asgi_post(app: Any, chunks: list[bytes], *, content_length: int | None) -> t
     headers = [(b"content-type", b"multipart/form-data; boundary=x"), (b"host", b"testserver")]
     if content_length is not None:
         headers.append((b"content-length", str(content_length).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/report/",
-        "raw_path": b"/report/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-    }
+    scope = post_scope("/report/", headers)
     queue = [
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
         for i, c in enumerate(chunks)

@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from tests import pow_support
+from tests.asgi_support import post_scope
 from tests.factories import EAST, World
 from tocsin.incidents import report_views
 from tocsin.intake.models import Report
@@ -44,26 +45,17 @@ class Browser:
 
         body = urlencode({"csrfmiddlewaretoken": self.token, **fields}).encode()
         cookies = f"{django_settings.CSRF_COOKIE_NAME}={self.cookie}{cookie}"
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/report/",
-            "raw_path": b"/report/",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
+        scope = post_scope(
+            "/report/",
+            [
                 (b"host", b"testserver"),
                 (b"content-type", b"application/x-www-form-urlencoded"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cookie", cookies.encode()),
                 (b"sec-fetch-site", b"same-origin"),
             ],
-            "client": (address, 1),
-            "server": ("testserver", 80),
-        }
+            client=address,
+        )
         sent: list[dict[str, Any]] = []
         chunks = [{"type": "http.request", "body": body, "more_body": False}]
 
