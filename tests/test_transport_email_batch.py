@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import smtplib
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,7 +83,6 @@ def test_a_batch_tries_a_broken_server_twice_then_fails_the_rest_at_once(
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.SMTP_HOST = "127.0.0.1"
     errors: list[TransportError] = []
-    started = time.monotonic()
     try:
         with EmailTransport().batch() as sender:
             for i, name in enumerate(NEIGHBORS):
@@ -98,9 +96,10 @@ def test_a_batch_tries_a_broken_server_twice_then_fails_the_rest_at_once(
     # Every message is a transient failure the outbox retries; no address is blamed.
     assert not any(e.permanent for e in errors)
     assert all("example.org" not in e.message for e in errors)
-    # The first connection and one more, not one timeout per message.
+    # The first connection and one more, not one timeout per message: the other three
+    # failed without trying the server.
     assert len(provider.connections) == 2
-    assert time.monotonic() - started < 4
+    assert "failed twice" in errors[-1].message
 
 
 def test_a_sender_name_with_accents_arrives_intact(smtp: SMTPPeer, settings: Any) -> None:
