@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import urllib3
 
 from tests.test_outbox import PUSH_DATA
 from tocsin.transports.base import Message, TransportError
@@ -78,7 +77,7 @@ def test_a_push_service_that_hangs_or_resets_is_a_transient_failure(
 ) -> None:
     from tocsin.transports import webpush
 
-    monkeypatch.setattr(webpush, "TIMEOUT", urllib3.Timeout(connect=1, read=1))
+    monkeypatch.setattr(webpush, "TIMEOUT", (1.0, 1.0))  # connect, read
     _forget_connection_pools(webpush)
     payload: dict[str, Any] = {"address": f"http://127.0.0.1:{provider.port}/push/1", **PUSH_DATA}
     payload["keys"] = _browser_keys()
