@@ -76,6 +76,19 @@ def test_a_connection_without_foreign_keys_is_not_reused(database: Path) -> None
     assert again.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
+def test_a_connection_whose_handle_was_closed_under_it_closes_and_is_not_reused(
+    database: Path,
+) -> None:
+    db = wrapper(database)
+    opened = raw(db)
+    opened.close()  # as a worker finds a connection that broke while it waited
+    db.close()
+    assert db.connection is None
+    again = raw(wrapper(database))
+    assert again is not opened
+    assert again.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_a_connection_to_a_file_since_replaced_is_not_reused(
     database: Path, tmp_path: Path
 ) -> None:

@@ -120,3 +120,83 @@ def test_the_first_claim_of_a_drain_is_small_so_the_first_messages_leave_early(
         DeliveryStatus.SENT,
         DeliveryStatus.SENT,
     ]
+
+
+@pytest.fixture
+def drains(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The database connection each of the sweep's drains used (the driver's own object,
+    kept so a closed one's id is not reused), in order. A drain finds ``end_after`` set
+    ends its connection when it returns, as a database restart would while the worker
+    waits, then sets ``ended``."""
+    used: list[Any] = []
+    drain = outbox.drain
+
+    def noted(**kwargs: Any) -> outbox.Outcome:
+        try:
+            return drain(**kwargs)
+        finally:
+            used.append(connection.connection)
+            if end_after.is_set() and not ended.is_set():
+                connection.connection.close()
+                ended_connections.append(connection.connection)
+                ended.set()
+
+    monkeypatch.setattr(outbox, "drain", noted)
+    end_after.clear()
+    ended.clear()
+    ended_connections.clear()
+    return used
+
+
+end_after, ended = threading.Event(), threading.Event()
+ended_connections: list[Any] = []
+
+
+def wait_drains(used: list[Any], n: int) -> None:
+    deadline = time.monotonic() + HANG_GUARD
+    while len(used) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(used) >= n
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_keeps_its_database_connection_from_one_alert_to_the_next(
+    w: World,
+    transport: type[RecordingTransport],
+    drains: list[Any],
+    idle_worker: Worker,
+) -> None:
+    # Opening one is a PostgreSQL login: milliseconds on the path of every alert.
+    wait_drains(drains, 1)
+    for n in (2, 3):
+        incident = confirmed_incident(w)
+        assert set(wait_sent(w, incident)) == {DeliveryStatus.SENT}
+        wait_drains(drains, n)
+    assert drains[0] is not None
+    assert all(used is drains[0] for used in drains)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_replaces_a_connection_the_database_ended_without_failing_a_drain(
+    w: World,
+    transport: type[RecordingTransport],
+    drains: list[Any],
+    idle_worker: Worker,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tocsin import worker as worker_module
+
+    # Every kept connection is checked before the next drain, as one unused for long is.
+    monkeypatch.setattr(worker_module, "IDLE_CHECK_SECONDS", 0.0)
+    end_after.set()
+    assert set(wait_sent(w, confirmed_incident(w))) == {DeliveryStatus.SENT}
+    assert ended.wait(HANG_GUARD)
+    [gone] = ended_connections
+    incident = confirmed_incident(w)
+    assert set(wait_sent(w, incident)) == {DeliveryStatus.SENT}
+    # The drains after the one that ended it (kept, it served the ones before too).
+    after = drains[len(drains) - drains[::-1].index(gone) :]
+    assert after
+    assert all(c is not None and c is not gone for c in after)
+    assert not [r for r in caplog.records if "sweep failed" in r.getMessage()]

@@ -17,9 +17,10 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tocsin.alerts import outbox, posts
@@ -42,6 +43,39 @@ logger = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 5.0
 # A stopping worker waits this long for its threads (and their sends) to finish.
 STOP_SECONDS = 10.0
+# The sweep checks a connection it kept this long unused (one round trip) before its next
+# drain: a database restart or an idle timeout may have ended it meanwhile.
+IDLE_CHECK_SECONDS = 30.0
+
+
+def _keep_connections(*, idle: float = 0.0) -> None:
+    """Keep this thread's database connections for its next step, unless one failed,
+    was left outside autocommit, or (unused for ``idle`` seconds or more) no longer
+    answers: those are closed, and the next query opens a new one.
+
+    The sweep keeps its connection: opening one costs a PostgreSQL login, milliseconds
+    on the path of every alert. It is one connection per worker, for as long as the
+    worker runs (request threads still close theirs: tocsin/settings.py)."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        if conn.in_atomic_block or not conn.get_autocommit():
+            conn.close()
+        elif conn.errors_occurred or idle >= IDLE_CHECK_SECONDS:
+            if _answers(conn):
+                conn.errors_occurred = False
+            else:
+                conn.close()
+
+
+def _answers(conn: Any) -> bool:
+    """Whether ``conn`` answers a query (Django's is_usable() says yes to any SQLite
+    connection, even a closed one)."""
+    try:
+        conn.connection.execute("SELECT 1")
+    except conn.Database.Error:
+        return False
+    return True
 
 
 class Worker:
@@ -68,22 +102,28 @@ class Worker:
         # Woken when deliveries are written (in this process, or NOTIFY on PostgreSQL):
         # a confirmed alert leaves at once, not at the next interval.
         wakeup = outbox.wakeup
+        idle_since = time.monotonic()
         while not self.stop_event.is_set():
             # Cleared before draining: deliveries written during the drain wake it again.
             wakeup.clear()
             try:
-                close_old_connections()
+                _keep_connections(idle=time.monotonic() - idle_since)
                 outbox.drain(stop=self.stop_event, wait=True)
             except Exception:
                 # The database may be unreachable for a while: wait and try again
                 # rather than crash-loop.
                 logger.exception("outbox sweep failed; retrying")
+                connections.close_all()
                 self.stop_event.wait(5)
             finally:
-                # Idle threads hold no connection (PostgreSQL's pool gets it back).
-                close_old_connections()
+                try:
+                    _keep_connections()
+                except Exception:
+                    logger.exception("could not check the sweep's database connection")
+                    connections.close_all()
+                idle_since = time.monotonic()
             wakeup.wait(self.sweep_interval)
-        close_old_connections()
+        connections.close_all()
 
     def _listen(self) -> None:
         """Wake the sweep when another process wrote deliveries (PostgreSQL's LISTEN)."""

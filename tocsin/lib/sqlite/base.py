@@ -120,9 +120,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _reusable(self, conn: sqlite3.Connection) -> bool:
         """Return whether ``conn`` is as a new connection would be: no transaction or
         atomic block open, autocommit on, foreign keys enforced."""
-        if self.in_atomic_block or conn.in_transaction or conn.isolation_level is not None:
+        if self.in_atomic_block:
             return False
         try:
+            # A closed connection raises here (and is not reused).
+            if conn.in_transaction or conn.isolation_level is not None:
+                return False
             row = conn.execute("PRAGMA foreign_keys").fetchone()
         except sqlite3.Error:
             return False
