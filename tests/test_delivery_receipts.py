@@ -30,6 +30,7 @@ from tests.test_outbox import (
 )
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus
+from tocsin.alerts.outbox import draining
 from tocsin.incidents.models import Incident, State
 from tocsin.incidents.services import change_state
 from tocsin.members import security
@@ -304,6 +305,44 @@ def test_an_unreceived_push_falls_back_to_the_members_next_channel(
     assert follow_up.status == DeliveryStatus.QUEUED
     assert follow_up.priority == push.priority
     assert Delivery.objects.get(pk=push.pk).fell_back is True
+
+
+@pytest.mark.django_db
+def test_a_drain_sends_the_fall_back_of_an_unreceived_push_with_nothing_else_due(
+    w: World, ana: Member, transport: type[RecordingTransport]
+) -> None:
+    incident = confirmed_incident(w)
+    outbox.drain()
+    overdue(push_to(incident, ana))
+    transport.sent.clear()
+    outbox.drain()
+    follow_up = deliveries(incident).get(member=ana, kind="email")
+    assert follow_up.status == DeliveryStatus.SENT
+    assert [s.address for s in transport.sent] == ["ana@example.org"]
+
+
+@pytest.mark.django_db
+def test_a_new_alerts_first_messages_leave_before_the_look_back_for_unreceived_pushes(
+    w: World, transport: type[RecordingTransport], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The look back is a query over every push of the last hours: not on the path of
+    # the first messages of an alert.
+    order: list[str] = []
+    fall_back, send = draining.fall_back_unreceived, draining.send_batches
+
+    def looked_back() -> int:
+        order.append("look back")
+        return fall_back()
+
+    def sent(*args: object, **kwargs: object) -> object:
+        order.append("send")
+        return send(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(draining, "fall_back_unreceived", looked_back)
+    monkeypatch.setattr(draining, "send_batches", sent)
+    confirmed_incident(w)
+    outbox.drain()
+    assert order[:2] == ["send", "look back"]
 
 
 @pytest.mark.django_db

@@ -85,9 +85,8 @@ def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outc
     # While the vault is locked nothing is claimed: deliveries wait in the queue.
     if not locking.check():
         return outcome
-    # Pushes no device acknowledged in time go to the member's next channel first.
-    fall_back_unreceived()
     rounds = 0
+    fell_back = False
     kinds = list(transports.registry())
     # One for the drain: each alert rendered once per language, however many batches.
     renderer = messages.Renderer()
@@ -109,7 +108,15 @@ def _drain(max_batches: int | None, stop: threading.Event | None = None) -> Outc
         if not batches:
             # Rows of a channel no transport handles: claimed to fail them visibly.
             batches = [b for b in [claim_unhandled(kinds)] if b]
+        if batches:
+            live.publish(*(f"incident:{i}" for i in send_batches(batches, outcome, renderer)))
+        if not fell_back:
+            # Pushes no device acknowledged in time go to the member's next channel:
+            # queued after the first round, so a new alert's first messages do not wait
+            # for this look back, and sent by the rounds that follow.
+            fell_back = True
+            fall_back_unreceived()
+            continue
         if not batches:
             break
-        live.publish(*(f"incident:{i}" for i in send_batches(batches, outcome, renderer)))
     return outcome
