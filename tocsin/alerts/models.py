@@ -85,19 +85,24 @@ class Delivery(models.Model):
 
     # A confirm writes thousands of these rows in its transaction, and the database
     # checks each foreign key of each row at commit (Django declares them deferred):
-    # about 10 ms a key per 1,000 rows on PostgreSQL (docs/benchmarks.md). Only the
-    # endpoint's is checked. The member's is implied by it: every row is written from
-    # its endpoint's member (tocsin.alerts.outbox.writing), and the endpoint's own key
-    # holds that member. The alert is written in the same transaction as its rows. Both
-    # still cascade: Django deletes the rows with the member or the alert. The alert
-    # needs no index of its own: the unique (alert, endpoint) index starts with it.
+    # about 10 ms a key per 1,000 rows on PostgreSQL (docs/benchmarks.md), and the
+    # endpoint's check also locked each endpoint row. So none is checked. Every row is
+    # written from an endpoint read in the same statement, with that endpoint's member
+    # (tocsin.alerts.outbox.writing), and the alert is written in the same transaction.
+    # All three still cascade: Django deletes the rows with the member, the endpoint or
+    # the alert. An endpoint removed while a confirm was writing its rows leaves a row
+    # the worker does not send: it goes to the member's next channel (sending._load).
+    # The alert needs no index of its own: the unique (alert, endpoint) index starts
+    # with it.
     alert = models.ForeignKey(
         Alert, models.CASCADE, related_name="deliveries", db_constraint=False, db_index=False
     )
     member = models.ForeignKey(
         "members.Member", models.CASCADE, related_name="+", db_constraint=False
     )
-    endpoint = models.ForeignKey("members.ContactEndpoint", models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(
+        "members.ContactEndpoint", models.CASCADE, related_name="+", db_constraint=False
+    )
     # The endpoint's kind, copied: workers claim per channel, each at its own pace.
     kind = models.CharField(max_length=20, default="")
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.URGENT)

@@ -99,7 +99,8 @@ def send_batches(
         for d in rows:
             try:
                 if d.disabled:
-                    raise TransportError("endpoint disabled", permanent=True)
+                    gone = "endpoint removed" if not d.sealed else "endpoint disabled"
+                    raise TransportError(gone, permanent=True)
                 payload, fresh = open_fast(d.sealed, d.reseal, key)
                 if fresh is not None:
                     seals[d.endpoint_id] = fresh
@@ -234,8 +235,9 @@ def _load(batch: Batch) -> list[Row]:
             kind,
             attempts,
             priority,
-            bytes(sealed),
-            disabled_at is not None,
+            # No sealed details: the endpoint was removed after the row was written.
+            bytes(sealed) if sealed is not None else b"",
+            disabled_at is not None or sealed is None,
             language,
             bytes(reseal) if reseal is not None else None,
         )
