@@ -296,7 +296,10 @@ def test_retrying_wakes_the_workers_after_commit(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     woken: list[int] = []
-    monkeypatch.setattr("tocsin.alerts.dead._wake_workers", woken.append)
+    monkeypatch.setattr(
+        "tocsin.alerts.outbox.draining._wake_workers",
+        lambda incident_id, **kwargs: woken.append(incident_id),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         retry(as_(w.dispatcher), rosa_dead)
     assert woken == [rosa_dead.alert.incident_id]

@@ -200,3 +200,33 @@ def test_the_sweep_replaces_a_connection_the_database_ended_without_failing_a_dr
     assert after
     assert all(c is not None and c is not gone for c in after)
     assert not [r for r in caplog.records if "sweep failed" in r.getMessage()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_processes_workers_are_notified_with_the_confirms_commit_and_never_on_rollback(
+    w: World,
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    import psycopg
+    from django.db import transaction
+
+    from tests.test_outbox import incident_at
+    from tocsin.incidents.models import State
+    from tocsin.incidents.services import change_state
+
+    listener = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    try:
+        listener.execute(f"LISTEN {outbox.waking.CHANNEL}")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            change_state(incident_at(w), State.CONFIRMED, actor=w.dispatcher)
+            raise RuntimeError("the request failed after confirming")
+        # A marker sent after the rollback: it must be the first thing heard.
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {outbox.waking.CHANNEL}, 'marker'")
+        heard = listener.notifies(timeout=HANG_GUARD)
+        assert next(heard).payload == "marker"
+        confirmed_incident(w)
+        assert next(heard).payload == ""
+    finally:
+        listener.close()

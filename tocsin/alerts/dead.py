@@ -8,7 +8,6 @@ and a worker sends it as if it were new.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, TypedDict
 
 from django.db import transaction
@@ -16,7 +15,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
-from tocsin.alerts.outbox import _wake_workers
+from tocsin.alerts.outbox import announce
 from tocsin.committees.models import Membership
 from tocsin.lib.incident_states import State
 
@@ -95,5 +94,5 @@ def retry(deliveries: QuerySet[Delivery]) -> Retried:
             claim_token="",
         )
         for incident_id in incident_ids if queued else ():
-            transaction.on_commit(partial(_wake_workers, incident_id))
+            announce(incident_id)
     return Retried(queued=queued, skipped=skipped)

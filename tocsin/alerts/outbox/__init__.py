@@ -40,6 +40,7 @@ from tocsin.alerts.outbox.draining import (
     FIRST_CLAIM,
     WORKER_ID,
     _wake_workers,
+    announce,
     deliver_outbox,
     drain,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "_pool",
     "_pool_size",
     "_wake_workers",
+    "announce",
     "backoff",
     "batch_limit",
     "cancel_for_revoked",

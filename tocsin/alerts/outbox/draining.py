@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from functools import partial
 
+from django.db import connection, transaction
 from django.tasks import task
 
 from tocsin.alerts import messages
@@ -16,7 +18,7 @@ from tocsin.alerts.outbox.pacing import batch_limit, limiter
 from tocsin.alerts.outbox.receipts import fall_back_unreceived
 from tocsin.alerts.outbox.recording import Outcome
 from tocsin.alerts.outbox.sending import send_batches
-from tocsin.alerts.outbox.waking import wake
+from tocsin.alerts.outbox.waking import notify, wake, wakeup
 from tocsin.lib import live
 from tocsin.transports import registry as transports
 from tocsin.vault import locking
@@ -40,9 +42,23 @@ _deliver_outbox.__name__ = _deliver_outbox.__qualname__ = "deliver_outbox"
 deliver_outbox = task()(_deliver_outbox)
 
 
-def _wake_workers(incident_id: int) -> None:
+def announce(incident_id: int) -> None:
+    """Wake the workers for deliveries about ``incident_id`` this transaction wrote:
+    other processes' workers by a NOTIFY sent with the commit, this process's once it
+    committed."""
+    if connection.in_atomic_block:
+        notify()
+        transaction.on_commit(partial(_wake_workers, incident_id, notified=True))
+    else:
+        _wake_workers(incident_id)
+
+
+def _wake_workers(incident_id: int, *, notified: bool = False) -> None:
     # This process's worker first (it sends at once), then other processes'.
-    wake()
+    if notified:
+        wakeup.set()
+    else:
+        wake()
     live.publish(f"incident:{incident_id}")
     try:
         deliver_outbox.enqueue()

@@ -28,6 +28,13 @@ def wake() -> None:
     """Wake this process's sweep and, on PostgreSQL, every worker that listens. Call
     after the deliveries committed (``transaction.on_commit``)."""
     wakeup.set()
+    notify()
+
+
+def notify() -> None:
+    """On PostgreSQL, wake every worker that listens. Inside the transaction that writes
+    deliveries, this costs the confirm no round trip after its commit: PostgreSQL sends
+    a NOTIFY when the transaction commits, and never if it rolls back."""
     if connection.vendor != "postgresql":
         return
     try:

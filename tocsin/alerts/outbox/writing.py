@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Q
 from django.dispatch import receiver
 from django.utils import timezone
@@ -28,7 +28,7 @@ from tocsin.alerts.models import (
     Priority,
     Purpose,
 )
-from tocsin.alerts.outbox.draining import _wake_workers
+from tocsin.alerts.outbox.draining import announce
 from tocsin.committees.models import Membership
 from tocsin.committees.services import left_every_committee
 from tocsin.members.models import ContactEndpoint, Member
@@ -127,7 +127,7 @@ def issue_alert(
     alert.save(update_fields=["targeted"])
     # Committee channels (Apprise) hear what members hear.
     posts.queue(alert, scope=scope)
-    transaction.on_commit(lambda: _wake_workers(incident.pk))
+    announce(incident.pk)
     return alert
 
 
@@ -151,7 +151,7 @@ def issue_direct(incident: Incident, purpose: str, member_ids: set[int]) -> Aler
         alert, Match(array("q"), add=set(member_ids)), now, all_channels=False
     )
     alert.save(update_fields=["targeted"])
-    transaction.on_commit(lambda: _wake_workers(incident.pk))
+    announce(incident.pk)
     return alert
 
 
