@@ -768,3 +768,24 @@ def test_the_outbox_task_keeps_the_path_queued_rows_name() -> None:
     assert outbox.deliver_outbox.module_path == "tocsin.alerts.outbox.deliver_outbox"
     for path in ("tocsin.alerts.outbox.deliver_outbox", "tocsin.alerts.tasks.deliver_outbox"):
         assert import_string(path) is outbox.deliver_outbox
+
+
+@pytest.mark.django_db
+def test_a_drain_reads_each_alert_once_however_many_batches_it_claims(
+    w: World, transport: type[RecordingTransport], settings: Settings
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.DELIVERY_BATCH = 1  # a batch per delivery
+    incident = confirmed_incident(w)
+    assert deliveries(incident).count() == 2
+    alerts = Alert._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        assert outbox.drain().sent == 2
+    read = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT") and f'FROM "{alerts}"' in q["sql"]
+    ]
+    assert len(read) == 1, read

@@ -65,6 +65,9 @@ class Renderer:
         self._done: dict[tuple[int, str], tuple[Message, list[str], list[str]]] = {}
         # Per alert: its signer and the URL around a token, plain and escaped for HTML.
         self._links: dict[int, tuple[PresignedAt, str, str, str, str]] = {}
+        # The alerts (with their incidents) read for the drain this renderer serves: read
+        # once, not once per batch (tocsin.alerts.outbox.sending).
+        self.alerts: dict[int, Alert] = {}
 
     def _link(self, alert: Alert) -> tuple[PresignedAt, str, str, str, str]:
         link = self._links.get(alert.pk)

@@ -94,7 +94,7 @@ def send_batches(
             key: bytes | None = worker_key()
         except vault.VaultLocked:
             key = None  # locked since the claim: each row below goes back
-        rows = _load(batch)
+        rows = _load(batch, renderer.alerts)
         touched.update(d.alert.incident_id for d in rows)
         for d in rows:
             try:
@@ -217,15 +217,19 @@ class _Lane:
             self.results.put(None)
 
 
-def _load(batch: Batch) -> list[Row]:
+def _load(batch: Batch, alerts: dict[int, Alert] | None = None) -> list[Row]:
     """Return the rows still leased under ``batch.token``, with what sending needs: as
     the claim read them while its lease lasts, else read again (rows whose lease ran out
-    may be another worker's now)."""
+    may be another worker's now). ``alerts`` holds the alerts already read in this
+    drain; those missing are read and added."""
     now = timezone.now()
     values = batch.values
     if values is None or batch.lease_until is None or batch.lease_until <= now:
         values = _select(batch, now) if batch else []
-    alerts = Alert.objects.select_related("incident").in_bulk({v[1] for v in values})
+    alerts = {} if alerts is None else alerts
+    missing = {v[1] for v in values} - alerts.keys()
+    if missing:
+        alerts.update(Alert.objects.select_related("incident").in_bulk(missing))
     return [
         Row(
             pk,
