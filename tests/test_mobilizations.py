@@ -767,6 +767,19 @@ def test_the_organizer_checks_people_in_and_counts_no_shows(w: World) -> None:
     assert (counts.going, counts.checked_in, counts.no_show) == (2, 1, 1)
 
 
+def test_the_organizer_reads_in_spanish_who_is_coming_and_who_cancelled(w: World) -> None:
+    m = vigil(w)
+    rsvps.sign_up(m, contact=email_of(1), display_name="Ana")
+    rsvps.cancel(rsvps.sign_up(m, contact=email_of(2), display_name="Beto"))
+    w.dispatcher.language = "es"
+    w.dispatcher.save(update_fields=["language"])
+    client = session_for(w.dispatcher)
+    page = text(client.get(reverse("committee_mobilization_people", args=["east", m.pk])))
+    # Said of each person: she is coming, he cancelled.
+    assert re.search(r"Ana\s*·\s*Viene", page), page
+    assert re.search(r"Beto\s*·\s*Canceló", page), page
+
+
 def test_the_organizer_sees_each_strangers_channel_never_the_address(w: World) -> None:
     m = vigil(w)
     rsvps.sign_up(m, contact=email_of(1))

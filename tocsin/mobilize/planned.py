@@ -188,7 +188,8 @@ class MobilizationShift(models.Model):
 class RsvpStatus(models.TextChoices):
     GOING = "going", _("Going")
     WAITLIST = "waitlist", _("On the waiting list")
-    CANCELLED = "cancelled", _("Cancelled")
+    # Said of the person, as "Going" is ("Viene" / "Canceló" in Spanish).
+    CANCELLED = "cancelled", translation.pgettext_lazy("sign-up status", "Cancelled")
 
 
 class RsvpQuerySet(models.QuerySet["Rsvp"]):
