@@ -39,3 +39,9 @@ if "TOCSIN_LEGAL_PUBLIC_KEY" not in os.environ:
     os.environ["TOCSIN_LEGAL_PRIVATE_KEY"] = _legal.encode(Base64Encoder).decode()
 
 from tocsin.settings import *  # noqa: E402, F403
+
+# A family plan's PIN (tocsin.family) is hashed with Django's password hasher, PBKDF2 with
+# 1.5 million rounds: about half a second for each PIN set or checked, and the panic tests
+# set and check many. Tests hash with a fast one; the real one is checked where a test is
+# about the hashing (tests/test_family_plan.py::test_the_pin_is_hashed_and_must_be_typed_twice).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -42,6 +42,7 @@ from tests.factories import EAST
 from tests.peers.push_service import PushService
 from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin import geo
+from tocsin import worker as worker_module
 from tocsin.alerts import messages
 from tocsin.alerts.models import Delivery, DeliveryStatus
 from tocsin.committees.models import Committee, Membership, Role
@@ -88,6 +89,9 @@ MAP_SETTLED = """(needAreas) => {
   return settled;
 }"""
 
+# The worker's housekeeping interval in these tests (the product's is a few seconds).
+HOUSEKEEPING_SECONDS = 0.2
+
 NOTIFICATION_TITLES = (
     "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => n.title))"
 )
@@ -118,13 +122,21 @@ def push() -> Iterator[PushService]:
 
 @pytest.fixture
 def live(
-    transactional_db: None, settings: Any, smtp: SMTPPeer, push: PushService
+    transactional_db: None,
+    settings: Any,
+    smtp: SMTPPeer,
+    push: PushService,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Live]:
     server = LiveServer()
     try:
         # Links in messages must point at this server: set before anything renders one.
         settings.SITE_URL = server.url
         mail_settings(settings, smtp)
+        # What the worker's housekeeping sends (replies, mobilization and shift notices,
+        # join links, panic messages) leaves within a fraction of a second, not up to
+        # HOUSEKEEPING_SECONDS later: the tests wait for each such message.
+        monkeypatch.setattr(worker_module, "HOUSEKEEPING_SECONDS", HOUSEKEEPING_SECONDS)
         server.start()
         worker = Worker(sweep_interval=0.5)
         worker.start()

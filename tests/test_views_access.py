@@ -1091,20 +1091,8 @@ PAGE_CASES = [case for case in CASES if case[0] not in STREAMS]
 STREAM_CASES = [case for case in CASES if case[0] in STREAMS]
 
 
-# test_views_access_pages.py asks every page of PAGE_CASES, on one scene for the module.
-
-
-# The stream renders its first event in another thread: the data must be committed.
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("route", "persona", "expected"), STREAM_CASES)
-def test_it_answers_each_persona_on_streams(
-    scene: Scene, route: str, persona: str, expected: int
-) -> None:
-    result = fetch(route, scene.east, scene.user(persona))
-    _check(result, persona, expected)
-    if expected == 200:
-        assert result.body.startswith(b"retry: "), result.body[:100]
-        assert b"event: update" in result.body
+# test_views_access_pages.py asks every page of PAGE_CASES, and
+# test_views_access_streams.py every stream of STREAM_CASES, each on one scene for its module.
 
 
 def _scrub(result: Result) -> bytes:
@@ -1112,16 +1100,6 @@ def _scrub(result: Result) -> bytes:
     body = result.body.replace(result.path.encode(), b"<path>")
     body = re.sub(rb'nonce="[^"]*"', b'nonce=""', body)
     return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]*"', b"", body)
-
-
-# Streams render in another thread: their data must be committed. The pages are asked in
-# test_views_access_pages.py, on the module's scene.
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("route", sorted(r for r in OWNER if r in STREAMS))
-def test_another_committees_id_gives_the_same_404_as_a_missing_one(
-    scene: Scene, route: str
-) -> None:
-    assert_same_404(scene, route)
 
 
 def assert_same_404(scene: Scene, route: str) -> None:
@@ -1153,18 +1131,6 @@ def test_a_membership_of_another_committee_gives_the_same_404_as_a_missing_one(
     assert foreign.status == missing.status == 404
     assert _scrub(foreign) == _scrub(missing)
     assert Membership.objects.get(pk=scene.west.membership).role == "dispatcher"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_desk_stream_shows_only_the_dispatchers_committee(scene: Scene) -> None:
-    east_receipt = Report.objects.get(pk=scene.east.report).receipt.encode()
-    west_receipt = Report.objects.get(pk=scene.west.report).receipt.encode()
-    east = fetch("desk_live", scene.east, scene.user("dispatcher"))
-    west = fetch("desk_live", scene.east, scene.user("west_dispatcher"))
-    assert east_receipt in east.body
-    assert west_receipt not in east.body
-    assert west_receipt in west.body
-    assert east_receipt not in west.body
 
 
 def test_the_mobilization_map_holds_no_members_only_mobilization_for_anyone(

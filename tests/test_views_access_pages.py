@@ -3,8 +3,8 @@
 The scene (two committees, every kind of object, every persona) is built once for this
 module, in a transaction rolled back at the end; each case runs in a savepoint of its
 own, rolled back after it, so what one case's POST changes never reaches the next. (Built
-per case, the scene was most of the suite's time: 1,500 cases.) Streams and the cases
-that need committed data are in test_views_access.py.
+per case, the scene was most of the suite's time: 1,500 cases.) Streams are asked in
+test_views_access_streams.py.
 """
 
 from __future__ import annotations
