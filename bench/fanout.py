@@ -76,6 +76,8 @@ class NullTransport(Transport):
     """
 
     kind = "email"
+    # As the email transport it stands for: a send thread per 100 messages of a batch.
+    messages_per_thread = 100
     _sends: ClassVar[int] = 0
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -309,8 +311,69 @@ def check_sent(alert_id: int, target: int, sends: int) -> None:
         sys.exit(f"expected {target:,} deliveries sent once each: {sent:,} sent, {sends:,} sends")
 
 
+class Stages:
+    """CPU time (of the drain's thread) in each stage of a drain, by wrapping the
+    functions the drain calls for it: what "outbox CPU per delivery" is made of. The
+    send pool's threads are the process's CPU less the drain thread's."""
+
+    # (module, class or "", function, stage): patched where the drain's code looks
+    # them up, so the stage's time is the drain thread's CPU inside that call.
+    WRAPPED = (
+        ("tocsin.alerts.outbox.draining", "", "claim", "claim (lease + read)"),
+        ("tocsin.alerts.outbox.sending", "", "_load", "load (rows, alerts)"),
+        ("tocsin.alerts.outbox.sending", "", "open_fast", "unseal (worker seal)"),
+        ("tocsin.alerts.outbox.sending", "", "store", "store new worker seals"),
+        ("tocsin.alerts.messages", "Renderer", "render", "render (link signed)"),
+        ("tocsin.alerts.outbox.recording", "_SentRows", "record", "record sent"),
+        ("tocsin.alerts.outbox.draining", "", "fall_back_unreceived", "look back for receipts"),
+    )
+
+    def __init__(self) -> None:
+        import importlib
+
+        self.cpu: dict[str, float] = {}
+        self._undo: list[tuple[object, str, object]] = []
+        for module, cls, name, stage in self.WRAPPED:
+            owner: Any = importlib.import_module(module)
+            if cls:
+                owner = getattr(owner, cls)
+            original = getattr(owner, name)
+            self._undo.append((owner, name, original))
+            setattr(owner, name, self._timed(original, stage))
+            self.cpu[stage] = 0.0
+
+    def _timed(self, fn, stage):  # type: ignore[no-untyped-def]
+        cpu = self.cpu
+        drain = threading.get_ident()
+
+        def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if threading.get_ident() != drain:
+                return fn(*args, **kwargs)
+            t = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                cpu[stage] += time.thread_time() - t
+
+        return timed
+
+    def stop(self) -> None:
+        for owner, name, original in self._undo:
+            setattr(owner, name, original)
+
+    def report(self, target: int, cpu: float, drain: float) -> None:
+        rows = [*self.cpu.items()]
+        rows.append(
+            ("drain thread, the rest (jobs, hand over, wait)", drain - sum(self.cpu.values()))
+        )
+        rows.append(("send pool threads (send, pace, window)", cpu - drain))
+        print(f"    stages, CPU us per delivery (total {cpu / target * 1e6:.1f}):")
+        for stage, seconds in rows:
+            print(f"      {stage:<50} {seconds / target * 1e6:6.1f}")
+
+
 def run_sqlite(  # type: ignore[no-untyped-def]
-    dispatcher, target: int, timeout: float, *, profile: bool = False
+    dispatcher, target: int, timeout: float, *, profile: bool = False, stages: bool = False
 ) -> dict[str, float]:
     """One process: confirm, then drain until every delivery is sent (under cProfile,
     whose overhead the CPU figure then includes, if ``profile``)."""
@@ -323,8 +386,10 @@ def run_sqlite(  # type: ignore[no-untyped-def]
     NullTransport.take()
     t0, t1, alert_id = confirm(incident, dispatcher)
     profiler = cProfile.Profile() if profile else None
+    timers = Stages() if stages else None
     # CPU of this process (all its threads: the drain and the send pool) while draining.
     c0 = time.process_time()
+    m0 = time.thread_time()
     done = 0
     while done < target:
         outcome = outbox.drain() if profiler is None else profiler.runcall(outbox.drain)
@@ -333,6 +398,10 @@ def run_sqlite(  # type: ignore[no-untyped-def]
             sys.exit(f"timed out after {timeout:.0f} s with {done:,} of {target:,} handled")
     end = time.monotonic()
     cpu = time.process_time() - c0
+    drain_thread = time.thread_time() - m0
+    if timers is not None:
+        timers.stop()
+        timers.report(target, cpu, drain_thread)
     check_sent(alert_id, target, NullTransport.take())
     if profiler is not None:
         # The drain's own thread only (cProfile does not follow the send pool's threads).
@@ -609,7 +678,13 @@ def run_backend(args: argparse.Namespace) -> None:
                 )
             else:
                 last = r == args.repeat - 1
-                run = run_sqlite(dispatcher, target, args.timeout, profile=args.profile and last)
+                run = run_sqlite(
+                    dispatcher,
+                    target,
+                    args.timeout,
+                    profile=args.profile and last,
+                    stages=args.stages and r > 0,
+                )
             runs[name].append(run)
             print(
                 f"  repeat {r + 1}: {name:<10} {run['total']:7.2f} s"
@@ -732,6 +807,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="print a cProfile of the last SQLite drain"
     )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="print the CPU of each stage of the SQLite drains after the first",
+    )
     for internal in ("--backend-run", "--worker", "--probe"):
         parser.add_argument(internal, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -782,6 +862,7 @@ def main() -> None:
         f"--timeout={args.timeout}",
         f"--poll={args.poll}",
         *(["--profile"] if args.profile else []),
+        *(["--stages"] if args.stages else []),
     ]
     failed = False
     try:
