@@ -105,3 +105,31 @@ def test_a_damaged_seal_is_opened_the_slow_way_and_sealed_again(cut: str) -> Non
     value, fresh = resealing.open_fast(sealed, damaged)
     assert value == {"address": "ana@example.org"}
     assert fresh is not None
+
+
+def test_a_seal_of_the_earlier_format_is_opened_the_slow_way_and_sealed_again() -> None:
+    """Seals stored before AES-GCM (XChaCha20-Poly1305 under the same key, a 24-byte nonce
+    and no version byte) still reach the right address, and are replaced once."""
+    import hashlib
+    import json
+    import os
+
+    from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_encrypt
+
+    sealed = vault.seal({"address": "ana@example.org"})
+    nonce = os.urandom(24)
+    data = json.dumps({"address": "ana@example.org"}).encode()
+    bound = hashlib.sha256(sealed).digest()
+    earlier = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(
+        data, bound, nonce, resealing.worker_key()
+    )
+    value, fresh = resealing.open_fast(sealed, earlier)
+    assert value == {"address": "ana@example.org"}
+    assert fresh is not None and fresh[:1] == b"\x02"
+    assert resealing.open_fast(sealed, fresh) == (value, None)
+
+
+def test_each_seal_has_its_own_nonce() -> None:
+    sealed = vault.seal({"address": "ana@example.org"})
+    seals = {resealing.open_fast(sealed, None)[1] for _ in range(20)}
+    assert len(seals) == 20

@@ -64,50 +64,57 @@ class Renderer:
         # its text and HTML split at it, so each member's copy is two joins.
         self._done: dict[tuple[int, str], tuple[Message, list[str], list[str]]] = {}
         # Per alert: its signer and the URL around a token, plain and escaped for HTML.
-        self._links: dict[int, tuple[PresignedAt, str, str, str, str]] = {}
+        self._links: dict[int, tuple[PresignedAt | None, str, str, str, str]] = {}
         # The alerts (with their incidents) read for the drain this renderer serves: read
         # once, not once per batch (tocsin.alerts.outbox.sending).
         self.alerts: dict[int, Alert] = {}
 
-    def _link(self, alert: Alert) -> tuple[PresignedAt, str, str, str, str]:
-        link = self._links.get(alert.pk)
-        if link is None:
+    def _link(self, alert: Alert) -> tuple[PresignedAt | None, str, str, str, str]:
+        """The alert's signer, and the URL around a member's token, plain and escaped
+        for HTML. Messages to staff link to the incident on the desk, behind their login
+        and second factor: no signer, and the whole URL before the (empty) token."""
+        if alert.purpose in _DESK_PURPOSES:
+            url = settings.SITE_URL + reverse("incident", args=[alert.incident_id])
+            link: tuple[PresignedAt | None, str, str, str, str] = (None, url, "", escape(url), "")
+        else:
             route, salt = _LINKS.get(Purpose(alert.purpose), _DEFAULT_LINK)
             before, after = (settings.SITE_URL + reverse(route, args=[_LINK])).split(_LINK)
             # The same tokens alert_link_token(at=alert.sent_at) makes, with one signer
             # (and one derived key) per alert.
             signer = PresignedAt(alert.sent_at, salt=salt)
-            link = self._links[alert.pk] = (signer, before, after, escape(before), escape(after))
+            link = (signer, before, after, escape(before), escape(after))
+        self._links[alert.pk] = link
         return link
 
+    def _prepare(self, alert: Alert, language: str) -> tuple[Message, list[str], list[str]]:
+        message = _render(alert, url=_LINK, language=language)
+        done = self._done[alert.pk, language] = (
+            message,
+            message.text.split(_LINK),
+            message.html.split(_LINK),
+        )
+        return done
+
     def render(self, alert: Alert, *, member_id: int, language: str) -> Message:
-        key = (alert.pk, language)
-        done = self._done.get(key)
+        # Once per delivery of a fan-out: two lookups, one signature, two joins.
+        done = self._done.get((alert.pk, language))
         if done is None:
-            message = _render(alert, url=_LINK, language=language)
-            done = self._done[key] = (
-                message,
-                message.text.split(_LINK),
-                message.html.split(_LINK),
-            )
+            done = self._prepare(alert, language)
+        link = self._links.get(alert.pk)
+        if link is None:
+            link = self._link(alert)
         shared, text, html = done
-        if alert.purpose in _DESK_PURPOSES:
-            # For staff: the desk page, behind their login and second factor.
-            url = settings.SITE_URL + reverse("incident", args=[alert.incident_id])
-            html_url: str = escape(url)
+        signer, before, after, html_before, html_after = link
+        if signer is None:
+            url, html_url = before, html_before
         else:
-            signer, before, after, html_before, html_after = self._link(alert)
             # A token is base64url, dots and colons: nothing HTML escapes, so the escaped
             # URL is the token between the escaped parts around it.
             token = signer.sign_ids(member_id, alert.incident_id)
             url = f"{before}{token}{after}"
             html_url = f"{html_before}{token}{html_after}"
         return Message(
-            subject=shared.subject,
-            text=url.join(text),
-            url=url,
-            html=html_url.join(html),
-            extra=dict(shared.extra),
+            shared.subject, url.join(text), url, html_url.join(html), shared.extra.copy()
         )
 
 

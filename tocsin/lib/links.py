@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import zlib
+from base64 import urlsafe_b64encode
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +56,15 @@ class PresignedAt(SignedAt):
     def sign_ids(self, *ids: int) -> str:
         """Return what ``sign_object(list(ids), compress=True)`` returns, without its
         serializer objects."""
+        if len(ids) == 2:
+            # A member's link to an incident, once per delivery of a fan-out: the same
+            # steps in one expression cost half as much.
+            data = f"[{int(ids[0])},{int(ids[1])}]".encode()
+            if len(data) < _COMPRESSIBLE:
+                value = f"{_b64(data)}{self.sep}{self._stamp}"
+                mac = self._mac.copy()
+                mac.update(value.encode())
+                return f"{value}{self.sep}{_b64(mac.digest())}"
         data = ("[" + ",".join(map(str, map(int, ids))) + "]").encode()
         # zlib never saves two bytes on ids this short (tests/test_link_signing.py tries
         # the most compressible ones), and compressing costs more than the signature.
@@ -71,6 +81,11 @@ class PresignedAt(SignedAt):
 
 # The shortest JSON list of ids that zlib can shorten by two bytes or more.
 _COMPRESSIBLE = 16
+
+
+def _b64(data: bytes) -> str:
+    """signing.b64_encode, as text."""
+    return urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def alert_link_token(*, member_id: int, incident_id: int, at: datetime | None = None) -> str:

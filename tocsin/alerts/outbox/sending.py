@@ -6,7 +6,6 @@ returns, so a worker killed mid-batch re-sends only what was in flight.
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -127,7 +126,7 @@ def send_batches(
 
     results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None] = queue.SimpleQueue()
     # Pooled sends not yet recorded (those in flight included) never exceed the window.
-    window = threading.Semaphore(RECORD_WINDOW)
+    window = _Window(RECORD_WINDOW)
     lanes: list[_Lane] = []
     inline: dict[str, tuple[Transport, list[_Job]]] = {}
     runners = 0
@@ -175,6 +174,24 @@ def send_batches(
     return touched
 
 
+class _Window:
+    """Places for sends not yet recorded: a send thread takes one before each send, the
+    claiming thread gives them back once it wrote the results. A queue of tokens, not a
+    threading.Semaphore: its get and put are one C call each, the semaphore's a Python
+    condition (taken and given back once per message of a fan-out)."""
+
+    def __init__(self, places: int) -> None:
+        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self.release(places)
+
+    def acquire(self) -> None:
+        self._tokens.get()
+
+    def release(self, n: int = 1) -> None:
+        for _ in range(n):
+            self._tokens.put(None)
+
+
 class _Lane:
     """One channel's jobs of a batch, taken in turn by that channel's pool threads (one
     task per thread, not one per delivery: handing each send to the pool cost more than
@@ -188,7 +205,7 @@ class _Lane:
         kind: str,
         jobs: list[_Job],
         results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None],
-        window: threading.Semaphore,
+        window: _Window,
     ) -> None:
         self.transport, self.kind = transport, kind
         self.pace = limiter(kind)
