@@ -133,3 +133,96 @@ def test_each_seal_has_its_own_nonce() -> None:
     sealed = vault.seal({"address": "ana@example.org"})
     seals = {resealing.open_fast(sealed, None)[1] for _ in range(20)}
     assert len(seals) == 20
+
+
+def test_an_idle_worker_seals_new_endpoints_before_their_first_alert(
+    w: World, transport: type[RecordingTransport], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.members.models import ContactEndpoint
+
+    verified = ContactEndpoint.objects.filter(verified_at__isnull=False, disabled_at__isnull=True)
+    assert verified.exists() and not WorkerSeal.objects.exists()
+    monkeypatch.setattr(resealing, "_prepared_after", 0)
+    monkeypatch.setattr(resealing, "_rest_until", 0.0)
+    assert outbox.prepare_seals() == verified.count()
+    assert set(WorkerSeal.objects.values_list("endpoint_id", flat=True)) == set(
+        verified.values_list("id", flat=True)
+    )
+    assert outbox.prepare_seals() == 0  # nothing left to seal: the pass is over
+    # The first alert opens every address without an X25519, and reaches the right ones.
+    monkeypatch.setattr(vault, "unseal", no_slow_open)
+    confirmed_incident(w)
+    assert outbox.drain().sent == 2
+    assert sorted(s.address for s in transport.sent) == ["mateo@example.org", "rosa@example.org"]
+
+
+def test_sealing_ahead_takes_endpoints_a_batch_at_a_time_and_skips_one_it_cannot_open(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.members.models import ContactEndpoint
+
+    verified = list(
+        ContactEndpoint.objects.filter(
+            verified_at__isnull=False, disabled_at__isnull=True
+        ).order_by("id")
+    )
+    assert len(verified) >= 3
+    broken = verified[0]
+    ContactEndpoint.objects.filter(pk=broken.pk).update(sealed=b"not sealed")
+    monkeypatch.setattr(resealing, "_prepared_after", 0)
+    monkeypatch.setattr(resealing, "_rest_until", 0.0)
+    assert resealing.prepare(limit=2) == 1  # the broken one passed over
+    assert resealing.prepare(limit=1000) == len(verified) - 2  # the rest, after those two
+    assert not WorkerSeal.objects.filter(endpoint=broken).exists()
+    # The pass is over: the next one starts from the first endpoint after a rest, so
+    # the broken one is tried once a pass, never ahead of the others.
+    assert resealing.prepare(limit=1000) == 0
+    assert resealing._rest_until > 0 and resealing._prepared_after == 0
+    added = ContactEndpoint.create(w.member, "email", "new@example.org", verified=True)
+    assert resealing.prepare(limit=1000) == 0  # resting
+    monkeypatch.setattr(resealing, "_rest_until", 0.0)
+    assert resealing.prepare(limit=1000) == 1
+    assert WorkerSeal.objects.filter(endpoint=added).exists()
+
+
+def test_sealing_ahead_does_nothing_while_the_vault_is_locked(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def locked() -> Any:
+        raise vault.VaultLocked("locked")
+
+    monkeypatch.setattr(vault, "_private_key", locked)
+    monkeypatch.setattr(resealing, "_rest_until", 0.0)
+    assert outbox.prepare_seals() == 0
+    assert not WorkerSeal.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_workers_housekeeping_seals_new_endpoints_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import time
+
+    from tests.factories import world
+    from tocsin import worker as worker_module
+    from tocsin.members.models import ContactEndpoint
+
+    world()
+    verified = ContactEndpoint.objects.filter(verified_at__isnull=False, disabled_at__isnull=True)
+    monkeypatch.setattr(resealing, "_prepared_after", 0)
+    monkeypatch.setattr(resealing, "_rest_until", 0.0)
+    monkeypatch.setattr(worker_module, "HOUSEKEEPING_SECONDS", 0.05)
+    worker = worker_module.Worker()
+    thread = threading.Thread(target=worker._housekeeping)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60  # against a hang only
+        while WorkerSeal.objects.count() < verified.count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop_event.set()
+        thread.join(60)
+    assert set(WorkerSeal.objects.values_list("endpoint_id", flat=True)) == set(
+        verified.values_list("id", flat=True)
+    )

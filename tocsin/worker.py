@@ -160,6 +160,10 @@ class Worker:
                 legal_notices.send_due()
                 panic.housekeeping()  # missed check-ins, contact messages to retry
                 federation.queue_due()
+                if not outbox.is_draining():
+                    # New members' addresses, sealed for the workers before their first
+                    # alert (tocsin.alerts.outbox.resealing).
+                    outbox.prepare_seals()
             except Exception:
                 logger.exception("housekeeping failed; retrying")
             finally:

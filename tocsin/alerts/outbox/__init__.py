@@ -43,6 +43,7 @@ from tocsin.alerts.outbox.draining import (
     announce,
     deliver_outbox,
     drain,
+    is_draining,
 )
 from tocsin.alerts.outbox.pacing import (
     MAX_PAUSE,
@@ -69,6 +70,7 @@ from tocsin.alerts.outbox.recording import (
     Outcome,
     Row,
 )
+from tocsin.alerts.outbox.resealing import prepare as prepare_seals
 from tocsin.alerts.outbox.retrying import backoff, fall_back
 from tocsin.alerts.outbox.sending import send_batch, send_batches, send_one
 from tocsin.alerts.outbox.waking import listen, wake, wakeup
@@ -110,6 +112,7 @@ __all__ = [
     "claim_unhandled",
     "deliver_outbox",
     "drain",
+    "is_draining",
     "fall_back",
     "fall_back_unreceived",
     "heard",
@@ -118,6 +121,7 @@ __all__ = [
     "limiter",
     "listen",
     "owed_follow_ups",
+    "prepare_seals",
     "progress",
     "receipt_url",
     "record_receipt",

@@ -70,6 +70,12 @@ def _wake_workers(incident_id: int, *, notified: bool = False) -> None:
 # for the same rows (and, on SQLite, for the write lock).
 _drain_lock = threading.Lock()
 
+
+def is_draining() -> bool:
+    """Return whether this process is draining the outbox now."""
+    return _drain_lock.locked()
+
+
 # The first claim of a drain is this small, so the first messages of an alert leave
 # (and are recorded) while the next claim prepares the rest.
 FIRST_CLAIM = 20
