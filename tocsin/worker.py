@@ -147,8 +147,9 @@ class Worker:
         """Close unverified incidents the committees' rules let expire, send the
         desk's replies to reporters, the messages to people signed up for
         mobilizations, the on-call shift reminders and swap notices, and the join links of
-        accepted requests (they need sealed addresses: workers only); and queue what
-        federation partners are owed."""
+        accepted requests (they need sealed addresses: workers only); queue what
+        federation partners are owed; and seal new members' addresses for the workers
+        before their first alert."""
         while not self.stop_event.is_set():
             try:
                 close_old_connections()
