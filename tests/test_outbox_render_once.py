@@ -56,3 +56,16 @@ def test_each_members_copy_is_the_alert_rendered_with_their_own_link(w: World) -
             direct.html,
         )
         assert mine.extra == direct.extra
+
+
+def test_a_message_made_fast_is_the_same_frozen_message() -> None:
+    import dataclasses
+
+    from tocsin.transports.base import Message
+
+    made = Message.of("Subject", "Text", "https://x/a/", "<p>Text</p>", {"topic": "i1-e2"})
+    assert made == Message("Subject", "Text", "https://x/a/", "<p>Text</p>", {"topic": "i1-e2"})
+    assert repr(made) == repr(Message("Subject", "Text", "https://x/a/", "<p>Text</p>", made.extra))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.text = "changed"  # type: ignore[misc]
+    assert dataclasses.replace(made, text="Other").text == "Other"

@@ -113,7 +113,7 @@ class Renderer:
             token = signer.sign_ids(member_id, alert.incident_id)
             url = f"{before}{token}{after}"
             html_url = f"{html_before}{token}{html_after}"
-        return Message(
+        return Message.of(
             shared.subject, url.join(text), url, html_url.join(html), shared.extra.copy()
         )
 

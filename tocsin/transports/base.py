@@ -24,6 +24,14 @@ class Message:
     # Extra fields a channel may use (for push: tag, urgency, ttl).
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, subject: str, text: str, url: str, html: str, extra: dict[str, Any]) -> Message:
+        """The same Message, made without the frozen __init__'s five object.__setattr__
+        calls (1.7 us against 0.4): one per delivery of a fan-out (alerts.messages)."""
+        message = object.__new__(cls)
+        message.__dict__.update(subject=subject, text=text, url=url, html=html, extra=extra)
+        return message
+
 
 class TransportError(Exception):
     """Sending failed. ``permanent`` means retrying the same endpoint cannot succeed.
