@@ -226,3 +226,21 @@ def test_the_workers_housekeeping_seals_new_endpoints_ahead(
     assert set(WorkerSeal.objects.values_list("endpoint_id", flat=True)) == set(
         verified.values_list("id", flat=True)
     )
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"address": "ana@example.org"},
+        {"address": "+13235550100"},
+        {"address": "ána@example.org"},
+        {"endpoint": "https://push.example/x", "keys": {"p256dh": "p", "auth": "a"}},
+        {"address": "ana@example.org", "label": "work"},
+        {"address": 7},
+    ],
+)
+def test_a_worker_seal_gives_back_exactly_the_details_sealed(details: dict[str, Any]) -> None:
+    sealed = vault.seal(details)
+    opened, seal = resealing.open_fast(sealed, None)
+    assert opened == details and seal is not None
+    assert resealing.open_fast(sealed, seal) == (details, None)
