@@ -523,13 +523,15 @@ def rehearse(
             work_dir,
         )
         procs = [*apps, *crew, caddy]
-        for p in procs:
+        for p in [*apps, *crew]:
             p.start()
         for a in apps:
             wait_http(f"http://127.0.0.1:{a.port}", a)
+        # Caddy starts once both apps answer: its first active health check, made as it
+        # starts, finds them up (started beside them, it found them down and waited for the
+        # next check, health_interval later, before sending them anything).
+        caddy.start()
         wait_http(url, caddy)
-        # Caddy's active health checks mark both apps up before the flood starts.
-        time.sleep(6)
         say(f"2 app processes, {workers} workers and Caddy up at {url}")
 
         # 1. The flood, elsewhere in the committee's area, through the proxy.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,10 @@ CREATED = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
 # What the server does with one request on one connection: it gets the request bytes
 # and returns what to write back, or None to close the connection without answering.
 Script = Callable[[int, int, bytes], bytes | None]
+
+
+class Reset(bytes):
+    """An answer the server writes and then resets the connection after (RST, not FIN)."""
 
 
 def read_request(conn: socket.socket) -> bytes | None:
@@ -78,6 +83,10 @@ class Server:
                 if answer is None:
                     return
                 conn.sendall(answer)
+                if isinstance(answer, Reset):
+                    # Lingering for 0 s makes the close below send a reset.
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
         except OSError:
             return
         finally:
@@ -168,12 +177,15 @@ def test_a_slow_server_is_a_timeout_and_never_a_second_send(
 def test_a_reset_in_the_middle_of_an_answer_is_an_error_not_a_retry(
     serve: Callable[..., Server],
 ) -> None:
-    server = serve(lambda c, i, r: CREATED if i == 0 else b"HTTP/1.1 201 Cre")
+    # The second answer breaks off in its status line with a reset: the request may have
+    # been acted on, so it is not sent again (a reset before any byte would be).
+    server = serve(lambda c, i, r: CREATED if i == 0 else Reset(b"HTTP/1.1 201 Cre"))
     p = pool(server)
     p.request(HEAD, b"first")
-    with pytest.raises(keepalive.HTTPError):
+    with pytest.raises(keepalive.HTTPError, match="connection reset"):
         p.request(HEAD, b"second")
     assert server.connections == 1
+    assert len(server.requests) == 2
 
 
 @pytest.mark.parametrize(

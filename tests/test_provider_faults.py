@@ -22,8 +22,8 @@ from tocsin.transports.webpush import WebPushTransport
 
 
 class BrokenProvider:
-    """Accepts connections; ``mode`` "hang" reads and stays silent, "reset" reads and
-    resets the connection."""
+    """Accepts connections; ``mode`` "hang" reads and stays silent, "reset" reads (or
+    waits half a second for a request) and resets the connection."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -44,7 +44,9 @@ class BrokenProvider:
             except OSError:
                 return
             self.connections.append(conn)
-            conn.settimeout(2)
+            # A client that waits to be spoken to first (SMTP) sends nothing: the reset
+            # comes after half a second of silence, before the client's own timeout.
+            conn.settimeout(0.5 if self.mode == "reset" else 2)
             try:
                 conn.recv(65536)
             except OSError:
@@ -55,11 +57,20 @@ class BrokenProvider:
                 conn.close()
 
     def close(self) -> None:
+        """Stop serving. The sockets are shut down, which ends a read the serving
+        thread is waiting in, and closed only after that thread has ended (closing them
+        under it would pull the socket from under its next call: Bad file descriptor)."""
         self.stopped.set()
+        # Shutting the listening socket down ends a wait in accept() at once.
+        for conn in [self.sock, *self.connections]:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(5)
         self.sock.close()
         for conn in self.connections:
             conn.close()
-        self.thread.join(5)
 
 
 @pytest.fixture(params=["hang", "reset"])
