@@ -28,6 +28,8 @@ class RateLimiter:
     def acquire(self) -> float:
         """Wait for this send's turn. Return 0, or, if the channel is paused for longer
         than a moment, the seconds left without waiting (the send is put back)."""
+        if not self.rate and not self._paused_until:
+            return 0.0  # no rate, never paused: nothing to wait for, no lock to take
         with self._lock:
             now = time.monotonic()
             if self._paused_until - now > 1.0:

@@ -322,13 +322,17 @@ def _gather(
     deadline = time.monotonic() + RECORD_SECONDS
     # Counted as they come (each result is a send or a runner's end), not recounted.
     while 0 < len(group) - ended < RECORD_WINDOW and ended < runners:
-        timeout = min(RECORD_QUIET, deadline - time.monotonic())
-        if timeout <= 0:
-            break
         try:
-            result = results.get(timeout=timeout)
+            # Those already waiting first, without a clock read each (fast sends).
+            result = results.get_nowait()
         except queue.Empty:
-            break
+            timeout = min(RECORD_QUIET, deadline - time.monotonic())
+            if timeout <= 0:
+                break
+            try:
+                result = results.get(timeout=timeout)
+            except queue.Empty:
+                break
         group.append(result)
         ended += result is None
     return group
