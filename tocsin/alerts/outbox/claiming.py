@@ -22,8 +22,9 @@ from tocsin.alerts.models import RETRYABLE, Delivery, DeliveryStatus, WorkerSeal
 from tocsin.members.models import ContactEndpoint, Member
 
 # One claimed row as the claim returns it (and sending._load reads it again): id,
-# alert_id, member_id, endpoint_id, endpoint kind, attempts, priority, sealed details,
-# the endpoint's disabled_at, the member's language, the endpoint's worker seal or None.
+# alert_id, member_id, endpoint_id, kind (the endpoint's, copied on the row), attempts,
+# priority, sealed details, the endpoint's disabled_at, the member's language, the
+# endpoint's worker seal or None.
 Values = tuple[int, int, int, int, str, int, int, Any, Any, str, Any]
 
 
@@ -63,7 +64,7 @@ def columns(delivery: str) -> str:
     of = f"FROM {endpoint} e WHERE e.id = {delivery}.endpoint_id"
     return f"""
         {delivery}.id, {delivery}.alert_id, {delivery}.member_id, {delivery}.endpoint_id,
-        (SELECT e.kind {of}), {delivery}.attempts, {delivery}.priority,
+        {delivery}.kind, {delivery}.attempts, {delivery}.priority,
         (SELECT e.sealed {of}), (SELECT e.disabled_at {of}),
         (SELECT m.language FROM {member} m WHERE m.id = {delivery}.member_id),
         (SELECT s.blob FROM {seal} s WHERE s.endpoint_id = {delivery}.endpoint_id)
