@@ -326,3 +326,26 @@ def test_every_page_fits_a_phone_and_passes_axe(
                 submit(page, "main form button.primary")
                 problems += phone_problems(page, f"{who} /login/code/")
     assert problems == [], "\n".join(problems)
+
+
+def test_the_report_pages_map_is_drawn_only_once_its_stylesheet_applies(
+    phone: Callable[[str, str | None], BrowserContext],
+) -> None:
+    """On a slow network the map's stylesheet may come after its scripts: drawn then, its
+    zoom buttons were bare 13x19 px links (the axe test above caught it under load)."""
+    page = phone("en", None).new_page()
+    held: list[Any] = []
+    # Answered only when released below.
+    page.route("**/leaflet/leaflet.css", lambda route: held.append(route))
+    page.goto("/report/")
+    with page.expect_request_finished(lambda r: r.url.endswith("/js/pickmap.js")):
+        page.locator("#map-open").click()
+    # Time for the scripts to run, had they been added beside the stylesheet (they run as
+    # they arrive). With the stylesheet held, nothing else is to come.
+    page.wait_for_timeout(500)
+    assert held, "the map's stylesheet was asked for"
+    assert page.evaluate("() => !window.tocsinPickMap"), "drawn before its stylesheet applied"
+    held[0].continue_()
+    page.wait_for_function("() => Boolean(window.tocsinPickMap)")
+    box = page.locator(".leaflet-control-zoom-in").bounding_box()
+    assert box is not None and box["width"] >= 24 and box["height"] >= 24, box
