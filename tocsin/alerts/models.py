@@ -70,6 +70,9 @@ class Alert(models.Model):
 
 TERMINAL = (DeliveryStatus.SENT, DeliveryStatus.DEAD, DeliveryStatus.CANCELLED)
 RETRYABLE = (DeliveryStatus.QUEUED, DeliveryStatus.FAILED)
+# Channels whose arrival the member's device confirms: the app's service worker posts
+# the receipt link when the push arrives (tocsin.alerts.outbox.receipts).
+RECEIPT_KINDS = frozenset({"webpush"})
 
 
 class Priority(models.IntegerChoices):
@@ -146,7 +149,12 @@ class Delivery(models.Model):
             ),
             models.Index(
                 fields=["sent_at"],
-                condition=models.Q(status="sent", receipt_at__isnull=True, fell_back=False),
+                condition=models.Q(
+                    status="sent",
+                    receipt_at__isnull=True,
+                    fell_back=False,
+                    kind__in=sorted(RECEIPT_KINDS),
+                ),
                 name="delivery_awaiting_receipt",
             ),
             # The members an alert reached on more than one channel (their other rows are

@@ -12,16 +12,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
+from tocsin.alerts.models import RECEIPT_KINDS, Delivery, DeliveryStatus, Purpose
 from tocsin.alerts.outbox.retrying import fall_back
 from tocsin.lib import live
 from tocsin.lib.incident_states import State
 
 # --- receipts ---
 
-# Channels whose arrival the member's device confirms: the app's service worker posts
-# the receipt link when the push arrives.
-RECEIPT_KINDS = frozenset({"webpush"})
 RECEIPT_SALT = "tocsin.delivery-receipt"
 
 
