@@ -1,10 +1,10 @@
 """Claiming due deliveries with a lease: a crashed worker's rows become due again when
 its lease ends, and urgent alerts are claimed first.
 
-A claim is one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING ...`` per kind of
-due row (SQLite >= 3.35 and PostgreSQL): the rows are leased and what sending them needs
-is read in the same statement, in raw SQL because the ORM builds a lookup per id (a
-batch of 500 cost more in Python than in the database).
+A claim leases the rows and reads what sending them needs in raw SQL (the ORM builds a
+lookup per id: a batch of 500 cost more in Python than in the database): on PostgreSQL
+one ``UPDATE ... RETURNING`` per kind of due row, on SQLite a read of the rows joined to
+their endpoints, then one ``UPDATE`` of the same selection, in the claim's transaction.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from django.conf import settings
@@ -71,22 +72,36 @@ def columns(delivery: str) -> str:
     """  # noqa: S608 - table names from the models
 
 
+def _joined(delivery: str) -> str:
+    """The FROM of a read of ``Values`` from the delivery table aliased ``d``: the
+    endpoint, member and worker seal joined (left: a removed endpoint still reads)."""
+    endpoint = ContactEndpoint._meta.db_table
+    member = Member._meta.db_table
+    seal = WorkerSeal._meta.db_table
+    return f"""
+        {delivery} d
+        LEFT JOIN {endpoint} e ON e.id = d.endpoint_id
+        LEFT JOIN {member} m ON m.id = d.member_id
+        LEFT JOIN {seal} s ON s.endpoint_id = d.endpoint_id
+    """
+
+
 def _lease(
     where: str, order: str, params: list[Any], *, limit: int, lease: datetime, token: str
 ) -> list[Values]:
-    """Lease up to ``limit`` rows matching ``where`` in ``order``; return their values."""
+    """Lease up to ``limit`` rows matching ``where`` in ``order`` (both naming the
+    delivery table ``d``); return their values, urgent first."""
     delivery = Delivery._meta.db_table
-    # On SQLite the statement (in its IMMEDIATE transaction) holds the write lock, so no
-    # other worker claims between its read and its write. On PostgreSQL the rows are
-    # picked, locked and skipped if another claim holds them, in a MATERIALIZED CTE: as
-    # an IN (subquery), the planner may run the subquery again for each row it updates,
-    # and each run picks rows again, so one claim of 20 leased all 1,000 rows due (whose
-    # lease could then run out before they are sent). Only table names and fixed
-    # fragments are formatted in; every value is a parameter.
+    # Only table names and fixed fragments are formatted in; every value is a parameter.
     if connection.features.has_select_for_update_skip_locked:
+        # PostgreSQL: the rows are picked, locked and skipped if another claim holds
+        # them, in a MATERIALIZED CTE: as an IN (subquery), the planner may run the
+        # subquery again for each row it updates, and each run picks rows again, so one
+        # claim of 20 leased all 1,000 rows due (whose lease could then run out before
+        # they are sent).
         sql = f"""
             WITH picked AS MATERIALIZED (
-                SELECT id FROM {delivery} WHERE {where} ORDER BY {order} LIMIT %s
+                SELECT d.id FROM {delivery} d WHERE {where} ORDER BY {order} LIMIT %s
                 FOR UPDATE SKIP LOCKED
             )
             UPDATE {delivery}
@@ -99,29 +114,44 @@ def _lease(
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
             rows: list[Values] = cursor.fetchall()
-        rows.sort(key=lambda r: (r[6], r[0]))
-        return rows
-    sql = f"""
-        UPDATE {delivery}
-        SET status = %s, lease_until = %s, claim_token = %s, attempts = attempts + 1
-        WHERE id IN (SELECT id FROM {delivery} WHERE {where} ORDER BY {order} LIMIT %s)
-        RETURNING {columns(delivery)}
-    """  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                DeliveryStatus.SENDING.value,
-                connection.ops.adapt_datetimefield_value(lease),
-                token,
-                *params,
-                int(limit),
-            ],
-        )
-        rows = cursor.fetchall()
-    # RETURNING gives no order: the batch keeps the claim's (urgent first).
-    rows.sort(key=lambda r: (r[6], r[0]))
+    else:
+        # SQLite: the claim's IMMEDIATE transaction holds the write lock, so no other
+        # worker writes between the read and the lease. The rows are read with what
+        # sending them needs in one join, then leased by the same selection: 1.5 us a
+        # row less than one UPDATE ... RETURNING whose every returned row ran four
+        # subqueries (docs/benchmarks.md).
+        select = f"SELECT d.id FROM {delivery} d WHERE {where} ORDER BY {order} LIMIT %s"  # noqa: S608
+        read = f"""
+            SELECT d.id, d.alert_id, d.member_id, d.endpoint_id, d.kind, d.attempts + 1,
+                   d.priority, e.sealed, e.disabled_at, m.language, s.blob
+            FROM {_joined(delivery)}
+            WHERE {where} ORDER BY {order} LIMIT %s
+        """  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(read, [*params, int(limit)])
+            rows = cursor.fetchall()
+            if not rows:
+                return rows
+            cursor.execute(
+                f"""
+                UPDATE {delivery}
+                SET status = %s, lease_until = %s, claim_token = %s, attempts = attempts + 1
+                WHERE id IN ({select})
+                """,  # noqa: S608
+                [
+                    DeliveryStatus.SENDING.value,
+                    connection.ops.adapt_datetimefield_value(lease),
+                    token,
+                    *params,
+                    int(limit),
+                ],
+            )
+    # The batch keeps the claim's order, urgent first (RETURNING gives none).
+    rows.sort(key=_URGENT_FIRST)
     return rows
+
+
+_URGENT_FIRST = itemgetter(6, 0)
 
 
 def claim(limit: int | None = None, *, kind: str | None = None) -> Batch:
@@ -133,15 +163,15 @@ def claim(limit: int | None = None, *, kind: str | None = None) -> Batch:
     now = timezone.now()
     lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     at = connection.ops.adapt_datetimefield_value(now)
-    of_kind, kind_params = (" AND kind = %s", [kind]) if kind is not None else ("", [])
+    of_kind, kind_params = (" AND d.kind = %s", [kind]) if kind is not None else ("", [])
     expired = (
-        f"status = '{DeliveryStatus.SENDING.value}' AND lease_until < %s{of_kind}",
-        "lease_until, id",
+        f"d.status = '{DeliveryStatus.SENDING.value}' AND d.lease_until < %s{of_kind}",
+        "d.lease_until, d.id",
         [at, *kind_params],
     )
     due = (
-        f"status IN ({_literals(RETRYABLE)}) AND next_attempt_at <= %s{of_kind}",
-        "priority, next_attempt_at, id",
+        f"d.status IN ({_literals(RETRYABLE)}) AND d.next_attempt_at <= %s{of_kind}",
+        "d.priority, d.next_attempt_at, d.id",
         [at, *kind_params],
     )
     values: list[Values] = []
@@ -162,11 +192,11 @@ def claim_unhandled(kinds: list[str]) -> Batch:
     now = timezone.now()
     lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     at = connection.ops.adapt_datetimefield_value(now)
-    handled = f" AND kind NOT IN ({', '.join(['%s'] * len(kinds))})" if kinds else ""
+    handled = f" AND d.kind NOT IN ({', '.join(['%s'] * len(kinds))})" if kinds else ""
     with transaction.atomic():
         values = _lease(
-            f"status IN ({_literals(RETRYABLE)}) AND next_attempt_at <= %s{handled}",
-            "id",
+            f"d.status IN ({_literals(RETRYABLE)}) AND d.next_attempt_at <= %s{handled}",
+            "d.id",
             [at, *kinds],
             limit=settings.DELIVERY_BATCH,
             lease=lease,
