@@ -111,17 +111,14 @@ def setup_django() -> None:
 
 
 def warm_up() -> None:
-    """Load what a long-running process has loaded by the time an alert comes: the URLconf
-    (every message carries a reversed link) and each language's translations. Without
-    this, each fresh worker would spend a fraction of a second of the timed run importing."""
-    from django.conf import settings
-    from django.urls import get_resolver
-    from django.utils import translation
+    """Do what a worker process does before it starts (tocsin.worker.settle, called by
+    `tocsin worker` and `serve --with-worker`): load the URLconf and each language's
+    translations, then freeze what start-up made out of the garbage collector's sight.
+    Without it, each fresh worker would spend a fraction of a second of the timed run
+    importing, and every collection would walk all of Django's objects."""
+    from tocsin.worker import settle
 
-    get_resolver().url_patterns  # noqa: B018 - imports every view module
-    for code, _name in settings.LANGUAGES:
-        with translation.override(code):
-            translation.gettext("Confirmed")
+    settle()
 
 
 def start_index(timeout: float = 900) -> float | None:

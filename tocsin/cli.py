@@ -99,7 +99,7 @@ def _serve(host: str, port: int, *, worker: bool) -> None:
 
     from tocsin.alerts import cellindex
     from tocsin.lib import staticfiles
-    from tocsin.worker import Worker
+    from tocsin.worker import Worker, settle
 
     _Server = _server_class()
     # Static files compressed once, here, then served compressed (tocsin/lib/staticfiles.py).
@@ -108,6 +108,7 @@ def _serve(host: str, port: int, *, worker: bool) -> None:
     cellindex.start()
     background = Worker() if worker else None
     if background is not None:
+        settle()
         background.start()
     try:
         # access_log=False: the server's access log would hold client addresses.
@@ -174,8 +175,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     _setup()
     _open_vault(worker=True)
-    from tocsin.worker import Worker
+    from tocsin.worker import Worker, settle
 
+    settle()
     print("Tocsin worker running. Press Ctrl-C to stop.")
     Worker().run_forever()
 
