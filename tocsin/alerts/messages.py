@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -95,7 +96,16 @@ class Renderer:
         )
         return done
 
-    def render(self, alert: Alert, *, member_id: int, language: str) -> Message:
+    def render(
+        self,
+        alert: Alert,
+        *,
+        member_id: int,
+        language: str,
+        extra: dict[str, Any] | None = None,
+    ) -> Message:
+        """The message to ``member_id``, with ``extra`` added to the alert's own extra
+        fields (a delivery's topic and id, say)."""
         # Once per delivery of a fan-out: two lookups, one signature, two joins.
         done = self._done.get((alert.pk, language))
         if done is None:
@@ -114,7 +124,11 @@ class Renderer:
             url = f"{before}{token}{after}"
             html_url = f"{html_before}{token}{html_after}"
         return Message.of(
-            shared.subject, url.join(text), url, html_url.join(html), shared.extra.copy()
+            shared.subject,
+            url.join(text),
+            url,
+            html_url.join(html),
+            shared.extra.copy() if extra is None else {**shared.extra, **extra},
         )
 
 

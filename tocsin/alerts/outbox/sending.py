@@ -8,12 +8,10 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from tocsin import vault
@@ -38,13 +36,44 @@ from tocsin.transports import registry as transports
 from tocsin.transports.base import Message, Transport, TransportError
 
 
-@dataclass
-class _Job:
-    delivery: Row
-    payload: dict[str, Any]
-    message: Message
-    mine: QuerySet[Delivery]  # the batch's rows still leased to this worker
-    token: str
+class _Claim:
+    """A batch's claim, shared by its jobs: the token its rows are leased under, and
+    those rows while still leased to this worker (for recording a failure)."""
+
+    __slots__ = ("mine", "token")
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.mine = Delivery.objects.filter(status=DeliveryStatus.SENDING, claim_token=token)
+
+
+# One delivery ready to send: its claimed values (claiming.Values), the opened payload,
+# the rendered message and its claim. A tuple, not an object: one is made per delivery
+# of a fan-out, and a tuple costs a tenth of a dataclass.
+_Job = tuple[Values, dict[str, Any], Message, _Claim]
+
+
+def _row(values: Values, alert: Alert) -> Row:
+    """The delivery as ``_record_failure`` and ``fall_back`` take it (made on failure
+    only: a batch of 500 would otherwise build 500 of them)."""
+    pk, _, member_id, endpoint_id, kind, attempts, priority, sealed, disabled_at, language = values[
+        :10
+    ]
+    reseal = values[10]
+    return Row(
+        pk,
+        alert,
+        member_id,
+        endpoint_id,
+        kind,
+        attempts,
+        priority,
+        # No sealed details: the endpoint was removed after the row was written.
+        bytes(sealed) if sealed is not None else b"",
+        disabled_at is not None or sealed is None,
+        language,
+        bytes(reseal) if reseal is not None else None,
+    )
 
 
 def _send(
@@ -55,12 +84,9 @@ def _send(
     paused = (pace or limiter(kind)).acquire()
     if paused:
         return Deferred(paused)
+    values, payload, message, _ = job
     try:
-        transport.send(
-            job.payload,
-            job.message,
-            idempotency_key=f"a{job.delivery.alert_id}-e{job.delivery.endpoint_id}",
-        )
+        transport.send(payload, message, idempotency_key=f"a{values[1]}-e{values[3]}")
     except Exception as e:  # recorded by the claiming thread
         if isinstance(e, TransportError) and e.retry_after and transport.shared_limit:
             (pace or limiter(kind)).pause(e.retry_after)
@@ -88,41 +114,7 @@ def send_batches(
     # Endpoints opened the slow way this time, sealed again for the next alerts.
     seals: dict[int, bytes] = {}
     for batch in batches:
-        mine = Delivery.objects.filter(status=DeliveryStatus.SENDING, claim_token=batch.token)
-        try:
-            key: bytes | None = worker_key()
-        except vault.VaultLocked:
-            key = None  # locked since the claim: each row below goes back
-        rows = _load(batch, renderer.alerts)
-        touched.update(d.alert.incident_id for d in rows)
-        for d in rows:
-            try:
-                if d.disabled:
-                    gone = "endpoint removed" if not d.sealed else "endpoint disabled"
-                    raise TransportError(gone, permanent=True)
-                payload, fresh = open_fast(d.sealed, d.reseal, key)
-                if fresh is not None:
-                    seals[d.endpoint_id] = fresh
-                payload.setdefault("member_id", d.member_id)
-                payload.setdefault("channel", d.kind)
-                message = renderer.render(d.alert, member_id=d.member_id, language=d.language)
-                message.extra.update(
-                    topic=f"i{d.alert.incident_id}-e{d.endpoint_id}",
-                    # For channels whose provider reports delivery back (SMS status
-                    # callbacks).
-                    delivery=d.pk,
-                    language=d.language,
-                )
-                if d.kind in RECEIPT_KINDS:
-                    message.extra["receipt"] = receipt_url(d.pk)
-            except vault.VaultLocked:
-                # Locked since the claim: the row goes back, its attempt not counted.
-                _record_failure(d, mine, Deferred(1.0), outcome)
-                continue
-            except Exception as e:
-                _record_failure(d, mine, e, outcome)
-                continue
-            by_kind.setdefault(d.kind, []).append(_Job(d, payload, message, mine, batch.token))
+        _prepare(batch, renderer, by_kind, touched, seals, outcome)
 
     results: queue.SimpleQueue[tuple[_Job, BaseException | None] | None] = queue.SimpleQueue()
     # Pooled sends not yet recorded (those in flight included) never exceed the window.
@@ -135,7 +127,7 @@ def send_batches(
             transport = transports.get(kind)
         except TransportError as e:
             for job in jobs:
-                _record_failure(job.delivery, job.mine, e, outcome)
+                _fail(job, e, outcome, renderer.alerts)
             continue
         pool = _pool(kind) if transport.concurrent else None
         if pool is None:
@@ -154,12 +146,14 @@ def send_batches(
             with transport.batch() as sender:
                 for job in jobs:
                     ready = _ready(results)
-                    runners -= _record([(job, _send(sender, kind, job)), *ready], outcome)
+                    runners -= _record(
+                        [(job, _send(sender, kind, job)), *ready], outcome, renderer.alerts
+                    )
                     if n := _pooled(ready):
                         window.release(n)
         while runners:
             group = _gather(results, runners)
-            runners -= _record(group, outcome)
+            runners -= _record(group, outcome, renderer.alerts)
             if n := _pooled(group):
                 window.release(n)
     except BaseException:
@@ -172,6 +166,68 @@ def send_batches(
     # After the sends: storing them never delays an alert.
     store(seals)
     return touched
+
+
+def _prepare(
+    batch: Batch,
+    renderer: messages.Renderer,
+    by_kind: dict[str, list[_Job]],
+    touched: set[int],
+    seals: dict[int, bytes],
+    outcome: Outcome,
+) -> None:
+    """Open and render each row of ``batch`` still leased to this worker, adding a job
+    per row to ``by_kind`` (a failure is recorded at once), the incidents to ``touched``
+    and the endpoints opened the slow way to ``seals``.
+
+    Once per delivery of a fan-out, so written flat: the claim's tuples as they are, no
+    object per row, and each step's function looked up once per batch."""
+    claim = _Claim(batch.token)
+    try:
+        key: bytes | None = worker_key()
+    except vault.VaultLocked:
+        key = None  # locked since the claim: each row below goes back
+    rows = _load(batch)
+    alerts = renderer.alerts
+    missing = {v[1] for v in rows} - alerts.keys()
+    if missing:
+        alerts.update(Alert.objects.select_related("incident").in_bulk(missing))
+    touched.update(alerts[a].incident_id for a in {v[1] for v in rows})
+    render = renderer.render
+    for values in rows:
+        pk, alert_id, member_id, endpoint_id, kind, _, _, sealed, disabled_at, language, reseal = (
+            values
+        )
+        alert = alerts[alert_id]
+        try:
+            if disabled_at is not None or sealed is None:
+                gone = "endpoint removed" if sealed is None else "endpoint disabled"
+                raise TransportError(gone, permanent=True)
+            payload, fresh = open_fast(sealed, reseal, key)
+            if fresh is not None:
+                seals[endpoint_id] = fresh
+            payload.setdefault("member_id", member_id)
+            payload.setdefault("channel", kind)
+            extra = {
+                "topic": f"i{alert.incident_id}-e{endpoint_id}",
+                # For channels whose provider reports delivery back (SMS status callbacks).
+                "delivery": pk,
+                "language": language,
+            }
+            if kind in RECEIPT_KINDS:
+                extra["receipt"] = receipt_url(pk)
+            message = render(alert, member_id=member_id, language=language, extra=extra)
+        except vault.VaultLocked:
+            # Locked since the claim: the row goes back, its attempt not counted.
+            _record_failure(_row(values, alert), claim.mine, Deferred(1.0), outcome)
+            continue
+        except Exception as e:
+            _record_failure(_row(values, alert), claim.mine, e, outcome)
+            continue
+        jobs = by_kind.get(kind)
+        if jobs is None:
+            jobs = by_kind[kind] = []
+        jobs.append((values, payload, message, claim))
 
 
 class _Window:
@@ -234,48 +290,24 @@ class _Lane:
             self.results.put(None)
 
 
-def _load(batch: Batch, alerts: dict[int, Alert] | None = None) -> list[Row]:
+def _load(batch: Batch) -> list[Values]:
     """Return the rows still leased under ``batch.token``, with what sending needs: as
     the claim read them while its lease lasts, else read again (rows whose lease ran out
-    may be another worker's now). ``alerts`` holds the alerts already read in this
-    drain; those missing are read and added."""
+    may be another worker's now). Sealed values come as bytes (a driver that gives
+    another buffer type has them copied)."""
     now = timezone.now()
     values = batch.values
     if values is None or batch.lease_until is None or batch.lease_until <= now:
         values = _select(batch, now) if batch else []
-    alerts = {} if alerts is None else alerts
-    missing = {v[1] for v in values} - alerts.keys()
-    if missing:
-        alerts.update(Alert.objects.select_related("incident").in_bulk(missing))
-    return [
-        Row(
-            pk,
-            alerts[alert_id],
-            member_id,
-            endpoint_id,
-            kind,
-            attempts,
-            priority,
-            # No sealed details: the endpoint was removed after the row was written.
-            bytes(sealed) if sealed is not None else b"",
-            disabled_at is not None or sealed is None,
-            language,
-            bytes(reseal) if reseal is not None else None,
-        )
-        for (
-            pk,
-            alert_id,
-            member_id,
-            endpoint_id,
-            kind,
-            attempts,
-            priority,
-            sealed,
-            disabled_at,
-            language,
-            reseal,
-        ) in values
-    ]
+    if values and not all(
+        isinstance(v, bytes | None) for row in values[:1] for v in (row[7], row[10])
+    ):
+        values = [(*v[:7], _bytes(v[7]), v[8], v[9], _bytes(v[10])) for v in values]
+    return values
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 def _select(batch: Batch, now: datetime) -> list[Values]:
@@ -342,7 +374,16 @@ def _pooled(group: list[tuple[_Job, BaseException | None] | None]) -> int:
     return sum(result is not None for result in group)
 
 
-def _record(group: list[tuple[_Job, BaseException | None] | None], outcome: Outcome) -> int:
+def _fail(job: _Job, error: BaseException, outcome: Outcome, alerts: dict[int, Alert]) -> None:
+    values, _, _, claim = job
+    _record_failure(_row(values, alerts[values[1]]), claim.mine, error, outcome)
+
+
+def _record(
+    group: list[tuple[_Job, BaseException | None] | None],
+    outcome: Outcome,
+    alerts: dict[int, Alert],
+) -> int:
     """Record a group of results: failures one by one, sends in one UPDATE. Return how
     many runners the group says ended (None results).
 
@@ -357,10 +398,10 @@ def _record(group: list[tuple[_Job, BaseException | None] | None], outcome: Outc
             continue
         job, error = result
         if error is None:
-            sent.add(job.token, job.delivery.pk)
+            sent.add(job[3].token, job[0][0])
             outcome.sent += 1
         else:
-            _record_failure(job.delivery, job.mine, error, outcome)
+            _fail(job, error, outcome, alerts)
     sent.record()
     return ended
 
