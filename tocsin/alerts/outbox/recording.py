@@ -4,6 +4,7 @@ recorded as their sends return.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,21 +92,26 @@ class _SentRows:
         self.ids.clear()
         if not leased:
             return
-        mine = " OR ".join(
-            f"(claim_token = %s AND id IN ({', '.join(['%s'] * len(ids))}))" for _, ids in leased
-        )
-        # Only the table name and placeholders are formatted in.
+        # Each claim's ids as one parameter, not one placeholder each: Django's SQLite
+        # backend rewrites every placeholder of a statement's text with a regular
+        # expression, and binds each value in Python.
+        if connection.vendor == "postgresql":
+            of_claim = "(claim_token = %s AND id = ANY(%s))"
+            params: list[Any] = [v for token, ids in leased for v in (token, ids)]
+        else:
+            of_claim = "(claim_token = %s AND id IN (SELECT value FROM json_each(%s)))"
+            params = [v for token, ids in leased for v in (token, json.dumps(ids))]
+        mine = " OR ".join([of_claim] * len(leased))
+        # Only the table name and fixed fragments are formatted in.
         sql = f"""
             UPDATE {Delivery._meta.db_table}
             SET status = %s, sent_at = %s, lease_until = NULL, error = ''
             WHERE status = %s AND ({mine})
         """  # noqa: S608
-        params: list[Any] = [
+        params[:0] = [
             DeliveryStatus.SENT.value,
             connection.ops.adapt_datetimefield_value(timezone.now()),
             DeliveryStatus.SENDING.value,
         ]
-        for token, ids in leased:
-            params += [token, *ids]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
