@@ -84,12 +84,12 @@ class Renderer:
             # (and one derived key) per alert.
             signer = PresignedAt(alert.sent_at, salt=salt)
             link = (signer, before, after, escape(before), escape(after))
-        self._links[alert.pk] = link
+        self._links[alert.id] = link
         return link
 
     def _prepare(self, alert: Alert, language: str) -> tuple[Message, list[str], list[str]]:
         message = _render(alert, url=_LINK, language=language)
-        done = self._done[alert.pk, language] = (
+        done = self._done[alert.id, language] = (
             message,
             message.text.split(_LINK),
             message.html.split(_LINK),
@@ -106,11 +106,12 @@ class Renderer:
     ) -> Message:
         """The message to ``member_id``, with ``extra`` added to the alert's own extra
         fields (a delivery's topic and id, say)."""
-        # Once per delivery of a fan-out: two lookups, one signature, two joins.
-        done = self._done.get((alert.pk, language))
+        # Once per delivery of a fan-out: two lookups, one signature, two joins. By
+        # ``id``, the alert's key (``pk`` is a property that looks its name up).
+        done = self._done.get((alert.id, language))
         if done is None:
             done = self._prepare(alert, language)
-        link = self._links.get(alert.pk)
+        link = self._links.get(alert.id)
         if link is None:
             link = self._link(alert)
         shared, text, html = done

@@ -371,7 +371,7 @@ def _gather(
 
 
 def _pooled(group: list[tuple[_Job, BaseException | None] | None]) -> int:
-    return sum(result is not None for result in group)
+    return len(group) - group.count(None)
 
 
 def _fail(job: _Job, error: BaseException, outcome: Outcome, alerts: dict[int, Alert]) -> None:
@@ -392,16 +392,22 @@ def _record(
     round trip per message)."""
     sent = _SentRows()
     ended = 0
+    ids = sent.ids
     for result in group:
         if result is None:  # a runner found its lane empty
             ended += 1
             continue
         job, error = result
         if error is None:
-            sent.add(job[3].token, job[0][0])
-            outcome.sent += 1
+            token = job[3].token
+            of_claim = ids.get(token)
+            if of_claim is None:
+                of_claim = ids[token] = []
+            of_claim.append(job[0][0])
         else:
             _fail(job, error, outcome, alerts)
+    if ids:
+        outcome.sent += sum(map(len, ids.values()))
     sent.record()
     return ended
 
