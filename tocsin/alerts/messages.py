@@ -56,6 +56,11 @@ _DESK_PURPOSES = (Purpose.APPROVAL,)
 _LINK = "@@tocsin-link@@"
 
 
+# An alert's link: its signer (None for a desk link), the URL around a member's token,
+# plain and escaped for HTML, and the alert's incident.
+_Link = tuple[PresignedAt | None, str, str, str, str, int]
+
+
 class Renderer:
     """Renders each (alert, language) once and fills in each member's link: a fan-out
     to many members costs one signature per member, not one template each."""
@@ -64,26 +69,27 @@ class Renderer:
         # Per (alert, language): the message rendered around the link placeholder, and
         # its text and HTML split at it, so each member's copy is two joins.
         self._done: dict[tuple[int, str], tuple[Message, list[str], list[str]]] = {}
-        # Per alert: its signer and the URL around a token, plain and escaped for HTML.
-        self._links: dict[int, tuple[PresignedAt | None, str, str, str, str]] = {}
+        # Per alert: its signer and the URL around a token, plain and escaped for HTML,
+        # and its incident (a key's attribute is a descriptor call on a model).
+        self._links: dict[int, _Link] = {}
         # The alerts (with their incidents) read for the drain this renderer serves: read
         # once, not once per batch (tocsin.alerts.outbox.sending).
         self.alerts: dict[int, Alert] = {}
 
-    def _link(self, alert: Alert) -> tuple[PresignedAt | None, str, str, str, str]:
+    def _link(self, alert: Alert) -> _Link:
         """The alert's signer, and the URL around a member's token, plain and escaped
         for HTML. Messages to staff link to the incident on the desk, behind their login
         and second factor: no signer, and the whole URL before the (empty) token."""
         if alert.purpose in _DESK_PURPOSES:
             url = settings.SITE_URL + reverse("incident", args=[alert.incident_id])
-            link: tuple[PresignedAt | None, str, str, str, str] = (None, url, "", escape(url), "")
+            link: _Link = (None, url, "", escape(url), "", alert.incident_id)
         else:
             route, salt = _LINKS.get(Purpose(alert.purpose), _DEFAULT_LINK)
             before, after = (settings.SITE_URL + reverse(route, args=[_LINK])).split(_LINK)
             # The same tokens alert_link_token(at=alert.sent_at) makes, with one signer
             # (and one derived key) per alert.
             signer = PresignedAt(alert.sent_at, salt=salt)
-            link = (signer, before, after, escape(before), escape(after))
+            link = (signer, before, after, escape(before), escape(after), alert.incident_id)
         self._links[alert.id] = link
         return link
 
@@ -115,13 +121,13 @@ class Renderer:
         if link is None:
             link = self._link(alert)
         shared, text, html = done
-        signer, before, after, html_before, html_after = link
+        signer, before, after, html_before, html_after, incident_id = link
         if signer is None:
             url, html_url = before, html_before
         else:
             # A token is base64url, dots and colons: nothing HTML escapes, so the escaped
             # URL is the token between the escaped parts around it.
-            token = signer.sign_ids(member_id, alert.incident_id)
+            token = signer.sign_pair(member_id, incident_id)
             url = f"{before}{token}{after}"
             html_url = f"{html_before}{token}{html_after}"
         return Message.of(

@@ -62,16 +62,23 @@ class PresignedAt(SignedAt):
         """Return what ``sign_object(list(ids), compress=True)`` returns, without its
         serializer objects."""
         if len(ids) == 2:
-            # A member's link to an incident, once per delivery of a fan-out: the same
-            # steps in one expression cost half as much.
-            data = f"[{int(ids[0])},{int(ids[1])}]".encode()
-            if len(data) < _COMPRESSIBLE:
-                value = f"{_b64(data)}{self.sep}{self._stamp}"
-                inner = self._inner.copy()
-                inner.update(value.encode())
-                outer = self._outer.copy()
-                outer.update(inner.digest())
-                return f"{value}{self.sep}{_b64(outer.digest())}"
+            return self.sign_pair(*ids)
+        return self._sign_list(ids)
+
+    def sign_pair(self, first: int, second: int) -> str:
+        """``sign_ids`` of two ids: a member's link to an incident, once per delivery of
+        a fan-out, so the same steps in one expression (they cost half as much)."""
+        data = f"[{int(first)},{int(second)}]".encode()
+        if len(data) >= _COMPRESSIBLE:
+            return self._sign_list((first, second))
+        value = f"{_b64(data)}{self.sep}{self._stamp}"
+        inner = self._inner.copy()
+        inner.update(value.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return f"{value}{self.sep}{_b64(outer.digest())}"
+
+    def _sign_list(self, ids: tuple[int, ...]) -> str:
         data = ("[" + ",".join(map(str, map(int, ids))) + "]").encode()
         # zlib never saves two bytes on ids this short (tests/test_link_signing.py tries
         # the most compressible ones), and compressing costs more than the signature.
