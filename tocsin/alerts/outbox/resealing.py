@@ -76,7 +76,7 @@ def open_fast(
     (``reseal``) was missing or did not open (else None). ``key`` is ``worker_key()``,
     taken once for many endpoints (by default, taken now)."""
     aead = _aead(_key() if key is None else key)
-    if reseal and reseal[:1] == _VERSION:
+    if reseal and reseal[0] == _VERSION[0]:
         # Not opened: sealed under rotated keys, for another address, damaged, or of the
         # earlier format. Then opened the slow way.
         try:
@@ -105,7 +105,7 @@ def _encode(value: dict[str, Any]) -> bytes:
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:
-    if data[:1] == _ADDRESS:
+    if data[0] == _ADDRESS[0]:
         return {"address": data[1:].decode()}
     # Decoded first: json.loads would detect the encoding of bytes each time.
     value = json.loads(data.decode())
