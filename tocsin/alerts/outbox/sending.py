@@ -56,10 +56,8 @@ _Job = tuple[Values, dict[str, Any], Message, _Claim]
 def _row(values: Values, alert: Alert) -> Row:
     """The delivery as ``_record_failure`` and ``fall_back`` take it (made on failure
     only: a batch of 500 would otherwise build 500 of them)."""
-    pk, _, member_id, endpoint_id, kind, attempts, priority, sealed, disabled_at, language = values[
-        :10
-    ]
-    reseal = values[10]
+    pk, _, member_id, endpoint_id, kind, attempts, priority = values[:7]
+    sealed, disabled_at, language, reseal = values[7:]
     return Row(
         pk,
         alert,
