@@ -66,21 +66,12 @@ def prepare(folder: Path, tree: Path, members: int, recipients: int) -> None:
     """Fill ``folder`` natively: members, endpoints sealed ahead, one alert drained."""
     from django.core.management import call_command
     from django.db import connection
-    from django.utils import timezone
 
     fanout = _django(tree)
-    from tocsin import geo
     from tocsin.alerts import outbox
-    from tocsin.committees.models import Committee, Membership, Role
-    from tocsin.members.models import Member
 
     call_command("migrate", verbosity=0)
-    committee = Committee.objects.create(
-        name="Bench", slug="bench", kind="neighborhood", approved_at=timezone.now()
-    )
-    committee.set_area(geo.cells_for_circle(*fanout.DOWNTOWN, 3000, fanout.RES))
-    dispatcher = Member.create(display_name="Diego", language="en")
-    Membership.objects.create(committee=committee, member=dispatcher, role=Role.DISPATCHER)
+    committee, dispatcher = fanout.bench_committee()
     cols = fanout.dataset(members, recipients, 42, folder / "dataset.pickle")
     fanout.load(cols, committee.pk)
     with connection.cursor() as cur:

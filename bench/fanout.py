@@ -599,22 +599,14 @@ def floor(incident, cells: list[int], target: int, around=None) -> float:  # typ
 # --- One backend, in its own process ---------------------------------------------------------
 
 
-def run_backend(args: argparse.Namespace) -> None:
-    setup_django()
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
+def bench_committee():  # type: ignore[no-untyped-def]
+    """Make the benchmarks' committee (3 km around downtown) and its dispatcher, Diego;
+    return both."""
     from django.utils import timezone
 
     from tocsin import geo
-    from tocsin.alerts import targeting
     from tocsin.committees.models import Committee, Membership, Role
     from tocsin.members.models import Member
-
-    postgres = connection.vendor == "postgresql"
-    data_dir = Path(os.environ["TOCSIN_DATA_DIR"])
-    print(f"== {'PostgreSQL' if postgres else 'SQLite'}", flush=True)
-    call_command("migrate", verbosity=0)
 
     committee = Committee.objects.create(
         name="Bench", slug="bench", kind="neighborhood", approved_at=timezone.now()
@@ -622,6 +614,24 @@ def run_backend(args: argparse.Namespace) -> None:
     committee.set_area(geo.cells_for_circle(*DOWNTOWN, 3000, RES))
     dispatcher = Member.create(display_name="Diego", language="en")
     Membership.objects.create(committee=committee, member=dispatcher, role=Role.DISPATCHER)
+    return committee, dispatcher
+
+
+def run_backend(args: argparse.Namespace) -> None:
+    setup_django()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    from tocsin import geo
+    from tocsin.alerts import targeting
+
+    postgres = connection.vendor == "postgresql"
+    data_dir = Path(os.environ["TOCSIN_DATA_DIR"])
+    print(f"== {'PostgreSQL' if postgres else 'SQLite'}", flush=True)
+    call_command("migrate", verbosity=0)
+
+    committee, dispatcher = bench_committee()
 
     start = time.monotonic()
     cache = data_dir / f"fanout-{args.members}-{args.recipients}-{args.seed}.pickle"

@@ -52,25 +52,16 @@ def run_backend(args: argparse.Namespace) -> None:
     logging.getLogger("django.tasks").setLevel(logging.WARNING)  # a line per task run
     from django.core.management import call_command
     from django.db import connection
-    from django.utils import timezone
 
-    from tocsin import geo
     from tocsin.alerts.models import Delivery, DeliveryStatus
     from tocsin.alerts.outbox import recording
-    from tocsin.committees.models import Committee, Membership, Role
-    from tocsin.members.models import Member
     from tocsin.worker import Worker
 
     postgres = connection.vendor == "postgresql"
     data_dir = Path(os.environ["TOCSIN_DATA_DIR"])
     print(f"== {'PostgreSQL' if postgres else 'SQLite'}", flush=True)
     call_command("migrate", verbosity=0)
-    committee = Committee.objects.create(
-        name="Bench", slug="bench", kind="neighborhood", approved_at=timezone.now()
-    )
-    committee.set_area(geo.cells_for_circle(*fanout.DOWNTOWN, 3000, fanout.RES))
-    dispatcher = Member.create(display_name="Diego", language="en")
-    Membership.objects.create(committee=committee, member=dispatcher, role=Role.DISPATCHER)
+    committee, dispatcher = fanout.bench_committee()
     cache = data_dir / f"latency-{args.members}.pickle"
     cols = fanout.dataset(args.members, args.members, 42, cache)
     fanout.load(cols, committee.pk)

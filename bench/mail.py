@@ -270,20 +270,10 @@ def run(args: argparse.Namespace, server: Server) -> None:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
-    from django.utils import timezone
-    from fanout import DOWNTOWN, RES, dataset, load, warm_up
-
-    from tocsin import geo
-    from tocsin.committees.models import Committee, Membership, Role
-    from tocsin.members.models import Member
+    from fanout import bench_committee, dataset, load, warm_up
 
     call_command("migrate", verbosity=0)
-    committee = Committee.objects.create(
-        name="Bench", slug="bench", kind="neighborhood", approved_at=timezone.now()
-    )
-    committee.set_area(geo.cells_for_circle(*DOWNTOWN, 3000, RES))
-    dispatcher = Member.create(display_name="Diego", language="en")
-    Membership.objects.create(committee=committee, member=dispatcher, role=Role.DISPATCHER)
+    committee, dispatcher = bench_committee()
     data_dir = Path(os.environ["TOCSIN_DATA_DIR"])
     cols = dataset(args.count, args.count, 42, data_dir / "email.pickle")
     load(cols, committee.pk)
