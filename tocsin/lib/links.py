@@ -4,7 +4,6 @@ verifier's answer page. The tokens name ids only; nothing about a person or a pl
 from __future__ import annotations
 
 import hashlib
-import hmac
 import zlib
 from binascii import b2a_base64
 from datetime import datetime
@@ -40,10 +39,9 @@ class PresignedAt(SignedAt):
         super().__init__(at, **kwargs)
         hasher = getattr(hashlib, self.algorithm)
         key = hasher(force_bytes(self.salt) + b"signer" + force_bytes(self.key)).digest()
-        self._mac = hmac.new(key, digestmod=hasher)
         # HMAC (RFC 2104) as hashlib states that have taken the padded key: each token
         # copies them (C calls only; hmac.HMAC.copy builds a Python object each time).
-        block = key.ljust(self._mac.block_size, b"\0")
+        block = key.ljust(hasher().block_size, b"\0")
         self._inner = hasher(bytes(b ^ 0x36 for b in block))
         self._outer = hasher(bytes(b ^ 0x5C for b in block))
         self._stamp = super().timestamp()
@@ -54,9 +52,14 @@ class PresignedAt(SignedAt):
     def signature(self, value: bytes | str, key: Any = None) -> str:
         if key is not None and key != self.key:
             return str(super().signature(value, key))
-        mac = self._mac.copy()
-        mac.update(force_bytes(value))
-        return signing.b64_encode(mac.digest()).decode()
+        return _b64(self._mac(force_bytes(value)))
+
+    def _mac(self, value: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(value)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def sign_ids(self, *ids: int) -> str:
         """Return what ``sign_object(list(ids), compress=True)`` returns, without its
@@ -72,11 +75,7 @@ class PresignedAt(SignedAt):
         if len(data) >= _COMPRESSIBLE:
             return self._sign_list((first, second))
         value = f"{_b64(data)}{self.sep}{self._stamp}"
-        inner = self._inner.copy()
-        inner.update(value.encode())
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return f"{value}{self.sep}{_b64(outer.digest())}"
+        return f"{value}{self.sep}{_b64(self._mac(value.encode()))}"
 
     def _sign_list(self, ids: tuple[int, ...]) -> str:
         data = ("[" + ",".join(map(str, map(int, ids))) + "]").encode()
