@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -716,6 +716,32 @@ def test_operators_manage_partners_from_the_command_line(db: None, theirs: str) 
     assert not Partner.objects.get().enabled
     call_command("partners", "keygen", stdout=out, stderr=out)
     assert "TOCSIN_FEDERATION_KEY=" in out.getvalue()
+
+
+def test_a_partner_key_or_place_that_begins_with_a_dash_is_taken_as_a_value(db: None) -> None:
+    """A base64url key begins with '-' one time in 64, and a southern or western LAT,LNG
+    always does: `--key -abc` must not read as an unknown option (it failed CI once)."""
+    dashed = next(p for p in (keys.generate() for _ in range(5000)) if keys.public_of(p)[0] == "-")
+    cape_town = (-33.925, 18.424)
+    for key_args in (["--key", keys.public_of(dashed)], [f"--key={keys.public_of(dashed)}"]):
+        call_command(
+            "partners",
+            "add",
+            "Southside",
+            "--url",
+            "https://south.example.org/",
+            *key_args,
+            "--around",
+            f"{cape_town[0]},{cape_town[1]}",
+            "--km",
+            "2",
+            stdout=io.StringIO(),
+        )
+        southside = Partner.objects.get(name="Southside")
+        assert southside.public_key == keys.public_of(dashed)
+        assert southside.touches(geo.cell_at(*cape_town, geo.PUBLIC_RESOLUTION))
+    with pytest.raises(CommandError, match="--key"):
+        call_command("partners", "add", "Nokey", "--url", "https://n.example.org/", "--key")
 
 
 # --- two instances on loopback ---

@@ -22,11 +22,27 @@ def _cells(value: str) -> str:
     return ",".join(cells)
 
 
+_VALUED = ("--key", "--around")
+
+
+class _Parser(CommandParser):
+    """Reads `--key -abc` as `--key=-abc`: a base64url key begins with '-' one time in 64
+    and a southern or western LAT,LNG always does, which argparse takes for an option."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if args is not None:
+            args, rest = [], list(args)
+            while rest:
+                arg = rest.pop(0)
+                args.append(f"{arg}={rest.pop(0)}" if arg in _VALUED and rest else arg)
+        return super().parse_known_args(args, namespace)
+
+
 class Command(BaseCommand):
     help = "Federation partners: list, add, enable, disable, remove, key, keygen, send."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True)
+        sub = parser.add_subparsers(dest="action", required=True, parser_class=_Parser)
         sub.add_parser("list", help="list the partners")
         add = sub.add_parser("add", help="register a partner network")
         add.add_argument("name")
