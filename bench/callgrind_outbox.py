@@ -4,6 +4,7 @@ noise does not move.
     uv run python bench/callgrind_outbox.py                  # 20,000 members, 5,000 recipients
     uv run python bench/callgrind_outbox.py --members 2000 --recipients 500   # quicker
     uv run python bench/callgrind_outbox.py --tree ../other-checkout      # another checkout's code
+    uv run python bench/callgrind_outbox.py --keep /tmp/cg   # keep callgrind's files to annotate
 
 On these machines the CPU time of the same drain moves by half from one run to the next
 (bench/fanout.py's repeats: 21 to 41 us a delivery within minutes), so a change of a few
@@ -174,6 +175,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=20_000)
     parser.add_argument("--recipients", type=int, default=5_000)
     parser.add_argument("--tree", type=Path, default=HERE.parent.parent, help="the checkout")
+    parser.add_argument(
+        "--keep", type=Path, help="copy callgrind's output files here (for callgrind_annotate)"
+    )
     parser.add_argument("--measure", choices=["drain", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -221,6 +225,11 @@ def main() -> None:
         )
         print(f"floor: {floor:,.0f} instructions per row (one bare INSERT ... SELECT, committed)")
         print(f"drain / floor: {drain / floor:.1f}x")
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for out in folder.glob("callgrind.*.out"):
+                shutil.copy(out, args.keep / out.name)
+            print(f"callgrind's files: {args.keep} (callgrind_annotate --inclusive=yes FILE)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
