@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,9 +41,12 @@ class Browser:
         assert found is not None
         self.token = found.group(1)
 
-    def post(self, fields: dict[str, Any], address: str = ADDRESS, cookie: str = "") -> Any:
+    def post(
+        self, fields: dict[str, Any], address: str = ADDRESS, cookie: str = "", app: Any = None
+    ) -> Any:
         from tocsin.asgi import application
 
+        application = app or application
         body = urlencode({"csrfmiddlewaretoken": self.token, **fields}).encode()
         cookies = f"{django_settings.CSRF_COOKIE_NAME}={self.cookie}{cookie}"
         scope = post_scope(
@@ -156,6 +160,63 @@ def test_a_report_within_its_networks_share_is_stored_in_a_thread(refusing: list
     browser.post(form(nonce="second"))  # the hotlines now in the cache
     assert browser.post(form(nonce="other"), OTHER_NETWORK).status == 302
     assert Report.objects.count() == 2
+
+
+def test_a_report_within_its_share_is_served_on_a_kept_thread_not_a_new_one(
+    refusing: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Django's ASGI handler starts a thread for each request: over uvicorn that cost a
+    stored report more CPU than its view (docs/benchmarks.md). The form's posts that need
+    the database are served by the same middleware on threads kept from one to the next."""
+    threads: list[threading.Thread] = []
+    submit = report_views._submit
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return submit(*args, **kwargs)
+
+    monkeypatch.setattr(report_views, "_submit", recording)
+    browser = Browser()
+    for n in range(3):
+        answer = browser.post(form(nonce=f"kept-{n}"), f"198.51.{110 + n}.23")
+        assert answer.status == 302, answer.page[:300]
+        assert answer.headers["referrer-policy"] == "no-referrer"
+    assert Report.objects.count() == 3
+    assert all(t.name.startswith("tocsin-inline") for t in threads), threads
+    assert all(t is not threading.main_thread() for t in threads)
+
+
+def test_with_redis_nothing_is_answered_on_the_event_loop_but_threads_are_kept(
+    refusing: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting in Redis is a network call: the event loop must not make it. The form's
+    posts, refused or not, are then all served on the kept threads."""
+    from django.urls import reverse
+
+    from tocsin.asgi import django_application
+
+    app = inline.Inline(
+        django_application,
+        path=reverse("report"),
+        likely=report_views.likely_refused,
+        limit=django_settings.REQUEST_MAX_BYTES,
+        on_loop=False,
+    )
+    threads: list[str] = []
+    refused = report_views._refused
+
+    def recording(request: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return refused(request)
+
+    monkeypatch.setattr(report_views, "_refused", recording)
+    browser = Browser()
+    assert browser.post(form(nonce="first"), app=app).status == 302
+    browser.post(form(nonce="second"), app=app)  # the hotlines now in the cache
+    assert browser.post(form(nonce="third"), app=app).status == 429
+    assert refusing == [False, False]
+    assert len(threads) == 2
+    assert all(name.startswith("tocsin-inline") for name in threads), threads
 
 
 def test_a_members_session_is_read_in_a_thread(refusing: list[bool]) -> None:

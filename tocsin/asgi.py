@@ -22,17 +22,17 @@ from tocsin.lib.inline import Inline  # noqa: E402
 from tocsin.lib.sse import serve_streams_outside_django  # noqa: E402
 
 # A report refused by its network's rate limit is answered on the event loop, without the
-# thread Django gives each request (tocsin.lib.inline): in a flood most answers are these.
-# Only with the in-process cache: with Redis, counting is a network call that would block
-# the event loop.
-served: ASGIApp = django_application
-if not settings.REDIS_URL:
-    served = Inline(
-        django_application,
-        path=reverse("report"),
-        likely=likely_refused,
-        limit=settings.REQUEST_MAX_BYTES,
-    )
+# thread Django gives each request, and the form's other posts on threads kept from one
+# request to the next (tocsin.lib.inline): in a flood most answers are these. On the event
+# loop only with the in-process cache: with Redis, counting is a network call that would
+# block it.
+served: ASGIApp = Inline(
+    django_application,
+    path=reverse("report"),
+    likely=likely_refused,
+    limit=settings.REQUEST_MAX_BYTES,
+    on_loop=not settings.REDIS_URL,
+)
 # A body over 64 kB is refused before Django reads it; the routes that take photos may
 # send what memory holds, and are refused before Django would spool it to disk.
 # Live pages' streams are served outside Django once their view has checked access, so an
