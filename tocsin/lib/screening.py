@@ -625,7 +625,9 @@ _INTERFERENCE_CALLS = [
     r"(?:quitenselo|quitenselos|quitensela|arrebatenselo|arrebatenselos|quitarselo|quitenles|"
     r"arrebatenles)\b",
 ]
-_INTERFERENCE = re.compile(r"\b(?:" + "|".join(_INTERFERENCE_CALLS) + ")", re.I)
+# Matched against lowercased text (below), so without re.I: a regex of this many
+# alternatives runs six times faster without case folding at every position.
+_INTERFERENCE = re.compile(r"\b(?:" + "|".join(_INTERFERENCE_CALLS) + ")")
 # Right before a match, these make it guidance or a report of what agents did, not a call.
 _NOT_A_CALL = re.compile(
     r"\b(?:do not|don'?t|dont|never|not|no|nunca|please don'?t|no hay que|nadie|nobody|no one|"
@@ -633,12 +635,15 @@ _NOT_A_CALL = re.compile(
     r"they|he|she|agents?|officers?|ice|police|cops?|feds|deputies|who|which|migra|vans?|"
     r"ellos|ella|agentes?|policias?|oficial|oficiales|patrullas?|camionetas?|intentaron|quisieron|"
     r"trataron de|no deben|no debemos|no vamos a)\s*$",
-    re.I,
 )
 
 
+# What re.I matched to a Latin letter that lower() keeps apart, of what _fold leaves.
+_DOTLESS = str.maketrans({"ı": "i"})
+
+
 def _interference(text: str) -> bool:
-    low = text.lower()
+    low = text.lower().translate(_DOTLESS)
     for m in _INTERFERENCE.finditer(low):
         before = low[max(0, m.start() - 30) : m.start()]
         phrase = m.group(0)
