@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
 
 from tests.factories import EAST, World, member
@@ -31,14 +33,34 @@ def test_a_drain_renders_an_alert_once_per_language_across_its_batches(
     rendered: list[str] = []
     render = messages._render
 
-    def counted(alert: Any, *, url: str, language: str) -> messages.Message:
+    def counted(alert: Any, *, url: str, language: str, **kwargs: Any) -> messages.Message:
         rendered.append(language)
-        return render(alert, url=url, language=language)
+        return render(alert, url=url, language=language, **kwargs)
 
     monkeypatch.setattr(messages, "_render", counted)
     confirmed_incident(w)
     assert outbox.drain().sent == 5  # Rosa (Spanish), Mateo, Ana, Bea, Cruz
     assert sorted(rendered) == ["en", "es"]
+
+
+def test_an_alert_in_a_second_language_reads_no_places_again(w: World) -> None:
+    # The incident's committees and their places are read for the first language only:
+    # two queries fewer before a bilingual alert's first messages leave.
+    incident = confirmed_incident(w)
+    alert = Alert.objects.select_related("incident").get(
+        incident=incident, purpose=Purpose.CONFIRMED
+    )
+    renderer = messages.Renderer()
+    with CaptureQueriesContext(connection) as first:
+        english = renderer.render(alert, member_id=w.member.pk, language="en")
+    with CaptureQueriesContext(connection) as second:
+        spanish = renderer.render(alert, member_id=w.responder.pk, language="es")
+    assert len(first) >= 2  # the committees, their places
+    assert len(second) == 0, [q["sql"] for q in second]
+    assert spanish.text == messages._render(alert, url=spanish.url, language="es").text.replace(
+        spanish.url, spanish.url
+    )
+    assert english.subject != spanish.subject
 
 
 def test_each_members_copy_is_the_alert_rendered_with_their_own_link(w: World) -> None:

@@ -75,6 +75,9 @@ class Renderer:
         # The alerts (with their incidents) read for the drain this renderer serves: read
         # once, not once per batch (tocsin.alerts.outbox.sending).
         self.alerts: dict[int, Alert] = {}
+        # Per incident: its committees' places, read once for every language (two queries
+        # before an alert's first messages leave).
+        self._gazetteers: dict[int, Gazetteer] = {}
 
     def _link(self, alert: Alert) -> _Link:
         """The alert's signer, and the URL around a member's token, plain and escaped
@@ -94,7 +97,10 @@ class Renderer:
         return link
 
     def _prepare(self, alert: Alert, language: str) -> tuple[Message, list[str], list[str]]:
-        message = _render(alert, url=_LINK, language=language)
+        gazetteer = self._gazetteers.get(alert.incident_id)
+        if gazetteer is None:
+            gazetteer = self._gazetteers[alert.incident_id] = Gazetteer.of(alert.incident)
+        message = _render(alert, url=_LINK, language=language, gazetteer=gazetteer)
         done = self._done[alert.id, language] = (
             message,
             message.text.split(_LINK),
@@ -144,10 +150,13 @@ def render(alert: Alert, *, member_id: int, language: str) -> Message:
     return Renderer().render(alert, member_id=member_id, language=language)
 
 
-def _render(alert: Alert, *, url: str, language: str) -> Message:
+def _render(
+    alert: Alert, *, url: str, language: str, gazetteer: Gazetteer | None = None
+) -> Message:
     incident = alert.incident
-    # The names come from the incident's own committees' gazetteers, read once per render.
-    gazetteer = Gazetteer.of(incident)
+    # The names come from the incident's own committees' gazetteers (``gazetteer``, or
+    # read now).
+    gazetteer = gazetteer or Gazetteer.of(incident)
     members_where = gazetteer.block(incident.cell)
     exact_where = gazetteer.exact(incident.cell)
     with translation.override(language):
