@@ -193,10 +193,13 @@ def test_the_sweep_replaces_a_connection_the_database_ended_without_failing_a_dr
     assert set(wait_sent(w, confirmed_incident(w))) == {DeliveryStatus.SENT}
     assert ended.wait(HANG_GUARD)
     [gone] = ended_connections
+    ending = len(drains) - drains[::-1].index(gone)  # drains up to the one that ended it
     incident = confirmed_incident(w)
     assert set(wait_sent(w, incident)) == {DeliveryStatus.SENT}
+    # Its rows are marked sent before the drain returns and is noted: wait for the note.
+    wait_drains(drains, ending + 1)
     # The drains after the one that ended it (kept, it served the ones before too).
-    after = drains[len(drains) - drains[::-1].index(gone) :]
+    after = drains[ending:]
     assert after
     assert all(c is not None and c is not gone for c in after)
     assert not [r for r in caplog.records if "sweep failed" in r.getMessage()]
