@@ -408,6 +408,91 @@ def run_sqlite(  # type: ignore[no-untyped-def]
     return {"total": end - t0, "confirm": t1 - t0, "drain": end - t1, "cpu": cpu / target}
 
 
+def peer(dispatcher, target: int) -> float:  # type: ignore[no-untyped-def]
+    """Return the CPU per delivery of the least Python any outbox runs, measured on the same
+    kind of alert: confirm one, then, in one thread and batches of 500, read each row's
+    member, sealed details, language and worker seal in one joined SELECT, open the seal
+    (AES-GCM), sign the member's link, make the message's text and HTML, hand it to the
+    null transport, and mark the batch sent in one UPDATE, committed.
+
+    What it leaves out, and the outbox does not: the lease (a crashed worker's rows come
+    back), send threads (a slow channel never holds up the others), the record window (a
+    kill repeats at most 128 messages), failures, pacing, every channel's extra fields.
+    Tocsin's primitives are used as they are (the renderer's parts, the link signer, the
+    worker seal's cipher), so the ratio to it is the outbox's own overhead."""
+    import json
+
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from tocsin.alerts import messages
+    from tocsin.alerts.models import Alert, Delivery, WorkerSeal
+    from tocsin.alerts.outbox import resealing
+    from tocsin.members.models import ContactEndpoint, Member
+    from tocsin.transports.base import Message
+
+    incident = new_incident(dispatcher)
+    _, _, alert_id = confirm(incident, dispatcher)
+    NullTransport.take()
+    transport = NullTransport()
+    c0 = time.process_time()
+    alert = Alert.objects.select_related("incident").get(pk=alert_id)
+    renderer = messages.Renderer()
+    shared = renderer.render(alert, member_id=0, language="en")
+    signer, before, after, html_before, html_after, incident_id = renderer._links[alert.id]
+    assert signer is not None
+    parts = {}
+    for language, _ in settings.LANGUAGES:
+        renderer.render(alert, member_id=0, language=language)
+        _, text, html = renderer._done[alert.id, language]
+        parts[language] = (text, html)
+    aead = resealing._aead(resealing.worker_key())
+    nonce, decode, sign, of = resealing._NONCE, resealing._decode, signer.sign_pair, Message.of
+    delivery = Delivery._meta.db_table
+    read = f"""
+        SELECT d.id, d.member_id, e.sealed, m.language, s.blob FROM {delivery} d
+        JOIN {ContactEndpoint._meta.db_table} e ON e.id = d.endpoint_id
+        JOIN {Member._meta.db_table} m ON m.id = d.member_id
+        JOIN {WorkerSeal._meta.db_table} s ON s.endpoint_id = d.endpoint_id
+        WHERE d.alert_id = ? AND d.status = 'queued' AND d.id > ? ORDER BY d.id LIMIT 500
+    """  # noqa: S608 - table names from the models
+    mark = f"""
+        UPDATE {delivery} SET status = 'sent', sent_at = ?
+        WHERE id IN (SELECT value FROM json_each(?))
+    """  # noqa: S608
+    connection.ensure_connection()
+    db = connection.connection
+    last, done = 0, 0
+    while True:
+        with transaction.atomic():
+            rows = db.execute(read, [alert_id, last]).fetchall()
+            if not rows:
+                break
+            ids = []
+            for pk, member_id, sealed, language, blob in rows:
+                payload = decode(aead.decrypt(blob[1 : 1 + nonce], blob[1 + nonce :], sealed))
+                token = sign(member_id, incident_id)
+                url = f"{before}{token}{after}"
+                text, html = parts[language]
+                message = of(
+                    shared.subject,
+                    url.join(text),
+                    url,
+                    f"{html_before}{token}{html_after}".join(html),
+                    shared.extra,
+                )
+                transport.send(payload, message, idempotency_key="")
+                ids.append(pk)
+            now = connection.ops.adapt_datetimefield_value(timezone.now())
+            db.execute(mark, [now, json.dumps(ids)])
+            last, done = ids[-1], done + len(ids)
+    cpu = time.process_time() - c0
+    if done != target or NullTransport.take() != target:
+        sys.exit(f"the peer sent {done:,} deliveries, not {target:,}")
+    return cpu / target
+
+
 def run_postgres(  # type: ignore[no-untyped-def]
     dispatcher, target: int, workers: int, *, poll: float, timeout: float, logs: Path
 ) -> dict[str, float]:
@@ -684,7 +769,7 @@ def run_backend(args: argparse.Namespace) -> None:
     else:
         configs = [("1 process", 0)]
     runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in configs}
-    floors = []
+    floors, peers = [], []
     floor_incident = new_incident(dispatcher)
     inside = sorted(geo.disk(alert.cell, alert.ring))
     for r in range(args.repeat):
@@ -711,6 +796,9 @@ def run_backend(args: argparse.Namespace) -> None:
                 + (f", CPU {run['cpu'] * 1e6:.1f} us per delivery" if "cpu" in run else ""),
                 flush=True,
             )
+        if not postgres:
+            peers.append(peer(dispatcher, target))
+            print(f"  repeat {r + 1}: peer       CPU {peers[-1] * 1e6:.1f} us per delivery")
 
     fl = statistics.median(floors)
     print(
@@ -739,6 +827,12 @@ def run_backend(args: argparse.Namespace) -> None:
             f" (claim, load, unseal, render, hand over, record); floor: one row write"
             f" {fl / target * 1e6:.1f} us (the INSERT above per row); goal <= 25 us;"
             f" load average {os.getloadavg()[0]:.1f}"
+        )
+        least = statistics.median(peers) * 1e6
+        print(
+            f"peer: the least Python any outbox runs (one thread, no lease, no window; see"
+            f" peer()), median {least:.1f} us per delivery = {least * target / 1e6 / fl:.1f}x"
+            f" the row write; the outbox is {cpu / least:.2f}x it"
         )
     claims = -(-target // settings.DELIVERY_BATCH)
     if postgres and claims < max(args.workers):
