@@ -19,8 +19,10 @@ process that settled as a worker does (tocsin.worker.settle). A throwaway data f
 made and filled natively (not counted); then a second process runs under callgrind with
 instrumentation off, drains one alert (not counted, a warm worker), confirms a second, and
 counts from the drain's first call until every delivery is recorded sent (the send pool's
-threads included). The floor, counted in the same process: one bare INSERT ... SELECT of the
-same rows into the delivery table, committed (bench/fanout.py's floor).
+threads included). The floor, counted the same way: one bare INSERT ... SELECT of the
+same rows into the delivery table, committed (bench/fanout.py's floor). And the peer: the
+least Python any outbox runs per delivery, in one thread without a lease (bench/fanout.py's
+peer), on a second alert.
 
 Needs valgrind (Debian's package valgrind: callgrind and callgrind_control).
 """
@@ -105,7 +107,8 @@ def _counted() -> Any:
 
 
 def measure(folder: Path, tree: Path, recipients: int, part: str) -> None:
-    """Under callgrind: count the drain of one alert (``part`` "drain") or the floor."""
+    """Under callgrind: count the drain of one alert (``part`` "drain"), the floor or the
+    peer."""
     fanout = _django(tree)
     from tocsin import geo
     from tocsin.alerts import outbox, targeting
@@ -119,6 +122,9 @@ def measure(folder: Path, tree: Path, recipients: int, part: str) -> None:
         alert = targeting.alert_disk(geo.cell_at(*fanout.DOWNTOWN, geo.REPORT_RESOLUTION))
         inside = sorted(geo.disk(alert.cell, alert.ring))
         fanout.floor(fanout.new_incident(dispatcher), inside, recipients, around=_counted())
+        return
+    if part == "peer":
+        fanout.peer(dispatcher, recipients, around=_counted())
         return
     incident = fanout.new_incident(dispatcher)
     fanout.NullTransport.take()
@@ -178,7 +184,7 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="copy callgrind's output files here (for callgrind_annotate)"
     )
-    parser.add_argument("--measure", choices=["drain", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=["drain", "floor", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -219,12 +225,20 @@ def main() -> None:
             sys.exit("could not fill the data folder")
         drain = _count(folder, tree, args.recipients, "drain") / args.recipients
         floor = _count(folder, tree, args.recipients, "floor") / args.recipients
+        least = _count(folder, tree, args.recipients, "peer") / args.recipients
         print(
             f"drain: {drain:,.0f} instructions per delivery"
             " (claim, open, render, hand over, record)"
         )
         print(f"floor: {floor:,.0f} instructions per row (one bare INSERT ... SELECT, committed)")
-        print(f"drain / floor: {drain / floor:.1f}x")
+        print(
+            f"peer: {least:,.0f} instructions per delivery (the least Python any outbox runs:"
+            " bench/fanout.py's peer)"
+        )
+        print(
+            f"drain / floor: {drain / floor:.1f}x; peer / floor: {least / floor:.1f}x;"
+            f" drain / peer: {drain / least:.2f}x"
+        )
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             for out in folder.glob("callgrind.*.out"):
