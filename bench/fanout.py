@@ -449,14 +449,13 @@ def _peer(alert_id: int) -> int:
     transport = NullTransport()
     alert = Alert.objects.select_related("incident").get(pk=alert_id)
     renderer = messages.Renderer()
-    shared = renderer.render(alert, member_id=0, language="en")
-    signer, before, after, html_before, html_after, incident_id = renderer._links[alert.id]
-    assert signer is not None
+    # Each language's message around the link, as the renderer splits it.
     parts = {}
     for language, _ in settings.LANGUAGES:
         renderer.render(alert, member_id=0, language=language)
-        _, text, html = renderer._done[alert.id, language]
-        parts[language] = (text, html)
+        parts[language] = renderer._done[alert.id, language]
+    signer, before, after, html_before, html_after, incident_id = renderer._links[alert.id]
+    assert signer is not None
     aead = resealing._aead(resealing.worker_key())
     nonce, decode, sign, of = resealing._NONCE, resealing._decode, signer.sign_pair, Message.of
     delivery = Delivery._meta.db_table
@@ -488,7 +487,7 @@ def _peer(alert_id: int) -> int:
                 payload = decode(aead.decrypt(blob[1 : 1 + nonce], blob[1 + nonce :], sealed))
                 token = sign(member_id, incident_id)
                 url = f"{before}{token}{after}"
-                text, html = parts[language]
+                shared, text, html = parts[language]
                 message = of(
                     shared.subject,
                     url.join(text),
