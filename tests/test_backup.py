@@ -150,7 +150,7 @@ import django
 django.setup()
 from django.conf import settings
 
-settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 from django.core import mail
 
 mail.outbox = []

@@ -42,7 +42,7 @@ class SmsRecorder(Transport):
 
 @pytest.fixture
 def w(settings: Any) -> World:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     settings.STAFF_MFA = True
     settings.CODE_TRIES_PER_ACCOUNT = 3
     settings.CODE_TRIES_PER_NETWORK = 100

@@ -42,7 +42,6 @@ class SmsRecorder(Transport):
 
 @pytest.fixture
 def w(settings: Any) -> World:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     mail.outbox = []
     return world()
 

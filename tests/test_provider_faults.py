@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.peers.smtp import smtp_mailer
 from tests.test_outbox import PUSH_DATA
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.email import EmailTransport
@@ -104,10 +105,7 @@ def test_a_push_service_that_hangs_or_resets_is_a_transient_failure(
 def test_an_smtp_server_that_hangs_or_resets_is_a_transient_failure(
     provider: BrokenProvider, settings: Any
 ) -> None:
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = provider.port
-    settings.EMAIL_TIMEOUT = 1
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    smtp_mailer(settings, "127.0.0.1", provider.port, timeout=1)
     settings.SMTP_HOST = "127.0.0.1"
     with pytest.raises(TransportError) as failure:
         EmailTransport().send({"address": "mateo@example.org"}, MESSAGE, idempotency_key="a1-e2")

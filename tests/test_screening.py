@@ -197,7 +197,6 @@ def test_a_call_to_interfere_is_held_in_capitals_or_with_dotless_is(item: dict[s
 @pytest.fixture
 def sent(settings: Any) -> list[Any]:
     """Return the emails the workers send (every world() member has an email channel)."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     mail.outbox = []
     return mail.outbox
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.peers.smtp import SMTPPeer, mail_settings
+from tests.peers.smtp import SMTPPeer, mail_settings, smtp_mailer
 from tocsin.transports.base import Message, TransportError
 from tocsin.transports.email import EmailTransport
 
@@ -126,10 +126,7 @@ def test_it_treats_a_busy_mailbox_as_transient(smtp: SMTPPeer) -> None:
 
 
 def test_it_retries_when_the_server_is_unreachable(settings: Any) -> None:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = closed_port()
-    settings.EMAIL_USE_TLS = False
+    smtp_mailer(settings, "127.0.0.1", closed_port())
     with pytest.raises(TransportError) as info:
         send("rosa@example.org")
     assert not info.value.permanent

@@ -11,7 +11,7 @@ import pytest
 
 from tests import factories
 from tests.factories import EAST
-from tests.peers.smtp import SMTPPeer, mail_settings
+from tests.peers.smtp import SMTPPeer, mail_settings, smtp_mailer
 from tests.test_provider_faults import BrokenProvider
 from tocsin.alerts import outbox
 from tocsin.alerts.models import Delivery, DeliveryStatus
@@ -77,10 +77,7 @@ def test_a_batch_tries_a_broken_server_twice_then_fails_the_rest_at_once(
     mode: str, settings: Any
 ) -> None:
     provider = BrokenProvider(mode)
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = provider.port
-    settings.EMAIL_TIMEOUT = 1
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    smtp_mailer(settings, "127.0.0.1", provider.port, timeout=1)
     settings.SMTP_HOST = "127.0.0.1"
     errors: list[TransportError] = []
     try:

@@ -26,7 +26,6 @@ from tocsin.members.models import LoginCode, Member
 
 @pytest.fixture
 def outbox(settings: Any) -> list[mail.EmailMessage]:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     mail.outbox = []
     return mail.outbox
 

@@ -388,14 +388,23 @@ GEOCODER_COUNTRIES = envstr("TOCSIN_GEOCODER_COUNTRIES")
 
 # Outbound channels. Each is off until configured.
 SMTP_HOST = envstr("TOCSIN_SMTP_HOST")
-EMAIL_HOST = SMTP_HOST or "localhost"
-EMAIL_PORT = envint("TOCSIN_SMTP_PORT", 25, minimum=1, maximum=65535)
-EMAIL_HOST_USER = envstr("TOCSIN_SMTP_USER")
-EMAIL_HOST_PASSWORD = envsecret("TOCSIN_SMTP_PASSWORD")
-EMAIL_USE_TLS = envbool("TOCSIN_SMTP_STARTTLS", False)
-EMAIL_TIMEOUT = 20
+# Django's default mailer (MAILERS, which replaces the EMAIL_* settings in Django 6.1):
+# the operator's SMTP server, or one on this machine.
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": SMTP_HOST or "localhost",
+            "port": envint("TOCSIN_SMTP_PORT", 25, minimum=1, maximum=65535),
+            "username": envstr("TOCSIN_SMTP_USER"),
+            "password": envsecret("TOCSIN_SMTP_PASSWORD"),
+            "use_tls": envbool("TOCSIN_SMTP_STARTTLS", False),
+            # Seconds for a connection and each reply.
+            "timeout": 20,
+        },
+    }
+}
 DEFAULT_FROM_EMAIL = envstr("TOCSIN_EMAIL_FROM", "Tocsin <tocsin@localhost>")
-EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 VAPID_PRIVATE_KEY = envsecret("TOCSIN_VAPID_PRIVATE_KEY")
 VAPID_SUBJECT = envstr("TOCSIN_VAPID_SUBJECT", "mailto:operator@localhost")

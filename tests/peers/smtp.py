@@ -130,13 +130,18 @@ class SMTPPeer:
         return [r.message for r in self.messages if wanted in (a.lower() for a in r.rcpt_tos)]
 
 
+def smtp_mailer(settings: Any, host: str, port: int, *, timeout: float = 20) -> None:
+    """Make Django's default mailer (pytest-django ``settings`` fixture) an SMTP one to
+    ``host``:``port``, plain, with no login, as tocsin.settings makes it."""
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": host, "port": port, "timeout": timeout},
+        }
+    }
+
+
 def mail_settings(settings: Any, peer: SMTPPeer) -> None:
     """Point Django's SMTP backend (pytest-django ``settings`` fixture) at ``peer``."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = peer.host
-    settings.EMAIL_PORT = peer.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
+    smtp_mailer(settings, peer.host, peer.port)
     settings.SMTP_HOST = peer.host

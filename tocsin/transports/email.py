@@ -360,8 +360,8 @@ class EmailTransport(Transport):
             body=message.text,
             to=[address],
             headers={**headers, **_one_line(unsubscribing)},
-            connection=backend,
         )
         if message.html:
             email.attach_alternative(message.html, "text/html")
-        email.send()
+        # The batch's own mailer, whose connection stays open for the next message.
+        backend.send_messages([email])
