@@ -3,11 +3,11 @@ sending it.
 
 An address is sealed to the vault like a sign-up to a mobilization (tocsin.mobilize.rsvps):
 web processes seal, only workers open. Every email is a ``DigestMessage`` row written in
-the transaction that calls for it; the worker's loop claims the due ones with a
-conditional update and sends them through the email transport, paced and retried like the
-RSVP messages (tocsin.mobilize.notices). Each day at TOCSIN_DIGEST_HOUR (local time) one
-``Issue`` lists the incidents newly public since the earlier issues, read through
-``published()`` only; confirmed subscriptions get it when it is not empty. The digest
+the transaction that calls for it; the worker's loop sends the due ones through the email
+transport as every message to one person is sent (tocsin.alerts.notices). Each day at
+TOCSIN_DIGEST_HOUR (local time) one ``Issue`` lists the incidents newly public since the
+earlier issues, read through ``published()`` only; confirmed subscriptions get it when it
+is not empty. The digest
 shows the incidents as published() shows them when it is sent: one that turned out a false
 alarm since is left out.
 """
@@ -21,24 +21,21 @@ import threading
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, close_old_connections, transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from tocsin import vault
-from tocsin.alerts.outbox import backoff, limiter
+from tocsin.alerts import notices
 from tocsin.digest.models import DigestMessage, Issue, Subscription
 from tocsin.public.incidents import PublicIncident, published
 from tocsin.transports import registry as transports
-from tocsin.transports.base import Message, TransportError
-from tocsin.vault import locking
+from tocsin.transports.base import Message
 
 logger = logging.getLogger(__name__)
 
 Status = DigestMessage.Status
 LINK_SALT = "tocsin.digest-link"
-MAX_ATTEMPTS = 8
 # An address never confirmed is forgotten after this long.
 UNCONFIRMED = dt.timedelta(days=2)
 # Sent messages are kept this long (the sealed address is on the subscription only).
@@ -188,76 +185,23 @@ def render(message: DigestMessage, public: dict[int, PublicIncident]) -> Message
 def send_due(limit: int = 100, *, now: dt.datetime | None = None) -> int:
     """Send the due messages (in a worker: it opens sealed addresses); return how many
     went out."""
-    if not locking.check():
-        return 0  # the vault is locked: messages wait
     now = now or timezone.now()
-    due = list(
-        DigestMessage.objects.filter(
-            status__in=[Status.QUEUED, Status.FAILED], next_attempt_at__lte=now
-        )
-        .select_related("subscription", "issue")
-        .order_by("next_attempt_at", "pk")[:limit]
-    )
-    if not due:
-        return 0
-    public = {p.id: p for p in published(now)}
-    sent = 0
-    for message in due:
-        # Claim it: another worker's conditional update then finds it moved on.
-        claimed = DigestMessage.objects.filter(
-            pk=message.pk, status=message.status, attempts=message.attempts
-        ).update(
-            attempts=F("attempts") + 1,
-            next_attempt_at=now + dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
-        )
-        if not claimed:
-            continue
-        attempts = message.attempts + 1
-        try:
-            rendered = render(message, public)
-            if rendered is None:
-                DigestMessage.objects.filter(pk=message.pk).update(status=Status.CANCELLED)
-                continue
-            wait = limiter("email").acquire()
-            if wait:
-                DigestMessage.objects.filter(pk=message.pk).update(
-                    attempts=F("attempts") - 1, next_attempt_at=now + dt.timedelta(seconds=wait)
-                )
-                continue
-            payload = vault.unseal(bytes(message.subscription.sealed))
-            transports.get("email").send(payload, rendered, idempotency_key=f"digest-{message.pk}")
-        except vault.VaultLocked:
-            DigestMessage.objects.filter(pk=message.pk).update(
-                attempts=F("attempts") - 1, next_attempt_at=now
-            )
-            continue
-        except TransportError as e:
-            logger.info("digest message %s failed: %s", message.pk, e.message)
-            if e.retry_after:
-                limiter("email").pause(e.retry_after)
-            _fail(
-                message,
-                e.message,
-                dead=e.permanent or attempts >= MAX_ATTEMPTS,
-                wait=max(backoff(attempts), e.retry_after or 0),
-            )
-        except Exception as e:  # a broken sealed row: visible, never a crash loop
-            logger.error("digest message %s crashed", message.pk, exc_info=e)
-            _fail(message, f"internal error: {type(e).__name__}", dead=True)
-        else:
-            DigestMessage.objects.filter(pk=message.pk).update(
-                status=Status.SENT, error="", sent_at=timezone.now()
-            )
-            sent += 1
-    return sent
+    public: dict[int, PublicIncident] | None = None
 
+    def render_now(message: DigestMessage, channel: str) -> Message | None:
+        nonlocal public
+        if public is None:  # read once, and only when a message is due
+            public = {p.id: p for p in published(now)}
+        return render(message, public)
 
-def _fail(message: DigestMessage, error: str, *, dead: bool, wait: float = 0) -> None:
-    DigestMessage.objects.filter(pk=message.pk).update(
-        status=Status.DEAD if dead else Status.FAILED,
-        error=error[:200],
-        next_attempt_at=timezone.now() + dt.timedelta(seconds=wait),
+    kind = notices.Kind[DigestMessage](
+        name="digest message",
+        key="digest",
+        channel=lambda message: ("email", vault.unseal(bytes(message.subscription.sealed))),
+        render=render_now,
     )
+    rows = DigestMessage.objects.select_related("subscription", "issue")
+    return notices.send_due(rows, kind, limit=limit, now=now)
 
 
 def forget_stale(now: dt.datetime | None = None) -> None:

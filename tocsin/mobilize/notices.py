@@ -1,37 +1,28 @@
 """Messages to the people signed up for a mobilization, sent by the workers.
 
 The rows (``RsvpMessage``) are written by tocsin.mobilize.rsvps when something calls for
-one; a worker's housekeeping loop claims the due ones and sends each on the person's own
-channel (their sealed address, or a member's first working channel), in their language,
-paced per channel like alerts (tocsin.alerts.outbox.limiter). Only workers can open the
-sealed addresses.
+one; a worker's housekeeping loop sends the due ones as every message to one person is
+sent (tocsin.alerts.notices), each on the person's own channel (their sealed address, or a
+member's first working channel), in their language. A reminder no longer needed (the
+place given up, the event begun or cancelled) is cancelled instead.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from tocsin import vault
-from tocsin.alerts.outbox import backoff, limiter
+from tocsin.alerts import notices
 from tocsin.mobilize import rsvps
 from tocsin.mobilize.planned import Mobilization, Rsvp, RsvpMessage, RsvpStatus
-from tocsin.transports import registry as transports
-from tocsin.transports.base import Message, TransportError
-from tocsin.vault import locking
-
-logger = logging.getLogger(__name__)
+from tocsin.transports.base import Message
 
 Purpose = RsvpMessage.Purpose
-Status = RsvpMessage.Status
-
-MAX_ATTEMPTS = 8
 # A reminder for a time already past is pointless: dropped rather than sent late.
 BEFORE_START = (Purpose.DAY_BEFORE, Purpose.MORNING_OF, Purpose.SOON)
 # Sent only while the person still has a place.
@@ -124,19 +115,11 @@ def render(message: RsvpMessage, *, channel: str = "") -> Message:
     )
 
 
-def _channel(rsvp: Rsvp) -> tuple[str, dict] | None:
+def _channel(rsvp: Rsvp) -> notices.Channel | None:
     """Return the channel and opened address ``rsvp``'s messages go to, or None."""
     if rsvp.member_id is not None:
         assert rsvp.member is not None
-        endpoint = rsvp.member.endpoints.usable().exclude(kind="webpush").first()
-        endpoint = endpoint or rsvp.member.endpoints.usable().first()
-        if endpoint is None:
-            return None
-        payload = endpoint.open()
-        # As alerts do: the email's unsubscribe link and the demo inbox need the member.
-        payload.setdefault("member_id", rsvp.member_id)
-        payload.setdefault("channel", endpoint.kind)
-        return endpoint.kind, payload
+        return notices.first_channel(rsvp.member)
     if not rsvp.sealed:
         return None
     return rsvp.kind, vault.unseal(bytes(rsvp.sealed))
@@ -154,80 +137,17 @@ def _stale(message: RsvpMessage, now: datetime) -> bool:
     return m.is_cancelled and message.purpose != Purpose.CANCELLED
 
 
+KIND = notices.Kind[RsvpMessage](
+    name="rsvp message",
+    key="rsvp",
+    channel=lambda message: _channel(message.rsvp),
+    render=lambda message, channel: render(message, channel=channel),
+    stale=_stale,
+)
+
+
 def send_due(limit: int = 100, *, now: datetime | None = None) -> int:
     """Send the due messages (in a worker: it opens sealed addresses); return how many
     went out."""
-    if not locking.check():
-        return 0  # the vault is locked: messages wait
-    now = now or timezone.now()
-    due = list(
-        RsvpMessage.objects.filter(
-            status__in=[Status.QUEUED, Status.FAILED], next_attempt_at__lte=now
-        )
-        .select_related("rsvp__mobilization__place", "rsvp__member")
-        .order_by("next_attempt_at", "pk")[:limit]
-    )
-    sent = 0
-    for message in due:
-        # Claim it: another worker's conditional update then finds it moved on.
-        claimed = RsvpMessage.objects.filter(
-            pk=message.pk, status=message.status, attempts=message.attempts
-        ).update(
-            attempts=F("attempts") + 1,
-            next_attempt_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
-        )
-        if not claimed:
-            continue
-        if _stale(message, now):
-            RsvpMessage.objects.filter(pk=message.pk).update(status=Status.CANCELLED)
-            continue
-        attempts = message.attempts + 1
-        kind = ""
-        try:
-            channel = _channel(message.rsvp)
-            if channel is None:
-                _fail(message, "no channel to send on", dead=True)
-                continue
-            kind, payload = channel
-            wait = limiter(kind).acquire()
-            if wait:
-                # The channel's provider asked for a pause: this waits, uncounted.
-                RsvpMessage.objects.filter(pk=message.pk).update(
-                    attempts=F("attempts") - 1, next_attempt_at=now + timedelta(seconds=wait)
-                )
-                continue
-            transports.get(kind).send(
-                payload, render(message, channel=kind), idempotency_key=f"rsvp-{message.pk}"
-            )
-        except vault.VaultLocked:
-            RsvpMessage.objects.filter(pk=message.pk).update(
-                attempts=F("attempts") - 1, next_attempt_at=now
-            )
-            continue
-        except TransportError as e:
-            logger.info("rsvp message %s failed: %s", message.pk, e.message)
-            if e.retry_after and kind:
-                limiter(kind).pause(e.retry_after)
-            _fail(
-                message,
-                e.message,
-                dead=e.permanent or attempts >= MAX_ATTEMPTS,
-                wait=max(backoff(attempts), e.retry_after or 0),
-            )
-        except Exception as e:  # a broken sealed row: visible, never a crash loop
-            logger.error("rsvp message %s crashed", message.pk, exc_info=e)
-            _fail(message, f"internal error: {type(e).__name__}", dead=True)
-        else:
-            RsvpMessage.objects.filter(pk=message.pk).update(
-                status=Status.SENT, error="", sent_at=timezone.now()
-            )
-            sent += 1
-    return sent
-
-
-def _fail(message: RsvpMessage, error: str, *, dead: bool, wait: float = 0) -> None:
-    RsvpMessage.objects.filter(pk=message.pk).update(
-        status=Status.DEAD if dead else Status.FAILED,
-        error=error[:200],
-        next_attempt_at=timezone.now() + timedelta(seconds=wait),
-    )
+    rows = RsvpMessage.objects.select_related("rsvp__mobilization__place", "rsvp__member")
+    return notices.send_due(rows, KIND, limit=limit, now=now)
