@@ -46,7 +46,7 @@ def scene(django_db_setup: None, django_db_blocker: Any) -> Iterator[Scene]:
 
 @pytest.fixture
 def _django_db_helper(scene: Scene) -> Iterator[None]:
-    savepoint = transaction.savepoint()
+    savepoint = transaction.savepoint_create()
     try:
         yield
     finally:
