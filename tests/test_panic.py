@@ -334,3 +334,22 @@ def test_without_the_members_leave_the_case_gets_no_family_tasks(
         t = panic.trigger(w.member, Trigger.Kind.BUTTON)
     case = Case.objects.get(trigger_id=t.pk)
     assert "childcare" not in set(case.tasks.values_list("kind", flat=True))
+
+
+def test_a_call_for_help_goes_before_a_backlog_of_requests_to_agree(
+    w: World, smtp: SMTPPeer
+) -> None:
+    plan = prepared(w)
+    # More requests to agree waiting (written earlier) than one round sends.
+    for n in range(3):
+        panic.add_contact(
+            plan,
+            label=f"Vecino {n}",
+            kind="email",
+            address=f"vecino{n}@example.org",
+            language="es",
+        )
+    panic.trigger(w.member, Trigger.Kind.BUTTON)
+    assert sending.send_due(limit=1) == 1
+    assert ContactMessage.objects.get(purpose="panic").status == "sent"
+    assert len(smtp.to("ana@example.org")) == 1

@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -87,11 +87,17 @@ def send_due(limit: int = 200, *, trigger_id: int | None = None) -> int:
     )
     if trigger_id is not None:
         due = due.filter(trigger_id=trigger_id)
-    # A call for help before a mistake, a mistake before a request to agree.
-    order = {Purpose.PANIC: 0, Purpose.MISTAKE: 1, Purpose.CONFIRM: 2}
-    rows = sorted(
-        due.select_related("contact__plan__member", "contact__plan__committee")[:limit],
-        key=lambda m: (order[Purpose(m.purpose)], m.pk),
+    # A call for help before a mistake, a mistake before a request to agree: ordered
+    # before the limit, so a backlog of requests never holds a call for help back a round.
+    first = Case(
+        When(purpose=Purpose.PANIC, then=Value(0)),
+        When(purpose=Purpose.MISTAKE, then=Value(1)),
+        default=Value(2),
+    )
+    rows = list(
+        due.select_related("contact__plan__member", "contact__plan__committee").order_by(
+            first, "pk"
+        )[:limit]
     )
     sent = 0
     for message in rows:
