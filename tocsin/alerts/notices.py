@@ -12,6 +12,11 @@ that runs out after the delivery lease; sent on the channel the kind picks, in t
 person's language, paced per channel like alerts; retried with the outbox's backoff; given
 up after MAX_ATTEMPTS or a permanent error, and on anything unexpected (a broken sealed
 row is visible, never a crash loop).
+
+Two senders keep loops of their own: messages to a member's emergency contacts
+(tocsin.family.sending: calls for help go first, and one cancelled while it waited is
+given up, not cancelled) and the desk's replies to reporters (tocsin.incidents.replies:
+every outcome updates the desk's live page).
 """
 
 from __future__ import annotations
@@ -71,8 +76,8 @@ class Kind[M: models.Model]:
 
 
 def first_channel(member: Member) -> Channel | None:
-    """Return the channel and opened address of ``member``'s first working channel, push
-    last (a notice should reach a phone that is off too), or None."""
+    """Return the channel and opened address of ``member``'s first working channel (web
+    push only when they have no other), or None."""
     endpoints = member.endpoints.usable()
     endpoint = endpoints.exclude(kind="webpush").first() or endpoints.first()
     if endpoint is None:
