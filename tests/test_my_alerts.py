@@ -21,6 +21,7 @@ from tocsin.incidents.reports import receive_report as submit_report
 from tocsin.incidents.services import change_state
 from tocsin.intake.models import ReportKind
 from tocsin.members.models import Member
+from tocsin.places.models import Place, PlaceKind
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +136,29 @@ def test_a_responder_sees_an_unverified_alert_they_got_and_members_do_not(w: Wor
     [row] = rows(my_alerts(w.responder))
     assert f'data-incident="{found.pk}"' in row
     assert rows(my_alerts(w.member)) == []
+
+
+def test_the_place_is_named_by_the_committees_places_in_my_language(w: World) -> None:
+    Place.objects.create(
+        committee=w.east,
+        name="Soto station (1st & Soto)",
+        name_es="Estación Soto (1st y Soto)",
+        kind=PlaceKind.TRANSIT,
+        lat=EAST[0],
+        lng=EAST[1],
+    )
+    confirmed(w)
+    [english] = rows(my_alerts(w.member))
+    # Block level, as members are shown it: "near" or "about 200 m west of" the station.
+    assert re.search(
+        r"Checkpoint</strong> · (near|about \d+ m \w+ of) Soto station \(1st &amp; Soto\)</a>",
+        english,
+    )
+    w.member.language = "es"
+    w.member.save()
+    [spanish] = rows(my_alerts(w.member))
+    assert re.search(
+        r"</strong> · (cerca de|a unos \d+ m al \w+ de) Estación Soto \(1st y Soto\)</a>", spanish
+    )
+    for row in (english, spanish):
+        assert not re.search(r"\d+\.\d{3,}, -?\d", row), row  # no coordinates

@@ -12,6 +12,7 @@ from tocsin.alerts.messages import alert_link_token, place_text
 from tocsin.alerts.models import Delivery, DeliveryStatus, Purpose
 from tocsin.incidents.models import Incident
 from tocsin.members.models import Member
+from tocsin.places.naming import Gazetteer
 
 # The alerts that tell a member about an incident (a confirmed one; an unverified one to
 # responders). Requests to verify and notices to staff link elsewhere; all-clears and
@@ -25,7 +26,8 @@ class MyAlert:
     incident: Incident
     # When the newest alert about it was sent to the member.
     at: datetime
-    # The place as members are shown it (block level), never the exact one.
+    # The place as members are shown it (block level, "near Mariachi Plaza"), never the
+    # exact one.
     place: str
     # The member's own alert page.
     url: str
@@ -43,12 +45,16 @@ def alerts_of(member: Member, *, limit: int = LIMIT) -> list[MyAlert]:
         .order_by("-at", "-alert__incident_id")[:limit]
     )
     rows = list(newest)
-    incidents = Incident.objects.in_bulk([r["alert__incident_id"] for r in rows])
+    incidents = Incident.objects.prefetch_related("committees").in_bulk(
+        [r["alert__incident_id"] for r in rows]
+    )
+    # Places named by the incidents' committees, as the alerts and the alert page name them.
+    gazetteer = Gazetteer({c.pk for i in incidents.values() for c in i.committees.all()})
     return [
         MyAlert(
             incident=incident,
             at=r["at"],
-            place=place_text(incident.cell),
+            place=place_text(incident.cell, gazetteer),
             url=reverse(
                 "alert_page",
                 args=[alert_link_token(member_id=member.pk, incident_id=incident.pk)],
