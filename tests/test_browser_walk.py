@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings as django_settings
 from django.utils import translation
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests import factories
 from tests.browser_support import WAIT_MS, LiveServer, chromium, orm
@@ -122,6 +122,14 @@ def fits(page: Page) -> None:
     assert wide <= 360, f"{page.url} is {wide} px wide on a 360 px phone"
 
 
+def within_reach(target: Locator) -> None:
+    """``target`` shows on the phone's screen as the page opens sideways: not off its
+    right edge inside a box that scrolls."""
+    box = target.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360, box
+
+
 def says_the_place(page: Page, selector: str, language: str) -> None:
     """The screen names the place in words (the car wash, in the reader's language)."""
     expect(page.locator(selector).first).to_contain_text(CAR_WASH[language])
@@ -192,6 +200,7 @@ def test_the_whole_loop_on_phones_names_the_place_and_keeps_every_promise(
     expect(desk.locator("button[name=state][value=confirmed]")).to_be_visible()
     expect(desk.locator("button[name=state][value=unfounded]")).to_be_visible()
     vera_row = desk.locator("#panel table.candidates tr", has_text="Vera")
+    within_reach(vera_row.locator("button"))
     submit(desk, vera_row.locator("button"))
     wait_live(desk)
     expect(desk.locator("#panel [data-testid=state]")).to_have_text(
