@@ -224,18 +224,36 @@ def test_callback_kinds_offer_only_the_channels_this_server_has(w: World, settin
         form = as_(w.dispatcher).get(reverse("hotline")).context["form"]
         return [kind for kind, _label in form.fields["callback_kind"].choices]
 
-    settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = settings.TWILIO_FROM = ""
-    settings.SMS_GATEWAY_URL = settings.SIGNAL_API_URL = settings.TELEGRAM_BOT_TOKEN = ""
-    assert offered() == [""]
     settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
     settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
     settings.TWILIO_FROM = FROM
     assert offered() == ["", "sms"]
 
 
+def test_with_no_channel_to_call_back_on_the_form_asks_for_no_number(
+    w: World, settings: Any
+) -> None:
+    settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = settings.TWILIO_FROM = ""
+    settings.SMS_GATEWAY_URL = settings.SIGNAL_API_URL = settings.TELEGRAM_BOT_TOKEN = ""
+    html = page(as_(w.dispatcher).get(reverse("hotline")))
+    assert 'name="callback"' not in html and 'name="callback_kind"' not in html
+    assert "Tocsin cannot text callers back here" in html
+    # A call is taken as it is, with nothing to reach the caller by.
+    data = call(EAST)
+    del data["callback_kind"], data["callback"]
+    response = as_(w.dispatcher).post(reverse("hotline"), data)
+    assert response.status_code == 302
+    assert not ReportContact.objects.exists()
+    Member.objects.filter(pk=w.dispatcher.pk).update(language="es")
+    spanish = page(as_(w.dispatcher).get(reverse("hotline")))
+    assert "Tocsin no puede escribir de vuelta a quien llama" in spanish
+
+
 def test_a_callback_on_a_channel_this_server_lacks_is_refused(w: World, settings: Any) -> None:
     settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = settings.TWILIO_FROM = ""
     settings.SMS_GATEWAY_URL = ""
+    # Another channel keeps the callback fields.
+    settings.TELEGRAM_BOT_TOKEN, settings.TELEGRAM_WEBHOOK_SECRET = "123:abc", "secret"
     response = as_(w.dispatcher).post(
         reverse("hotline"), call(EAST, callback_kind="sms", callback=CALLBACK)
     )

@@ -124,9 +124,12 @@ def reply_to_reporter(request: HttpRequest) -> HttpResponse:
 def _hotline_form(data: dict | None = None) -> HotlineForm:
     form = HotlineForm(data, initial={"nonce": secrets.token_urlsafe(24), "language": "es"})
     ready = transports.registry()
-    form.fields["callback_kind"].choices = [  # type: ignore[attr-defined]
-        (kind, label) for kind, label in CALLBACK_KINDS if not kind or kind in ready
-    ]
+    choices = [(kind, label) for kind, label in CALLBACK_KINDS if not kind or kind in ready]
+    if len(choices) == 1:
+        # No channel here can text a caller back: no number is asked for, none is kept.
+        del form.fields["callback_kind"], form.fields["callback"]
+    else:
+        form.fields["callback_kind"].choices = choices  # type: ignore[attr-defined]
     return form
 
 
@@ -154,7 +157,7 @@ def hotline(request: HttpRequest) -> HttpResponse:
                 nonce=data["nonce"],
                 language=data["language"],
                 reply_to=(data["callback_kind"], data["callback"])
-                if data["callback_kind"]
+                if data.get("callback_kind")
                 else None,
             )
         except OutsideEveryArea:

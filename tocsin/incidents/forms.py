@@ -85,6 +85,11 @@ class HotlineForm(forms.Form):
     )
     nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
+    @property
+    def can_call_back(self) -> bool:
+        """Whether the form asks how to reach the caller (a channel here can)."""
+        return "callback" in self.fields
+
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean() or {}
         lat, lng = data.get("lat"), data.get("lng")
