@@ -158,7 +158,12 @@ def _add_email(request: HttpRequest, member: Member, email: str) -> None:
 
 @login_required
 def me(request: HttpRequest) -> HttpResponse:
-    member = access.member_of(request)
+    return _me_page(request, access.member_of(request))
+
+
+def _me_page(
+    request: HttpRequest, member: Member, *, area_form: AreaForm | None = None, status: int = 200
+) -> HttpResponse:
     kinds = channels.code_kinds()
     return render(
         request,
@@ -168,7 +173,7 @@ def me(request: HttpRequest) -> HttpResponse:
             "areas": member.areas.all(),
             "channels": channels.rows(member),
             "memberships": member.memberships.select_related("committee"),
-            "area_form": AreaForm(),
+            "area_form": area_form or AreaForm(),
             "email_form": EmailForm(),
             "phone_form": PhoneForm(kinds=kinds) if kinds else None,
             "telegram_link": channels.telegram_link(member),
@@ -178,6 +183,7 @@ def me(request: HttpRequest) -> HttpResponse:
             "my_alerts": mine.alerts_of(member),
             "map_center": settings.MAP_CENTER,
         },
+        status=status,
     )
 
 
@@ -186,13 +192,11 @@ def me(request: HttpRequest) -> HttpResponse:
 def add_area(request: HttpRequest) -> HttpResponse:
     member = access.member_of(request)
     form = AreaForm(request.POST)
+    if form.is_valid() and member.areas.count() >= 10:
+        form.add_error(None, _("You can have up to 10 areas."))
     if not form.is_valid():
-        for error in form.non_field_errors():
-            messages.error(request, str(error))
-        return redirect("me")
-    if member.areas.count() >= 10:
-        messages.error(request, _("You can have up to 10 areas."))
-        return redirect("me")
+        # The page again with what they typed, and what is missing beside the button.
+        return _me_page(request, member, area_form=form, status=400)
     data = form.cleaned_data
     AlertArea.objects.create(
         member=member,
