@@ -98,6 +98,19 @@ def test_the_receipt_page_follows_the_incident_from_received_to_resolved(w: Worl
     assert progress_of(report) == "resolved"
 
 
+def test_what_happens_next_is_said_only_while_it_is_still_ahead(w: World) -> None:
+    report = report_at()
+    page = receipt_page(report).content.decode()
+    assert "decides whether to send someone to check" in page
+    assert "sends someone to check" not in page  # no promise the desk has not made
+    incident = incidents.open_incident(report, actor=w.dispatcher)
+    incidents.change_state(incident, "confirmed", actor=w.dispatcher, committees={w.east.pk})
+    page = receipt_page(report).content.decode()
+    assert "What happens next" not in page
+    assert "Only if it is confirmed" not in page
+    assert "<h1>Your report</h1>" in page
+
+
 def test_a_false_alarm_says_so(w: World) -> None:
     report = report_at()
     incident = incidents.open_incident(report, actor=w.dispatcher)
