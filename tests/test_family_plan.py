@@ -198,3 +198,13 @@ def test_the_plan_is_in_the_members_data_export_without_addresses_or_pin(w: Worl
         {"name": "Mom", "kind": "email", "language": "es", "agreed_at": None}
     ]
     assert "mom@example.org" not in str(data) and "2468" not in str(data)
+
+
+def test_the_contact_form_asks_for_a_number_only_when_a_channel_takes_one(
+    w: World, settings: Settings
+) -> None:
+    settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = settings.TWILIO_FROM = ""
+    settings.SMS_GATEWAY_URL = settings.SIGNAL_API_URL = ""
+    page = session_for(w.member).get(reverse("family_plan")).content.decode()
+    assert "Phone number or address" not in page
+    assert "Email address" in page

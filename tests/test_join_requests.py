@@ -323,3 +323,10 @@ def test_the_operator_refuses_and_the_request_is_gone(db: None) -> None:
     request = CommitteeRequest.objects.get()
     call_command("committees", "refuse", str(request.pk), stdout=io.StringIO())
     assert not CommitteeRequest.objects.exists()
+
+
+def test_the_form_asks_for_a_number_only_when_the_server_sends_sms(w: World) -> None:
+    page = text(Client().get(reverse("committee_public", args=[w.east.slug])))
+    assert "Email address" in page
+    assert "mobile number" not in page
+    assert "mobile number" not in text(Client().get(reverse("committee_start")))

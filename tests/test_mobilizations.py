@@ -541,10 +541,17 @@ def test_a_bad_address_is_refused(w: World) -> None:
 
 def test_sms_is_offered_only_when_the_server_sends_sms(w: World, settings: Settings) -> None:
     m = vigil(w)
-    assert 'value="sms"' not in text(Client().get(reverse("mobilization", args=[m.pk])))
+    page = text(Client().get(reverse("mobilization", args=[m.pk])))
+    assert 'value="sms"' not in page
+    # Nothing asks for a number the page would then refuse.
+    assert "mobile number" not in page
+    assert "mobile number" not in text(Client().get(reverse("mobilizations")))
     with running() as peer:
         use_twilio(settings, peer)
-        assert 'value="sms"' in text(Client().get(reverse("mobilization", args=[m.pk])))
+        page = text(Client().get(reverse("mobilization", args=[m.pk])))
+        assert 'value="sms"' in page
+        assert "Email address or mobile number" in page
+        assert "a mobile number" in text(Client().get(reverse("mobilizations")))
 
 
 def test_a_member_signs_up_in_one_tap(w: World) -> None:

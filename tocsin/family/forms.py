@@ -95,7 +95,11 @@ class ContactForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = contact_kinds()  # type: ignore[attr-defined]
+        kinds = contact_kinds()
+        self.fields["kind"].choices = kinds  # type: ignore[attr-defined]
+        if not any(transports.is_phone(kind) for kind, _label in kinds):
+            # Nothing asks for a number the form would then refuse.
+            self.fields["address"].label = _("Email address")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

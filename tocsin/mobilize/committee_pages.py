@@ -48,6 +48,9 @@ class ContactForm(forms.Form):
         assert isinstance(channel, forms.ChoiceField)
         # Only the channels this server sends on (SMS is off until configured).
         channel.choices = [c for c in CHANNELS if c[0] in transports.registry()]
+        if "sms" not in transports.registry():
+            # Nothing asks for a number the form would then refuse.
+            self.fields["address"].label = _("Email address")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -226,6 +226,9 @@ class RsvpForm(forms.Form):
         channel.choices = [c for c in [*self.CHANNELS, self.PUSH] if c[0] in transports.registry()]
         # Listed without push: a page without JavaScript cannot subscribe.
         channel.widget.choices = [c for c in channel.choices if c[0] != "webpush"]
+        if "sms" not in transports.registry():
+            # Nothing asks for a number the form would then refuse.
+            self.fields["address"].label = _("Email address")
         self.push_keys: dict[str, str] = {}
         if member:
             del self.fields["channel"], self.fields["address"], self.fields["display_name"]

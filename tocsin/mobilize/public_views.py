@@ -81,7 +81,12 @@ def mobilizations(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "mobilize/list.html",
-        {"mobilizations": found, "yours": list(yours[:PAGE_SIZE]), **filters},
+        {
+            "mobilizations": found,
+            "yours": list(yours[:PAGE_SIZE]),
+            "sms": "sms" in transports.registry(),
+            **filters,
+        },
     )
 
 
