@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from django.urls import reverse
 
 from tests.factories import EAST, World, session_for
@@ -49,3 +50,12 @@ def test_an_eleventh_area_is_refused_and_the_form_kept(w: World) -> None:
     assert "You can have up to 10 areas." in html
     assert 'value="Escuela"' in html
     assert w.member.areas.count() == 10
+
+
+def test_the_maps_centre_is_written_with_a_point_in_spanish_too(w: World) -> None:
+    Member.objects.filter(pk=w.member.pk).update(language="es")
+    html = session_for(w.member).get(reverse("me")).content.decode()
+    lat, lng = settings.MAP_CENTER
+    assert f'data-lat="{lat:.6f}" data-lng="{lng:.6f}"' in html
+    find = Client(HTTP_ACCEPT_LANGUAGE="es").get(reverse("committees_find")).content.decode()
+    assert f'data-lat="{lat:.6f}" data-lng="{lng:.6f}"' in find
