@@ -37,7 +37,7 @@ from tocsin.committees.models import Committee
 from tocsin.demo.models import DemoMessage
 from tocsin.hooks import inbound
 from tocsin.lib.gsm7 import GSM7, segments
-from tocsin.members.models import ContactEndpoint
+from tocsin.members.models import ContactEndpoint, Member
 from tocsin.mobilize import notices, rsvps
 from tocsin.mobilize.models import Response
 from tocsin.mobilize.planned import (
@@ -214,6 +214,19 @@ def test_a_gazetteer_place_of_another_committee_cannot_be_chosen(w: World) -> No
     )
     assert response.status_code == 400
     assert not Mobilization.objects.exists()
+
+
+def test_the_committees_places_are_offered_in_the_organizers_language(w: World) -> None:
+    Place.objects.create(
+        committee=w.east,
+        name="Hollenbeck Park",
+        name_es="Parque Hollenbeck",
+        lat=34.03,
+        lng=-118.22,
+    )
+    Member.objects.filter(pk=w.organizer.pk).update(language="es")
+    page = text(session_for(w.organizer).get(reverse("committee_mobilizations", args=["east"])))
+    assert ">Parque Hollenbeck</option>" in page
 
 
 def test_a_gazetteer_place_is_said_in_words(w: World) -> None:

@@ -35,6 +35,13 @@ class LocalDateTimeInput(forms.DateTimeInput):
         super().__init__(format=LOCAL_INPUT, **kwargs)
 
 
+class PlaceChoiceField(forms.ModelChoiceField):
+    """A committee's place, named as people say it in the reader's language."""
+
+    def label_from_instance(self, obj: Place) -> str:
+        return obj.said()
+
+
 class MobilizationForm(forms.ModelForm):
     """A mobilization, its roles (how many of each are needed) and optional shifts."""
 
@@ -70,6 +77,7 @@ class MobilizationForm(forms.ModelForm):
             "lat": forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
             "lng": forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
         }
+        field_classes = {"place": PlaceChoiceField}
 
     def __init__(self, *args: Any, committee: Committee, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
