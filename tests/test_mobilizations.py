@@ -229,6 +229,25 @@ def test_the_committees_places_are_offered_in_the_organizers_language(w: World) 
     assert ">Parque Hollenbeck</option>" in page
 
 
+def test_the_assembly_point_opens_in_the_readers_maps_app(w: World) -> None:
+    client = session_for(w.organizer)
+    client.post(
+        reverse("committee_mobilizations", args=["east"]),
+        form_data(lat="34.04012", lng="-118.21034"),
+    )
+    m = Mobilization.objects.get()
+    page = text(Client().get(reverse("mobilization", args=[m.pk])))
+    assert 'href="geo:34.04012,-118.21034"' in page
+    assert "Open in your maps app" in page
+
+
+def test_without_an_assembly_point_there_is_no_maps_link(w: World) -> None:
+    session_for(w.organizer).post(reverse("committee_mobilizations", args=["east"]), form_data())
+    m = Mobilization.objects.get()
+    assert m.point() is None
+    assert "geo:" not in text(Client().get(reverse("mobilization", args=[m.pk])))
+
+
 def test_a_gazetteer_place_is_said_in_words(w: World) -> None:
     place = Place.objects.create(
         committee=w.east, name="Car wash, Cesar Chavez & Soto", lat=34.04, lng=-118.21

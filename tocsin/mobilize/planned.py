@@ -152,6 +152,12 @@ class Mobilization(models.Model):
             return self.lat, self.lng
         return None
 
+    def geo_uri(self) -> str:
+        """Return the assembly point as a ``geo:`` URI (RFC 5870), which phones hand to their
+        own maps app, or "" when there is none."""
+        point = self.point()
+        return f"geo:{point[0]:.5f},{point[1]:.5f}" if point else ""
+
     @property
     def is_cancelled(self) -> bool:
         return self.cancelled_at is not None
