@@ -248,6 +248,22 @@ def test_without_an_assembly_point_there_is_no_maps_link(w: World) -> None:
     assert "geo:" not in text(Client().get(reverse("mobilization", args=[m.pk])))
 
 
+def test_a_page_in_english_says_a_spanish_only_mobilization_is_in_spanish(w: World) -> None:
+    session_for(w.organizer).post(
+        reverse("committee_mobilizations", args=["east"]),
+        form_data(title="", description="", description_es="Taller de derechos."),
+    )
+    m = Mobilization.objects.get()
+    english = text(Client().get(reverse("mobilization", args=[m.pk])))
+    # Marked for screen readers, which then read it with a Spanish voice, and said.
+    assert '<h1 lang="es">Manifestación en el Ayuntamiento</h1>' in english
+    assert '<div class="description" lang="es">' in english
+    assert "In Spanish only" in english
+    spanish = text(Client(HTTP_ACCEPT_LANGUAGE="es").get(reverse("mobilization", args=[m.pk])))
+    assert "<h1>Manifestación en el Ayuntamiento</h1>" in spanish
+    assert "Solo en" not in spanish
+
+
 def test_a_gazetteer_place_is_said_in_words(w: World) -> None:
     place = Place.objects.create(
         committee=w.east, name="Car wash, Cesar Chavez & Soto", lat=34.04, lng=-118.21

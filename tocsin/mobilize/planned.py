@@ -71,6 +71,15 @@ class MobilizationQuerySet(models.QuerySet["Mobilization"]):
         return self.exclude(title="")
 
 
+def _shown_in(language: str | None, english: str, spanish: str) -> str:
+    """Return the language a text written in ``english`` and ``spanish`` (either may be
+    empty) is shown in to a reader of ``language`` (the active one): their own if it has
+    one, else the other."""
+    spanish_reader = (language or translation.get_language() or "en").startswith("es")
+    own = spanish if spanish_reader else english
+    return ("es" if spanish_reader else "en") if own else ("en" if spanish_reader else "es")
+
+
 class Mobilization(models.Model):
     committee = models.ForeignKey(
         "committees.Committee", models.CASCADE, related_name="mobilizations"
@@ -135,6 +144,14 @@ class Mobilization(models.Model):
         if language.startswith("es"):
             return self.description_es or self.description
         return self.description or self.description_es
+
+    def title_language(self, language: str | None = None) -> str:
+        """Return the language ``title_in`` shows the title in ("en" or "es")."""
+        return _shown_in(language, self.title, self.title_es)
+
+    def description_language(self, language: str | None = None) -> str:
+        """Return the language ``description_in`` shows the description in."""
+        return _shown_in(language, self.description, self.description_es)
 
     def languages(self) -> list[str]:
         return [code for code, title in (("en", self.title), ("es", self.title_es)) if title]
