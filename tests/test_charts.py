@@ -184,3 +184,29 @@ def test_long_labels_can_be_written_short_under_the_chart() -> None:
     texts = [t.text for t in parse(chart).iter(f"{SVG}text")]
     assert "12 Nov" in texts and "12 Nov Vigil for the Soto families" not in texts
     assert chart.rows() == [("12 Nov Vigil for the Soto families", ["9"])]
+
+
+def value_labels(chart: Chart) -> list[tuple[str, float, float]]:
+    """The labels at the left of the plot: (text, x, y) of each."""
+    root = parse(chart)
+    return [
+        (t.text or "", float(t.get("x") or 0), float(t.get("y") or 0))
+        for t in root.findall(f"{SVG}text")
+        if t.get("text-anchor") == "end"
+    ]
+
+
+def test_a_small_axis_labels_its_middle_exactly() -> None:
+    chart = line_chart("Report to confirmed", WEEKS[:2], [Series("Median", [0.3, 0.5])], unit="min")
+    with translation.override("es"):
+        spanish = line_chart("Reporte", WEEKS[:2], [Series("Mediana", [0.3, 0.5])], unit="min")
+    assert [text for text, _x, _y in value_labels(chart)] == ["0", "0.25", "0.5"]
+    assert [text for text, _x, _y in value_labels(spanish)] == ["0", "0,25", "0,5"]
+
+
+def test_the_unit_stands_above_the_top_value_not_beside_it() -> None:
+    root = parse(response_times())
+    [unit] = [t for t in root.findall(f"{SVG}text") if t.text == "min"]
+    top_label_y = min(y for _text, _x, y in value_labels(response_times()))
+    # Value labels are about 10 units tall, drawn upwards from their baseline.
+    assert float(unit.get("y") or 0) <= top_label_y - 11

@@ -20,8 +20,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 WIDTH, HEIGHT = 320, 180
-# The plot inside the picture: room for the value labels on the left, the x labels below.
-LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 26
+# The plot inside the picture: room for the value labels on the left, the unit above
+# them, the x labels below.
+LEFT, RIGHT, TOP, BOTTOM = 40, 8, 22, 26
 # Most x labels drawn under a chart; the others are in the table.
 MAX_X_LABELS = 6
 # Colours with enough contrast on white, and a dash for every other series, so two lines
@@ -192,6 +193,15 @@ def number(value: float | None) -> str:
     return number_format(value, decimal_pos=1)
 
 
+def _tick(value: float) -> str:
+    """Return a grid line's value as exactly as it is (0.25, not 0.2), in the active
+    language's format: ticks are 1, 2 or 5 times a power of ten and their halves."""
+    for decimals in range(4):
+        if abs(value * 10**decimals - round(value * 10**decimals)) < 1e-9:
+            break
+    return number_format(round(value, decimals), decimal_pos=decimals)
+
+
 def _with_unit(value: float, unit: str) -> str:
     return f"{number(value)} {unit}".strip()
 
@@ -220,11 +230,12 @@ def _axes(labels: Sequence[str], top: float, unit: str, *, centred: bool, fracti
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="{GRID}" stroke-width="1"/>'
             f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" fill="{MUTED}">'
-            f"{escape(number(value))}</text>"
+            f"{escape(_tick(value))}</text>"
         )
     if unit:
+        # Above the top value's label (drawn from 4 below the top line), not beside it.
         parts.append(
-            f'<text x="2" y="{TOP - 1}" fill="{MUTED}" font-size="9">{escape(unit)}</text>'
+            f'<text x="2" y="{TOP - 10}" fill="{MUTED}" font-size="9">{escape(unit)}</text>'
         )
     n = len(labels)
     step = max(1, math.ceil(n / MAX_X_LABELS))
