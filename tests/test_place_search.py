@@ -421,6 +421,8 @@ def test_the_verifiers_answer_page_names_the_exact_place(w: World) -> None:
     page = html.unescape(Client().get(reverse("verify_answer", args=[token])).content.decode())
     assert "60 m south of Car wash, César Chávez & Soto" in page
     assert "geo:" in page
+    # The map draws the committees' areas around the dot, for a map without streets.
+    assert f'data-areas="{reverse("coverage")}"' in page
 
 
 def test_an_sms_naming_a_long_place_still_fits_two_segments(w: World) -> None:
