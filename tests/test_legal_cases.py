@@ -281,6 +281,26 @@ def test_a_dispatcher_opens_a_case_from_an_incident_and_does_not_read_it(
     )
 
 
+def test_without_the_legal_key_the_desk_says_so_instead_of_failing(
+    w: World, tmp_path: Path, settings: Settings
+) -> None:
+    settings.DATA_DIR = tmp_path  # no legal key here, nor in the settings
+    settings.LEGAL_PUBLIC_KEY = settings.LEGAL_PRIVATE_KEY = ""
+    report = receive_report(
+        channel=Channel.WEB, kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1]
+    )
+    incident = incidents.open_incident(report, actor=w.dispatcher)
+    desk = session_for(w.dispatcher, strong=True)
+    page = desk.get(reverse("incident", args=[incident.pk])).text
+    assert reverse("incident_case", args=[incident.pk]) not in page
+    assert "Legal cases are not set up on this server" in page
+    # A form sent from a page opened before: refused in words, nothing stored, no error page.
+    answer = desk.post(reverse("incident_case", args=[incident.pk]), {"who": WHO}, follow=True)
+    assert answer.status_code == 200
+    assert "Legal cases are not set up on this server" in answer.text
+    assert not Case.objects.exists()
+
+
 def test_the_legal_team_opens_a_case_from_a_call(w: World, lucia: Member) -> None:
     client = session_for(lucia)
     answer = client.post(

@@ -5,6 +5,12 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin.legal.models import LANGUAGES, State, TaskKind
 
+# Said where a case would be opened on a server without the legal team's keys.
+NO_KEY = _(
+    "Legal cases are not set up on this server: the operator has not made the legal "
+    "team's keys (tocsin manage legal_keys). Call the committee's legal line."
+)
+
 
 class CaseForm(forms.Form):
     who = forms.CharField(label=_("Who (as the family or the person gives it)"), max_length=200)

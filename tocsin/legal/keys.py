@@ -103,6 +103,14 @@ def _private() -> str:
     return str(settings.LEGAL_PRIVATE_KEY) or _from_keyring()
 
 
+def can_seal() -> bool:
+    """Return whether cases can be sealed here: the legal public key is known."""
+    try:
+        return bool(public_key())
+    except LegalKeyMissing:
+        return False
+
+
 def can_open() -> bool:
     """Return whether this process holds the legal private key."""
     try:

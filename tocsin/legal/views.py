@@ -25,6 +25,7 @@ from tocsin.incidents.access import incident_for_dispatcher
 from tocsin.incidents.models import Incident
 from tocsin.legal import cases, interpreters, keys
 from tocsin.legal.forms import (
+    NO_KEY,
     CaseForm,
     EditCaseForm,
     FindInterpreterForm,
@@ -272,6 +273,10 @@ def incident_case(request: HttpRequest, pk: int) -> HttpResponse:
     """A dispatcher opens a case from an incident: someone was detained."""
     incident, member = incident_for_dispatcher(request, pk)
     committee = _own_committee(incident, member)
+    if not keys.can_seal():
+        # A form from a page opened before: nothing can be sealed, so nothing is stored.
+        messages.error(request, NO_KEY)
+        return redirect("incident", pk)
     form = CaseForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Give at least who it is."))

@@ -10,7 +10,8 @@ from django import template
 from tocsin.committees import access
 from tocsin.committees.models import Committee
 from tocsin.incidents.models import Incident
-from tocsin.legal.forms import CaseForm, FindInterpreterForm
+from tocsin.legal import keys
+from tocsin.legal.forms import NO_KEY, CaseForm, FindInterpreterForm
 from tocsin.legal.models import InterpreterCall
 
 register = template.Library()
@@ -26,6 +27,8 @@ def incident_legal(context: dict[str, Any], incident: Incident) -> dict[str, Any
     return {
         "incident": incident,
         "committee": committee,
+        "sealable": keys.can_seal(),
+        "no_key": NO_KEY,
         "csrf_token": context.get("csrf_token"),
         "case_form": CaseForm(auto_id="case_%s"),
         "interpreter_form": FindInterpreterForm(auto_id="interpreter_%s"),
