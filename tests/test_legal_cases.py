@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -489,3 +490,32 @@ def test_the_desk_cannot_decide_a_case_export_by_its_id(w: World, lucia: Member)
         assert answer.status_code == 404
     approval.refresh_from_db()
     assert approval.status == Approval.Status.WAITING
+
+
+def test_the_operator_is_told_when_panic_presses_would_open_no_case(
+    tmp_path: Path, settings: Settings
+) -> None:
+    from django.core import checks
+
+    settings.DATA_DIR = tmp_path
+    settings.LEGAL_PUBLIC_KEY = settings.LEGAL_PRIVATE_KEY = ""
+    [info] = [m for m in checks.run_checks() if m.id == "legal.I001"]
+    assert "tocsin manage legal_keys" in str(info.hint)
+    settings.LEGAL_PUBLIC_KEY = os.environ["TOCSIN_LEGAL_PUBLIC_KEY"]  # tests/settings.py's
+    assert not [m for m in checks.run_checks() if m.id == "legal.I001"]
+
+
+def test_a_panic_without_the_legal_key_says_why_no_case_opened(
+    w: World, tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tocsin.family.models import Trigger
+    from tocsin.legal import receivers
+
+    settings.DATA_DIR = tmp_path
+    settings.LEGAL_PUBLIC_KEY = settings.LEGAL_PRIVATE_KEY = ""
+    trigger = Trigger.objects.create(member=w.member, committee=w.east, kind=Trigger.Kind.BUTTON)
+    with caplog.at_level("WARNING", logger="tocsin.legal.receivers"):
+        receivers.on_trigger(sender=Trigger, trigger=trigger)
+    assert not Case.objects.exists()
+    assert "no legal case opened" in caplog.text
+    assert "tocsin manage legal_keys" in caplog.text

@@ -4,17 +4,25 @@ listens). Connected by tocsin.legal.apps once tocsin.family is installed."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from tocsin.family import plans, signals  # type: ignore[import-not-found, unused-ignore]
 from tocsin.legal import cases, keys
 from tocsin.members.models import Member
 
+logger = logging.getLogger(__name__)
+
 
 def on_trigger(sender: Any, trigger: Any, **kwargs: Any) -> None:
     member = Member.objects.filter(pk=trigger.member_id).first()
     tasks = list(plans.tasks_for(member)) if member is not None else []
-    cases.open_from_trigger(trigger, tasks)
+    try:
+        cases.open_from_trigger(trigger, tasks)
+    except keys.LegalKeyMissing as e:
+        # The contacts are alerted all the same (tocsin.family.sending); the operator is
+        # told at start too (legal.I001).
+        logger.warning("panic trigger %s: no legal case opened: %s", trigger.pk, e)
 
 
 def seal_plan_words(sender: Any, value: dict[str, Any], **kwargs: Any) -> bytes:
