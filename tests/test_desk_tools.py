@@ -752,3 +752,11 @@ def test_a_reply_whose_channel_was_turned_off_is_marked_failed(w: World, setting
     message.refresh_from_db()
     assert message.status == ReportMessage.Status.DEAD
     assert "not configured" in message.error
+
+
+def test_the_answer_box_names_the_report_as_a_noun_in_spanish(w: World) -> None:
+    report = receive_report(channel="web", kind=ReportKind.CHECKPOINT, lat=EAST[0], lng=EAST[1])
+    incident = services.open_incident(report, actor=w.dispatcher)
+    Member.objects.filter(pk=w.dispatcher.pk).update(language="es")
+    html = page(as_(w.dispatcher).get(reverse("incident", args=[incident.pk])))
+    assert 'Reporte <select name="report">' in html

@@ -178,6 +178,8 @@ def test_the_public_call_waits_for_a_second_person_then_publishes_a_page_in_both
     )
     assert "Mariachi Plaza" in m.title and "Mariachi Plaza" in m.title_es
     assert "Do not interfere" in m.description and "No interfiera" in m.description_es
+    # Whatever the incident's kind is called: "Confirmed nearby: agents or vehicles seen."
+    assert m.description.startswith(f"Confirmed nearby: {incident.get_kind_display().lower()}.")
     page = Client().get(reverse("mobilization", args=[m.pk]))
     assert page.status_code == 200
 

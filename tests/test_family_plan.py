@@ -15,6 +15,7 @@ from tests.peers.smtp import SMTPPeer, mail_settings
 from tocsin.family import panic, plans, sending
 from tocsin.family.models import MAX_CONTACTS, ContactMessage, EmergencyContact, FamilyPlan
 from tocsin.legal import keys
+from tocsin.members.models import Member
 
 
 @pytest.fixture
@@ -208,3 +209,11 @@ def test_the_contact_form_asks_for_a_number_only_when_a_channel_takes_one(
     page = session_for(w.member).get(reverse("family_plan")).content.decode()
     assert "Phone number or address" not in page
     assert "Email address" in page
+
+
+def test_the_contacts_channel_is_named_in_the_members_language(w: World) -> None:
+    client = session_for(w.member)
+    add(client)
+    Member.objects.filter(pk=w.member.pk).update(language="es")
+    page = session_for(w.member).get(reverse("family_plan")).content.decode()
+    assert "Mom · Correo electrónico ·" in page

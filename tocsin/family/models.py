@@ -26,6 +26,7 @@ from tocsin import vault
 from tocsin.committees.models import Committee
 from tocsin.family import signals
 from tocsin.members.models import Member
+from tocsin.transports import registry as transports
 
 MAX_CONTACTS = 15
 # The plan's words, sealed together; each is a task of its kind when a case opens.
@@ -170,6 +171,7 @@ class EmergencyContact(models.Model):
     # The secret of the link the contact follows to agree.
     token = models.CharField(max_length=43, unique=True, default=secrets.token_urlsafe)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ContactQuerySet.as_manager()
@@ -179,6 +181,11 @@ class EmergencyContact(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["plan", "kind", "blind_index"], name="contact_once")
         ]
+
+    @property
+    def channel_label(self) -> str:
+        """The channel as people call it, in the reader's language ("Email")."""
+        return str(transports.label(self.kind))
 
 
 class Trigger(models.Model):

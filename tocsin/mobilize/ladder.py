@@ -319,7 +319,7 @@ def public_call(incident: Incident, step: LadderStep, *, actor: Member) -> Mobil
             texts[language] = (
                 _("Public call: gather at %(place)s") % {"place": where},
                 _(
-                    "A %(kind)s was confirmed nearby. Come to %(place)s to witness: observe, "
+                    "Confirmed nearby: %(kind)s. Come to %(place)s to witness: observe, "
                     "document, support. Do not interfere, and keep a safe distance."
                 )
                 % {"kind": kind, "place": where},
