@@ -54,6 +54,7 @@ from tests.peers.idempotent_provider import (
     PAUSE_AFTER_ANSWER,
     PAUSE_HEADER,
     WORKER_HEADER,
+    Fault,
     IdempotentProvider,
 )
 from tests.test_workers_exactly_once import recipients, workers_database_url
@@ -312,6 +313,24 @@ def status_of(address: str) -> str:
     )
 
 
+def aim(crew: Crew, peer: IdempotentProvider, point: str, *, deadline: float) -> Fault:
+    """Arm ``point`` and return the fault once a running worker is held at it.
+
+    A worker killed a moment ago may have written a request the provider reads only now:
+    that request is let go (its worker cannot be killed again, nor answer a pause) and the
+    point armed again for a live one."""
+    fault = peer.arm(point)
+    while True:
+        caught = fault.caught.wait(0.1)
+        if fault.worker and fault.worker not in crew.running:
+            fault.release.set()
+            fault = peer.arm(point)
+            continue
+        if caught:
+            return fault
+        assert time.monotonic() < deadline, f"no worker reached {point}"
+
+
 def strike(crew: Crew, peer: IdempotentProvider, kill: Kill, *, deadline: float) -> Struck:
     """Carry out ``kill`` once the provider has had enough requests, then start a replacement."""
     assert peer.wait_for_requests(kill.after, timeout=left(deadline)), (
@@ -326,8 +345,7 @@ def strike(crew: Crew, peer: IdempotentProvider, kill: Kill, *, deadline: float)
         name = busy[int(kill.pick * len(busy))]
         struck = Struck(kill.point, name, crew.kill(name))
     else:
-        fault = peer.arm(kill.point)
-        assert fault.caught.wait(left(deadline)), f"no worker reached {kill.point}"
+        fault = aim(crew, peer, kill.point, deadline=deadline)
         returncode = crew.kill(fault.worker)
         struck = Struck(kill.point, fault.worker, returncode, fault.key, status_of(fault.to))
         fault.release.set()
