@@ -129,6 +129,26 @@ def test_a_verifier_asked_to_check_is_in_the_cancelled_column_of_the_possible_al
     assert_page_accounts_for_everyone(incident)
 
 
+def test_the_notice_that_an_incident_expired_unverified_is_not_called_a_false_alarm(
+    w: World,
+) -> None:
+    vero = member("Vero", area=EAST, email="vero@example.org")
+    Membership.objects.create(committee=w.east, member=vero, role=Role.VERIFIER)
+    incident = incident_at(w)
+    change_state(incident, State.VERIFYING, actor=w.dispatcher)
+    verify.request(incident, vero, actor=w.dispatcher)
+    outbox.drain()
+    change_state(incident, State.EXPIRED, actor=None)
+    assert Alert.objects.filter(incident=incident, purpose=Purpose.CORRECTION).exists()
+    client = session_for(w.dispatcher, strong=True)
+    html = client.get(reverse("incident", args=[incident.pk])).content.decode()
+    [label] = re.findall(r'<tr data-purpose="correction"><th scope="row">(.*?)</th>', html)
+    assert label == "Update: not verified"
+    Member.objects.filter(pk=w.dispatcher.pk).update(language="es")  # her own setting
+    spanish = client.get(reverse("incident", args=[incident.pk])).content.decode()
+    assert "Aviso: no verificado" in spanish
+
+
 def test_a_member_whose_first_channel_failed_and_next_one_sent_counts_once_as_sent(
     w: World, failures: dict[str, TransportError]
 ) -> None:

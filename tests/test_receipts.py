@@ -126,6 +126,18 @@ def test_a_dismissed_report_is_closed_and_points_to_the_hotline(w: World) -> Non
     assert 'data-progress="closed"' in page and "call the hotline" in page
 
 
+def test_a_report_nobody_could_verify_in_time_says_so_without_blaming_anyone(w: World) -> None:
+    report = report_at()
+    incident = incidents.open_incident(report, actor=w.dispatcher)
+    incidents.change_state(incident, "expired", actor=None)
+    page = receipt_page(report).content.decode()
+    assert 'data-progress="not_verified"' in page
+    assert "could not be confirmed in time" in page and "call the hotline" in page
+    assert "dispatchers closed" not in page
+    spanish = receipt_page(report, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "No se pudo confirmar a tiempo" in spanish
+
+
 def test_a_merged_report_follows_the_incident_it_joined(w: World) -> None:
     from tests.factories import own_incident
 

@@ -24,3 +24,7 @@ class Incident(Protocol):
     # The alerts sent about it (the reverse manager of Alert.incident).
     @property
     def alerts(self) -> Any: ...
+
+    # Its state (tocsin.lib.incident_states.State).
+    @property
+    def state(self) -> str: ...

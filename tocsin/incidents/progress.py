@@ -26,6 +26,7 @@ CONFIRMED = "confirmed"
 FALSE_ALARM = "false_alarm"
 RESOLVED = "resolved"
 CLOSED = "closed"
+NOT_VERIFIED = "not_verified"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,16 @@ _PROGRESS = {
         ),
         -1,
     ),
+    NOT_VERIFIED: Progress(
+        NOT_VERIFIED,
+        _("Not confirmed"),
+        _(
+            "It could not be confirmed in time, so nobody was alerted, or those who "
+            "heard of it were told. If it is still happening, send a new report or call "
+            "the hotline."
+        ),
+        -1,
+    ),
     CLOSED: Progress(
         CLOSED,
         _("Closed"),
@@ -114,4 +125,6 @@ def of(report: Report) -> Progress:
         return _PROGRESS[RESOLVED]
     if state == State.UNFOUNDED:
         return _PROGRESS[FALSE_ALARM]
+    if state == State.EXPIRED:
+        return _PROGRESS[NOT_VERIFIED]
     return _PROGRESS[CLOSED]

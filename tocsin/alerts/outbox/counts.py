@@ -7,9 +7,12 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Max, Q
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from tocsin.alerts.about import Incident
-from tocsin.alerts.models import Alert, Delivery, DeliveryStatus
+from tocsin.alerts.models import Alert, Delivery, DeliveryStatus, Purpose
+from tocsin.lib.incident_states import State
 
 # --- progress ---
 
@@ -26,6 +29,14 @@ _RANK = {
 }
 _COLUMN = {0: "sent", 1: "queued", 2: "retrying", 3: "failed", 4: "cancelled"}
 _PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.FAILED)
+
+
+def label(alert: Alert, incident: Incident) -> str | Promise:
+    """Name ``alert`` for the dispatcher as its people read it: the notice that closes an
+    incident nobody verified in time says "not verified", not "false alarm"."""
+    if alert.purpose == Purpose.CORRECTION and incident.state == State.EXPIRED:
+        return _("Update: not verified")
+    return alert.get_purpose_display()
 
 
 def progress(incident: Incident) -> list[dict[str, Any]]:
@@ -64,6 +75,7 @@ def progress(incident: Incident) -> list[dict[str, Any]]:
         out.append(
             {
                 "alert": alert,
+                "label": label(alert, incident),
                 "targeted": alert.targeted,
                 **counts,
                 "received": received,
