@@ -196,3 +196,34 @@ def test_the_live_headcount_follows_the_language_chosen_in_this_browser() -> Non
     assert "En camino" in first_event(path, {})
     chosen = first_event(path, {settings.LANGUAGE_COOKIE_NAME: "en"})
     assert "On the way" in chosen and "En camino" not in chosen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_live_parts_keep_the_members_form_while_confirmed_and_take_it_away_after() -> None:
+    w = world()
+    incident = confirmed(w)
+    path = reverse(
+        "alert_live", args=[alert_link_token(member_id=w.responder.pk, incident_id=incident.pk)]
+    )
+    while_confirmed = first_event(path, {settings.LANGUAGE_COOKIE_NAME: "en"})
+    # One person's form cannot be in an update shared by everyone: the page keeps its own,
+    # and a page opened before the confirmation (no form) is told to reload.
+    assert 'data-part="respond" data-keep' in while_confirmed
+    assert "Reload this page to say whether you are coming." in while_confirmed
+    change_state(incident, State.UNFOUNDED, actor=w.dispatcher)
+    after = first_event(path, {settings.LANGUAGE_COOKIE_NAME: "en"})
+    assert '<div data-part="respond"></div>' in after
+    assert 'data-testid="state" data-say>False alarm<' in after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alert_page_of_an_incident_that_expired_unverified_says_there_is_nothing_to_do() -> None:
+    w = world()
+    report = submit_report(channel="web", kind="checkpoint", lat=EAST[0], lng=EAST[1])
+    incident = change_state(own_incident(report, w.dispatcher), State.VERIFYING, actor=w.dispatcher)
+    change_state(incident, State.EXPIRED, actor=None)
+    client = Client()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = client.get(page(w.responder, incident)).content.decode()
+    assert "nobody could confirm it in time. Nothing to do." in html
+    assert 'id="on-my-way"' not in html

@@ -675,6 +675,10 @@ def test_spanish_alert_and_false_alarm_correction(
     expect(page.locator("#headcount .ok")).to_have_text(
         spanish("Correction: this was a false alarm.")
     )
+    # The rest of the open page follows too: its state, and no "I'm on my way" left to
+    # press for a false alarm.
+    expect(page.locator("[data-testid=state]")).to_have_text(spanish("False alarm"))
+    expect(page.locator("#on-my-way")).to_have_count(0)
     assert still_same_document(page, "__alertOpenedBefore")
     expect(desk.locator("#panel tr[data-purpose=correction] td[data-testid=sent]")).to_have_text(
         "2"

@@ -12,7 +12,8 @@
 // replaced even while someone types in it, and what they typed, ticked or chose there
 // stays, with the focus and the cursor. A [data-say] text that changed (the incident's
 // state) is read out through the element's [data-live-announce] region. A <details> with
-// an id that was open stays open.
+// an id that was open stays open. A part sent with data-keep leaves the page's own part as
+// it is (one person's form, which a shared update cannot hold), unless that part is empty.
 //
 // Updates are shared by everyone who sees the same thing, so their forms carry no one's
 // CSRF token: the element's data-csrf (the page's own) goes into them. When the stream
@@ -156,6 +157,8 @@
         const name = src.dataset.part;
         const dst = el.querySelector(`[data-part="${CSS.escape(name)}"]`);
         if (!dst || received[name] === src.innerHTML) continue;
+        // data-keep: the page's own part stands (a form of one person's), unless it is empty.
+        if (src.hasAttribute("data-keep") && dst.children.length) continue;
         received[name] = src.innerHTML;
         const mark = remember(dst);
         const changed = edited(dst);

@@ -118,19 +118,19 @@ def alert_live(request: HttpRequest, token: str) -> HttpResponseBase:
     # The stream follows the page: the choice made in this browser, else the member's.
     language = languages.chosen(request) or member.language
 
-    def render_headcount() -> str:
+    def render_parts() -> str:
         # Shared by everyone alerted who reads it in this language: nothing of one member.
         fresh = Incident.objects.get(pk=incident.pk)
         with translation.override(language):
             return render_to_string(
-                "mobilize/_headcount.html",
+                "mobilize/_alert_live.html",
                 {"incident": fresh, "headcount": services.headcount(fresh)},
             )
 
     return sse.stream(
         request,
         [f"incident:{incident.pk}"],
-        render_headcount,
+        render_parts,
         audience=("alert", language),
         access=(live.access_channel("member", member.pk),),
     )
