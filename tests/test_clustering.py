@@ -213,6 +213,27 @@ def test_a_dispatcher_merges_from_the_incident_page(w: World) -> None:
 
 
 @pytest.mark.django_db
+def test_a_merged_incidents_page_links_to_the_incident_it_joined(w: World) -> None:
+    a = open_incident(report(), actor=w.dispatcher)
+    b = own_incident(report(kind="home_arrest"), w.dispatcher)
+    merge(b, a, actor=w.dispatcher)
+    page = as_(w.dispatcher).get(reverse("incident", args=[b.pk])).content.decode()
+    target = reverse("incident", args=[a.pk])
+    assert f'<a href="{target}" data-testid="merged-into">#{a.pk}</a>' in page
+
+
+@pytest.mark.django_db
+def test_the_dispatcher_who_splits_handles_the_new_incident(w: World) -> None:
+    first = report()
+    incident = open_incident(first, actor=w.dispatcher)
+    second = report(kind="agents_seen")
+    new = split(incident, [second.pk], actor=w.dispatcher)
+    page = as_(w.dispatcher).get(reverse("incident", args=[new.pk])).content.decode()
+    assert "You are handling this incident." in page
+    assert "Nobody is handling" not in page
+
+
+@pytest.mark.django_db
 def test_a_dispatcher_splits_from_the_incident_page(w: World) -> None:
     first = report()
     incident = open_incident(first, actor=w.dispatcher)

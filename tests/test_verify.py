@@ -402,6 +402,23 @@ def test_an_incident_nobody_verified_expires_with_a_note(w: World) -> None:
     assert not Delivery.objects.filter(member=w.member).exists()
 
 
+def test_a_verifier_who_never_answered_an_expired_incident_is_not_still_awaited(
+    w: World,
+) -> None:
+    vero = verifier(w, "Vero")
+    incident = incident_at(w)
+    verify.request(incident, vero, actor=w.dispatcher)
+    page = Client()
+    page.force_login(w.dispatcher.user)
+    url = reverse("incident", args=[incident.pk])
+    assert "waiting for an answer" in page.get(url).content.decode()
+    later = timezone.now() + timedelta(minutes=verify.verification.DEFAULT.expire_minutes + 5)
+    assert verify.expire_stale(later) == 1
+    html = page.get(url).content.decode()
+    assert "waiting for an answer" not in html
+    assert "no answer" in html.split('data-testid="verification-')[1]
+
+
 def test_an_incident_with_recent_activity_does_not_expire(w: World) -> None:
     incident = incident_at(w)
     soon = timezone.now() + timedelta(minutes=verify.verification.DEFAULT.expire_minutes - 5)

@@ -266,13 +266,15 @@ def split(incident: Incident, report_ids: list[int], *, actor: Member) -> Incide
         ):
             raise MergeError("at least one report must stay")
         first = reports[0]
-        new = Incident.objects.create(
+        new = Incident(
             kind=first.kind,
             cell=first.cell,
             area_cell=first.area_cell,
             first_seen_at=first.received_at,
             last_seen_at=reports[-1].received_at,
         )
+        hold(new, actor)  # whoever split it goes on with it
+        new.save()
         Report.objects.filter(pk__in=[r.pk for r in reports]).update(incident=new)
         new.committees.set(
             Report.committees.through.objects.filter(report__in=reports)
