@@ -184,6 +184,29 @@ def test_the_public_call_waits_for_a_second_person_then_publishes_a_page_in_both
     assert page.status_code == 200
 
 
+def test_the_second_person_sees_where_and_what_the_public_call_will_say_before_approving(
+    w: World, plaza: Place
+) -> None:
+    incident = confirmed(w)
+    take(w, incident, Step.RESPONDERS)
+    take(w, incident, Step.MEMBERS)
+    taken = take(w, incident, Step.PUBLIC, place=plaza)
+    said = f"Confirmed nearby: {incident.get_kind_display().lower()}. Come to Mariachi Plaza"
+    organizer = session_for(w.organizer, strong=True)
+    for path in (
+        reverse("desk"),
+        reverse("incident", args=[incident.pk]),
+        reverse("committee", args=[w.east.slug]),
+    ):
+        html = organizer.get(path).content.decode()
+        card = html.split(f'data-approval="{taken.approval_id}"')[1].split("</li>")[0]
+        assert 'data-testid="public-call"' in card, path
+        assert "Mariachi Plaza" in card and said in card, (path, card)
+    Member.objects.filter(pk=w.organizer.pk).update(language="es")
+    html = organizer.get(reverse("desk")).content.decode()
+    assert "Se confirmó un reporte de " in html.split(f'data-approval="{taken.approval_id}"')[1]
+
+
 def test_the_public_call_needs_an_assembly_point_of_the_committee(w: World) -> None:
     west_place = Place.objects.create(
         committee=w.west, name="Elsewhere", kind=PlaceKind.OTHER, lat=34.0467, lng=-118.333

@@ -307,6 +307,20 @@ def _carry_out(
     IncidentEvent.objects.create(incident=incident, actor=actor, action=action, detail=detail)
 
 
+def call_words(incident: Incident, place: Place) -> tuple[str, str]:
+    """Return the title and text of a public call at ``place``, in the active language."""
+    kind = incident.get_kind_display().lower()
+    where = place.said()
+    return (
+        _("Public call: gather at %(place)s") % {"place": where},
+        _(
+            "Confirmed nearby: %(kind)s. Come to %(place)s to witness: observe, "
+            "document, support. Do not interfere, and keep a safe distance."
+        )
+        % {"kind": kind, "place": where},
+    )
+
+
 def public_call(incident: Incident, step: LadderStep, *, actor: Member) -> Mobilization:
     """Create the public mobilization of a public call, in English and Spanish."""
     place = step.place
@@ -314,16 +328,7 @@ def public_call(incident: Incident, step: LadderStep, *, actor: Member) -> Mobil
     texts = {}
     for language in ("en", "es"):
         with translation.override(language):
-            kind = incident.get_kind_display().lower()
-            where = place.said()
-            texts[language] = (
-                _("Public call: gather at %(place)s") % {"place": where},
-                _(
-                    "Confirmed nearby: %(kind)s. Come to %(place)s to witness: observe, "
-                    "document, support. Do not interfere, and keep a safe distance."
-                )
-                % {"kind": kind, "place": where},
-            )
+            texts[language] = call_words(incident, place)
     now = timezone.now()
     return Mobilization.objects.create(
         committee_id=step.committee_id,
@@ -338,6 +343,21 @@ def public_call(incident: Incident, step: LadderStep, *, actor: Member) -> Mobil
         visibility=Visibility.PUBLIC,
         created_by=actor,
     )
+
+
+def waiting_call(approval: Approval) -> tuple[str, str] | None:
+    """Return the title and text of the public call ``approval`` waits for, in the
+    active language (what the second person approves), or None if it waits for no call."""
+    if approval.kind != Approval.Kind.ALERT or approval.options.get("ladder") != Step.PUBLIC:
+        return None
+    step = (
+        LadderStep.objects.filter(approval=approval, step=Step.PUBLIC)
+        .select_related("place", "incident")
+        .first()
+    )
+    if step is None or step.place is None:
+        return None
+    return call_words(step.incident, step.place)
 
 
 def call_for(m: Mobilization) -> LadderStep | None:
