@@ -277,6 +277,21 @@ def test_the_escalation_page_shows_the_reach_before_anything_is_sent(
     assert far_responder.pk in alerted()
 
 
+def test_the_assembly_points_offered_start_with_the_nearest(w: World, plaza: Place) -> None:
+    # "Aardvark Park" comes first by name but lies far away; the plaza is about 500 m off.
+    Place.objects.create(
+        committee=w.east, name="Aardvark Park", kind=PlaceKind.OTHER, lat=34.09, lng=-118.30
+    )
+    incident = confirmed(w)
+    take(w, incident, Step.RESPONDERS)
+    take(w, incident, Step.MEMBERS)
+    desk = session_for(w.dispatcher, strong=True)
+    html = desk.get(reverse("incident_escalation", args=[incident.pk])).content.decode()
+    for name in ("place", "redirect"):
+        select = html.split(f'<select name="{name}"')[1].split("</select>")[0]
+        assert select.index("Mariachi Plaza") < select.index("Aardvark Park"), select
+
+
 def test_another_committees_dispatcher_cannot_escalate(w: World, far_responder: Member) -> None:
     incident = confirmed(w)
     desk = session_for(w.west_dispatcher, strong=True)

@@ -10,7 +10,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from tocsin import geo
 from tocsin.committees import access
+from tocsin.geo import describe
 from tocsin.incidents import access as desk_access
 from tocsin.incidents.models import Incident, State
 from tocsin.members.models import Member
@@ -21,10 +23,15 @@ from tocsin.places.models import Place
 
 def _context(incident: Incident, member: Member) -> dict:
     acting = desk_access.acting_committee_ids(member, incident)
+    here = geo.center(incident.cell)
     return {
         "incident": incident,
         "rungs": ladder.rungs(incident, acting),
-        "places": Place.objects.for_committees(acting).order_by("name"),
+        # Assembly points nearest the incident first: the one to pick is usually there.
+        "places": sorted(
+            Place.objects.for_committees(acting).order_by("name"),
+            key=lambda p: describe.metres(here, (p.lat, p.lng)),
+        ),
         "headcount": services.headcount(incident),
         "redirect": next(
             (q.redirect_place_id for q in quorum.of(incident).values() if q.redirect_place_id),
