@@ -135,3 +135,36 @@ def test_the_demo_committees_are_found_by_zip_and_take_requests_to_join(client: 
     page = client.get(reverse("committee_public", args=["boyle-heights"]))
     assert page.status_code == 200
     assert 'id="join-form"' in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_demo_legal_team_reads_cases_sealed_to_a_keyring_the_demo_passphrase_opens(
+    tmp_path: Any, settings: Any
+) -> None:
+    from tocsin.committees.models import Duty, Shift
+    from tocsin.legal import keys
+    from tocsin.vault.keys import DEMO_PASSPHRASE
+
+    settings.DEMO = True
+    settings.DATA_DIR = tmp_path
+    settings.LEGAL_PUBLIC_KEY = settings.LEGAL_PRIVATE_KEY = ""
+    settings.LEGAL_PASSPHRASE_FILE = ""
+    assert not keys.can_seal()
+    assert keys.ensure_demo_keyring()
+    assert not keys.ensure_demo_keyring()  # once
+    assert keys.can_seal() and keys.can_open()
+    assert keys.unseal(keys.seal({"who": "Someone"})) == {"who": "Someone"}
+    # Wrapped with the demo's public passphrase, never lying there in the clear.
+    assert "lock" in (tmp_path / keys.KEYRING_FILE).read_text()
+    assert not (tmp_path / keys.PUBLIC_FILE).exists()
+    assert DEMO_PASSPHRASE
+    # Outside the demo, the keyring needs its passphrase file.
+    settings.DEMO = False
+    keys.forget()
+    assert keys.can_seal() and not keys.can_open()
+
+    data.load_demo(members=10)
+    [lucia] = [m for m in data.persona_members() if m.persona == "legal"]
+    assert lucia.memberships.get().role == Role.LEGAL
+    assert Shift.objects.filter(member=lucia, duty=Duty.LAWYER).exists()
+    assert lucia.start == "/legal/boyle-heights/"  # type: ignore[attr-defined]

@@ -313,6 +313,13 @@ def test_the_legal_team_opens_a_case_from_a_call(w: World, lucia: Member) -> Non
     assert case.consent and case.consent_at is not None and case.source == "call"
 
 
+def test_an_open_case_is_called_open_in_spanish_not_the_verb(w: World, lucia: Member) -> None:
+    case = call_case(w, lucia)
+    page = session_for(lucia).get(reverse("legal_case", args=["east", case.pk])).text
+    assert "<strong>Abierto</strong>" in page  # Lucia reads Spanish; "Abrir" is the verb
+    assert "<strong>Abrir</strong>" not in page
+
+
 # --- tasks, states, timeline -----------------------------------------------------------------
 
 

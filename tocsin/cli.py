@@ -151,6 +151,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     _migrate()
     _open_vault(worker=True, demo=True)
+    from tocsin.legal import keys as legal_keys
+
+    if legal_keys.ensure_demo_keyring():
+        _say("Legal cases are sealed to a keyring the demo's passphrase opens (never real cases).")
     created = load_demo()
     print(f"\nTocsin demo {'created' if created else 'reused'} in {settings.DATA_DIR}")
     print(f"Open http://{host}:{port}/demo/ to log in as any of these (no password in the demo):")

@@ -106,6 +106,17 @@ PERSONAS = [
         "en",
         "/me/",
     ),
+    # The legal team's lawyer on call: cases sealed to the demo's legal keyring
+    # (tocsin.legal.keys.ensure_demo_keyring). Added to demo folders made before her too.
+    (
+        "legal",
+        "Lucía (abogada)",
+        "legal@demo.tocsin.invalid",
+        "boyle-heights",
+        Role.LEGAL,
+        "es",
+        "/legal/boyle-heights/",
+    ),
 ]
 
 # Fictional numbers (555-01xx is set aside for fiction in North America).
@@ -177,6 +188,7 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
         # whose planned mobilizations are over gets new ones.
         load_places()
         load_mobilizations()
+        load_legal()
         return False
     rng = random.Random(seed)
     res = settings.AREA_RESOLUTION
@@ -195,6 +207,8 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
         committees[slug] = (c, center)
     people: list[Member] = []
     for key, name, email, slug, role, lang, _start in PERSONAS:
+        if key == "legal":
+            continue  # load_legal
         m = Member.create(display_name=name, language=lang)
         committee, center = committees[slug]
         # The organizer (first) vouches for the other personas, so they are trusted.
@@ -250,7 +264,37 @@ def load_demo(*, members: int = 200, seed: int = 7) -> bool:
         Invite.objects.create(committee=c, created_by=organizer)
     load_places()
     load_mobilizations()
+    load_legal()
     _past_incidents(rng, committees["boyle-heights"][1], organizer)
+    return True
+
+
+def load_legal() -> bool:
+    """Add the legal team's persona, on call as the lawyer for the demo's first month,
+    unless she is there. Return whether she was added."""
+    [(_key, name, email, slug, role, lang, _start)] = [p for p in PERSONAS if p[0] == "legal"]
+    if ContactEndpoint.objects.filter(
+        kind="email", blind_index=transports.blind_index("email", email)
+    ).exists():
+        return False
+    committee = Committee.objects.get(slug=slug)
+    organizer = (
+        Membership.objects.filter(committee=committee, role=Role.ORGANIZER)
+        .order_by("pk")
+        .values_list("member", flat=True)
+        .first()
+    )
+    m = Member.create(display_name=name, language=lang)
+    Membership.objects.create(committee=committee, member=m, role=role, vouched_by_id=organizer)
+    ContactEndpoint.create(m, "email", email, verified=True)
+    now = timezone.now()
+    Shift.objects.create(
+        committee=committee,
+        member=m,
+        duty=Duty.LAWYER,
+        starts_at=now,
+        ends_at=now + timedelta(days=30),
+    )
     return True
 
 

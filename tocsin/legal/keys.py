@@ -23,6 +23,7 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from tocsin.vault.errors import WrongKey
+from tocsin.vault.keys import DEMO_PASSPHRASE
 from tocsin.vault.wrapping import PassphraseLock
 
 PUBLIC_FILE = "legal_public.key"
@@ -76,16 +77,41 @@ def write_keyring(public: str, private: str, passphrase: str) -> None:
     keyring_file().write_text(json.dumps(doc))
 
 
+def ensure_demo_keyring() -> bool:
+    """In the demo, with no legal key set up, write a keyring wrapped with the demo's
+    public passphrase (like the demo's vault: it protects nothing). Return whether one
+    was written."""
+    if not settings.DEMO or settings.LEGAL_PUBLIC_KEY or settings.LEGAL_PRIVATE_KEY:
+        return False
+    if keyring_file().exists() or public_file().exists():
+        return False
+    public, private = generate()
+    write_keyring(public, private, DEMO_PASSPHRASE)
+    return True
+
+
+def forget() -> None:
+    """Drop the private key this process opened from the keyring."""
+    with _lock:
+        _opened.clear()
+
+
 def _from_keyring() -> str:
     path = settings.LEGAL_PASSPHRASE_FILE
-    if not path or not keyring_file().exists():
+    # The demo's keyring opens with the demo's public passphrase.
+    demo = not path and settings.DEMO
+    if not (path or demo) or not keyring_file().exists():
         return ""
+    name = path or "demo"
     with _lock:
-        if path in _opened:
-            return _opened[path]
+        if name in _opened:
+            return _opened[name]
         try:
-            with open(path) as f:
-                passphrase = f.readline().rstrip("\r\n")
+            if demo:
+                passphrase = DEMO_PASSPHRASE
+            else:
+                with open(path) as f:
+                    passphrase = f.readline().rstrip("\r\n")
             lock = json.loads(keyring_file().read_text())["lock"]
             kek = PassphraseLock(
                 base64.b64decode(lock["salt"]),
@@ -95,8 +121,8 @@ def _from_keyring() -> str:
             ).open(passphrase)
         except (OSError, ValueError, KeyError, WrongKey):
             raise LegalKeyMissing("the legal keyring does not open with that passphrase") from None
-        _opened[path] = base64.b64encode(kek).decode()
-        return _opened[path]
+        _opened[name] = base64.b64encode(kek).decode()
+        return _opened[name]
 
 
 def _private() -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from tocsin.committees.models import Committee
 from tocsin.members.models import Member
 
 
 class State(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("a legal case's state", "Open")
     LOCATED = "located", _("Located")
     REPRESENTED = "represented", _("Represented")
     BOND = "bond", _("Bond")
