@@ -736,6 +736,38 @@ def test_a_reply_the_provider_refuses_for_now_is_retried_later(
     assert ReportMessage.objects.get(pk=message.pk).status == ReportMessage.Status.SENT
 
 
+def test_a_reply_waits_uncounted_while_its_channel_is_paused_and_a_429_pauses_it(
+    w: World, twilio: SmsProvider
+) -> None:
+    from tocsin.alerts.outbox import limiter
+
+    report = receive_report(
+        channel=Channel.HOTLINE,
+        kind=ReportKind.CHECKPOINT,
+        lat=EAST[0],
+        lng=EAST[1],
+        language="en",
+        reply_to=("sms", CALLBACK_E164),
+    )
+    message = replies.reply(report, "We are checking.", actor=w.dispatcher)
+    # The provider said "too many" a moment ago, for alerts: the reply waits its turn too.
+    limiter("sms").pause(30)
+    before = timezone.now()
+    assert replies.send_due() == 0
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (ReportMessage.Status.QUEUED, 0)
+    assert message.next_attempt_at >= before + timedelta(seconds=20)
+    assert twilio.messages == []
+    # And a 429 to a reply pauses the channel for everything else sent on it.
+    from tocsin.alerts.outbox import reset_pacing
+
+    reset_pacing()
+    ReportMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    twilio.fail_next(429, retry_after="40")
+    assert replies.send_due() == 0
+    assert limiter("sms").paused_for() > 30
+
+
 def test_a_reply_whose_channel_was_turned_off_is_marked_failed(w: World, settings: Any) -> None:
     settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = settings.TWILIO_FROM = ""
     settings.SMS_GATEWAY_URL = ""

@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tocsin import vault
+from tocsin.alerts.outbox import limiter
 from tocsin.committees import partners
 from tocsin.incidents import services
 from tocsin.incidents.models import Incident, IncidentEvent, coded
@@ -138,9 +139,18 @@ def send_due(limit: int = 50) -> int:
         if not claimed:
             continue
         attempts = message.attempts + 1
+        kind = ""
         try:
             contact = message.report.contact
-            transport = transports.get(contact.kind)
+            kind = contact.kind
+            transport = transports.get(kind)
+            wait = limiter(kind).acquire()
+            if wait:
+                # The channel's provider asked for a pause: the reply waits, uncounted.
+                ReportMessage.objects.filter(pk=message.pk).update(
+                    attempts=F("attempts") - 1, next_attempt_at=now + timedelta(seconds=wait)
+                )
+                continue
             transport.send(
                 vault.unseal(bytes(contact.sealed)),
                 render(message),
@@ -156,6 +166,8 @@ def send_due(limit: int = 50) -> int:
             _fail(message, "the reporter's contact is gone", dead=True)
         except TransportError as e:
             logger.info("reply %s failed: %s", message.pk, e.message)
+            if e.retry_after and kind:
+                limiter(kind).pause(e.retry_after)
             _fail(
                 message,
                 e.message,
