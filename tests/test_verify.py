@@ -182,6 +182,34 @@ def test_sending_a_verifier_moves_the_incident_to_verifying_and_messages_only_th
     assert IncidentEvent.objects.filter(incident=incident, action="verifier_sent").exists()
 
 
+@pytest.mark.parametrize("ended", [State.UNFOUNDED, State.EXPIRED])
+def test_a_verifier_sent_to_check_hears_when_she_no_longer_needs_to_go(
+    w: World, sent: list[tuple[str, Message]], ended: str
+) -> None:
+    nora = verifier(w, "Nora")
+    incident = incident_at(w)
+    verify.request(incident, nora, actor=w.dispatcher)
+    outbox.drain()
+    services.change_state(incident, ended, actor=None if ended == State.EXPIRED else w.dispatcher)
+    outbox.drain()
+    to_nora = [m for address, m in sent if address == "nora@example.org"]
+    assert len(to_nora) == 2, [m.subject for m in to_nora]
+    assert "Nothing to do" in to_nora[1].text
+
+
+def test_a_request_to_verify_still_queued_is_not_sent_after_the_incident_closed(
+    w: World, sent: list[tuple[str, Message]]
+) -> None:
+    nora = verifier(w, "Nora")
+    rosa_heard = incident_at(w)
+    services.change_state(rosa_heard, State.VERIFYING, actor=w.dispatcher)
+    outbox.drain()  # the responders nearby heard it is being verified
+    verify.request(rosa_heard, nora, actor=w.dispatcher)  # queued, not sent yet
+    services.change_state(rosa_heard, State.UNFOUNDED, actor=w.dispatcher)
+    outbox.drain()
+    assert all("please check" not in m.text for address, m in sent if address == "nora@example.org")
+
+
 def test_members_hear_nothing_when_a_verifier_is_sent(w: World) -> None:
     verify.request(incident_at(w), verifier(w, "Nora"), actor=w.dispatcher)
     assert not Delivery.objects.filter(member=w.member).exists()

@@ -47,6 +47,9 @@ PRIORITY = {
 
 # Alerts whose recipients hear how the incident ended (all-clear or correction).
 FOLLOWED_UP = (Purpose.CONFIRMED, Purpose.POSSIBLE)
+# Who hears how an incident ended: whoever got an alert about it, and the verifiers sent to
+# check it (one on her way to a false alarm is told she need not go).
+HEARD = (*FOLLOWED_UP, Purpose.VERIFY)
 
 
 def issue_alert(
@@ -70,8 +73,8 @@ def issue_alert(
     - possible (unverified): the responders and verifiers whose areas match, of the
       committees in ``scope`` (None: those the incident belongs to).
     - all-clear or correction: exactly the endpoints that got a confirmed or possible
-      alert about it decided by a committee in ``scope`` (None: every committee), and
-      the messages to responders; nobody hears it twice. Alerts about the incident
+      alert about it decided by a committee in ``scope`` (None: every committee) or a
+      request to verify it, and the messages to responders; nobody hears it twice. Alerts about the incident
       still waiting in the queue are cancelled instead of sent late.
     """
     now = timezone.now()
@@ -119,7 +122,7 @@ def issue_alert(
     else:
         Delivery.objects.filter(
             alert__incident_id=incident.pk,
-            alert__purpose__in=FOLLOWED_UP,
+            alert__purpose__in=HEARD,
             status__in=RETRYABLE,
         ).update(status=DeliveryStatus.CANCELLED, error="superseded", lease_until=None)
         written = _insert_follow_up(alert, incident, now, scope=scope)
@@ -157,11 +160,11 @@ def issue_direct(incident: Incident, purpose: str, member_ids: set[int]) -> Aler
 
 def heard(incident: Incident, scope: set[int] | None = None) -> bool:
     """Return whether anyone got (or is being sent) a confirmed or possible alert about
-    ``incident`` decided by a committee in ``scope`` (None: any), or a message to
-    responders: then they must hear how it ended."""
+    ``incident`` decided by a committee in ``scope`` (None: any), a request to verify it,
+    or a message to responders: then they must hear how it ended."""
     rows = Delivery.objects.filter(
         alert__incident_id=incident.pk,
-        alert__purpose__in=FOLLOWED_UP,
+        alert__purpose__in=HEARD,
         status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING],
     )
     if scope is not None:
@@ -303,12 +306,13 @@ def _insert_follow_up(
             " OR a.by_committee_id IS NULL)"
         )
         scope_params = [*ids, *ids]
+    heard = ", ".join(["%s"] * len(HEARD))
     sql = f"""
         INSERT INTO {delivery} ({_COLUMNS})
         SELECT %s, d.member_id, d.endpoint_id, MIN(d.kind), %s, %s, 0, %s, '', '', %s, FALSE,
                ROW_NUMBER() OVER (PARTITION BY d.member_id ORDER BY d.endpoint_id) > 1
         FROM {delivery} d JOIN {alerts} a ON a.id = d.alert_id
-        WHERE a.incident_id = %s AND a.purpose IN (%s, %s) AND d.status IN (%s, %s){in_scope}
+        WHERE a.incident_id = %s AND a.purpose IN ({heard}) AND d.status IN (%s, %s){in_scope}
           AND NOT EXISTS (
             SELECT 1 FROM {delivery} f JOIN {alerts} fa ON fa.id = f.alert_id
             WHERE fa.incident_id = %s AND fa.purpose IN (%s, %s)
@@ -319,7 +323,7 @@ def _insert_follow_up(
     params = [
         *_row_values(alert, now),
         incident.pk,
-        *(p.value for p in FOLLOWED_UP),
+        *(p.value for p in HEARD),
         DeliveryStatus.SENT.value,
         DeliveryStatus.SENDING.value,
         *scope_params,
