@@ -74,8 +74,9 @@ def issue_alert(
       committees in ``scope`` (None: those the incident belongs to).
     - all-clear or correction: exactly the endpoints that got a confirmed or possible
       alert about it decided by a committee in ``scope`` (None: every committee) or a
-      request to verify it, and the messages to responders; nobody hears it twice. Alerts about the incident
-      still waiting in the queue are cancelled instead of sent late.
+      request to verify it, and the messages to responders; nobody hears it twice.
+      Alerts about the incident still waiting in the queue are cancelled instead of
+      sent late.
     """
     now = timezone.now()
     previous = incident.alerts.filter(purpose__in=FOLLOWED_UP).order_by("-sent_at", "-id").first()
