@@ -521,6 +521,35 @@ def test_one_tap_on_confirmed_confirms(
     assert 'data-testid="answered"' in client.get(link(req)).content.decode()
 
 
+def test_an_answer_after_the_incident_closed_is_kept_for_the_desk_and_said_so(
+    w: World, django_capture_on_commit_callbacks: Capture
+) -> None:
+    # Vero was on her way when the dispatcher marked a false alarm; she finds agents there.
+    incident = incident_at(w)
+    req = verify.request(incident, verifier(w, "Nora"), actor=w.dispatcher)
+    services.change_state(incident, State.UNFOUNDED, actor=w.dispatcher)
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            link(req), {"answer": "confirmed", "agency": "ice", "agents": "6"}, follow=True
+        )
+    page = response.content.decode()
+    assert "after this incident was closed" in page
+    assert reverse("report") in page  # a new report is one tap away
+    req.refresh_from_db()
+    assert (req.answer, req.agents) == ("confirmed", 6)
+    assert state_of(incident) == State.UNFOUNDED  # nobody is alerted by it
+    desk = Client()
+    desk.force_login(w.dispatcher.user)
+    html = desk.get(reverse("incident", args=[incident.pk])).content.decode()
+    answer = html.split(f'data-testid="verification-{req.verifier_id}"')[1].split("</li>")[0]
+    assert "Confirmed" in answer and "after it closed" in answer
+    # A second late tap changes nothing.
+    client.post(link(req), {"answer": "nothing"})
+    req.refresh_from_db()
+    assert req.answer == "confirmed"
+
+
 def test_the_answer_page_speaks_the_verifiers_language(w: World) -> None:
     req = verify.request(incident_at(w), verifier(w, "Vera", language="es"), actor=w.dispatcher)
     page = Client().get(link(req)).content.decode()
@@ -568,18 +597,6 @@ def test_a_verifier_removed_from_the_committee_loses_the_link(w: World) -> None:
     assert Client().post(link(req), {"answer": "confirmed"}).status_code == 404
     req.refresh_from_db()
     assert req.answer == ""
-
-
-def test_a_closed_incident_takes_no_more_answers(w: World) -> None:
-    incident = incident_at(w)
-    req = verify.request(incident, verifier(w, "Nora"), actor=w.dispatcher)
-    services.change_state(incident, State.UNFOUNDED, actor=w.dispatcher)
-    client = Client()
-    assert client.post(link(req), {"answer": "confirmed"}).status_code == 200
-    req.refresh_from_db()
-    assert req.answer == ""
-    assert 'data-testid="closed"' in client.get(link(req)).content.decode()
-    assert state_of(incident) == State.UNFOUNDED
 
 
 # Replies by SMS (Signal and Telegram go through the same handler).

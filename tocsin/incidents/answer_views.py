@@ -66,7 +66,9 @@ def verify_answer(request: HttpRequest, token: str) -> HttpResponse:
     incident = req.incident
     open_ = incident.state in UNVERIFIED_STATES
     status = 200
-    if request.method == "POST" and open_:
+    # An answer after the incident closed (she was on her way) is still kept, once, for the
+    # desk to see; it changes nothing and alerts nobody.
+    if request.method == "POST" and (open_ or not req.answer):
         form = VerifierAnswerForm(request.POST, request.FILES, body_bytes=_content_length(request))
         if form.is_valid():
             data = form.cleaned_data
@@ -100,6 +102,9 @@ def verify_answer(request: HttpRequest, token: str) -> HttpResponse:
             "incident": incident,
             "form": form,
             "open": open_,
+            "late": bool(
+                req.answered_at and incident.closed_at and req.answered_at > incident.closed_at
+            ),
             "where": Gazetteer.of(incident).exact(incident.cell),
             "lat": lat,
             "lng": lng,
