@@ -98,6 +98,39 @@ def test_the_receipt_page_follows_the_incident_from_received_to_resolved(w: Worl
     assert progress_of(report) == "resolved"
 
 
+def test_a_report_confirmed_without_a_check_does_not_tick_being_checked(w: World) -> None:
+    report = report_at()
+    incident = incidents.open_incident(report, actor=w.dispatcher)
+    incidents.change_state(incident, "confirmed", actor=w.dispatcher, committees={w.east.pk})
+    page = receipt_page(report).content.decode()
+    steps = page.split('<ol class="steps">')[1].split("</ol>")[0]
+    assert "Being checked" not in steps
+    assert '<li class="done">✓ Received</li>' in steps
+    assert 'aria-current="step"><strong>Confirmed</strong>' in steps
+
+
+def test_a_checked_report_keeps_its_check_on_the_path(w: World) -> None:
+    report = report_at()
+    incident = incidents.open_incident(report, actor=w.dispatcher)
+    incidents.change_state(incident, "verifying", actor=w.dispatcher, committees={w.east.pk})
+    page = receipt_page(report).content.decode()
+    # Responders nearby were told it is being checked: the page does not say nobody was.
+    assert "Nobody is alerted" not in page
+    assert "Members nearby are alerted only if it is confirmed" in page
+    incidents.change_state(incident, "confirmed", actor=w.dispatcher, committees={w.east.pk})
+    steps = receipt_page(report).content.decode().split('<ol class="steps">')[1]
+    assert '<li class="done">✓ Being checked</li>' in steps
+
+
+def test_a_false_alarm_does_not_claim_someone_checked(w: World) -> None:
+    report = report_at()
+    incident = incidents.open_incident(report, actor=w.dispatcher)
+    incidents.change_state(incident, "unfounded", actor=w.dispatcher, committees={w.east.pk})
+    page = receipt_page(report).content.decode()
+    assert "Those who checked" not in page
+    assert "marked it a false alarm" in page
+
+
 def test_what_happens_next_is_said_only_while_it_is_still_ahead(w: World) -> None:
     report = report_at()
     page = receipt_page(report).content.decode()

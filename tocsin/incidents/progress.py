@@ -8,12 +8,12 @@ waits in the desk's burst lane (that is "received", like any other).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from tocsin.incidents.models import Incident, State
+from tocsin.incidents.models import Incident, IncidentEvent, State
 from tocsin.intake.models import Report
 
 # Merges chain: an incident merged into one merged into another. A loop cannot happen, but
@@ -50,7 +50,10 @@ _PROGRESS = {
     CHECKING: Progress(
         CHECKING,
         _("Being checked"),
-        _("Someone is checking what is happening there. Nobody is alerted before it is confirmed."),
+        _(
+            "Someone is checking what is happening there. Members nearby are alerted only "
+            "if it is confirmed."
+        ),
         1,
     ),
     CONFIRMED: Progress(
@@ -72,8 +75,8 @@ _PROGRESS = {
         FALSE_ALARM,
         _("False alarm"),
         _(
-            "Those who checked found no enforcement there, so nobody was alerted, or those "
-            "who were got a correction. If you still see it, send a new report or call the "
+            "The dispatchers marked it a false alarm, so nobody was alerted, or those who "
+            "were got a correction. If you still see it, send a new report or call the "
             "hotline."
         ),
         -1,
@@ -128,3 +131,18 @@ def of(report: Report) -> Progress:
     if state == State.EXPIRED:
         return _PROGRESS[NOT_VERIFIED]
     return _PROGRESS[CLOSED]
+
+
+def path(report: Report, now: Progress) -> tuple[tuple[Promise, ...], Progress]:
+    """Return the steps to show for ``report`` and ``now`` placed on them. A report
+    confirmed or resolved without anyone checking it first does not tick "Being checked"."""
+    if now.step < 2:  # received, or being checked
+        return STEPS, now
+    incident = final_incident(report.incident)
+    checked = incident is not None and (
+        incident.verifications.exists()
+        or IncidentEvent.objects.filter(incident=incident, action=State.VERIFYING).exists()
+    )
+    if checked:
+        return STEPS, now
+    return (STEPS[0], *STEPS[2:]), replace(now, step=now.step - 1)

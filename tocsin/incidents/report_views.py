@@ -325,10 +325,11 @@ def report_done(request: HttpRequest, receipt: str) -> HttpResponse:
 
 
 def _status_context(r: Report) -> dict[str, Any]:
+    steps, now = progress.path(r, progress.of(r))
     return {
         "report": r,
-        "progress": progress.of(r),
-        "steps": progress.STEPS,
+        "progress": now,
+        "steps": steps,
         "thread": r.messages.all(),
     }
 
