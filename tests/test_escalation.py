@@ -207,6 +207,24 @@ def test_the_second_person_sees_where_and_what_the_public_call_will_say_before_a
     assert "Se confirmó un reporte de " in html.split(f'data-approval="{taken.approval_id}"')[1]
 
 
+def test_a_waiting_public_call_is_named_as_one_to_the_staff_it_waits_for(
+    w: World, plaza: Place
+) -> None:
+    from tocsin.alerts.messages import render
+
+    incident = confirmed(w)
+    take(w, incident, Step.RESPONDERS)
+    take(w, incident, Step.MEMBERS)
+    taken = take(w, incident, Step.PUBLIC, place=plaza)
+    assert taken.approval is not None
+    assert taken.approval.get_reason_display() == "a public call reaches anyone"
+    [notice] = Alert.objects.filter(incident=incident, purpose=Purpose.APPROVAL)
+    [delivery] = Delivery.objects.filter(alert=notice)[:1]
+    text = render(notice, member_id=delivery.member_id, language="en").text
+    assert "an alert to members" not in text and "reaches many members" not in text
+    assert "a public call" in text
+
+
 def test_the_public_call_needs_an_assembly_point_of_the_committee(w: World) -> None:
     west_place = Place.objects.create(
         committee=w.west, name="Elsewhere", kind=PlaceKind.OTHER, lat=34.0467, lng=-118.333

@@ -223,14 +223,14 @@ def _render(
             }
         elif alert.purpose == Purpose.APPROVAL:
             where = exact_where
-            subject = _("Approve or decline: alert about a %(kind)s %(where)s") % {
+            subject = _("Approve or decline: a %(kind)s %(where)s") % {
                 "kind": kind.lower(),
                 "where": exact_where.text,
             }
             text = _(
-                "Tocsin, for staff: an alert to members about a %(kind)s %(where)s waits "
-                "for a second person (it reaches many members, a partner's members, or your "
-                "committee sent many alerts this hour). Check it on the desk: %(url)s"
+                "Tocsin, for staff: an alert or a public call about a %(kind)s %(where)s "
+                "waits for a second person. Check what it says and whom it reaches on the "
+                "desk: %(url)s"
             ) % {"kind": kind.lower(), "where": exact_where.text, "url": url}
         elif alert.purpose == Purpose.STAND_DOWN:
             subject = _("Enough people are there: %(kind)s %(where)s") % {

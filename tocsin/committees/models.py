@@ -355,6 +355,7 @@ class Approval(models.Model):
         EXPORT = "export", _("exports member data")
         LOCK = "lock", _("locks the vault")
         CASE = "case", _("exports a legal case")
+        PUBLIC = "public", _("a public call reaches anyone")
 
     committee = models.ForeignKey(Committee, models.CASCADE, related_name="approvals")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -149,7 +149,7 @@ def _threshold(committee_ids: set[int]) -> int:
 
 def _reason(incident: Incident, step: str, n: int, committee_ids: set[int]) -> str | None:
     if step == Step.PUBLIC:
-        return Approval.Reason.REACH
+        return Approval.Reason.PUBLIC
     return twoperson.reason_for(
         reach=n,
         threshold=_threshold(committee_ids),
