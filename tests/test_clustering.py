@@ -223,6 +223,30 @@ def test_a_merged_incidents_page_links_to_the_incident_it_joined(w: World) -> No
 
 
 @pytest.mark.django_db
+def test_nobody_handles_an_incident_merged_away(w: World) -> None:
+    a = open_incident(report(), actor=w.dispatcher)
+    b = own_incident(report(kind="home_arrest"), w.dispatcher)
+    merge(b, a, actor=w.dispatcher)
+    b.refresh_from_db()
+    assert b.held_by_id is None
+    page = as_(w.dispatcher).get(reverse("incident", args=[b.pk])).content.decode()
+    assert "You are handling this incident." not in page
+
+
+@pytest.mark.django_db
+def test_an_incident_people_heard_about_offers_no_merge_that_would_be_refused(w: World) -> None:
+    a = open_incident(report(), actor=w.dispatcher)
+    b = own_incident(report(kind="home_arrest"), w.dispatcher)
+    change_state(b, State.VERIFYING, actor=w.dispatcher)  # responders nearby are told
+    page = as_(w.dispatcher).get(reverse("incident", args=[b.pk])).content.decode()
+    assert reverse("incident_merge", args=[b.pk]) not in page
+    assert "cannot be merged into another" in page
+    # The other way round still works: #a merges into #b.
+    other = as_(w.dispatcher).get(reverse("incident", args=[a.pk])).content.decode()
+    assert reverse("incident_merge", args=[a.pk]) in other
+
+
+@pytest.mark.django_db
 def test_the_dispatcher_who_splits_handles_the_new_incident(w: World) -> None:
     first = report()
     incident = open_incident(first, actor=w.dispatcher)
@@ -244,6 +268,16 @@ def test_a_dispatcher_splits_from_the_incident_page(w: World) -> None:
     second.refresh_from_db()
     assert second.incident is not None and second.incident != incident
     assert response["Location"] == reverse("incident", args=[second.incident.pk])
+
+
+@pytest.mark.django_db
+def test_the_split_list_says_what_each_report_is(w: World) -> None:
+    first = report()
+    incident = open_incident(first, actor=w.dispatcher)
+    report(kind="agents_seen")
+    page = as_(w.dispatcher).get(reverse("incident", args=[incident.pk])).content.decode()
+    boxes = page.split('name="reports"')[1:]
+    assert any("Agents or vehicles seen" in b.split("</label>")[0] for b in boxes), boxes
 
 
 @pytest.mark.django_db

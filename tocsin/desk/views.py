@@ -233,6 +233,8 @@ def _incident_context(incident: Incident, member: Member, *, new_since: Any = _U
             {r.get_channel_display() for r in incident.reports.all()}, key=str
         ),
         # Open incidents nearby on this desk that this one could be merged into.
+        # An incident people heard about keeps its alerts: it is never merged away.
+        "merge_refused": incident.is_open and incident.alerts.exists(),
         "merge_candidates": Incident.objects.open()
         .for_committees(access.desk_committee_ids(member))
         .filter(area_cell__in=geo.disk(incident.area_cell, 2))

@@ -234,7 +234,17 @@ def merge(source: Incident, target: Incident, *, actor: Member) -> Incident:
         source.merged_into = target
         source.closed_at = now
         source.updated_at = now
-        source.save(update_fields=["state", "merged_into", "closed_at", "updated_at"])
+        source.held_by, source.held_until = None, None  # nothing left to handle there
+        source.save(
+            update_fields=[
+                "state",
+                "merged_into",
+                "closed_at",
+                "updated_at",
+                "held_by",
+                "held_until",
+            ]
+        )
         IncidentEvent.objects.create(
             incident=target, actor=actor, action="merged_in", detail=f"#{source.pk}: {moved}"
         )
