@@ -209,6 +209,10 @@ def test_a_dispatcher_triggers_with_the_callers_phone_and_pin(w: World) -> None:
     r = client.post(reverse("hotline_panic"), {"phone": "(213) 555-0111", "pin": "0000"})
     assert r.status_code == 400
     assert not Trigger.objects.exists()
+    # The page comes back at the PIN form and its error, not at the top of the hotline
+    # page two screens above it.
+    assert f'action="{reverse("hotline_panic")}#hotline-panic"' in r.content.decode()
+    assert 'id="hotline-panic"' in r.content.decode()
     r = client.post(reverse("hotline_panic"), {"phone": "(213) 555-0111", "pin": PIN})
     assert r.status_code == 302
     assert Trigger.objects.get().kind == "hotline"
