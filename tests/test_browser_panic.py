@@ -51,11 +51,12 @@ WORDS = {
         "agreed": "agreed",
         "help": "Mateo needs help",
         "help_sms": f"mateo needs help. call the legal line {HOTLINE}.",
-        "sent": "Your contacts were alerted.",
+        "sent": "We are alerting your contacts.",
         "queued": "No connection: it will be sent as soon as the phone is back online.",
         "mistake": "Mateo: it was a mistake",
         "mistake_sms": "mateo is fine",
         "cancelled": "Cancelled. Everyone alerted hears it was a mistake.",
+        "reached": "sent",
     },
     "es": {
         "ask": "Mateo le pide que sea su contacto de emergencia",
@@ -66,11 +67,12 @@ WORDS = {
         "agreed": "aceptó",
         "help": "Mateo necesita ayuda",
         "help_sms": f"mateo necesita ayuda. llame a la linea legal {HOTLINE}.",
-        "sent": "Se alertó a sus contactos.",
+        "sent": "Estamos alertando a sus contactos.",
         "queued": "Sin conexión: se enviará en cuanto el teléfono vuelva a tener conexión.",
         "mistake": "Mateo: fue un error",
         "mistake_sms": "mateo esta bien",
         "cancelled": "Cancelado. Todas las personas alertadas sabrán que fue un error.",
+        "reached": "enviado",
     },
 }
 
@@ -191,6 +193,9 @@ def test_a_member_prepares_a_plan_and_presses_the_panic_button(
     # Nothing about the detention: the name and the legal line, nothing more.
     assert plain(sms_to(sms, before, words["help_sms"])) == words["help_sms"]
     assert orm(lambda: Trigger.objects.get().kind) == "button"
+    # Once both went out, his page says so, contact by contact.
+    mateo.reload()
+    expect(mateo.locator("[data-testid=calls] strong")).to_have_text([words["reached"]] * 2)
 
     # It was a mistake: he cancels with his PIN, and both hear it.
     before = len(sms.messages)

@@ -357,3 +357,56 @@ def test_a_call_for_help_goes_before_a_backlog_of_requests_to_agree(
     assert sending.send_due(limit=1) == 1
     assert ContactMessage.objects.get(purpose="panic").status == "sent"
     assert len(smtp.to("ana@example.org")) == 1
+
+
+def test_the_panic_page_says_which_contacts_were_reached_and_which_could_not_be(
+    w: World, smtp: SMTPPeer, twilio: SmsProvider
+) -> None:
+    prepared(w, sms=True)
+    client = session_for(w.member)
+    Member_language_en(w)
+    client.post(reverse("family_panic"))
+    page = client.get(reverse("family_panic")).content.decode()
+    # Nothing is sent yet: the page does not say the contacts were alerted.
+    assert "Your contacts were alerted." not in page
+    assert "Ana" in page and "sending" in page
+    twilio.fail_next(400, code=21211)  # Beto's number is not a mobile number
+    sending.send_due()
+    page = client.get(reverse("family_panic")).content.decode()
+    ana = page.split('data-contact="Ana"')[1].split("</li>")[0]
+    beto = page.split('data-contact="Beto"')[1].split("</li>")[0]
+    assert "sent" in ana
+    assert "could not be reached" in beto
+
+
+def test_when_no_contact_could_be_reached_the_page_says_to_call_for_help(
+    w: World, twilio: SmsProvider
+) -> None:
+    prepared(w, sms=True)
+    EmergencyContact.objects.filter(label="Ana").delete()  # only Beto, by SMS, is left
+    client = session_for(w.member)
+    Member_language_en(w)
+    client.post(reverse("family_panic"))
+    twilio.fail_next(400, code=21211)  # not a mobile number: it never will be
+    sending.send_due()
+    page = client.get(reverse("family_panic")).content.decode()
+    assert 'role="alert"' in page and "None of your contacts could be reached" in page
+    assert "+12135550100" in page or "(213) 555-0100" in page  # the committee's hotline
+
+
+def Member_language_en(w: World) -> None:
+    from tocsin.members.models import Member
+
+    Member.objects.filter(pk=w.member.pk).update(language="en")
+
+
+def test_a_contact_our_request_could_not_reach_is_marked_on_the_plan(
+    w: World, twilio: SmsProvider
+) -> None:
+    plan = panic.plan_for(w.member)
+    Member_language_en(w)
+    panic.add_contact(plan, label="Beto", kind="sms", address="(213) 555-0142", language="en")
+    twilio.fail_next(400, code=21211)
+    sending.send_due()
+    page = session_for(w.member).get(reverse("family_plan")).content.decode()
+    assert 'data-testid="unreachable"' in page and "could not reach them" in page

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tocsin.committees import access, hotlines
 from tocsin.family import panic
 from tocsin.family.forms import CancelForm, CheckInForm, ContactForm, PinForm, PlanForm
-from tocsin.family.models import MAX_CONTACTS, EmergencyContact, FamilyPlan
+from tocsin.family.models import MAX_CONTACTS, ContactMessage, EmergencyContact, FamilyPlan
 from tocsin.members.models import Member
 
 
@@ -23,6 +23,15 @@ def _page(request: HttpRequest, member: Member, plan: FamilyPlan, **forms: objec
     context = {
         "plan": plan,
         "contacts": plan.contacts.all(),
+        # Contacts whose request to agree could not be delivered: the address is wrong.
+        "unreachable": set(
+            ContactMessage.objects.filter(
+                contact__plan=plan,
+                contact__confirmed_at__isnull=True,
+                purpose=ContactMessage.Purpose.CONFIRM,
+                status=ContactMessage.Status.DEAD,
+            ).values_list("contact_id", flat=True)
+        ),
         "max_contacts": MAX_CONTACTS,
         "plan_form": PlanForm(instance=plan, member=member),
         "contact_form": ContactForm(initial={"contact_language": plan.language}),
@@ -141,13 +150,28 @@ def panic_button(request: HttpRequest) -> HttpResponse:
         if _wants_json(request):
             return JsonResponse({"sent": True})
         return redirect("family_panic")
+    trigger = panic.open_trigger(member)
+    # What became of each call for help: being sent, sent, or could not be reached. The
+    # page never says the contacts were alerted before a message went out.
+    calls = (
+        list(
+            trigger.messages.filter(purpose=ContactMessage.Purpose.PANIC).select_related("contact")
+        )
+        if trigger
+        else []
+    )
+    nobody = bool(calls) and all(m.status == ContactMessage.Status.DEAD for m in calls)
+    committee = panic.committee_of(plan)
     return render(
         request,
         "family/panic.html",
         {
             "plan": plan,
             "confirmed": plan.contacts.confirmed().count(),
-            "open_trigger": panic.open_trigger(member),
+            "open_trigger": trigger,
+            "calls": calls,
+            "nobody_reached": nobody,
+            "hotlines": hotlines.of([committee]) if committee and nobody else [],
             "cancel_form": CancelForm(),
         },
     )
