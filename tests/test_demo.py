@@ -168,3 +168,23 @@ def test_the_demo_legal_team_reads_cases_sealed_to_a_keyring_the_demo_passphrase
     assert lucia.memberships.get().role == Role.LEGAL
     assert Shift.objects.filter(member=lucia, duty=Duty.LAWYER).exists()
     assert lucia.start == "/legal/boyle-heights/"  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+def test_messages_to_people_who_are_not_demo_members_land_in_everyone_elses_inbox(
+    settings: Any, client: Any
+) -> None:
+    from tocsin.demo.models import DemoMessage
+    from tocsin.demo.transport import DemoInboxTransport
+    from tocsin.transports.base import Message
+
+    settings.DEMO = True
+    message = Message(subject="Mateo needs help", text="Call the legal line.", url="")
+    DemoInboxTransport().send({"address": "ana@demo.tocsin.invalid"}, message, idempotency_key="k")
+    [kept] = DemoMessage.objects.all()
+    assert (kept.member_id, kept.to) == (None, "ana@demo.tocsin.invalid")
+    page = client.get(reverse("demo_others")).content.decode()
+    assert "Mateo needs help" in page and "ana@demo.tocsin.invalid" in page
+    assert reverse("demo_others") in client.get(reverse("demo")).content.decode()
+    settings.DEMO = False
+    assert client.get(reverse("demo_others")).status_code == 404

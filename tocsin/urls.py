@@ -338,4 +338,5 @@ if settings.DEMO:
         path("demo/", demo.personas, name="demo"),
         path("demo/login/<int:pk>/", demo.login_as, name="demo_login"),
         path("demo/inbox/<int:pk>/", demo.inbox, name="demo_inbox"),
+        path("demo/inbox/others/", demo.others, name="demo_others"),
     ]

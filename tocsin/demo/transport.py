@@ -1,4 +1,6 @@
-"""The demo inbox: in demo mode without SMTP, messages land on a page per demo member.
+"""The demo inbox: in demo mode without SMTP, messages land on a page per demo member, and
+messages to anyone else (an emergency contact, a stranger who signed up) on one page for
+all of them.
 
 The demo app hands it to the channel registry when it loads (tocsin.demo.apps).
 """
@@ -21,10 +23,12 @@ class DemoInboxTransport(Transport):
         if not settings.DEMO:
             raise TransportError("the demo inbox exists only in demo mode", permanent=True)
         member_id = payload.get("member_id")
-        if member_id is None:
-            raise TransportError("no demo member", permanent=True)
+        to = "" if member_id is not None else str(payload.get("address") or "")[:200]
+        if member_id is None and not to:
+            raise TransportError("no demo member or address", permanent=True)
         DemoMessage.objects.create(
             member_id=member_id,
+            to=to,
             channel=payload.get("channel", "email"),
             subject=message.subject,
             body=message.text,

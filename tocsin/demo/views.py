@@ -43,3 +43,14 @@ def inbox(request: HttpRequest, pk: int) -> HttpResponse:
         "demo/inbox.html",
         {"member": member, "messages_list": DemoMessage.objects.filter(member=member)[:50]},
     )
+
+
+def others(request: HttpRequest) -> HttpResponse:
+    """Messages to people who are not demo members: emergency contacts, strangers who
+    signed up for a mobilization, reporters answered by email."""
+    _require_demo()
+    return render(
+        request,
+        "demo/others.html",
+        {"messages_list": DemoMessage.objects.filter(member__isnull=True)[:50]},
+    )
