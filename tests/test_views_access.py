@@ -312,7 +312,7 @@ PUBLIC = {
     # agrees (tests/test_family_plan.py).
     "family_confirm",
 }
-DEMO_ONLY = {"demo", "demo_login", "demo_inbox"}
+DEMO_ONLY = {"demo", "demo_login", "demo_inbox", "demo_others"}
 
 # Server-Sent Event streams never end: they are read with AsyncClient, first chunk only.
 STREAMS = {"desk_live", "incident_live", "mobilization_live", "public_map_live"}
