@@ -9,11 +9,11 @@ from django.utils import timezone
 class DemoMessage(models.Model):
     # A demo member's inbox, or (no member) the inbox of everyone else: an emergency
     # contact, a stranger who signed up for a mobilization, a reporter answered by email.
+    # Never their address: no contact channel is stored in plaintext, in the demo either
+    # (a stranger may type a real one).
     member = models.ForeignKey(
         "members.Member", models.CASCADE, related_name="+", null=True, blank=True
     )
-    # Whom it went to, when not a member (demo addresses only: the demo has no real people).
-    to = models.CharField(max_length=200, blank=True)
     channel = models.CharField(max_length=20)
     subject = models.CharField(max_length=200)
     body = models.TextField()

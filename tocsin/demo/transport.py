@@ -23,12 +23,10 @@ class DemoInboxTransport(Transport):
         if not settings.DEMO:
             raise TransportError("the demo inbox exists only in demo mode", permanent=True)
         member_id = payload.get("member_id")
-        to = "" if member_id is not None else str(payload.get("address") or "")[:200]
-        if member_id is None and not to:
+        if member_id is None and not payload.get("address"):
             raise TransportError("no demo member or address", permanent=True)
         DemoMessage.objects.create(
             member_id=member_id,
-            to=to,
             channel=payload.get("channel", "email"),
             subject=message.subject,
             body=message.text,
