@@ -220,6 +220,11 @@ def test_a_merged_incidents_page_links_to_the_incident_it_joined(w: World) -> No
     page = as_(w.dispatcher).get(reverse("incident", args=[b.pk])).content.decode()
     target = reverse("incident", args=[a.pk])
     assert f'<a href="{target}" data-testid="merged-into">#{a.pk}</a>' in page
+    # Both timelines link to each other.
+    timeline = page.split('<ol class="timeline">')[1]
+    assert f'Merged into <a href="{target}">#{a.pk}</a>' in timeline
+    other = as_(w.dispatcher).get(target).content.decode().split('<ol class="timeline">')[1]
+    assert f'Incident merged in <a href="{reverse("incident", args=[b.pk])}">#{b.pk}</a>' in other
 
 
 @pytest.mark.django_db

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -229,6 +231,14 @@ class IncidentEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+    @property
+    def other_incident(self) -> int | None:
+        """The other incident a merge or split names ("#12: 3"), to link to."""
+        if self.action not in ("merged_in", "merged_into", "split_out", "split_from"):
+            return None
+        found = re.match(r"#(\d+)", self.detail)
+        return int(found.group(1)) if found else None
 
     @property
     def label(self) -> str:
