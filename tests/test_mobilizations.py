@@ -772,6 +772,32 @@ def test_a_change_of_time_reaches_everyone_at_once_and_moves_the_reminders(
     assert not waiting.messages.filter(purpose=Purpose.SOON).exists()
 
 
+def test_moving_a_mobilization_to_another_day_keeps_everyones_shift(w: World) -> None:
+    client = session_for(w.organizer)
+    client.post(reverse("committee_mobilizations", args=["east"]), form_data())
+    m = Mobilization.objects.get()
+    later = m.shifts.order_by("starts_at")[1]
+    rsvp = rsvps.sign_up(m, contact=email_of(1), shift=later)
+    # The organizer moves it a day later and leaves the shifts as they were.
+    moved = form_data(
+        starts_at=local(6, 10).strftime("%Y-%m-%dT%H:%M"),
+        ends_at=local(6, 13).strftime("%Y-%m-%dT%H:%M"),
+    )
+    response = client.post(reverse("committee_mobilization", args=["east", m.pk]), moved)
+    assert response.status_code == 302, text(response)
+    rsvp.refresh_from_db()
+    assert rsvp.shift is not None, "the volunteer lost her shift"
+    assert (rsvp.shift.starts_at, rsvp.shift.ends_at) == (local(6, 11, 30), local(6, 13))
+    assert [(s.starts_at, s.ends_at) for s in m.shifts.order_by("starts_at")] == [
+        (local(6, 10), local(6, 11, 30)),
+        (local(6, 11, 30), local(6, 13)),
+    ]
+    # What she is told names her shift's hours, not the start of the whole day.
+    changed = rsvp.messages.filter(purpose=Purpose.CHANGED).first()
+    assert changed is not None
+    assert "11:30–13:00" in notices.render(changed).text
+
+
 def test_a_cancellation_reaches_everyone_and_stops_the_reminders(w: World, smtp: SMTPPeer) -> None:
     m = vigil(w)
     rsvp = rsvps.sign_up(m, contact=email_of(1))

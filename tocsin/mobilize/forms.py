@@ -176,12 +176,19 @@ class MobilizationForm(forms.ModelForm):
                 mobilization=m, kind=kind, defaults={"capacity": capacity}
             )
         times = self.shift_times(m.starts_at)
-        current = [(s.starts_at, s.ends_at) for s in m.shifts.all()]
-        if times != current:
-            m.shifts.all().delete()
-            MobilizationShift.objects.bulk_create(
-                MobilizationShift(mobilization=m, starts_at=s, ends_at=e) for s, e in times
-            )
+        shifts = list(m.shifts.order_by("starts_at", "pk"))
+        # Shift by shift in order: moved to another day or hour, each keeps the people
+        # signed up for it; only shifts no longer listed go, with their sign-ups' shift.
+        for shift, (start, end) in zip(shifts, times, strict=False):
+            if (shift.starts_at, shift.ends_at) != (start, end):
+                shift.starts_at, shift.ends_at = start, end
+                shift.save(update_fields=["starts_at", "ends_at"])
+        for gone in shifts[len(times) :]:
+            gone.delete()
+        MobilizationShift.objects.bulk_create(
+            MobilizationShift(mobilization=m, starts_at=s, ends_at=e)
+            for s, e in times[len(shifts) :]
+        )
 
 
 class RsvpForm(forms.Form):

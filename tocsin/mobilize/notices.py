@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from tocsin import vault
 from tocsin.alerts import notices
 from tocsin.mobilize import rsvps
-from tocsin.mobilize.planned import Mobilization, Rsvp, RsvpMessage, RsvpStatus
+from tocsin.mobilize.planned import Mobilization, MobilizationShift, Rsvp, RsvpMessage, RsvpStatus
 from tocsin.transports.base import Message
 
 Purpose = RsvpMessage.Purpose
@@ -29,9 +29,13 @@ BEFORE_START = (Purpose.DAY_BEFORE, Purpose.MORNING_OF, Purpose.SOON)
 NEEDS_PLACE = (*BEFORE_START, Purpose.THANKS, Purpose.CONFIRMATION, Purpose.PROMOTED)
 
 
-def _when(m: Mobilization) -> str:
-    start = timezone.localtime(m.starts_at, rsvps.zone())
-    return formats.date_format(start, "l j F, H:i")
+def _when(m: Mobilization, shift: MobilizationShift | None = None) -> str:
+    """When the person is expected: their shift's hours if they have one, else the start."""
+    if shift is None:
+        return formats.date_format(timezone.localtime(m.starts_at, rsvps.zone()), "l j F, H:i")
+    start = timezone.localtime(shift.starts_at, rsvps.zone())
+    end = timezone.localtime(shift.ends_at, rsvps.zone())
+    return f"{formats.date_format(start, 'l j F, H:i')}–{formats.time_format(end, 'H:i')}"
 
 
 # Channels whose replies reach tocsin.hooks.inbound: there "2" or "NO" cancels the
@@ -50,7 +54,8 @@ def render(message: RsvpMessage, *, channel: str = "") -> Message:
     link = settings.SITE_URL + reverse("rsvp_page", args=[rsvps.link_token(rsvp)])
     with translation.override(rsvp.language or settings.LANGUAGE_CODE):
         title = m.title_in()
-        facts = {"title": title, "when": _when(m), "where": m.where(), "link": link}
+        when = _when(m, rsvp.shift)
+        facts = {"title": title, "when": when, "where": m.where(), "link": link}
         p = message.purpose
         if p == Purpose.CONFIRMATION:
             text = _(
