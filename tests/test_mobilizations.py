@@ -802,13 +802,41 @@ def test_a_cancellation_reaches_everyone_and_stops_the_reminders(w: World, smtp:
     m = vigil(w)
     rsvp = rsvps.sign_up(m, contact=email_of(1))
     client = session_for(w.organizer)
-    client.post(reverse("committee_mobilization_cancel", args=["east", m.pk]))
+    client.post(reverse("committee_mobilization_cancel", args=["east", m.pk]), {"sure": "1"})
     m.refresh_from_db()
     assert m.is_cancelled
     # The confirmation not sent yet is dropped: only the cancellation goes.
     assert notices.send_due() == 1
     assert smtp.to("person1@example.org")[-1]["Subject"] == "Cancelled: Vigil for the Soto families"
     assert not rsvp.messages.filter(status=RsvpMessage.Status.QUEUED).exists()
+
+
+def test_cancelling_asks_to_be_sure_first(w: World) -> None:
+    m = vigil(w)
+    client = session_for(w.organizer)
+    page = client.get(reverse("committee_mobilization", args=["east", m.pk])).content.decode()
+    assert 'name="sure"' in page and "cannot be undone" in page
+    response = client.post(
+        reverse("committee_mobilization_cancel", args=["east", m.pk]), follow=True
+    )
+    m.refresh_from_db()
+    assert not m.is_cancelled
+    assert "Tick the box" in text(response)
+
+
+def test_a_cancelled_mobilization_offers_no_sign_up_share_or_calendar(w: World) -> None:
+    m = vigil(w)
+    rsvps.sign_up(m, contact=email_of(1))
+    client = session_for(w.organizer)
+    response = client.post(
+        reverse("committee_mobilization_cancel", args=["east", m.pk]), {"sure": "1"}, follow=True
+    )
+    # Said once, not twice.
+    assert text(response).count("Cancelled.") == 1, text(response)
+    page = Client().get(reverse("mobilization", args=[m.pk])).content.decode()
+    assert 'data-testid="cancelled"' in page
+    for gone in ('id="rsvp-form"', 'class="share"', "Add to calendar", 'id="turnout"'):
+        assert gone not in page, gone
 
 
 def test_a_late_reminder_is_dropped_not_sent(w: World, smtp: SMTPPeer) -> None:

@@ -535,7 +535,9 @@ ROUTES: dict[str, Callable[[Objects], Call]] = {
         "get", reverse("committee_mobilization", args=[o.slug, o.mobilization])
     ),
     "committee_mobilization_cancel": lambda o: Call(
-        "post", reverse("committee_mobilization_cancel", args=[o.slug, o.mobilization])
+        "post",
+        reverse("committee_mobilization_cancel", args=[o.slug, o.mobilization]),
+        {"sure": "1"},
     ),
     "committee_mobilization_people": lambda o: Call(
         "get", reverse("committee_mobilization_people", args=[o.slug, o.mobilization])

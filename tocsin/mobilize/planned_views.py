@@ -109,6 +109,9 @@ def mobilization(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def cancel_mobilization(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     _committee, m = access.mobilization_for_staff(request, slug, pk)
     assert m is not None
+    if not request.POST.get("sure"):
+        messages.error(request, _("Nothing was cancelled. Tick the box to say you are sure."))
+        return redirect("committee_mobilization", slug=slug, pk=pk)
     told = rsvps.call_off(m)
     messages.success(
         request,
