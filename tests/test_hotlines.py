@@ -60,6 +60,10 @@ def test_a_number_no_phone_can_have_is_refused_and_nothing_changes(w: World) -> 
     assert "Hotline number 2: That number is too short" in page
     w.east.refresh_from_db()
     assert w.east.hotline_numbers == [EAST_LINE, MEXICO_LINE]
+    # What she typed stays in the boxes, with the reason beside the form.
+    assert 'value="(213) 555-0100"' in page and 'value="555-01"' in page
+    form = page.split('data-testid="hotline-numbers"')[1].split("</section>")[0]
+    assert 'role="alert"' in form and "That number is too short" in form
 
 
 def test_the_refusal_of_a_number_speaks_spanish(w: World) -> None:

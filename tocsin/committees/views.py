@@ -151,6 +151,14 @@ def _invite_url(invite: Invite) -> str:
 
 @access.staff_view
 def manage(request: HttpRequest, slug: str) -> HttpResponse:
+    return _manage_page(request, slug)
+
+
+def _manage_page(
+    request: HttpRequest, slug: str, *, status: int = 200, **forms: object
+) -> HttpResponse:
+    """The committee page; ``forms`` are forms sent back with what was typed and why
+    they were refused."""
     committee, mine = access.committee_for(request, slug, Role.ORGANIZER)
     invite = committee.invites.filter(revoked=False, personal=False).order_by("-created_at").first()
     if invite is None or not invite.usable():
@@ -189,7 +197,9 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "alerts_per_hour": settings.ALERTS_PER_HOUR,
             "hotline_form": hotline_form(committee),
             "phone_help": phone_help(),
+            **forms,
         },
+        status=status,
     )
 
 
@@ -200,11 +210,8 @@ def set_hotlines(request: HttpRequest, slug: str) -> HttpResponse:
     committee, _m = access.committee_for(request, slug, Role.ORGANIZER)
     form = HotlineForm(request.POST)
     if not form.is_valid():
-        for name, errors in form.errors.items():
-            label = form.fields[name].label if name in form.fields else ""
-            for e in errors:
-                messages.error(request, f"{label}: {e}" if label else str(e))
-        return redirect("committee", slug=slug)
+        # Back with what was typed, and the reasons beside the form (nothing changed).
+        return _manage_page(request, slug, status=400, hotline_form=form)
     committee.hotline_numbers = form.numbers()
     committee.save(update_fields=["hotline_numbers"])
     if committee.hotline_numbers:
