@@ -320,6 +320,41 @@ def test_an_open_case_is_called_open_in_spanish_not_the_verb(w: World, lucia: Me
     assert "<strong>Abrir</strong>" not in page
 
 
+def test_a_case_refused_for_a_blank_who_keeps_everything_typed(w: World, lucia: Member) -> None:
+    client = session_for(lucia)
+    response = client.post(
+        reverse("legal_case_new", args=["east"]),
+        {"who": "   ", "where": "Trasladado a Otay Mesa", "notes": "Llamar a la hermana"},
+    )
+    assert response.status_code == 400
+    page = response.text
+    assert 'value="Trasladado a Otay Mesa"' in page and "Llamar a la hermana" in page
+    assert 'role="alert"' in page
+    assert not Case.objects.exists()
+
+
+def test_an_edit_that_cannot_be_saved_says_why_and_keeps_what_was_typed(
+    w: World, lucia: Member
+) -> None:
+    case = call_case(w, lucia)
+    client = session_for(lucia)
+    response = client.post(
+        reverse("legal_case_edit", args=["east", case.pk]),
+        {"who": "  ", "where": "Trasladado a Otay Mesa"},
+    )
+    assert response.status_code == 400
+    page = response.text
+    assert 'value="Trasladado a Otay Mesa"' in page and 'role="alert"' in page
+    assert "<details open>" in page
+    assert cases.details(Case.objects.get(pk=case.pk))["who"] == WHO  # nothing changed
+
+
+def test_long_notes_are_kept_whole(w: World, lucia: Member) -> None:
+    notes = "Tiene cita en corte el martes. " * 40  # about 1,200 characters
+    session_for(lucia).post(reverse("legal_case_new", args=["east"]), {"who": WHO, "notes": notes})
+    assert cases.details(Case.objects.get())["notes"] == notes.strip()
+
+
 # --- tasks, states, timeline -----------------------------------------------------------------
 
 

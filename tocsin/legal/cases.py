@@ -73,8 +73,12 @@ class CaseError(Exception):
     message: str
 
 
+# The longest a detail may be (the notes; the form keeps the others shorter).
+MAX_DETAIL = 4000
+
+
 def clean_details(details: dict[str, Any]) -> dict[str, str]:
-    return {f: str(details.get(f) or "").strip()[:500] for f in FIELDS}
+    return {f: str(details.get(f) or "").strip()[:MAX_DETAIL] for f in FIELDS}
 
 
 def details(case: Case) -> dict[str, str]:

@@ -21,7 +21,11 @@ class CaseForm(forms.Form):
     language = forms.CharField(label=_("Language"), max_length=80, required=False)
     family_contact = forms.CharField(label=_("Family contact"), max_length=200, required=False)
     notes = forms.CharField(
-        label=_("Notes"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Notes"),
+        max_length=4000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Up to 4,000 characters."),
     )
     consent = forms.BooleanField(
         label=_("The person or their family agreed to what the legal team keeps"), required=False

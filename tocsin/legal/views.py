@@ -72,7 +72,13 @@ def _team(committee: Committee) -> list[Member]:
 @access.staff_view
 @require_http_methods(["GET"])
 def case_list(request: HttpRequest, slug: str) -> HttpResponse:
-    committee, member = _legal_committee(request, slug)
+    committee, _member = _legal_committee(request, slug)
+    return _list_page(request, committee, CaseForm())
+
+
+def _list_page(
+    request: HttpRequest, committee: Committee, form: CaseForm, status: int = 200
+) -> HttpResponse:
     return render(
         request,
         "legal/cases.html",
@@ -84,8 +90,9 @@ def case_list(request: HttpRequest, slug: str) -> HttpResponse:
             "closed_cases": Case.objects.filter(committee=committee, state="closed")[:20],
             "overdue": cases.overdue({committee.pk}),
             "lawyer": cases.on_call_lawyer(committee),
-            "form": CaseForm(),
+            "form": form,
         },
+        status=status,
     )
 
 
@@ -95,8 +102,8 @@ def case_new(request: HttpRequest, slug: str) -> HttpResponse:
     committee, member = _legal_committee(request, slug)
     form = CaseForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Give at least who it is."))
-        return redirect("legal_cases", slug)
+        # Back with everything typed, and why beside the field (nothing was opened).
+        return _list_page(request, committee, form, status=400)
     data = form.cleaned_data
     case = cases.open_case(
         committee, source=Source.CALL, details=data, by=member, consent=data["consent"]
@@ -109,6 +116,17 @@ def case_new(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET"])
 def case_page(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     case, member = _case(request, slug, pk)
+    return _case_page(request, case, member)
+
+
+def _case_page(
+    request: HttpRequest,
+    case: Case,
+    member: Member,
+    *,
+    edit_form: EditCaseForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     try:
         facts: dict[str, str] | None = cases.details(case)
         task_rows = [(t, cases.task_detail(t)) for t in case.tasks.select_related("owner")]
@@ -116,6 +134,7 @@ def case_page(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         facts = None
         task_rows = [(t, "") for t in case.tasks.select_related("owner")]
     waiting = cases.waiting_export(case)
+    saved = EditCaseForm(initial={**(facts or {}), "consent": case.consent, "keep": case.keep})
     return render(
         request,
         "legal/case.html",
@@ -123,9 +142,9 @@ def case_page(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             "committee": case.committee,
             "case": case,
             "facts": facts,
-            "edit_form": EditCaseForm(
-                initial={**(facts or {}), "consent": case.consent, "keep": case.keep}
-            ),
+            # What is stored, shown; and the form to edit it (back as typed if refused).
+            "facts_form": saved,
+            "edit_form": edit_form or saved,
             "state_form": StateForm(initial={"state": case.state}),
             "task_form": TaskForm(team=_team(case.committee)),
             "tasks": task_rows,
@@ -139,6 +158,7 @@ def case_page(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             "interpreter_form": FindInterpreterForm(),
             "calls": case.interpreter_calls.select_related("interpreter"),
         },
+        status=status,
     )
 
 
@@ -147,10 +167,12 @@ def case_page(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def case_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     case, member = _case(request, slug, pk)
     form = EditCaseForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        cases.update_details(case, data, by=member, consent=data["consent"], keep=data["keep"])
-        messages.success(request, _("Saved."))
+    if not form.is_valid():
+        # Back with what was typed and why (it was dropped without a word).
+        return _case_page(request, case, member, edit_form=form, status=400)
+    data = form.cleaned_data
+    cases.update_details(case, data, by=member, consent=data["consent"], keep=data["keep"])
+    messages.success(request, _("Saved."))
     return redirect("legal_case", slug, pk)
 
 
