@@ -428,6 +428,18 @@ def test_a_court_date_becomes_a_members_only_accompaniment(w: World, lucia: Memb
     assert "Judge" not in f"{m.title} {m.description} {m.address}"
 
 
+def test_an_accompaniment_needs_a_place_to_meet(w: World, lucia: Member) -> None:
+    case = call_case(w, lucia)
+    task = cases.add_task(case, TaskKind.COURT, by=lucia, text="", due_at=timezone.now() + 48 * H)
+    response = session_for(lucia).post(
+        reverse("legal_task_mobilize", args=["east", case.pk, task.pk]),
+        {"where": "  "},
+        follow=True,
+    )
+    assert not Mobilization.objects.exists()
+    assert "Diga dónde se reúnen" in response.text  # Lucia reads Spanish
+
+
 def test_the_case_moves_through_its_states_to_closed_on_the_timeline(
     w: World, lucia: Member
 ) -> None:

@@ -293,6 +293,8 @@ def mobilize(task: Task, *, by: Member, where: str) -> Mobilization:
         raise CaseError("only a court date or a check-in with a time")
     if task.mobilization_id is not None:
         return task.mobilization  # type: ignore[return-value]
+    if not where.strip():
+        raise CaseError("say where to meet")
     m = Mobilization.objects.create(
         committee=task.case.committee,
         kind=MobilizationKind.ACCOMPANIMENT,

@@ -218,10 +218,16 @@ def task_done(request: HttpRequest, slug: str, pk: int, task: int) -> HttpRespon
 @require_POST
 def task_mobilize(request: HttpRequest, slug: str, pk: int, task: int) -> HttpResponse:
     row, member = _task(request, slug, pk, task)
+    where = request.POST.get("where", "").strip()
     try:
-        cases.mobilize(row, by=member, where=request.POST.get("where", "").strip())
+        cases.mobilize(row, by=member, where=where)
     except cases.CaseError:
-        messages.error(request, _("Only a court date or a check-in with a time can become one."))
+        if where:
+            messages.error(
+                request, _("Only a court date or a check-in with a time can become one.")
+            )
+        else:
+            messages.error(request, _("Say where members meet (a public place): nothing was made."))
     else:
         messages.success(request, _("Accompaniment mobilization made for the members."))
     return redirect("legal_case", slug, pk)
