@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tests.factories import world
 from tests.fuzz_support import HOSTILE_JSON, JSON, JSON_STYLE, json_bytes
+from tocsin.lib import untrusted
 from tocsin.lib.untrusted import MAX_DEPTH, NotJSON, load_json, text
 from tocsin.members.models import ContactEndpoint
 
@@ -108,3 +109,27 @@ def test_a_push_subscription_in_hostile_json_is_refused_or_stored_clean(body: by
     assert response.status_code in (200, 400)
     for label in ContactEndpoint.objects.values_list("label", flat=True):
         label.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("\u202eRTL\u202c", "RTL"),  # a right-to-left override would show it reversed
+        ("Ol\u200fga\u2066 (organizer)\u2069", "Olga (organizer)"),
+        ("  Ana\tMaría \n", "Ana María"),
+        ("Lupe\x00", "Lupe"),
+        ("Café 👩‍👧", "Café 👩‍👧"),  # letters and emoji (with their joiners) stay
+    ],
+)
+def test_a_name_keeps_no_invisible_or_control_character(typed: str, kept: str) -> None:
+    assert untrusted.name(typed) == kept
+
+
+@pytest.mark.django_db
+def test_a_display_name_given_on_joining_is_cleaned() -> None:
+    from tocsin.members.forms import JoinForm
+
+    form = JoinForm({"display_name": "\u202eagl\u2066O", "language": "en"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["display_name"] == "aglO"
+    assert not JoinForm({"display_name": "\u202e\u202c", "language": "en"}).is_valid()

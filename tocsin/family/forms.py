@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tocsin import vault
 from tocsin.family.models import TEXT_MAX, TEXTS, FamilyPlan
+from tocsin.lib import untrusted
 from tocsin.members.forms import clean_phone
 from tocsin.members.models import Member
 from tocsin.transports import registry as transports
@@ -87,7 +88,7 @@ def contact_kinds() -> list[tuple[str, Any]]:
 
 
 class ContactForm(forms.Form):
-    label = forms.CharField(label=_("Name"), max_length=40)
+    label = untrusted.NameField(label=_("Name"), max_length=40)
     kind = forms.ChoiceField(label=_("Channel"))
     address = forms.CharField(label=_("Phone number or address"), max_length=200)
     # Not "language": the plan's form on the same page has one (ids must be unique).

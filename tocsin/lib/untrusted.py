@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from django import forms
 from django.http import HttpResponse
 
 # Nesting no provider's payload comes near (Telegram's deepest is about 6).
@@ -30,6 +31,27 @@ def text(value: str) -> str:
     Both are legal in a Python string and in JSON, and neither can be stored (PostgreSQL
     refuses NUL, UTF-8 has no surrogates) or hashed (``str.encode`` raises)."""
     return _SURROGATE.sub("\ufffd", value.replace("\x00", ""))
+
+
+# Characters that change how the text around them is shown without being seen: the bidi
+# embeddings, overrides and isolates, and the directional marks. In a name they make
+# "Olga" read as another name, or reverse what follows it on the page.
+_INVISIBLE = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def name(value: str) -> str:
+    """Return a name a person gave (a display name, a contact's name) as plain text: no
+    control or bidi characters, spaces collapsed."""
+    cleaned = _INVISIBLE.sub("", _CONTROLS.sub(" ", text(value)))
+    return " ".join(cleaned.split())
+
+
+class NameField(forms.CharField):
+    """A form field for a name a person gives: cleaned by ``name()`` before it is checked."""
+
+    def to_python(self, value: Any) -> str:
+        return name(super().to_python(value) or "")
 
 
 def load_json(raw: bytes | str) -> Any:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from tocsin import geo
-from tocsin.lib import phones
+from tocsin.lib import phones, untrusted
 from tocsin.transports import registry as transports
 
 
@@ -24,7 +24,7 @@ class CodeForm(forms.Form):
 
 
 class JoinForm(forms.Form):
-    display_name = forms.CharField(
+    display_name = untrusted.NameField(
         label=_("Display name"),
         max_length=60,
         help_text=_("What your committee calls you. Not your legal name."),

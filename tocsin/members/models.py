@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tocsin import vault
-from tocsin.lib import phones
+from tocsin.lib import phones, untrusted
 from tocsin.transports import registry as transports
 
 
@@ -47,7 +47,9 @@ class Member(models.Model):
         user = User.objects.create_user(username=f"m-{secrets.token_hex(8)}")
         user.set_unusable_password()
         user.save(update_fields=["password"])
-        return cls.objects.create(user=user, display_name=display_name, language=language)
+        return cls.objects.create(
+            user=user, display_name=untrusted.name(display_name), language=language
+        )
 
     def committee_role(self, committee_id: int) -> str | None:
         m = self.memberships.filter(committee_id=committee_id).first()

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tocsin.committees import joining, listing
 from tocsin.committees.models import Committee
 from tocsin.geo import zips
-from tocsin.lib import phones, ratelimit
+from tocsin.lib import phones, ratelimit, untrusted
 from tocsin.mobilize.planned import Mobilization
 from tocsin.transports import registry as transports
 
@@ -34,7 +34,7 @@ CHANNELS = [("email", _("Email")), ("sms", _("Text message (SMS)"))]
 class ContactForm(forms.Form):
     """A name and one channel, for someone without an account."""
 
-    display_name = forms.CharField(label=_("Your name"), max_length=60)
+    display_name = untrusted.NameField(label=_("Your name"), max_length=60)
     channel = forms.ChoiceField(label=_("Reach me by"), choices=CHANNELS, initial="email")
     address = forms.CharField(
         label=_("Email address or mobile number"),

@@ -207,7 +207,9 @@ class RsvpForm(forms.Form):
     )
     # This device's push subscription, as the page's script writes it (JSON).
     subscription = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
-    display_name = forms.CharField(label=_("Your name (optional)"), max_length=60, required=False)
+    display_name = untrusted.NameField(
+        label=_("Your name (optional)"), max_length=60, required=False
+    )
     role = forms.ChoiceField(label=_("I can help as"), required=False)
     shift = forms.ChoiceField(label=_("Shift"), required=False)
 
