@@ -330,3 +330,13 @@ def test_the_form_asks_for_a_number_only_when_the_server_sends_sms(w: World) -> 
     assert "Email address" in page
     assert "mobile number" not in page
     assert "mobile number" not in text(Client().get(reverse("committee_start")))
+
+
+def test_the_committee_page_shows_how_many_wait_to_join(w: World) -> None:
+    olga = session_for(w.organizer, strong=True)
+    page = olga.get(reverse("committee", args=["east"])).content.decode()
+    assert 'data-testid="join-waiting"' not in page
+    ask(Client(), "east")
+    ask(Client(), "east", address="beto@example.org")
+    page = olga.get(reverse("committee", args=["east"])).content.decode()
+    assert '<strong class="badge" data-testid="join-waiting">2 waiting</strong>' in page

@@ -197,6 +197,7 @@ def _manage_page(
             "alerts_per_hour": settings.ALERTS_PER_HOUR,
             "hotline_form": hotline_form(committee),
             "phone_help": phone_help(),
+            "join_waiting": committee.join_requests.waiting().count(),
             **forms,
         },
         status=status,
