@@ -162,3 +162,21 @@ def test_a_members_languages_are_in_their_data_export(w: World) -> None:
     interpreters.set_languages(w.member, ["tsz"], interprets=True)
     export = session_for(w.member).get(reverse("export_data")).json()
     assert export["languages_spoken"] == [{"language": "tsz", "interprets": True}]
+
+
+def test_the_interpreter_is_told_which_number_to_call(w: World, marta: Member) -> None:
+    from tocsin.legal.models import Notice
+
+    w.east.hotline_numbers = ["+12135550100"]
+    w.east.save()
+    lucia = member("Lucia", w.east, Role.LEGAL)
+    case = cases.open_case(w.east, source="call", details={"who": "Ana"}, by=lucia)
+    session_for(lucia).post(
+        reverse("legal_interpreter_send", args=["east"]),
+        {"language": "mam", "interpreter": marta.pk, "case": case.pk},
+    )
+    notice = Notice.objects.get(member=marta)
+    assert "(213) 555-0100" in notices.render(notice).text
+    # So is the lawyer told of a new case.
+    [to_lawyer] = Notice.objects.filter(member=lucia, purpose=Notice.Purpose.CASE)
+    assert "(213) 555-0100" in notices.render(to_lawyer).text

@@ -15,8 +15,10 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from tocsin.alerts import notices
+from tocsin.committees.models import Committee
 from tocsin.legal import cases
 from tocsin.legal.models import Notice, language_name
+from tocsin.lib import phones
 from tocsin.transports.base import Message
 
 
@@ -28,25 +30,40 @@ def render(notice: Notice) -> Message:
             link = settings.SITE_URL + reverse(
                 "legal_case_link", args=[cases.link_token(case, notice.member)]
             )
-            facts = {"committee": case.committee.name, "ref": case.ref, "link": link}
-            text = _(
-                "Someone needs help: %(committee)s, case %(ref)s. Call the legal line. "
-                "For the legal team only: %(link)s"
-            )
+            line = _line(case.committee)
+            facts = {"committee": case.committee.name, "ref": case.ref, "link": link, "line": line}
+            if line:
+                text = _(
+                    "Someone needs help: %(committee)s, case %(ref)s. Call the legal line, "
+                    "%(line)s. For the legal team only: %(link)s"
+                )
+            else:
+                text = _(
+                    "Someone needs help: %(committee)s, case %(ref)s. Call the legal line. "
+                    "For the legal team only: %(link)s"
+                )
             subject = _("Someone needs legal help: case %(ref)s")
         else:
             call = notice.call
             assert call is not None
             link = settings.SITE_URL + reverse("me")
+            line = _line(call.committee)
             facts = {
                 "committee": call.committee.name,
                 "language": language_name(call.language),
                 "link": link,
+                "line": line,
             }
-            text = _(
-                "%(committee)s needs an interpreter for %(language)s now. "
-                "Call the committee's line. %(link)s"
-            )
+            if line:
+                text = _(
+                    "%(committee)s needs an interpreter for %(language)s now. "
+                    "Call the committee's line, %(line)s. %(link)s"
+                )
+            else:
+                text = _(
+                    "%(committee)s needs an interpreter for %(language)s now. "
+                    "Call the committee's line. %(link)s"
+                )
             subject = _("Interpreter needed: %(language)s")
         text, subject = text % facts, subject % facts
     return Message(
@@ -55,6 +72,11 @@ def render(notice: Notice) -> Message:
         url=link,
         extra={"purpose": f"legal-{notice.purpose}", "language": notice.member.language},
     )
+
+
+def _line(committee: Committee) -> str:
+    """The committee's hotline numbers as people of the region write them ("" if none)."""
+    return " / ".join(phones.display(n) for n in committee.hotline_numbers or [])
 
 
 def _notified(notice: Notice) -> None:
