@@ -274,6 +274,15 @@ def test_a_dispatcher_opens_a_case_from_an_incident_and_does_not_read_it(
     case = Case.objects.get()
     assert (case.source, case.incident, case.committee) == ("incident", incident, w.east)
     assert desk.get(reverse("legal_case", args=["east", case.pk])).status_code == 404
+    # The legal team's page says which incident it came from, and where, in words.
+    from tocsin.places.models import Place, PlaceKind
+
+    Place.objects.create(
+        committee=w.east, name="Soto car wash", kind=PlaceKind.CAR_WASH, lat=EAST[0], lng=EAST[1]
+    )
+    page = session_for(lucia).get(reverse("legal_case", args=["east", case.pk])).text
+    came = page.split('data-testid="from-incident">')[1].split("</span>")[0]
+    assert f"#{incident.pk}" in came and "Soto car wash" in came
     assert (
         session_for(w.west_dispatcher, strong=True)
         .post(reverse("incident_case", args=[incident.pk]), {"who": WHO})

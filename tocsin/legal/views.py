@@ -35,6 +35,7 @@ from tocsin.legal.forms import (
 )
 from tocsin.legal.models import ACCOMPANIED, Case, InterpreterCall, Source, Task, TaskKind
 from tocsin.members.models import Member
+from tocsin.places.naming import Gazetteer
 
 
 def _legal_committee(request: HttpRequest, slug: str) -> tuple[Committee, Member]:
@@ -157,6 +158,10 @@ def _case_page(
             "may_download": cases.approved_export(case, member) is not None,
             "interpreter_form": FindInterpreterForm(),
             "calls": case.interpreter_calls.select_related("interpreter"),
+            # Which incident it came from, in words the legal team knows.
+            "incident_where": Gazetteer.of(case.incident).exact(case.incident.cell).text
+            if case.incident
+            else "",
         },
         status=status,
     )
