@@ -193,6 +193,11 @@ def test_a_mobilization_needs_a_title_a_place_and_an_end_after_its_start(w: Worl
     assert "Say where: pick a place or write the assembly point." in body
     assert "It must end after it starts." in body
     assert not Mobilization.objects.exists()
+    # Summed up where the form starts, each reason linked to its field.
+    summary = response.content.decode().split('data-testid="form-errors"')[1].split("</div>")[0]
+    assert "It must end after it starts." in summary and 'href="#id_' in summary
+    # And said at the top of the page, which a refused form comes back scrolled to.
+    assert 'data-testid="errors-below"><a href="#form-errors">' in response.content.decode()
 
 
 def test_public_copy_naming_an_officer_is_refused(w: World) -> None:
