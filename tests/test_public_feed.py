@@ -93,6 +93,8 @@ def test_it_speaks_spanish_with_lang_es(w: World) -> None:
     [entry] = feed.entries
     assert entry.title.startswith("Retén")
     assert "Confirmado" in entry.summary
+    # The time as the map says it, in the committees' zone: not a UTC stamp.
+    assert "UTC" not in entry.summary and " de " in entry.summary
 
 
 def test_it_speaks_spanish_to_a_reader_asking_for_it(w: World) -> None:

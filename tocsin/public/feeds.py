@@ -14,7 +14,7 @@ from typing import Any
 from django.contrib.syndication.views import Feed
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils import translation
+from django.utils import formats, timezone, translation
 from django.utils.cache import patch_cache_control
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext as _
@@ -33,10 +33,13 @@ def entry_title(incident: PublicIncident) -> str:
 
 def entry_summary(incident: PublicIncident) -> str:
     """Return the state, how it was verified and when, in the active language."""
-    return _("%(state)s, %(verification)s, around %(time)s UTC.") % {
+    # The time as the public map says it: the committees' own time, with its zone.
+    local = timezone.localtime(incident.at)
+    when = f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.strftime('%Z')}".strip()
+    return _("%(state)s, %(verification)s, around %(time)s.") % {
         "state": incident.state_label,
         "verification": incident.verification,
-        "time": incident.at.strftime("%Y-%m-%d %H:%M"),
+        "time": when,
     }
 
 
