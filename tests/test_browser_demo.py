@@ -163,6 +163,8 @@ def test_the_demo_pages_and_each_personas_first_page_fit_a_phone(
                 with page.expect_navigation():
                     page.click(f"button[data-persona={persona}]")
                 problems += phone_problems(page, f"{language} {persona} {page.url}")
+                # Whoever is logged in finds their own demo inbox (a newcomer too).
+                assert page.locator("[data-testid=my-demo-inbox]").count() == 1, persona
         finally:
             ctx.close()
     assert problems == [], "\n".join(problems)
