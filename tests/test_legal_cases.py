@@ -340,6 +340,8 @@ def test_a_case_refused_for_a_blank_who_keeps_everything_typed(w: World, lucia: 
     assert 'value="Trasladado a Otay Mesa"' in page and "Llamar a la hermana" in page
     assert 'role="alert"' in page
     assert not Case.objects.exists()
+    # Browsers refuse it before sending, on the desk's form too.
+    assert 'pattern=".*\\S.*"' in session_for(lucia).get(reverse("legal_cases", args=["east"])).text
 
 
 def test_an_edit_that_cannot_be_saved_says_why_and_keeps_what_was_typed(

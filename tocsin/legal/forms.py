@@ -13,7 +13,13 @@ NO_KEY = _(
 
 
 class CaseForm(forms.Form):
-    who = forms.CharField(label=_("Who (as the family or the person gives it)"), max_length=200)
+    who = forms.CharField(
+        label=_("Who (as the family or the person gives it)"),
+        max_length=200,
+        # The browser refuses a blank or spaces-only name before sending, so what was
+        # typed in the other fields is never lost to a round trip (the desk's form too).
+        widget=forms.TextInput(attrs={"pattern": r".*\S.*", "title": _("Say who it is.")}),
+    )
     a_number = forms.CharField(label=_("A-number"), max_length=20, required=False)
     country_of_birth = forms.CharField(label=_("Country of birth"), max_length=80, required=False)
     where = forms.CharField(label=_("Where detained"), max_length=200, required=False)
