@@ -227,3 +227,16 @@ def test_an_alert_page_of_an_incident_that_expired_unverified_says_there_is_noth
     html = client.get(page(w.responder, incident)).content.decode()
     assert "nobody could confirm it in time. Nothing to do." in html
     assert 'id="on-my-way"' not in html
+
+
+def test_an_answer_from_a_page_opened_before_the_false_alarm_says_it_was_not_recorded(
+    w: World,
+) -> None:
+    incident = confirmed(w)
+    change_state(incident, State.UNFOUNDED, actor=w.dispatcher)
+    client = Client()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    response = client.post(page(w.member, incident), {"state": "arrived"})
+    assert response.status_code == 400
+    assert "your answer was not recorded" in response.content.decode()
+    assert not Response.objects.filter(member=w.member).exists()

@@ -109,6 +109,9 @@ def alert_page(request: HttpRequest, token: str) -> HttpResponse:
             )
             return redirect("alert_page", token=token)
         ctx["form"] = form
+        if not ctx["can_respond"]:
+            # A page opened before the incident ended: say why nothing was recorded.
+            ctx["refused"] = _("This incident is no longer open: your answer was not recorded.")
         return render(request, "mobilize/alert.html", {**ctx, "token": token}, status=400)
     return render(request, "mobilize/alert.html", {**_context(member, incident), "token": token})
 
