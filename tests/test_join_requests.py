@@ -141,6 +141,9 @@ def test_accepting_sends_a_join_link_that_hangs_the_person_under_the_organizer(
     [message] = smtp.to("ana@example.org")
     assert "accepted your request to join" in message.get_content()
     token = join_link(message)
+    # The form starts with the name given in the request.
+    form = Client().get(reverse("join", args=[token])).content.decode()
+    assert f'value="{request.display_name}"' in form
     joined = Client().post(
         reverse("join", args=[token]), {"display_name": "Ana", "language": "en", "email": ""}
     )

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tocsin import geo
 from tocsin.accounts import my_alerts as mine
 from tocsin.committees import access
-from tocsin.committees.models import Invite, Membership, Role
+from tocsin.committees.models import Invite, JoinRequest, Membership, Role
 from tocsin.committees.verification_views import my_duty
 from tocsin.lib import untrusted
 from tocsin.lib.ratelimit import source_of
@@ -108,7 +108,12 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
             messages.success(request, _("You joined %(name)s.") % {"name": invite.committee.name})
             return redirect("me")
         return render(request, "members/join_existing.html", {"invite": invite})
-    form = JoinForm(request.POST or None, initial={"language": request.LANGUAGE_CODE})
+    initial = {"language": request.LANGUAGE_CODE}
+    asked = JoinRequest.objects.filter(invite=invite).first()
+    if asked is not None:
+        # The link answers a request to join: the name and language given there are theirs.
+        initial = {"display_name": asked.display_name, "language": asked.language}
+    form = JoinForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         with transaction.atomic():
