@@ -52,6 +52,11 @@ def everywhere() -> list[Hotline]:
     return of(Committee.objects.active().only("name", "hotline_numbers"))
 
 
+def said(committee: Committee) -> str:
+    """Return ``committee``'s numbers as a message says them ("" if it has none)."""
+    return " / ".join(n.shown for h in of([committee]) for n in h.numbers)
+
+
 def for_committees(ids: Iterable[int]) -> list[Hotline]:
     return of(Committee.objects.filter(pk__in=list(ids)).only("name", "hotline_numbers"))
 

@@ -15,10 +15,9 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from tocsin.alerts import notices
-from tocsin.committees.models import Committee
+from tocsin.committees import hotlines
 from tocsin.legal import cases
 from tocsin.legal.models import Notice, language_name
-from tocsin.lib import phones
 from tocsin.transports.base import Message
 
 
@@ -30,7 +29,7 @@ def render(notice: Notice) -> Message:
             link = settings.SITE_URL + reverse(
                 "legal_case_link", args=[cases.link_token(case, notice.member)]
             )
-            line = _line(case.committee)
+            line = hotlines.said(case.committee)
             facts = {"committee": case.committee.name, "ref": case.ref, "link": link, "line": line}
             if line:
                 text = _(
@@ -47,7 +46,7 @@ def render(notice: Notice) -> Message:
             call = notice.call
             assert call is not None
             link = settings.SITE_URL + reverse("me")
-            line = _line(call.committee)
+            line = hotlines.said(call.committee)
             facts = {
                 "committee": call.committee.name,
                 "language": language_name(call.language),
@@ -72,11 +71,6 @@ def render(notice: Notice) -> Message:
         url=link,
         extra={"purpose": f"legal-{notice.purpose}", "language": notice.member.language},
     )
-
-
-def _line(committee: Committee) -> str:
-    """The committee's hotline numbers as people of the region write them ("" if none)."""
-    return " / ".join(phones.display(n) for n in committee.hotline_numbers or [])
 
 
 def _notified(notice: Notice) -> None:
